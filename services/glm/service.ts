@@ -1,0 +1,222 @@
+/**
+ * The GLM service (`dcsm.v1.GlobalLongTermMemoryService`, seed 002 sections 3.2, 4.1 and 7.1):
+ * the durable store of every KEM, with metadata/date filters, vector and text search, pagination,
+ * batch store, update and delete. Works against the {@link KemStore} and {@link VectorIndex} ports.
+ * @module
+ */
+import { create } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import {
+  BatchStoreKEMResultSchema,
+  BatchStoreKEMsResponseSchema,
+  DeleteKEMResponseSchema,
+  GlobalLongTermMemoryService,
+  MetadataUpdateMode,
+  RetrieveKEMsResponseSchema,
+  StoreKEMResponseSchema,
+  UpdateKEMResponseSchema,
+} from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import type { KEM } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
+import { BackendUnavailableError, InvalidInputError, LimitExceededError, mapErrors, NotFoundError, PreconditionError, toConnectError } from "../shared/errors.ts";
+import { checkMetadataSize, kemToWrite, normalizeVector, parseKemQuery, recordToKem, resolvePageSize, validateKemId, type ParsedQuery } from "../shared/kem-mapping.ts";
+import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
+import { decodePageToken, encodePageToken, fingerprint } from "../shared/page-token.ts";
+import type { KemPatch, KemRecord, KemStore, KemWrite, QueryEmbedder, UpdatedCursor, VectorIndex } from "./ports.ts";
+
+/** Dependencies of {@link createGlmService}. */
+export interface GlmServiceOptions {
+  /** Durable store (SQLite). */
+  store: KemStore;
+  /** Vector index kept consistent with the store. */
+  index: VectorIndex;
+  /** Embeds `text_query`; without it text queries fail with `FailedPrecondition`. */
+  embedder?: QueryEmbedder;
+  /** Limits. @default DEFAULT_KEM_LIMITS */
+  limits?: KemLimits;
+}
+
+/** Fields `UpdateKEM` can change (`update_mask` paths). */
+const UPDATABLE = new Set(["content", "content_type", "metadata", "embeddings"]);
+
+interface VectorCursor {
+  o: number;
+}
+
+function queryKey(parsed: ParsedQuery): string {
+  const vec = parsed.vector ? fingerprint(Buffer.from(parsed.vector.buffer).toString("base64")) : "";
+  return fingerprint(JSON.stringify([parsed.filter, vec, parsed.text ?? ""]));
+}
+
+/**
+ * Creates the GLM service implementation.
+ *
+ * Errors (Connect codes): `InvalidArgument` for bad input (ids, dimension, empty content, limits,
+ * page tokens), `NotFound` for unknown ids on update/delete, `FailedPrecondition` for a text query
+ * without a model, `ResourceExhausted` for batches over the limit, `Unavailable` when storage is busy.
+ * @param options - store, index, optional embedder and limits.
+ */
+export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof GlobalLongTermMemoryService> {
+  const { store, index, embedder } = options;
+  const limits = options.limits ?? DEFAULT_KEM_LIMITS;
+  if (index.dimension !== limits.dimension) {
+    throw new Error(`vector index dimension ${index.dimension} differs from the configured dimension ${limits.dimension}`);
+  }
+
+  /** Writes records to the store, then mirrors their vectors into the index. */
+  function persist(items: KemWrite[], keys?: (string | undefined)[]): KemRecord[] {
+    let stored: KemRecord[];
+    try {
+      stored = store.upsertMany(items, keys);
+    } catch (err) {
+      throw new BackendUnavailableError("storage did not accept the write; nothing was stored, retry later", { cause: err });
+    }
+    for (const rec of stored) {
+      if (rec.embedding) index.upsert(rec.id, rec.embedding);
+      else index.remove(rec.id);
+    }
+    return stored;
+  }
+
+  async function vectorFor(parsed: ParsedQuery): Promise<Float32Array | undefined> {
+    if (parsed.vector) return parsed.vector;
+    if (parsed.text === undefined) return undefined;
+    if (!embedder) throw new PreconditionError("text_query needs an embedding model, and this GLM has none configured");
+    const [v] = await embedder.embed([parsed.text]);
+    return normalizeVector(v!, limits.dimension, "text_query embedding");
+  }
+
+  return {
+    storeKEM: mapErrors(async (req) => {
+      const write = kemToWrite(req.kem, limits);
+      const [rec] = persist([write], [req.idempotencyKey || undefined]);
+      return create(StoreKEMResponseSchema, { kem: recordToKem(rec!) });
+    }),
+
+    batchStoreKEMs: mapErrors(async (req) => {
+      if (req.kems.length > limits.maxBatchSize) {
+        throw new LimitExceededError(`batch has ${req.kems.length} KEMs, over the limit of ${limits.maxBatchSize}`);
+      }
+      if (req.idempotencyKeys.length > 0 && req.idempotencyKeys.length !== req.kems.length) {
+        throw new InvalidInputError(`idempotency_keys has ${req.idempotencyKeys.length} entries for ${req.kems.length} KEMs`);
+      }
+      const results = req.kems.map((_, index) => create(BatchStoreKEMResultSchema, { index }));
+      const valid: KemWrite[] = [];
+      const validKeys: (string | undefined)[] = [];
+      const validAt: number[] = [];
+      req.kems.forEach((kem, i) => {
+        try {
+          valid.push(kemToWrite(kem, limits));
+          validKeys.push(req.idempotencyKeys[i] || undefined);
+          validAt.push(i);
+        } catch (err) {
+          const ce = toConnectError(err);
+          results[i]!.outcome = { case: "error", value: { $typeName: "dcsm.v1.ItemError", code: codeName(ce.code), message: ce.rawMessage } };
+        }
+      });
+      const stored = valid.length > 0 ? persist(valid, validKeys) : [];
+      stored.forEach((rec, j) => {
+        results[validAt[j]!]!.outcome = { case: "kem", value: recordToKem(rec) };
+      });
+      const ok: KEM[] = [];
+      const failed: string[] = [];
+      for (const r of results) {
+        if (r.outcome.case === "kem") ok.push(r.outcome.value);
+        else failed.push(req.kems[r.index]?.id || String(r.index));
+      }
+      return create(BatchStoreKEMsResponseSchema, { results, successfullyStoredKems: ok, failedKemReferences: failed });
+    }),
+
+    retrieveKEMs: mapErrors(async (req) => {
+      const parsed = parseKemQuery(req.query, limits);
+      const pageSize = resolvePageSize(req.pageSize, limits);
+      const key = queryKey(parsed);
+      const vector = await vectorFor(parsed);
+      if (vector) {
+        const cursor = decodePageToken<VectorCursor>(req.pageToken, key);
+        const offset = cursor?.o ?? 0;
+        if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidInputError("page_token is malformed");
+        const allow = parsed.filtered ? new Set(store.findIds(parsed.filter)) : undefined;
+        const hits = index.search(vector, offset + pageSize + 1, allow);
+        const page = hits.slice(offset, offset + pageSize);
+        const byId = new Map(store.getMany(page.map((h) => h.id)).map((r) => [r.id, r]));
+        const kems: KEM[] = [];
+        const scores: number[] = [];
+        for (const h of page) {
+          const rec = byId.get(h.id);
+          if (!rec) continue; // deleted meanwhile
+          kems.push(recordToKem(rec));
+          scores.push(h.score);
+        }
+        const more = hits.length > offset + pageSize;
+        return create(RetrieveKEMsResponseSchema, {
+          kems,
+          scores,
+          nextPageToken: more ? encodePageToken({ o: offset + pageSize } satisfies VectorCursor, key) : "",
+        });
+      }
+      const cursor = decodePageToken<UpdatedCursor>(req.pageToken, key);
+      if (cursor && (typeof cursor.id !== "string" || !Number.isSafeInteger(cursor.updatedAtUs))) {
+        throw new InvalidInputError("page_token is malformed");
+      }
+      const rows = store.find(parsed.filter, pageSize + 1, cursor);
+      const page = rows.slice(0, pageSize);
+      const last = page[page.length - 1];
+      return create(RetrieveKEMsResponseSchema, {
+        kems: page.map((r) => recordToKem(r)),
+        nextPageToken: rows.length > pageSize && last ? encodePageToken({ updatedAtUs: last.updatedAtUs, id: last.id } satisfies UpdatedCursor, key) : "",
+      });
+    }),
+
+    updateKEM: mapErrors(async (req) => {
+      validateKemId(req.kemId, limits, "kem_id");
+      const upd = req.kemDataUpdate;
+      if (!upd) throw new InvalidInputError("kem_data_update is required");
+      let paths = req.updateMask?.paths ?? [];
+      if (paths.length === 0) {
+        paths = [];
+        if (upd.content.byteLength > 0) paths.push("content");
+        if (upd.contentType !== "") paths.push("content_type");
+        if (upd.metadata !== undefined) paths.push("metadata");
+        if (upd.embeddings.length > 0) paths.push("embeddings");
+        if (paths.length === 0) throw new InvalidInputError("kem_data_update sets no field");
+      }
+      const patch: KemPatch = {};
+      for (const p of paths) {
+        if (!UPDATABLE.has(p)) throw new InvalidInputError(`update_mask path ${JSON.stringify(p)} is not updatable; use content, content_type, metadata or embeddings`);
+        if (p === "content") {
+          if (upd.content.byteLength === 0) throw new InvalidInputError("kem.content is empty");
+          if (upd.content.byteLength > limits.maxContentBytes) throw new InvalidInputError(`kem.content is ${upd.content.byteLength} bytes, over the limit of ${limits.maxContentBytes}`);
+          patch.content = upd.content;
+        } else if (p === "content_type") {
+          patch.contentType = upd.contentType || "text/plain";
+        } else if (p === "metadata") {
+          patch.metadata = upd.metadata ?? {};
+          patch.replaceMetadata = req.metadataMode === MetadataUpdateMode.REPLACE;
+          checkMetadataSize(patch.metadata, limits);
+          patch.validate = (next) => checkMetadataSize(next.metadata, limits);
+        } else {
+          patch.embedding = upd.embeddings.length > 0 ? normalizeVector(upd.embeddings, limits.dimension, "kem.embeddings") : null;
+        }
+      }
+      const rec = store.update(req.kemId, patch);
+      if (patch.embedding !== undefined) {
+        if (rec.embedding) index.upsert(rec.id, rec.embedding);
+        else index.remove(rec.id);
+      }
+      return create(UpdateKEMResponseSchema, { kem: recordToKem(rec) });
+    }),
+
+    deleteKEM: mapErrors(async (req) => {
+      validateKemId(req.kemId, limits, "kem_id");
+      if (!store.delete(req.kemId)) throw new NotFoundError(`KEM ${req.kemId} not found`);
+      index.remove(req.kemId);
+      return create(DeleteKEMResponseSchema, {});
+    }),
+  };
+}
+
+/** Connect code name as used in `ItemError.code` ("invalid_argument", ...). */
+function codeName(code: number): string {
+  const names = ["ok", "canceled", "unknown", "invalid_argument", "deadline_exceeded", "not_found", "already_exists", "permission_denied", "resource_exhausted", "failed_precondition", "aborted", "out_of_range", "unimplemented", "internal", "unavailable", "data_loss", "unauthenticated"];
+  return names[code] ?? "unknown";
+}
