@@ -1,0 +1,116 @@
+/**
+ * The embedding model on `@huggingface/transformers` (feature-extraction, mean pooling, L2
+ * normalization; DESIGN.md "Embeddings"). Loads a local model folder in the Transformers.js layout
+ * (`<modelDir>/<modelId>/{config.json,tokenizer.json,onnx/model_quantized.onnx}`) and, when allowed,
+ * downloads any other Hugging Face model id the usual way.
+ * @module
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { PreconditionError } from "../../shared/errors.ts";
+import type { Embedder } from "../ports.ts";
+
+/** Options of {@link createTransformersEmbedder}. */
+export interface TransformersEmbedderOptions {
+  /** Model id: a folder under `modelDir`, or a Hugging Face id. @default "all-MiniLM-L6-v2" */
+  modelId: string;
+  /** Folder holding local models (Transformers.js layout). */
+  modelDir: string;
+  /** Allow downloading from the Hugging Face hub when the model is not in `modelDir`. @default true */
+  allowDownload?: boolean;
+  /** Where downloaded models are cached. */
+  cacheDir?: string;
+  /** ONNX weights variant: "q8" (`model_quantized.onnx`), "fp32" (`model.onnx`), ... @default "q8" */
+  dtype?: "q8" | "fp32" | "fp16" | "int8" | "uint8" | "q4";
+  /** Inputs per model call. @default 32 */
+  batchSize?: number;
+  /** CPU threads for one model call; 0 lets ONNX Runtime decide. @default 0 */
+  threads?: number;
+}
+
+const DTYPE_FILES: Record<string, string> = {
+  q8: "model_quantized.onnx",
+  fp32: "model.onnx",
+  fp16: "model_fp16.onnx",
+  int8: "model_int8.onnx",
+  uint8: "model_uint8.onnx",
+  q4: "model_q4.onnx",
+};
+
+type Extractor = ((texts: string[], opts: { pooling: "mean"; normalize: boolean }) => Promise<{ data: Float32Array; dims: number[] }>) & {
+  tokenizer: { (texts: string[], opts?: Record<string, unknown>): { input_ids: { dims: number[] } }; model_max_length?: number; encode(text: string): number[] };
+  model: { config: { hidden_size?: number; max_position_embeddings?: number }; dispose(): Promise<void> };
+};
+
+/**
+ * Loads the model and returns an {@link Embedder}. Calls to `embed` run one at a time (the model
+ * already uses every core); inputs are sorted by length inside a call to reduce padding.
+ * @param options - model id, folders, dtype and batch size.
+ * @throws PreconditionError (→ `FailedPrecondition`) naming every place looked in when the model
+ *   cannot be found or loaded. Never falls back to random vectors.
+ */
+export async function createTransformersEmbedder(options: TransformersEmbedderOptions): Promise<Embedder> {
+  const tf = await import("@huggingface/transformers");
+  const dtype = options.dtype ?? "q8";
+  const localDir = join(options.modelDir, options.modelId);
+  const localFile = join(localDir, "onnx", DTYPE_FILES[dtype] ?? `model_${dtype}.onnx`);
+  const isLocal = existsSync(localFile) && existsSync(join(localDir, "tokenizer.json"));
+  const allowDownload = options.allowDownload ?? true;
+  tf.env.localModelPath = options.modelDir.endsWith("/") ? options.modelDir : `${options.modelDir}/`;
+  tf.env.allowLocalModels = true;
+  tf.env.allowRemoteModels = !isLocal && allowDownload;
+  if (options.cacheDir) tf.env.cacheDir = options.cacheDir;
+  if (!isLocal && !allowDownload) {
+    throw new PreconditionError(
+      `embedding model "${options.modelId}" (${dtype}) not found: looked for ${localFile} and ${join(localDir, "tokenizer.json")}; downloads are disabled (DCSM_MODEL_OFFLINE). Set DCSM_MODEL_DIR to a folder holding ${options.modelId}/, or allow downloads.`,
+    );
+  }
+  let extractor: Extractor;
+  try {
+    const sessionOptions = options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : undefined;
+    extractor = (await tf.pipeline("feature-extraction", options.modelId, {
+      dtype,
+      device: "cpu",
+      ...(sessionOptions ? { session_options: sessionOptions } : {}),
+    })) as unknown as Extractor;
+  } catch (err) {
+    throw new PreconditionError(
+      `embedding model "${options.modelId}" (${dtype}) could not be loaded: looked for ${localFile}${isLocal ? "" : allowDownload ? " and on the Hugging Face hub" : ""}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  const dimension = extractor.model.config.hidden_size ?? 0;
+  const maxTokens = Math.min(extractor.tokenizer.model_max_length ?? 512, extractor.model.config.max_position_embeddings ?? 512);
+  const batchSize = Math.max(1, options.batchSize ?? 32);
+  let chain: Promise<unknown> = Promise.resolve();
+
+  async function run(texts: string[]): Promise<Float32Array[]> {
+    const order = texts.map((t, i) => i).sort((a, b) => texts[a]!.length - texts[b]!.length);
+    const out = new Array<Float32Array>(texts.length);
+    for (let start = 0; start < order.length; start += batchSize) {
+      const idx = order.slice(start, start + batchSize);
+      const tensor = await extractor(idx.map((i) => texts[i]!), { pooling: "mean", normalize: true });
+      const [n, d] = tensor.dims as [number, number];
+      for (let j = 0; j < n; j++) out[idx[j]!] = tensor.data.slice(j * d, (j + 1) * d);
+    }
+    return out;
+  }
+
+  return {
+    modelId: options.modelId,
+    dimension,
+    maxTokens,
+    embed(texts) {
+      if (texts.length === 0) return Promise.resolve([]);
+      const next = chain.then(() => run(texts));
+      chain = next.catch(() => undefined);
+      return next;
+    },
+    async countTokens(texts) {
+      return texts.map((t) => extractor.tokenizer.encode(t).length);
+    },
+    async dispose() {
+      await extractor.model.dispose();
+    },
+  };
+}
