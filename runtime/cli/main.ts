@@ -1,0 +1,131 @@
+#!/usr/bin/env bun
+/**
+ * The `dcsm` command line: `serve`, `ingest`, `search` and `demo`.
+ * Run `dcsm help` for usage. Exit codes: 0 success, 1 failure, 2 usage error.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ConnectError } from "@connectrpc/connect";
+import { ConfigError, loadConfig, type DcsmConfig } from "../config.ts";
+import { startDcsmServer } from "../server.ts";
+import { createDcsmClients, createTransport, type Protocol } from "./clients.ts";
+import { runDemo } from "./demo.ts";
+import { ingestPaths } from "./ingest.ts";
+import { formatHits, searchText } from "./search.ts";
+
+const USAGE = `dcsm — Dynamic Contextualized Shared Memory
+
+Usage:
+  dcsm serve  [--host H] [--http-port N] [--grpc-port N] [--data-dir DIR] [--model ID]
+  dcsm ingest PATH... [--url URL] [--protocol connect|grpc-web|grpc] [--concurrency N] [--chunk-chars N]
+  dcsm search "QUERY" [--k N] [--url URL] [--protocol connect|grpc-web|grpc]
+  dcsm demo   [--data-dir DIR]   start a server, ingest this repository, run example searches
+
+Environment: DCSM_HOST, DCSM_HTTP_PORT (8080), DCSM_GRPC_PORT (50051), DCSM_DATA_DIR (./data),
+DCSM_MODEL, DCSM_MODEL_DIR, DCSM_MODEL_OFFLINE, DCSM_URL (client commands). See README.md.`;
+
+class UsageError extends Error {}
+
+function num(v: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+function serverConfig(values: Record<string, string | boolean | undefined>): DcsmConfig {
+  return loadConfig(process.env, {
+    host: values.host,
+    httpPort: values["http-port"],
+    grpcPort: values["grpc-port"],
+    dataDir: values["data-dir"],
+    model: values.model,
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      host: { type: "string" },
+      "http-port": { type: "string" },
+      "grpc-port": { type: "string" },
+      "data-dir": { type: "string" },
+      model: { type: "string" },
+      url: { type: "string" },
+      protocol: { type: "string" },
+      k: { type: "string" },
+      concurrency: { type: "string" },
+      "chunk-chars": { type: "string" },
+    },
+  });
+  const url = values.url ?? process.env.DCSM_URL ?? "http://127.0.0.1:8080";
+  const protocol = (values.protocol ?? "connect") as Protocol;
+  if (!["connect", "grpc-web", "grpc"].includes(protocol)) throw new UsageError("--protocol must be connect, grpc-web or grpc");
+
+  switch (command) {
+    case "serve": {
+      const server = await startDcsmServer(serverConfig(values));
+      process.stdout.write(`DCSM serving Connect/gRPC-Web on ${server.httpUrl} and gRPC on ${server.grpcUrl}\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
+      process.stdout.write("shutting down…\n");
+      await server.close();
+      return 0;
+    }
+    case "ingest": {
+      if (positionals.length === 0) throw new UsageError("ingest needs at least one PATH");
+      const clients = createDcsmClients(createTransport(url, protocol));
+      const report = await ingestPaths(clients, positionals, {
+        concurrency: num(values.concurrency, "concurrency", 1, 64),
+        maxChunkChars: num(values["chunk-chars"], "chunk-chars", 16, 16000),
+      });
+      process.stdout.write(
+        `ingested ${report.files} files as ${report.chunks} chunks in ${report.seconds.toFixed(1)} s (${report.chunksPerSecond.toFixed(1)} chunks/s)\n`,
+      );
+      for (const f of report.failed) process.stderr.write(`  failed: ${f.path}: ${f.error}\n`);
+      return report.failed.length > 0 ? 1 : 0;
+    }
+    case "search": {
+      const query = positionals.join(" ").trim();
+      if (!query) throw new UsageError('search needs a QUERY, e.g. dcsm search "where are locks released"');
+      const clients = createDcsmClients(createTransport(url, protocol));
+      const t0 = performance.now();
+      const hits = await searchText(clients, query, num(values.k, "k", 1, 1000) ?? 5);
+      process.stdout.write(`${hits.length} results in ${(performance.now() - t0).toFixed(1)} ms\n${formatHits(hits)}\n`);
+      return 0;
+    }
+    case "demo":
+      return runDemo(serverConfig({ ...values, "http-port": values["http-port"] ?? "0", "grpc-port": values["grpc-port"] ?? "0" }));
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError || (err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      process.stderr.write(`dcsm: ${(err as Error).message}\n\n${USAGE}\n`);
+      process.exit(2);
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`dcsm: ${err.message}\n`);
+      process.exit(2);
+    }
+    const msg = err instanceof ConnectError ? `[${err.code}] ${err.rawMessage}` : (err as Error).message;
+    process.stderr.write(`dcsm: ${msg}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,124 @@
+/**
+ * DCSM configuration: one typed object built from `DCSM_*` environment variables and CLI flags,
+ * validated with zod (DESIGN.md "Config": nothing else reads the environment).
+ * @module
+ */
+import { resolve } from "node:path";
+import { z } from "zod";
+import { DEFAULT_KEM_LIMITS, type KemLimits } from "../services/shared/limits.ts";
+
+/** Repository root (where `models/` ships). */
+export const REPO_ROOT = resolve(import.meta.dir, "..");
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const bool = z
+  .union([z.boolean(), z.string()])
+  .transform((v, ctx) => {
+    if (typeof v === "boolean") return v;
+    const s = v.trim().toLowerCase();
+    if (["1", "true", "yes", "on"].includes(s)) return true;
+    if (["0", "false", "no", "off", ""].includes(s)) return false;
+    ctx.addIssue({ code: "custom", message: `expected a boolean (1/0, true/false), got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  });
+
+/** Schema of {@link DcsmConfig}; each field lists its environment variable. */
+export const configSchema = z.object({
+  /** Interface both listeners bind to (`DCSM_HOST`). @default "127.0.0.1" */
+  host: z.string().min(1).default("127.0.0.1"),
+  /** HTTP port for Connect and gRPC-Web (`DCSM_HTTP_PORT`); 0 picks a free port. @default 8080 */
+  httpPort: port.default(8080),
+  /** gRPC (h2c) port (`DCSM_GRPC_PORT`); 0 picks a free port. @default 50051 */
+  grpcPort: port.default(50051),
+  /** Data folder for the SQLite store (`DCSM_DATA_DIR`). @default "./data" */
+  dataDir: z.string().min(1).default("./data"),
+  /** Embedding model id (`DCSM_MODEL`): a folder under `modelDir`, or a Hugging Face id. */
+  model: z.string().min(1).default("all-MiniLM-L6-v2"),
+  /** Folder of local models (`DCSM_MODEL_DIR`). @default "<repo>/models" */
+  modelDir: z.string().min(1).default(resolve(REPO_ROOT, "models")),
+  /** ONNX weights variant (`DCSM_MODEL_DTYPE`). @default "q8" */
+  modelDtype: z.enum(["q8", "fp32", "fp16", "int8", "uint8", "q4"]).default("q8"),
+  /** Never download models (`DCSM_MODEL_OFFLINE`). @default false */
+  modelOffline: bool.default(false),
+  /** Inputs per model call (`DCSM_EMBED_BATCH`). @default 32 */
+  embedBatchSize: positiveInt.max(4096).default(32),
+  /** Embedding dimension; must match the model (`DCSM_VECTOR_DIM`). @default 384 */
+  dimension: positiveInt.max(8192).default(DEFAULT_KEM_LIMITS.dimension),
+  /** Largest request body in bytes on every protocol (`DCSM_MAX_MESSAGE_BYTES`). @default 16777216 */
+  maxMessageBytes: positiveInt.default(16 * 1024 * 1024),
+  /** Largest KEM content in bytes (`DCSM_MAX_CONTENT_BYTES`). @default 1048576 */
+  maxContentBytes: positiveInt.default(DEFAULT_KEM_LIMITS.maxContentBytes),
+  /** Largest batch store (`DCSM_MAX_BATCH`). @default 1000 */
+  maxBatchSize: positiveInt.max(100000).default(DEFAULT_KEM_LIMITS.maxBatchSize),
+  /** Largest page (`DCSM_MAX_PAGE_SIZE`). @default 1000 */
+  maxPageSize: positiveInt.max(100000).default(DEFAULT_KEM_LIMITS.maxPageSize),
+  /** Base URL of a remote GLM for KPS (`DCSM_GLM_URL`); empty means in-process. */
+  glmUrl: z.string().url().or(z.literal("")).default(""),
+  /** Log level (`DCSM_LOG_LEVEL`). @default "info" */
+  logLevel: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info"),
+});
+
+/** The validated DCSM configuration. */
+export type DcsmConfig = z.infer<typeof configSchema>;
+
+const ENV_NAMES: Record<keyof DcsmConfig, string> = {
+  host: "DCSM_HOST",
+  httpPort: "DCSM_HTTP_PORT",
+  grpcPort: "DCSM_GRPC_PORT",
+  dataDir: "DCSM_DATA_DIR",
+  model: "DCSM_MODEL",
+  modelDir: "DCSM_MODEL_DIR",
+  modelDtype: "DCSM_MODEL_DTYPE",
+  modelOffline: "DCSM_MODEL_OFFLINE",
+  embedBatchSize: "DCSM_EMBED_BATCH",
+  dimension: "DCSM_VECTOR_DIM",
+  maxMessageBytes: "DCSM_MAX_MESSAGE_BYTES",
+  maxContentBytes: "DCSM_MAX_CONTENT_BYTES",
+  maxBatchSize: "DCSM_MAX_BATCH",
+  maxPageSize: "DCSM_MAX_PAGE_SIZE",
+  glmUrl: "DCSM_GLM_URL",
+  logLevel: "DCSM_LOG_LEVEL",
+};
+
+/** Thrown for an invalid configuration; the message lists every bad setting and its variable. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/**
+ * Builds the configuration: defaults, overridden by environment variables, overridden by `overrides`
+ * (CLI flags or test settings).
+ * @param env - environment (default `process.env`).
+ * @param overrides - explicit values, highest precedence.
+ * @throws ConfigError listing each invalid value with its variable name.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Record<keyof DcsmConfig, unknown>> = {}): DcsmConfig {
+  const raw: Record<string, unknown> = {};
+  for (const [key, name] of Object.entries(ENV_NAMES)) {
+    const v = env[name];
+    if (v !== undefined && v !== "") raw[key] = v;
+  }
+  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) raw[k] = v;
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const key = String(i.path[0] ?? "");
+      const name = ENV_NAMES[key as keyof DcsmConfig];
+      return `  ${key}${name ? ` (${name})` : ""}: ${i.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+  }
+  return parsed.data;
+}
+
+/** The KEM limits implied by a configuration. */
+export function limitsOf(config: DcsmConfig): KemLimits {
+  return {
+    ...DEFAULT_KEM_LIMITS,
+    dimension: config.dimension,
+    maxContentBytes: config.maxContentBytes,
+    maxBatchSize: config.maxBatchSize,
+    maxPageSize: config.maxPageSize,
+  };
+}
