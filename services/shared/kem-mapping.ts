@@ -50,7 +50,7 @@ export function validateMetadataKey(key: string, limits: KemLimits): void {
  */
 export function normalizeVector(values: ArrayLike<number>, dimension: number, field: string): Float32Array {
   if (values.length !== dimension) {
-    throw new InvalidInputError(`${field} has dimension ${values.length}, expected ${dimension}`);
+    throw new InvalidInputError(`${field} has dimension ${values.length} (expected ${dimension})`);
   }
   const out = new Float32Array(dimension);
   let norm = 0;

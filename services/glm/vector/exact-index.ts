@@ -85,7 +85,7 @@ export function createExactVectorIndex(options: ExactVectorIndexOptions): Vector
   const idOf: string[] = [];
 
   const checkDim = (v: Float32Array, what: string) => {
-    if (v.length !== dim) throw new InvalidInputError(`${what} has dimension ${v.length}, expected ${dim}`);
+    if (v.length !== dim) throw new InvalidInputError(`${what} has dimension ${v.length} (expected ${dim})`);
   };
 
   const dot = (q: Float32Array, slot: number): number => {

@@ -84,12 +84,14 @@ export function chunkText(text: string, options: ChunkTextOptions = {}): TextChu
       start = -1;
     }
   }
-  // Greedy packing of paragraphs, separated by a blank line.
+  // Greedy packing of pieces; the separator restores the original line breaks between them
+  // ("" within one hard-split line, one "\n" per line boundary, blank lines kept).
   const chunks: TextChunk[] = [];
   let cur: Piece | null = null;
   for (const p of paragraphs) {
-    if (cur && cur.text.length + 2 + p.text.length <= maxChars) {
-      cur = { text: `${cur.text}\n\n${p.text}`, start: cur.start, end: p.end };
+    const sep = cur ? "\n".repeat(Math.max(0, p.start - cur.end)) : "";
+    if (cur && cur.text.length + sep.length + p.text.length <= maxChars) {
+      cur = { text: `${cur.text}${sep}${p.text}`, start: cur.start, end: p.end };
       continue;
     }
     if (cur) chunks.push({ index: chunks.length, text: cur.text, startLine: cur.start, endLine: cur.end });

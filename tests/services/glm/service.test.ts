@@ -1,0 +1,142 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { GlobalLongTermMemoryService, MetadataUpdateMode } from "../../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import { createGlmService } from "../../../services/glm/service.ts";
+import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
+import { createExactVectorIndex } from "../../../services/glm/vector/exact-index.ts";
+import { DEFAULT_KEM_LIMITS } from "../../../services/shared/limits.ts";
+import { timestampToMicros } from "../../../services/shared/time.ts";
+import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
+import { prng, randomVector } from "../../helpers/vectors.ts";
+
+afterAll(removeTempDirs);
+const DIM = 8;
+const enc = new TextEncoder();
+const limits = { ...DEFAULT_KEM_LIMITS, dimension: DIM, maxBatchSize: 50, maxPageSize: 100 };
+
+function makeGlm() {
+  const store = createSqliteKemStore({ path: join(tempDir(), "glm.sqlite") });
+  const index = createExactVectorIndex({ dimension: DIM });
+  const impl = createGlmService({ store, index, limits });
+  return { store, index, client: createClient(GlobalLongTermMemoryService, createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, impl))) };
+}
+
+async function codeOf(p: Promise<unknown>): Promise<Code | "ok"> {
+  try {
+    await p;
+    return "ok";
+  } catch (err) {
+    return ConnectError.from(err).code;
+  }
+}
+
+describe("GLM service", () => {
+  test("StoreKEM generates a UUIDv7 id and server timestamps", async () => {
+    const { client } = makeGlm();
+    const before = Date.now() * 1000;
+    const { kem } = await client.storeKEM({ kem: { content: enc.encode("hello"), metadata: { topic: "AI" } } });
+    expect(kem!.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(kem!.contentType).toBe("text/plain");
+    expect(timestampToMicros(kem!.createdAt!)).toBeGreaterThanOrEqual(before);
+    expect(kem!.updatedAt).toEqual(kem!.createdAt);
+  });
+
+  test("vector search ranks by cosine, honours filters, pages without overlap", async () => {
+    const { client } = makeGlm();
+    const rand = prng(42);
+    const vecs = Array.from({ length: 30 }, () => randomVector(DIM, rand));
+    await client.batchStoreKEMs({
+      kems: vecs.map((v, i) => ({ id: `v${i}`, content: enc.encode(`kem ${i}`), embeddings: v, metadata: { parity: i % 2 === 0 ? "even" : "odd", i } })),
+    });
+    const q = vecs[4]!;
+    const res = await client.retrieveKEMs({ query: { embeddingQuery: q }, pageSize: 5 });
+    expect(res.kems[0]!.id).toBe("v4");
+    expect(res.scores[0]).toBeCloseTo(1, 5);
+    for (let i = 1; i < res.scores.length; i++) expect(res.scores[i]!).toBeLessThanOrEqual(res.scores[i - 1]!);
+    const page2 = await client.retrieveKEMs({ query: { embeddingQuery: q }, pageSize: 5, pageToken: res.nextPageToken });
+    expect(page2.kems.map((k) => k.id).filter((id) => res.kems.some((k) => k.id === id))).toEqual([]);
+    const odd = await client.retrieveKEMs({
+      query: { embeddingQuery: q, metadataFilters: { parity: { kind: { case: "stringValue", value: "odd" } } } },
+      pageSize: 100,
+    });
+    expect(odd.kems.length).toBe(15);
+    expect(odd.kems.every((k) => (k.metadata!.i as number) % 2 === 1)).toBe(true);
+  });
+
+  test("non-vector queries order by updated_at desc and page with tokens", async () => {
+    const { client } = makeGlm();
+    for (let i = 0; i < 7; i++) await client.storeKEM({ kem: { id: `d${i}`, content: enc.encode(`doc ${i}`) } });
+    await client.updateKEM({ kemId: "d2", kemDataUpdate: { content: enc.encode("changed") } });
+    const seen: string[] = [];
+    let token = "";
+    do {
+      const page = await client.retrieveKEMs({ pageSize: 3, pageToken: token });
+      seen.push(...page.kems.map((k) => k.id));
+      token = page.nextPageToken;
+    } while (token);
+    expect(seen).toEqual(["d2", "d6", "d5", "d4", "d3", "d1", "d0"]);
+    const byIds = await client.retrieveKEMs({ query: { ids: ["d1", "d3", "missing"] } });
+    expect(byIds.kems.map((k) => k.id).sort()).toEqual(["d1", "d3"]);
+  });
+
+  test("UpdateKEM merges metadata, advances updated_at, keeps created_at", async () => {
+    const { client } = makeGlm();
+    const { kem } = await client.storeKEM({ kem: { id: "u1", content: enc.encode("x"), metadata: { a: 1, b: "keep" } } });
+    const { kem: merged } = await client.updateKEM({ kemId: "u1", kemDataUpdate: { metadata: { a: 2, c: true } }, updateMask: { paths: ["metadata"] } });
+    expect(merged!.metadata).toEqual({ a: 2, b: "keep", c: true });
+    expect(timestampToMicros(merged!.updatedAt!)).toBeGreaterThan(timestampToMicros(kem!.updatedAt!));
+    expect(merged!.createdAt).toEqual(kem!.createdAt);
+    const { kem: replaced } = await client.updateKEM({ kemId: "u1", kemDataUpdate: { metadata: { only: "this" } }, metadataMode: MetadataUpdateMode.REPLACE });
+    expect(replaced!.metadata).toEqual({ only: "this" });
+    expect(await codeOf(client.updateKEM({ kemId: "nope", kemDataUpdate: { content: enc.encode("y") } }))).toBe(Code.NotFound);
+    expect(await codeOf(client.updateKEM({ kemId: "u1", kemDataUpdate: {}, updateMask: { paths: ["id"] } }))).toBe(Code.InvalidArgument);
+  });
+
+  test("DeleteKEM removes row and vector; a second delete is NotFound", async () => {
+    const { client, index } = makeGlm();
+    await client.storeKEM({ kem: { id: "x1", content: enc.encode("x"), embeddings: [1, 0, 0, 0, 0, 0, 0, 0] } });
+    expect(index.size()).toBe(1);
+    await client.deleteKEM({ kemId: "x1" });
+    expect(index.size()).toBe(0);
+    expect((await client.retrieveKEMs({ query: { ids: ["x1"] } })).kems).toEqual([]);
+    expect(await codeOf(client.deleteKEM({ kemId: "x1" }))).toBe(Code.NotFound);
+  });
+
+  test("BatchStoreKEMs reports a result per item; one bad item does not sink the batch", async () => {
+    const { client, store } = makeGlm();
+    const res = await client.batchStoreKEMs({
+      kems: [
+        { id: "b0", content: enc.encode("ok") },
+        { id: "b1", content: new Uint8Array() },
+        { id: "b2", content: enc.encode("ok"), embeddings: [1, 2, 3] },
+        { id: "b3", content: enc.encode("ok") },
+      ],
+    });
+    expect(res.results.map((r) => r.outcome.case)).toEqual(["kem", "error", "error", "kem"]);
+    expect(res.results[1]!.outcome.value).toMatchObject({ code: "invalid_argument", message: "kem.content is empty" });
+    expect(res.results[2]!.outcome.value).toMatchObject({ code: "invalid_argument", message: "kem.embeddings has dimension 3 (expected 8)" });
+    expect(res.failedKemReferences).toEqual(["b1", "b2"]);
+    expect(store.count()).toBe(2);
+  });
+
+  test("limits: batch size, page size, ids, dimension, content size, page token", async () => {
+    const { client } = makeGlm();
+    const tooMany = Array.from({ length: limits.maxBatchSize + 1 }, (_, i) => ({ id: `t${i}`, content: enc.encode("x") }));
+    expect(await codeOf(client.batchStoreKEMs({ kems: tooMany }))).toBe(Code.ResourceExhausted);
+    expect(await codeOf(client.retrieveKEMs({ pageSize: limits.maxPageSize + 1 }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(client.retrieveKEMs({ pageSize: -1 }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(client.retrieveKEMs({ query: { ids: Array.from({ length: 1001 }, (_, i) => `i${i}`) } }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(client.retrieveKEMs({ query: { embeddingQuery: [1, 2] } }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(client.storeKEM({ kem: { content: new Uint8Array(limits.maxContentBytes + 1) } }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(client.storeKEM({ kem: { id: "has space", content: enc.encode("x") } }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(client.retrieveKEMs({ pageToken: "garbage!" }))).toBe(Code.InvalidArgument);
+    const first = await client.retrieveKEMs({ pageSize: 1 });
+    await client.storeKEM({ kem: { content: enc.encode("a") } });
+    await client.storeKEM({ kem: { content: enc.encode("b") } });
+    const page = await client.retrieveKEMs({ pageSize: 1 });
+    expect(await codeOf(client.retrieveKEMs({ pageSize: 1, pageToken: page.nextPageToken, query: { ids: ["zzz"] } }))).toBe(Code.InvalidArgument);
+    expect(first.kems.length).toBe(0);
+    expect(await codeOf(client.retrieveKEMs({ query: { textQuery: "needs a model" } }))).toBe(Code.FailedPrecondition);
+  });
+});
