@@ -142,7 +142,11 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
       closed = true;
       health.set("", ServingStatus.NOT_SERVING);
       for (const s of serviceNames) health.set(s, ServingStatus.NOT_SERVING);
-      await Promise.all([http.stop(false), grpc.close()]);
+      // Let in-flight calls finish for up to 2 s, then cut what remains (e.g. open event streams).
+      const graceful = http.stop(false);
+      const cut = setTimeout(() => void http.stop(true), 2000);
+      await Promise.all([graceful, grpc.close(2000)]);
+      clearTimeout(cut);
       store.close();
     },
   };

@@ -1,0 +1,68 @@
+/**
+ * The `dcsm` CLI as a user runs it: `serve` in a child process, `ingest` a folder and `search` it
+ * from other processes, then SIGTERM for a graceful shutdown.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { REPO_ROOT } from "../../runtime/config.ts";
+import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
+
+afterAll(removeTempDirs);
+const MAIN = join(REPO_ROOT, "runtime/cli/main.ts");
+
+async function run(args: string[], env: Record<string, string> = {}) {
+  const proc = Bun.spawn([process.execPath, MAIN, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { stdout, stderr, code };
+}
+
+describe("dcsm CLI", () => {
+  test("serve, ingest, search, graceful SIGTERM", async () => {
+    const dataDir = tempDir();
+    const docs = tempDir();
+    mkdirSync(join(docs, "notes"));
+    writeFileSync(join(docs, "notes/garden.md"), "# Garden\n\nTomatoes need full sun and regular watering.\n");
+    writeFileSync(join(docs, "notes/car.md"), "# Car\n\nChange the engine oil every ten thousand kilometres.\n");
+    writeFileSync(join(docs, "photo.jpg"), new Uint8Array([0xff, 0xd8, 0xff, 0, 0, 0]));
+    const serve = Bun.spawn([process.execPath, MAIN, "serve", "--http-port", "0", "--grpc-port", "0", "--data-dir", dataDir], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, DCSM_MODEL_OFFLINE: "1", DCSM_LOG_LEVEL: "warn" },
+    });
+    const reader = serve.stdout.getReader();
+    let banner = "";
+    while (!banner.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      banner += new TextDecoder().decode(value);
+    }
+    const m = /on (http:\/\/[^ ]+) and gRPC on (http:\/\/\S+)/.exec(banner);
+    expect(m).not.toBeNull();
+    const url = m![1]!;
+    try {
+      const ingest = await run(["ingest", docs, "--url", url]);
+      expect(ingest.code).toBe(0);
+      expect(ingest.stdout).toMatch(/ingested 2 files as 2 chunks/);
+      const search = await run(["search", "how often should I service my vehicle?", "--k", "2", "--url", url]);
+      expect(search.code).toBe(0);
+      const firstHit = search.stdout.split("\n").find((l) => /^\s+\d\.\d{3}\s/.test(l));
+      expect(firstHit).toContain("notes/car.md:1-3");
+      const grpcSearch = await run(["search", "growing vegetables", "--k", "1", "--url", m![2]!, "--protocol", "grpc"]);
+      expect(grpcSearch.code).toBe(0);
+      expect(grpcSearch.stdout).toContain("notes/garden.md:1-3");
+      const usage = await run(["search"]);
+      expect(usage.code).toBe(2);
+      expect(usage.stderr).toContain("search needs a QUERY");
+    } finally {
+      serve.kill("SIGTERM");
+    }
+    expect(await serve.exited).toBe(0);
+  });
+
+  test("invalid configuration is reported with the variable name", async () => {
+    const res = await run(["serve"], { DCSM_HTTP_PORT: "not-a-port" });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain("httpPort (DCSM_HTTP_PORT)");
+  });
+});
