@@ -12,7 +12,7 @@ import { KnowledgeProcessorService, ProcessRawDataResponseSchema } from "../../s
 import { BackendUnavailableError, InvalidInputError, mapErrors } from "../shared/errors.ts";
 import { checkMetadataSize } from "../shared/kem-mapping.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
-import { chunkText } from "./chunking/text-chunker.ts";
+import { chunkText, type TextChunk } from "./chunking/text-chunker.ts";
 import type { Embedder, KemSink } from "./ports.ts";
 
 /** Options of {@link createKpsService}. */
@@ -25,7 +25,7 @@ export interface KpsServiceOptions {
   limits?: KemLimits;
   /** Maximum raw input size in bytes. @default 8388608 (8 MiB) */
   maxRawBytes?: number;
-  /** Chunk size used when the request gives 0, in characters. @default 1200 */
+  /** Chunk size used when the request gives 0, in characters (chunks over the model's token window are split further). @default 1200 */
   defaultChunkChars?: number;
   /** Largest `max_chunk_chars` a request may ask for. @default 16000 */
   maxChunkChars?: number;
@@ -42,6 +42,32 @@ const TEXT_TYPES = /^(text\/[\w.+-]+|application\/(json|xml|javascript|typescrip
  */
 export function chunkKemId(source: string, chunkIndex: number): string {
   return uuidv5(`${source}#${chunkIndex}`, CHUNK_ID_NAMESPACE);
+}
+
+/**
+ * Re-splits every chunk longer than the model's token window (the model would silently truncate
+ * it, leaving its tail unsearchable), halving the character budget until each piece fits.
+ * Line ranges are kept relative to the document; chunk indexes are renumbered in order.
+ * @param chunks - chunks from {@link chunkText}.
+ * @param embedder - the model (its tokenizer and `maxTokens`).
+ */
+export async function fitChunksToModel(chunks: TextChunk[], embedder: Embedder): Promise<TextChunk[]> {
+  const out: TextChunk[] = [];
+  const counts = await embedder.countTokens(chunks.map((c) => c.text));
+  for (let i = 0; i < chunks.length; i++) {
+    const c = chunks[i]!;
+    if (counts[i]! <= embedder.maxTokens || c.text.length <= 64) {
+      out.push(c);
+      continue;
+    }
+    const pieces = chunkText(c.text, { maxChars: Math.max(32, Math.floor(c.text.length / 2)) }).map((p) => ({
+      ...p,
+      startLine: p.startLine + c.startLine - 1,
+      endLine: p.endLine + c.startLine - 1,
+    }));
+    out.push(...(await fitChunksToModel(pieces, embedder)));
+  }
+  return out.map((c, index) => ({ ...c, index }));
 }
 
 /**
@@ -76,12 +102,11 @@ export function createKpsService(options: KpsServiceOptions): ServiceImpl<typeof
       } catch {
         throw new InvalidInputError("raw_content is not valid UTF-8 text");
       }
-      const chunks = chunkText(text, { maxChars: req.maxChunkChars || defaultChunkChars });
-      if (chunks.length === 0) throw new InvalidInputError("raw_content has no text (only whitespace)");
       const initial: JsonObject = req.initialMetadata ?? {};
       checkMetadataSize(initial, limits);
-
       const embedder = await options.embedder;
+      const chunks = await fitChunksToModel(chunkText(text, { maxChars: req.maxChunkChars || defaultChunkChars }), embedder);
+      if (chunks.length === 0) throw new InvalidInputError("raw_content has no text (only whitespace)");
       const vectors = await embedder.embed(chunks.map((c) => c.text));
       const source = req.sourcePath || req.dataId;
       const kems: KEM[] = chunks.map((c, i) => {

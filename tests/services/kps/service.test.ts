@@ -1,0 +1,68 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { GlobalLongTermMemoryService } from "../../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import { KnowledgeProcessorService } from "../../../sdk/gen/dcsm/v1/kps_service_pb.ts";
+import { createGlmService } from "../../../services/glm/service.ts";
+import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
+import { createExactVectorIndex } from "../../../services/glm/vector/exact-index.ts";
+import { chunkText } from "../../../services/kps/chunking/text-chunker.ts";
+import { createGlmSink } from "../../../services/kps/glm-sink.ts";
+import { fitChunksToModel, createKpsService } from "../../../services/kps/service.ts";
+import { testEmbedder } from "../../helpers/model.ts";
+import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
+
+afterAll(removeTempDirs);
+
+async function makeKps(glmTransport?: ReturnType<typeof createConnectTransport>) {
+  const embedder = await testEmbedder();
+  const store = createSqliteKemStore({ path: join(tempDir(), "glm.sqlite") });
+  const index = createExactVectorIndex({ dimension: 384 });
+  const glmImpl = createGlmService({ store, index, embedder });
+  const transport = glmTransport ?? createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, glmImpl));
+  const kpsImpl = createKpsService({ embedder, sink: createGlmSink({ transport, maxRetries: 2, initialDelayMs: 10, maxDelayMs: 20 }) });
+  const kps = createClient(KnowledgeProcessorService, createRouterTransport(({ service }) => service(KnowledgeProcessorService, kpsImpl)));
+  return { kps, store, embedder };
+}
+
+describe("KPS", () => {
+  test("chunks longer than the model window are split until every chunk fits, losing no line", async () => {
+    const embedder = await testEmbedder();
+    const lines = Array.from({ length: 120 }, (_, i) => `const value_${i} = computeSomething(alpha_${i}, beta_${i}); // line ${i + 1}`);
+    const text = lines.join("\n");
+    const fitted = await fitChunksToModel(chunkText(text, { maxChars: 16000 }), embedder);
+    expect(fitted.length).toBeGreaterThan(1);
+    const counts = await embedder.countTokens(fitted.map((c) => c.text));
+    expect(Math.max(...counts)).toBeLessThanOrEqual(embedder.maxTokens);
+    expect(fitted.map((c) => c.text).join("\n")).toBe(text);
+    fitted.forEach((c, i) => {
+      expect(c.index).toBe(i);
+      expect(c.text).toBe(lines.slice(c.startLine - 1, c.endLine).join("\n"));
+    });
+  });
+
+  test("ProcessRawData stores one KEM per chunk with provenance metadata and model embeddings", async () => {
+    const { kps, store, embedder } = await makeKps();
+    const text = "First paragraph about agents.\n\nSecond paragraph about memory.\n\nThird paragraph about locks.";
+    const res = await kps.processRawData({ rawContent: new TextEncoder().encode(text), sourcePath: "a/b.md", dataId: "doc-1", maxChunkChars: 40, contentType: "text/markdown" });
+    expect(res.kemIds.length).toBe(3);
+    const recs = store.getMany(res.kemIds);
+    expect(recs.map((r) => r.metadata)).toEqual([0, 1, 2].map((i) => ({ chunk_index: i, chunk_count: 3, start_line: 2 * i + 1, end_line: 2 * i + 1, source_path: "a/b.md", data_id: "doc-1" })));
+    const [expected] = await embedder.embed(["Second paragraph about memory."]);
+    const got = recs[1]!.embedding!;
+    let dot = 0;
+    for (let i = 0; i < 384; i++) dot += got[i]! * expected![i]!;
+    expect(dot).toBeGreaterThan(0.9999);
+  });
+
+  test("GLM unreachable: retries, then Unavailable (real refused connection)", async () => {
+    const dead = createConnectTransport({ baseUrl: "http://127.0.0.1:9", httpVersion: "1.1" });
+    const { kps } = await makeKps(dead);
+    const t0 = performance.now();
+    const err = await kps.processRawData({ rawContent: new TextEncoder().encode("hello") }).catch((e) => ConnectError.from(e));
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).code).toBe(Code.Unavailable);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(20); // at least the two backoff waits
+  });
+});
