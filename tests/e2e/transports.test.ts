@@ -92,7 +92,7 @@ describe.each(transports)("over %s", (_name, makeTransport) => {
 
 describe("over @grpc/grpc-js with the .proto files", () => {
   type Callback<T> = (err: grpc.ServiceError | null, res: T) => void;
-  type Unary = <T>(req: object, cb: Callback<T>) => void;
+  type Unary = (req: object, cb: Callback<unknown>) => void;
   let glm: Record<string, Unary> & grpc.Client;
   let kps: Record<string, Unary> & grpc.Client;
   let health: Record<string, Unary> & grpc.Client;
@@ -118,7 +118,7 @@ describe("over @grpc/grpc-js with the .proto files", () => {
   });
 
   const call = <T>(client: Record<string, Unary>, method: string, req: object) =>
-    new Promise<T>((resolve, reject) => client[method]!.call(client, req, (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res))));
+    new Promise<T>((resolve, reject) => client[method]!.call(client, req, (err: grpc.ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res as T))));
 
   test("StoreKEM, RetrieveKEMs, DeleteKEM, ProcessRawData and Health", async () => {
     const stored = await call<{ kem: { id: string; metadata: { fields: Record<string, { stringValue: string }> } } }>(glm, "StoreKEM", {

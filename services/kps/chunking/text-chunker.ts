@@ -89,7 +89,7 @@ export function chunkText(text: string, options: ChunkTextOptions = {}): TextChu
   const chunks: TextChunk[] = [];
   let cur: Piece | null = null;
   for (const p of paragraphs) {
-    const sep = cur ? "\n".repeat(Math.max(0, p.start - cur.end)) : "";
+    const sep: string = cur ? "\n".repeat(Math.max(0, p.start - cur.end)) : "";
     if (cur && cur.text.length + sep.length + p.text.length <= maxChars) {
       cur = { text: `${cur.text}${sep}${p.text}`, start: cur.start, end: p.end };
       continue;
