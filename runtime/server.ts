@@ -14,6 +14,7 @@ import { GlobalLongTermMemoryService } from "../sdk/gen/dcsm/v1/glm_service_pb.t
 import { KnowledgeProcessorService } from "../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import { SharedWorkingMemoryService } from "../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { Health } from "../sdk/gen/grpc/health/v1/health_pb.ts";
+import { KemRepository } from "../services/glm/kem-repository.ts";
 import { createGlmService } from "../services/glm/service.ts";
 import { createSqliteKemStore } from "../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../services/glm/vector/exact-index.ts";
@@ -80,11 +81,12 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
 
   const store = createSqliteKemStore({ path: join(dataDir, "glm.sqlite") });
   const index = createExactVectorIndex({ dimension: config.dimension, initialCapacity: Math.max(1024, store.count()) });
+  const repository = new KemRepository({ store, index, log });
   const t0 = performance.now();
-  store.forEachEmbedding((id, v) => index.upsert(id, v));
-  log.info({ vectors: index.size(), ms: Math.round(performance.now() - t0) }, "vector index loaded from SQLite");
+  await repository.open();
+  log.info({ vectors: index.stats().size, ms: Math.round(performance.now() - t0) }, "vector index loaded from SQLite");
 
-  const glm = createGlmService({ store, index, embedder, limits });
+  const glm = createGlmService({ repository, embedder, limits });
   const glmTransport = config.glmUrl
     ? createConnectTransport({ baseUrl: config.glmUrl, httpVersion: "1.1", useBinaryFormat: true })
     : createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, glm));
@@ -147,6 +149,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
       const cut = setTimeout(() => void http.stop(true), 2000);
       await Promise.all([graceful, grpc.close(2000)]);
       clearTimeout(cut);
+      await index.close();
       store.close();
     },
   };

@@ -84,6 +84,25 @@ export interface KemStore {
   update(id: string, patch: KemPatch): KemRecord;
   /** Deletes a record. @returns false when the id was unknown. */
   delete(id: string): boolean;
+  /**
+   * Puts records back exactly as given (timestamps included) and deletes `removeIds`, in one
+   * transaction: the undo of a write whose vector could not be stored (seed 3.2 consistency).
+   */
+  restore(records: KemRecord[], removeIds: string[]): void;
+  /**
+   * Change log: (seq, id) of every write after `seq`, oldest first, at most `limit`. Every upsert,
+   * update and delete appends one entry in its own transaction, so other processes sharing the file
+   * can bring their vector index up to date.
+   */
+  changesSince(seq: number, limit: number): { seq: number; id: string }[];
+  /** Highest change sequence number (0 when none). */
+  latestChangeSeq(): number;
+  /** Lowest change sequence number still in the log (0 when empty). */
+  oldestChangeSeq(): number;
+  /** Drops all but the newest `keep` change-log entries. */
+  pruneChanges(keep: number): void;
+  /** SQLite `PRAGMA data_version`: changes when another connection commits. */
+  dataVersion(): number;
   /** Calls `fn` for every stored embedding (index rebuild at start-up). */
   forEachEmbedding(fn: (id: string, embedding: Float32Array) => void): void;
   /** Number of stored KEMs. */
@@ -98,23 +117,57 @@ export interface VectorHit {
   score: number;
 }
 
+/** A vector to index: KEM id and its L2-normalized embedding. */
+export interface VectorEntry {
+  id: string;
+  vector: Float32Array;
+}
+
+/** Options of {@link VectorIndex.search}. */
+export interface VectorSearchOptions {
+  /** Only ids in this set are candidates (the result of a metadata/date/id filter). */
+  allow?: ReadonlySet<string>;
+  /** The same filter as a KEM filter, for indexes that filter natively (Qdrant). */
+  filter?: KemFilter;
+  /** Stable pagination: only hits after this (score, id) position in result order. */
+  after?: { score: number; id: string };
+  /** Results already returned on earlier pages (sizes the candidate fetch of approximate indexes). */
+  offset?: number;
+}
+
+/** Size and freshness of a vector index (for logs, metrics and tests). */
+export interface VectorIndexStats {
+  /** Vectors searchable. */
+  size: number;
+  /** Vectors searchable only through the exact tail (not yet in the ANN graph). */
+  unindexed: number;
+  /** Backend name: "exact", "hnsw" or "qdrant". */
+  kind: string;
+}
+
 /**
  * Vector index over normalized float32 vectors, derived from (and rebuildable from) the store.
- * Scores are cosine similarities (dot products of normalized vectors).
+ * Scores are cosine similarities; results are ordered by score descending, then id ascending.
+ * Errors: `InvalidInputError` for vectors of the wrong dimension; `BackendUnavailableError` when an
+ * external index (Qdrant) cannot be reached.
  */
 export interface VectorIndex {
   /** Vector dimension this index accepts. */
   readonly dimension: number;
-  /** Adds or replaces the vector of `id` (already L2-normalized, `dimension` long). */
-  upsert(id: string, vector: Float32Array): void;
-  /** Removes the vector of `id` if present. */
-  remove(id: string): void;
-  /**
-   * The `k` best hits for `query`, best first; with `allow`, only ids in that set are considered.
-   */
-  search(query: Float32Array, k: number, allow?: ReadonlySet<string>): VectorHit[];
-  /** Number of vectors held. */
-  size(): number;
+  /** True when writes can fail independently of SQLite (an external server). */
+  readonly external: boolean;
+  /** Adds or replaces vectors. */
+  upsert(entries: VectorEntry[]): Promise<void>;
+  /** Removes the vectors of these ids (absent ids are ignored). */
+  remove(ids: string[]): Promise<void>;
+  /** The `k` best hits for `query`, best first. */
+  search(query: Float32Array, k: number, options?: VectorSearchOptions): Promise<VectorHit[]>;
+  /** Removes every vector (before a full reload from the store). */
+  clear(): Promise<void>;
+  /** Current size and indexing lag. */
+  stats(): VectorIndexStats;
+  /** Stops background work and persists what should survive a restart. */
+  close(): Promise<void>;
 }
 
 /** Turns query text into a normalized embedding (the KPS model), used for `text_query`. */

@@ -21,14 +21,13 @@ import { BackendUnavailableError, InvalidInputError, LimitExceededError, mapErro
 import { checkMetadataSize, kemToWrite, normalizeVector, parseKemQuery, recordToKem, resolvePageSize, validateKemId, type ParsedQuery } from "../shared/kem-mapping.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
 import { decodePageToken, encodePageToken, fingerprint } from "../shared/page-token.ts";
-import type { KemPatch, KemRecord, KemStore, KemWrite, QueryEmbedder, UpdatedCursor, VectorIndex } from "./ports.ts";
+import { KemRepository } from "./kem-repository.ts";
+import type { KemPatch, KemWrite, QueryEmbedder, UpdatedCursor } from "./ports.ts";
 
 /** Dependencies of {@link createGlmService}. */
 export interface GlmServiceOptions {
-  /** Durable store (SQLite). */
-  store: KemStore;
-  /** Vector index kept consistent with the store. */
-  index: VectorIndex;
+  /** Store and vector index, kept consistent (open it before serving). */
+  repository: KemRepository;
   /** Embeds `text_query`; without it text queries fail with `FailedPrecondition`. */
   embedder?: QueryEmbedder;
   /** Limits. @default DEFAULT_KEM_LIMITS */
@@ -38,7 +37,10 @@ export interface GlmServiceOptions {
 /** Fields `UpdateKEM` can change (`update_mask` paths). */
 const UPDATABLE = new Set(["content", "content_type", "metadata", "embeddings"]);
 
+/** Cursor of vector result pages: the last (score, id) returned and how many came before. */
 interface VectorCursor {
+  s: number;
+  i: string;
   o: number;
 }
 
@@ -56,25 +58,21 @@ function queryKey(parsed: ParsedQuery): string {
  * @param options - store, index, optional embedder and limits.
  */
 export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof GlobalLongTermMemoryService> {
-  const { store, index, embedder } = options;
+  const { repository: repo, embedder } = options;
+  const store = repo.store;
   const limits = options.limits ?? DEFAULT_KEM_LIMITS;
-  if (index.dimension !== limits.dimension) {
-    throw new Error(`vector index dimension ${index.dimension} differs from the configured dimension ${limits.dimension}`);
+  if (repo.index.dimension !== limits.dimension) {
+    throw new Error(`vector index dimension ${repo.index.dimension} differs from the configured dimension ${limits.dimension}`);
   }
 
-  /** Writes records to the store, then mirrors their vectors into the index. */
-  function persist(items: KemWrite[], keys?: (string | undefined)[]): KemRecord[] {
-    let stored: KemRecord[];
+  /** Writes records through the repository; storage failures become `Unavailable`. */
+  async function persist(items: KemWrite[], keys?: (string | undefined)[]) {
     try {
-      stored = store.upsertMany(items, keys);
+      return await repo.write(items, keys);
     } catch (err) {
+      if (err instanceof BackendUnavailableError) throw err;
       throw new BackendUnavailableError("storage did not accept the write; nothing was stored, retry later", { cause: err });
     }
-    for (const rec of stored) {
-      if (rec.embedding) index.upsert(rec.id, rec.embedding);
-      else index.remove(rec.id);
-    }
-    return stored;
   }
 
   async function vectorFor(parsed: ParsedQuery): Promise<Float32Array | undefined> {
@@ -88,8 +86,9 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
   return {
     storeKEM: mapErrors(async (req) => {
       const write = kemToWrite(req.kem, limits);
-      const [rec] = persist([write], [req.idempotencyKey || undefined]);
-      return create(StoreKEMResponseSchema, { kem: recordToKem(rec!) });
+      const [outcome] = await persist([write], [req.idempotencyKey || undefined]);
+      if ("error" in outcome!) throw outcome.error;
+      return create(StoreKEMResponseSchema, { kem: recordToKem(outcome!.record) });
     }),
 
     batchStoreKEMs: mapErrors(async (req) => {
@@ -113,9 +112,11 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
           results[i]!.outcome = { case: "error", value: { $typeName: "dcsm.v1.ItemError", code: codeName(ce.code), message: ce.rawMessage } };
         }
       });
-      const stored = valid.length > 0 ? persist(valid, validKeys) : [];
-      stored.forEach((rec, j) => {
-        results[validAt[j]!]!.outcome = { case: "kem", value: recordToKem(rec) };
+      const stored = valid.length > 0 ? await persist(valid, validKeys) : [];
+      stored.forEach((outcome, j) => {
+        const r = results[validAt[j]!]!;
+        if ("record" in outcome) r.outcome = { case: "kem", value: recordToKem(outcome.record) };
+        else r.outcome = { case: "error", value: { $typeName: "dcsm.v1.ItemError", code: codeName(outcome.error.code), message: outcome.error.message } };
       });
       const ok: KEM[] = [];
       const failed: string[] = [];
@@ -133,11 +134,17 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
       const vector = await vectorFor(parsed);
       if (vector) {
         const cursor = decodePageToken<VectorCursor>(req.pageToken, key);
-        const offset = cursor?.o ?? 0;
-        if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidInputError("page_token is malformed");
+        if (cursor && (typeof cursor.s !== "number" || typeof cursor.i !== "string" || !Number.isSafeInteger(cursor.o) || cursor.o < 0)) {
+          throw new InvalidInputError("page_token is malformed");
+        }
         const allow = parsed.filtered ? new Set(store.findIds(parsed.filter)) : undefined;
-        const hits = index.search(vector, offset + pageSize + 1, allow);
-        const page = hits.slice(offset, offset + pageSize);
+        const hits = await repo.search(vector, pageSize + 1, {
+          allow,
+          filter: parsed.filter,
+          after: cursor ? { score: cursor.s, id: cursor.i } : undefined,
+          offset: cursor?.o ?? 0,
+        });
+        const page = hits.slice(0, pageSize);
         const byId = new Map(store.getMany(page.map((h) => h.id)).map((r) => [r.id, r]));
         const kems: KEM[] = [];
         const scores: number[] = [];
@@ -147,12 +154,9 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
           kems.push(recordToKem(rec));
           scores.push(h.score);
         }
-        const more = hits.length > offset + pageSize;
-        return create(RetrieveKEMsResponseSchema, {
-          kems,
-          scores,
-          nextPageToken: more ? encodePageToken({ o: offset + pageSize } satisfies VectorCursor, key) : "",
-        });
+        const last = page[page.length - 1];
+        const next: VectorCursor | undefined = hits.length > pageSize && last ? { s: last.score, i: last.id, o: (cursor?.o ?? 0) + page.length } : undefined;
+        return create(RetrieveKEMsResponseSchema, { kems, scores, nextPageToken: next ? encodePageToken(next, key) : "" });
       }
       const cursor = decodePageToken<UpdatedCursor>(req.pageToken, key);
       if (cursor && (typeof cursor.id !== "string" || !Number.isSafeInteger(cursor.updatedAtUs))) {
@@ -198,18 +202,13 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
           patch.embedding = upd.embeddings.length > 0 ? normalizeVector(upd.embeddings, limits.dimension, "kem.embeddings") : null;
         }
       }
-      const rec = store.update(req.kemId, patch);
-      if (patch.embedding !== undefined) {
-        if (rec.embedding) index.upsert(rec.id, rec.embedding);
-        else index.remove(rec.id);
-      }
+      const rec = await repo.update(req.kemId, patch);
       return create(UpdateKEMResponseSchema, { kem: recordToKem(rec) });
     }),
 
     deleteKEM: mapErrors(async (req) => {
       validateKemId(req.kemId, limits, "kem_id");
-      if (!store.delete(req.kemId)) throw new NotFoundError(`KEM ${req.kemId} not found`);
-      index.remove(req.kemId);
+      if (!(await repo.delete(req.kemId))) throw new NotFoundError(`KEM ${req.kemId} not found`);
       return create(DeleteKEMResponseSchema, {});
     }),
   };

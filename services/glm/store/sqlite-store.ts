@@ -40,6 +40,10 @@ CREATE TABLE IF NOT EXISTS kems (
 );
 CREATE INDEX IF NOT EXISTS idx_kems_created_at ON kems(created_at);
 CREATE INDEX IF NOT EXISTS idx_kems_updated_at ON kems(updated_at);
+CREATE TABLE IF NOT EXISTS kem_changes (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  kem_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS idempotency_keys (
   key TEXT PRIMARY KEY,
   kem_id TEXT NOT NULL,
@@ -136,6 +140,14 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
   const updateStmt = db.query<unknown, [string, Uint8Array, string, string, Uint8Array | null, string]>(
     "UPDATE kems SET content_type = ?, content = ?, metadata = ?, updated_at = ?, embedding = ? WHERE id = ?",
   );
+  const logChange = db.query<unknown, [string]>("INSERT INTO kem_changes (kem_id) VALUES (?)");
+  const changesStmt = db.query<{ seq: number; kem_id: string }, [number, number]>(
+    "SELECT seq, kem_id FROM kem_changes WHERE seq > ? ORDER BY seq LIMIT ?",
+  );
+  const maxSeqStmt = db.query<{ s: number | null }, []>("SELECT MAX(seq) AS s FROM kem_changes");
+  const minSeqStmt = db.query<{ s: number | null }, []>("SELECT MIN(seq) AS s FROM kem_changes");
+  const pruneStmt = db.query<unknown, [number]>("DELETE FROM kem_changes WHERE seq <= ?");
+  const dataVersionStmt = db.query<{ data_version: number }, []>("PRAGMA data_version");
   const filterCache = new Map<string, Statement<Row>>();
 
   const upsertTx = db.transaction((items: KemWrite[], keys: (string | undefined)[] | undefined): KemRecord[] => {
@@ -163,6 +175,7 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
         item.embedding ? vectorToBlob(item.embedding) : null,
       );
       if (key) idemPut.run(key, item.id, nowIso);
+      logChange.run(item.id);
       out.push({ ...item, createdAtUs: res ? isoToMicros(res.created_at) : now, updatedAtUs: now });
     }
     return out;
@@ -193,6 +206,7 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
       updatedAtUs: Math.max(nowMicros(), cur.updatedAtUs + 1),
     };
     patch.validate?.(next);
+    logChange.run(id);
     updateStmt.run(
       next.contentType,
       next.content,
@@ -202,6 +216,22 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
       id,
     );
     return next;
+  });
+
+  const restoreStmt = db.query<unknown, [string, string, Uint8Array, string, string, string, Uint8Array | null]>(
+    `INSERT OR REPLACE INTO kems (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const restoreTx = db.transaction((records: KemRecord[], removeIds: string[]) => {
+    for (const r of records) {
+      restoreStmt.run(r.id, r.contentType, r.content, JSON.stringify(r.metadata), microsToIso(r.createdAtUs), microsToIso(r.updatedAtUs), r.embedding ? vectorToBlob(r.embedding) : null);
+      logChange.run(r.id);
+    }
+    for (const id of removeIds) if (deleteStmt.get(id) !== null) logChange.run(id);
+  });
+  const deleteTx = db.transaction((id: string): boolean => {
+    const gone = deleteStmt.get(id) !== null;
+    if (gone) logChange.run(id);
+    return gone;
   });
 
   function filterQuery(sqlTail: string, filter: KemFilter) {
@@ -217,7 +247,7 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
   }
 
   return {
-    upsertMany: (items, keys) => upsertTx(items, keys),
+    upsertMany: (items, keys) => upsertTx.immediate(items, keys),
     getMany(ids) {
       const out: KemRecord[] = [];
       for (const id of ids) {
@@ -242,10 +272,19 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
       const { sql, params } = whereOf(filter);
       return db.query<{ id: string }, (string | number)[]>(`SELECT id FROM kems WHERE ${sql}`).all(...params).map((r) => r.id);
     },
-    update: (id, patch) => updateTx(id, patch),
-    delete(id) {
-      return deleteStmt.get(id) !== null;
+    update: (id, patch) => updateTx.immediate(id, patch),
+    delete: (id) => deleteTx.immediate(id),
+    restore: (records, removeIds) => restoreTx.immediate(records, removeIds),
+    changesSince(seq, limit) {
+      return changesStmt.all(seq, limit).map((r) => ({ seq: r.seq, id: r.kem_id }));
     },
+    latestChangeSeq: () => maxSeqStmt.get()?.s ?? 0,
+    oldestChangeSeq: () => minSeqStmt.get()?.s ?? 0,
+    pruneChanges(keep) {
+      const max = maxSeqStmt.get()?.s ?? 0;
+      if (max > keep) pruneStmt.run(max - keep);
+    },
+    dataVersion: () => dataVersionStmt.get()!.data_version,
     forEachEmbedding(fn) {
       const stmt = db.query<{ id: string; embedding: Uint8Array }, []>("SELECT id, embedding FROM kems WHERE embedding IS NOT NULL");
       for (const row of stmt.iterate()) fn(row.id, blobToVector(row.embedding));

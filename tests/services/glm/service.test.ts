@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService, MetadataUpdateMode } from "../../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import { KemRepository } from "../../../services/glm/kem-repository.ts";
 import { createGlmService } from "../../../services/glm/service.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../../../services/glm/vector/exact-index.ts";
@@ -18,7 +19,8 @@ const limits = { ...DEFAULT_KEM_LIMITS, dimension: DIM, maxBatchSize: 50, maxPag
 function makeGlm() {
   const store = createSqliteKemStore({ path: join(tempDir(), "glm.sqlite") });
   const index = createExactVectorIndex({ dimension: DIM });
-  const impl = createGlmService({ store, index, limits });
+  const repository = new KemRepository({ store, index });
+  const impl = createGlmService({ repository, limits });
   return { store, index, client: createClient(GlobalLongTermMemoryService, createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, impl))) };
 }
 
@@ -96,9 +98,9 @@ describe("GLM service", () => {
   test("DeleteKEM removes row and vector; a second delete is NotFound", async () => {
     const { client, index } = makeGlm();
     await client.storeKEM({ kem: { id: "x1", content: enc.encode("x"), embeddings: [1, 0, 0, 0, 0, 0, 0, 0] } });
-    expect(index.size()).toBe(1);
+    expect(index.stats().size).toBe(1);
     await client.deleteKEM({ kemId: "x1" });
-    expect(index.size()).toBe(0);
+    expect(index.stats().size).toBe(0);
     expect((await client.retrieveKEMs({ query: { ids: ["x1"] } })).kems).toEqual([]);
     expect(await codeOf(client.deleteKEM({ kemId: "x1" }))).toBe(Code.NotFound);
   });

@@ -4,6 +4,7 @@ import { Code, ConnectError, createClient, createRouterTransport } from "@connec
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { GlobalLongTermMemoryService } from "../../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KnowledgeProcessorService } from "../../../sdk/gen/dcsm/v1/kps_service_pb.ts";
+import { KemRepository } from "../../../services/glm/kem-repository.ts";
 import { createGlmService } from "../../../services/glm/service.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../../../services/glm/vector/exact-index.ts";
@@ -19,7 +20,7 @@ async function makeKps(glmTransport?: ReturnType<typeof createConnectTransport>)
   const embedder = await testEmbedder();
   const store = createSqliteKemStore({ path: join(tempDir(), "glm.sqlite") });
   const index = createExactVectorIndex({ dimension: 384 });
-  const glmImpl = createGlmService({ store, index, embedder });
+  const glmImpl = createGlmService({ repository: new KemRepository({ store, index }), embedder });
   const transport = glmTransport ?? createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, glmImpl));
   const kpsImpl = createKpsService({ embedder, sink: createGlmSink({ transport, maxRetries: 2, initialDelayMs: 10, maxDelayMs: 20 }) });
   const kps = createClient(KnowledgeProcessorService, createRouterTransport(({ service }) => service(KnowledgeProcessorService, kpsImpl)));

@@ -1,0 +1,216 @@
+/**
+ * GLM's repository: keeps the SQLite store and the vector index consistent (seed 002 3.2, "batch
+ * store and consistency"), and keeps a local index current with writes made by other processes
+ * sharing the same SQLite file (seed 000: many processes, one store).
+ *
+ * - Writes go to SQLite first (the source of truth), then to the index. When an external index
+ *   (Qdrant) rejects the vectors, the rows are undone — new rows removed, replaced rows restored —
+ *   and the items report the error.
+ * - A local index (exact, HNSW) follows the store's change log: before every search, when SQLite's
+ *   `data_version` shows another connection committed, the changes since the last applied sequence
+ *   number are read and applied.
+ * - SQLITE_BUSY is retried with backoff beyond SQLite's own busy timeout.
+ * @module
+ */
+import { BackendUnavailableError, DcsmError } from "../shared/errors.ts";
+import type { KemPatch, KemRecord, KemStore, KemWrite, VectorHit, VectorIndex, VectorSearchOptions } from "./ports.ts";
+
+/** Options of {@link KemRepository}. */
+export interface KemRepositoryOptions {
+  /** Durable store. */
+  store: KemStore;
+  /** Vector index. */
+  index: VectorIndex;
+  /** Attempts on SQLITE_BUSY beyond the busy timeout. @default 5 */
+  busyRetries?: number;
+  /** Change-log entries kept for other processes to catch up from. @default 1000000 */
+  changeLogKeep?: number;
+  /** Logger for catch-up and undo events. */
+  log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+}
+
+/** Outcome of one item of a write: the stored record or the error that kept it out. */
+export type WriteOutcome = { record: KemRecord } | { error: DcsmError };
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"));
+}
+
+/**
+ * Store + index coordination. Every method may throw `BackendUnavailableError` (→ `Unavailable`)
+ * when SQLite stays busy; `update` throws `NotFoundError` for unknown ids.
+ */
+export class KemRepository {
+  readonly store: KemStore;
+  readonly index: VectorIndex;
+  private readonly busyRetries: number;
+  private readonly changeLogKeep: number;
+  private readonly log?: KemRepositoryOptions["log"];
+  /** Highest change-log sequence number reflected in the index. */
+  private appliedSeq = 0;
+  private dataVersion = 0;
+  private writesSincePrune = 0;
+  private catchingUp: Promise<void> | null = null;
+
+  constructor(options: KemRepositoryOptions) {
+    this.store = options.store;
+    this.index = options.index;
+    this.busyRetries = options.busyRetries ?? 5;
+    this.changeLogKeep = options.changeLogKeep ?? 1_000_000;
+    this.log = options.log;
+  }
+
+  /**
+   * Loads every stored embedding into a local index and records the change-log position; an
+   * external index (Qdrant) is left as it is. Call once before serving.
+   * @param fromSeq - change-log position the index already reflects (from a snapshot); when set
+   *   and still in the log, only later changes are applied instead of a full load.
+   */
+  async open(fromSeq?: number): Promise<void> {
+    this.dataVersion = this.store.dataVersion();
+    const latest = this.store.latestChangeSeq();
+    if (this.index.external) {
+      this.appliedSeq = latest;
+      return;
+    }
+    if (fromSeq !== undefined && fromSeq >= this.store.oldestChangeSeq() - 1 && fromSeq <= latest) {
+      this.appliedSeq = fromSeq;
+      await this.catchUp();
+      return;
+    }
+    const batch: { id: string; vector: Float32Array }[] = [];
+    const flush = async () => {
+      if (batch.length) await this.index.upsert(batch.splice(0));
+    };
+    const pending: Promise<void>[] = [];
+    this.store.forEachEmbedding((id, vector) => {
+      batch.push({ id, vector });
+      if (batch.length >= 4096) pending.push(flush());
+    });
+    await Promise.all(pending);
+    await flush();
+    this.appliedSeq = latest;
+  }
+
+  /** The change-log position the index reflects (saved with index snapshots). */
+  get position(): number {
+    return this.appliedSeq;
+  }
+
+  private async withBusyRetry<T>(fn: () => T): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return fn();
+      } catch (err) {
+        if (!isBusy(err)) throw err;
+        if (attempt >= this.busyRetries) throw new BackendUnavailableError("the store is busy (locked by another process); retry later", { cause: err });
+        await Bun.sleep(10 * 2 ** attempt + Math.random() * 10);
+      }
+    }
+  }
+
+  /** After an own write: advance the applied position, or catch up if others wrote too. */
+  private async afterOwnWrite(): Promise<void> {
+    if (this.index.external) return;
+    const v = this.store.dataVersion();
+    if (v === this.dataVersion) this.appliedSeq = this.store.latestChangeSeq();
+    else await this.catchUp();
+    if (++this.writesSincePrune >= 10_000) {
+      this.writesSincePrune = 0;
+      this.store.pruneChanges(this.changeLogKeep);
+    }
+  }
+
+  /**
+   * Applies writes made by other connections to the local index. Cheap when nothing changed
+   * (one `PRAGMA data_version`). Concurrent callers share one run.
+   */
+  async catchUp(): Promise<void> {
+    if (this.index.external) return;
+    if (this.catchingUp) return this.catchingUp;
+    const v = this.store.dataVersion();
+    if (v === this.dataVersion && this.appliedSeq === this.store.latestChangeSeq()) return;
+    this.catchingUp = (async () => {
+      try {
+        this.dataVersion = v;
+        if (this.appliedSeq < this.store.oldestChangeSeq() - 1) {
+          this.log?.warn({ appliedSeq: this.appliedSeq }, "change log no longer reaches the index position; reloading every vector");
+          await this.index.clear();
+          await this.open();
+          return;
+        }
+        for (;;) {
+          const changes = this.store.changesSince(this.appliedSeq, 5000);
+          if (changes.length === 0) break;
+          const ids = [...new Set(changes.map((c) => c.id))];
+          const present = this.store.getMany(ids);
+          const withVec = present.filter((r) => r.embedding);
+          const keep = new Set(withVec.map((r) => r.id));
+          await this.index.upsert(withVec.map((r) => ({ id: r.id, vector: r.embedding! })));
+          await this.index.remove(ids.filter((id) => !keep.has(id)));
+          this.appliedSeq = changes[changes.length - 1]!.seq;
+        }
+      } finally {
+        this.catchingUp = null;
+      }
+    })();
+    return this.catchingUp;
+  }
+
+  /**
+   * Upserts records (one SQLite transaction), then their vectors. Items whose vectors an external
+   * index rejects are undone and returned as errors (`Unavailable`).
+   * @returns one outcome per item, in order.
+   */
+  async write(items: KemWrite[], keys?: (string | undefined)[]): Promise<WriteOutcome[]> {
+    const before = this.index.external ? new Map(this.store.getMany(items.map((i) => i.id)).map((r) => [r.id, r])) : undefined;
+    const stored = await this.withBusyRetry(() => this.store.upsertMany(items, keys));
+    try {
+      await this.index.upsert(stored.filter((r) => r.embedding).map((r) => ({ id: r.id, vector: r.embedding! })));
+      await this.index.remove(stored.filter((r) => !r.embedding).map((r) => r.id));
+    } catch (err) {
+      if (!before) throw err;
+      const restore = stored.map((r) => before.get(r.id)).filter((r): r is KemRecord => r !== undefined);
+      const remove = stored.filter((r) => !before.has(r.id)).map((r) => r.id);
+      await this.withBusyRetry(() => this.store.restore(restore, remove));
+      this.log?.warn({ err, items: stored.length }, "vector index rejected a batch; rows undone");
+      const error = new BackendUnavailableError(`vector index unavailable; item not stored: ${(err as Error).message}`, { cause: err });
+      return stored.map(() => ({ error }));
+    }
+    await this.afterOwnWrite();
+    return stored.map((record) => ({ record }));
+  }
+
+  /** Applies a patch and mirrors a changed embedding into the index (undone if it fails). */
+  async update(id: string, patch: KemPatch): Promise<KemRecord> {
+    const before = this.index.external && patch.embedding !== undefined ? this.store.getMany([id])[0] : undefined;
+    const rec = await this.withBusyRetry(() => this.store.update(id, patch));
+    if (patch.embedding !== undefined) {
+      try {
+        if (rec.embedding) await this.index.upsert([{ id, vector: rec.embedding }]);
+        else await this.index.remove([id]);
+      } catch (err) {
+        if (before) await this.withBusyRetry(() => this.store.restore([before], []));
+        throw new BackendUnavailableError(`vector index unavailable; update not applied: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    await this.afterOwnWrite();
+    return rec;
+  }
+
+  /** Deletes a KEM: vector first (so a failure leaves both in place), then the row. @returns false when unknown. */
+  async delete(id: string): Promise<boolean> {
+    if (this.store.getMany([id]).length === 0) return false;
+    await this.index.remove([id]);
+    const gone = await this.withBusyRetry(() => this.store.delete(id));
+    await this.afterOwnWrite();
+    return gone;
+  }
+
+  /** Vector search after catching up with other processes' writes. */
+  async search(query: Float32Array, k: number, options?: VectorSearchOptions): Promise<VectorHit[]> {
+    await this.catchUp();
+    return this.index.search(query, k, options);
+  }
+}
