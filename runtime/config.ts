@@ -45,6 +45,8 @@ export const configSchema = z.object({
   embedBatchSize: positiveInt.max(4096).default(32),
   /** Embedding dimension; must match the model (`DCSM_VECTOR_DIM`). @default 384 */
   dimension: positiveInt.max(8192).default(DEFAULT_KEM_LIMITS.dimension),
+  /** GLM vector index (`DCSM_VECTOR_INDEX`): "hnsw" (exact below 20k vectors, HNSW graph above) or "exact". @default "hnsw" */
+  vectorIndex: z.enum(["hnsw", "exact"]).default("hnsw"),
   /** Largest request body in bytes on every protocol (`DCSM_MAX_MESSAGE_BYTES`). @default 16777216 */
   maxMessageBytes: positiveInt.default(16 * 1024 * 1024),
   /** Largest KEM content in bytes (`DCSM_MAX_CONTENT_BYTES`). @default 1048576 */
@@ -73,6 +75,7 @@ const ENV_NAMES: Record<keyof DcsmConfig, string> = {
   modelOffline: "DCSM_MODEL_OFFLINE",
   embedBatchSize: "DCSM_EMBED_BATCH",
   dimension: "DCSM_VECTOR_DIM",
+  vectorIndex: "DCSM_VECTOR_INDEX",
   maxMessageBytes: "DCSM_MAX_MESSAGE_BYTES",
   maxContentBytes: "DCSM_MAX_CONTENT_BYTES",
   maxBatchSize: "DCSM_MAX_BATCH",

@@ -18,6 +18,7 @@ import { KemRepository } from "../services/glm/kem-repository.ts";
 import { createGlmService } from "../services/glm/service.ts";
 import { createSqliteKemStore } from "../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../services/glm/vector/exact-index.ts";
+import { createHnswVectorIndex } from "../services/glm/vector/hnsw-index.ts";
 import { createTransformersEmbedder } from "../services/kps/embedder/transformers-embedder.ts";
 import { createGlmSink } from "../services/kps/glm-sink.ts";
 import type { Embedder } from "../services/kps/ports.ts";
@@ -80,7 +81,10 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   }
 
   const store = createSqliteKemStore({ path: join(dataDir, "glm.sqlite") });
-  const index = createExactVectorIndex({ dimension: config.dimension, initialCapacity: Math.max(1024, store.count()) });
+  const index =
+    config.vectorIndex === "exact"
+      ? createExactVectorIndex({ dimension: config.dimension, initialCapacity: Math.max(1024, store.count()) })
+      : createHnswVectorIndex({ dimension: config.dimension, snapshotDir: join(dataDir, "vector-index"), log });
   const repository = new KemRepository({ store, index, log });
   const t0 = performance.now();
   await repository.open();

@@ -13,7 +13,7 @@
  * @module
  */
 import { BackendUnavailableError, DcsmError } from "../shared/errors.ts";
-import type { KemPatch, KemRecord, KemStore, KemWrite, VectorHit, VectorIndex, VectorSearchOptions } from "./ports.ts";
+import type { KemPatch, KemRecord, KemStore, KemWrite, VectorEntry, VectorHit, VectorIndex, VectorSearchOptions } from "./ports.ts";
 
 /** Options of {@link KemRepository}. */
 export interface KemRepositoryOptions {
@@ -62,35 +62,46 @@ export class KemRepository {
   }
 
   /**
-   * Loads every stored embedding into a local index and records the change-log position; an
-   * external index (Qdrant) is left as it is. Call once before serving.
-   * @param fromSeq - change-log position the index already reflects (from a snapshot); when set
-   *   and still in the log, only later changes are applied instead of a full load.
+   * Loads every stored embedding into a local index (an index restored from a snapshot keeps its
+   * graph and only catches up on later changes); an external index (Qdrant) is left as it is.
+   * Call once before serving.
    */
-  async open(fromSeq?: number): Promise<void> {
+  async open(): Promise<void> {
     this.dataVersion = this.store.dataVersion();
-    const latest = this.store.latestChangeSeq();
     if (this.index.external) {
-      this.appliedSeq = latest;
+      this.appliedSeq = this.store.latestChangeSeq();
       return;
     }
-    if (fromSeq !== undefined && fromSeq >= this.store.oldestChangeSeq() - 1 && fromSeq <= latest) {
-      this.appliedSeq = fromSeq;
-      await this.catchUp();
-      return;
+    await this.load();
+    this.dataVersion = -1;
+    await this.catchUp();
+  }
+
+  /** Streams every stored embedding into the local index and sets the applied position. */
+  private async load(): Promise<void> {
+    const latest = this.store.latestChangeSeq();
+    const snap = this.index.snapshotPosition?.();
+    const usable = snap !== undefined && snap >= this.store.oldestChangeSeq() - 1 && snap <= latest;
+    if (snap !== undefined && !usable) {
+      this.log?.warn({ snapshot: snap, latest }, "vector index snapshot is older than the change log; rebuilding");
+      await this.index.clear();
     }
-    const batch: { id: string; vector: Float32Array }[] = [];
-    const flush = async () => {
-      if (batch.length) await this.index.upsert(batch.splice(0));
-    };
+    const load = (entries: VectorEntry[]) => (this.index.load ? this.index.load(entries) : this.index.upsert(entries));
+    let batch: VectorEntry[] = [];
     const pending: Promise<void>[] = [];
     this.store.forEachEmbedding((id, vector) => {
       batch.push({ id, vector });
-      if (batch.length >= 4096) pending.push(flush());
+      if (batch.length >= 4096) {
+        pending.push(load(batch));
+        batch = [];
+      }
     });
+    pending.push(load(batch));
     await Promise.all(pending);
-    await flush();
-    this.appliedSeq = latest;
+    await this.index.loadDone?.();
+    // `latest` was read before the rows: writes that landed meanwhile are re-applied by catch-up.
+    this.appliedSeq = usable ? snap : latest;
+    this.index.notePosition?.(this.appliedSeq);
   }
 
   /** The change-log position the index reflects (saved with index snapshots). */
@@ -113,9 +124,14 @@ export class KemRepository {
   /** After an own write: advance the applied position, or catch up if others wrote too. */
   private async afterOwnWrite(): Promise<void> {
     if (this.index.external) return;
+    // Read the log head first: if another connection commits after it, data_version (read second)
+    // shows it and we catch up instead of skipping that change.
+    const latest = this.store.latestChangeSeq();
     const v = this.store.dataVersion();
-    if (v === this.dataVersion) this.appliedSeq = this.store.latestChangeSeq();
-    else await this.catchUp();
+    if (v === this.dataVersion) {
+      this.appliedSeq = latest;
+      this.index.notePosition?.(this.appliedSeq);
+    } else await this.catchUp();
     if (++this.writesSincePrune >= 10_000) {
       this.writesSincePrune = 0;
       this.store.pruneChanges(this.changeLogKeep);
@@ -131,31 +147,35 @@ export class KemRepository {
     if (this.catchingUp) return this.catchingUp;
     const v = this.store.dataVersion();
     if (v === this.dataVersion && this.appliedSeq === this.store.latestChangeSeq()) return;
-    this.catchingUp = (async () => {
-      try {
-        this.dataVersion = v;
-        if (this.appliedSeq < this.store.oldestChangeSeq() - 1) {
-          this.log?.warn({ appliedSeq: this.appliedSeq }, "change log no longer reaches the index position; reloading every vector");
-          await this.index.clear();
-          await this.open();
-          return;
-        }
-        for (;;) {
-          const changes = this.store.changesSince(this.appliedSeq, 5000);
-          if (changes.length === 0) break;
-          const ids = [...new Set(changes.map((c) => c.id))];
-          const present = this.store.getMany(ids);
-          const withVec = present.filter((r) => r.embedding);
-          const keep = new Set(withVec.map((r) => r.id));
-          await this.index.upsert(withVec.map((r) => ({ id: r.id, vector: r.embedding! })));
-          await this.index.remove(ids.filter((id) => !keep.has(id)));
-          this.appliedSeq = changes[changes.length - 1]!.seq;
-        }
-      } finally {
-        this.catchingUp = null;
-      }
-    })();
-    return this.catchingUp;
+    const run = this.applyChanges(v);
+    this.catchingUp = run;
+    try {
+      await run;
+    } finally {
+      if (this.catchingUp === run) this.catchingUp = null;
+    }
+  }
+
+  private async applyChanges(dataVersion: number): Promise<void> {
+    this.dataVersion = dataVersion;
+    if (this.appliedSeq < this.store.oldestChangeSeq() - 1) {
+      this.log?.warn({ appliedSeq: this.appliedSeq }, "change log no longer reaches the index position; reloading every vector");
+      await this.index.clear();
+      await this.load();
+      return;
+    }
+    for (;;) {
+      const changes = this.store.changesSince(this.appliedSeq, 5000);
+      if (changes.length === 0) break;
+      const ids = [...new Set(changes.map((c) => c.id))];
+      const present = this.store.getMany(ids);
+      const withVec = present.filter((r) => r.embedding);
+      const keep = new Set(withVec.map((r) => r.id));
+      await this.index.upsert(withVec.map((r) => ({ id: r.id, vector: r.embedding! })));
+      await this.index.remove(ids.filter((id) => !keep.has(id)));
+      this.appliedSeq = changes[changes.length - 1]!.seq;
+      this.index.notePosition?.(this.appliedSeq);
+    }
   }
 
   /**

@@ -164,6 +164,17 @@ export interface VectorIndex {
   search(query: Float32Array, k: number, options?: VectorSearchOptions): Promise<VectorHit[]>;
   /** Removes every vector (before a full reload from the store). */
   clear(): Promise<void>;
+  /**
+   * Bulk load at start-up (defaults to `upsert`). An index restored from a snapshot keeps the
+   * graph entries of loaded ids instead of re-indexing them.
+   */
+  load?(entries: VectorEntry[]): Promise<void>;
+  /** Called once after the start-up load: drops snapshot entries whose ids were not loaded. */
+  loadDone?(): Promise<void>;
+  /** Change-log position of the snapshot this index was restored from, if any. */
+  snapshotPosition?(): number | undefined;
+  /** Tells the index which change-log position its contents now reflect (saved in snapshots). */
+  notePosition?(seq: number): void;
   /** Current size and indexing lag. */
   stats(): VectorIndexStats;
   /** Stops background work and persists what should survive a restart. */

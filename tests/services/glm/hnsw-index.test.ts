@@ -1,0 +1,94 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { KemRepository } from "../../../services/glm/kem-repository.ts";
+import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
+import { createHnswVectorIndex, type HnswVectorIndex } from "../../../services/glm/vector/hnsw-index.ts";
+import { normalizeVector } from "../../../services/shared/kem-mapping.ts";
+import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
+import { prng, randomVector } from "../../helpers/vectors.ts";
+import { vectorIndexContract } from "./vector-index-contract.ts";
+
+afterAll(removeTempDirs);
+
+// exactThreshold 10 forces the graph path even on the contract's small sets.
+vectorIndexContract("hnsw", async (dimension) => createHnswVectorIndex({ dimension, exactThreshold: 10, sliceSize: 64 }), {
+  exact: false,
+  settle: (index) => (index as HnswVectorIndex).drained(),
+});
+
+const DIM = 32;
+const enc = new TextEncoder();
+
+describe("HNSW index", () => {
+  test("writes are searchable at once through the tail, before the graph has them", async () => {
+    const index = createHnswVectorIndex({ dimension: DIM, exactThreshold: 10, sliceSize: 16 });
+    const rand = prng(21);
+    const vs = Array.from({ length: 300 }, () => normalizeVector(randomVector(DIM, rand), DIM, "v"));
+    await index.upsert(vs.map((vector, i) => ({ id: `a${i}`, vector })));
+    expect(index.stats().unindexed).toBeGreaterThan(0); // the indexer has not run yet
+    const [hit] = await index.search(vs[250]!, 1);
+    expect(hit).toMatchObject({ id: "a250" });
+    await index.drained();
+    expect(index.stats()).toEqual({ size: 300, unindexed: 0, kind: "hnsw" });
+    const [again] = await index.search(vs[250]!, 1);
+    expect(again!.id).toBe("a250");
+    await index.close();
+  });
+
+  test("a snapshot lets a restart skip the rebuild; changes after it are caught up from the change log", async () => {
+    const dir = tempDir();
+    const dbPath = join(dir, "glm.sqlite");
+    const rand = prng(99);
+    const vecs = Array.from({ length: 400 }, () => normalizeVector(randomVector(DIM, rand), DIM, "v"));
+    const rec = (i: number, v = vecs[i]!) => ({ id: `s${i}`, contentType: "text/plain", content: enc.encode(`c${i}`), metadata: {}, embedding: v });
+
+    const store1 = createSqliteKemStore({ path: dbPath });
+    const index1 = createHnswVectorIndex({ dimension: DIM, snapshotDir: dir, exactThreshold: 10 });
+    const repo1 = new KemRepository({ store: store1, index: index1 });
+    await repo1.open();
+    await repo1.write(vecs.map((_, i) => rec(i)));
+    await index1.drained();
+    await index1.close(); // writes the snapshot
+    store1.close();
+
+    // Another writer changes the store while no server runs.
+    const other = createSqliteKemStore({ path: dbPath });
+    other.upsertMany([rec(0, vecs[399]!)]);
+    other.delete("s1");
+    other.close();
+
+    const store2 = createSqliteKemStore({ path: dbPath });
+    const index2 = createHnswVectorIndex({ dimension: DIM, snapshotDir: dir, exactThreshold: 10 });
+    expect(index2.snapshotPosition()).toBeGreaterThan(0);
+    const repo2 = new KemRepository({ store: store2, index: index2 });
+    await repo2.open();
+    // Only the changed KEM needed indexing; the rest came from the snapshot.
+    expect(index2.stats().unindexed).toBeLessThanOrEqual(1);
+    expect(index2.stats().size).toBe(399);
+    const hits = await repo2.search(vecs[399]!, 2);
+    expect(hits.map((h) => h.id).sort()).toEqual(["s0", "s399"]);
+    expect((await repo2.search(vecs[1]!, 5)).some((h) => h.id === "s1")).toBe(false);
+    await index2.close();
+    store2.close();
+  });
+
+  test("large filtered sets over-fetch from the graph; small ones go exact; recall holds", async () => {
+    const index = createHnswVectorIndex({ dimension: DIM, exactThreshold: 50 });
+    const rand = prng(5);
+    const vs = Array.from({ length: 2000 }, () => normalizeVector(randomVector(DIM, rand), DIM, "v"));
+    await index.upsert(vs.map((vector, i) => ({ id: `f${i}`, vector })));
+    await index.drained();
+    const even = new Set(vs.map((_, i) => `f${i}`).filter((_, i) => i % 2 === 0));
+    const q = normalizeVector(randomVector(DIM, rand), DIM, "q");
+    const hits = await index.search(q, 10, { allow: even });
+    expect(hits.length).toBe(10);
+    expect(hits.every((h) => even.has(h.id))).toBe(true);
+    // Ground truth by brute force over the allowed set.
+    const truth = [...even].map((id) => ({ id, s: vs[Number(id.slice(1))]!.reduce((a, x, j) => a + x * q[j]!, 0) })).sort((a, b) => b.s - a.s).slice(0, 10);
+    const recall = hits.filter((h) => truth.some((t) => t.id === h.id)).length / 10;
+    expect(recall).toBeGreaterThanOrEqual(0.9);
+    const few = new Set(["f1", "f3", "f5"]);
+    expect((await index.search(q, 10, { allow: few })).map((h) => h.id).sort()).toEqual(["f1", "f3", "f5"]);
+    await index.close();
+  });
+});
