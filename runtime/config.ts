@@ -47,6 +47,21 @@ export const configSchema = z.object({
   dimension: positiveInt.max(8192).default(DEFAULT_KEM_LIMITS.dimension),
   /** GLM vector index (`DCSM_VECTOR_INDEX`): "hnsw" (exact below 20k vectors, HNSW graph above) or "exact". @default "hnsw" */
   vectorIndex: z.enum(["hnsw", "exact"]).default("hnsw"),
+  /** Qdrant URL for GLM vectors (`QDRANT_URL`); empty keeps vectors in process. */
+  qdrantUrl: z.string().url().or(z.literal("")).default(""),
+  /** Qdrant host (`QDRANT_HOST`), used with `qdrantPort` when `qdrantUrl` is empty (seed 000). */
+  qdrantHost: z.string().default(""),
+  /** Qdrant port (`QDRANT_PORT`). @default 6333 */
+  qdrantPort: port.default(6333),
+  /** Qdrant API key (`QDRANT_API_KEY`). */
+  qdrantApiKey: z.string().default(""),
+  /** Qdrant collection (`DCSM_QDRANT_COLLECTION`). @default "dcsm_kems" */
+  qdrantCollection: z.string().min(1).default("dcsm_kems"),
+  /** Metadata keys GLM's Qdrant backend indexes for filtering (`DCSM_GLM_INDEXED_KEYS`, comma list). */
+  glmIndexedKeys: z
+    .string()
+    .default("source_path,kind,language")
+    .transform((s) => s.split(",").map((k) => k.trim()).filter(Boolean)),
   /** Largest request body in bytes on every protocol (`DCSM_MAX_MESSAGE_BYTES`). @default 16777216 */
   maxMessageBytes: positiveInt.default(16 * 1024 * 1024),
   /** Largest KEM content in bytes (`DCSM_MAX_CONTENT_BYTES`). @default 1048576 */
@@ -76,6 +91,12 @@ const ENV_NAMES: Record<keyof DcsmConfig, string> = {
   embedBatchSize: "DCSM_EMBED_BATCH",
   dimension: "DCSM_VECTOR_DIM",
   vectorIndex: "DCSM_VECTOR_INDEX",
+  qdrantUrl: "QDRANT_URL",
+  qdrantHost: "QDRANT_HOST",
+  qdrantPort: "QDRANT_PORT",
+  qdrantApiKey: "QDRANT_API_KEY",
+  qdrantCollection: "DCSM_QDRANT_COLLECTION",
+  glmIndexedKeys: "DCSM_GLM_INDEXED_KEYS",
   maxMessageBytes: "DCSM_MAX_MESSAGE_BYTES",
   maxContentBytes: "DCSM_MAX_CONTENT_BYTES",
   maxBatchSize: "DCSM_MAX_BATCH",
@@ -113,6 +134,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
   }
   return parsed.data;
+}
+
+/** The Qdrant URL implied by a configuration (`QDRANT_URL`, else `QDRANT_HOST`:`QDRANT_PORT`), or "". */
+export function qdrantUrlOf(config: DcsmConfig): string {
+  if (config.qdrantUrl) return config.qdrantUrl;
+  return config.qdrantHost ? `http://${config.qdrantHost}:${config.qdrantPort}` : "";
 }
 
 /** The KEM limits implied by a configuration. */

@@ -19,12 +19,13 @@ import { createGlmService } from "../services/glm/service.ts";
 import { createSqliteKemStore } from "../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../services/glm/vector/exact-index.ts";
 import { createHnswVectorIndex } from "../services/glm/vector/hnsw-index.ts";
+import { createQdrantVectorIndex, type QdrantVectorIndex } from "../services/glm/vector/qdrant-index.ts";
 import { createTransformersEmbedder } from "../services/kps/embedder/transformers-embedder.ts";
 import { createGlmSink } from "../services/kps/glm-sink.ts";
 import type { Embedder } from "../services/kps/ports.ts";
 import { createKpsService } from "../services/kps/service.ts";
 import { createUnimplementedSwmService } from "../services/swm/service.ts";
-import { limitsOf, type DcsmConfig } from "./config.ts";
+import { limitsOf, qdrantUrlOf, type DcsmConfig } from "./config.ts";
 import { createConnectApp } from "./host/connect-app.ts";
 import { startGrpcListener } from "./host/grpc-listener.ts";
 import { createHealthRegistry, createHealthService, ServingStatus } from "./host/health.ts";
@@ -81,10 +82,20 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   }
 
   const store = createSqliteKemStore({ path: join(dataDir, "glm.sqlite") });
-  const index =
-    config.vectorIndex === "exact"
+  const qdrantUrl = qdrantUrlOf(config);
+  const index = qdrantUrl
+    ? createQdrantVectorIndex({
+        url: qdrantUrl,
+        apiKey: config.qdrantApiKey || undefined,
+        collection: config.qdrantCollection,
+        dimension: config.dimension,
+        indexedKeys: config.glmIndexedKeys,
+      })
+    : config.vectorIndex === "exact"
       ? createExactVectorIndex({ dimension: config.dimension, initialCapacity: Math.max(1024, store.count()) })
       : createHnswVectorIndex({ dimension: config.dimension, snapshotDir: join(dataDir, "vector-index"), log });
+  // Seed 002 6: GLM does not start when Qdrant is unreachable at start-up.
+  if ("ensureCollection" in index) await (index as QdrantVectorIndex).ensureCollection();
   const repository = new KemRepository({ store, index, log });
   const t0 = performance.now();
   await repository.open();

@@ -32,6 +32,11 @@ export interface KemRepositoryOptions {
 /** Outcome of one item of a write: the stored record or the error that kept it out. */
 export type WriteOutcome = { record: KemRecord } | { error: DcsmError };
 
+/** The index entry of a stored record that has an embedding. */
+function entryOf(r: KemRecord): VectorEntry {
+  return { id: r.id, vector: r.embedding!, payload: { metadata: r.metadata, createdAtUs: r.createdAtUs, updatedAtUs: r.updatedAtUs } };
+}
+
 function isBusy(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"));
@@ -171,7 +176,7 @@ export class KemRepository {
       const present = this.store.getMany(ids);
       const withVec = present.filter((r) => r.embedding);
       const keep = new Set(withVec.map((r) => r.id));
-      await this.index.upsert(withVec.map((r) => ({ id: r.id, vector: r.embedding! })));
+      await this.index.upsert(withVec.map(entryOf));
       await this.index.remove(ids.filter((id) => !keep.has(id)));
       this.appliedSeq = changes[changes.length - 1]!.seq;
       this.index.notePosition?.(this.appliedSeq);
@@ -187,7 +192,7 @@ export class KemRepository {
     const before = this.index.external ? new Map(this.store.getMany(items.map((i) => i.id)).map((r) => [r.id, r])) : undefined;
     const stored = await this.withBusyRetry(() => this.store.upsertMany(items, keys));
     try {
-      await this.index.upsert(stored.filter((r) => r.embedding).map((r) => ({ id: r.id, vector: r.embedding! })));
+      await this.index.upsert(stored.filter((r) => r.embedding).map(entryOf));
       await this.index.remove(stored.filter((r) => !r.embedding).map((r) => r.id));
     } catch (err) {
       if (!before) throw err;
@@ -204,11 +209,13 @@ export class KemRepository {
 
   /** Applies a patch and mirrors a changed embedding into the index (undone if it fails). */
   async update(id: string, patch: KemPatch): Promise<KemRecord> {
-    const before = this.index.external && patch.embedding !== undefined ? this.store.getMany([id])[0] : undefined;
+    // An external index filters on metadata and dates too, so it needs every update.
+    const touchesIndex = patch.embedding !== undefined || this.index.external;
+    const before = this.index.external ? this.store.getMany([id])[0] : undefined;
     const rec = await this.withBusyRetry(() => this.store.update(id, patch));
-    if (patch.embedding !== undefined) {
+    if (touchesIndex) {
       try {
-        if (rec.embedding) await this.index.upsert([{ id, vector: rec.embedding }]);
+        if (rec.embedding) await this.index.upsert([entryOf(rec)]);
         else await this.index.remove([id]);
       } catch (err) {
         if (before) await this.withBusyRetry(() => this.store.restore([before], []));

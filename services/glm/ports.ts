@@ -117,10 +117,12 @@ export interface VectorHit {
   score: number;
 }
 
-/** A vector to index: KEM id and its L2-normalized embedding. */
+/** A vector to index: KEM id, its L2-normalized embedding, and what external indexes filter on. */
 export interface VectorEntry {
   id: string;
   vector: Float32Array;
+  /** Filterable fields of the KEM (stored as the point payload by Qdrant; ignored by local indexes). */
+  payload?: { metadata: JsonObject; createdAtUs: number; updatedAtUs: number };
 }
 
 /** Options of {@link VectorIndex.search}. */
