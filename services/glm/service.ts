@@ -115,7 +115,8 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
       const stored = valid.length > 0 ? await persist(valid, validKeys) : [];
       stored.forEach((outcome, j) => {
         const r = results[validAt[j]!]!;
-        if ("record" in outcome) r.outcome = { case: "kem", value: recordToKem(outcome.record) };
+        // Embeddings are not echoed back: the caller sent them, and they dominate the response size.
+        if ("record" in outcome) r.outcome = { case: "kem", value: recordToKem(outcome.record, false) };
         else r.outcome = { case: "error", value: { $typeName: "dcsm.v1.ItemError", code: codeName(outcome.error.code), message: outcome.error.message } };
       });
       const ok: KEM[] = [];

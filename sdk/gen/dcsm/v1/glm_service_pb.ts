@@ -142,7 +142,7 @@ export type BatchStoreKEMResult = Message<"dcsm.v1.BatchStoreKEMResult"> & {
    */
   outcome: {
     /**
-     * The stored KEM (with id and server timestamps).
+     * The stored KEM (with id and server timestamps); `embeddings` is left empty (the caller sent them).
      *
      * @generated from field: dcsm.v1.KEM kem = 2;
      */
