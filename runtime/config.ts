@@ -43,6 +43,27 @@ export const configSchema = z.object({
   modelOffline: bool.default(false),
   /** Inputs per model call (`DCSM_EMBED_BATCH`). @default 32 */
   embedBatchSize: positiveInt.max(4096).default(32),
+  /** Longest wait for a fuller model batch, in ms (`DCSM_EMBED_MAX_WAIT_MS`). @default 2 */
+  embedMaxWaitMs: z.coerce.number().min(0).max(1000).default(2),
+  /** Most inputs waiting for the model; beyond, 429 / `ResourceExhausted` (`DCSM_EMBED_QUEUE`). @default 8192 */
+  embedQueue: positiveInt.max(1_000_000).default(8192),
+  /** Embedding cache size in MiB, 0 disables it (`DCSM_EMBED_CACHE_MB`). @default 32 */
+  embedCacheMb: z.coerce.number().int().min(0).max(65536).default(32),
+  /**
+   * Model warm-up before reporting ready (`DCSM_WARMUP`): "full" runs the largest batch the queue
+   * sends (`DCSM_EMBED_BATCH` inputs at the full token window) so memory is at its steady state;
+   * "quick" runs one full-window input; "off" skips it. @default "full"
+   */
+  warmup: z.enum(["full", "quick", "off"]).default("full"),
+  /** API keys for `/v1/*`, comma-separated; empty means open (`DCSM_API_KEYS`). @default [] */
+  apiKeys: z
+    .union([z.array(z.string()), z.string()])
+    .transform((v) => (Array.isArray(v) ? v : v.split(",")).map((k) => k.trim()).filter((k) => k !== ""))
+    .default([]),
+  /** Most inputs per `/v1/embeddings` request (`DCSM_OPENAI_MAX_INPUTS`). @default 2048 */
+  openaiMaxInputs: positiveInt.max(100_000).default(2048),
+  /** Inputs over the model window: "truncate" or "pool" (chunk and mean-pool) (`DCSM_LONG_INPUT`). @default "truncate" */
+  longInput: z.enum(["truncate", "pool"]).default("truncate"),
   /** Embedding dimension; must match the model (`DCSM_VECTOR_DIM`). @default 384 */
   dimension: positiveInt.max(8192).default(DEFAULT_KEM_LIMITS.dimension),
   /** GLM vector index (`DCSM_VECTOR_INDEX`): "hnsw" (exact below 20k vectors, HNSW graph above) or "exact". @default "hnsw" */
@@ -89,6 +110,13 @@ const ENV_NAMES: Record<keyof DcsmConfig, string> = {
   modelDtype: "DCSM_MODEL_DTYPE",
   modelOffline: "DCSM_MODEL_OFFLINE",
   embedBatchSize: "DCSM_EMBED_BATCH",
+  embedMaxWaitMs: "DCSM_EMBED_MAX_WAIT_MS",
+  embedQueue: "DCSM_EMBED_QUEUE",
+  embedCacheMb: "DCSM_EMBED_CACHE_MB",
+  warmup: "DCSM_WARMUP",
+  apiKeys: "DCSM_API_KEYS",
+  openaiMaxInputs: "DCSM_OPENAI_MAX_INPUTS",
+  longInput: "DCSM_LONG_INPUT",
   dimension: "DCSM_VECTOR_DIM",
   vectorIndex: "DCSM_VECTOR_INDEX",
   qdrantUrl: "QDRANT_URL",

@@ -27,6 +27,7 @@ import { createKpsService } from "../services/kps/service.ts";
 import { createUnimplementedSwmService } from "../services/swm/service.ts";
 import { limitsOf, qdrantUrlOf, type DcsmConfig } from "./config.ts";
 import { createConnectApp } from "./host/connect-app.ts";
+import { createEmbeddingStack } from "./host/embedding-stack.ts";
 import { startGrpcListener } from "./host/grpc-listener.ts";
 import { createHealthRegistry, createHealthService, ServingStatus } from "./host/health.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -81,6 +82,9 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     throw new Error(`model ${embedder.modelId} makes ${embedder.dimension}-dim embeddings but DCSM_VECTOR_DIM is ${config.dimension}`);
   }
 
+  // Issue 6: GLM, KPS and /v1/embeddings share one cache and one micro-batching queue.
+  const embedding = createEmbeddingStack(embedder, config, log);
+
   const store = createSqliteKemStore({ path: join(dataDir, "glm.sqlite") });
   const qdrantUrl = qdrantUrlOf(config);
   const index = qdrantUrl
@@ -101,11 +105,11 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   await repository.open();
   log.info({ vectors: index.stats().size, ms: Math.round(performance.now() - t0) }, "vector index loaded from SQLite");
 
-  const glm = createGlmService({ repository, embedder, limits });
+  const glm = createGlmService({ repository, embedder: embedding.embedder, limits });
   const glmTransport = config.glmUrl
     ? createConnectTransport({ baseUrl: config.glmUrl, httpVersion: "1.1", useBinaryFormat: true })
     : createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, glm));
-  const kps = createKpsService({ embedder, sink: createGlmSink({ transport: glmTransport }), limits });
+  const kps = createKpsService({ embedder: embedding.embedder, sink: createGlmSink({ transport: glmTransport }), limits });
   const swm = createUnimplementedSwmService();
 
   const serviceNames = [GlobalLongTermMemoryService.typeName, KnowledgeProcessorService.typeName, SharedWorkingMemoryService.typeName];
@@ -121,8 +125,9 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   const app = createConnectApp({ routes, readMaxBytes: config.maxMessageBytes });
   app.get("/health", (c) => {
     const s = health.get("");
-    return c.json({ status: s === ServingStatus.SERVING ? "ok" : "starting", model: embedder.modelId, dimension: embedder.dimension, kems: store.count() }, s === ServingStatus.SERVING ? 200 : 503);
+    return c.json({ status: s === ServingStatus.SERVING ? "ok" : "starting", model: embedder.modelId, dimension: embedder.dimension, kems: store.count(), embedding: embedding.stats(), rssBytes: process.memoryUsage.rss() }, s === ServingStatus.SERVING ? 200 : 503);
   });
+  app.all("/v1/*", (c) => embedding.openai.fetch(c.req.raw));
   const http = Bun.serve({
     hostname: config.host,
     port: config.httpPort,
@@ -142,6 +147,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     throw err;
   }
 
+  await embedding.warmUp(); // /health says "starting" (503) until the model is warm
   health.set("", ServingStatus.SERVING);
   for (const s of serviceNames) health.set(s, ServingStatus.SERVING);
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;

@@ -6,6 +6,22 @@ import type { BatchStoreKEMsRequest, BatchStoreKEMsResponse } from "../../sdk/ge
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { BatchStoreKEMsRequestSchema } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 
+/** The model's tokenizer, for token counts, token-id inputs (`/v1/embeddings`) and window splitting. */
+export interface EmbedderTokenizer {
+  /** Number of token ids the tokenizer knows; valid ids are `0 … vocabSize - 1`. */
+  readonly vocabSize: number;
+  /** Token ids of `text`, with the model's special tokens when `special` (the default). */
+  encode(text: string, special?: boolean): number[];
+  /** Text of token ids, special tokens skipped. Ids must be in `0 … vocabSize - 1`. */
+  decode(ids: number[]): string;
+}
+
+/** Per-call options of {@link Embedder.embed}. */
+export interface EmbedOptions {
+  /** Aborting drops the call's inputs that have not reached the model yet and rejects the call. */
+  signal?: AbortSignal;
+}
+
 /**
  * A sentence-embedding model (seed 002 3.3: "generation of vector embeddings for text content").
  * Embeddings are mean-pooled over tokens and L2-normalized.
@@ -19,9 +35,13 @@ export interface Embedder {
   readonly maxTokens: number;
   /**
    * Embeds texts, returning one normalized `Float32Array` of `dimension` floats per text, in order.
-   * Errors: `PreconditionError` (→ `FailedPrecondition`) when the model cannot be loaded.
+   * Errors: `PreconditionError` (→ `FailedPrecondition`) when the model cannot be loaded;
+   * wrappers add `QueueFullError` (→ `ResourceExhausted`, HTTP 429) and the abort reason.
+   * Callers must not modify the returned arrays.
    */
-  embed(texts: string[]): Promise<Float32Array[]>;
+  embed(texts: string[], options?: EmbedOptions): Promise<Float32Array[]>;
+  /** The model's tokenizer. */
+  readonly tokenizer: EmbedderTokenizer;
   /** Number of tokens of each text (for usage reporting), without truncation. */
   countTokens(texts: string[]): Promise<number[]>;
   /** Releases the model. */

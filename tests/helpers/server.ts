@@ -13,7 +13,7 @@ import { tempDir } from "./temp-dir.ts";
  */
 export async function startTestServer(overrides: Partial<Record<keyof DcsmConfig, unknown>> = {}): Promise<DcsmServer & { dataDir: string }> {
   const dataDir = tempDir("dcsm-server-");
-  const config = loadConfig({}, { httpPort: 0, grpcPort: 0, dataDir, logLevel: "warn", modelOffline: true, ...overrides });
+  const config = loadConfig({}, { httpPort: 0, grpcPort: 0, dataDir, logLevel: "warn", modelOffline: true, warmup: "quick", ...overrides });
   const server = await startDcsmServer(config, { embedder: await testEmbedder() });
   return Object.assign(server, { dataDir });
 }

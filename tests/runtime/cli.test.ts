@@ -28,7 +28,7 @@ describe("dcsm CLI", () => {
     const serve = Bun.spawn([process.execPath, MAIN, "serve", "--http-port", "0", "--grpc-port", "0", "--data-dir", dataDir], {
       stdout: "pipe",
       stderr: "pipe",
-      env: { ...process.env, DCSM_MODEL_OFFLINE: "1", DCSM_LOG_LEVEL: "warn" },
+      env: { ...process.env, DCSM_MODEL_OFFLINE: "1", DCSM_LOG_LEVEL: "warn", DCSM_WARMUP: "quick" },
     });
     const reader = serve.stdout.getReader();
     let banner = "";

@@ -38,7 +38,13 @@ const DTYPE_FILES: Record<string, string> = {
 };
 
 type Extractor = ((texts: string[], opts: { pooling: "mean"; normalize: boolean }) => Promise<{ data: Float32Array; dims: number[] }>) & {
-  tokenizer: { (texts: string[], opts?: Record<string, unknown>): { input_ids: { dims: number[] } }; model_max_length?: number; encode(text: string): number[] };
+  tokenizer: {
+    (texts: string[], opts?: Record<string, unknown>): { input_ids: { dims: number[] } };
+    model_max_length?: number;
+    encode(text: string, opts?: { add_special_tokens?: boolean }): number[];
+    decode(ids: number[], opts?: { skip_special_tokens?: boolean }): string;
+    get_vocab(): Map<string, number> | Record<string, number>;
+  };
   model: { config: { hidden_size?: number; max_position_embeddings?: number }; dispose(): Promise<void> };
 };
 
@@ -96,10 +102,18 @@ export async function createTransformersEmbedder(options: TransformersEmbedderOp
     return out;
   }
 
+  const vocab = extractor.tokenizer.get_vocab();
+  const vocabSize = vocab instanceof Map ? vocab.size : Object.keys(vocab).length;
+
   return {
     modelId: options.modelId,
     dimension,
     maxTokens,
+    tokenizer: {
+      vocabSize,
+      encode: (text, special = true) => extractor.tokenizer.encode(text, { add_special_tokens: special }),
+      decode: (ids) => extractor.tokenizer.decode(ids, { skip_special_tokens: true }),
+    },
     embed(texts) {
       if (texts.length === 0) return Promise.resolve([]);
       const next = chain.then(() => run(texts));

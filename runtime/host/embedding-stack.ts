@@ -1,0 +1,70 @@
+/**
+ * The embedding stack the server hands to GLM, KPS and `/v1/embeddings` (issue 6): the model behind
+ * a bounded micro-batching queue, behind a bounded cache, with warm-up and readiness, and the
+ * OpenAI-compatible API on top. Built from configuration here so `runtime/server.ts` only wires it.
+ * @module
+ */
+import { createBatchingEmbedder, type BatchingStats } from "../../services/kps/embedder/batching-embedder.ts";
+import { createCachedEmbedder, type EmbeddingCacheStats } from "../../services/kps/embedder/cached-embedder.ts";
+import { warmUpEmbedder } from "../../services/kps/embedder/warm-up.ts";
+import { createOpenAiApi, type OpenAiApi } from "../../services/kps/openai/openai-api.ts";
+import type { Embedder } from "../../services/kps/ports.ts";
+import type { DcsmConfig } from "../config.ts";
+import type { Logger } from "../logger.ts";
+
+/** Snapshot of the stack for `/health` and metrics. */
+export interface EmbeddingStackStats {
+  /** True once warm-up finished (or was disabled). */
+  ready: boolean;
+  /** Warm-up wall time in ms (0 when skipped or done earlier in this process). */
+  warmupMs: number;
+  /** Queue counters. */
+  queue: BatchingStats;
+  /** Cache counters, including `hitRatio`. */
+  cache: EmbeddingCacheStats;
+}
+
+/** The built stack. */
+export interface EmbeddingStack {
+  /** Cached, batched model: give this to GLM and KPS. */
+  embedder: Embedder;
+  /** The `/v1/*` API. */
+  openai: OpenAiApi;
+  /** Runs warm-up (once per model instance) and marks the stack ready; resolves when done. */
+  warmUp(): Promise<void>;
+  /** Current counters. */
+  stats(): EmbeddingStackStats;
+}
+
+/**
+ * Builds the stack around a loaded model.
+ * @param model - the raw model.
+ * @param config - batch size (`DCSM_EMBED_BATCH`), wait, queue, cache, warm-up, API keys, limits.
+ * @param log - logger for warm-up and 5xx causes.
+ */
+export function createEmbeddingStack(model: Embedder, config: DcsmConfig, log: Logger): EmbeddingStack {
+  const batching = createBatchingEmbedder(model, { maxBatch: config.embedBatchSize, maxWaitMs: config.embedMaxWaitMs, maxQueue: config.embedQueue });
+  const cached = createCachedEmbedder(batching, { maxBytes: config.embedCacheMb * 1024 * 1024 });
+  let ready = config.warmup === "off";
+  let warmupMs = 0;
+  const openai = createOpenAiApi({
+    embedder: cached,
+    apiKeys: config.apiKeys,
+    maxInputs: config.openaiMaxInputs,
+    longInput: config.longInput,
+    ready: () => ready,
+    onError: (err) => log.error({ err }, "/v1 request failed"),
+  });
+  return {
+    embedder: cached,
+    openai,
+    async warmUp() {
+      if (ready) return;
+      const report = await warmUpEmbedder(model, config.warmup === "full" ? config.embedBatchSize : 1);
+      warmupMs = report.ms;
+      ready = true;
+      log.info({ ms: Math.round(report.ms), inputs: report.inputs }, "embedding model warmed up");
+    },
+    stats: () => ({ ready, warmupMs, queue: batching.stats(), cache: cached.cacheStats() }),
+  };
+}
