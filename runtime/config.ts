@@ -3,6 +3,7 @@
  * validated with zod (DESIGN.md "Config": nothing else reads the environment).
  * @module
  */
+import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../services/shared/limits.ts";
@@ -93,6 +94,36 @@ export const configSchema = z.object({
   maxPageSize: positiveInt.max(100000).default(DEFAULT_KEM_LIMITS.maxPageSize),
   /** Base URL of a remote GLM for KPS (`DCSM_GLM_URL`); empty means in-process. */
   glmUrl: z.string().url().or(z.literal("")).default(""),
+  /** Redis for SWM (`REDIS_URL`), e.g. "redis://127.0.0.1:6379/0"; empty means the in-process working set. */
+  redisUrl: z.string().regex(/^rediss?:\/\//, "expected a redis:// or rediss:// URL").or(z.literal("")).default(""),
+  /** Metadata keys SWM indexes, comma-separated (`DCSM_SWM_INDEXED_KEYS`). @default [] */
+  swmIndexedKeys: z
+    .union([z.array(z.string()), z.string()])
+    .transform((v) => (Array.isArray(v) ? v : v.split(",")).map((k) => k.trim()).filter((k) => k !== ""))
+    .pipe(z.array(z.string().regex(/^[A-Za-z0-9_\-.@/]{1,128}$/, "metadata keys use [A-Za-z0-9_-.@/]")))
+    .default([]),
+  /** Most KEMs in the in-process working set (`DCSM_SWM_MAX_ENTRIES`). @default 100000 */
+  swmMaxEntries: positiveInt.default(100_000),
+  /** Byte bound of the in-process working set, 0 for none (`DCSM_SWM_MAX_BYTES`). @default 0 */
+  swmMaxBytes: z.coerce.number().int().min(0).default(0),
+  /** `maxmemory` SWM sets on Redis, e.g. "512mb"; empty leaves it (`DCSM_SWM_REDIS_MAXMEMORY`). @default "" */
+  swmRedisMaxmemory: z.string().regex(/^(\d+(kb|mb|gb|b)?)?$/i, "expected a size like 512mb").default(""),
+  /** Prefix of SWM's Redis keys (`DCSM_SWM_REDIS_PREFIX`). @default "" */
+  swmRedisPrefix: z.string().max(64).default(""),
+  /** TTL of cached KEMs on Redis after their last write, ms (`DCSM_SWM_KEM_TTL_MS`). @default 2592000000 (30 days) */
+  swmKemTtlMs: positiveInt.default(30 * 24 * 3600 * 1000),
+  /** Events kept for resuming subscribers (`DCSM_SWM_EVENT_HISTORY`). @default 10000 */
+  swmEventHistory: positiveInt.max(10_000_000).default(10_000),
+  /** Idle time before an event stream gets a HEARTBEAT, ms (`DCSM_SWM_HEARTBEAT_MS`). @default 15000 */
+  swmHeartbeatMs: positiveInt.min(100).default(15_000),
+  /** Largest write-behind batch to GLM (`DCSM_SWM_WRITE_BEHIND_BATCH`). @default 100 */
+  swmWriteBehindBatch: positiveInt.max(10_000).default(100),
+  /** Longest wait before a partial write-behind batch is sent, ms (`DCSM_SWM_WRITE_BEHIND_DELAY_MS`). @default 200 */
+  swmWriteBehindDelayMs: positiveInt.default(200),
+  /** Consumer name of this process's write-behind worker on Redis (`DCSM_SWM_WORKER_NAME`). @default the host name */
+  swmWorkerName: z.string().min(1).max(128).default(hostname()),
+  /** Queued writes pending this long on a dead worker are taken over, ms (`DCSM_SWM_CLAIM_IDLE_MS`). @default 30000 */
+  swmClaimIdleMs: positiveInt.default(30_000),
   /** Log level (`DCSM_LOG_LEVEL`). @default "info" */
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info"),
 });
@@ -130,6 +161,19 @@ const ENV_NAMES: Record<keyof DcsmConfig, string> = {
   maxBatchSize: "DCSM_MAX_BATCH",
   maxPageSize: "DCSM_MAX_PAGE_SIZE",
   glmUrl: "DCSM_GLM_URL",
+  redisUrl: "REDIS_URL",
+  swmIndexedKeys: "DCSM_SWM_INDEXED_KEYS",
+  swmMaxEntries: "DCSM_SWM_MAX_ENTRIES",
+  swmMaxBytes: "DCSM_SWM_MAX_BYTES",
+  swmRedisMaxmemory: "DCSM_SWM_REDIS_MAXMEMORY",
+  swmRedisPrefix: "DCSM_SWM_REDIS_PREFIX",
+  swmKemTtlMs: "DCSM_SWM_KEM_TTL_MS",
+  swmEventHistory: "DCSM_SWM_EVENT_HISTORY",
+  swmHeartbeatMs: "DCSM_SWM_HEARTBEAT_MS",
+  swmWriteBehindBatch: "DCSM_SWM_WRITE_BEHIND_BATCH",
+  swmWriteBehindDelayMs: "DCSM_SWM_WRITE_BEHIND_DELAY_MS",
+  swmWorkerName: "DCSM_SWM_WORKER_NAME",
+  swmClaimIdleMs: "DCSM_SWM_CLAIM_IDLE_MS",
   logLevel: "DCSM_LOG_LEVEL",
 };
 

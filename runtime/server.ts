@@ -24,13 +24,13 @@ import { createTransformersEmbedder } from "../services/kps/embedder/transformer
 import { createGlmSink } from "../services/kps/glm-sink.ts";
 import type { Embedder } from "../services/kps/ports.ts";
 import { createKpsService } from "../services/kps/service.ts";
-import { createUnimplementedSwmService } from "../services/swm/service.ts";
 import { limitsOf, qdrantUrlOf, type DcsmConfig } from "./config.ts";
 import { createConnectApp } from "./host/connect-app.ts";
 import { createEmbeddingStack } from "./host/embedding-stack.ts";
 import { startGrpcListener } from "./host/grpc-listener.ts";
 import { createHealthRegistry, createHealthService, ServingStatus } from "./host/health.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import { buildSwm, type SwmRuntime } from "./swm.ts";
 
 /** A running DCSM server. */
 export interface DcsmServer {
@@ -40,6 +40,8 @@ export interface DcsmServer {
   grpcUrl: string;
   /** The embedding model in use. */
   embedder: Embedder;
+  /** SWM (backend and write-behind stats, for tests and metrics). */
+  swm: SwmRuntime;
   /** Stops both listeners (letting open calls finish briefly) and closes the store. */
   close(): Promise<void>;
 }
@@ -110,7 +112,8 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     ? createConnectTransport({ baseUrl: config.glmUrl, httpVersion: "1.1", useBinaryFormat: true })
     : createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, glm));
   const kps = createKpsService({ embedder: embedding.embedder, sink: createGlmSink({ transport: glmTransport }), limits });
-  const swm = createUnimplementedSwmService();
+  const swmRuntime = await buildSwm(config, { glm: glmTransport, limits, log, dataDir });
+  const swm = swmRuntime.service;
 
   const serviceNames = [GlobalLongTermMemoryService.typeName, KnowledgeProcessorService.typeName, SharedWorkingMemoryService.typeName];
   const health = createHealthRegistry(serviceNames);
@@ -143,6 +146,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     grpc = await startGrpcListener(routes, config.host, config.grpcPort, config.maxMessageBytes);
   } catch (err) {
     await http.stop(true);
+    await swmRuntime.close();
     store.close();
     throw err;
   }
@@ -160,6 +164,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     httpUrl,
     grpcUrl,
     embedder,
+    swm: swmRuntime,
     async close() {
       if (closed) return;
       closed = true;
@@ -170,6 +175,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
       const cut = setTimeout(() => void http.stop(true), 2000);
       await Promise.all([graceful, grpc.close(2000)]);
       clearTimeout(cut);
+      await swmRuntime.close();
       await index.close();
       store.close();
     },

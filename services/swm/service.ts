@@ -1,32 +1,226 @@
 /**
- * The SWM service (`dcsm.v1.SharedWorkingMemoryService`, seed 002 sections 3.4, 4.2, 4.3, 7.2).
- * Not built yet: every method answers `Unimplemented` with a message saying so (issue 2 scope);
- * the working set, events, locks, counters and write-behind come with the SWM issue.
+ * The SWM service (`dcsm.v1.SharedWorkingMemoryService`, seed 002 sections 3.4, 4.2, 4.3, 7.2):
+ * the hot working set where agents meet — publish and query KEMs, load them from GLM, subscribe
+ * to lifecycle events, coordinate with leased locks and counters, and persist to GLM write-behind.
+ * Works against the ports in `ports.ts`; imports no driver.
  * @module
  */
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import type { SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import { create } from "@bufbuild/protobuf";
+import { createClient, type HandlerContext, type ServiceImpl, type Transport } from "@connectrpc/connect";
+import { v7 as uuidv7 } from "uuid";
+import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import {
+  AcquireLockResponseSchema,
+  GetCounterResponseSchema,
+  GetLockInfoResponseSchema,
+  IncrementCounterResponseSchema,
+  LoadKEMsFromGLMResponseSchema,
+  LockStatus,
+  PublishKEMToSWMResponseSchema,
+  QuerySWMResponseSchema,
+  ReleaseLockResponseSchema,
+  ReleaseStatus,
+  SharedWorkingMemoryService,
+} from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import { InvalidInputError, mapErrors, PreconditionError, toConnectError } from "../shared/errors.ts";
+import { kemToWrite, parseKemQuery, recordToKem, resolvePageSize } from "../shared/kem-mapping.ts";
+import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
+import { decodePageToken, encodePageToken, fingerprint } from "../shared/page-token.ts";
+import { streamEvents } from "./events/subscription.ts";
+import { DEFAULT_SWM_LIMITS, type SwmLimits } from "./limits.ts";
+import type { CounterStore, EventLog, LockInfo, LockStore, PersistQueue, UpdatedCursor, WorkingSet } from "./ports.ts";
+import { kemToRecord } from "./write-behind/codec.ts";
 
-function unimplemented(method: string): never {
-  throw new ConnectError(`SharedWorkingMemoryService.${method} is not implemented in this build yet`, Code.Unimplemented);
+/** Dependencies of {@link createSwmService}. */
+export interface SwmServiceOptions {
+  /** The working set (Redis or in-process). */
+  workingSet: WorkingSet;
+  /** Event log fed by the working set. */
+  events: EventLog;
+  /** Leased locks. */
+  locks: LockStore;
+  /** Counters. */
+  counters: CounterStore;
+  /** Durable write-behind queue; without it `persist_to_glm_if_new_or_updated` fails with `FailedPrecondition`. */
+  persistQueue?: PersistQueue;
+  /** Called after each enqueue (wakes the write-behind worker). */
+  onEnqueued?: () => void;
+  /** Transport to GLM for LoadKEMsFromGLM; without it that RPC fails with `FailedPrecondition`. */
+  glm?: Transport;
+  /** KEM limits. @default DEFAULT_KEM_LIMITS */
+  limits?: KemLimits;
+  /** SWM limits (merged over the defaults). @default DEFAULT_SWM_LIMITS */
+  swmLimits?: Partial<SwmLimits>;
+}
+
+function checkName(value: string, field: string, max: number): void {
+  if (value.length === 0) throw new InvalidInputError(`${field} is empty`);
+  if (value.length > max) throw new InvalidInputError(`${field} is longer than ${max} characters`);
+}
+
+function lockFields(l: LockInfo) {
+  return { lockId: l.lockId, acquiredAtUnixMs: BigInt(l.acquiredAtMs), leaseExpiresAtUnixMs: BigInt(l.expiresAtMs), fencingToken: BigInt(l.fencingToken) };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
 }
 
 /**
- * Creates the placeholder SWM implementation: every RPC fails with `Code.Unimplemented`.
+ * Creates the SWM service implementation.
+ *
+ * Errors (Connect codes): `InvalidArgument` for bad input (KEM, query, vector/text query, page
+ * size/token, names, lease or wait out of bounds, topics); `FailedPrecondition` when write-behind
+ * or GLM is not configured; `ResourceExhausted` when the backend is out of memory, too many event
+ * streams are open, or a consumer is too slow; `Unavailable` when Redis or GLM is down.
+ * @param options - backends and limits.
  */
-export function createUnimplementedSwmService(): ServiceImpl<typeof SharedWorkingMemoryService> {
+export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof SharedWorkingMemoryService> {
+  const { workingSet, events, locks, counters, persistQueue } = options;
+  const limits = options.limits ?? DEFAULT_KEM_LIMITS;
+  const swm: SwmLimits = { ...DEFAULT_SWM_LIMITS, ...options.swmLimits };
+  const glm = options.glm ? createClient(GlobalLongTermMemoryService, options.glm) : undefined;
+  const releaseWaiters = new Set<() => void>();
+
   return {
-    publishKEMToSWM: async () => unimplemented("PublishKEMToSWM"),
-    // biome-ignore lint/correctness/useYield: placeholder stream that fails at once
-    async *subscribeToSWMEvents() {
-      unimplemented("SubscribeToSWMEvents");
+    publishKEMToSWM: mapErrors(async (req) => {
+      if (req.agentId.length > swm.maxNameLength) throw new InvalidInputError(`agent_id is longer than ${swm.maxNameLength} characters`);
+      const write = kemToWrite(req.kemToPublish, limits);
+      if (req.persistToGlmIfNewOrUpdated && !persistQueue) throw new PreconditionError("write-behind to GLM is not configured on this SWM");
+      const [res] = await workingSet.put([write], { agentId: req.agentId });
+      let queued = false;
+      if (req.persistToGlmIfNewOrUpdated && persistQueue) {
+        await persistQueue.enqueue([res!.record]);
+        options.onEnqueued?.();
+        queued = true;
+      }
+      return create(PublishKEMToSWMResponseSchema, {
+        kemId: res!.record.id,
+        publishedToSwm: true,
+        queuedForGlmPersistence: queued,
+        statusMessage: `${res!.existed ? "updated" : "published"} in SWM${queued ? "; queued for GLM" : ""}`,
+        kem: recordToKem(res!.record),
+      });
+    }),
+
+    async *subscribeToSWMEvents(req, ctx: HandlerContext) {
+      try {
+        checkName(req.agentId || "-", "agent_id", swm.maxNameLength);
+        yield* streamEvents(events, events.epoch, req, swm, ctx.signal);
+      } catch (err) {
+        throw toConnectError(err);
+      }
     },
-    querySWM: async () => unimplemented("QuerySWM"),
-    loadKEMsFromGLM: async () => unimplemented("LoadKEMsFromGLM"),
-    acquireLock: async () => unimplemented("AcquireLock"),
-    releaseLock: async () => unimplemented("ReleaseLock"),
-    getLockInfo: async () => unimplemented("GetLockInfo"),
-    incrementCounter: async () => unimplemented("IncrementCounter"),
-    getCounter: async () => unimplemented("GetCounter"),
+
+    querySWM: mapErrors(async (req) => {
+      const parsed = parseKemQuery(req.query, limits);
+      if (parsed.vector || parsed.text !== undefined) {
+        throw new InvalidInputError("QuerySWM does not support embedding_query or text_query; use GLM RetrieveKEMs for semantic search");
+      }
+      const pageSize = resolvePageSize(req.pageSize, limits);
+      const key = fingerprint(JSON.stringify(["swm", parsed.filter]));
+      const cursor = decodePageToken<UpdatedCursor>(req.pageToken, key);
+      if (cursor && (typeof cursor.id !== "string" || !Number.isSafeInteger(cursor.updatedAtUs))) throw new InvalidInputError("page_token is malformed");
+      const rows = await workingSet.query({ filter: parsed.filter, limit: pageSize + 1, after: cursor });
+      const page = rows.slice(0, pageSize);
+      const last = page[page.length - 1];
+      return create(QuerySWMResponseSchema, {
+        kems: page.map((r) => recordToKem(r)),
+        nextPageToken: rows.length > pageSize && last ? encodePageToken({ updatedAtUs: last.updatedAtUs, id: last.id } satisfies UpdatedCursor, key) : "",
+      });
+    }),
+
+    loadKEMsFromGLM: mapErrors(async (req, ctx) => {
+      if (!glm) throw new PreconditionError("this SWM has no GLM configured");
+      if (req.limit < 0) throw new InvalidInputError("limit must not be negative");
+      if (req.limit > swm.maxLoadLimit) throw new InvalidInputError(`limit ${req.limit} is over the limit of ${swm.maxLoadLimit}`);
+      const want = req.limit === 0 ? swm.defaultLoadLimit : req.limit;
+      parseKemQuery(req.queryForGlm, limits); // same validation as GLM, before calling it
+      const ids: string[] = [];
+      let token = "";
+      do {
+        const page = await glm.retrieveKEMs({ query: req.queryForGlm, pageSize: Math.min(want - ids.length, limits.maxPageSize), pageToken: token }, { signal: ctx.signal });
+        const items = page.kems.map((k) => kemToRecord(k));
+        if (items.length > 0) {
+          const res = await workingSet.put(items, { agentId: "", details: "loaded from GLM", keepTimestamps: true });
+          ids.push(...res.map((r) => r.record.id));
+        }
+        token = page.nextPageToken;
+      } while (token && ids.length < want);
+      return create(LoadKEMsFromGLMResponseSchema, { loadedKemsCount: ids.length, loadedKemIds: ids, statusMessage: `loaded ${ids.length} KEMs from GLM` });
+    }),
+
+    acquireLock: mapErrors(async (req, ctx) => {
+      checkName(req.resourceId, "resource_id", swm.maxNameLength);
+      checkName(req.agentId, "agent_id", swm.maxNameLength);
+      const lease = req.leaseDurationMs === 0 ? swm.defaultLeaseMs : req.leaseDurationMs;
+      if (lease < swm.minLeaseMs || lease > swm.maxLeaseMs) throw new InvalidInputError(`lease_duration_ms must be between ${swm.minLeaseMs} and ${swm.maxLeaseMs}`);
+      if (req.timeoutMs < 0 || req.timeoutMs > swm.maxLockWaitMs) throw new InvalidInputError(`timeout_ms must be between 0 and ${swm.maxLockWaitMs}`);
+      const deadline = Date.now() + req.timeoutMs;
+      const lockId = uuidv7();
+      let pause = 5;
+      for (;;) {
+        const a = await locks.tryAcquire(req.resourceId, req.agentId, lockId, lease);
+        const base = { resourceId: req.resourceId, agentId: req.agentId, ...lockFields(a.lock) };
+        if (a.status === "acquired") return create(AcquireLockResponseSchema, { ...base, status: LockStatus.ACQUIRED, message: "lock acquired" });
+        if (a.status === "renewed") return create(AcquireLockResponseSchema, { ...base, status: LockStatus.ALREADY_HELD_BY_YOU, message: "already held by you; lease renewed" });
+        const left = deadline - Date.now();
+        if (left <= 0 || ctx.signal.aborted) {
+          return create(AcquireLockResponseSchema, {
+            resourceId: req.resourceId,
+            agentId: req.agentId,
+            status: req.timeoutMs === 0 ? LockStatus.NOT_AVAILABLE : LockStatus.TIMEOUT,
+            message: `held by ${a.lock.agentId} until ${new Date(a.lock.expiresAtMs).toISOString()}`,
+          });
+        }
+        // Wait for a local release, the lease end, or a short poll (other processes), whichever is first.
+        const wait = Math.max(1, Math.min(left, a.lock.expiresAtMs - Date.now() + 1, pause * (0.5 + Math.random())));
+        pause = Math.min(pause * 2, 100);
+        const ac = new AbortController();
+        const wake = () => ac.abort();
+        releaseWaiters.add(wake);
+        ctx.signal.addEventListener("abort", wake, { once: true });
+        await sleep(wait, ac.signal);
+        releaseWaiters.delete(wake);
+        ctx.signal.removeEventListener("abort", wake);
+      }
+    }),
+
+    releaseLock: mapErrors(async (req) => {
+      checkName(req.resourceId, "resource_id", swm.maxNameLength);
+      checkName(req.agentId, "agent_id", swm.maxNameLength);
+      checkName(req.lockId, "lock_id", swm.maxNameLength);
+      const outcome = await locks.release(req.resourceId, req.agentId, req.lockId);
+      if (outcome === "released") for (const w of [...releaseWaiters]) w();
+      const status = outcome === "released" ? ReleaseStatus.RELEASED : outcome === "not_held" ? ReleaseStatus.NOT_HELD : ReleaseStatus.INVALID_LOCK_ID;
+      const message = outcome === "released" ? "released" : outcome === "not_held" ? "the lock is not held (or its lease expired)" : "held by another agent or grant; nothing changed";
+      return create(ReleaseLockResponseSchema, { resourceId: req.resourceId, status, message });
+    }),
+
+    getLockInfo: mapErrors(async (req) => {
+      checkName(req.resourceId, "resource_id", swm.maxNameLength);
+      const l = await locks.info(req.resourceId);
+      if (!l) return create(GetLockInfoResponseSchema, { resourceId: req.resourceId, isLocked: false });
+      return create(GetLockInfoResponseSchema, { resourceId: req.resourceId, isLocked: true, currentHolderAgentId: l.agentId, ...lockFields(l) });
+    }),
+
+    incrementCounter: mapErrors(async (req) => {
+      checkName(req.counterId, "counter_id", swm.maxNameLength);
+      const value = await counters.increment(req.counterId, req.incrementBy === 0n ? 1n : req.incrementBy);
+      return create(IncrementCounterResponseSchema, { counterId: req.counterId, currentValue: value });
+    }),
+
+    getCounter: mapErrors(async (req) => {
+      checkName(req.counterId, "counter_id", swm.maxNameLength);
+      return create(GetCounterResponseSchema, { counterId: req.counterId, currentValue: await counters.get(req.counterId) });
+    }),
   };
 }

@@ -79,10 +79,16 @@ describe.each(transports)("over %s", (_name, makeTransport) => {
     expect(hits.kems[0]!.id).toBe(res.kemIds[1]!);
   });
 
-  test("SWM answers Unimplemented until its issue lands; health is SERVING", async () => {
+  test("SWM counts and caches over this transport; health is SERVING", async () => {
     const transport = makeTransport();
     const swm = createClient(SharedWorkingMemoryService, transport);
-    await expect(swm.getCounter({ counterId: "c" })).rejects.toMatchObject({ code: Code.Unimplemented });
+    const counterId = `c-${crypto.randomUUID()}`;
+    expect((await swm.incrementCounter({ counterId, incrementBy: 5n })).currentValue).toBe(5n);
+    expect((await swm.incrementCounter({ counterId })).currentValue).toBe(6n);
+    expect((await swm.getCounter({ counterId })).currentValue).toBe(6n);
+    const pub = await swm.publishKEMToSWM({ kemToPublish: { content: new TextEncoder().encode("hot"), metadata: { via: counterId } }, agentId: "e2e" });
+    const found = await swm.querySWM({ query: { ids: [pub.kemId] } });
+    expect(found.kems.map((k) => k.metadata)).toEqual([{ via: counterId }]);
     const health = createClient(Health, transport);
     expect((await health.check({ service: "" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
     expect((await health.check({ service: "dcsm.v1.GlobalLongTermMemoryService" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
@@ -170,6 +176,6 @@ describe("over connect-es's gRPC transport from a Node.js agent", () => {
     expect(r.textTopId).toBe(r.processedIds[0]);
     expect(r.secondDelete).toBe("NotFound");
     expect(r.badDimension).toBe("InvalidArgument");
-    expect(r.swm).toBe("Unimplemented");
+    expect(r.swm).toEqual({ afterIncrement: "3", read: "3" });
   });
 });

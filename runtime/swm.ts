@@ -1,0 +1,82 @@
+/**
+ * Builds SWM from configuration: the in-process backend by default (durable write-behind queue in
+ * `<dataDir>/swm-queue.sqlite`), Redis when `REDIS_URL` is set; the service; and the write-behind
+ * worker that drains the queue into GLM through `glm` (in-process router or remote Connect).
+ * @module
+ */
+import { join } from "node:path";
+import type { ServiceImpl, Transport } from "@connectrpc/connect";
+import type { SharedWorkingMemoryService } from "../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import type { KemLimits } from "../services/shared/limits.ts";
+import { createMemorySwmBackend, createRedisSwmBackend, type SwmBackend } from "../services/swm/backends.ts";
+import { createSwmService } from "../services/swm/service.ts";
+import { createWriteBehindWorker, type WriteBehindStats } from "../services/swm/write-behind/worker.ts";
+import type { DcsmConfig } from "./config.ts";
+import type { Logger } from "./logger.ts";
+
+/** A built SWM: the service, its backend, and the write-behind worker. */
+export interface SwmRuntime {
+  /** The service implementation to mount. */
+  service: ServiceImpl<typeof SharedWorkingMemoryService>;
+  /** The backend (for tests and metrics). */
+  backend: SwmBackend;
+  /** Write-behind queue depth, oldest entry age (ms) and worker counters (for /metrics). */
+  writeBehindStats(): Promise<WriteBehindStats>;
+  /** Stops the worker (queued writes stay durable) and closes the backend. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds SWM.
+ * @param config - validated configuration.
+ * @param deps - GLM transport for LoadKEMsFromGLM and write-behind, KEM limits, logger, data folder.
+ * @throws BackendUnavailableError when `REDIS_URL` is set and Redis cannot be reached.
+ */
+export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; limits: KemLimits; log: Logger; dataDir: string }): Promise<SwmRuntime> {
+  const { log } = deps;
+  const backend = config.redisUrl
+    ? await createRedisSwmBackend({
+        url: config.redisUrl,
+        prefix: config.swmRedisPrefix,
+        indexedKeys: config.swmIndexedKeys,
+        eventHistory: config.swmEventHistory,
+        kemTtlMs: config.swmKemTtlMs,
+        maxmemory: config.swmRedisMaxmemory || undefined,
+        queueConsumer: config.swmWorkerName,
+        claimIdleMs: config.swmClaimIdleMs,
+        log,
+      })
+    : createMemorySwmBackend({
+        indexedKeys: config.swmIndexedKeys,
+        eventHistory: config.swmEventHistory,
+        maxEntries: config.swmMaxEntries,
+        maxBytes: config.swmMaxBytes || undefined,
+        queuePath: join(deps.dataDir, "swm-queue.sqlite"),
+        log,
+      });
+  const worker = createWriteBehindWorker({
+    queue: backend.persistQueue!,
+    glm: deps.glm,
+    workingSet: backend.workingSet,
+    batchSize: Math.min(config.swmWriteBehindBatch, deps.limits.maxBatchSize),
+    maxDelayMs: config.swmWriteBehindDelayMs,
+    log,
+  });
+  const service = createSwmService({
+    ...backend,
+    onEnqueued: () => worker.notify(),
+    glm: deps.glm,
+    limits: deps.limits,
+    swmLimits: { heartbeatMs: config.swmHeartbeatMs },
+  });
+  log.info({ backend: config.redisUrl ? "redis" : "in-process", indexedKeys: config.swmIndexedKeys }, "SWM ready");
+  return {
+    service,
+    backend,
+    writeBehindStats: () => worker.stats(),
+    async close() {
+      await worker.stop();
+      await backend.close();
+    },
+  };
+}

@@ -1,0 +1,169 @@
+/**
+ * Redis event log: the `swm_events` stream written by the working-set scripts (entry id
+ * `<sequence>-0`, bounded with `XADD MAXLEN ~`), read by one blocking `XREAD` loop per process and
+ * fanned out to that process's subscribers. Every SWM process on the same Redis sees every event,
+ * whichever process caused it (issue 4 "several SWM processes share events").
+ *
+ * Stream entries hold headers only (kind, id, agent, time, metadata, updated_at); the KEM payload
+ * of published/updated events is read from the working set when that version is still cached,
+ * so the stream's memory does not grow with content size.
+ * @module
+ */
+import type { JsonObject } from "@bufbuild/protobuf";
+import { v7 as uuidv7 } from "uuid";
+import type { EventLog, EventSubscription, KemRecord, SwmEvent, SwmEventKind } from "../ports.ts";
+import type { RedisConnection } from "../redis/connection.ts";
+
+/** Options of {@link createRedisEventLog}. */
+export interface RedisEventLogOptions {
+  /** Connection for history reads (a dedicated one is opened for the blocking loop). */
+  redis: RedisConnection;
+  /** Key prefix, as given to the working set. @default "" */
+  prefix?: string;
+  /** Reads cached KEMs by id (the working set's `load`), to attach payloads. */
+  load: (ids: string[]) => Promise<Map<string, KemRecord>>;
+  /** Longest block of one XREAD in ms (also the reset-check interval). @default 1000 */
+  blockMs?: number;
+  /** Logger. */
+  log?: { warn(obj: object, msg: string): void };
+}
+
+type Entry = [string, string[]];
+
+interface Sub {
+  onEvent: (e: SwmEvent) => void;
+  onReset?: () => void;
+  buffer: SwmEvent[] | null;
+}
+
+function parseEntry([id, fields]: Entry): SwmEvent & { updatedAtUs: number } {
+  const f: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+  return {
+    sequence: Number(id.split("-")[0]),
+    kind: f.k as SwmEventKind,
+    kemId: f.id ?? "",
+    metadata: JSON.parse(f.m || "{}") as JsonObject,
+    agentId: f.a ?? "",
+    timeMs: Number(f.t ?? 0),
+    details: f.d ?? "",
+    updatedAtUs: Number(f.u ?? 0),
+  };
+}
+
+function entriesOf(reply: unknown, key: string): Entry[] {
+  if (!reply) return [];
+  if (Array.isArray(reply)) {
+    const hit = (reply as [string, Entry[]][]).find(([k]) => k === key);
+    return hit ? hit[1] : [];
+  }
+  return ((reply as Record<string, Entry[]>)[key] ?? []) as Entry[];
+}
+
+/**
+ * Creates the Redis event log and starts its reader loop.
+ * @param options - connection, prefix, payload loader.
+ * @throws BackendUnavailableError when Redis cannot be reached.
+ */
+export async function createRedisEventLog(options: RedisEventLogOptions): Promise<EventLog> {
+  const { redis, load } = options;
+  const P = options.prefix ?? "";
+  const stream = `${P}swm_events`;
+  const seqKey = `${P}swm_events:seq`;
+  const blockMs = String(options.blockMs ?? 1000);
+  const subs = new Set<Sub>();
+  const reader = await redis.duplicate();
+  let running = true;
+  await redis.cmd(["SET", `${P}swm_events:epoch`, uuidv7(), "NX"]);
+  const epoch = String(await redis.cmd(["GET", `${P}swm_events:epoch`]));
+  let last = Number((await redis.cmd<string | null>(["GET", seqKey])) ?? 0);
+
+  async function withPayloads(entries: Entry[]): Promise<SwmEvent[]> {
+    const events = entries.map(parseEntry);
+    const want = events.filter((e) => e.kind === "published" || e.kind === "updated").map((e) => e.kemId);
+    const cached = want.length > 0 ? await load(want) : new Map<string, KemRecord>();
+    return events.map(({ updatedAtUs, ...e }) => {
+      const rec = cached.get(e.kemId);
+      return rec && rec.updatedAtUs === updatedAtUs ? { ...e, kem: rec } : e;
+    });
+  }
+
+  function deliver(e: SwmEvent): void {
+    for (const s of subs) {
+      if (s.buffer) s.buffer.push(e);
+      else s.onEvent(e);
+    }
+  }
+
+  const loop = (async () => {
+    while (running) {
+      try {
+        const reply = await reader.cmd(["XREAD", "BLOCK", blockMs, "COUNT", "500", "STREAMS", stream, `${last}-0`]);
+        const entries = entriesOf(reply, stream);
+        if (entries.length === 0) {
+          const now = Number((await redis.cmd<string | null>(["GET", seqKey])) ?? 0);
+          if (now < last) {
+            options.log?.warn({ was: last, now }, "SWM event log was reset (Redis restarted or flushed); subscribers must reload");
+            last = now;
+            for (const s of subs) s.onReset?.();
+          }
+          continue;
+        }
+        const events = subs.size > 0 ? await withPayloads(entries) : entries.map(parseEntry);
+        for (const e of events) {
+          last = e.sequence;
+          if (subs.size > 0) deliver(e);
+        }
+      } catch (err) {
+        if (!running) break;
+        options.log?.warn({ err }, "SWM event reader failed; retrying");
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  })();
+
+  return {
+    epoch,
+    async subscribe(afterSequence, onEvent, onReset): Promise<EventSubscription> {
+      const sub: Sub = { onEvent, onReset, buffer: afterSequence === undefined ? null : [] };
+      subs.add(sub);
+      const close = () => void subs.delete(sub);
+      if (afterSequence === undefined) return { reloadRequired: false, close };
+      let reloadRequired = false;
+      let upTo = afterSequence;
+      try {
+        const newest = Number((await redis.cmd<string | null>(["GET", seqKey])) ?? 0);
+        const first = entriesOf({ [stream]: await redis.cmd<Entry[]>(["XRANGE", stream, "-", "+", "COUNT", "1"]) }, stream)[0];
+        const firstSeq = first ? Number(first[0].split("-")[0]) : newest + 1;
+        if (afterSequence > newest || afterSequence + 1 < firstSeq) {
+          reloadRequired = true;
+        } else {
+          for (;;) {
+            const batch = await redis.cmd<Entry[]>(["XRANGE", stream, `${upTo + 1}-0`, "+", "COUNT", "1000"]);
+            for (const e of await withPayloads(batch)) {
+              sub.onEvent(e);
+              upTo = e.sequence;
+            }
+            if (batch.length < 1000) break;
+          }
+        }
+      } catch (err) {
+        close();
+        throw err;
+      }
+      const pending = sub.buffer ?? [];
+      sub.buffer = null;
+      for (const e of pending) if (reloadRequired || e.sequence > upTo) onEvent(e);
+      return { reloadRequired, close };
+    },
+    async lastSequence() {
+      return Number((await redis.cmd<string | null>(["GET", seqKey])) ?? 0);
+    },
+    async close() {
+      running = false;
+      subs.clear();
+      await reader.close(true);
+      await loop.catch(() => {});
+    },
+  };
+}

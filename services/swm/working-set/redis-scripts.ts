@@ -1,0 +1,122 @@
+/**
+ * Lua scripts of the Redis working set (seed 002 4.3.1 layout). Each script reads the old state and
+ * writes the KEM hash, its metadata and date indexes, the reverse index and the event-log entry in
+ * one atomic step: a MULTI/EXEC transaction cannot read the previous version's index entries and
+ * `created_at` inside the transaction, a script can. Redis's own clock (`TIME`) stamps every write,
+ * so all SWM processes sharing one Redis agree on `updated_at` order.
+ *
+ * Keys (with the configured prefix P): `P swm_kem:<id>` hash (the only keys with a TTL, so only
+ * they are evictable under `volatile-lru`), `P swm_ref:<id>` hash of the KEM's indexed
+ * metadata (key → value, used to clean indexes after eviction), `P swm_idx:meta:<key>:<value>`
+ * sets, `P swm_idx:date:created_at` / `updated_at` sorted sets (score: µs since epoch),
+ * `P swm_events:seq` counter and `P swm_events` stream (entry id `<seq>-0`).
+ * Single-instance Redis only (index keys are derived inside the scripts).
+ * @module
+ */
+
+const COMMON = `
+local P = ARGV[1]
+local function iso(us)
+  local s = math.floor(us / 1000000)
+  local frac = us - s * 1000000
+  local days = math.floor(s / 86400)
+  local sod = s - days * 86400
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  if m <= 2 then y = y + 1 end
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%06dZ', y, m, d, math.floor(sod / 3600), math.floor((sod % 3600) / 60), sod % 60, frac)
+end
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local function event(kind, id, agent, details, md, updated, maxlen, t_us)
+  local seq = redis.call('INCR', P .. 'swm_events:seq')
+  redis.call('XADD', P .. 'swm_events', 'MAXLEN', '~', maxlen, string.format('%d-0', seq),
+    'k', kind, 'id', id, 'a', agent, 't', string.format('%d', math.floor(t_us / 1000)), 'd', details, 'm', md, 'u', string.format('%d', updated))
+  return seq
+end
+local function unindex(id)
+  local ref = P .. 'swm_ref:' .. id
+  local pairs_ = redis.call('HGETALL', ref)
+  local md = {}
+  for i = 1, #pairs_, 2 do
+    redis.call('SREM', P .. 'swm_idx:meta:' .. pairs_[i] .. ':' .. pairs_[i + 1], id)
+    md[pairs_[i]] = pairs_[i + 1]
+  end
+  redis.call('DEL', ref)
+  return md
+end
+`;
+
+/**
+ * PUT: ARGV = prefix, mode ("put" | "refresh" | "load": keep the given timestamps), id, content_type, content, metadata JSON, embedding
+ * bytes ("" = none), ttl ms, agent, details, event maxlen, expected updated µs (refresh), created µs
+ * and updated µs (refresh, load), then indexed metadata as key, value pairs.
+ * Returns {existed 0/1, sequence, created µs, updated µs}, or {-1} when a refresh found another version.
+ */
+export const PUT_SCRIPT = `${COMMON}
+local mode, id = ARGV[2], ARGV[3]
+local kem = P .. 'swm_kem:' .. id
+local prev = redis.call('HMGET', kem, 'created_at_us', 'updated_at_us')
+local existed = prev[1] ~= false
+local created, updated
+local t = now_us()
+if mode == 'refresh' then
+  if not existed or prev[2] ~= ARGV[12] then return {-1} end
+  created, updated = tonumber(ARGV[13]), tonumber(ARGV[14])
+elseif mode == 'load' then
+  created, updated = tonumber(ARGV[13]), tonumber(ARGV[14])
+else
+  created = existed and tonumber(prev[1]) or t
+  updated = t
+  if existed and updated <= tonumber(prev[2]) then updated = tonumber(prev[2]) + 1 end
+end
+unindex(id)
+local ref = P .. 'swm_ref:' .. id
+for i = 15, #ARGV, 2 do
+  redis.call('SADD', P .. 'swm_idx:meta:' .. ARGV[i] .. ':' .. ARGV[i + 1], id)
+  redis.call('HSET', ref, ARGV[i], ARGV[i + 1])
+end
+redis.call('DEL', kem)
+redis.call('HSET', kem, 'id', id, 'content_type', ARGV[4], 'content', ARGV[5], 'metadata', ARGV[6],
+  'created_at', iso(created), 'updated_at', iso(updated),
+  'created_at_ts', string.format('%d', math.floor(created / 1000000)), 'updated_at_ts', string.format('%d', math.floor(updated / 1000000)),
+  'created_at_us', string.format('%d', created), 'updated_at_us', string.format('%d', updated))
+if ARGV[7] ~= '' then redis.call('HSET', kem, 'embeddings', ARGV[7]) end
+redis.call('PEXPIRE', kem, ARGV[8])
+redis.call('ZADD', P .. 'swm_idx:date:created_at', created, id)
+redis.call('ZADD', P .. 'swm_idx:date:updated_at', updated, id)
+local seq = event(existed and 'updated' or 'published', id, ARGV[9], ARGV[10], ARGV[6], updated, ARGV[11], t)
+return {existed and 1 or 0, seq, created, updated}
+`;
+
+/**
+ * REMOVE: ARGV = prefix, mode ("delete" | "evicted" | "expired"), id, agent, details, event maxlen.
+ * "delete" removes a cached KEM; "evicted"/"expired" clean the indexes of a KEM whose hash is already
+ * gone (eviction, expiry, or a stale id found by a reader). Only the first caller for a given
+ * removal emits the event (idempotent across processes).
+ * Returns the event sequence number, or 0 when there was nothing to do.
+ */
+export const REMOVE_SCRIPT = `${COMMON}
+local mode, id = ARGV[2], ARGV[3]
+local kem = P .. 'swm_kem:' .. id
+if mode == 'delete' then
+  if redis.call('DEL', kem) == 0 then return 0 end
+elseif redis.call('EXISTS', kem) == 1 then
+  return 0
+end
+local was = redis.call('ZREM', P .. 'swm_idx:date:updated_at', id)
+redis.call('ZREM', P .. 'swm_idx:date:created_at', id)
+local md = unindex(id)
+if was == 0 and mode ~= 'delete' then return 0 end
+local json = next(md) == nil and '{}' or cjson.encode(md)
+return event(mode == 'delete' and 'deleted' or 'evicted', id, ARGV[4], ARGV[5], json, 0, ARGV[6], now_us())
+`;

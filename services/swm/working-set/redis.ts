@@ -1,0 +1,253 @@
+/**
+ * Redis working set (seed 002 3.4, 4.3.1): `swm_kem:<id>` hashes, `swm_idx:meta:<key>:<value>`
+ * sets for the configured keys, `swm_idx:date:created_at` / `updated_at` sorted sets, written
+ * atomically by Lua scripts (see `redis-scripts.ts`), embeddings as raw little-endian float32 bytes.
+ *
+ * Eviction: the seed's `allkeys-lru` also evicts the index keys (40–80% stale ids measured). Here
+ * only KEM hashes carry a TTL, Redis runs `volatile-lru`, so only KEM hashes are evicted; index,
+ * reverse-index, lock, counter, event and queue keys never are. Eviction and expiry notifications
+ * (`notify-keyspace-events` with `Exe`) clean the indexes and emit KEM_EVICTED; readers that meet
+ * an index entry whose hash is gone skip it and run the same cleanup (repair).
+ * @module
+ */
+import type { JsonObject } from "@bufbuild/protobuf";
+import type { KemRecord, PutOptions, PutResult, WorkingSet, WorkingSetQuery, WorkingSetStats } from "../ports.ts";
+import type { RedisConnection } from "../redis/connection.ts";
+import { isAfter, matchesRest, newestFirst, planQuery, type QueryPlan } from "./query-plan.ts";
+import { PUT_SCRIPT, REMOVE_SCRIPT } from "./redis-scripts.ts";
+
+/** Options of {@link createRedisWorkingSet}. */
+export interface RedisWorkingSetOptions {
+  /** Connection used for commands (a second one is opened for notifications). */
+  redis: RedisConnection;
+  /** Prefix of every key (isolates several deployments on one Redis). @default "" */
+  prefix?: string;
+  /** Metadata keys to index (string values). @default [] */
+  indexedKeys?: readonly string[];
+  /** TTL of cached KEMs after their last write, in ms (makes them evictable). @default 2592000000 (30 days) */
+  kemTtlMs?: number;
+  /** Events kept in the event stream (approximate, `XADD MAXLEN ~`). @default 10000 */
+  eventHistory?: number;
+  /**
+   * Set `notify-keyspace-events` (adds `Exe`) and `maxmemory-policy volatile-lru` (and `maxmemory`
+   * when given) with CONFIG SET. Failures (managed Redis) are reported to `log.warn`. @default true
+   */
+  configure?: boolean;
+  /** `maxmemory` to set when configuring, e.g. "256mb". @default unchanged */
+  maxmemory?: string;
+  /** Logger. */
+  log?: { warn(obj: object, msg: string): void };
+}
+
+const SCAN_BATCH = 200;
+const FETCH_BATCH = 100;
+
+function toRecord(h: Record<string, Buffer> | null | undefined): KemRecord | null {
+  if (!h || !h.id || !h.updated_at_us) return null;
+  const emb = h.embeddings;
+  return {
+    id: h.id.toString(),
+    contentType: h.content_type?.toString() ?? "text/plain",
+    content: new Uint8Array(h.content ?? new Uint8Array()),
+    metadata: JSON.parse(h.metadata?.toString() ?? "{}") as JsonObject,
+    embedding: emb && emb.byteLength > 0 ? new Float32Array(emb.buffer.slice(emb.byteOffset, emb.byteOffset + emb.byteLength)) : null,
+    createdAtUs: Number(h.created_at_us!.toString()),
+    updatedAtUs: Number(h.updated_at_us.toString()),
+  };
+}
+
+function indexedPairs(metadata: JsonObject, keys: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const k of keys) {
+    const v = metadata[k];
+    if (typeof v === "string") out.push(k, v);
+  }
+  return out;
+}
+
+/** The Redis working set, with helpers used by tests and the event log. */
+export interface RedisWorkingSet extends WorkingSet {
+  /** Reads records without other effects (for event payloads); missing ids are absent. */
+  load(ids: string[]): Promise<Map<string, KemRecord>>;
+  /**
+   * Checks every indexed id and repairs the stale ones (start-up sweep, tests).
+   * @returns the number of stale ids repaired.
+   */
+  repairAll(): Promise<number>;
+  /** Key prefix in use. */
+  readonly prefix: string;
+}
+
+/**
+ * Creates the Redis working set and starts listening for eviction notifications.
+ * @param options - connection, prefix, indexed keys, TTL, event history, server configuration.
+ * @throws BackendUnavailableError when Redis cannot be reached.
+ */
+export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Promise<RedisWorkingSet> {
+  const { redis } = options;
+  const P = options.prefix ?? "";
+  const indexedKeys = [...new Set(options.indexedKeys ?? [])];
+  const ttl = String(options.kemTtlMs ?? 30 * 24 * 3600 * 1000);
+  const maxlen = String(options.eventHistory ?? 10_000);
+  const kemPrefix = `${P}swm_kem:`;
+  const updKey = `${P}swm_idx:date:updated_at`;
+  const stats = { repairedStaleIds: 0, evictions: 0 };
+
+  if (options.configure ?? true) {
+    try {
+      const [, flags = ""] = await redis.cmd<string[]>(["CONFIG", "GET", "notify-keyspace-events"]);
+      const want = [...new Set([...flags, "E", "x", "e"])].join("");
+      if (![..."Exe"].every((c) => flags.includes(c)) && !flags.includes("A")) await redis.cmd(["CONFIG", "SET", "notify-keyspace-events", want]);
+      await redis.cmd(["CONFIG", "SET", "maxmemory-policy", "volatile-lru"]);
+      if (options.maxmemory) await redis.cmd(["CONFIG", "SET", "maxmemory", options.maxmemory]);
+    } catch (err) {
+      options.log?.warn({ err }, "could not configure Redis eviction (CONFIG SET refused); set notify-keyspace-events Exe and maxmemory-policy volatile-lru yourself");
+    }
+  }
+
+  async function remove(mode: "delete" | "evicted" | "expired", id: string, agent: string, details: string): Promise<number> {
+    return Number(await redis.script(REMOVE_SCRIPT, [], [P, mode, id, agent, details, maxlen]));
+  }
+
+  async function repair(id: string): Promise<void> {
+    const seq = await remove("evicted", id, "", "stale index entry repaired by a reader");
+    if (seq > 0) stats.repairedStaleIds++;
+  }
+
+  // Eviction/expiry notifications on a dedicated subscriber connection.
+  const info = await redis.cmd<string>(["CLIENT", "INFO"]);
+  const db = /\bdb=(\d+)/.exec(String(info))?.[1] ?? "0";
+  const sub = await redis.duplicate();
+  const onGone = (kind: "evicted" | "expired") => (key: string) => {
+    if (!key.startsWith(kemPrefix)) return;
+    const id = key.slice(kemPrefix.length);
+    remove(kind, id, "", kind === "evicted" ? "evicted by Redis LRU" : "TTL expired").then(
+      (seq) => void (seq > 0 && stats.evictions++),
+      (err) => options.log?.warn({ err, id }, "index cleanup after eviction failed; readers will repair it"),
+    );
+  };
+  await sub.subscribe(`__keyevent@${db}__:evicted`, onGone("evicted"));
+  await sub.subscribe(`__keyevent@${db}__:expired`, onGone("expired"));
+
+  async function fetch(ids: string[]): Promise<(KemRecord | null)[]> {
+    return Promise.all(ids.map(async (id) => toRecord(await redis.bin<Record<string, Buffer>>(["HGETALL", kemPrefix + id]))));
+  }
+
+  /** Fetches candidates in order, skipping (and repairing) stale ids, until `limit` match. */
+  async function collect(ordered: string[], plan: QueryPlan, q: WorkingSetQuery, out: KemRecord[]): Promise<void> {
+    for (let i = 0; i < ordered.length && out.length < q.limit; i += FETCH_BATCH) {
+      const ids = ordered.slice(i, i + FETCH_BATCH);
+      const recs = await fetch(ids);
+      recs.forEach((r, j) => {
+        if (!r) void repair(ids[j]!).catch(() => {});
+        else if (out.length < q.limit && isAfter(r, q.after) && matchesRest(r, plan, q.filter)) out.push(r);
+      });
+    }
+  }
+
+  const ws: RedisWorkingSet = {
+    prefix: P,
+    indexedKeys,
+    async put(items, opts: PutOptions) {
+      return Promise.all(
+        items.map(async (item): Promise<PutResult> => {
+          const metadata = JSON.stringify(item.metadata);
+          const emb = item.embedding ? Buffer.from(item.embedding.buffer, item.embedding.byteOffset, item.embedding.byteLength) : "";
+          const keep = opts.keepTimestamps === true;
+          const args = [P, keep ? "load" : "put", item.id, item.contentType, Buffer.from(item.content.buffer, item.content.byteOffset, item.content.byteLength), metadata, emb, ttl, opts.agentId, opts.details ?? "", maxlen, "", keep ? String(item.createdAtUs ?? 0) : "", keep ? String(item.updatedAtUs ?? 0) : "", ...indexedPairs(item.metadata, indexedKeys)];
+          const [existed, seq, created, updated] = await redis.script<number[]>(PUT_SCRIPT, [], args);
+          const { id, contentType, content, embedding } = item;
+          return { record: { id, contentType, content, metadata: item.metadata, embedding, createdAtUs: created!, updatedAtUs: updated! }, existed: existed === 1, sequence: seq! };
+        }),
+      );
+    },
+    async refresh(rec, expectedUpdatedAtUs, opts) {
+      const emb = rec.embedding ? Buffer.from(rec.embedding.buffer, rec.embedding.byteOffset, rec.embedding.byteLength) : "";
+      const args = [P, "refresh", rec.id, rec.contentType, Buffer.from(rec.content.buffer, rec.content.byteOffset, rec.content.byteLength), JSON.stringify(rec.metadata), emb, ttl, opts.agentId, opts.details ?? "", maxlen, String(expectedUpdatedAtUs), String(rec.createdAtUs), String(rec.updatedAtUs), ...indexedPairs(rec.metadata, indexedKeys)];
+      const [r] = await redis.script<number[]>(PUT_SCRIPT, [], args);
+      return r !== -1;
+    },
+    async get(ids) {
+      return (await fetch(ids)).filter((r): r is KemRecord => r !== null);
+    },
+    async load(ids) {
+      const recs = await fetch([...new Set(ids)]);
+      return new Map(recs.filter((r): r is KemRecord => r !== null).map((r) => [r.id, r]));
+    },
+    async delete(id, opts) {
+      return (await remove("delete", id, opts.agentId, opts.details ?? "")) > 0;
+    },
+    async query(q: WorkingSetQuery) {
+      const plan = planQuery(q.filter, indexedKeys);
+      const out: KemRecord[] = [];
+      let ids: string[] | undefined;
+      if (plan.indexed.length > 0) {
+        const fromIndex = await redis.cmd<string[]>(["SINTER", ...plan.indexed.map(([k, v]) => `${P}swm_idx:meta:${k}:${v}`)]);
+        ids = q.filter.ids ? q.filter.ids.filter((id) => fromIndex.includes(id)) : fromIndex;
+      } else if (q.filter.ids) {
+        ids = q.filter.ids;
+      }
+      if (ids) {
+        if (ids.length === 0) return out;
+        const scores = await redis.cmd<(string | null)[]>(["ZMSCORE", updKey, ...ids]);
+        const positioned: { id: string; updatedAtUs: number }[] = [];
+        ids.forEach((id, i) => {
+          const s = scores[i];
+          if (s === null || s === undefined) {
+            if (plan.indexed.length > 0) void repair(id).catch(() => {}); // in an index set but gone
+            return;
+          }
+          const p = { id, updatedAtUs: Number(s) };
+          if (isAfter(p, q.after)) positioned.push(p);
+        });
+        positioned.sort(newestFirst);
+        await collect(positioned.map((p) => p.id), plan, q, out);
+        return out;
+      }
+      // No id restriction: walk the updated_at index newest first, inside the date bounds.
+      const max = q.after ? String(q.after.updatedAtUs) : q.filter.updatedToUs !== undefined ? String(q.filter.updatedToUs) : "+inf";
+      const min = q.filter.updatedFromUs !== undefined ? String(q.filter.updatedFromUs) : "-inf";
+      for (let offset = 0; out.length < q.limit; offset += SCAN_BATCH) {
+        const batch = await redis.cmd<string[]>(["ZRANGE", updKey, max, min, "BYSCORE", "REV", "LIMIT", String(offset), String(SCAN_BATCH)]);
+        await collect(batch, plan, q, out);
+        if (batch.length < SCAN_BATCH) break;
+      }
+      return out;
+    },
+    async stats(): Promise<WorkingSetStats> {
+      const kems = Number(await redis.cmd(["ZCARD", updKey]));
+      return { kems, ...stats };
+    },
+    async repairAll() {
+      let repaired = 0;
+      for (let offset = 0; ; offset += 1000) {
+        const ids = await redis.cmd<string[]>(["ZRANGE", updKey, String(offset), String(offset + 999)]);
+        const exists = await Promise.all(ids.map((id) => redis.cmd<number>(["EXISTS", kemPrefix + id])));
+        const stale = ids.filter((_, i) => Number(exists[i]) === 0);
+        for (const id of stale) if ((await remove("evicted", id, "", "stale index entry repaired by sweep")) > 0) repaired++;
+        offset -= stale.length;
+        if (ids.length < 1000) break;
+      }
+      // Metadata sets may also hold ids missing from the date index (interrupted cleanups).
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.cmd<[string, string[]]>(["SCAN", cursor, "MATCH", `${P}swm_idx:meta:*`, "COUNT", "500"]);
+        cursor = next;
+        for (const key of keys) {
+          for (const id of await redis.cmd<string[]>(["SMEMBERS", key])) {
+            if (Number(await redis.cmd(["EXISTS", kemPrefix + id])) === 0) {
+              await redis.cmd(["SREM", key, id]);
+              repaired++;
+            }
+          }
+        }
+      } while (cursor !== "0");
+      stats.repairedStaleIds += repaired;
+      return repaired;
+    },
+    async close() {
+      await sub.close();
+    },
+  };
+  return ws;
+}

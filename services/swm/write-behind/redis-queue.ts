@@ -1,0 +1,93 @@
+/**
+ * Durable write-behind queue on Redis: the stream `swm_persist` with consumer group
+ * `swm_persist_workers`, shared by every SWM process on one Redis. Entries are XADDed on publish,
+ * read by one worker each (XREADGROUP), removed on ack (XACK + XDEL). A worker killed with entries
+ * in flight leaves them pending; after `claimIdleMs` any worker takes them over (XAUTOCLAIM) and
+ * resends them with the same idempotency keys. The stream has no TTL, so `volatile-lru` never
+ * evicts it (Redis persistence — AOF — decides durability across a Redis crash).
+ * @module
+ */
+import { v7 as uuidv7 } from "uuid";
+import type { PersistQueue, QueuedKem } from "../ports.ts";
+import type { RedisConnection } from "../redis/connection.ts";
+import { decodeRecord, encodeRecord } from "./codec.ts";
+
+/** Options of {@link createRedisPersistQueue}. */
+export interface RedisPersistQueueOptions {
+  /** Connection. */
+  redis: RedisConnection;
+  /** Key prefix. @default "" */
+  prefix?: string;
+  /** This worker's consumer name; a restarted process may reuse it to resume its own entries. */
+  consumer: string;
+  /** Pending entries idle this long (ms) are taken over from other consumers. @default 30000 */
+  claimIdleMs?: number;
+}
+
+type StreamEntry = [string, Buffer[] | null];
+
+function toQueued(entries: StreamEntry[]): QueuedKem[] {
+  const out: QueuedKem[] = [];
+  for (const [id, fields] of entries) {
+    if (!fields) continue; // deleted meanwhile
+    const f = new Map<string, Buffer>();
+    for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!.toString(), fields[i + 1]!);
+    const handle = id.toString();
+    out.push({ handle, idempotencyKey: f.get("key")!.toString(), record: decodeRecord(new Uint8Array(f.get("kem")!)), enqueuedAtMs: Number(handle.split("-")[0]) });
+  }
+  return out;
+}
+
+function compareIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split("-").map(Number);
+  const [bm = 0, bs = 0] = b.split("-").map(Number);
+  return am - bm || as - bs;
+}
+
+/**
+ * Creates the queue (and its consumer group when missing).
+ * @param options - connection, prefix, consumer name, claim timeout.
+ */
+export async function createRedisPersistQueue(options: RedisPersistQueueOptions): Promise<PersistQueue> {
+  const { redis, consumer } = options;
+  const key = `${options.prefix ?? ""}swm_persist`;
+  const group = "swm_persist_workers";
+  const idle = String(options.claimIdleMs ?? 30_000);
+  try {
+    await redis.cmd(["XGROUP", "CREATE", key, group, "0", "MKSTREAM"]);
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.includes("BUSYGROUP")) throw err;
+  }
+  const streamOf = (reply: unknown): StreamEntry[] => {
+    if (!reply) return [];
+    if (Array.isArray(reply)) return ((reply as [unknown, StreamEntry[]][])[0]?.[1] ?? []) as StreamEntry[];
+    return (Object.values(reply as Record<string, StreamEntry[]>)[0] ?? []) as StreamEntry[];
+  };
+  return {
+    async enqueue(records) {
+      await Promise.all(records.map((r) => redis.cmd(["XADD", key, "*", "key", uuidv7(), "kem", Buffer.from(encodeRecord(r))])));
+    },
+    async claim(max) {
+      const seen = new Map<string, QueuedKem>();
+      const add = (items: QueuedKem[]) => items.forEach((q) => seen.size < max && seen.set(q.handle, q));
+      const auto = await redis.bin<[Buffer, StreamEntry[], unknown]>(["XAUTOCLAIM", key, group, consumer, idle, "0-0", "COUNT", String(max)]);
+      add(toQueued(auto[1] ?? []));
+      if (seen.size < max) add(toQueued(streamOf(await redis.bin(["XREADGROUP", "GROUP", group, consumer, "COUNT", String(max), "STREAMS", key, "0"]))));
+      if (seen.size < max) add(toQueued(streamOf(await redis.bin(["XREADGROUP", "GROUP", group, consumer, "COUNT", String(max - seen.size), "STREAMS", key, ">"]))));
+      if (seen.size > 0) await redis.cmd(["XCLAIM", key, group, consumer, "0", ...seen.keys(), "JUSTID"]); // reset idle: still ours
+      return [...seen.values()].sort((a, b) => compareIds(a.handle, b.handle));
+    },
+    async ack(handles) {
+      if (handles.length === 0) return;
+      await redis.cmd(["XACK", key, group, ...handles]);
+      await redis.cmd(["XDEL", key, ...handles]);
+    },
+    async stats() {
+      const depth = Number(await redis.cmd(["XLEN", key]));
+      const first = await redis.cmd<[string, string[]][]>(["XRANGE", key, "-", "+", "COUNT", "1"]);
+      const t = first[0] ? Number(first[0][0].split("-")[0]) : 0;
+      return { depth, oldestAgeMs: t ? Math.max(0, Date.now() - t) : 0 };
+    },
+    async close() {},
+  };
+}

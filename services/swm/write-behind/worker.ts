@@ -1,0 +1,160 @@
+/**
+ * Write-behind worker (seed 002 3.4 `_glm_persistence_worker`, 4.3): drains the durable
+ * {@link PersistQueue} into GLM `BatchStoreKEMs` in batches bounded by size and by the age of the
+ * oldest entry, retries with exponential backoff (cockatiel) while GLM is unavailable, sends each
+ * entry's idempotency key so a resend after a crash stores nothing twice, and then refreshes the
+ * cached KEM with GLM's version (ids, timestamps) when the cache still holds the version queued.
+ * @module
+ */
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { ExponentialBackoff, handleWhen, retry } from "cockatiel";
+import { GlobalLongTermMemoryService } from "../../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import { recordToKem } from "../../shared/kem-mapping.ts";
+import type { PersistQueue, QueueStats, QueuedKem, WorkingSet } from "../ports.ts";
+import { kemToRecord } from "./codec.ts";
+
+/** Options of {@link createWriteBehindWorker}. */
+export interface WriteBehindOptions {
+  /** The durable queue. */
+  queue: PersistQueue;
+  /** Transport to GLM (in-process router or Connect over the network). */
+  glm: Transport;
+  /** Working set refreshed with GLM's versions. */
+  workingSet: WorkingSet;
+  /** Largest batch sent to GLM (keep it at or below GLM's batch limit). @default 100 */
+  batchSize?: number;
+  /** A partial batch is sent once its oldest entry is this old, in ms. @default 200 */
+  maxDelayMs?: number;
+  /** Poll interval when the queue is empty (other processes may enqueue), ms. @default 250 */
+  idlePollMs?: number;
+  /** First retry delay while GLM is down, ms. @default 100 */
+  retryInitialMs?: number;
+  /** Longest retry delay, ms. @default 5000 */
+  retryMaxMs?: number;
+  /** Logger. */
+  log?: { warn(obj: object, msg: string): void; info?(obj: object, msg: string): void };
+}
+
+/** Counters of the worker since start (for metrics and tests). */
+export interface WriteBehindStats extends QueueStats {
+  /** KEMs stored in GLM by this worker. */
+  persisted: number;
+  /** KEMs GLM rejected (invalid for GLM): dropped from the queue and logged. */
+  rejected: number;
+  /** Failed GLM calls (each retried). */
+  failedAttempts: number;
+}
+
+/** A running write-behind worker. */
+export interface WriteBehindWorker {
+  /** Wakes the worker (called after an enqueue in this process). */
+  notify(): void;
+  /** Queue depth and age plus worker counters. */
+  stats(): Promise<WriteBehindStats>;
+  /** Resolves once the queue is empty (or rejects after `timeoutMs`). */
+  drained(timeoutMs?: number): Promise<void>;
+  /** Stops after the current attempt; queued entries stay durable for the next start. */
+  stop(): Promise<void>;
+}
+
+const TRANSIENT = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.ResourceExhausted, Code.Aborted, Code.Internal, Code.Unknown, Code.Canceled]);
+
+/**
+ * Starts a worker draining `queue` into GLM.
+ * @param options - queue, GLM transport, working set, batching and retry settings.
+ */
+export function createWriteBehindWorker(options: WriteBehindOptions): WriteBehindWorker {
+  const { queue, workingSet } = options;
+  const glm = createClient(GlobalLongTermMemoryService, options.glm);
+  const batchSize = options.batchSize ?? 100;
+  const maxDelayMs = options.maxDelayMs ?? 200;
+  const idlePollMs = options.idlePollMs ?? 250;
+  const counters = { persisted: 0, rejected: 0, failedAttempts: 0 };
+  const stopping = new AbortController();
+  let wake: (() => void) | null = null;
+  const policy = retry(
+    handleWhen((err) => !(err instanceof ConnectError) || TRANSIENT.has(err.code)),
+    { maxAttempts: Number.MAX_SAFE_INTEGER, backoff: new ExponentialBackoff({ initialDelay: options.retryInitialMs ?? 100, maxDelay: options.retryMaxMs ?? 5000 }) },
+  );
+  policy.onRetry(({ delay }) => {
+    counters.failedAttempts++;
+    options.log?.warn({ delayMs: Math.round(delay) }, "GLM unavailable for write-behind; retrying");
+  });
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        wake = null;
+        resolve();
+      }
+      wake = done;
+      stopping.signal.addEventListener("abort", done, { once: true });
+    });
+
+  async function send(batch: QueuedKem[]): Promise<void> {
+    const res = await policy.execute(async () => {
+      if (stopping.signal.aborted) throw new Error("stopping");
+      return glm.batchStoreKEMs({ kems: batch.map((q) => recordToKem(q.record)), idempotencyKeys: batch.map((q) => q.idempotencyKey) }, { signal: stopping.signal, timeoutMs: 30_000 });
+    }, stopping.signal);
+    await queue.ack(batch.map((q) => q.handle));
+    for (const r of res.results) {
+      const q = batch[r.index]!;
+      if (r.outcome.case === "kem") {
+        counters.persisted++;
+        const stored = kemToRecord(r.outcome.value);
+        await workingSet.refresh(stored, q.record.updatedAtUs, { agentId: "swm-write-behind", details: "refreshed with the GLM version after write-behind" }).catch(() => {});
+      } else {
+        counters.rejected++;
+        options.log?.warn({ kemId: q.record.id, error: r.outcome.value }, "GLM rejected a write-behind KEM; dropped");
+      }
+    }
+  }
+
+  const loop = (async () => {
+    while (!stopping.signal.aborted) {
+      try {
+        const st = await queue.stats();
+        if (st.depth === 0) {
+          await sleep(idlePollMs);
+          continue;
+        }
+        if (st.depth < batchSize && st.oldestAgeMs < maxDelayMs) {
+          await sleep(maxDelayMs - st.oldestAgeMs);
+          continue;
+        }
+        const batch = await queue.claim(batchSize);
+        if (batch.length === 0) {
+          await sleep(idlePollMs); // entries claimed by another process
+          continue;
+        }
+        await send(batch);
+      } catch (err) {
+        if (stopping.signal.aborted) break;
+        options.log?.warn({ err }, "write-behind step failed; retrying");
+        await sleep(500);
+      }
+    }
+  })();
+
+  return {
+    notify() {
+      wake?.();
+    },
+    async stats() {
+      return { ...(await queue.stats()), ...counters };
+    },
+    async drained(timeoutMs = 10_000) {
+      const end = Date.now() + timeoutMs;
+      while ((await queue.stats()).depth > 0) {
+        if (Date.now() > end) throw new Error(`write-behind queue not drained within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    async stop() {
+      stopping.abort();
+      await loop;
+    },
+  };
+}
