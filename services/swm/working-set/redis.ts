@@ -56,6 +56,12 @@ function toRecord(h: Record<string, Buffer> | null | undefined): KemRecord | nul
   };
 }
 
+/** The value of a one-key CONFIG GET reply (RESP2 array or RESP3 map). */
+function configValue(reply: unknown): string {
+  if (Array.isArray(reply)) return String(reply[1] ?? "");
+  return String(Object.values((reply ?? {}) as Record<string, string>)[0] ?? "");
+}
+
 function indexedPairs(metadata: JsonObject, keys: readonly string[]): string[] {
   const out: string[] = [];
   for (const k of keys) {
@@ -95,7 +101,7 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
 
   if (options.configure ?? true) {
     try {
-      const [, flags = ""] = await redis.cmd<string[]>(["CONFIG", "GET", "notify-keyspace-events"]);
+      const flags = configValue(await redis.cmd(["CONFIG", "GET", "notify-keyspace-events"]));
       const want = [...new Set([...flags, "E", "x", "e"])].join("");
       if (![..."Exe"].every((c) => flags.includes(c)) && !flags.includes("A")) await redis.cmd(["CONFIG", "SET", "notify-keyspace-events", want]);
       await redis.cmd(["CONFIG", "SET", "maxmemory-policy", "volatile-lru"]);

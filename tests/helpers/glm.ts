@@ -1,0 +1,64 @@
+/**
+ * A real GLM for SWM tests: the GLM service from services/glm on a real SQLite file (exact vector
+ * index, no model), reachable in-process (router transport) or over a real socket (Connect on
+ * `Bun.serve`), optionally on a chosen port so a test can start it late ("GLM down, then up").
+ */
+import { join } from "node:path";
+import { createRouterTransport, type Transport } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import { KemRepository } from "../../services/glm/kem-repository.ts";
+import type { KemStore } from "../../services/glm/ports.ts";
+import { createGlmService } from "../../services/glm/service.ts";
+import { createSqliteKemStore } from "../../services/glm/store/sqlite-store.ts";
+import { createExactVectorIndex } from "../../services/glm/vector/exact-index.ts";
+import { DEFAULT_KEM_LIMITS, type KemLimits } from "../../services/shared/limits.ts";
+import { createConnectApp } from "../../runtime/host/connect-app.ts";
+
+/** A test GLM. */
+export interface TestGlm {
+  /** Its SQLite store (for assertions). */
+  store: KemStore;
+  /** Path of the SQLite file. */
+  path: string;
+  /** In-process transport. */
+  transport: Transport;
+  /** Serves GLM over Connect on `port` (0 = any); returns its URL and a stop function. */
+  serve(port?: number): { url: string; port: number; stop(): Promise<void> };
+  /** Closes the store. */
+  close(): void;
+}
+
+/** Limits for tests: small vectors. */
+export function testLimits(dimension = 8): KemLimits {
+  return { ...DEFAULT_KEM_LIMITS, dimension };
+}
+
+/**
+ * Creates a GLM on `<dir>/glm.sqlite`.
+ * @param dir - folder for the SQLite file.
+ * @param limits - limits (dimension must match the KEMs used).
+ */
+export function createTestGlm(dir: string, limits: KemLimits = testLimits()): TestGlm {
+  const path = join(dir, "glm.sqlite");
+  const store = createSqliteKemStore({ path });
+  const index = createExactVectorIndex({ dimension: limits.dimension });
+  const repository = new KemRepository({ store, index });
+  const impl = createGlmService({ repository, limits });
+  return {
+    store,
+    path,
+    transport: createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, impl)),
+    serve(port = 0) {
+      const app = createConnectApp({ routes: (r) => r.service(GlobalLongTermMemoryService, impl), readMaxBytes: 16 * 1024 * 1024 });
+      const server = Bun.serve({ hostname: "127.0.0.1", port, fetch: app.fetch });
+      return { url: `http://127.0.0.1:${server.port}`, port: server.port!, stop: () => server.stop(true) };
+    },
+    close: () => store.close(),
+  };
+}
+
+/** A Connect client transport to a GLM URL (fails with `Unavailable` while nothing listens). */
+export function glmClientTransport(url: string): Transport {
+  return createConnectTransport({ baseUrl: url, httpVersion: "1.1", useBinaryFormat: true });
+}
