@@ -141,4 +141,76 @@ describe("GLM service", () => {
     expect(first.kems.length).toBe(0);
     expect(await codeOf(client.retrieveKEMs({ query: { textQuery: "needs a model" } }))).toBe(Code.FailedPrecondition);
   });
+
+  test("a retried batch with the same idempotency keys stores nothing twice", async () => {
+    const { client, store } = makeGlm();
+    const kems = [0, 1, 2].map((i) => ({ content: enc.encode(`retry ${i}`) })); // no ids: GLM generates them
+    const keys = ["req-1/0", "req-1/1", "req-1/2"];
+    const first = await client.batchStoreKEMs({ kems, idempotencyKeys: keys });
+    const again = await client.batchStoreKEMs({ kems, idempotencyKeys: keys });
+    expect(again.successfullyStoredKems.map((k) => k.id)).toEqual(first.successfullyStoredKems.map((k) => k.id));
+    expect(store.count()).toBe(3);
+    expect(await codeOf(client.batchStoreKEMs({ kems, idempotencyKeys: ["only-one"] }))).toBe(Code.InvalidArgument);
+  });
+
+  test("vector, metadata and date criteria combine (AND) in one query", async () => {
+    const { client } = makeGlm();
+    const rand = prng(8);
+    const early = await client.batchStoreKEMs({
+      kems: Array.from({ length: 10 }, (_, i) => ({ id: `e${i}`, content: enc.encode("e"), embeddings: randomVector(DIM, rand), metadata: { team: i % 2 ? "red" : "blue" } })),
+    });
+    const cut = early.successfullyStoredKems.at(-1)!.createdAt!;
+    await Bun.sleep(2);
+    await client.batchStoreKEMs({
+      kems: Array.from({ length: 10 }, (_, i) => ({ id: `l${i}`, content: enc.encode("l"), embeddings: randomVector(DIM, rand), metadata: { team: i % 2 ? "red" : "blue" } })),
+    });
+    const res = await client.retrieveKEMs({
+      query: {
+        embeddingQuery: randomVector(DIM, rand),
+        metadataFilters: { team: { kind: { case: "stringValue", value: "red" } } },
+        createdAtStart: { seconds: cut.seconds, nanos: cut.nanos + 1000 },
+        ids: ["l1", "l3", "l4", "e1", "l5"],
+      },
+      pageSize: 10,
+    });
+    expect(res.kems.map((k) => k.id).sort()).toEqual(["l1", "l3", "l5"]);
+    expect(res.scores.length).toBe(3);
+  });
+
+  test("page tokens stay stable while others write: no duplicates, nothing skipped", async () => {
+    const { client } = makeGlm();
+    const rand = prng(12);
+    await client.batchStoreKEMs({ kems: Array.from({ length: 40 }, (_, i) => ({ id: `p${i}`, content: enc.encode("p"), embeddings: randomVector(DIM, rand) })) });
+    const q = randomVector(DIM, rand);
+    const before = (await client.retrieveKEMs({ query: { embeddingQuery: q }, pageSize: 100 })).kems.map((k) => k.id);
+    const seenVec: string[] = [];
+    const seenTime: string[] = [];
+    let vt = "";
+    let tt = "";
+    let vDone = false;
+    let tDone = false;
+    for (let page = 0; page < 20 && !(vDone && tDone); page++) {
+      if (!vDone) {
+        const v = await client.retrieveKEMs({ query: { embeddingQuery: q }, pageSize: 7, pageToken: vt });
+        seenVec.push(...v.kems.map((k) => k.id));
+        vt = v.nextPageToken;
+        vDone = vt === "";
+      }
+      if (!tDone) {
+        const t = await client.retrieveKEMs({ pageSize: 7, pageToken: tt });
+        seenTime.push(...t.kems.map((k) => k.id));
+        tt = t.nextPageToken;
+        tDone = tt === "";
+      }
+      // Another agent writes between pages, including vectors that rank anywhere.
+      await client.storeKEM({ kem: { id: `w${page}`, content: enc.encode("w"), embeddings: randomVector(DIM, rand) } });
+    }
+    expect(vDone && tDone).toBe(true);
+    expect(new Set(seenVec).size).toBe(seenVec.length);
+    expect(new Set(seenTime).size).toBe(seenTime.length);
+    // Every KEM that existed before paging began was returned exactly once by the vector pages.
+    expect(before.every((id) => seenVec.includes(id))).toBe(true);
+    expect(Array.from({ length: 40 }, (_, i) => `p${i}`).every((id) => seenTime.includes(id))).toBe(true);
+  });
 });
+
