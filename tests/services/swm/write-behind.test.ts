@@ -36,7 +36,7 @@ afterAll(async () => {
 /** A GLM client transport that records the size of every BatchStoreKEMs call (a real interceptor). */
 function recordingTransport(url: string, sizes: number[]) {
   const count: Interceptor = (next) => async (req) => {
-    if (req.method.name === "BatchStoreKEMs") sizes.push((req.message as { kems: unknown[] }).kems.length);
+    if (req.method.name === "BatchStoreKEMs") sizes.push((req.message as unknown as { kems: unknown[] }).kems.length);
     return next(req);
   };
   return createConnectTransport({ baseUrl: url, httpVersion: "1.1", useBinaryFormat: true, interceptors: [count] });
