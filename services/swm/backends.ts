@@ -93,7 +93,7 @@ export async function createRedisSwmBackend(options: RedisSwmBackendOptions): Pr
   try {
     const prefix = options.prefix ?? "";
     const workingSet = await createRedisWorkingSet({ redis, prefix, indexedKeys: options.indexedKeys, kemTtlMs: options.kemTtlMs, eventHistory: options.eventHistory, configure: options.configure, maxmemory: options.maxmemory, log: options.log });
-    const events = await createRedisEventLog({ redis, prefix, load: (ids) => workingSet.load(ids), log: options.log });
+    const events = await createRedisEventLog({ redis, prefix, load: (ids) => workingSet.load(ids), onReset: () => void workingSet.configure(), log: options.log });
     const persistQueue = options.queueConsumer ? await createRedisPersistQueue({ redis, prefix, consumer: options.queueConsumer, claimIdleMs: options.claimIdleMs }) : undefined;
     void workingSet.repairAll().catch((err) => options.log?.warn({ err }, "start-up index repair failed"));
     return {

@@ -24,6 +24,8 @@ export interface RedisEventLogOptions {
   load: (ids: string[]) => Promise<Map<string, KemRecord>>;
   /** Longest block of one XREAD in ms (also the reset-check interval). @default 1000 */
   blockMs?: number;
+  /** Called when the log was found reset (Redis restarted or flushed). */
+  onReset?: () => void;
   /** Logger. */
   log?: { warn(obj: object, msg: string): void };
 }
@@ -106,6 +108,7 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
             options.log?.warn({ was: last, now }, "SWM event log was reset (Redis restarted or flushed); subscribers must reload");
             last = now;
             for (const s of subs) s.onReset?.();
+            options.onReset?.();
           }
           continue;
         }

@@ -82,6 +82,8 @@ export interface RedisWorkingSet extends WorkingSet {
   repairAll(): Promise<number>;
   /** Key prefix in use. */
   readonly prefix: string;
+  /** Re-applies the eviction settings (after a Redis restart). */
+  configure(): Promise<void>;
 }
 
 /**
@@ -99,7 +101,9 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
   const updKey = `${P}swm_idx:date:updated_at`;
   const stats = { repairedStaleIds: 0, evictions: 0 };
 
-  if (options.configure ?? true) {
+  /** Applies eviction settings (again after a Redis restart, which forgets CONFIG SET). */
+  async function configure(): Promise<void> {
+    if (!(options.configure ?? true)) return;
     try {
       const flags = configValue(await redis.cmd(["CONFIG", "GET", "notify-keyspace-events"]));
       const want = [...new Set([...flags, "E", "x", "e"])].join("");
@@ -110,6 +114,7 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
       options.log?.warn({ err }, "could not configure Redis eviction (CONFIG SET refused); set notify-keyspace-events Exe and maxmemory-policy volatile-lru yourself");
     }
   }
+  await configure();
 
   async function remove(mode: "delete" | "evicted" | "expired", id: string, agent: string, details: string): Promise<number> {
     return Number(await redis.script(REMOVE_SCRIPT, [], [P, mode, id, agent, details, maxlen]));
@@ -153,6 +158,7 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
 
   const ws: RedisWorkingSet = {
     prefix: P,
+    configure,
     indexedKeys,
     async put(items, opts: PutOptions) {
       return Promise.all(
