@@ -91,6 +91,8 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
   const releaseWaiters = new Set<() => void>();
 
   return {
+    // The KEM is cached first, then queued: if queuing fails the call fails (Unavailable) with the
+    // KEM cached but not queued; publishing again is safe (same id → KEM_UPDATED, queued once more).
     publishKEMToSWM: mapErrors(async (req) => {
       if (req.agentId.length > swm.maxNameLength) throw new InvalidInputError(`agent_id is longer than ${swm.maxNameLength} characters`);
       const write = kemToWrite(req.kemToPublish, limits);
@@ -113,7 +115,7 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
 
     async *subscribeToSWMEvents(req, ctx: HandlerContext) {
       try {
-        checkName(req.agentId || "-", "agent_id", swm.maxNameLength);
+        if (req.agentId.length > swm.maxNameLength) throw new InvalidInputError(`agent_id is longer than ${swm.maxNameLength} characters`);
         yield* streamEvents(events, events.epoch, req, swm, ctx.signal);
       } catch (err) {
         throw toConnectError(err);

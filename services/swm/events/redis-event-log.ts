@@ -113,6 +113,11 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
           continue;
         }
         const events = subs.size > 0 ? await withPayloads(entries) : entries.map(parseEntry);
+        if (events[0]!.sequence > last + 1) {
+          // The stream was trimmed past events this reader had not read yet: subscribers missed them.
+          options.log?.warn({ from: last + 1, to: events[0]!.sequence - 1 }, "SWM event reader fell behind the event history; subscribers must reload");
+          for (const s of subs) s.onReset?.();
+        }
         for (const e of events) {
           last = e.sequence;
           if (subs.size > 0) deliver(e);

@@ -38,7 +38,7 @@ interface Client {
   connect(): Promise<unknown>;
   sendCommand(args: RedisArg[], options?: { typeMapping?: never }): Promise<unknown>;
   subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>;
-  on(event: "error", listener: (err: unknown) => void): unknown;
+  on(event: "error" | "ready", listener: (err: unknown) => void): unknown;
   close(): Promise<void>;
   destroy(): void;
 }
@@ -116,12 +116,19 @@ function wrap(client: Client, url: string): RedisConnection {
  * @throws BackendUnavailableError when the first connection fails.
  */
 export async function connectRedis(url: string): Promise<RedisConnection> {
+  let ready = false;
   const client = createClient({
     url,
     disableOfflineQueue: true,
-    socket: { reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000), connectTimeout: 5000 },
+    socket: {
+      // Before the first connection: give up after 3 tries so start-up fails clearly; afterwards
+      // keep reconnecting with capped backoff.
+      reconnectStrategy: (retries: number, cause: Error) => (ready ? Math.min(50 * 2 ** retries, 2000) : retries >= 3 ? cause : 100),
+      connectTimeout: 5000,
+    },
   }) as unknown as Client;
   client.on("error", () => {}); // reconnects are handled by the client; commands report failures
+  client.on("ready", () => void (ready = true));
   try {
     await client.connect();
   } catch (err) {

@@ -195,7 +195,8 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
       let ids: string[] | undefined;
       if (plan.indexed.length > 0) {
         const fromIndex = await redis.cmd<string[]>(["SINTER", ...plan.indexed.map(([k, v]) => `${P}swm_idx:meta:${k}:${v}`)]);
-        ids = q.filter.ids ? q.filter.ids.filter((id) => fromIndex.includes(id)) : fromIndex;
+        const inIndex = new Set(fromIndex);
+        ids = q.filter.ids ? q.filter.ids.filter((id) => inIndex.has(id)) : fromIndex;
       } else if (q.filter.ids) {
         ids = q.filter.ids;
       }
