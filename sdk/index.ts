@@ -1,10 +1,9 @@
 /**
- * DCSM SDK entry point (browser-safe: no `node:` or `bun:` imports).
- *
- * For now it exports the generated contracts — service descriptors for `createClient` from
- * `@connectrpc/connect`, message schemas and types — and a helper that makes typed clients of all
- * three services on one transport. The Agent SDK proper (local agent memory, event handling,
- * locks) builds on these.
+ * DCSM Agent SDK, browser-safe entry (no `node:` or `bun:` imports; runs in browsers, Deno, Bun
+ * and Node over Connect or gRPC-Web). `createAgentSDK` gives an agent typed GLM, SWM and KPS
+ * clients with retries, its local memory (LPA) kept coherent by SWM events, distributed locks and
+ * counters (seed 002 sections 3.5, 3.6, 4.2, 4.3, 4.3.2). Also exported: the generated contracts
+ * (service descriptors, message schemas and types). gRPC over HTTP/2 is in `sdk/server.ts`.
  * @module
  */
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
@@ -16,6 +15,13 @@ export * from "./gen/dcsm/v1/kem_pb.ts";
 export * from "./gen/dcsm/v1/glm_service_pb.ts";
 export * from "./gen/dcsm/v1/kps_service_pb.ts";
 export * from "./gen/dcsm/v1/swm_service_pb.ts";
+export { AgentSDK, createAgentSDK, createFetchTransport, type AgentProtocol, type AgentSDKOptions, type BatchOutcome, type CallOptions } from "./agent-sdk.ts";
+export { asyncDispose, type HeldLock, type LockOptions } from "./distributed-lock.ts";
+export { IndexedLRUCache, type IndexedLRUCacheOptions } from "./indexed-lru-cache.ts";
+export { kemInit, kemText, type KemInput, type KemPatch } from "./kem-input.ts";
+export { compareTimestamps, LocalAgentMemory, type LocalAgentMemoryOptions, type LocalQuery } from "./local-agent-memory.ts";
+export { DEFAULT_RETRY, isIdempotent, isRetryable, normalizeNetworkError, RETRYABLE_CODES, withRetries, type RetryOptions } from "./retry.ts";
+export { applyEventToLpa, reloadLocalMemory, type HandleSwmEventsOptions, type SwmEventFilter, type SwmEventSubscription } from "./swm-events.ts";
 
 /** Typed clients of the three DCSM services sharing one transport. */
 export interface DcsmServiceClients {

@@ -1,0 +1,310 @@
+/**
+ * The Agent SDK (seed 002 sections 3.5, 4.2, 4.3, 4.3.2): typed GLM, SWM and KPS clients with
+ * retries and timeouts, the agent's local memory (LPA) with the seed's cache semantics, SWM
+ * publishing and events, distributed locks and counters. Browser-safe: no `node:` or `bun:`
+ * imports (gRPC over HTTP/2 is in the server-only entry `sdk/server.ts`).
+ * @module
+ */
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
+import { v7 as uuidv7 } from "uuid";
+import { GlobalLongTermMemoryService, MetadataUpdateMode, type RetrieveKEMsResponse } from "./gen/dcsm/v1/glm_service_pb.ts";
+import { KEMSchema, type KEM, type KEMQuery } from "./gen/dcsm/v1/kem_pb.ts";
+import { KnowledgeProcessorService } from "./gen/dcsm/v1/kps_service_pb.ts";
+import { SharedWorkingMemoryService, type AcquireLockResponse, type GetLockInfoResponse, type ReleaseStatus, type SWMMemoryEvent } from "./gen/dcsm/v1/swm_service_pb.ts";
+import { holdLock, type HeldLock, type LockOptions } from "./distributed-lock.ts";
+import { LocalAgentMemory, type LocalAgentMemoryOptions, type LocalQuery } from "./local-agent-memory.ts";
+import { withRetries, type RetryOptions } from "./retry.ts";
+import { subscribeSwmEvents, type HandleSwmEventsOptions, type SwmEventFilter, type SwmEventSubscription } from "./swm-events.ts";
+import { kemInit, type KemInput, type KemPatch } from "./kem-input.ts";
+
+/** Wire protocols. Browsers, Deno and Bun speak `connect` and `grpc-web` through fetch; `grpc` needs `sdk/server.ts`. */
+export type AgentProtocol = "connect" | "grpc-web" | "grpc";
+
+/** Options of {@link createAgentSDK}. Give `baseUrl` (with `protocol`) or a ready `transport`. */
+export interface AgentSDKOptions {
+  /** Server URL of the Connect / gRPC-Web listener, e.g. "http://127.0.0.1:8080". */
+  baseUrl?: string;
+  /** A ready Connect transport (e.g. from `sdk/server.ts` for gRPC); wins over `baseUrl`. */
+  transport?: Transport;
+  /** Protocol used with `baseUrl`. @default "connect" */
+  protocol?: AgentProtocol;
+  /** Binary protobuf instead of JSON on `connect`. @default true */
+  useBinaryFormat?: boolean;
+  /** This agent's id: owner of its locks, source of its events. Non-empty, at most 256 characters. */
+  agentId: string;
+  /** Local memory: capacity and indexed metadata keys. @default { maxEntries: 1000, indexedKeys: [] } */
+  lpa?: LocalAgentMemoryOptions;
+  /** Retry policy for idempotent calls (see `withRetries`). @default DEFAULT_RETRY */
+  retry?: Partial<RetryOptions>;
+  /** Called before each retry. */
+  onRetry?: (err: ConnectError, method: string) => void;
+  /** Timeout of each call including its retries, ms; 0 means none. @default 30000 */
+  defaultTimeoutMs?: number;
+  /** `fetch` used by the built-in transports. @default globalThis.fetch */
+  fetch?: typeof globalThis.fetch;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Cancels the call (`Canceled`). */
+  signal?: AbortSignal;
+  /** Overrides the default timeout, ms (`DeadlineExceeded` past it). */
+  timeoutMs?: number;
+}
+
+/** Outcome of a batch: items that worked, and the ones that did not with their error. */
+export interface BatchOutcome {
+  /** Stored or published KEMs, in request order (with ids and server timestamps). */
+  kems: KEM[];
+  /** Failed items: their index in the request and the error (its `code` is a Connect `Code`). */
+  failed: { index: number; error: ConnectError }[];
+}
+
+/**
+ * Builds the transport for `baseUrl` and `protocol` with fetch (browsers, Deno, Bun, Node ≥ 18).
+ * @throws TypeError for `grpc` (use `sdk/server.ts`) or a missing `baseUrl`.
+ */
+export function createFetchTransport(options: Pick<AgentSDKOptions, "baseUrl" | "protocol" | "useBinaryFormat" | "fetch">): Transport {
+  if (!options.baseUrl) throw new TypeError("createAgentSDK needs baseUrl or transport");
+  const protocol = options.protocol ?? "connect";
+  const base = { baseUrl: options.baseUrl, fetch: options.fetch };
+  if (protocol === "connect") return createConnectTransport({ ...base, useBinaryFormat: options.useBinaryFormat ?? true });
+  if (protocol === "grpc-web") return createGrpcWebTransport({ ...base, useBinaryFormat: options.useBinaryFormat ?? true });
+  throw new TypeError(`protocol ${JSON.stringify(protocol)} is not available in this entry: use createAgentSDK from "sdk/server.ts" for gRPC, or "connect" / "grpc-web"`);
+}
+
+/**
+ * The Agent SDK. Make one per agent with {@link createAgentSDK}. All methods reject with
+ * `ConnectError` (`Code` from the server, `DeadlineExceeded` on timeout, `Canceled` on abort).
+ */
+export class AgentSDK {
+  /** Global long-term memory client (seed 3.2). */
+  readonly glm: Client<typeof GlobalLongTermMemoryService>;
+  /** Shared working memory client (seed 3.4). */
+  readonly swm: Client<typeof SharedWorkingMemoryService>;
+  /** Knowledge processing client (seed 3.3). */
+  readonly kps: Client<typeof KnowledgeProcessorService>;
+  /** The agent's local memory (LPA, seed 4.3.2). */
+  readonly lpa: LocalAgentMemory;
+  /** This agent's id. */
+  readonly agentId: string;
+  private readonly timeoutMs: number;
+
+  /** Use {@link createAgentSDK}. */
+  constructor(transport: Transport, options: AgentSDKOptions) {
+    if (!options.agentId || options.agentId.length > 256) throw new TypeError("agentId must be 1 to 256 characters");
+    const t = withRetries(transport, options.retry, options.onRetry);
+    this.glm = createClient(GlobalLongTermMemoryService, t);
+    this.swm = createClient(SharedWorkingMemoryService, t);
+    this.kps = createClient(KnowledgeProcessorService, t);
+    this.lpa = new LocalAgentMemory(options.lpa);
+    this.agentId = options.agentId;
+    this.timeoutMs = options.defaultTimeoutMs ?? 30_000;
+  }
+
+  private call(o: CallOptions = {}, atLeastMs = 0) {
+    if (o.timeoutMs !== undefined) return { signal: o.signal, timeoutMs: o.timeoutMs > 0 ? o.timeoutMs : undefined };
+    // The default timeout stretches to cover a server-side wait (lock acquisition).
+    return { signal: o.signal, timeoutMs: this.timeoutMs > 0 ? Math.max(this.timeoutMs, atLeastMs) : undefined };
+  }
+
+  /** KEMs in the local memory matching `q`, newest first; indexed metadata keys use the indexes (seed 3.6). No network. */
+  queryLocalMemory(q: LocalQuery = {}): KEM[] {
+    return this.lpa.query(q);
+  }
+
+  /**
+   * One KEM by id (seed 3.5 `get_kem`, 4.2): from the local memory unless `forceRemote`, else from
+   * SWM, else from GLM; a remote hit is written back to the local memory.
+   * @returns the KEM, or undefined when no tier has it. SWM being `Unavailable` falls through to GLM.
+   */
+  async getKem(id: string, options: CallOptions & { forceRemote?: boolean } = {}): Promise<KEM | undefined> {
+    if (!options.forceRemote) {
+      const local = this.lpa.get(id);
+      if (local) return local;
+    }
+    let kem: KEM | undefined;
+    try {
+      kem = (await this.swm.querySWM({ query: { ids: [id] }, pageSize: 1 }, this.call(options))).kems[0];
+    } catch (err) {
+      if (ConnectError.from(err).code !== Code.Unavailable) throw err;
+    }
+    kem ??= (await this.glm.retrieveKEMs({ query: { ids: [id] }, pageSize: 1 }, this.call(options))).kems[0];
+    if (kem) this.lpa.put(kem);
+    else this.lpa.delete(id);
+    return kem;
+  }
+
+  /**
+   * Stores KEMs in GLM (seed 3.5 `store_kems`) in batches of `batchSize`, each item with an
+   * idempotency key so retries never store twice; stored KEMs (server ids and timestamps, the
+   * embeddings sent) go to the local memory. Per-item failures are returned, not thrown.
+   */
+  async storeKems(kems: readonly KemInput[], options: CallOptions & { batchSize?: number } = {}): Promise<BatchOutcome> {
+    const size = options.batchSize ?? 500;
+    const out: BatchOutcome = { kems: [], failed: [] };
+    for (let at = 0; at < kems.length; at += size) {
+      const items = kems.slice(at, at + size).map(kemInit);
+      const res = await this.glm.batchStoreKEMs({ kems: items, idempotencyKeys: items.map(() => uuidv7()) }, this.call(options));
+      for (const r of res.results) {
+        if (r.outcome.case === "kem") {
+          const sent = items[r.index]!;
+          const kem = r.outcome.value.embeddings.length === 0 && sent.embeddings?.length ? create(KEMSchema, { ...r.outcome.value, embeddings: [...sent.embeddings] }) : r.outcome.value;
+          this.lpa.put(kem);
+          out.kems.push(kem);
+        } else if (r.outcome.case === "error") {
+          out.failed.push({ index: at + r.index, error: new ConnectError(r.outcome.value.message, codeOf(r.outcome.value.code)) });
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Partially updates a KEM in GLM (seed 3.5 `update_kem`): only the fields given in `patch`;
+   * metadata is merged key by key unless `patch.replaceMetadata`. The result goes to the local memory.
+   * @throws ConnectError `NotFound` for an unknown id, `InvalidArgument` for bad values.
+   */
+  async updateKem(id: string, patch: KemPatch, options: CallOptions = {}): Promise<KEM> {
+    const { replaceMetadata, ...fields } = patch;
+    const init = kemInit(fields);
+    const paths = (["content", "contentType", "metadata", "embeddings"] as const).filter((f) => fields[f] !== undefined).map((f) => (f === "contentType" ? "content_type" : f));
+    if (paths.length === 0) throw new ConnectError("updateKem: the patch sets no field", Code.InvalidArgument);
+    const res = await this.glm.updateKEM(
+      { kemId: id, kemDataUpdate: init, updateMask: { paths }, metadataMode: replaceMetadata ? MetadataUpdateMode.REPLACE : MetadataUpdateMode.MERGE },
+      this.call(options),
+    );
+    if (res.kem) this.lpa.put(res.kem);
+    return res.kem!;
+  }
+
+  /**
+   * Deletes a KEM from GLM and drops it from the local memory (seed 3.5 `delete_kem`).
+   * @throws ConnectError `NotFound` when GLM has no such KEM (it is dropped locally anyway).
+   */
+  async deleteKem(id: string, options: CallOptions = {}): Promise<void> {
+    try {
+      await this.glm.deleteKEM({ kemId: id }, this.call(options));
+    } finally {
+      this.lpa.delete(id);
+    }
+  }
+
+  /**
+   * Semantic (or filtered) search over GLM: the text is embedded by the server's model.
+   * @returns one page of KEMs with their cosine scores (best first).
+   */
+  async searchGlm(text: string, options: CallOptions & { pageSize?: number; metadataFilters?: KEMQuery["metadataFilters"] } = {}): Promise<RetrieveKEMsResponse> {
+    return this.glm.retrieveKEMs({ query: { textQuery: text, metadataFilters: options.metadataFilters ?? {} }, pageSize: options.pageSize ?? 10 }, this.call(options));
+  }
+
+  /**
+   * Publishes KEMs to SWM (seed 3.5 `publish_kems_to_swm_batch`, 4.3), up to `concurrency` calls at
+   * once; id-less KEMs get a UUIDv7 here so retries republish the same KEM. Published KEMs (with
+   * SWM timestamps) go to the local memory. Per-item failures are returned, not thrown.
+   * @param options.persistToGlm - also queue each KEM for write-behind to GLM. @default false
+   */
+  async publishKemsToSwmBatch(kems: readonly KemInput[], options: CallOptions & { persistToGlm?: boolean; concurrency?: number } = {}): Promise<BatchOutcome> {
+    const items = kems.map((k) => ({ ...kemInit(k), id: k.id || uuidv7() }));
+    const results: (KEM | ConnectError)[] = new Array(items.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < items.length) {
+        const i = next++;
+        try {
+          const res = await this.swm.publishKEMToSWM({ kemToPublish: items[i], persistToGlmIfNewOrUpdated: options.persistToGlm ?? false, agentId: this.agentId }, this.call(options));
+          results[i] = res.kem!;
+          this.lpa.put(res.kem!);
+        } catch (err) {
+          results[i] = ConnectError.from(err);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(items.length, Math.max(1, options.concurrency ?? 8)) }, worker));
+    const out: BatchOutcome = { kems: [], failed: [] };
+    results.forEach((r, index) => (r instanceof ConnectError ? out.failed.push({ index, error: r }) : out.kems.push(r)));
+    return out;
+  }
+
+  /**
+   * Loads the SWM KEMs matching `query` into the local memory (seed 3.5 `load_kems_to_lpa_from_swm`).
+   * @param options.maxKems - stop after this many. @default 1000
+   * @returns the loaded KEMs, newest `updated_at` first.
+   */
+  async loadKemsToLpaFromSwm(query: Omit<Partial<KEMQuery>, "$typeName">, options: CallOptions & { maxKems?: number } = {}): Promise<KEM[]> {
+    const max = options.maxKems ?? 1000;
+    const out: KEM[] = [];
+    let pageToken = "";
+    do {
+      const page = await this.swm.querySWM({ query, pageSize: Math.min(1000, max - out.length), pageToken }, this.call(options));
+      for (const k of page.kems) {
+        this.lpa.put(k);
+        out.push(k);
+      }
+      pageToken = page.nextPageToken;
+    } while (pageToken && out.length < max);
+    return out;
+  }
+
+  /**
+   * Subscribes to SWM events (seed 3.5 `handle_swm_events`) and, with `autoUpdateLpa` (default),
+   * keeps the local memory coherent; reconnects with the last sequence after network drops.
+   * @returns the subscription (close it when done).
+   */
+  handleSwmEvents(filter: SwmEventFilter, handler: (ev: SWMMemoryEvent) => void | Promise<void>, options: HandleSwmEventsOptions = {}): SwmEventSubscription {
+    return subscribeSwmEvents(this.swm, this.lpa, this.agentId, filter, handler, options);
+  }
+
+  /** AcquireLock as this agent; `waitMs` (default 0) is how long the server waits. Returns the raw response (check `status`). */
+  acquireDistributedLock(resourceId: string, options: LockOptions & { timeoutMs?: number } = {}): Promise<AcquireLockResponse> {
+    const wait = options.waitMs ?? 0;
+    return this.swm.acquireLock({ resourceId, agentId: this.agentId, timeoutMs: wait, leaseDurationMs: options.leaseMs ?? 30_000 }, this.call(options, wait + 5000));
+  }
+
+  /** ReleaseLock as this agent. @returns RELEASED, NOT_HELD (expired or never held) or INVALID_LOCK_ID. */
+  async releaseDistributedLock(resourceId: string, lockId: string, options: CallOptions = {}): Promise<ReleaseStatus> {
+    return (await this.swm.releaseLock({ resourceId, agentId: this.agentId, lockId }, this.call(options))).status;
+  }
+
+  /** GetLockInfo: whether `resourceId` is locked, by whom, until when, with which fencing token. */
+  getDistributedLockInfo(resourceId: string, options: CallOptions = {}): Promise<GetLockInfoResponse> {
+    return this.swm.getLockInfo({ resourceId }, this.call(options));
+  }
+
+  /**
+   * Acquires a lock for a scope: `await using lock = await sdk.distributedLock("name", { leaseMs })`
+   * releases it when the scope ends; `lock.fencingToken` guards writes (seed 3.5 `distributed_lock`).
+   * @throws ConnectError `Aborted` when still held by another agent after `waitMs` (default 10 s).
+   */
+  distributedLock(resourceId: string, options: LockOptions = {}): Promise<HeldLock> {
+    const wait = options.waitMs ?? 10_000;
+    return holdLock(this.swm, this.agentId, resourceId, { ...options, waitMs: wait }, this.call({ signal: options.signal }, wait + 5000).timeoutMs);
+  }
+
+  /** Atomically adds `by` (default 1; may be negative) to a counter. Not retried (not idempotent). @returns the new value. */
+  async incrementDistributedCounter(counterId: string, by: number | bigint = 1, options: CallOptions = {}): Promise<bigint> {
+    return (await this.swm.incrementCounter({ counterId, incrementBy: BigInt(by) }, this.call(options))).currentValue;
+  }
+
+  /** A counter's value (0 when never incremented). */
+  async getDistributedCounter(counterId: string, options: CallOptions = {}): Promise<bigint> {
+    return (await this.swm.getCounter({ counterId }, this.call(options))).currentValue;
+  }
+}
+
+function codeOf(name: string): Code {
+  const key = name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()).replace(/^./, (c) => c.toUpperCase());
+  return (Code as unknown as Record<string, Code>)[key] ?? Code.Unknown;
+}
+
+/**
+ * Creates an Agent SDK (seed 002 3.5) on `transport`, or on a fetch transport for `baseUrl` and
+ * `protocol` (`connect` or `grpc-web`).
+ * @throws TypeError for a missing or empty `agentId`, no `baseUrl`/`transport`, or `grpc` here;
+ *   RangeError for a bad `lpa.maxEntries` or `retry.maxRetries`.
+ */
+export function createAgentSDK(options: AgentSDKOptions): AgentSDK {
+  return new AgentSDK(options.transport ?? createFetchTransport(options), options);
+}

@@ -1,0 +1,46 @@
+/**
+ * Friendly KEM inputs for the Agent SDK: text or bytes content, plain JSON metadata.
+ * Browser-safe: no `node:` or `bun:` imports.
+ * @module
+ */
+import type { JsonObject, MessageInitShape } from "@bufbuild/protobuf";
+import type { KEM, KEMSchema } from "./gen/dcsm/v1/kem_pb.ts";
+
+/** A KEM to store or publish. Timestamps are always set by the server. */
+export interface KemInput {
+  /** Id; empty or absent lets the server (GLM) or the SDK (SWM publish) assign a UUIDv7. At most 128 characters. */
+  id?: string;
+  /** MIME type of the content. @default "text/plain" (server side) */
+  contentType?: string;
+  /** Content: a string is UTF-8 encoded. Server limit `DCSM_MAX_CONTENT_BYTES` (1 MiB by default). */
+  content?: string | Uint8Array;
+  /** Metadata: top-level string, number or bool values are filterable; at most 64 KiB of JSON. */
+  metadata?: JsonObject;
+  /** Embedding (float32 values) of the configured dimension (384 by default), or none. */
+  embeddings?: readonly number[];
+}
+
+/** Fields of a KEM update (`updateKem`): only the fields given change. */
+export interface KemPatch extends Omit<KemInput, "id"> {
+  /** Replace the whole metadata object instead of merging key by key (a null value removes a key). @default false */
+  replaceMetadata?: boolean;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Converts a {@link KemInput} to the message init shape of `KEM`. */
+export function kemInit(k: KemInput): MessageInitShape<typeof KEMSchema> & { embeddings?: number[] } {
+  return {
+    id: k.id ?? "",
+    contentType: k.contentType ?? "",
+    content: typeof k.content === "string" ? encoder.encode(k.content) : (k.content ?? new Uint8Array()),
+    metadata: k.metadata,
+    embeddings: k.embeddings ? [...k.embeddings] : [],
+  };
+}
+
+/** The content of a KEM decoded as UTF-8 text. */
+export function kemText(kem: Pick<KEM, "content">): string {
+  return decoder.decode(kem.content);
+}
