@@ -14,7 +14,11 @@ import type { LocalAgentMemory } from "./local-agent-memory.ts";
 export interface SwmEventFilter {
   /** KEM ids (one topic `kem_id=<id>` each). */
   kemIds?: readonly string[];
-  /** Metadata equalities (one topic `metadata.<key>=<value>` each). */
+  /**
+   * Metadata equalities (one topic `metadata.<key>=<value>` each). With `autoUpdateLpa`, every
+   * eviction and deletion is also received (SWM's removal events carry only its indexed metadata
+   * keys), applied to the LPA, and passed to the handler only for KEMs the LPA held or that match.
+   */
   metadata?: Readonly<Record<string, string>>;
   /** Event types wanted (KEM_PUBLISHED, KEM_UPDATED, KEM_EVICTED, KEM_DELETED). @default all four */
   eventTypes?: readonly EventType[];
@@ -59,11 +63,21 @@ export interface SwmEventSubscription {
 /** Codes after which reconnecting cannot help. */
 const FATAL = new Set([Code.InvalidArgument, Code.Unimplemented, Code.PermissionDenied, Code.Unauthenticated, Code.FailedPrecondition]);
 
-function topicsOf(f: SwmEventFilter) {
+const REMOVALS = [EventType.KEM_EVICTED, EventType.KEM_DELETED];
+
+/**
+ * Topics for a filter. With `coherent`, a metadata filter also subscribes to every eviction and
+ * deletion: SWM removal events carry only the metadata keys SWM indexes (`DCSM_SWM_INDEXED_KEYS`),
+ * so a filter on another key would never see its KEMs leave.
+ */
+function topicsOf(f: SwmEventFilter, coherent: boolean) {
   const eventTypes = [...(f.eventTypes ?? [])];
   const criteria = [...(f.kemIds ?? []).map((id) => `kem_id=${id}`), ...Object.entries(f.metadata ?? {}).map(([k, v]) => `metadata.${k}=${v}`)];
   if (criteria.length === 0) return eventTypes.length ? [{ filterCriteria: "", eventTypes }] : [];
-  return criteria.map((filterCriteria) => ({ filterCriteria, eventTypes }));
+  const topics = criteria.map((filterCriteria) => ({ filterCriteria, eventTypes }));
+  const wantsRemovals = eventTypes.length === 0 || eventTypes.some((t) => REMOVALS.includes(t));
+  if (coherent && wantsRemovals && Object.keys(f.metadata ?? {}).length > 0) topics.push({ filterCriteria: "", eventTypes: REMOVALS });
+  return topics;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -102,6 +116,15 @@ export async function reloadLocalMemory(swm: Client<typeof SharedWorkingMemorySe
   }
 }
 
+function removalMatches(f: SwmEventFilter, ev: SWMMemoryEvent): boolean {
+  const md = f.metadata ?? {};
+  if (Object.keys(md).length === 0) return true;
+  const id = ev.kemPayload?.id ?? "";
+  if (f.kemIds?.includes(id)) return true;
+  const have = ev.kemPayload?.metadata ?? {};
+  return Object.entries(md).some(([k, v]) => have[k] !== undefined && String(have[k]) === v);
+}
+
 /** Applies one lifecycle event to the local memory. */
 export function applyEventToLpa(lpa: LocalAgentMemory, ev: SWMMemoryEvent): void {
   const kem = ev.kemPayload;
@@ -133,7 +156,7 @@ export function subscribeSwmEvents(
   const onAbort = () => stop.abort();
   options.signal?.addEventListener("abort", onAbort, { once: true });
   if (options.signal?.aborted) stop.abort();
-  const topics = topicsOf(filter);
+  const topics = topicsOf(filter, auto);
   const state = { lastSequence: undefined as bigint | undefined, epoch: undefined as string | undefined, connections: 0, reloads: 0 };
   let markReady!: () => void;
   const ready = new Promise<void>((r) => (markReady = r));
@@ -156,8 +179,12 @@ export function subscribeSwmEvents(
       }
       if (epoch) state.epoch = epoch;
       if (state.lastSequence !== undefined && ev.sequence <= state.lastSequence) return; // replayed twice
+      const removal = REMOVALS.includes(ev.eventType);
+      const wasCached = removal && !!ev.kemPayload && lpa.has(ev.kemPayload.id);
       if (auto) applyEventToLpa(lpa, ev);
       state.lastSequence = ev.sequence;
+      // Removals of KEMs this agent neither caches nor asked about came from the extra coherence topic.
+      if (removal && auto && !wasCached && !removalMatches(filter, ev)) return;
     }
     try {
       await handler(ev);
