@@ -25,6 +25,7 @@ import { createGlmSink } from "../services/kps/glm-sink.ts";
 import type { Embedder } from "../services/kps/ports.ts";
 import { createKpsService } from "../services/kps/service.ts";
 import { limitsOf, qdrantUrlOf, type DcsmConfig } from "./config.ts";
+import consolePage from "./console/index.html";
 import { createConnectApp } from "./host/connect-app.ts";
 import { createEmbeddingStack } from "./host/embedding-stack.ts";
 import { startGrpcListener } from "./host/grpc-listener.ts";
@@ -134,6 +135,9 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   const http = Bun.serve({
     hostname: config.host,
     port: config.httpPort,
+    // The web console (issue 5), bundled by Bun from runtime/console/ (embedded by `bun build --compile`).
+    routes: { "/": consolePage },
+    development: false,
     fetch: app.fetch,
     maxRequestBodySize: config.maxMessageBytes + 1024,
     error(err) {

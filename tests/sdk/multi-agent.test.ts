@@ -21,7 +21,7 @@ let server: Awaited<ReturnType<typeof startTestServer>>;
 
 beforeAll(async () => {
   redis = await startRedis();
-  server = await startTestServer({ redisUrl: redis.url });
+  server = await startTestServer({ redisUrl: redis.url, swmHeartbeatMs: 200 }) // streams go live on the first heartbeat;
 });
 afterAll(async () => {
   await server.close();
