@@ -44,6 +44,8 @@ export const configSchema = z.object({
   modelOffline: bool.default(false),
   /** Inputs per model call (`DCSM_EMBED_BATCH`). @default 32 */
   embedBatchSize: positiveInt.max(4096).default(32),
+  /** ONNX Runtime CPU memory arena (`DCSM_MODEL_ARENA`): faster buffer reuse, but RSS grows with shape variety. @default true */
+  modelArena: bool.default(true),
   /** Longest wait for a fuller model batch, in ms (`DCSM_EMBED_MAX_WAIT_MS`). @default 2 */
   embedMaxWaitMs: z.coerce.number().min(0).max(1000).default(2),
   /** Most inputs waiting for the model; beyond, 429 / `ResourceExhausted` (`DCSM_EMBED_QUEUE`). @default 8192 */
@@ -141,6 +143,7 @@ const ENV_NAMES: Record<keyof DcsmConfig, string> = {
   modelDtype: "DCSM_MODEL_DTYPE",
   modelOffline: "DCSM_MODEL_OFFLINE",
   embedBatchSize: "DCSM_EMBED_BATCH",
+  modelArena: "DCSM_MODEL_ARENA",
   embedMaxWaitMs: "DCSM_EMBED_MAX_WAIT_MS",
   embedQueue: "DCSM_EMBED_QUEUE",
   embedCacheMb: "DCSM_EMBED_CACHE_MB",

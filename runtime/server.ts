@@ -64,6 +64,7 @@ export function loadEmbedder(config: DcsmConfig): Promise<Embedder> {
     cacheDir: join(resolve(config.dataDir), "model-cache"),
     dtype: config.modelDtype,
     batchSize: config.embedBatchSize,
+    cpuArena: config.modelArena,
   });
 }
 
@@ -180,6 +181,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
       await Promise.all([graceful, grpc.close(2000)]);
       clearTimeout(cut);
       await swmRuntime.close();
+      embedding.close();
       await index.close();
       store.close();
     },

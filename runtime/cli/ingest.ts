@@ -1,12 +1,16 @@
 /**
  * `dcsm ingest`: sends every text file under the given paths to KPS `ProcessRawData`, a few at a
- * time, with a progress bar showing files, chunks and chunks/s.
+ * time, with a progress bar showing files, chunks and chunks/s. KPS chunks code on syntax
+ * boundaries and skips unchanged chunks; for each folder this also removes the KEMs of files that
+ * are gone from it (issue 6), found by the folder's `source_root` metadata.
  * @module
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
+import { resolve } from "node:path";
 import { SingleBar, Presets } from "cli-progress";
 import type { DcsmClients } from "./clients.ts";
-import { walkIngestFiles, type SkipReason } from "./file-walker.ts";
+import { walkIngestFiles, type IngestFile, type SkipReason } from "./file-walker.ts";
+import { pruneDeletedFiles } from "./prune.ts";
 
 /** Options of {@link ingestPaths}. */
 export interface IngestOptions {
@@ -20,14 +24,26 @@ export interface IngestOptions {
   maxFileBytes?: number;
   /** Extra gitignore-style patterns to skip. */
   exclude?: string[];
+  /** Remove the KEMs of files no longer under an ingested folder. @default true */
+  prune?: boolean;
+  /** Only these source paths (per folder root), e.g. the files a watcher saw change. @default every file */
+  only?: Set<string>;
 }
 
 /** Outcome of an ingestion run. */
 export interface IngestReport {
   /** Files ingested. */
   files: number;
-  /** Chunks (KEMs) stored. */
+  /** Chunks (KEMs) the files have now. */
   chunks: number;
+  /** Chunks the model embedded (new or changed text). */
+  embedded: number;
+  /** Chunks skipped because their text and position were unchanged. */
+  unchanged: number;
+  /** Files whose KEMs were removed because the file is gone. */
+  removedFiles: number;
+  /** KEMs removed: chunks of gone files and chunks that no longer exist in changed files. */
+  removedChunks: number;
   /** Files that failed, with the error. */
   failed: { path: string; error: string }[];
   /** Skipped files by reason. */
@@ -47,7 +63,14 @@ export interface IngestReport {
  */
 export async function ingestPaths(clients: DcsmClients, paths: string[], options: IngestOptions = {}): Promise<IngestReport> {
   const skipped: Partial<Record<SkipReason, number>> = {};
-  const files = walkIngestFiles(paths, { maxFileBytes: options.maxFileBytes, exclude: options.exclude, onSkip: (_p, r) => void (skipped[r] = (skipped[r] ?? 0) + 1) });
+  const roots: { root: string; files: IngestFile[] }[] = [];
+  const files: (IngestFile & { root?: string })[] = [];
+  for (const p of paths) {
+    const found = walkIngestFiles([p], { maxFileBytes: options.maxFileBytes, exclude: options.exclude, onSkip: (_p, r) => void (skipped[r] = (skipped[r] ?? 0) + 1) });
+    const root = statSync(p).isDirectory() ? resolve(p) : undefined;
+    if (root) roots.push({ root, files: found });
+    for (const f of found) if (!options.only || options.only.has(f.sourcePath)) files.push({ ...f, root });
+  }
   const bar = new SingleBar(
     { format: "ingest [{bar}] {value}/{total} files | {chunks} chunks | {rate} chunks/s | {file}", hideCursor: true, stream: process.stderr },
     Presets.shades_classic,
@@ -56,6 +79,9 @@ export async function ingestPaths(clients: DcsmClients, paths: string[], options
   if (showBar) bar.start(files.length, 0, { chunks: 0, rate: "0.0", file: "" });
   const t0 = performance.now();
   let chunks = 0;
+  let embedded = 0;
+  let unchanged = 0;
+  let removedChunks = 0;
   let done = 0;
   const failed: { path: string; error: string }[] = [];
   let next = 0;
@@ -68,9 +94,12 @@ export async function ingestPaths(clients: DcsmClients, paths: string[], options
           contentType: f.contentType,
           sourcePath: f.sourcePath,
           maxChunkChars: options.maxChunkChars ?? 0,
-          initialMetadata: { kind: f.contentType === "text/markdown" ? "doc" : "code" },
+          initialMetadata: { kind: f.contentType === "text/markdown" ? "doc" : "code", ...(f.root ? { source_root: f.root } : {}) },
         });
         chunks += res.kemIds.length;
+        embedded += res.chunksEmbedded;
+        unchanged += res.chunksUnchanged;
+        removedChunks += res.chunksRemoved;
       } catch (err) {
         failed.push({ path: f.sourcePath, error: (err as Error).message });
       }
@@ -80,6 +109,14 @@ export async function ingestPaths(clients: DcsmClients, paths: string[], options
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 2) }, worker));
   if (showBar) bar.stop();
+  let removedFiles = 0;
+  if (options.prune !== false) {
+    for (const r of roots) {
+      const pruned = await pruneDeletedFiles(clients, r.root, new Set(r.files.map((f) => f.sourcePath)));
+      removedFiles += pruned.files;
+      removedChunks += pruned.kems;
+    }
+  }
   const seconds = (performance.now() - t0) / 1000;
-  return { files: done - failed.length, chunks, failed, skipped, seconds, chunksPerSecond: seconds > 0 ? chunks / seconds : 0 };
+  return { files: done - failed.length, chunks, embedded, unchanged, removedFiles, removedChunks, failed, skipped, seconds, chunksPerSecond: seconds > 0 ? chunks / seconds : 0 };
 }

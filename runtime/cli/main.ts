@@ -4,6 +4,7 @@
  * Run `dcsm help` for usage. Exit codes: 0 success, 1 failure, 2 usage error.
  * @module
  */
+import { statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConnectError } from "@connectrpc/connect";
 import { ConfigError, loadConfig, type DcsmConfig } from "../config.ts";
@@ -12,13 +13,14 @@ import { createDcsmClients, createTransport, type Protocol } from "./clients.ts"
 import { runDemo } from "./demo.ts";
 import { ingestPaths } from "./ingest.ts";
 import { formatHits, searchText } from "./search.ts";
+import { watchFolders } from "./watch.ts";
 
 const USAGE = `dcsm — Dynamic Contextualized Shared Memory
 
 Usage:
   dcsm serve  [--host H] [--http-port N] [--grpc-port N] [--data-dir DIR] [--model ID]
-  dcsm ingest PATH... [--url URL] [--protocol connect|grpc-web|grpc] [--concurrency N] [--chunk-chars N]
-  dcsm search "QUERY" [--k N] [--url URL] [--protocol connect|grpc-web|grpc]
+  dcsm ingest PATH... [--url URL] [--protocol connect|grpc-web|grpc] [--concurrency N] [--chunk-chars N] [--watch]
+  dcsm search "QUERY" [--k N] [--path-prefix P] [--language L] [--url URL] [--protocol connect|grpc-web|grpc]
   dcsm demo   [--data-dir DIR]   start a server, ingest this repository, run example searches
 
 Environment: DCSM_HOST, DCSM_HTTP_PORT (8080), DCSM_GRPC_PORT (50051), DCSM_DATA_DIR (./data),
@@ -59,6 +61,9 @@ async function main(argv: string[]): Promise<number> {
       k: { type: "string" },
       concurrency: { type: "string" },
       "chunk-chars": { type: "string" },
+      watch: { type: "boolean" },
+      "path-prefix": { type: "string" },
+      language: { type: "string" },
     },
   });
   const url = values.url ?? process.env.DCSM_URL ?? "http://127.0.0.1:8080";
@@ -86,9 +91,23 @@ async function main(argv: string[]): Promise<number> {
         maxChunkChars: num(values["chunk-chars"], "chunk-chars", 16, 16000),
       });
       process.stdout.write(
-        `ingested ${report.files} files as ${report.chunks} chunks in ${report.seconds.toFixed(1)} s (${report.chunksPerSecond.toFixed(1)} chunks/s)\n`,
+        `ingested ${report.files} files as ${report.chunks} chunks in ${report.seconds.toFixed(1)} s (${report.chunksPerSecond.toFixed(1)} chunks/s); ` +
+          `${report.embedded} embedded, ${report.unchanged} unchanged, ${report.removedChunks} removed (${report.removedFiles} deleted files)\n`,
       );
       for (const f of report.failed) process.stderr.write(`  failed: ${f.path}: ${f.error}\n`);
+      if (values.watch) {
+        const folders = positionals.filter((p) => statSync(p).isDirectory());
+        process.stdout.write(`watching ${folders.join(", ")} (Ctrl-C to stop)\n`);
+        const stop = new AbortController();
+        process.once("SIGINT", () => stop.abort());
+        process.once("SIGTERM", () => stop.abort());
+        await watchFolders(clients, folders, stop.signal, {
+          onRound: (r, changed) =>
+            process.stdout.write(`re-indexed ${changed.length} changed path(s): ${r.embedded} embedded, ${r.unchanged} unchanged, ${r.removedChunks} removed\n`),
+          onError: (err) => process.stderr.write(`dcsm: watch round failed: ${(err as Error).message}\n`),
+        });
+        return 0;
+      }
       return report.failed.length > 0 ? 1 : 0;
     }
     case "search": {
@@ -96,7 +115,7 @@ async function main(argv: string[]): Promise<number> {
       if (!query) throw new UsageError('search needs a QUERY, e.g. dcsm search "where are locks released"');
       const clients = createDcsmClients(createTransport(url, protocol));
       const t0 = performance.now();
-      const hits = await searchText(clients, query, num(values.k, "k", 1, 1000) ?? 5);
+      const hits = await searchText(clients, query, num(values.k, "k", 1, 1000) ?? 5, { pathPrefix: values["path-prefix"], language: values.language });
       process.stdout.write(`${hits.length} results in ${(performance.now() - t0).toFixed(1)} ms\n${formatHits(hits)}\n`);
       return 0;
     }

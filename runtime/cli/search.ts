@@ -1,6 +1,8 @@
 /**
  * `dcsm search`: semantic search over GLM (`RetrieveKEMs` with `text_query`), printed as score,
- * `source_path:start-end` and a snippet.
+ * `source_path:start-end`, symbol and a snippet. `--language` is a GLM metadata filter (equality);
+ * `--path-prefix` is applied here over result pages, because GLM filters are equality-only: pages
+ * are read best-first until `k` hits match or {@link MAX_SCANNED} results were looked at.
  * @module
  */
 import type { DcsmClients } from "./clients.ts";
@@ -19,7 +21,22 @@ export interface SearchHit {
   endLine: number;
   /** The KEM's text. */
   text: string;
+  /** `symbol` metadata (definition name) or "". */
+  symbol: string;
+  /** `language` metadata or "". */
+  language: string;
 }
+
+/** Filters of {@link searchText}. */
+export interface SearchFilters {
+  /** Only hits whose `source_path` starts with this (e.g. "services/glm/"). */
+  pathPrefix?: string;
+  /** Only hits of this language (metadata `language`, e.g. "typescript", "markdown"). */
+  language?: string;
+}
+
+/** Most results read while looking for `--path-prefix` matches. */
+export const MAX_SCANNED = 5000;
 
 /**
  * Runs a semantic search.
@@ -28,20 +45,37 @@ export interface SearchHit {
  * @param k - number of hits (1..1000). @default 5
  * @throws ConnectError from GLM (`InvalidArgument` for a blank query, `FailedPrecondition` without a model).
  */
-export async function searchText(clients: DcsmClients, query: string, k = 5): Promise<SearchHit[]> {
-  const res = await clients.glm.retrieveKEMs({ query: { textQuery: query }, pageSize: k });
+export async function searchText(clients: DcsmClients, query: string, k = 5, filters: SearchFilters = {}): Promise<SearchHit[]> {
   const dec = new TextDecoder();
-  return res.kems.map((kem, i) => {
-    const md = kem.metadata ?? {};
-    return {
-      score: res.scores[i] ?? 0,
-      id: kem.id,
-      source: typeof md.source_path === "string" ? md.source_path : "",
-      startLine: typeof md.start_line === "number" ? md.start_line : 0,
-      endLine: typeof md.end_line === "number" ? md.end_line : 0,
-      text: dec.decode(kem.content),
-    };
-  });
+  const str = (v: unknown) => (typeof v === "string" ? v : "");
+  const metadataFilters: Record<string, { kind: { case: "stringValue"; value: string } }> = {};
+  if (filters.language) metadataFilters.language = { kind: { case: "stringValue", value: filters.language } };
+  const prefix = filters.pathPrefix?.replace(/^\.\//, "");
+  const pageSize = prefix ? Math.min(1000, Math.max(100, k * 10)) : k;
+  const hits: SearchHit[] = [];
+  let pageToken = "";
+  let scanned = 0;
+  do {
+    const res = await clients.glm.retrieveKEMs({ query: { textQuery: query, metadataFilters }, pageSize, pageToken });
+    res.kems.forEach((kem, i) => {
+      const md = kem.metadata ?? {};
+      const source = str(md.source_path);
+      if (prefix && !source.startsWith(prefix)) return;
+      hits.push({
+        score: res.scores[i] ?? 0,
+        id: kem.id,
+        source,
+        startLine: typeof md.start_line === "number" ? md.start_line : 0,
+        endLine: typeof md.end_line === "number" ? md.end_line : 0,
+        text: dec.decode(kem.content),
+        symbol: str(md.symbol),
+        language: str(md.language),
+      });
+    });
+    scanned += res.kems.length;
+    pageToken = prefix && hits.length < k && scanned < MAX_SCANNED ? res.nextPageToken : "";
+  } while (pageToken);
+  return hits.slice(0, k);
 }
 
 /** Formats hits for the terminal: one header line per hit and a one-line snippet. */
@@ -49,7 +83,7 @@ export function formatHits(hits: SearchHit[], snippetChars = 160): string {
   if (hits.length === 0) return "  (no results)";
   return hits
     .map((h) => {
-      const where = h.source ? `${h.source}${h.startLine ? `:${h.startLine}-${h.endLine}` : ""}` : h.id;
+      const where = `${h.source ? `${h.source}${h.startLine ? `:${h.startLine}-${h.endLine}` : ""}` : h.id}${h.symbol ? `  ${h.symbol}` : ""}`;
       const snippet = h.text.replace(/\s+/g, " ").trim().slice(0, snippetChars);
       return `  ${h.score.toFixed(3)}  ${where}\n         ${snippet}`;
     })

@@ -7,7 +7,7 @@
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { ExponentialBackoff, handleWhen, retry } from "cockatiel";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
-import type { KemSink } from "./ports.ts";
+import type { KemSink, StoredChunk } from "./ports.ts";
 
 /** Options of {@link createGlmSink}. */
 export interface GlmSinkOptions {
@@ -37,5 +37,24 @@ export function createGlmSink(options: GlmSinkOptions): KemSink {
   );
   return {
     batchStore: (request) => policy.execute(() => client.batchStoreKEMs(request)),
+    async findByMetadata(key, value) {
+      const out: StoredChunk[] = [];
+      let pageToken = "";
+      do {
+        const res = await policy.execute(() => client.retrieveKEMs({ query: { metadataFilters: { [key]: { kind: { case: "stringValue", value } } } }, pageSize: 1000, pageToken }));
+        for (const k of res.kems) out.push({ id: k.id, metadata: k.metadata ?? {}, embedding: k.embeddings.length > 0 ? Float32Array.from(k.embeddings) : undefined });
+        pageToken = res.nextPageToken;
+      } while (pageToken);
+      return out;
+    },
+    async deleteMany(ids) {
+      for (const id of ids) {
+        try {
+          await policy.execute(() => client.deleteKEM({ kemId: id }));
+        } catch (err) {
+          if (!(err instanceof ConnectError && err.code === Code.NotFound)) throw err;
+        }
+      }
+    },
   };
 }

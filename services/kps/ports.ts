@@ -3,7 +3,7 @@
  * @module
  */
 import type { BatchStoreKEMsRequest, BatchStoreKEMsResponse } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
-import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { JsonObject, MessageInitShape } from "@bufbuild/protobuf";
 import type { BatchStoreKEMsRequestSchema } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 
 /** The model's tokenizer, for token counts, token-id inputs (`/v1/embeddings`) and window splitting. */
@@ -48,12 +48,29 @@ export interface Embedder {
   dispose(): Promise<void>;
 }
 
-/** Where KPS stores the KEMs it makes: GLM's BatchStoreKEMs, in-process or remote. */
+/** A KEM already stored for a document, as KPS needs it to skip unchanged chunks. */
+export interface StoredChunk {
+  /** KEM id. */
+  id: string;
+  /** Its metadata (`content_hash`, `start_line`, …). */
+  metadata: JsonObject;
+  /** Its embedding, or undefined when it has none. */
+  embedding: Float32Array | undefined;
+}
+
+/** Where KPS stores the KEMs it makes: GLM, in-process or remote. */
 export interface KemSink {
   /**
    * Stores a batch. Errors: `ConnectError` with `Unavailable` after retries when GLM is down.
    */
   batchStore(request: MessageInitShape<typeof BatchStoreKEMsRequestSchema>): Promise<BatchStoreKEMsResponse>;
+  /**
+   * Every KEM whose metadata `key` equals `value` (GLM RetrieveKEMs with a metadata filter, all
+   * pages). Errors: as {@link batchStore}.
+   */
+  findByMetadata(key: string, value: string): Promise<StoredChunk[]>;
+  /** Deletes KEMs (GLM DeleteKEM each; unknown ids are ignored). Errors: as {@link batchStore}. */
+  deleteMany(ids: string[]): Promise<void>;
 }
 
 export type { BatchStoreKEMsRequest };

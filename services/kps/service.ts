@@ -1,9 +1,13 @@
 /**
  * The KPS service (`dcsm.v1.KnowledgeProcessorService`, seed 002 sections 3.3 and 4.1): decodes
- * raw text, splits it into chunks, embeds every chunk and stores each as a KEM through GLM.
+ * raw text, splits it into chunks (on syntax boundaries for code and Markdown, issue 6), embeds
+ * every chunk and stores each as a KEM through GLM. Re-processing a document skips chunks whose
+ * text and position are unchanged, reuses stored embeddings for moved text, and deletes the KEMs
+ * of chunks that no longer exist.
  * @module
  */
-import { create, type JsonObject } from "@bufbuild/protobuf";
+import { createHash } from "node:crypto";
+import { create, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { v5 as uuidv5 } from "uuid";
 import type { KEM } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
@@ -12,8 +16,9 @@ import { KnowledgeProcessorService, ProcessRawDataResponseSchema } from "../../s
 import { BackendUnavailableError, InvalidInputError, mapErrors } from "../shared/errors.ts";
 import { checkMetadataSize } from "../shared/kem-mapping.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
+import { chunkDocument } from "./chunking/chunk-document.ts";
 import { chunkText, type TextChunk } from "./chunking/text-chunker.ts";
-import type { Embedder, KemSink } from "./ports.ts";
+import type { Embedder, KemSink, StoredChunk } from "./ports.ts";
 
 /** Options of {@link createKpsService}. */
 export interface KpsServiceOptions {
@@ -27,6 +32,8 @@ export interface KpsServiceOptions {
   maxRawBytes?: number;
   /** Chunk size used when the request gives 0, in characters (chunks over the model's token window are split further). @default 1200 */
   defaultChunkChars?: number;
+  /** Chunk size for code and Markdown parsed by tree-sitter when the request gives 0, in characters. @default 800 */
+  defaultCodeChunkChars?: number;
   /** Largest `max_chunk_chars` a request may ask for. @default 16000 */
   maxChunkChars?: number;
 }
@@ -51,8 +58,8 @@ export function chunkKemId(source: string, chunkIndex: number): string {
  * @param chunks - chunks from {@link chunkText}.
  * @param embedder - the model (its tokenizer and `maxTokens`).
  */
-export async function fitChunksToModel(chunks: TextChunk[], embedder: Embedder): Promise<TextChunk[]> {
-  const out: TextChunk[] = [];
+export async function fitChunksToModel<C extends TextChunk>(chunks: C[], embedder: Embedder): Promise<C[]> {
+  const out: C[] = [];
   const counts = await embedder.countTokens(chunks.map((c) => c.text));
   for (let i = 0; i < chunks.length; i++) {
     const c = chunks[i]!;
@@ -61,6 +68,7 @@ export async function fitChunksToModel(chunks: TextChunk[], embedder: Embedder):
       continue;
     }
     const pieces = chunkText(c.text, { maxChars: Math.max(32, Math.floor(c.text.length / 2)) }).map((p) => ({
+      ...c,
       ...p,
       startLine: p.startLine + c.startLine - 1,
       endLine: p.endLine + c.startLine - 1,
@@ -81,6 +89,7 @@ export function createKpsService(options: KpsServiceOptions): ServiceImpl<typeof
   const limits = options.limits ?? DEFAULT_KEM_LIMITS;
   const maxRawBytes = options.maxRawBytes ?? 8 * 1024 * 1024;
   const defaultChunkChars = options.defaultChunkChars ?? 1200;
+  const defaultCodeChunkChars = options.defaultCodeChunkChars ?? 800;
   const maxChunkChars = options.maxChunkChars ?? 16000;
   const decoder = new TextDecoder("utf-8", { fatal: true });
   const encoder = new TextEncoder();
@@ -105,38 +114,89 @@ export function createKpsService(options: KpsServiceOptions): ServiceImpl<typeof
       const initial: JsonObject = req.initialMetadata ?? {};
       checkMetadataSize(initial, limits);
       const embedder = await options.embedder;
-      const chunks = await fitChunksToModel(chunkText(text, { maxChars: req.maxChunkChars || defaultChunkChars }), embedder);
-      if (chunks.length === 0) throw new InvalidInputError("raw_content has no text (only whitespace)");
-      const vectors = await embedder.embed(chunks.map((c) => c.text));
-      const source = req.sourcePath || req.dataId;
-      const kems: KEM[] = chunks.map((c, i) => {
-        const metadata: JsonObject = { ...initial, chunk_index: c.index, chunk_count: chunks.length, start_line: c.startLine, end_line: c.endLine };
-        if (req.sourcePath) metadata.source_path = req.sourcePath;
-        if (req.dataId) metadata.data_id = req.dataId;
-        return create(KEMSchema, {
-          id: source ? chunkKemId(source, c.index) : "",
-          contentType,
-          content: encoder.encode(c.text),
-          metadata,
-          embeddings: Array.from(vectors[i]!),
-        });
+      const doc = await chunkDocument(text, {
+        sourcePath: req.sourcePath,
+        contentType,
+        maxChars: req.maxChunkChars || defaultChunkChars,
+        maxCodeChars: req.maxChunkChars || defaultCodeChunkChars,
       });
+      const chunks = await fitChunksToModel(doc.chunks, embedder);
+      if (chunks.length === 0) throw new InvalidInputError("raw_content has no text (only whitespace)");
+      const source = req.sourcePath || req.dataId;
+      const metadataOf = (c: (typeof chunks)[number]): JsonObject => {
+        const md: JsonObject = { ...initial, chunk_index: c.index, chunk_count: chunks.length, start_line: c.startLine, end_line: c.endLine, language: doc.language };
+        if (c.symbol) md.symbol = c.symbol;
+        md.content_hash = createHash("sha256").update(c.text).digest("hex");
+        if (req.sourcePath) md.source_path = req.sourcePath;
+        if (req.dataId) md.data_id = req.dataId;
+        return md;
+      };
+      const planned = chunks.map((c) => ({ chunk: c, id: source ? chunkKemId(source, c.index) : "", metadata: metadataOf(c) }));
 
-      const ids: string[] = [];
+      // What GLM already holds for this document (by source_path, else data_id).
+      const existing: StoredChunk[] = req.sourcePath
+        ? await options.sink.findByMetadata("source_path", req.sourcePath)
+        : req.dataId
+          ? await options.sink.findByMetadata("data_id", req.dataId)
+          : [];
+      const byId = new Map(existing.map((e) => [e.id, e]));
+      const byHash = new Map<JsonValue, Float32Array>();
+      for (const e of existing) if (e.embedding && e.metadata.content_hash) byHash.set(e.metadata.content_hash, e.embedding);
+      const unchanged = planned.filter((p) => {
+        const prev = byId.get(p.id);
+        return prev?.embedding !== undefined && stableJson(prev.metadata) === stableJson(p.metadata);
+      });
+      const unchangedIds = new Set(unchanged.map((p) => p.id));
+      const toWrite = planned.filter((p) => !unchangedIds.has(p.id));
+      const reuse = toWrite.map((p) => byHash.get(p.metadata.content_hash!));
+      const fresh = toWrite.filter((_, i) => !reuse[i]);
+      const freshVectors = await embedder.embed(fresh.map((p) => p.chunk.text));
+      let f = 0;
+      const kems: KEM[] = toWrite.map((p, i) =>
+        create(KEMSchema, { id: p.id, contentType, content: encoder.encode(p.chunk.text), metadata: p.metadata, embeddings: Array.from(reuse[i] ?? freshVectors[f++]!) }),
+      );
+
+      const stored = new Map<number, string>();
       const failures: string[] = [];
       for (let start = 0; start < kems.length; start += limits.maxBatchSize) {
         const res = await options.sink.batchStore({ kems: kems.slice(start, start + limits.maxBatchSize) });
         for (const r of res.results) {
-          if (r.outcome.case === "kem") ids.push(r.outcome.value.id);
-          else failures.push(`chunk ${start + r.index}: ${r.outcome.value?.message ?? "not stored"}`);
+          if (r.outcome.case === "kem") stored.set(start + r.index, r.outcome.value.id);
+          else failures.push(`chunk ${toWrite[start + r.index]!.chunk.index}: ${r.outcome.value?.message ?? "not stored"}`);
         }
       }
-      if (ids.length === 0) throw new BackendUnavailableError(`GLM stored none of ${kems.length} chunks: ${failures.slice(0, 3).join("; ")}`);
+      if (stored.size === 0 && kems.length > 0) throw new BackendUnavailableError(`GLM stored none of ${kems.length} chunks: ${failures.slice(0, 3).join("; ")}`);
+      const keep = new Set(planned.map((p) => p.id));
+      const removed = existing.filter((e) => !keep.has(e.id)).map((e) => e.id);
+      if (removed.length > 0 && failures.length === 0) await options.sink.deleteMany(removed);
+      const writeIndex = new Map(toWrite.map((p, i) => [p, i]));
+      const ids = planned.map((p) => (unchangedIds.has(p.id) ? p.id : stored.get(writeIndex.get(p)!))).filter((id): id is string => id !== undefined);
+      const moved = toWrite.length - fresh.length;
+      const summary = `${fresh.length} embedded, ${unchanged.length} unchanged, ${moved} moved, ${failures.length === 0 ? removed.length : 0} removed`;
       return create(ProcessRawDataResponseSchema, {
         kemIds: ids,
         success: failures.length === 0,
-        statusMessage: failures.length === 0 ? `stored ${ids.length} chunk${ids.length === 1 ? "" : "s"}` : `stored ${ids.length} of ${kems.length} chunks; ${failures.slice(0, 3).join("; ")}`,
+        statusMessage:
+          failures.length === 0
+            ? `stored ${ids.length} chunk${ids.length === 1 ? "" : "s"} (${summary})`
+            : `stored ${ids.length} of ${planned.length} chunks; ${failures.slice(0, 3).join("; ")}`,
+        chunksEmbedded: fresh.length,
+        chunksUnchanged: unchanged.length,
+        chunksMoved: moved,
+        chunksRemoved: failures.length === 0 ? removed.length : 0,
       });
     }),
   };
+}
+
+/** JSON with object keys sorted, so stored and new metadata compare equal whatever their key order. */
+function stableJson(v: JsonValue): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(",")}]`;
+  if (v !== null && typeof v === "object") {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as JsonObject)[k]!)}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(v);
 }

@@ -33,11 +33,13 @@ export function warmUpEmbedder(embedder: Embedder, maxBatch = 32): Promise<WarmU
     // Enough words to overflow the window: every input is truncated to exactly maxTokens.
     const long = Array.from({ length: embedder.maxTokens + 8 }, (_, i) => words[i % words.length]).join(" ");
     const full = Array.from({ length: maxBatch }, (_, i) => `${i} ${long}`);
+    const mid = full.map((t) => t.slice(0, 200)); // a full batch of mid-length inputs
     const small = ["warm-up", "where are locks released?", `${long.slice(0, 400)}`];
     await embedder.embed(full);
+    await embedder.embed(mid);
     for (const s of small) await embedder.embed([s]);
     await embedder.embed(small);
-    return { ms: performance.now() - t0, inputs: full.length + small.length * 2 };
+    return { ms: performance.now() - t0, inputs: full.length * 2 + small.length * 2 };
   })();
   warmed.set(embedder, { maxBatch, run });
   run.catch(() => warmed.delete(embedder));

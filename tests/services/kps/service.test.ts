@@ -49,7 +49,18 @@ describe("KPS", () => {
     const res = await kps.processRawData({ rawContent: new TextEncoder().encode(text), sourcePath: "a/b.md", dataId: "doc-1", maxChunkChars: 40, contentType: "text/markdown" });
     expect(res.kemIds.length).toBe(3);
     const recs = store.getMany(res.kemIds);
-    expect(recs.map((r) => r.metadata)).toEqual([0, 1, 2].map((i) => ({ chunk_index: i, chunk_count: 3, start_line: 2 * i + 1, end_line: 2 * i + 1, source_path: "a/b.md", data_id: "doc-1" })));
+    expect(recs.map((r) => r.metadata)).toEqual(
+      [0, 1, 2].map((i) => ({
+        chunk_index: i,
+        chunk_count: 3,
+        start_line: 2 * i + 1,
+        end_line: 2 * i + 1,
+        source_path: "a/b.md",
+        data_id: "doc-1",
+        language: "markdown",
+        content_hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      })),
+    );
     const [expected] = await embedder.embed(["Second paragraph about memory."]);
     const got = recs[1]!.embedding!;
     let dot = 0;
@@ -65,5 +76,42 @@ describe("KPS", () => {
     expect(err).toBeInstanceOf(ConnectError);
     expect((err as ConnectError).code).toBe(Code.Unavailable);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(20); // at least the two backoff waits
+  });
+});
+
+describe("KPS re-ingest of code (issue 6)", () => {
+  const fn = (name: string, body: string) => `/** ${name} does one thing. */\nexport function ${name}(x: number): number {\n  // ${body}\n  return x * ${name.length};\n}\n`;
+  const file = (names: string[], top = "") => top + names.map((n) => fn(n, `work for ${n} `.repeat(36))).join("\n");
+  const send = (kps: Awaited<ReturnType<typeof makeKps>>["kps"], text: string) =>
+    kps.processRawData({ rawContent: new TextEncoder().encode(text), sourcePath: "src/tools.ts", contentType: "text/x-typescript" });
+
+  test("unchanged chunks are skipped, moved ones reuse their embedding, deleted ones are removed", async () => {
+    const { kps, store } = await makeKps();
+    const first = await send(kps, file(["alpha", "beta", "gamma"]));
+    expect(first.chunksEmbedded).toBe(3);
+    const recs = store.getMany(first.kemIds);
+    expect(recs.map((r) => r.metadata.symbol)).toEqual(["alpha", "beta", "gamma"]);
+    expect(recs.every((r) => r.metadata.language === "typescript" && typeof r.metadata.content_hash === "string")).toBe(true);
+    const updatedAt = recs.map((r) => r.updatedAtUs);
+
+    const again = await send(kps, file(["alpha", "beta", "gamma"]));
+    expect([again.chunksEmbedded, again.chunksUnchanged, again.chunksMoved, again.chunksRemoved]).toEqual([0, 3, 0, 0]);
+    expect(again.kemIds).toEqual(first.kemIds);
+    expect(store.getMany(first.kemIds).map((r) => r.updatedAtUs)).toEqual(updatedAt); // not even rewritten
+
+    const edited = await send(kps, file(["alpha", "bravo", "gamma"]));
+    expect([edited.chunksEmbedded, edited.chunksUnchanged]).toEqual([1, 2]);
+
+    // Lines inserted on top: every chunk moves, none needs the model.
+    const shifted = await send(kps, file(["alpha", "bravo", "gamma"], "// header\n// more header lines\n\n"));
+    expect(shifted.chunksEmbedded).toBeLessThanOrEqual(1); // at most the chunk that took the header
+    expect(shifted.chunksMoved).toBeGreaterThanOrEqual(2);
+    expect(shifted.chunksUnchanged).toBe(0);
+
+    const shrunk = await send(kps, file(["alpha"]));
+    expect(shrunk.chunksRemoved).toBeGreaterThan(0);
+    const left = store.find({ metadata: { source_path: "src/tools.ts" } }, 100);
+    expect(left.length).toBe(shrunk.kemIds.length);
+    expect(left.map((r) => r.metadata.start_line)).toEqual(expect.arrayContaining([1]));
   });
 });

@@ -11,7 +11,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file dcsm/v1/kps_service.proto.
  */
 export const file_dcsm_v1_kps_service: GenFile = /*@__PURE__*/
-  fileDesc("ChlkY3NtL3YxL2twc19zZXJ2aWNlLnByb3RvEgdkY3NtLnYxIrQBChVQcm9jZXNzUmF3RGF0YVJlcXVlc3QSDwoHZGF0YV9pZBgBIAEoCRIUCgxjb250ZW50X3R5cGUYAiABKAkSEwoLcmF3X2NvbnRlbnQYAyABKAwSMQoQaW5pdGlhbF9tZXRhZGF0YRgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEwoLc291cmNlX3BhdGgYBSABKAkSFwoPbWF4X2NodW5rX2NoYXJzGAYgASgFIlIKFlByb2Nlc3NSYXdEYXRhUmVzcG9uc2USDwoHa2VtX2lkcxgBIAMoCRIPCgdzdWNjZXNzGAIgASgIEhYKDnN0YXR1c19tZXNzYWdlGAMgASgJMm4KGUtub3dsZWRnZVByb2Nlc3NvclNlcnZpY2USUQoOUHJvY2Vzc1Jhd0RhdGESHi5kY3NtLnYxLlByb2Nlc3NSYXdEYXRhUmVxdWVzdBofLmRjc20udjEuUHJvY2Vzc1Jhd0RhdGFSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct]);
+  fileDesc("ChlkY3NtL3YxL2twc19zZXJ2aWNlLnByb3RvEgdkY3NtLnYxIrQBChVQcm9jZXNzUmF3RGF0YVJlcXVlc3QSDwoHZGF0YV9pZBgBIAEoCRIUCgxjb250ZW50X3R5cGUYAiABKAkSEwoLcmF3X2NvbnRlbnQYAyABKAwSMQoQaW5pdGlhbF9tZXRhZGF0YRgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEwoLc291cmNlX3BhdGgYBSABKAkSFwoPbWF4X2NodW5rX2NoYXJzGAYgASgFIrMBChZQcm9jZXNzUmF3RGF0YVJlc3BvbnNlEg8KB2tlbV9pZHMYASADKAkSDwoHc3VjY2VzcxgCIAEoCBIWCg5zdGF0dXNfbWVzc2FnZRgDIAEoCRIXCg9jaHVua3NfZW1iZWRkZWQYBCABKAUSGAoQY2h1bmtzX3VuY2hhbmdlZBgFIAEoBRIUCgxjaHVua3NfbW92ZWQYBiABKAUSFgoOY2h1bmtzX3JlbW92ZWQYByABKAUybgoZS25vd2xlZGdlUHJvY2Vzc29yU2VydmljZRJRCg5Qcm9jZXNzUmF3RGF0YRIeLmRjc20udjEuUHJvY2Vzc1Jhd0RhdGFSZXF1ZXN0Gh8uZGNzbS52MS5Qcm9jZXNzUmF3RGF0YVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct]);
 
 /**
  * ProcessRawDataRequest carries one document.
@@ -96,6 +96,36 @@ export type ProcessRawDataResponse = Message<"dcsm.v1.ProcessRawDataResponse"> &
    * @generated from field: string status_message = 3;
    */
   statusMessage: string;
+
+  /**
+   * Chunks embedded by the model and stored in this call (new or changed text).
+   *
+   * @generated from field: int32 chunks_embedded = 4;
+   */
+  chunksEmbedded: number;
+
+  /**
+   * Chunks whose KEM already held the same text (metadata `content_hash`) and position: not
+   * embedded, not written. Only when `source_path` or `data_id` names the document.
+   *
+   * @generated from field: int32 chunks_unchanged = 5;
+   */
+  chunksUnchanged: number;
+
+  /**
+   * Chunks stored again without the model: text unchanged but moved (new lines or index), so the
+   * stored embedding was reused.
+   *
+   * @generated from field: int32 chunks_moved = 6;
+   */
+  chunksMoved: number;
+
+  /**
+   * KEMs of this document from a previous version that no longer exist (deleted from GLM).
+   *
+   * @generated from field: int32 chunks_removed = 7;
+   */
+  chunksRemoved: number;
 };
 
 /**

@@ -1,0 +1,92 @@
+/**
+ * Code indexing end to end (issue 6): `dcsm ingest` of this repository's own GLM and KPS sources
+ * into a real server, questions answered with the defining file, filters, re-ingest skipping
+ * unchanged chunks, deleted files removed, and `--watch` re-indexing edits.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { REPO_ROOT } from "../../runtime/config.ts";
+import { createDcsmClients, createTransport, type DcsmClients } from "../../runtime/cli/clients.ts";
+import { walkIngestFiles } from "../../runtime/cli/file-walker.ts";
+import { ingestPaths, type IngestReport } from "../../runtime/cli/ingest.ts";
+import { searchText } from "../../runtime/cli/search.ts";
+import { watchFolders } from "../../runtime/cli/watch.ts";
+import type { DcsmServer } from "../../runtime/server.ts";
+import { startTestServer } from "../helpers/server.ts";
+import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
+
+let server: DcsmServer;
+let clients: DcsmClients;
+let first: IngestReport;
+/** Some of this repository's GLM and KPS sources (~100 chunks: the model is the cost on 2 cores). */
+const PICK = /^services\/(glm\/store\/|glm\/kem-repository|kps\/embedder\/|kps\/openai\/openai-api)/;
+const only = new Set(walkIngestFiles([REPO_ROOT]).map((f) => f.sourcePath).filter((p) => PICK.test(p)));
+
+beforeAll(async () => {
+  server = await startTestServer();
+  clients = createDcsmClients(createTransport(server.httpUrl));
+  first = await ingestPaths(clients, [REPO_ROOT], { progress: false, only, prune: false });
+}, 120_000);
+afterAll(async () => {
+  await server?.close();
+  removeTempDirs();
+});
+
+describe("code search over this repository", () => {
+  test("questions find the defining file, with line ranges, symbols and language", async () => {
+    expect(first.failed).toEqual([]);
+    expect(first.files).toBe(only.size);
+    const [hit] = await searchText(clients, "where is the SQLite table created", 1);
+    expect(hit!.source).toBe("services/glm/store/sqlite-store.ts");
+    expect(hit!.language).toBe("typescript");
+    expect(hit!.startLine).toBeGreaterThan(0);
+    expect(hit!.endLine).toBeGreaterThanOrEqual(hit!.startLine);
+    const [cache] = await searchText(clients, "bounded LRU cache of embeddings with hit ratio", 1);
+    expect(cache!.source).toBe("services/kps/embedder/cached-embedder.ts");
+  });
+
+  test("--path-prefix and --language narrow the hits", async () => {
+    const kps = await searchText(clients, "where is the SQLite table created", 5, { pathPrefix: "services/kps/" });
+    expect(kps.length).toBe(5); // found past the first page of (GLM) hits
+    expect(kps.every((h) => h.source.startsWith("services/kps/"))).toBe(true);
+    expect(await searchText(clients, "SQLite table", 3, { language: "python" })).toEqual([]);
+    const ts = await searchText(clients, "SQLite table", 3, { language: "typescript" });
+    expect(ts.length).toBe(3);
+  });
+
+  test("re-ingesting unchanged code embeds nothing", async () => {
+    const again = await ingestPaths(clients, [REPO_ROOT], { progress: false, only, prune: false });
+    expect(again.embedded).toBe(0);
+    expect(again.unchanged).toBe(first.chunks);
+  });
+});
+
+describe("deleted files and --watch", () => {
+  test("a deleted file's chunks are removed; --watch re-indexes an edited file", async () => {
+    const root = tempDir("dcsm-watch-");
+    mkdirSync(join(root, "src"));
+    writeFileSync(join(root, "src/locks.ts"), "/** Releases the lock when its lease expires. */\nexport function releaseLock(id: string) {\n  return id;\n}\n");
+    writeFileSync(join(root, "src/old.py"), "def parse_invoice(text):\n    return text.split(',')\n");
+    await ingestPaths(clients, [root], { progress: false });
+    expect((await searchText(clients, "parse an invoice", 1, { language: "python" }))[0]?.source).toBe("src/old.py");
+
+    rmSync(join(root, "src/old.py"));
+    const pruned = await ingestPaths(clients, [root], { progress: false });
+    expect(pruned.removedFiles).toBe(1);
+    expect(await searchText(clients, "parse an invoice", 1, { language: "python" })).toEqual([]);
+
+    const stop = new AbortController();
+    const rounds: IngestReport[] = [];
+    const watching = watchFolders(clients, [root], stop.signal, { debounceMs: 100, onRound: (r) => rounds.push(r) });
+    await Bun.sleep(200);
+    writeFileSync(join(root, "src/locks.ts"), "/** Renews a lock's lease before it expires. */\nexport function renewLease(id: string) {\n  return id;\n}\n");
+    for (let i = 0; i < 100 && rounds.length === 0; i++) await Bun.sleep(100);
+    stop.abort();
+    await watching;
+    expect(rounds[0]?.embedded).toBe(1);
+    const [hit] = await searchText(clients, "renew the lease of a lock", 1, { pathPrefix: "src/" });
+    expect(hit!.text).toContain("renewLease");
+    expect(hit!.symbol).toBe("renewLease");
+  });
+});
