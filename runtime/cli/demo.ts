@@ -4,11 +4,15 @@
  * example questions by meaning over Connect, gRPC-Web and gRPC, printing results and timings.
  * @module
  */
+import { join } from "node:path";
 import { REPO_ROOT, type DcsmConfig } from "../config.ts";
 import { startDcsmServer } from "../server.ts";
 import { createDcsmClients, createTransport, type Protocol } from "./clients.ts";
 import { ingestPaths } from "./ingest.ts";
 import { formatHits, searchText } from "./search.ts";
+
+/** What the demo ingests: the docs and the source of the services, runtime and SDK (generated code excluded). */
+export const DEMO_PATHS = ["README.md", "proto", "services", "runtime", "sdk"];
 
 /** Example questions about this repository, each asked over a different protocol. */
 export const DEMO_QUESTIONS: { question: string; protocol: Protocol }[] = [
@@ -30,8 +34,9 @@ export async function runDemo(config: DcsmConfig): Promise<number> {
   try {
     out(`server: Connect/gRPC-Web ${server.httpUrl}, gRPC ${server.grpcUrl}`);
     const connect = createDcsmClients(createTransport(server.httpUrl, "connect"));
-    out(`\ningesting ${REPO_ROOT} (source and docs) through KnowledgeProcessorService.ProcessRawData…`);
-    const report = await ingestPaths(connect, [REPO_ROOT], { exclude: ["sdk/gen/", "models/", "bench/results/"] });
+    const paths = DEMO_PATHS.map((p) => join(REPO_ROOT, p));
+    out(`\ningesting this repository's source and docs (${DEMO_PATHS.join(", ")}) through KnowledgeProcessorService.ProcessRawData…`);
+    const report = await ingestPaths(connect, paths, { exclude: ["gen/"] });
     out(
       `ingested ${report.files} files → ${report.chunks} KEMs in ${report.seconds.toFixed(1)} s ` +
         `(${report.chunksPerSecond.toFixed(1)} chunks/s; skipped: ${JSON.stringify(report.skipped)})`,
