@@ -117,6 +117,11 @@ export class IndexedLRUCache<V> {
     for (const m of this.indexes.values()) m.clear();
   }
 
+  /** Values from most to least recently used, recency untouched. */
+  *values(): IterableIterator<V> {
+    yield* this.lru.values();
+  }
+
   /** Entries from most to least recently used, recency untouched. */
   *entries(): IterableIterator<[string, V]> {
     yield* this.lru.entries();

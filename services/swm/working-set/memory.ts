@@ -10,8 +10,9 @@ import { IndexedLRUCache } from "../../../sdk/indexed-lru-cache.ts";
 import { LimitExceededError } from "../../shared/errors.ts";
 import { nowMicros } from "../../shared/time.ts";
 import type { MemoryEventLog } from "../events/memory-event-log.ts";
+import { DateOrder } from "./date-order.ts";
 import type { KemRecord, PutOptions, PutResult, WorkingSet, WorkingSetQuery } from "../ports.ts";
-import { intersectIds, isAfter, matchesRest, newestFirst, planQuery, recordBytes } from "./query-plan.ts";
+import { intersectIds, matchesRest, planQuery, recordBytes, topNewest } from "./query-plan.ts";
 
 /** Options of {@link createMemoryWorkingSet}. */
 export interface MemoryWorkingSetOptions {
@@ -49,6 +50,7 @@ export function createMemoryWorkingSet(options: MemoryWorkingSetOptions): Memory
   const { events } = options;
   const indexedKeys = [...new Set(options.indexedKeys ?? [])];
   let evictions = 0;
+  const order = new DateOrder<KemRecord>();
   const cache = new IndexedLRUCache<KemRecord>({
     max: options.maxEntries ?? 100_000,
     ...(options.maxBytes !== undefined ? { maxSize: options.maxBytes, sizeOf: recordBytes } : {}),
@@ -56,16 +58,20 @@ export function createMemoryWorkingSet(options: MemoryWorkingSetOptions): Memory
     metadataOf: (r) => r.metadata,
     onEvict: (id, rec) => {
       evictions++;
+      order.remove(rec);
       events.append({ kind: "evicted", kemId: id, metadata: indexedMetadata(rec, indexedKeys), agentId: "", timeMs: Date.now(), details: "evicted by LRU" });
     },
   });
 
   function store(rec: KemRecord, existed: boolean, opts: PutOptions): number {
+    let prev: KemRecord | undefined;
     try {
-      cache.set(rec.id, rec);
+      prev = cache.set(rec.id, rec);
     } catch (err) {
       throw new LimitExceededError(`KEM ${rec.id} is larger than the working set's byte bound`, { cause: err });
     }
+    if (prev) order.remove(prev);
+    order.add(rec);
     return events.append({ kind: existed ? "updated" : "published", kemId: rec.id, kem: rec, metadata: rec.metadata, agentId: opts.agentId, timeMs: Date.now(), details: opts.details ?? "" });
   }
 
@@ -103,6 +109,7 @@ export function createMemoryWorkingSet(options: MemoryWorkingSetOptions): Memory
     async delete(id, opts) {
       const prev = cache.delete(id);
       if (!prev) return false;
+      order.remove(prev);
       events.append({ kind: "deleted", kemId: id, metadata: indexedMetadata(prev, indexedKeys), agentId: opts.agentId, timeMs: Date.now(), details: opts.details ?? "" });
       return true;
     },
@@ -110,18 +117,18 @@ export function createMemoryWorkingSet(options: MemoryWorkingSetOptions): Memory
       const plan = planQuery(q.filter, indexedKeys);
       const indexed = plan.indexed.length > 0 ? cache.keysWhere(Object.fromEntries(plan.indexed)) ?? undefined : undefined;
       const ids = intersectIds(q.filter.ids, indexed);
-      const candidates: KemRecord[] = [];
+      let page: KemRecord[];
       if (ids) {
-        for (const id of ids) {
-          const r = cache.peek(id);
-          if (r) candidates.push(r);
-        }
+        const candidates = ids.map((id) => cache.peek(id)).filter((r): r is KemRecord => r !== undefined);
+        page = topNewest(candidates, (r) => matchesRest(r, plan, q.filter), q.after, q.limit);
       } else {
-        for (const [, r] of cache.entries()) candidates.push(r);
+        page = [];
+        for (const r of order.newestFirst(q.after, q.filter.updatedFromUs, q.filter.updatedToUs)) {
+          if (!matchesRest(r, plan, q.filter)) continue;
+          page.push(r);
+          if (page.length === q.limit) break;
+        }
       }
-      const hits = candidates.filter((r) => isAfter(r, q.after) && matchesRest(r, plan, q.filter));
-      hits.sort(newestFirst);
-      const page = hits.slice(0, q.limit);
       for (const r of page) cache.get(r.id); // reading makes them recently used (seed 3.6)
       return page;
     },

@@ -67,3 +67,26 @@ export function intersectIds(a: Iterable<string> | undefined, b: Iterable<string
 export function recordBytes(rec: KemRecord): number {
   return rec.content.byteLength + (rec.embedding ? rec.embedding.byteLength : 0) + JSON.stringify(rec.metadata).length + rec.id.length * 2 + 200;
 }
+
+/**
+ * The first `limit` records in {@link newestFirst} order among those after `after` that pass
+ * `keep`, in O(n log limit) (no full sort of large candidate sets).
+ */
+export function topNewest<T extends { updatedAtUs: number; id: string }>(candidates: Iterable<T>, keep: (r: T) => boolean, after: UpdatedCursor | undefined, limit: number): T[] {
+  const top: T[] = [];
+  if (limit <= 0) return top;
+  for (const r of candidates) {
+    if (top.length === limit && newestFirst(r, top[limit - 1]!) >= 0) continue;
+    if (!isAfter(r, after) || !keep(r)) continue;
+    let lo = 0;
+    let hi = top.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (newestFirst(top[mid]!, r) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    top.splice(lo, 0, r);
+    if (top.length > limit) top.pop();
+  }
+  return top;
+}

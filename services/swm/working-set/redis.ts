@@ -11,6 +11,7 @@
  * @module
  */
 import type { JsonObject } from "@bufbuild/protobuf";
+import { v7 as uuidv7 } from "uuid";
 import type { KemRecord, PutOptions, PutResult, WorkingSet, WorkingSetQuery, WorkingSetStats } from "../ports.ts";
 import type { RedisConnection } from "../redis/connection.ts";
 import { isAfter, matchesRest, newestFirst, planQuery, type QueryPlan } from "./query-plan.ts";
@@ -144,10 +145,34 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
     return Promise.all(ids.map(async (id) => toRecord(await redis.bin<Record<string, Buffer>>(["HGETALL", kemPrefix + id]))));
   }
 
-  /** Fetches candidates in order, skipping (and repairing) stale ids, until `limit` match. */
+  /** Reads only metadata and timestamps (to filter before fetching whole KEMs). */
+  async function fetchHeads(ids: string[]): Promise<(KemRecord | null)[]> {
+    return Promise.all(
+      ids.map(async (id) => {
+        const [md, c, u] = await redis.cmd<(string | null)[]>(["HMGET", kemPrefix + id, "metadata", "created_at_us", "updated_at_us"]);
+        if (md === null || md === undefined || !u) return null;
+        return { id, contentType: "", content: new Uint8Array(), metadata: JSON.parse(md) as JsonObject, embedding: null, createdAtUs: Number(c), updatedAtUs: Number(u) };
+      }),
+    );
+  }
+
+  /**
+   * Fetches candidates in order, skipping (and repairing) stale ids, until `limit` match. With
+   * non-indexed or created_at filters, metadata and timestamps are read first and whole KEMs only
+   * for the matches.
+   */
   async function collect(ordered: string[], plan: QueryPlan, q: WorkingSetQuery, out: KemRecord[]): Promise<void> {
-    for (let i = 0; i < ordered.length && out.length < q.limit; i += FETCH_BATCH) {
-      const ids = ordered.slice(i, i + FETCH_BATCH);
+    const twoPhase = plan.rest.length > 0 || q.filter.createdFromUs !== undefined || q.filter.createdToUs !== undefined;
+    for (let i = 0; i < ordered.length && out.length < q.limit; ) {
+      // Without per-record filters every live record matches: fetch just what the page still needs.
+      const step = twoPhase ? 500 : Math.min(FETCH_BATCH, q.limit - out.length);
+      let ids = ordered.slice(i, i + step);
+      i += step;
+      if (twoPhase) {
+        const heads = await fetchHeads(ids);
+        heads.forEach((h, j) => void (h === null && repair(ids[j]!).catch(() => {})));
+        ids = heads.filter((h): h is KemRecord => h !== null && isAfter(h, q.after) && matchesRest(h, plan, q.filter)).map((h) => h.id);
+      }
       const recs = await fetch(ids);
       recs.forEach((r, j) => {
         if (!r) void repair(ids[j]!).catch(() => {});
@@ -192,22 +217,21 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
     async query(q: WorkingSetQuery) {
       const plan = planQuery(q.filter, indexedKeys);
       const out: KemRecord[] = [];
-      let ids: string[] | undefined;
-      if (plan.indexed.length > 0) {
-        const fromIndex = await redis.cmd<string[]>(["SINTER", ...plan.indexed.map(([k, v]) => `${P}swm_idx:meta:${k}:${v}`)]);
-        const inIndex = new Set(fromIndex);
-        ids = q.filter.ids ? q.filter.ids.filter((id) => inIndex.has(id)) : fromIndex;
-      } else if (q.filter.ids) {
-        ids = q.filter.ids;
-      }
-      if (ids) {
+      const metaKeys = plan.indexed.map(([k, v]) => `${P}swm_idx:meta:${k}:${v}`);
+      if (q.filter.ids) {
+        // Explicit ids (at most 1000): keep those in every index set, order them by their scores.
+        let ids = q.filter.ids;
+        if (ids.length > 0 && metaKeys.length > 0) {
+          const member = await Promise.all(metaKeys.map((k) => redis.cmd<number[]>(["SMISMEMBER", k, ...ids])));
+          ids = ids.filter((_, i) => member.every((m) => Number(m[i]) === 1));
+        }
         if (ids.length === 0) return out;
         const scores = await redis.cmd<(string | null)[]>(["ZMSCORE", updKey, ...ids]);
         const positioned: { id: string; updatedAtUs: number }[] = [];
         ids.forEach((id, i) => {
           const s = scores[i];
           if (s === null || s === undefined) {
-            if (plan.indexed.length > 0) void repair(id).catch(() => {}); // in an index set but gone
+            if (metaKeys.length > 0) void repair(id).catch(() => {}); // in an index set but gone
             return;
           }
           const p = { id, updatedAtUs: Number(s) };
@@ -217,13 +241,27 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
         await collect(positioned.map((p) => p.id), plan, q, out);
         return out;
       }
-      // No id restriction: walk the updated_at index newest first, inside the date bounds.
-      const max = q.after ? String(q.after.updatedAtUs) : q.filter.updatedToUs !== undefined ? String(q.filter.updatedToUs) : "+inf";
-      const min = q.filter.updatedFromUs !== undefined ? String(q.filter.updatedFromUs) : "-inf";
-      for (let offset = 0; out.length < q.limit; offset += SCAN_BATCH) {
-        const batch = await redis.cmd<string[]>(["ZRANGE", updKey, max, min, "BYSCORE", "REV", "LIMIT", String(offset), String(SCAN_BATCH)]);
-        await collect(batch, plan, q, out);
-        if (batch.length < SCAN_BATCH) break;
+      // Walk the updated_at index newest first inside the date bounds; with indexed filters, walk its
+      // intersection with the index sets, computed in Redis (ZINTERSTORE keeps the updated_at scores).
+      let source = updKey;
+      let tmp: string | undefined;
+      if (metaKeys.length > 0) {
+        tmp = `${P}swm_tmp:${uuidv7()}`;
+        await redis.cmd(["ZINTERSTORE", tmp, String(1 + metaKeys.length), updKey, ...metaKeys, "WEIGHTS", "1", ...metaKeys.map(() => "0")]);
+        await redis.cmd(["PEXPIRE", tmp, "60000"]); // dropped below; the TTL only covers a crash
+        source = tmp;
+      }
+      try {
+        const max = q.after ? String(q.after.updatedAtUs) : q.filter.updatedToUs !== undefined ? String(q.filter.updatedToUs) : "+inf";
+        const min = q.filter.updatedFromUs !== undefined ? String(q.filter.updatedFromUs) : "-inf";
+        const batchSize = plan.rest.length > 0 ? 500 : Math.max(SCAN_BATCH, q.limit + 1);
+        for (let offset = 0; out.length < q.limit; offset += batchSize) {
+          const batch = await redis.cmd<string[]>(["ZRANGE", source, max, min, "BYSCORE", "REV", "LIMIT", String(offset), String(batchSize)]);
+          await collect(batch, plan, q, out);
+          if (batch.length < batchSize) break;
+        }
+      } finally {
+        if (tmp) await redis.cmd(["DEL", tmp]).catch(() => {});
       }
       return out;
     },

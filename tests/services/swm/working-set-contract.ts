@@ -143,6 +143,9 @@ export function workingSetContract(name: string, make: (o: ContractOptions) => P
       await ws.put([{ ...kem("l1"), createdAtUs: 1_600_000_000_000_000, updatedAtUs: 1_600_000_000_000_123 }], { agentId: "", keepTimestamps: true });
       const [l] = await ws.get(["l1"]);
       expect([l!.createdAtUs, l!.updatedAtUs]).toEqual([1_600_000_000_000_000, 1_600_000_000_000_123]);
+      const [n1] = await ws.put([kem("n1")], { agentId: "" });
+      expect((await ws.query({ filter: {}, limit: 10 })).map((x) => x.id)).toEqual(["n1", "r1", "l1"]); // by the kept times
+      expect((await ws.query({ filter: { updatedToUs: n1!.record.updatedAtUs - 1 }, limit: 10 })).map((x) => x.id)).toEqual(["r1", "l1"]);
     });
 
     test("events: published/updated carry the KEM; resume replays exactly what was missed; old resume points need a reload", async () => {
