@@ -1,0 +1,65 @@
+/**
+ * SWM through the real DCSM server (runtime/server.ts) over real sockets: in-process default and
+ * REDIS_URL, with write-behind into the server's own GLM.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import { EventType, SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import type { DcsmServer } from "../../runtime/server.ts";
+import { startRedis, type TestRedis } from "../helpers/redis-server.ts";
+import { startTestServer } from "../helpers/server.ts";
+import { removeTempDirs } from "../helpers/temp-dir.ts";
+
+const enc = new TextEncoder();
+let redis: TestRedis;
+const servers: DcsmServer[] = [];
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  for (const s of servers) await s.close();
+  await redis.stop();
+  removeTempDirs();
+});
+
+for (const backend of ["in-process", "redis"] as const) {
+  describe(`dcsm serve with SWM ${backend}`, () => {
+    test("publish with persistence lands in GLM; query, events and counters over Connect", async () => {
+      const server = await startTestServer(backend === "redis" ? { redisUrl: redis.url, swmRedisPrefix: "e2e:", swmIndexedKeys: "topic" } : { swmIndexedKeys: "topic" });
+      servers.push(server);
+      const transport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", useBinaryFormat: true });
+      const swm = createClient(SharedWorkingMemoryService, transport);
+      const glm = createClient(GlobalLongTermMemoryService, transport);
+      const ac = new AbortController();
+      const events: EventType[] = [];
+      const reading = (async () => {
+        try {
+          for await (const e of swm.subscribeToSWMEvents({ topics: [{ filterCriteria: "metadata.topic=e2e" }] }, { signal: ac.signal })) events.push(e.eventType);
+        } catch (err) {
+          if (ConnectError.from(err).code !== Code.Canceled) throw err;
+        }
+      })();
+      await Bun.sleep(100);
+      const pub = await swm.publishKEMToSWM({ kemToPublish: { content: enc.encode("written behind"), metadata: { topic: "e2e" } }, persistToGlmIfNewOrUpdated: true, agentId: "e2e" });
+      expect(pub.queuedForGlmPersistence).toBe(true);
+      const deadline = Date.now() + 5000;
+      let inGlm = 0;
+      while (Date.now() < deadline && inGlm === 0) {
+        inGlm = (await glm.retrieveKEMs({ query: { ids: [pub.kemId] } })).kems.length;
+        if (inGlm === 0) await Bun.sleep(50);
+      }
+      expect(inGlm).toBe(1);
+      const st = await server.swm.writeBehindStats();
+      expect([st.depth, st.persisted]).toEqual([0, 1]);
+      const q = await swm.querySWM({ query: { metadataFilters: { topic: { kind: { case: "stringValue", value: "e2e" } } } } });
+      expect(q.kems.map((k) => k.id)).toEqual([pub.kemId]);
+      expect((await swm.incrementCounter({ counterId: "e2e", incrementBy: 2n })).currentValue).toBe(2n);
+      while (events.length < 2 && Date.now() < deadline) await Bun.sleep(20);
+      expect(events.slice(0, 2)).toEqual([EventType.KEM_PUBLISHED, EventType.KEM_UPDATED]); // the update adopts GLM's version
+      ac.abort();
+      await reading;
+    });
+  });
+}
