@@ -17,9 +17,13 @@ import { createSqlitePersistQueue } from "./write-behind/sqlite-queue.ts";
 
 /** The SWM backends, ready for {@link createSwmService}. */
 export interface SwmBackend {
+  /** The working set (KEM cache with indexes). */
   workingSet: WorkingSet;
+  /** The event log the working set appends to. */
   events: EventLog;
+  /** Leased locks. */
   locks: LockStore;
+  /** Counters. */
   counters: CounterStore;
   /** Durable write-behind queue (absent when not requested). */
   persistQueue?: PersistQueue;

@@ -63,3 +63,27 @@ for (const backend of ["in-process", "redis"] as const) {
     });
   });
 }
+
+test("an event stream idle longer than Bun's 10 s request timeout stays open (heartbeats) and still delivers", async () => {
+  const server = await startTestServer({ swmHeartbeatMs: 4000 });
+  servers.push(server);
+  const swm = createClient(SharedWorkingMemoryService, createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" }));
+  const ac = new AbortController();
+  const got: EventType[] = [];
+  const reading = (async () => {
+    try {
+      for await (const e of swm.subscribeToSWMEvents({}, { signal: ac.signal })) got.push(e.eventType);
+    } catch (err) {
+      if (ConnectError.from(err).code !== Code.Canceled) throw err;
+    }
+  })();
+  await Bun.sleep(11_000);
+  await swm.publishKEMToSWM({ kemToPublish: { content: enc.encode("after a long idle") } });
+  const deadline = Date.now() + 3000;
+  while (!got.includes(EventType.KEM_PUBLISHED) && Date.now() < deadline) await Bun.sleep(20);
+  expect(got.filter((t) => t === EventType.HEARTBEAT).length).toBeGreaterThanOrEqual(2);
+  expect(got.at(-1)).toBe(EventType.KEM_PUBLISHED);
+  ac.abort();
+  await reading;
+}, 20_000);
+

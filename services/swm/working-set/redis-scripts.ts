@@ -10,7 +10,9 @@
  * metadata (key → value, used to clean indexes after eviction), `P swm_idx:meta:<key>:<value>`
  * sets, `P swm_idx:date:created_at` / `updated_at` sorted sets (score: µs since epoch),
  * `P swm_events:seq` counter and `P swm_events` stream (entry id `<seq>-0`).
- * Single-instance Redis only (index keys are derived inside the scripts).
+ * Single-instance Redis 7+ only (index keys are derived inside the scripts). Scripts declare flags
+ * (`#!lua`): a put is refused with OOM up front when Redis is full of data it cannot evict, while
+ * removals (`allow-oom`) still run, since they free more than they add.
  * @module
  */
 
@@ -62,7 +64,8 @@ end
  * and updated µs (refresh, load), then indexed metadata as key, value pairs.
  * Returns {existed 0/1, sequence, created µs, updated µs}, or {-1} when a refresh found another version.
  */
-export const PUT_SCRIPT = `${COMMON}
+export const PUT_SCRIPT = `#!lua
+${COMMON}
 local mode, id = ARGV[2], ARGV[3]
 local kem = P .. 'swm_kem:' .. id
 local prev = redis.call('HMGET', kem, 'created_at_us', 'updated_at_us')
@@ -105,7 +108,8 @@ return {existed and 1 or 0, seq, created, updated}
  * removal emits the event (idempotent across processes).
  * Returns the event sequence number, or 0 when there was nothing to do.
  */
-export const REMOVE_SCRIPT = `${COMMON}
+export const REMOVE_SCRIPT = `#!lua flags=allow-oom
+${COMMON}
 local mode, id = ARGV[2], ARGV[3]
 local kem = P .. 'swm_kem:' .. id
 if mode == 'delete' then

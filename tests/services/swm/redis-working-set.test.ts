@@ -8,7 +8,8 @@ import type { SwmEvent } from "../../../services/swm/ports.ts";
 import { connectRedis, type RedisConnection } from "../../../services/swm/redis/connection.ts";
 import type { RedisWorkingSet } from "../../../services/swm/working-set/redis.ts";
 import { microsToIso } from "../../../services/shared/time.ts";
-import { BackendUnavailableError } from "../../../services/shared/errors.ts";
+import { Code } from "@connectrpc/connect";
+import { BackendUnavailableError, LimitExceededError, toConnectError } from "../../../services/shared/errors.ts";
 import { freePort, startRedis, type TestRedis } from "../../helpers/redis-server.ts";
 import { kem, waitFor } from "./working-set-contract.ts";
 
@@ -150,6 +151,26 @@ describe("Redis working set", () => {
       await conn.cmd(["CONFIG", "SET", "notify-keyspace-events", "Exe"]);
       sub.close();
       await b.close();
+    }
+  });
+
+  test("when Redis is full of data that cannot be evicted, publishing fails with LimitExceeded (ResourceExhausted)", async () => {
+    const own = await startRedis({ maxmemory: "3mb" });
+    const b = await createRedisSwmBackend({ url: own.url, prefix: "oom:" });
+    try {
+      const raw = await connectRedis(own.url);
+      // Keys without a TTL (not evictable under volatile-lru), then a maxmemory below what they use.
+      for (let i = 0; i < 4; i++) await raw.cmd(["SET", `pinned${i}`, Buffer.alloc(300_000, 120)]);
+      const used = Number(/used_memory:(\d+)/.exec(String(await raw.cmd(["INFO", "memory"])))![1]);
+      await raw.cmd(["CONFIG", "SET", "maxmemory", String(used - 200_000)]);
+      // (While any KEM is cached, a write evicts it instead: only non-evictable data can fill Redis.)
+      const err = await b.workingSet.put([kem("no-room")], { agentId: "" }).then(() => undefined, (e) => e);
+      expect(err).toBeInstanceOf(LimitExceededError);
+      expect(toConnectError(err).code).toBe(Code.ResourceExhausted);
+      await raw.close();
+    } finally {
+      await b.close();
+      await own.stop();
     }
   });
 });
