@@ -13,6 +13,7 @@ import { createDcsmClients, createTransport, type Protocol } from "./clients.ts"
 import { runDemo } from "./demo.ts";
 import { ingestPaths } from "./ingest.ts";
 import { formatHits, searchText } from "./search.ts";
+import { fetchHealth, startBackground, stopBackground, warmupRequest } from "./service-control.ts";
 import { watchFolders } from "./watch.ts";
 
 const USAGE = `dcsm — Dynamic Contextualized Shared Memory
@@ -22,6 +23,10 @@ Usage:
   dcsm ingest PATH... [--url URL] [--protocol connect|grpc-web|grpc] [--concurrency N] [--chunk-chars N] [--watch]
   dcsm search "QUERY" [--k N] [--path-prefix P] [--language L] [--url URL] [--protocol connect|grpc-web|grpc]
   dcsm demo   [--data-dir DIR]   start a server, ingest this repository, run example searches
+  dcsm start  [serve flags]      run serve in the background (pid + log in the data dir), wait until warmed up
+  dcsm stop   [--data-dir DIR]   stop the background server
+  dcsm status [--url URL]        print /health
+  dcsm warmup [--url URL]        send a small /v1/embeddings request (DCSM_API_KEYS' first key if set)
 
 Environment: DCSM_HOST, DCSM_HTTP_PORT (8080), DCSM_GRPC_PORT (50051), DCSM_DATA_DIR (./data),
 DCSM_MODEL, DCSM_MODEL_DIR, DCSM_MODEL_OFFLINE, DCSM_URL (client commands). See README.md.`;
@@ -119,6 +124,20 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${hits.length} results in ${(performance.now() - t0).toFixed(1)} ms\n${formatHits(hits)}\n`);
       return 0;
     }
+    case "start":
+      process.stdout.write(`${await startBackground(serverConfig(values), import.meta.path)}\n`);
+      return 0;
+    case "stop":
+      process.stdout.write(`${await stopBackground(serverConfig(values))}\n`);
+      return 0;
+    case "status": {
+      const health = await fetchHealth(url);
+      process.stdout.write(health ? `${JSON.stringify(health, null, 2)}\n` : `DCSM is not answering on ${url}\n`);
+      return health?.status === "ok" ? 0 : 1;
+    }
+    case "warmup":
+      process.stdout.write(`${await warmupRequest(url, serverConfig(values).apiKeys[0])}\n`);
+      return 0;
     case "demo":
       return runDemo(serverConfig({ ...values, "http-port": values["http-port"] ?? "0", "grpc-port": values["grpc-port"] ?? "0" }));
     case undefined:
