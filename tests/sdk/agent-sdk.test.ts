@@ -144,6 +144,26 @@ describe("locks and counters", () => {
     expect(await b.releaseDistributedLock("res-1", again.lockId)).toBe(ReleaseStatus.RELEASED);
   });
 
+  test("renew extends the lease; a lease lost to another agent makes renew fail with Aborted", async () => {
+    const a = agent("l3");
+    const b = agent("l4");
+    const lock = await a.distributedLock("res-2", { leaseMs: 300 });
+    const first = lock.leaseExpiresAtMs;
+    await Bun.sleep(150);
+    await lock.renew(300);
+    expect(lock.leaseExpiresAtMs).toBeGreaterThan(first);
+    await Bun.sleep(200); // past the first lease, inside the renewed one
+    expect((await b.acquireDistributedLock("res-2")).status).toBe(LockStatus.NOT_AVAILABLE);
+    await Bun.sleep(250); // the renewed lease ends too
+    const taken = await b.distributedLock("res-2", { leaseMs: 5000, waitMs: 0 });
+    expect(taken.fencingToken).toBeGreaterThan(lock.fencingToken);
+    await expect(lock.renew()).rejects.toMatchObject({ code: Code.Aborted });
+    expect(lock.held).toBe(false);
+    expect(await lock.release()).toBe(ReleaseStatus.INVALID_LOCK_ID);
+    expect((await b.getDistributedLockInfo("res-2")).currentHolderAgentId).toBe("l4");
+    await taken.release();
+  });
+
   test("counters", async () => {
     const a = agent("c1");
     await Promise.all(Array.from({ length: 20 }, () => a.incrementDistributedCounter("cnt")));
