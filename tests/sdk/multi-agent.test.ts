@@ -1,8 +1,8 @@
 /**
  * Agents in separate processes against one real server with SWM on a real Redis:
  * - coherence: A publishes and updates KEMs, B's LPA reflects every change through events;
- *   the publish → B's-cache latency (p50/p99) is printed (DCSM_COHERENCE_UPDATES=1000 for the
- *   full measurement; 300 by default to keep the suite fast);
+ *   the publish → B's-cache latency of each update (p50/p99 over 1,000 updates, or
+ *   DCSM_COHERENCE_UPDATES) is printed;
  * - lock contention: N agents increment a value in a shared file under the SDK's scoped lock,
  *   checking fencing tokens; the final value is exact.
  */
@@ -14,7 +14,7 @@ import { startRedis, type TestRedis } from "../helpers/redis-server.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 
-const UPDATES = Number(process.env.DCSM_COHERENCE_UPDATES ?? 300);
+const UPDATES = Number(process.env.DCSM_COHERENCE_UPDATES ?? 1000);
 const FIXTURES = join(import.meta.dir, "fixtures");
 let redis: TestRedis;
 let server: Awaited<ReturnType<typeof startTestServer>>;
@@ -63,10 +63,10 @@ test(`two agent processes: B's LPA reflects each of A's ${UPDATES} updates throu
   expect(r.coherent).toBe(true);
   expect(r.size).toBe(20);
   expect(r.events).toBe(UPDATES + 20); // every publish and every update arrived, once
-  expect(r.latencies.length).toBe(UPDATES + 20);
+  expect(r.latencies.length).toBe(UPDATES); // every update was seen in B's LPA as that exact version
   const p50 = pct(r.latencies, 0.5);
   const p99 = pct(r.latencies, 0.99);
-  console.log(`coherence latency publish → B's LPA over ${r.latencies.length} changes: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${Math.max(...r.latencies).toFixed(2)} ms`);
+  console.log(`coherence latency publish → B's LPA over ${r.latencies.length} updates: p50 ${p50.toFixed(2)} ms, p90 ${pct(r.latencies, 0.9).toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${Math.max(...r.latencies).toFixed(2)} ms`);
   expect(p50).toBeLessThan(1000);
   await Promise.all([a.p.exited, b.p.exited]);
 }, 120_000);
