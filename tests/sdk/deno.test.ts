@@ -1,6 +1,7 @@
 /**
- * The SDK under Deno (npm package `deno`): a Deno process imports `sdk/index.ts` (as exported by
- * deno.json) and round-trips a KEM over Connect against a real server started here.
+ * The SDK under Deno (npm package `deno`): `deno check` type-checks the entry deno.json exports,
+ * and a Deno process imports `sdk/index.ts` and round-trips a KEM over Connect against a real
+ * server started here.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
@@ -18,14 +19,25 @@ afterAll(async () => {
   removeTempDirs();
 });
 
+const deno = join(REPO_ROOT, "node_modules", ".bin", "deno");
+const denoEnv = { ...process.env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
+
+test("deno check accepts the SDK entry that deno.json exports", async () => {
+  const exported = JSON.parse(await Bun.file(join(REPO_ROOT, "deno.json")).text()).exports["."];
+  expect(exported).toBe("./sdk/index.ts");
+  const p = spawn([deno, "check", "--quiet", exported], { cwd: REPO_ROOT, stdout: "pipe", stderr: "pipe", env: denoEnv });
+  const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+  expect(err).toBe("");
+  expect(code).toBe(0);
+}, 60_000);
+
 test("Deno imports the SDK and round-trips a KEM over Connect", async () => {
-  const deno = join(REPO_ROOT, "node_modules", ".bin", "deno");
   const url = new URL(server.httpUrl);
   const p = spawn([deno, "run", "--quiet", `--allow-net=${url.host}`, "--allow-read=.", "--allow-env", "--no-prompt", join(import.meta.dir, "fixtures", "deno-agent.ts"), server.httpUrl], {
     cwd: REPO_ROOT,
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    env: denoEnv,
   });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   expect(err).toBe("");
