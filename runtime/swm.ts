@@ -52,6 +52,7 @@ export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; limit
         maxEntries: config.swmMaxEntries,
         maxBytes: config.swmMaxBytes || undefined,
         queuePath: join(deps.dataDir, "swm-queue.sqlite"),
+        claimIdleMs: config.swmClaimIdleMs,
         log,
       });
   const worker = createWriteBehindWorker({

@@ -49,13 +49,15 @@ export interface MemorySwmBackendOptions extends SwmBackendOptions {
   maxBytes?: number;
   /** Path of the SQLite write-behind queue; no queue when absent. */
   queuePath?: string;
+  /** Claimed write-behind rows of a dead process come back after this long, ms. @default 30000 */
+  claimIdleMs?: number;
 }
 
 /** Builds the in-process backend. */
 export function createMemorySwmBackend(options: MemorySwmBackendOptions = {}): SwmBackend {
   const events = createMemoryEventLog({ historySize: options.eventHistory });
   const workingSet = createMemoryWorkingSet({ events, maxEntries: options.maxEntries, maxBytes: options.maxBytes, indexedKeys: options.indexedKeys });
-  const persistQueue = options.queuePath ? createSqlitePersistQueue({ path: options.queuePath }) : undefined;
+  const persistQueue = options.queuePath ? createSqlitePersistQueue({ path: options.queuePath, claimIdleMs: options.claimIdleMs }) : undefined;
   return {
     workingSet,
     events,

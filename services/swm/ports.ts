@@ -15,7 +15,10 @@ export type SwmEventKind = "published" | "updated" | "evicted" | "deleted";
 
 /** One entry of the SWM event log. */
 export interface SwmEvent {
-  /** Position in the log: 1, 2, 3 ... with no gaps (per Redis or per process for the memory log). */
+  /**
+   * Position in the log: consecutive integers with no gaps. A new log (new process for the memory
+   * log, emptied Redis) starts after its creation time in µs, so older resume points are detected.
+   */
   sequence: number;
   /** What happened. */
   kind: SwmEventKind;

@@ -19,14 +19,17 @@ export interface MemoryEventLog extends EventLog {
 }
 
 /**
- * Creates an in-process event log. Sequence numbers start at 1 per process.
+ * Creates an in-process event log. Sequence numbers continue from the creation time in µs.
  * @param options - history size.
  */
 export function createMemoryEventLog(options: MemoryEventLogOptions = {}): MemoryEventLog {
   const capacity = options.historySize ?? 10_000;
   if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError("historySize must be an integer >= 1");
   const ring: (SwmEvent | undefined)[] = new Array(capacity);
-  let last = 0;
+  // Sequences start at the creation time in µs: resume points from an earlier process (whose log
+  // is gone) are always older than this log and get RELOAD_REQUIRED.
+  const base = Date.now() * 1000;
+  let last = base;
   const subscribers = new Set<(e: SwmEvent) => void>();
 
   return {
@@ -40,9 +43,11 @@ export function createMemoryEventLog(options: MemoryEventLogOptions = {}): Memor
     async subscribe(afterSequence, onEvent): Promise<EventSubscription> {
       let reloadRequired = false;
       if (afterSequence !== undefined) {
-        const oldest = Math.max(1, last - capacity + 1);
-        if (afterSequence > last || (afterSequence + 1 < oldest && last > 0)) reloadRequired = true;
-        else for (let s = afterSequence + 1; s <= last; s++) onEvent(ring[s % capacity]!);
+        const oldest = Math.max(base + 1, last - capacity + 1);
+        // 0 means "from the start of the log": fine while nothing was dropped yet.
+        const from = afterSequence === 0 && oldest === base + 1 ? base : afterSequence;
+        if (from > last || from + 1 < oldest) reloadRequired = true;
+        else for (let s = from + 1; s <= last; s++) onEvent(ring[s % capacity]!);
       }
       subscribers.add(onEvent);
       return {

@@ -35,7 +35,10 @@ type Entry = [string, string[]];
 interface Sub {
   onEvent: (e: SwmEvent) => void;
   onReset?: () => void;
+  /** Live events held while the history is replayed. */
   buffer: SwmEvent[] | null;
+  /** Highest sequence already delivered by the replay (live events at or below it are skipped). */
+  delivered: number;
 }
 
 function parseEntry([id, fields]: Entry): SwmEvent & { updatedAtUs: number } {
@@ -93,30 +96,39 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
   function deliver(e: SwmEvent): void {
     for (const s of subs) {
       if (s.buffer) s.buffer.push(e);
-      else s.onEvent(e);
+      else if (e.sequence > s.delivered) s.onEvent(e);
     }
   }
+
+  const baseKey = `${P}swm_events:base`;
+  let base = await redis.cmd<string | null>(["GET", baseKey]);
+  /** The log was lost (Redis restarted empty or flushed): subscribers must reload. */
+  const reset = (why: string) => {
+    options.log?.warn({ why }, "SWM event log was reset; subscribers must reload");
+    for (const s of subs) s.onReset?.();
+    options.onReset?.();
+  };
 
   const loop = (async () => {
     while (running) {
       try {
-        const reply = await reader.cmd(["XREAD", "BLOCK", blockMs, "COUNT", "500", "STREAMS", stream, `${last}-0`]);
+        const reply = await reader.cmd(["XREAD", "BLOCK", blockMs, "COUNT", "500", "STREAMS", stream, last > 0 ? `${last}-0` : "0-0"]);
         const entries = entriesOf(reply, stream);
-        if (entries.length === 0) {
-          const now = Number((await redis.cmd<string | null>(["GET", seqKey])) ?? 0);
-          if (now < last) {
-            options.log?.warn({ was: last, now }, "SWM event log was reset (Redis restarted or flushed); subscribers must reload");
-            last = now;
-            for (const s of subs) s.onReset?.();
-            options.onReset?.();
-          }
+        const nowBase = await redis.cmd<string | null>(["GET", baseKey]);
+        if (base !== null && nowBase !== base) {
+          // A new log (its sequences start at its creation time): read it from its start.
+          base = nowBase;
+          last = 0;
+          for (const sub of subs) sub.delivered = 0;
+          reset("the event log was recreated (Redis restarted empty or flushed)");
           continue;
         }
+        base = nowBase;
+        if (entries.length === 0) continue;
         const events = subs.size > 0 ? await withPayloads(entries) : entries.map(parseEntry);
-        if (events[0]!.sequence > last + 1) {
+        if (last > 0 && events[0]!.sequence > last + 1) {
           // The stream was trimmed past events this reader had not read yet: subscribers missed them.
-          options.log?.warn({ from: last + 1, to: events[0]!.sequence - 1 }, "SWM event reader fell behind the event history; subscribers must reload");
-          for (const s of subs) s.onReset?.();
+          reset(`the reader fell behind the event history (events ${last + 1}..${events[0]!.sequence - 1} are gone)`);
         }
         for (const e of events) {
           last = e.sequence;
@@ -133,7 +145,7 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
   return {
     epoch,
     async subscribe(afterSequence, onEvent, onReset): Promise<EventSubscription> {
-      const sub: Sub = { onEvent, onReset, buffer: afterSequence === undefined ? null : [] };
+      const sub: Sub = { onEvent, onReset, buffer: afterSequence === undefined ? null : [], delivered: 0 };
       subs.add(sub);
       const close = () => void subs.delete(sub);
       if (afterSequence === undefined) return { reloadRequired: false, close };
@@ -141,9 +153,12 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
       let upTo = afterSequence;
       try {
         const newest = Number((await redis.cmd<string | null>(["GET", seqKey])) ?? 0);
+        const base = Number((await redis.cmd<string | null>(["GET", `${P}swm_events:base`])) ?? 0);
         const first = entriesOf({ [stream]: await redis.cmd<Entry[]>(["XRANGE", stream, "-", "+", "COUNT", "1"]) }, stream)[0];
         const firstSeq = first ? Number(first[0].split("-")[0]) : newest + 1;
-        if (afterSequence > newest || afterSequence + 1 < firstSeq) {
+        // 0 means "from the start of the log": fine while nothing was trimmed yet.
+        if (afterSequence === 0 && firstSeq <= base + 1) upTo = base;
+        if (afterSequence > newest || upTo + 1 < firstSeq) {
           reloadRequired = true;
         } else {
           for (;;) {
@@ -161,7 +176,9 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
       }
       const pending = sub.buffer ?? [];
       sub.buffer = null;
-      for (const e of pending) if (reloadRequired || e.sequence > upTo) onEvent(e);
+      // The reader may hold events it read before this subscription and delivers them later.
+      sub.delivered = reloadRequired ? 0 : upTo;
+      for (const e of pending) if (e.sequence > sub.delivered) onEvent(e);
       return { reloadRequired, close };
     },
     async lastSequence() {

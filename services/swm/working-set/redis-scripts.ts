@@ -40,6 +40,11 @@ local function now_us()
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 local function event(kind, id, agent, details, md, updated, maxlen, t_us)
+  -- A new log starts its sequence at the current time in µs, so resume points from a lost log
+  -- (Redis restarted empty) are always older than it and get RELOAD_REQUIRED.
+  if redis.call('SETNX', P .. 'swm_events:seq', string.format('%d', t_us)) == 1 then
+    redis.call('SET', P .. 'swm_events:base', string.format('%d', t_us))
+  end
   local seq = redis.call('INCR', P .. 'swm_events:seq')
   redis.call('XADD', P .. 'swm_events', 'MAXLEN', '~', maxlen, string.format('%d-0', seq),
     'k', kind, 'id', id, 'a', agent, 't', string.format('%d', math.floor(t_us / 1000)), 'd', details, 'm', md, 'u', string.format('%d', updated))

@@ -64,7 +64,8 @@ for (const kind of ["in-process (SQLite queue)", "redis (stream queue)"]) {
       DCSM_GLM_URL: glmUrl,
       DCSM_SWM_WRITE_BEHIND_DELAY_MS: "20",
       DCSM_SWM_WRITE_BEHIND_BATCH: "25",
-      ...(kind.startsWith("redis") ? { REDIS_URL: redis.url, DCSM_SWM_REDIS_PREFIX: prefix, DCSM_SWM_WORKER_NAME: `w-${prefix}`, DCSM_SWM_CLAIM_IDLE_MS: "1000" } : {}),
+      DCSM_SWM_CLAIM_IDLE_MS: "1000",
+      ...(kind.startsWith("redis") ? { REDIS_URL: redis.url, DCSM_SWM_REDIS_PREFIX: prefix, DCSM_SWM_WORKER_NAME: `w-${prefix}` } : {}),
     });
 
     test("kill -9 with KEMs queued while GLM is down; a restarted process delivers each exactly once", async () => {

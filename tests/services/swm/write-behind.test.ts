@@ -11,6 +11,7 @@ import { EventType } from "../../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { createRedisSwmBackend } from "../../../services/swm/backends.ts";
 import { connectRedis } from "../../../services/swm/redis/connection.ts";
 import { createRedisPersistQueue } from "../../../services/swm/write-behind/redis-queue.ts";
+import { createSqlitePersistQueue } from "../../../services/swm/write-behind/sqlite-queue.ts";
 import { createWriteBehindWorker, type WriteBehindWorker } from "../../../services/swm/write-behind/worker.ts";
 import { recordToKem } from "../../../services/shared/kem-mapping.ts";
 import { timestampToMicros } from "../../../services/shared/time.ts";
@@ -134,4 +135,25 @@ describe("write-behind to GLM", () => {
     expect(after.every((r) => r.updatedAtUs === firstWrite.get(r.id))).toBe(true); // ... but not rewritten
     expect(glm.store.count()).toBe(20);
   });
+
+  test("SQLite queue shared by two processes' workers (one data dir): claims are disjoint; a dead claimant's rows come back after the lease", async () => {
+    const path = join(tempDir(), "shared-queue.sqlite");
+    const a = createSqlitePersistQueue({ path, claimIdleMs: 300 });
+    const b = createSqlitePersistQueue({ path, claimIdleMs: 300 });
+    stops.push(() => a.close(), () => b.close());
+    const recs = Array.from({ length: 30 }, (_, i) => ({ ...kem(`sq${i}`), createdAtUs: 1, updatedAtUs: 1 }));
+    await a.enqueue(recs);
+    const [ca, cb] = [await a.claim(20), await b.claim(20)];
+    expect([ca.length, cb.length]).toEqual([20, 10]);
+    expect(new Set([...ca, ...cb].map((q) => q.record.id)).size).toBe(30);
+    expect((await a.claim(20)).map((q) => q.handle)).toEqual(ca.map((q) => q.handle)); // re-claim by the owner is stable
+    await b.ack(cb.map((q) => q.handle));
+    expect((await b.claim(20)).length).toBe(0); // a's rows are leased
+    await Bun.sleep(350); // a "dies": its lease ends
+    const taken = await b.claim(50);
+    expect(taken.map((q) => q.handle)).toEqual(ca.map((q) => q.handle));
+    expect(taken.every((q, i) => q.idempotencyKey === ca[i]!.idempotencyKey)).toBe(true);
+    expect((await a.stats()).depth).toBe(20);
+  });
 });
+
