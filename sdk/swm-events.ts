@@ -174,6 +174,10 @@ export function subscribeSwmEvents(
   const handle = async (ev: SWMMemoryEvent) => {
     if (ev.eventType === EventType.HEARTBEAT) return;
     if (ev.eventType === EventType.RELOAD_REQUIRED) {
+      // Missed events, or the server's event log was reset (sequences restart): forget the
+      // position, so the next event is taken whatever its number, then re-read the cache.
+      state.lastSequence = undefined;
+      state.epoch = undefined;
       await reload();
     } else {
       const epoch = ev.eventId.endsWith(`-${ev.sequence}`) ? ev.eventId.slice(0, -`-${ev.sequence}`.length) : undefined;
@@ -221,7 +225,8 @@ export function subscribeSwmEvents(
             signal: call.signal,
             onHeader: () => {
               markReady();
-              if (blind) reloading = reload().catch(report);
+              // A failed reload ends this stream; the next one reloads again.
+              if (blind) reloading = reload().catch((err: unknown) => call.abort(ConnectError.from(err, Code.Unavailable)));
             },
           },
         );

@@ -4,12 +4,15 @@
  *   the publish → B's-cache latency of each update (p50/p99 over 1,000 updates, or
  *   DCSM_COHERENCE_UPDATES) is printed;
  * - lock contention: N agents increment a value in a shared file under the SDK's scoped lock,
- *   checking fencing tokens; the final value is exact.
+ *   checking fencing tokens; the final value is exact;
+ * - a Redis restart (SWM's event log starts over): the LPA is reloaded and later events still
+ *   reach it.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { writeFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn } from "bun";
+import { createAgentSDK, kemText } from "../../sdk/index.ts";
 import { startRedis, type TestRedis } from "../helpers/redis-server.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
@@ -80,3 +83,30 @@ test("lock contention: 4 agent processes × 25 guarded increments give exactly 1
   expect(results.every((r) => r.fenced === 0)).toBe(true); // tokens only grow between grants
   expect(JSON.parse(readFileSync(file, "utf8")).value).toBe(100);
 }, 120_000);
+
+test("Redis restart: B's LPA drops what SWM lost and follows the new event log", async () => {
+  const a = createAgentSDK({ baseUrl: server.httpUrl, agentId: "ra" });
+  const b = createAgentSDK({ baseUrl: server.httpUrl, agentId: "rb" });
+  const sub = b.handleSwmEvents({}, () => {}, { reconnectInitialDelayMs: 50, reconnectMaxDelayMs: 200 });
+  await sub.ready;
+  const [before] = (await a.publishKemsToSwmBatch([{ id: "before-restart", content: "v1" }])).kems;
+  for (let i = 2; i <= 5; i++) await a.publishKemsToSwmBatch([{ id: before!.id, content: `v${i}` }]);
+  const until = async (cond: () => boolean | Promise<boolean>, ms: number, what: string) => {
+    const end = Date.now() + ms;
+    while (!(await cond())) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await Bun.sleep(25);
+    }
+  };
+  await until(() => kemText(b.lpa.peek(before!.id) ?? { content: new Uint8Array() }) === "v5", 5000, "v5 in B's LPA");
+  const connections = sub.connections;
+  await redis.stop(true);
+  await redis.restart();
+  await until(() => sub.reloads > 0 && !b.lpa.has(before!.id), 10_000, "reload dropping the lost KEM");
+  await until(async () => (await a.publishKemsToSwmBatch([{ id: "after-restart", content: "new" }])).failed.length === 0, 10_000, "publish after restart");
+  await until(() => b.lpa.has("after-restart"), 5000, "the post-restart event in B's LPA");
+  expect(sub.reloads).toBe(1);
+  expect(sub.connections).toBe(connections); // the stream itself survived; the log behind it was new
+  sub.close();
+  await sub.done;
+}, 60_000);
