@@ -19,8 +19,8 @@ import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 let server: DcsmServer;
 let clients: DcsmClients;
 let first: IngestReport;
-/** Some of this repository's GLM and KPS sources (~100 chunks: the model is the cost on 2 cores). */
-const PICK = /^services\/(glm\/store\/|glm\/kem-repository|kps\/embedder\/|kps\/openai\/openai-api)/;
+/** Some of this repository's GLM, KPS and SWM sources (~110 chunks: the model is the cost on 2 cores). */
+const PICK = /^services\/(glm\/store\/|glm\/kem-repository|kps\/embedder\/|kps\/openai\/openai-api|swm\/coordination\/)/;
 const only = new Set(walkIngestFiles([REPO_ROOT]).map((f) => f.sourcePath).filter((p) => PICK.test(p)));
 
 beforeAll(async () => {
@@ -44,7 +44,9 @@ describe("code search over this repository", () => {
     expect(hit!.endLine).toBeGreaterThanOrEqual(hit!.startLine);
     const [cache] = await searchText(clients, "bounded LRU cache of embeddings with hit ratio", 1);
     expect(cache!.source).toBe("services/kps/embedder/cached-embedder.ts");
-  });
+    const [locks] = await searchText(clients, "where are locks released", 1);
+    expect(locks!.source).toStartWith("services/swm/coordination/");
+  }, 60_000);
 
   test("--path-prefix and --language narrow the hits", async () => {
     const kps = await searchText(clients, "where is the SQLite table created", 5, { pathPrefix: "services/kps/" });
@@ -53,13 +55,13 @@ describe("code search over this repository", () => {
     expect(await searchText(clients, "SQLite table", 3, { language: "python" })).toEqual([]);
     const ts = await searchText(clients, "SQLite table", 3, { language: "typescript" });
     expect(ts.length).toBe(3);
-  });
+  }, 60_000);
 
   test("re-ingesting unchanged code embeds nothing", async () => {
     const again = await ingestPaths(clients, [REPO_ROOT], { progress: false, only, prune: false });
     expect(again.embedded).toBe(0);
     expect(again.unchanged).toBe(first.chunks);
-  });
+  }, 60_000);
 });
 
 describe("deleted files and --watch", () => {
@@ -88,5 +90,5 @@ describe("deleted files and --watch", () => {
     const [hit] = await searchText(clients, "renew the lease of a lock", 1, { pathPrefix: "src/" });
     expect(hit!.text).toContain("renewLease");
     expect(hit!.symbol).toBe("renewLease");
-  });
+  }, 60_000);
 });

@@ -16,7 +16,7 @@ let guarded: DcsmServer;
 beforeAll(async () => {
   server = await startTestServer({ openaiMaxInputs: 2048 });
   guarded = await startTestServer({ apiKeys: "k-one, k-two", embedQueue: 4, embedBatchSize: 2 });
-});
+}, 60_000);
 afterAll(async () => {
   await Promise.all([server?.close(), guarded?.close()]);
   removeTempDirs();
@@ -36,9 +36,10 @@ describe("/v1/embeddings with the official openai client", () => {
     expect(floats.usage.prompt_tokens).toBeGreaterThan(60 * 5);
     expect(floats.usage.total_tokens).toBe(floats.usage.prompt_tokens);
     const direct = await (await testEmbedder()).embed(input);
+    // Batches differ (the int8 model quantizes activations per batch): close, not bit-equal.
     floats.data.forEach((d, i) => {
       expect(d.embedding.length).toBe(384);
-      expect(cosine(d.embedding, direct[i]!)).toBeGreaterThan(0.9999);
+      expect(cosine(d.embedding, direct[i]!)).toBeGreaterThan(0.99);
     });
     // The client asks for base64 by default and decodes it to floats itself.
     const b64 = await client.embeddings.create({ model: "all-MiniLM-L6-v2", input: input.slice(0, 3) });
@@ -48,19 +49,21 @@ describe("/v1/embeddings with the official openai client", () => {
     const bytes = Buffer.from(raw.data[0].embedding, "base64");
     expect(bytes.length).toBe(384 * 4);
     expect(bytes.readFloatLE(0)).toBe(Math.fround(floats.data[0]!.embedding[0]!));
-  });
+  }, 60_000);
 
   test("token-id inputs are decoded with the model's tokenizer", async () => {
     const model = await testEmbedder();
     const ids = model.tokenizer.encode("where are locks released", false);
     const res = await (await post(server.httpUrl, { input: [ids, ids.slice(0, 2)] })).json();
-    const [expected] = await model.embed(["where are locks released"]);
+    // Same texts, same batch: the int8 model quantizes activations per batch, so compare like with like.
+    const text = await (await post(server.httpUrl, { input: ["where are locks released", "where are"] })).json();
     expect(res.data.length).toBe(2);
-    expect(cosine(res.data[0].embedding, expected!)).toBeGreaterThan(0.9999);
+    expect(cosine(res.data[0].embedding, text.data[0].embedding)).toBeGreaterThan(0.9999);
+    expect(cosine(res.data[1].embedding, text.data[1].embedding)).toBeGreaterThan(0.9999);
     const bad = await post(server.httpUrl, { input: [1, 2, 99999999] });
     expect(bad.status).toBe(400);
     expect((await bad.json()).error.param).toBe("input");
-  });
+  }, 60_000);
 
   test("2048 inputs are accepted; 2049 get a 400 in OpenAI's error shape", async () => {
     const input = Array.from({ length: 2048 }, (_, i) => `repeated line ${i % 8}`);
@@ -72,7 +75,7 @@ describe("/v1/embeddings with the official openai client", () => {
     expect(await tooMany.json()).toEqual({
       error: { message: expect.stringContaining("at most 2048"), type: "invalid_request_error", param: "input", code: "too_many_inputs" },
     });
-  });
+  }, 60_000);
 
   test("long inputs are truncated and counted in a header, or pooled on request; never a crash", async () => {
     const long = Array.from({ length: 1200 }, (_, i) => `token${i % 50}`).join(" ");
@@ -89,7 +92,7 @@ describe("/v1/embeddings with the official openai client", () => {
     expect(Math.hypot(...pooled)).toBeCloseTo(1, 4);
     expect(cosine(pooled, truncated)).toBeLessThan(0.9999);
     expect(pooledBody.usage.prompt_tokens).toBeGreaterThan(256 * 2);
-  });
+  }, 60_000);
 
   test("parameter errors: dimensions, encoding_format, model, JSON, method", async () => {
     const dims = await post(server.httpUrl, { input: "a", dimensions: 128 });
@@ -106,7 +109,7 @@ describe("/v1/embeddings with the official openai client", () => {
     const notJson = await fetch(`${server.httpUrl}/v1/embeddings`, { method: "POST", body: "{nope" });
     expect(notJson.status).toBe(400);
     expect((await fetch(`${server.httpUrl}/v1/embeddings`)).status).toBe(405);
-  });
+  }, 60_000);
 
   test("/v1/models lists the served model; /health exposes readiness and the cache hit ratio", async () => {
     const client = new OpenAI({ baseURL: `${server.httpUrl}/v1`, apiKey: "unused", maxRetries: 0 });
@@ -119,7 +122,7 @@ describe("/v1/embeddings with the official openai client", () => {
     expect(health.status).toBe("ok");
     expect(health.embedding.ready).toBe(true);
     expect(health.embedding.cache.hitRatio).toBeGreaterThan(0);
-  });
+  }, 60_000);
 });
 
 describe("/v1 with API keys and a small queue", () => {
@@ -132,7 +135,7 @@ describe("/v1 with API keys and a small queue", () => {
     expect((await post(guarded.httpUrl, { input: "a" }, { "api-key": "k-one" })).status).toBe(200);
     const client = new OpenAI({ baseURL: `${guarded.httpUrl}/v1`, apiKey: "k-one", maxRetries: 0 });
     expect((await client.embeddings.create({ model: "all-MiniLM-L6-v2", input: "b" })).data.length).toBe(1);
-  });
+  }, 60_000);
 
   test("a full queue answers 429 with Retry-After; admitted requests succeed", async () => {
     const headers = { authorization: "Bearer k-one" };
@@ -144,7 +147,7 @@ describe("/v1 with API keys and a small queue", () => {
     const limited = res.find((r) => r.status === 429)!;
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect((await limited.json()).error.code).toBe("rate_limit_exceeded");
-  });
+  }, 60_000);
 });
 
 test("while warming up, /v1/embeddings answers 503 with Retry-After", async () => {

@@ -58,7 +58,7 @@ describe("dcsm CLI", () => {
       serve.kill("SIGTERM");
     }
     expect(await serve.exited).toBe(0);
-  });
+  }, 60_000);
 
   test("invalid configuration is reported with the variable name", async () => {
     const res = await run(["serve"], { DCSM_HTTP_PORT: "not-a-port" });

@@ -113,5 +113,5 @@ describe("KPS re-ingest of code (issue 6)", () => {
     const left = store.find({ metadata: { source_path: "src/tools.ts" } }, 100);
     expect(left.length).toBe(shrunk.kemIds.length);
     expect(left.map((r) => r.metadata.start_line)).toEqual(expect.arrayContaining([1]));
-  });
+  }, 60_000);
 });
