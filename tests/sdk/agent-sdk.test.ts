@@ -90,16 +90,28 @@ describe("KEM operations with the seed's cache semantics", () => {
 describe("transport behaviour", () => {
   test("idempotent calls are retried through a network outage; non-idempotent ones are not", async () => {
     const retries: string[] = [];
-    const a = createAgentSDK({ baseUrl: proxy.url, agentId: "r1", retry: { maxRetries: 6, initialDelayMs: 40, maxDelayMs: 200 }, onRetry: (_e, m) => retries.push(m) });
+    const a = createAgentSDK({
+      baseUrl: proxy.url,
+      agentId: "r1",
+      retry: { maxRetries: 6, initialDelayMs: 20, maxDelayMs: 100 },
+      onRetry: (_e, m) => {
+        if (retries.push(m) === 2) proxy.up(); // the network comes back after two failed attempts
+      },
+    });
     proxy.drop(true);
-    setTimeout(() => proxy.up(), 300);
     expect(await a.getDistributedCounter("never")).toBe(0n);
-    expect(retries.length).toBeGreaterThan(0);
-    expect(retries.every((m) => m === "GetCounter")).toBe(true);
+    expect(retries).toEqual(["GetCounter", "GetCounter"]);
     proxy.drop(true);
     await expect(a.incrementDistributedCounter("c-no-retry")).rejects.toMatchObject({ code: Code.Unavailable });
     proxy.up();
     expect(await a.getDistributedCounter("c-no-retry")).toBe(0n);
+    // Retries are bounded: maxRetries failed retries, then the Unavailable error.
+    const tries: string[] = [];
+    const b = createAgentSDK({ baseUrl: proxy.url, agentId: "r2", retry: { maxRetries: 2, initialDelayMs: 5, maxDelayMs: 10 }, onRetry: (_e, m) => tries.push(m) });
+    proxy.drop(true);
+    await expect(b.getDistributedLockInfo("x")).rejects.toMatchObject({ code: Code.Unavailable });
+    expect(tries).toEqual(["GetLockInfo", "GetLockInfo"]);
+    proxy.up();
   });
 
   test("per-call timeout and AbortSignal", async () => {
