@@ -116,7 +116,10 @@ export function createMemoryWorkingSet(options: MemoryWorkingSetOptions): Memory
     async query(q: WorkingSetQuery) {
       const plan = planQuery(q.filter, indexedKeys);
       const indexed = plan.indexed.length > 0 ? cache.keysWhere(Object.fromEntries(plan.indexed)) ?? undefined : undefined;
-      const ids = intersectIds(q.filter.ids, indexed);
+      // A common indexed value (|set|² > limit·n): walking newest first and testing membership
+      // reaches a page in about limit·n/|set| steps, fewer than ranking the whole set.
+      const walkIndexed = !q.filter.ids && indexed !== undefined && indexed.size * indexed.size > q.limit * cache.size;
+      const ids = walkIndexed ? undefined : intersectIds(q.filter.ids, indexed);
       let page: KemRecord[];
       if (ids) {
         const candidates = ids.map((id) => cache.peek(id)).filter((r): r is KemRecord => r !== undefined);
@@ -124,7 +127,7 @@ export function createMemoryWorkingSet(options: MemoryWorkingSetOptions): Memory
       } else {
         page = [];
         for (const r of order.newestFirst(q.after, q.filter.updatedFromUs, q.filter.updatedToUs)) {
-          if (!matchesRest(r, plan, q.filter)) continue;
+          if ((walkIndexed && !indexed!.has(r.id)) || !matchesRest(r, plan, q.filter)) continue;
           page.push(r);
           if (page.length === q.limit) break;
         }

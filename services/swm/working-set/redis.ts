@@ -245,7 +245,16 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
       // intersection with the index sets, computed in Redis (ZINTERSTORE keeps the updated_at scores).
       let source = updKey;
       let tmp: string | undefined;
+      // A common indexed value (|set|² > limit·n): walk the date index and test membership, which
+      // reaches a page in about limit·n/|set| ids; otherwise intersect in Redis.
+      let walkIndexed = false;
       if (metaKeys.length > 0) {
+        const cards = await Promise.all(metaKeys.map((k) => redis.cmd<number>(["SCARD", k])));
+        const smallest = Math.min(...cards.map(Number));
+        if (smallest === 0) return out;
+        walkIndexed = smallest * smallest > q.limit * Number(await redis.cmd(["ZCARD", updKey]));
+      }
+      if (metaKeys.length > 0 && !walkIndexed) {
         tmp = `${P}swm_tmp:${uuidv7()}`;
         await redis.cmd(["ZINTERSTORE", tmp, String(1 + metaKeys.length), updKey, ...metaKeys, "WEIGHTS", "1", ...metaKeys.map(() => "0")]);
         await redis.cmd(["PEXPIRE", tmp, "60000"]); // dropped below; the TTL only covers a crash
@@ -254,10 +263,15 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
       try {
         const max = q.after ? String(q.after.updatedAtUs) : q.filter.updatedToUs !== undefined ? String(q.filter.updatedToUs) : "+inf";
         const min = q.filter.updatedFromUs !== undefined ? String(q.filter.updatedFromUs) : "-inf";
-        const batchSize = plan.rest.length > 0 ? 500 : Math.max(SCAN_BATCH, q.limit + 1);
+        const batchSize = plan.rest.length > 0 || walkIndexed ? 500 : Math.max(SCAN_BATCH, q.limit + 1);
         for (let offset = 0; out.length < q.limit; offset += batchSize) {
           const batch = await redis.cmd<string[]>(["ZRANGE", source, max, min, "BYSCORE", "REV", "LIMIT", String(offset), String(batchSize)]);
-          await collect(batch, plan, q, out);
+          let ids = batch;
+          if (walkIndexed && batch.length > 0) {
+            const member = await Promise.all(metaKeys.map((k) => redis.cmd<number[]>(["SMISMEMBER", k, ...batch])));
+            ids = batch.filter((_, i) => member.every((m) => Number(m[i]) === 1));
+          }
+          await collect(ids, plan, q, out);
           if (batch.length < batchSize) break;
         }
       } finally {
@@ -287,7 +301,8 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
         for (const key of keys) {
           for (const id of await redis.cmd<string[]>(["SMEMBERS", key])) {
             if (Number(await redis.cmd(["EXISTS", kemPrefix + id])) === 0) {
-              await redis.cmd(["SREM", key, id]);
+              await remove("evicted", id, "", "stale index entry repaired by sweep"); // every index, not just this set
+              await redis.cmd(["SREM", key, id]); // in case its reverse index was already gone
               repaired++;
             }
           }

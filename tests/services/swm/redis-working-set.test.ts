@@ -126,6 +126,7 @@ describe("Redis working set", () => {
     } finally {
       sub.close();
       await b.close();
+      await conn.cmd(["FLUSHALL"]); // leave a Redis with room for the next tests
     }
   }, 60_000);
 
