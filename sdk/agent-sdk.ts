@@ -10,14 +10,14 @@ import { Code, ConnectError, createClient, type Client, type Transport } from "@
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { v7 as uuidv7 } from "uuid";
 import { GlobalLongTermMemoryService, MetadataUpdateMode, type RetrieveKEMsResponse } from "./gen/dcsm/v1/glm_service_pb.ts";
-import { KEMSchema, type KEM, type KEMQuery } from "./gen/dcsm/v1/kem_pb.ts";
+import { KEMSchema, type KEM } from "./gen/dcsm/v1/kem_pb.ts";
 import { KnowledgeProcessorService } from "./gen/dcsm/v1/kps_service_pb.ts";
 import { SharedWorkingMemoryService, type AcquireLockResponse, type GetLockInfoResponse, type ReleaseStatus, type SWMMemoryEvent } from "./gen/dcsm/v1/swm_service_pb.ts";
 import { holdLock, type HeldLock, type LockOptions } from "./distributed-lock.ts";
 import { LocalAgentMemory, type LocalAgentMemoryOptions, type LocalQuery } from "./local-agent-memory.ts";
 import { withRetries, type RetryOptions } from "./retry.ts";
 import { subscribeSwmEvents, type HandleSwmEventsOptions, type SwmEventFilter, type SwmEventSubscription } from "./swm-events.ts";
-import { kemInit, type KemInput, type KemPatch } from "./kem-input.ts";
+import { kemInit, kemQueryInit, type KemInput, type KemPatch, type KemQueryInput } from "./kem-input.ts";
 
 /** Wire protocols. Browsers, Deno and Bun speak `connect` and `grpc-web` through fetch; `grpc` needs `sdk/server.ts`. */
 export type AgentProtocol = "connect" | "grpc-web" | "grpc";
@@ -196,8 +196,8 @@ export class AgentSDK {
    * Semantic (or filtered) search over GLM: the text is embedded by the server's model.
    * @returns one page of KEMs with their cosine scores (best first).
    */
-  async searchGlm(text: string, options: CallOptions & { pageSize?: number; metadataFilters?: KEMQuery["metadataFilters"] } = {}): Promise<RetrieveKEMsResponse> {
-    return this.glm.retrieveKEMs({ query: { textQuery: text, metadataFilters: options.metadataFilters ?? {} }, pageSize: options.pageSize ?? 10 }, this.call(options));
+  async searchGlm(text: string, options: CallOptions & { pageSize?: number; metadataFilters?: KemQueryInput["metadataFilters"] } = {}): Promise<RetrieveKEMsResponse> {
+    return this.glm.retrieveKEMs({ query: kemQueryInit({ textQuery: text, metadataFilters: options.metadataFilters }), pageSize: options.pageSize ?? 10 }, this.call(options));
   }
 
   /**
@@ -230,15 +230,17 @@ export class AgentSDK {
 
   /**
    * Loads the SWM KEMs matching `query` into the local memory (seed 3.5 `load_kems_to_lpa_from_swm`).
+   * @throws ConnectError `InvalidArgument` for a bad query (e.g. `textQuery`, which SWM does not support).
    * @param options.maxKems - stop after this many. @default 1000
    * @returns the loaded KEMs, newest `updated_at` first.
    */
-  async loadKemsToLpaFromSwm(query: Omit<Partial<KEMQuery>, "$typeName">, options: CallOptions & { maxKems?: number } = {}): Promise<KEM[]> {
+  async loadKemsToLpaFromSwm(query: KemQueryInput, options: CallOptions & { maxKems?: number } = {}): Promise<KEM[]> {
     const max = options.maxKems ?? 1000;
+    const q = kemQueryInit(query);
     const out: KEM[] = [];
     let pageToken = "";
     do {
-      const page = await this.swm.querySWM({ query, pageSize: Math.min(1000, max - out.length), pageToken }, this.call(options));
+      const page = await this.swm.querySWM({ query: q, pageSize: Math.min(1000, max - out.length), pageToken }, this.call(options));
       for (const k of page.kems) {
         this.lpa.put(k);
         out.push(k);

@@ -1,10 +1,12 @@
 /**
- * Friendly KEM inputs for the Agent SDK: text or bytes content, plain JSON metadata.
+ * Friendly KEM inputs for the Agent SDK: text or bytes content, plain JSON metadata, queries with
+ * plain values and `Date`s.
  * Browser-safe: no `node:` or `bun:` imports.
  * @module
  */
 import type { JsonObject, MessageInitShape } from "@bufbuild/protobuf";
-import type { KEM, KEMSchema } from "./gen/dcsm/v1/kem_pb.ts";
+import { timestampFromDate, type ValueSchema } from "@bufbuild/protobuf/wkt";
+import type { KEM, KEMQuerySchema, KEMSchema } from "./gen/dcsm/v1/kem_pb.ts";
 
 /** A KEM to store or publish. Timestamps are always set by the server. */
 export interface KemInput {
@@ -43,4 +45,42 @@ export function kemInit(k: KemInput): MessageInitShape<typeof KEMSchema> & { emb
 /** The content of a KEM decoded as UTF-8 text. */
 export function kemText(kem: Pick<KEM, "content">): string {
   return decoder.decode(kem.content);
+}
+
+/** A query on SWM or GLM with plain values (every criterion given must hold). */
+export interface KemQueryInput {
+  /** Only these ids (at most 1000). */
+  ids?: readonly string[];
+  /** Equality on top-level metadata keys. */
+  metadataFilters?: Readonly<Record<string, string | number | boolean>>;
+  /** Inclusive bounds on `created_at`. */
+  createdAfter?: Date;
+  /** Inclusive upper bound on `created_at`. */
+  createdBefore?: Date;
+  /** Inclusive lower bound on `updated_at`. */
+  updatedAfter?: Date;
+  /** Inclusive upper bound on `updated_at`. */
+  updatedBefore?: Date;
+  /** Semantic query (GLM only; SWM answers `InvalidArgument`). */
+  textQuery?: string;
+}
+
+function valueInit(v: string | number | boolean): MessageInitShape<typeof ValueSchema> {
+  if (typeof v === "string") return { kind: { case: "stringValue", value: v } };
+  if (typeof v === "number") return { kind: { case: "numberValue", value: v } };
+  return { kind: { case: "boolValue", value: v } };
+}
+
+/** Converts a {@link KemQueryInput} to the message init shape of `KEMQuery`. */
+export function kemQueryInit(q: KemQueryInput): MessageInitShape<typeof KEMQuerySchema> {
+  const ts = (d: Date | undefined) => (d ? timestampFromDate(d) : undefined);
+  return {
+    ids: [...(q.ids ?? [])],
+    metadataFilters: Object.fromEntries(Object.entries(q.metadataFilters ?? {}).map(([k, v]) => [k, valueInit(v)])),
+    createdAtStart: ts(q.createdAfter),
+    createdAtEnd: ts(q.createdBefore),
+    updatedAtStart: ts(q.updatedAfter),
+    updatedAtEnd: ts(q.updatedBefore),
+    textQuery: q.textQuery ?? "",
+  };
 }

@@ -65,7 +65,7 @@ test("console: search, live feed of another client's publish, publish from the p
   await page.fill("#publish-topic", "from-page");
   await page.click("#publish-button");
   await page.locator("#publish-status", { hasText: "published" }).waitFor();
-  const got = await other.loadKemsToLpaFromSwm({ metadataFilters: { topic: { kind: { case: "stringValue", value: "from-page" } } } as never });
+  const got = await other.loadKemsToLpaFromSwm({ metadataFilters: { topic: "from-page" } });
   expect(got.map(kemText)).toEqual(["typed in the browser"]);
   await page.locator("#feed li", { hasText: "typed in the browser" }).waitFor();
   expect(pageErrors).toEqual([]);

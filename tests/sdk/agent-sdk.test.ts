@@ -80,10 +80,15 @@ describe("KEM operations with the seed's cache semantics", () => {
     expect(res.failed).toEqual([]);
     expect(new Set(res.kems.map((k) => k.id)).size).toBe(12);
     const b = agent("b3");
-    const loaded = await b.loadKemsToLpaFromSwm({ metadataFilters: { topic: { kind: { case: "stringValue", value: "batch3" } } } as never });
+    const loaded = await b.loadKemsToLpaFromSwm({ metadataFilters: { topic: "batch3" } });
     expect(loaded.length).toBe(12);
     expect(b.queryLocalMemory({ metadataFilters: { topic: "batch3" } }).length).toBe(12);
     expect(b.queryLocalMemory({ metadataFilters: { topic: "batch3", i: 3 } }).map(kemText)).toEqual(["p3"]);
+    // Plain values and Dates in remote queries: a number filter, and a time window.
+    expect((await agent("c3").loadKemsToLpaFromSwm({ metadataFilters: { topic: "batch3", i: 7 } })).map(kemText)).toEqual(["p7"]);
+    expect(await b.loadKemsToLpaFromSwm({ metadataFilters: { topic: "batch3" }, updatedAfter: new Date(Date.now() + 60_000) })).toEqual([]);
+    expect((await b.loadKemsToLpaFromSwm({ metadataFilters: { topic: "batch3" } }, { maxKems: 5 })).length).toBe(5);
+    await expect(b.loadKemsToLpaFromSwm({ textQuery: "semantic" })).rejects.toMatchObject({ code: Code.InvalidArgument });
   });
 });
 
