@@ -143,6 +143,7 @@ export interface EventLog {
    * Delivers events to `onEvent` in sequence order: first the history after `afterSequence`
    * (when given and still kept), then live events, with no gap and no duplicate. When history
    * no longer covers `afterSequence + 1`, `reloadRequired` is true and only live events follow.
+   * `afterSequence` 0 means "from the start of this log" (replayed while nothing was trimmed yet).
    * `onReset` is called when the log itself was lost later (e.g. Redis restarted empty): the
    * subscriber must reload. Callbacks must not throw or block.
    */
