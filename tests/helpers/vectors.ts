@@ -1,16 +1,7 @@
 /** Deterministic vectors for tests (seeded PRNG), so failures reproduce. */
 
-/** Mulberry32 PRNG: returns a function giving floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Mulberry32 PRNG (the bench suite's generator): returns a function giving floats in [0, 1). */
+export { prng } from "../../bench/lib/clustered-vectors.ts";
 
 /** A random vector with components in [-1, 1). */
 export function randomVector(dim: number, rand: () => number): number[] {
