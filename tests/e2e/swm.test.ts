@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { EventType, SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
@@ -86,4 +86,32 @@ test("an event stream idle longer than Bun's 10 s request timeout stays open (he
   ac.abort();
   await reading;
 }, 20_000);
+
+test("event streams and locks over real gRPC (HTTP/2 listener)", async () => {
+  const server = await startTestServer({ swmHeartbeatMs: 200 });
+  servers.push(server);
+  const swm = createClient(SharedWorkingMemoryService, createGrpcTransport({ baseUrl: server.grpcUrl }));
+  const ac = new AbortController();
+  const got: EventType[] = [];
+  const reading = (async () => {
+    try {
+      for await (const e of swm.subscribeToSWMEvents({ topics: [{ filterCriteria: "kem_id=grpc-kem" }] }, { signal: ac.signal })) got.push(e.eventType);
+    } catch (err) {
+      if (ConnectError.from(err).code !== Code.Canceled) throw err;
+    }
+  })();
+  try {
+    const deadline = Date.now() + 5000;
+    while (!got.includes(EventType.HEARTBEAT) && Date.now() < deadline) await Bun.sleep(20); // stream is up
+    await swm.publishKEMToSWM({ kemToPublish: { id: "grpc-kem", content: enc.encode("over h2") } });
+    const lock = await swm.acquireLock({ resourceId: "grpc-res", agentId: "g" });
+    expect(lock.fencingToken).toBeGreaterThan(0n);
+    while (!got.includes(EventType.KEM_PUBLISHED) && Date.now() < deadline) await Bun.sleep(20);
+    expect(got).toContain(EventType.HEARTBEAT);
+    expect(got).toContain(EventType.KEM_PUBLISHED);
+  } finally {
+    ac.abort();
+    await reading;
+  }
+});
 
