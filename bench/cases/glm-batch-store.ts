@@ -1,15 +1,14 @@
 /**
  * GLM batch persistence (issues 3 and 7): `BatchStoreKEMs` of 100 and 1000 KEMs with 384-dim
  * embeddings through the service (validation, normalization, one SQLite transaction, index update)
- * against raw `bun:sqlite` inserts of the same rows in transactions of the same size.
+ * and over Connect binary to a real server, against raw `bun:sqlite` inserts of the same rows in
+ * transactions of the same size.
  * @module
  */
 import { Database } from "bun:sqlite";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { createHandlerContext } from "@connectrpc/connect";
+import { createClient, createHandlerContext } from "@connectrpc/connect";
 import { BatchStoreKEMsRequestSchema, GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KEMSchema, type KEM } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { KemRepository } from "../../services/glm/kem-repository.ts";
@@ -19,7 +18,10 @@ import { createHnswVectorIndex } from "../../services/glm/vector/hnsw-index.ts";
 import { newKemId } from "../../services/shared/kem-mapping.ts";
 import { microsToIso, nowMicros } from "../../services/shared/time.ts";
 import { clusteredVectors } from "../lib/clustered-vectors.ts";
+import { benchDir, benchServer } from "../lib/fixtures.ts";
+import { compareRuns, type Sample } from "../lib/measure.ts";
 import type { BenchResult } from "../lib/stats.ts";
+import { transportFor } from "../lib/transports.ts";
 
 const DIM = 384;
 
@@ -38,73 +40,70 @@ function makeKems(count: number, seed: number): KEM[] {
 }
 
 /**
- * Runs the batch-store case: `rounds` batches of `batch` KEMs each, service vs raw SQLite.
- * @returns the service result with its raw baseline and ratio.
+ * Runs the batch-store case: per repeat, `rounds` batches of `batch` fresh KEMs each through raw
+ * SQLite, the service handler, and Connect binary to a real server.
+ * @returns the raw baseline, then the service and RPC results with their ratios (KEMs/s).
  */
 export async function benchBatchStore(batch: number, rounds: number): Promise<BenchResult[]> {
-  const dir = mkdtempSync(join(tmpdir(), "dcsm-bench-"));
-  try {
-    const batches = Array.from({ length: rounds }, (_, r) => makeKems(batch, 100 + r));
+  const dir = benchDir();
+  let seed = 100;
+  const freshBatches = () => Array.from({ length: rounds }, () => makeKems(batch, seed++));
 
-    // Raw baseline: the same rows (normalized float32 blobs, JSON metadata) in one transaction per batch.
-    const db = new Database(join(dir, "raw.sqlite"), { create: true });
-    db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
-    db.exec("CREATE TABLE kems (id TEXT PRIMARY KEY, content_type TEXT NOT NULL, content BLOB NOT NULL, metadata TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, embedding BLOB)");
-    db.exec("CREATE INDEX i1 ON kems(created_at); CREATE INDEX i2 ON kems(updated_at);");
-    const ins = db.prepare("INSERT INTO kems VALUES (?, ?, ?, ?, ?, ?, ?)");
-    const rawBatches = batches.map((b) =>
-      b.map((k) => {
-        const v = new Float32Array(k.embeddings);
-        return [k.id, k.contentType, k.content, JSON.stringify(k.metadata), v] as const;
-      }),
-    );
-    const tx = db.transaction((rows: (typeof rawBatches)[number]) => {
-      for (const [id, ct, content, md, v] of rows) {
-        const now = microsToIso(nowMicros());
-        ins.run(id, ct, content, md, now, now, new Uint8Array(v.buffer));
-      }
-    });
-    let t0 = performance.now();
-    for (const rows of rawBatches) tx(rows);
-    const rawMs = performance.now() - t0;
-    db.close();
+  // Raw baseline: the same rows (normalized float32 blobs, JSON metadata) in one transaction per batch.
+  const db = new Database(join(dir, "raw.sqlite"), { create: true });
+  db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+  db.exec("CREATE TABLE kems (id TEXT PRIMARY KEY, content_type TEXT NOT NULL, content BLOB NOT NULL, metadata TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, embedding BLOB)");
+  db.exec("CREATE INDEX i1 ON kems(created_at); CREATE INDEX i2 ON kems(updated_at);");
+  const ins = db.prepare("INSERT INTO kems VALUES (?, ?, ?, ?, ?, ?, ?)");
+  type Row = readonly [string, string, Uint8Array, string, Float32Array];
+  const tx = db.transaction((rows: Row[]) => {
+    for (const [id, ct, content, md, v] of rows) {
+      const now = microsToIso(nowMicros());
+      ins.run(id, ct, content, md, now, now, new Uint8Array(v.buffer));
+    }
+  });
+  const rawRun = async (): Promise<Sample> => {
+    const rows = freshBatches().map((b) => b.map((k): Row => [k.id, k.contentType, k.content, JSON.stringify(k.metadata), new Float32Array(k.embeddings)]));
+    const t0 = performance.now();
+    for (const r of rows) tx(r);
+    return { n: batch * rounds, wallMs: performance.now() - t0 };
+  };
 
-    // Service path, in process: the handler an RPC reaches (validation, normalization, SQLite
-    // transaction, change log, index update), called directly — the wire is measured by the RPC cases.
-    const store = createSqliteKemStore({ path: join(dir, "glm.sqlite") });
-    const index = createHnswVectorIndex({ dimension: DIM });
-    const repository = new KemRepository({ store, index });
-    await repository.open();
-    const impl = createGlmService({ repository });
-    const method = GlobalLongTermMemoryService.method.batchStoreKEMs;
-    const ctx = createHandlerContext({
-      service: GlobalLongTermMemoryService,
-      method,
-      protocolName: "in-process",
-      requestMethod: "POST",
-      url: "http://localhost/dcsm.v1.GlobalLongTermMemoryService/BatchStoreKEMs",
-    });
-    const requests = batches.map((kems) => create(BatchStoreKEMsRequestSchema, { kems }));
-    t0 = performance.now();
+  // Service path, in process: the handler an RPC reaches (validation, normalization, SQLite
+  // transaction, change log, index update), called directly.
+  const store = createSqliteKemStore({ path: join(dir, "glm.sqlite") });
+  const index = createHnswVectorIndex({ dimension: DIM });
+  const repository = new KemRepository({ store, index });
+  await repository.open();
+  const impl = createGlmService({ repository });
+  const method = GlobalLongTermMemoryService.method.batchStoreKEMs;
+  const ctx = createHandlerContext({ service: GlobalLongTermMemoryService, method, protocolName: "in-process", requestMethod: "POST", url: "http://localhost/dcsm.v1.GlobalLongTermMemoryService/BatchStoreKEMs" });
+  const svcRun = async (): Promise<Sample> => {
+    const requests = freshBatches().map((kems) => create(BatchStoreKEMsRequestSchema, { kems }));
+    const t0 = performance.now();
     for (const req of requests) await impl.batchStoreKEMs(req, ctx);
-    const svcMs = performance.now() - t0;
+    return { n: batch * rounds, wallMs: performance.now() - t0 };
+  };
+
+  // Full RPC stack: Connect binary over fetch to a real server (its GLM: SQLite + HNSW index).
+  const { server } = await benchServer("memory");
+  const glm = createClient(GlobalLongTermMemoryService, transportFor(server, "connect-binary"));
+  const rpcRun = async (): Promise<Sample> => {
+    const batches = freshBatches();
+    const t0 = performance.now();
+    for (const kems of batches) await glm.batchStoreKEMs({ kems });
+    return { n: batch * rounds, wallMs: performance.now() - t0 };
+  };
+  try {
+    const results = await compareRuns({ name: `sqlite.raw-insert/${batch}`, run: rawRun }, [
+      { name: `glm.batch-store/${batch}`, run: svcRun, target: batch === 1000 ? 0.5 : undefined },
+      { name: `glm.batch-store/${batch}-connect-binary`, run: rpcRun },
+    ]);
     await index.drained();
+    return results;
+  } finally {
+    db.close();
     await index.close();
     store.close();
-
-    const n = batch * rounds;
-    const raw: BenchResult = { case: `sqlite.raw-insert/${batch}`, n, opsPerSec: n / (rawMs / 1000) };
-    const svc: BenchResult = {
-      case: `glm.batch-store/${batch}`,
-      n,
-      opsPerSec: n / (svcMs / 1000),
-      baseline: raw.case,
-      baselineOpsPerSec: raw.opsPerSec,
-      ratio: n / (svcMs / 1000) / raw.opsPerSec,
-      extra: { batchesPerSec: rounds / (svcMs / 1000) },
-    };
-    return [raw, svc];
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
 }
