@@ -53,9 +53,9 @@ export interface SwmEventSubscription {
   /** Times the local memory was reloaded (RELOAD_REQUIRED, event log reset, or blind reconnect). */
   readonly reloads: number;
   /**
-   * Resolves when the first stream is live: its response headers arrived, which the server sends
-   * with the first message (an event, or a HEARTBEAT after `DCSM_SWM_HEARTBEAT_MS`, 15 s by
-   * default), so from then on no event is missed. Also resolves when the subscription ends first.
+   * Resolves when the first stream is live: SWM starts every stream with a "subscribed"
+   * HEARTBEAT, sent once the subscription is registered, so from then on no event is missed.
+   * Also resolves when the subscription ends first.
    */
   readonly ready: Promise<void>;
   /** Resolves after `close()` or abort; rejects with a `ConnectError` on a non-retryable error (`InvalidArgument`, `Unimplemented`, `PermissionDenied`, `Unauthenticated`, `FailedPrecondition`). */

@@ -121,7 +121,10 @@ export async function* streamEvents(log: EventLog, epoch: string, req: Subscribe
       () => void queue.push(special(EventType.RELOAD_REQUIRED, "the SWM event log was reset; reload cached KEMs"), overflow),
     );
     sub = s;
+    // The first message tells the client its subscription is registered (and sends the response
+    // headers at once instead of after the first event or heartbeat interval).
     if (s.reloadRequired) yield special(EventType.RELOAD_REQUIRED, `events after sequence ${after} are no longer kept; reload cached KEMs`);
+    else yield special(EventType.HEARTBEAT, "subscribed");
     for (;;) {
       const r = await queue.next(limits.heartbeatMs, signal);
       if (r === "aborted") return;

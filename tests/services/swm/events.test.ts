@@ -37,7 +37,7 @@ function listen(stream: (signal: AbortSignal) => AsyncIterable<SWMMemoryEvent>) 
   const ac = new AbortController();
   const done = (async () => {
     try {
-      for await (const e of stream(ac.signal)) got.push(e);
+      for await (const e of stream(ac.signal)) if (!(e.eventType === EventType.HEARTBEAT && e.details === "subscribed")) got.push(e);
     } catch (err) {
       if (ConnectError.from(err).code !== Code.Canceled) throw err;
     }
@@ -104,6 +104,9 @@ describe("SWM events across instances", () => {
     const slow = streamEvents(backend.events, backend.events.epoch, create(SubscribeToSWMEventsRequestSchema, {}), limits, new AbortController().signal);
     const fast: SWMMemoryEvent[] = [];
     const fastGen = streamEvents(backend.events, backend.events.epoch, create(SubscribeToSWMEventsRequestSchema, {}), { ...limits, subscriberBuffer: 50 }, new AbortController().signal);
+    // Each stream starts with its "subscribed" heartbeat, sent once it is registered.
+    expect((await slow.next()).value!.details).toBe("subscribed");
+    expect((await fastGen.next()).value!.details).toBe("subscribed");
     const first = slow.next();
     const pump = (async () => {
       for (let r = await fastGen.next(); !r.done; r = await fastGen.next()) {

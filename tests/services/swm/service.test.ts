@@ -30,11 +30,12 @@ async function codeOf(p: Promise<unknown>): Promise<Code | "ok"> {
   }
 }
 
-/** Reads `n` events from a stream (then cancels it). */
+/** Reads `n` events from a stream (then cancels it), skipping the "subscribed" heartbeat every stream starts with. */
 async function take(stream: AsyncIterable<SWMMemoryEvent>, n: number, ac: AbortController): Promise<SWMMemoryEvent[]> {
   const out: SWMMemoryEvent[] = [];
   try {
     for await (const e of stream) {
+      if (e.eventType === EventType.HEARTBEAT && e.details === "subscribed") continue;
       out.push(e);
       if (out.length === n) break;
     }
@@ -163,10 +164,23 @@ for (const kind of ["memory", "redis"] as Kind[]) {
       ac.abort();
     });
 
+    test("every stream starts with a \"subscribed\" HEARTBEAT, sent at once", async () => {
+      const { client } = await swm({ swmLimits: { heartbeatMs: 60_000 } });
+      const ac = new AbortController();
+      const t0 = Date.now();
+      for await (const e of client.subscribeToSWMEvents({}, { signal: ac.signal })) {
+        expect([e.eventType, e.details]).toEqual([EventType.HEARTBEAT, "subscribed"]);
+        break;
+      }
+      expect(Date.now() - t0).toBeLessThan(1000);
+      ac.abort();
+    });
+
     test("idle streams get HEARTBEATs; cancelling ends the stream and frees its slot; too many streams is ResourceExhausted", async () => {
       const { client } = await swm({ swmLimits: { heartbeatMs: 100, maxSubscribers: 2 } });
       const ac = new AbortController();
       const t0 = Date.now();
+      // After the "subscribed" heartbeat (skipped by take), one heartbeat per idle interval.
       const beats = await take(client.subscribeToSWMEvents({}, { signal: ac.signal }), 2, ac);
       expect(beats.map((e) => [e.eventType, e.sequence])).toEqual([[EventType.HEARTBEAT, 0n], [EventType.HEARTBEAT, 0n]]);
       expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
