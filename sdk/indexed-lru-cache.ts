@@ -139,13 +139,24 @@ export class IndexedLRUCache<V> {
    * @returns the matching keys, or null when no filter could use an index.
    */
   keysWhere(filters: Readonly<Record<string, unknown>>): Set<string> | null {
+    const keys = this.matchingKeys(filters);
+    return keys === null ? null : new Set(keys);
+  }
+
+  /**
+   * Like {@link keysWhere} but may return an internal index set (one usable filter) instead of a
+   * copy: callers must only iterate it, at once.
+   */
+  private matchingKeys(filters: Readonly<Record<string, unknown>>): ReadonlySet<string> | null {
     const sets: Set<string>[] = [];
-    for (const [k, v] of Object.entries(filters)) {
+    for (const k of Object.keys(filters)) {
       const idx = this.indexes.get(k);
+      const v = filters[k];
       if (!idx || typeof v !== "string") continue;
       sets.push(idx.get(v) ?? new Set());
     }
     if (sets.length === 0) return null;
+    if (sets.length === 1) return sets[0]!;
     sets.sort((a, b) => a.size - b.size);
     const out = new Set<string>();
     outer: for (const key of sets[0]!) {
@@ -161,7 +172,7 @@ export class IndexedLRUCache<V> {
    * @param filters - metadata equality filters; empty matches every entry.
    */
   query(filters: Readonly<Record<string, unknown>>): V[] {
-    const keys = this.keysWhere(filters);
+    const keys = this.matchingKeys(filters);
     const candidates: V[] = [];
     if (keys) {
       for (const k of keys) {
@@ -171,11 +182,16 @@ export class IndexedLRUCache<V> {
     } else {
       for (const v of this.lru.values()) candidates.push(v);
     }
-    const rest = Object.entries(filters).filter(([k, v]) => !(this.indexes.has(k) && typeof v === "string"));
-    if (rest.length === 0) return candidates;
+    let rest: [string, unknown][] | undefined;
+    for (const k of Object.keys(filters)) {
+      const v = filters[k];
+      if (!(this.indexes.has(k) && typeof v === "string")) (rest ??= []).push([k, v]);
+    }
+    if (!rest) return candidates;
+    const others = rest;
     return candidates.filter((v) => {
       const md = this.metadataOf(v);
-      return !!md && rest.every(([k, want]) => md[k] === want);
+      return !!md && others.every(([k, want]) => md[k] === want);
     });
   }
 
