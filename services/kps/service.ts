@@ -32,7 +32,7 @@ export interface KpsServiceOptions {
   maxRawBytes?: number;
   /** Chunk size used when the request gives 0, in characters (chunks over the model's token window are split further). @default 1200 */
   defaultChunkChars?: number;
-  /** Chunk size for code and Markdown parsed by tree-sitter when the request gives 0, in characters. @default 800 */
+  /** Chunk size for code and Markdown parsed by tree-sitter when the request gives 0, in characters. @default 600 */
   defaultCodeChunkChars?: number;
   /** Largest `max_chunk_chars` a request may ask for. @default 16000 */
   maxChunkChars?: number;
@@ -89,7 +89,7 @@ export function createKpsService(options: KpsServiceOptions): ServiceImpl<typeof
   const limits = options.limits ?? DEFAULT_KEM_LIMITS;
   const maxRawBytes = options.maxRawBytes ?? 8 * 1024 * 1024;
   const defaultChunkChars = options.defaultChunkChars ?? 1200;
-  const defaultCodeChunkChars = options.defaultCodeChunkChars ?? 800;
+  const defaultCodeChunkChars = options.defaultCodeChunkChars ?? 600;
   const maxChunkChars = options.maxChunkChars ?? 16000;
   const decoder = new TextDecoder("utf-8", { fatal: true });
   const encoder = new TextEncoder();

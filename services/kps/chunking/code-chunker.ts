@@ -19,7 +19,7 @@ export interface CodeChunk extends TextChunk {
 
 /** Options of {@link chunkCode}. */
 export interface ChunkCodeOptions {
-  /** Most characters per chunk (a definition over it is split into its members). @default 800 */
+  /** Most characters per chunk (a definition over it is split into its members). @default 600 */
   maxChars?: number;
 }
 
@@ -61,7 +61,7 @@ const endRow = (n: Node) => (n.endPosition.column === 0 && n.endPosition.row > n
  * @throws when the grammar cannot be loaded (callers fall back to {@link chunkText}).
  */
 export async function chunkCode(text: string, lang: CodeLanguage, options: ChunkCodeOptions = {}): Promise<CodeChunk[]> {
-  const maxChars = Math.max(16, options.maxChars ?? 800);
+  const maxChars = Math.max(16, options.maxChars ?? 600);
   const source = text.replace(/\r\n?/g, "\n");
   const lines = source.split("\n");
   const sep = lang.id === "markdown" ? " > " : ".";
