@@ -99,17 +99,21 @@ export function createWriteBehindWorker(options: WriteBehindOptions): WriteBehin
       return glm.batchStoreKEMs({ kems: batch.map((q) => recordToKem(q.record)), idempotencyKeys: batch.map((q) => q.idempotencyKey) }, { signal: stopping.signal, timeoutMs: 30_000 });
     }, stopping.signal);
     await queue.ack(batch.map((q) => q.handle));
+    // Refreshes are independent compare-and-set writes, issued together (in result order) and
+    // awaited as a batch: on Redis that is one pipelined burst instead of a round trip per KEM.
+    const refreshes: Promise<unknown>[] = [];
     for (const r of res.results) {
       const q = batch[r.index]!;
       if (r.outcome.case === "kem") {
         counters.persisted++;
         const stored = kemToRecord(r.outcome.value);
-        await workingSet.refresh(stored, q.record.updatedAtUs, { agentId: "swm-write-behind", details: "refreshed with the GLM version after write-behind" }).catch(() => {});
+        refreshes.push(workingSet.refresh(stored, q.record.updatedAtUs, { agentId: "swm-write-behind", details: "refreshed with the GLM version after write-behind" }).catch(() => {}));
       } else {
         counters.rejected++;
         options.log?.warn({ kemId: q.record.id, error: r.outcome.value }, "GLM rejected a write-behind KEM; dropped");
       }
     }
+    await Promise.all(refreshes);
   }
 
   const loop = (async () => {
