@@ -33,7 +33,7 @@ export interface BenchCase {
   run: () => Promise<BenchResult[]>;
 }
 
-/** Every case group, in run order (fast micro cases first). */
+/** Every case group, in run order (fast micro cases first; the memory-heavy vector search last). */
 export const CASES: BenchCase[] = [
   { name: "bench.selftest", explicit: true, results: ["bench.selftest/noop", "bench.selftest/noop-async"], run: benchSelftest },
   { name: "cache.get", results: ["cache.get/lru-cache", "cache.get/indexed-lru", "cache.get/map"], run: benchCacheGet },
@@ -46,8 +46,8 @@ export const CASES: BenchCase[] = [
   { name: "glm.batch-store/100", results: ["sqlite.raw-insert/100", "glm.batch-store/100", "glm.batch-store/100-connect-binary"], run: () => benchBatchStore(100, 30) },
   { name: "glm.batch-store/1000", results: ["sqlite.raw-insert/1000", "glm.batch-store/1000", "glm.batch-store/1000-connect-binary"], run: () => benchBatchStore(1000, 4) },
   { name: "swm.write-behind", results: ["sqlite.raw-insert/wb-100", "swm.write-behind/memory", "swm.write-behind/redis"], run: benchWriteBehind },
+  { name: "kps.embeddings", results: ["kps.embeddings/raw-pipeline-b32", "kps.embeddings/http-v1-b32"], run: () => benchEmbeddings() },
   { name: "glm.search/10k", results: ["glm.search/exact-10k", "glm.search/hnsw-10k"], run: () => benchVectorSearch(10_000, 300) },
   { name: "glm.search/100k", results: ["glm.search/exact-100k", "glm.search/hnsw-100k"], run: () => benchVectorSearch(100_000, 150) },
   { name: "glm.search/1m", large: true, results: ["glm.search/exact-1m", "glm.search/hnsw-1m"], run: () => benchVectorSearch(1_000_000, 100) },
-  { name: "kps.embeddings", results: ["kps.embeddings/raw-pipeline-b32", "kps.embeddings/http-v1-b32"], run: () => benchEmbeddings() },
 ];
