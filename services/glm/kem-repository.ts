@@ -85,7 +85,7 @@ export class KemRepository {
   /** Streams every stored embedding into the local index and sets the applied position. */
   private async load(): Promise<void> {
     const latest = this.store.latestChangeSeq();
-    const snap = this.index.snapshotPosition?.();
+    const snap = await this.index.snapshotPosition?.();
     const usable = snap !== undefined && snap >= this.store.oldestChangeSeq() - 1 && snap <= latest;
     if (snap !== undefined && !usable) {
       this.log?.warn({ snapshot: snap, latest }, "vector index snapshot is older than the change log; rebuilding");

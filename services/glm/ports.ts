@@ -174,7 +174,7 @@ export interface VectorIndex {
   /** Called once after the start-up load: drops snapshot entries whose ids were not loaded. */
   loadDone?(): Promise<void>;
   /** Change-log position of the snapshot this index was restored from, if any. */
-  snapshotPosition?(): number | undefined;
+  snapshotPosition?(): number | undefined | Promise<number | undefined>;
   /** Tells the index which change-log position its contents now reflect (saved in snapshots). */
   notePosition?(seq: number): void;
   /** Current size and indexing lag. */

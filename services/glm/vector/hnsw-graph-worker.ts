@@ -4,8 +4,8 @@
  * the graph"). Messages are processed in order; every request that expects an answer carries `req`.
  *
  * In: `init` {opts, snapshot?}, `add` {keys, vectors}, `remove` {key}, `search` {req, vector, k},
- * `save` {req, path}, `clear`. Out: `ready` {size}, `added` {keys}, `result` {req, keys, distances},
- * `saved` {req}, `error` {req?, message}.
+ * `save` {req, path}, `clear`. Out: `ready` {size, snapshotError?}, `added` {keys}, `result` {req,
+ * keys, distances}, `saved` {req}, `error` {req?, message}, `fatal` {message} (the graph is unusable).
  * @module
  */
 import usearch from "usearch";
@@ -58,13 +58,26 @@ self.onmessage = (ev: MessageEvent) => {
       case "init": {
         opts = m.opts as GraphOptions;
         graph = newGraph();
-        if (typeof m.snapshot === "string") graph.load(m.snapshot);
-        self.postMessage({ type: "ready", size: graph.size() });
+        let snapshotError: string | undefined;
+        if (typeof m.snapshot === "string") {
+          try {
+            graph.load(m.snapshot);
+          } catch (err) {
+            snapshotError = (err as Error).message;
+            graph = newGraph(); // a failed load may leave the graph unusable
+          }
+        }
+        self.postMessage({ type: "ready", size: graph.size(), snapshotError });
         break;
       }
       case "add": {
         const keys = m.keys as BigUint64Array;
-        graph.add(keys, m.vectors as Float32Array, opts.threads);
+        try {
+          graph.add(keys, m.vectors as Float32Array, opts.threads);
+        } catch (err) {
+          self.postMessage({ type: "fatal", message: `add failed: ${(err as Error).message}` });
+          break;
+        }
         self.postMessage({ type: "added", keys }, [keys.buffer]);
         break;
       }

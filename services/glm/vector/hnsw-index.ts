@@ -13,7 +13,7 @@
  * Snapshots (`hnsw.usearch` + `hnsw.meta.json` in `snapshotDir`) let a restart skip the rebuild.
  * @module
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { VectorEntry, VectorHit, VectorIndex, VectorSearchOptions } from "../ports.ts";
 import { ExactVectorStore, isAfter, sortHits } from "./exact-store.ts";
@@ -45,6 +45,8 @@ export interface HnswVectorIndexOptions {
   snapshotEvery?: number;
   /** Logger. */
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  /** Location of the graph worker script (packaging, tests). @default "./hnsw-graph-worker.ts" beside this file */
+  workerUrl?: string;
 }
 
 /** The HNSW index with test and bench hooks. */
@@ -53,8 +55,8 @@ export interface HnswVectorIndex extends VectorIndex {
   drained(): Promise<void>;
   /** Writes a snapshot now. */
   snapshot(): Promise<void>;
-  /** Change-log position of the restored snapshot, if one was restored. */
-  snapshotPosition(): number | undefined;
+  /** Change-log position of the restored snapshot, if one was restored (after the snapshot check). */
+  snapshotPosition(): Promise<number | undefined>;
 }
 
 interface SnapshotMeta {
@@ -63,6 +65,18 @@ interface SnapshotMeta {
   position: number;
   nextLabel: number;
   labels: [number, string][];
+  /** Size in bytes and MD5 of the graph file: usearch does not validate what it loads, and a
+   * damaged file can crash the process, so it is checked before loading. */
+  graphBytes: number;
+  graphMd5: string;
+}
+
+/** MD5 (hex) of a file, streamed. */
+async function fileMd5(path: string): Promise<string> {
+  const hasher = new Bun.CryptoHasher("md5");
+  const reader = Bun.file(path).stream().getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) hasher.update(r.value);
+  return hasher.digest("hex");
 }
 
 /** Request/response client of the graph worker. */
@@ -74,8 +88,8 @@ class GraphWorker {
   onAdded: (keys: BigUint64Array) => void = () => {};
   readonly ready: Promise<number>;
 
-  constructor(opts: GraphOptions, snapshot: string | undefined) {
-    this.worker = new Worker(new URL("./hnsw-graph-worker.ts", import.meta.url).href);
+  constructor(opts: GraphOptions, snapshot: string | undefined, workerUrl: string) {
+    this.worker = new Worker(workerUrl);
     let readyResolve!: (n: number) => void;
     let readyReject!: (e: Error) => void;
     this.ready = new Promise<number>((res, rej) => {
@@ -84,7 +98,11 @@ class GraphWorker {
     });
     this.worker.onmessage = (ev: MessageEvent) => {
       const m = ev.data as { type: string; req?: number; [k: string]: unknown };
-      if (m.type === "ready") return readyResolve(m.size as number);
+      if (m.type === "ready") {
+        if (typeof m.snapshotError === "string") return readyReject(new Error(`snapshot unreadable: ${m.snapshotError}`));
+        return readyResolve(m.size as number);
+      }
+      if (m.type === "fatal") return this.fail(new Error(`HNSW graph worker failed: ${String(m.message)}`));
       if (m.type === "added") return this.onAdded(m.keys as BigUint64Array);
       const w = m.req !== undefined ? this.waiting.get(m.req) : undefined;
       if (m.type === "error") {
@@ -99,10 +117,34 @@ class GraphWorker {
         w.resolve(m);
       }
     };
+    // A worker that cannot start or crashes must not take the server down: the index falls back
+    // to exact search (every vector is also in the exact store) and says so in the log.
+    this.worker.onerror = (ev: ErrorEvent) => {
+      ev.preventDefault();
+      this.fail(new Error(`HNSW graph worker failed: ${ev.message || "unknown error"}`));
+    };
+    this.rejectReady = readyReject;
     this.worker.postMessage({ type: "init", opts, snapshot });
   }
 
+  private rejectReady: (e: Error) => void = () => {};
+
+  private fail(err: Error): void {
+    if (this.failed) return;
+    this.failed = err;
+    this.rejectReady(err);
+    for (const w of this.waiting.values()) w.reject(err);
+    this.waiting.clear();
+    this.onFailed(err);
+  }
+
+  /** Set when the worker failed; no further requests are sent. */
+  failed: Error | undefined;
+  /** Called once when the worker fails. */
+  onFailed: (err: Error) => void = () => {};
+
   private request<T>(msg: Record<string, unknown>, transfer: Transferable[] = []): Promise<T> {
+    if (this.failed) return Promise.reject(this.failed);
     const req = this.nextReq++;
     return new Promise<T>((resolve, reject) => {
       this.waiting.set(req, { resolve, reject });
@@ -111,9 +153,11 @@ class GraphWorker {
   }
 
   add(keys: BigUint64Array, vectors: Float32Array): void {
+    if (this.failed) return;
     this.worker.postMessage({ type: "add", keys, vectors }, [keys.buffer, vectors.buffer]);
   }
   remove(label: number): void {
+    if (this.failed) return;
     this.worker.postMessage({ type: "remove", key: BigInt(label) });
   }
   search(vector: Float32Array, k: number): Promise<{ keys: BigUint64Array; distances: Float32Array }> {
@@ -123,6 +167,7 @@ class GraphWorker {
     return this.request({ type: "save", path });
   }
   clear(): void {
+    if (this.failed) return;
     this.worker.postMessage({ type: "clear" });
   }
   terminate(): void {
@@ -171,32 +216,53 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
   let closed = false;
   const drainWaiters: (() => void)[] = [];
 
-  let snapshotToLoad: string | undefined;
   let meta: SnapshotMeta | undefined;
   if (snapFiles && existsSync(snapFiles.graph) && existsSync(snapFiles.meta)) {
     try {
       const m = JSON.parse(readFileSync(snapFiles.meta, "utf8")) as SnapshotMeta;
-      if (m.version === 1 && m.dimension === dim) {
-        meta = m;
-        snapshotToLoad = snapFiles.graph;
-      }
+      if (m.version === 1 && m.dimension === dim && statSync(snapFiles.graph).size === m.graphBytes) meta = m;
+      else options.log?.warn({ dir: options.snapshotDir }, "HNSW snapshot does not match; rebuilding");
     } catch (err) {
-      options.log?.warn({ err }, "HNSW snapshot metadata unreadable; starting empty");
+      options.log?.warn({ err }, "HNSW snapshot metadata unreadable; rebuilding");
     }
   }
-  const graph = new GraphWorker(graphOptions, snapshotToLoad);
-  if (meta) {
-    for (const [label, id] of meta.labels) {
-      labelOf.set(id, label);
-      idOfLabel.set(label, id);
+  const workerUrl = options.workerUrl ?? new URL("./hnsw-graph-worker.ts", import.meta.url).href;
+  // The graph file is checked (MD5) before the worker loads it; meanwhile nothing is restored.
+  const snapshotOk = meta && snapFiles ? fileMd5(snapFiles.graph).then((md5) => md5 === meta!.graphMd5) : Promise.resolve(false);
+  const graphPromise = snapshotOk.then((ok) => {
+    if (meta && !ok) options.log?.warn({ dir: options.snapshotDir }, "HNSW snapshot is damaged (checksum); rebuilding");
+    if (ok && meta) {
+      for (const [label, id] of meta.labels) {
+        labelOf.set(id, label);
+        idOfLabel.set(label, id);
+      }
+      nextLabel = meta.nextLabel;
+      restoredPosition = meta.position;
+      restoredIds = new Set();
     }
-    nextLabel = meta.nextLabel;
-    restoredPosition = meta.position;
-    restoredIds = new Set();
-  }
+    const g = new GraphWorker(graphOptions, ok ? snapFiles!.graph : undefined, workerUrl);
+    g.onFailed = onGraphFailed;
+    g.onAdded = onAdded;
+    graph = g;
+    return g;
+  });
+  /** The worker, once the snapshot check is done. */
+  let graph: GraphWorker | undefined;
   let graphOk = true;
-  const ready = graph.ready.then(
+  function onGraphFailed(err: Error): void {
+    options.log?.warn({ err }, "HNSW graph unavailable; vector search falls back to exact search");
+    graphOk = false;
+    graphFailed = true;
+    labelOf = new Map();
+    idOfLabel = new Map();
+    inFlight = new Set();
+    slicesInFlight = 0;
+    for (const w of drainWaiters.splice(0)) w();
+  }
+  let graphFailed = false;
+  const ready = graphPromise.then((g) => g.ready).then(
     (size) => {
+      pump(); // writes made while the snapshot was being checked
       if (meta) options.log?.info({ vectors: size, position: meta.position }, "HNSW snapshot restored");
     },
     (err) => {
@@ -206,7 +272,7 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
     },
   );
 
-  graph.onAdded = (keys) => {
+  function onAdded(keys: BigUint64Array): void {
     slicesInFlight--;
     for (const key of keys) {
       const id = idOfLabel.get(Number(key));
@@ -218,14 +284,16 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
     pump();
     if (tail.size === 0 && slicesInFlight === 0) {
       for (const w of drainWaiters.splice(0)) w();
-      if (snapFiles && insertedSinceSnapshot >= snapshotEvery) void writeSnapshot();
+      if (snapFiles && insertedSinceSnapshot >= snapshotEvery) {
+        writeSnapshot().catch((err) => options.log?.warn({ err }, "HNSW snapshot not written"));
+      }
     }
-  };
+  }
 
   function unlink(id: string): void {
     const label = labelOf.get(id);
     if (label === undefined) return;
-    graph.remove(label);
+    graph?.remove(label);
     labelOf.delete(id);
     idOfLabel.delete(label);
     inFlight.delete(id);
@@ -233,7 +301,7 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
 
   /** Sends tail slices to the worker, keeping at most two in flight. */
   function pump(): void {
-    if (closed || !graphOk) return;
+    if (closed || !graphOk || !graph) return;
     while (slicesInFlight < 2 && tail.size > inFlight.size) {
       const ids: string[] = [];
       for (const id of tail) {
@@ -258,15 +326,21 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
   }
 
   async function writeSnapshot(): Promise<void> {
-    if (!snapFiles || !options.snapshotDir || !graphOk) return;
+    if (!snapFiles || !options.snapshotDir || !graphOk || !graph) return;
     mkdirSync(options.snapshotDir, { recursive: true });
     // The worker saves after every add/remove sent before this point: the label map now matches.
-    const m: SnapshotMeta = { version: 1, dimension: dim, position, nextLabel, labels: [...idOfLabel] };
+    const m: SnapshotMeta = { version: 1, dimension: dim, position, nextLabel, labels: [...idOfLabel], graphBytes: 0, graphMd5: "" };
     insertedSinceSnapshot = 0;
-    await graph.save(`${snapFiles.graph}.tmp`);
-    writeFileSync(`${snapFiles.meta}.tmp`, JSON.stringify(m));
-    renameSync(`${snapFiles.graph}.tmp`, snapFiles.graph);
-    renameSync(`${snapFiles.meta}.tmp`, snapFiles.meta);
+    // Unique temporary names: several processes may share a data directory. Each rename is atomic;
+    // if two processes interleave, the checksum in the metadata no longer matches the graph file
+    // and the next start rebuilds instead of loading a mismatched pair.
+    const tmp = `.tmp-${process.pid}-${Date.now()}`;
+    await graph!.save(`${snapFiles.graph}${tmp}`);
+    m.graphBytes = statSync(`${snapFiles.graph}${tmp}`).size;
+    m.graphMd5 = await fileMd5(`${snapFiles.graph}${tmp}`);
+    writeFileSync(`${snapFiles.meta}${tmp}`, JSON.stringify(m));
+    renameSync(`${snapFiles.graph}${tmp}`, snapFiles.graph);
+    renameSync(`${snapFiles.meta}${tmp}`, snapFiles.meta);
   }
 
   async function graphSearch(query: Float32Array, k: number, opts: VectorSearchOptions): Promise<VectorHit[] | undefined> {
@@ -276,7 +350,7 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
     let fetch = Math.ceil((((opts.offset ?? 0) + k) * overFetch) / selectivity);
     for (;;) {
       fetch = Math.min(fetch, graphSize);
-      const res = await graph.search(query, Math.max(1, fetch));
+      const res = await graph!.search(query, Math.max(1, fetch));
       const seen = new Set<string>();
       const hits: VectorHit[] = [];
       for (let i = 0; i < res.keys.length; i++) {
@@ -329,7 +403,7 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
         for (const id of [...labelOf.keys()]) if (!restoredIds.has(id)) unlink(id);
       }
       restoredIds = undefined;
-      graphOk = true;
+      graphOk = !graphFailed;
       pump();
     },
     async remove(ids: string[]) {
@@ -343,12 +417,12 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
       exact.checkDimension(query, "query vector");
       if (k <= 0 || exact.size === 0) return [];
       const small = exact.size <= exactThreshold || (opts.allow !== undefined && opts.allow.size <= exactThreshold);
-      if (small || idOfLabel.size === 0) return exact.search(query, k, opts.allow, opts.after);
+      if (small || !graphOk || !graph || idOfLabel.size === 0) return exact.search(query, k, opts.allow, opts.after);
       return (await graphSearch(query, k, opts)) ?? exact.search(query, k, opts.allow, opts.after);
     },
     async clear() {
       exact = new ExactVectorStore(dim);
-      graph.clear();
+      graph?.clear();
       labelOf = new Map();
       idOfLabel = new Map();
       tail = new Set();
@@ -357,12 +431,15 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
       restoredIds = undefined;
     },
     stats: () => ({ size: exact.size, unindexed: tail.size, kind: "hnsw" }),
-    snapshotPosition: () => restoredPosition,
+    snapshotPosition: async () => {
+      await ready;
+      return restoredPosition;
+    },
     notePosition(seq: number) {
       position = seq;
     },
     drained() {
-      if (tail.size === 0 && slicesInFlight === 0) return Promise.resolve();
+      if (graphFailed || (tail.size === 0 && slicesInFlight === 0)) return Promise.resolve();
       return new Promise<void>((resolve) => drainWaiters.push(resolve));
     },
     snapshot: writeSnapshot,
@@ -370,8 +447,14 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
       if (closed) return;
       closed = true;
       // A snapshot records graph entries only; tail vectors are re-indexed after a restart.
-      if (snapFiles) await writeSnapshot();
-      graph.terminate();
+      await ready;
+      try {
+        if (snapFiles && !graphFailed) await writeSnapshot();
+      } catch (err) {
+        options.log?.warn({ err }, "HNSW snapshot not written; the next start rebuilds the graph");
+      } finally {
+        graph?.terminate();
+      }
     },
   };
   return index;

@@ -59,7 +59,7 @@ describe("HNSW index", () => {
 
     const store2 = createSqliteKemStore({ path: dbPath });
     const index2 = createHnswVectorIndex({ dimension: DIM, snapshotDir: dir, exactThreshold: 10 });
-    expect(index2.snapshotPosition()).toBeGreaterThan(0);
+    expect(await index2.snapshotPosition()).toBeGreaterThan(0);
     const repo2 = new KemRepository({ store: store2, index: index2 });
     await repo2.open();
     // Only the changed KEM needed indexing; the rest came from the snapshot.
@@ -91,4 +91,35 @@ describe("HNSW index", () => {
     expect((await index.search(q, 10, { allow: few })).map((h) => h.id).sort()).toEqual(["f1", "f3", "f5"]);
     await index.close();
   });
+
+  test("a worker that cannot start leaves exact search working (no crash, no hang)", async () => {
+    const index = createHnswVectorIndex({ dimension: DIM, exactThreshold: 10, workerUrl: join(tempDir(), "missing-worker.ts") });
+    const rand = prng(31);
+    const vs = Array.from({ length: 100 }, () => normalizeVector(randomVector(DIM, rand), DIM, "v"));
+    await index.upsert(vs.map((vector, i) => ({ id: `w${i}`, vector })));
+    await index.drained();
+    for (const i of [0, 42, 99]) expect((await index.search(vs[i]!, 1))[0]!.id).toBe(`w${i}`);
+    await index.close();
+  });
+
+  test("a corrupt snapshot is ignored: the graph is rebuilt from the store", async () => {
+    const dir = tempDir();
+    const store = createSqliteKemStore({ path: join(dir, "glm.sqlite") });
+    const rand = prng(41);
+    const vecs = Array.from({ length: 200 }, () => normalizeVector(randomVector(DIM, rand), DIM, "v"));
+    store.upsertMany(vecs.map((v, i) => ({ id: `c${i}`, contentType: "text/plain", content: enc.encode("c"), metadata: {}, embedding: v })));
+    await Bun.write(join(dir, "hnsw.usearch"), "not a usearch file");
+    // Right size, wrong content: only the checksum can tell.
+    await Bun.write(join(dir, "hnsw.meta.json"), JSON.stringify({ version: 1, dimension: DIM, position: 200, nextLabel: 5, labels: [[1, "c1"]], graphBytes: 18, graphMd5: "0".repeat(32) }));
+    const index = createHnswVectorIndex({ dimension: DIM, snapshotDir: dir, exactThreshold: 10 });
+    const repo = new KemRepository({ store, index });
+    await repo.open();
+    await index.drained();
+    expect(index.stats()).toEqual({ size: 200, unindexed: 0, kind: "hnsw" });
+    expect((await repo.search(vecs[1]!, 1))[0]!.id).toBe("c1");
+    expect((await repo.search(vecs[150]!, 1))[0]!.id).toBe("c150");
+    await index.close();
+    store.close();
+  });
 });
+
