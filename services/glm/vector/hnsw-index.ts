@@ -161,7 +161,10 @@ class GraphWorker {
     this.worker.postMessage({ type: "remove", key: BigInt(label) });
   }
   search(vector: Float32Array, k: number): Promise<{ keys: BigUint64Array; distances: Float32Array }> {
-    return this.request({ type: "search", vector, k });
+    // postMessage clones a typed array's whole backing buffer: a query that is a view into a large
+    // buffer (a batch of embeddings, a loaded matrix) would be copied whole on every search.
+    const own = vector.byteOffset === 0 && vector.byteLength === vector.buffer.byteLength ? vector : vector.slice();
+    return this.request({ type: "search", vector: own, k });
   }
   save(path: string): Promise<unknown> {
     return this.request({ type: "save", path });
