@@ -4,9 +4,10 @@
  * little-endian float32 BLOBs so SQLite is the single source of truth (DESIGN.md "Storage").
  * @module
  */
-import { Database, type Statement } from "bun:sqlite";
+import type { Statement } from "bun:sqlite";
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { NotFoundError } from "../../shared/errors.ts";
+import { openWalDatabase } from "../../shared/sqlite-open.ts";
 import { isoToMicros, microsToIso, nowMicros } from "../../shared/time.ts";
 import type { KemFilter, KemPatch, KemRecord, KemStore, KemWrite, UpdatedCursor } from "../ports.ts";
 
@@ -117,9 +118,7 @@ function whereOf(filter: KemFilter): { sql: string; params: (string | number)[] 
  * @returns a {@link KemStore}; driver errors (SQLITE_BUSY after the timeout, I/O) propagate.
  */
 export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
-  const db = new Database(options.path, { create: true, strict: true });
-  db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 7500))};`);
-  db.exec("PRAGMA journal_mode = WAL;");
+  const db = openWalDatabase(options.path, { busyTimeoutMs: options.busyTimeoutMs ?? 7500 });
   db.exec("PRAGMA synchronous = NORMAL;");
   db.exec("PRAGMA foreign_keys = ON;");
   db.exec(SCHEMA);

@@ -7,8 +7,8 @@
  * lease ends. Rows are deleted on ack.
  * @module
  */
-import { Database } from "bun:sqlite";
 import { v7 as uuidv7 } from "uuid";
+import { openWalDatabase } from "../../shared/sqlite-open.ts";
 import type { KemRecord, PersistQueue, QueuedKem } from "../ports.ts";
 import { decodeRecord, encodeRecord } from "./codec.ts";
 
@@ -25,8 +25,9 @@ export interface SqlitePersistQueueOptions {
  * @param options - file path.
  */
 export function createSqlitePersistQueue(options: SqlitePersistQueueOptions): PersistQueue {
-  const db = new Database(options.path, { create: true, strict: true });
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+  // A second server on the same data folder may open this file at the same moment (see sqlite-open.ts).
+  const db = openWalDatabase(options.path, { busyTimeoutMs: 5000 });
+  db.exec("PRAGMA synchronous = NORMAL;");
   db.exec(`CREATE TABLE IF NOT EXISTS swm_persist_queue (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     idempotency_key TEXT NOT NULL,
