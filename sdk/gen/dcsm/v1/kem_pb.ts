@@ -47,7 +47,8 @@ export type KEM = Message<"dcsm.v1.KEM"> & {
 
   /**
    * Free-form metadata (seed: topic, source, relevance, access rights...). Top-level keys with
-   * string, number or bool values can be used in `KEMQuery.metadata_filters`.
+   * string, number or bool values can be used in `KEMQuery.metadata_filters`. The key `namespace`
+   * is reserved: the namespace the KEM belongs to, which scoped credentials are checked against.
    *
    * @generated from field: google.protobuf.Struct metadata = 4;
    */

@@ -1,0 +1,99 @@
+/**
+ * Namespace scoping of requests (issue 8 "Scopes per key"), shared by the GLM, SWM and KPS
+ * guards: which namespace a written KEM goes to, how a query is confined to what the caller may
+ * read, and which namespace a lock or counter name belongs to.
+ * @module
+ */
+import { create, type JsonObject } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { KEMQuerySchema, type KEMQuery } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
+import { InvalidInputError, PermissionError } from "../shared/errors.ts";
+import { can, NAMESPACE_KEY, NAMESPACE_PATTERN, namespacesWith, requireRight, type Principal, type Right } from "../shared/access.ts";
+
+/** Existing KEMs' namespaces by id (`undefined`: the KEM exists without a namespace); absent ids are unknown. */
+export type NamespaceLookup = (ids: string[]) => Promise<Map<string, string | undefined>>;
+
+/** The namespace named by a metadata object, validated. @throws InvalidInputError when not a valid namespace string. */
+export function namespaceIn(metadata: JsonObject | undefined, field = "metadata"): string | undefined {
+  const v = metadata?.[NAMESPACE_KEY];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "string" || !NAMESPACE_PATTERN.test(v)) {
+    throw new InvalidInputError(`${field}.${NAMESPACE_KEY} must be a string matching ${NAMESPACE_PATTERN}`);
+  }
+  return v;
+}
+
+/**
+ * The namespace a KEM written by `p` goes to: the one its metadata names, else the caller's
+ * default namespace for `right` (written into the metadata, which is returned).
+ * @throws InvalidInputError for a malformed namespace; PermissionError when `p` lacks `right` there
+ *   or has no namespace to default to.
+ */
+export function stampNamespace(p: Principal, metadata: JsonObject | undefined, right: Right, field = "kem.metadata"): { namespace: string | undefined; metadata: JsonObject | undefined } {
+  let ns = namespaceIn(metadata, field);
+  if (ns === undefined) {
+    const mine = namespacesWith(p, right);
+    if (mine === "all") return { namespace: undefined, metadata };
+    ns = p.defaultNamespace !== undefined && mine.includes(p.defaultNamespace) ? p.defaultNamespace : mine[0];
+    if (ns === undefined) throw new PermissionError(`${p.id} may not ${right} in any namespace`);
+    metadata = { ...metadata, [NAMESPACE_KEY]: ns };
+  }
+  requireRight(p, ns, right, "KEM write");
+  return { namespace: ns, metadata };
+}
+
+/**
+ * Confines a query to what `p` may read with `right`: a query that pins `metadata_filters.namespace`
+ * must name a readable namespace; one that does not is pinned to the caller's only readable
+ * namespace. Callers with a `*` scope are not restricted.
+ * @returns the (possibly rewritten) query and the namespace it is confined to (undefined: all).
+ * @throws PermissionError outside the caller's namespaces; InvalidInputError when the caller reads
+ *   several namespaces and the query pins none (say which one).
+ */
+export function scopeQuery(p: Principal, query: KEMQuery | undefined, right: Right): { query: KEMQuery | undefined; namespace: string | undefined } {
+  const allowed = namespacesWith(p, right);
+  if (allowed === "all") return { query, namespace: undefined };
+  const pinned = query?.metadataFilters[NAMESPACE_KEY];
+  if (pinned) {
+    if (pinned.kind.case !== "stringValue") throw new InvalidInputError(`query.metadata_filters.${NAMESPACE_KEY} must be a string`);
+    requireRight(p, pinned.kind.value, right, "query");
+    return { query, namespace: pinned.kind.value };
+  }
+  if (allowed.length === 0) throw new PermissionError(`${p.id} may not ${right} any namespace`);
+  if (allowed.length > 1) {
+    throw new InvalidInputError(`${p.id} may ${right} namespaces ${allowed.join(", ")}: set query.metadata_filters.${NAMESPACE_KEY} to one of them`);
+  }
+  const ns = allowed[0]!;
+  const q = query ?? create(KEMQuerySchema);
+  q.metadataFilters = { ...q.metadataFilters, [NAMESPACE_KEY]: create(ValueSchema, { kind: { case: "stringValue", value: ns } }) };
+  return { query: q, namespace: ns };
+}
+
+/**
+ * Checks that `p` may overwrite the KEMs with these ids, which may already exist in another
+ * namespace (an upsert by id must not take over a KEM of another tenant).
+ * @returns the ids `p` may not overwrite, with the reason.
+ */
+export async function foreignIds(p: Principal, ids: string[], right: Right, lookup: NamespaceLookup): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (ids.length === 0) return out;
+  const existing = await lookup(ids);
+  for (const [id, ns] of existing) {
+    if (!can(p, ns, right)) out.set(id, `KEM ${id} exists in ${ns === undefined ? "no namespace" : `namespace ${JSON.stringify(ns)}`}, which ${p.id} may not ${right}`);
+  }
+  return out;
+}
+
+/**
+ * The namespace of a lock or counter name: the part before the first `/` (`"team-a/build"` →
+ * `"team-a"`), required when `p` is confined to namespaces.
+ * @throws PermissionError when `p` lacks every right in `rights` on that namespace, or the name
+ *   has no namespace prefix.
+ */
+export function requireNameScope(p: Principal, name: string, field: string, rights: Right[]): void {
+  if (rights.some((r) => namespacesWith(p, r) === "all")) return;
+  const slash = name.indexOf("/");
+  const ns = slash > 0 ? name.slice(0, slash) : undefined;
+  if (ns === undefined) throw new PermissionError(`${field} must start with "<namespace>/" (e.g. "${p.defaultNamespace ?? "team"}/${name}") for ${p.id}`);
+  if (!rights.some((r) => can(p, ns, r))) throw new PermissionError(`${p.id} may not ${rights.join(" or ")} in namespace ${JSON.stringify(ns)} (${field})`);
+}
