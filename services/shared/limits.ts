@@ -13,6 +13,10 @@ export interface KemLimits {
   maxContentBytes: number;
   /** Maximum size of the metadata JSON in bytes. @default 65536 */
   maxMetadataBytes: number;
+  /** Maximum number of top-level metadata keys. @default 256 */
+  maxMetadataKeys: number;
+  /** Maximum size of one top-level metadata value, as JSON bytes. @default 16384 */
+  maxMetadataValueBytes: number;
   /** Maximum length of a KEM id, metadata key or content type, in characters. @default 128 */
   maxIdLength: number;
   /** Maximum KEMs per batch store. @default 1000 */
@@ -32,6 +36,8 @@ export const DEFAULT_KEM_LIMITS: Readonly<KemLimits> = Object.freeze({
   dimension: 384,
   maxContentBytes: 1024 * 1024,
   maxMetadataBytes: 64 * 1024,
+  maxMetadataKeys: 256,
+  maxMetadataValueBytes: 16 * 1024,
   maxIdLength: 128,
   maxBatchSize: 1000,
   defaultPageSize: 20,
