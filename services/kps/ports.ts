@@ -65,10 +65,10 @@ export interface KemSink {
    */
   batchStore(request: MessageInitShape<typeof BatchStoreKEMsRequestSchema>): Promise<BatchStoreKEMsResponse>;
   /**
-   * Every KEM whose metadata `key` equals `value` (GLM RetrieveKEMs with a metadata filter, all
-   * pages). Errors: as {@link batchStore}.
+   * Every KEM whose metadata matches every `key: value` of `filters` (GLM RetrieveKEMs with
+   * metadata filters, all pages). Errors: as {@link batchStore}.
    */
-  findByMetadata(key: string, value: string): Promise<StoredChunk[]>;
+  findByMetadata(filters: Record<string, string>): Promise<StoredChunk[]>;
   /** Deletes KEMs (GLM DeleteKEM each; unknown ids are ignored). Errors: as {@link batchStore}. */
   deleteMany(ids: string[]): Promise<void>;
 }

@@ -15,10 +15,12 @@ import { KEMSchema } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { KnowledgeProcessorService, ProcessRawDataResponseSchema } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import { BackendUnavailableError, InvalidInputError, mapErrors } from "../shared/errors.ts";
 import { checkMetadataSize } from "../shared/kem-mapping.ts";
+import { NAMESPACE_KEY } from "../shared/access.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
 import { chunkDocument } from "./chunking/chunk-document.ts";
 import { chunkText, type TextChunk } from "./chunking/text-chunker.ts";
 import type { Embedder, KemSink, StoredChunk } from "./ports.ts";
+import { queuedIn } from "./queued-results.ts";
 
 /** Options of {@link createKpsService}. */
 export interface KpsServiceOptions {
@@ -38,7 +40,7 @@ export interface KpsServiceOptions {
   maxChunkChars?: number;
 }
 
-/** Namespace of the deterministic chunk ids (UUIDv5 of "<source>#<chunk index>"). */
+/** UUID namespace of the deterministic chunk ids (UUIDv5 of "[<DCSM namespace>:]<source>#<chunk index>"). */
 export const CHUNK_ID_NAMESPACE = "6f1d8c2e-5b7a-4d3e-9c1f-2a8b7e6d5c4b";
 
 const TEXT_TYPES = /^(text\/[\w.+-]+|application\/(json|xml|javascript|typescript|x-[\w.+-]+|[\w.+-]+\+(json|xml)))(;.*)?$/i;
@@ -122,7 +124,11 @@ export function createKpsService(options: KpsServiceOptions): ServiceImpl<typeof
       });
       const chunks = await fitChunksToModel(doc.chunks, embedder);
       if (chunks.length === 0) throw new InvalidInputError("raw_content has no text (only whitespace)");
-      const source = req.sourcePath || req.dataId;
+      // Issue 8: a document's chunks live in one DCSM namespace; ids and the lookup of earlier
+      // chunks are confined to it, so two tenants ingesting the same path never collide.
+      const namespace = typeof initial[NAMESPACE_KEY] === "string" ? (initial[NAMESPACE_KEY] as string) : undefined;
+      const scope: Record<string, string> = namespace === undefined ? {} : { [NAMESPACE_KEY]: namespace };
+      const source = (req.sourcePath || req.dataId) && namespace !== undefined ? `${namespace}:${req.sourcePath || req.dataId}` : req.sourcePath || req.dataId;
       const metadataOf = (c: (typeof chunks)[number]): JsonObject => {
         const md: JsonObject = { ...initial, chunk_index: c.index, chunk_count: chunks.length, start_line: c.startLine, end_line: c.endLine, language: doc.language };
         if (c.symbol) md.symbol = c.symbol;
@@ -135,9 +141,9 @@ export function createKpsService(options: KpsServiceOptions): ServiceImpl<typeof
 
       // What GLM already holds for this document (by source_path, else data_id).
       const existing: StoredChunk[] = req.sourcePath
-        ? await options.sink.findByMetadata("source_path", req.sourcePath)
+        ? await options.sink.findByMetadata({ ...scope, source_path: req.sourcePath })
         : req.dataId
-          ? await options.sink.findByMetadata("data_id", req.dataId)
+          ? await options.sink.findByMetadata({ ...scope, data_id: req.dataId })
           : [];
       const byId = new Map(existing.map((e) => [e.id, e]));
       const byHash = new Map<JsonValue, Float32Array>();
@@ -158,8 +164,10 @@ export function createKpsService(options: KpsServiceOptions): ServiceImpl<typeof
 
       const stored = new Map<number, string>();
       const failures: string[] = [];
+      let queued = 0; // chunks a durable sink queued for GLM instead of storing (GLM unreachable)
       for (let start = 0; start < kems.length; start += limits.maxBatchSize) {
         const res = await options.sink.batchStore({ kems: kems.slice(start, start + limits.maxBatchSize) });
+        queued += queuedIn(res);
         for (const r of res.results) {
           if (r.outcome.case === "kem") stored.set(start + r.index, r.outcome.value.id);
           else failures.push(`chunk ${toWrite[start + r.index]!.chunk.index}: ${r.outcome.value?.message ?? "not stored"}`);
@@ -177,7 +185,9 @@ export function createKpsService(options: KpsServiceOptions): ServiceImpl<typeof
         kemIds: ids,
         success: failures.length === 0,
         statusMessage:
-          failures.length === 0
+          failures.length === 0 && queued > 0
+            ? `queued ${queued} of ${ids.length} chunks for GLM, which is unreachable; they are stored when it returns (${summary})`
+            : failures.length === 0
             ? `stored ${ids.length} chunk${ids.length === 1 ? "" : "s"} (${summary})`
             : `stored ${ids.length} of ${planned.length} chunks; ${failures.slice(0, 3).join("; ")}`,
         chunksEmbedded: fresh.length,
