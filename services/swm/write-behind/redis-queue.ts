@@ -1,7 +1,9 @@
 /**
  * Durable write-behind queue on Redis: the stream `swm_persist` with consumer group
  * `swm_persist_workers`, shared by every SWM process on one Redis. Entries are XADDed on publish,
- * read by one worker each (XREADGROUP), removed on ack (XACK + XDEL). A worker killed with entries
+ * read by one worker each (XREADGROUP), removed on ack (XACK + XDEL in one script, so a process
+ * killed between the two cannot leave an acknowledged entry in the stream, where no worker would
+ * ever read it again and the queue would never look drained). A worker killed with entries
  * in flight leaves them pending; after `claimIdleMs` any worker takes them over (XAUTOCLAIM) and
  * resends them with the same idempotency keys. The stream has no TTL, so `volatile-lru` never
  * evicts it (Redis persistence — AOF — decides durability across a Redis crash).
@@ -37,6 +39,20 @@ function toQueued(entries: StreamEntry[]): QueuedKem[] {
   }
   return out;
 }
+
+/**
+ * Acknowledges and deletes entries atomically. KEYS[1] the stream; ARGV[1] the group, ARGV[2..]
+ * the entry ids (in slices of 1000 to stay under Lua's unpack limit). Returns the number deleted.
+ */
+const ACK_AND_DELETE = `
+local n = 0
+for i = 2, #ARGV, 1000 do
+  local ids = {}
+  for j = i, math.min(i + 999, #ARGV) do ids[#ids + 1] = ARGV[j] end
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+  n = n + redis.call('XDEL', KEYS[1], unpack(ids))
+end
+return n`;
 
 function compareIds(a: string, b: string): number {
   const [am = 0, as = 0] = a.split("-").map(Number);
@@ -79,8 +95,7 @@ export async function createRedisPersistQueue(options: RedisPersistQueueOptions)
     },
     async ack(handles) {
       if (handles.length === 0) return;
-      await redis.cmd(["XACK", key, group, ...handles]);
-      await redis.cmd(["XDEL", key, ...handles]);
+      await redis.script(ACK_AND_DELETE, [key], [group, ...handles]);
     },
     async stats() {
       const depth = Number(await redis.cmd(["XLEN", key]));

@@ -19,8 +19,8 @@ export interface WriteBehindOptions {
   queue: PersistQueue;
   /** Transport to GLM (in-process router or Connect over the network). */
   glm: Transport;
-  /** Working set refreshed with GLM's versions. */
-  workingSet: WorkingSet;
+  /** Working set refreshed with GLM's versions; none for queues without a cache (KPS's outbox). */
+  workingSet?: WorkingSet;
   /** Largest batch sent to GLM (keep it at or below GLM's batch limit). @default 100 */
   batchSize?: number;
   /** A partial batch is sent once its oldest entry is this old, in ms. @default 200 */
@@ -107,7 +107,7 @@ export function createWriteBehindWorker(options: WriteBehindOptions): WriteBehin
       if (r.outcome.case === "kem") {
         counters.persisted++;
         const stored = kemToRecord(r.outcome.value);
-        refreshes.push(workingSet.refresh(stored, q.record.updatedAtUs, { agentId: "swm-write-behind", details: "refreshed with the GLM version after write-behind" }).catch(() => {}));
+        if (workingSet) refreshes.push(workingSet.refresh(stored, q.record.updatedAtUs, { agentId: "swm-write-behind", details: "refreshed with the GLM version after write-behind" }).catch(() => {}));
       } else {
         counters.rejected++;
         options.log?.warn({ kemId: q.record.id, error: r.outcome.value }, "GLM rejected a write-behind KEM; dropped");

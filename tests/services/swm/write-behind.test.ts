@@ -157,3 +157,21 @@ describe("write-behind to GLM", () => {
   });
 });
 
+
+describe("SQLite persist queue shared by processes", () => {
+  test("opening the queue while another process holds the file locked waits for it instead of failing with \"database is locked\"", async () => {
+    const path = join(tempDir(), "queue.sqlite");
+    // A second real process takes an exclusive lock on the (new, not yet WAL) file for 300 ms.
+    const holder = Bun.spawn(
+      [process.execPath, "-e", `const { Database } = require("bun:sqlite"); const db = new Database(${JSON.stringify(path)}, { create: true }); db.exec("BEGIN EXCLUSIVE; CREATE TABLE t (x); "); console.log("locked"); setTimeout(() => { db.exec("COMMIT"); db.close(); }, 300);`],
+      { stdout: "pipe", stderr: "inherit" },
+    );
+    const reader = holder.stdout.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toContain("locked");
+    const queue = createSqlitePersistQueue({ path });
+    await queue.enqueue([{ ...kem("shared-1"), createdAtUs: 1, updatedAtUs: 1 }]);
+    expect((await queue.stats()).depth).toBe(1);
+    await queue.close();
+    expect(await holder.exited).toBe(0);
+  });
+});
