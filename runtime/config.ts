@@ -7,6 +7,7 @@ import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../services/shared/limits.ts";
+import { checkTlsPair, pemFile } from "./tls-config.ts";
 
 /** Repository root (where `models/` ships). */
 export const REPO_ROOT = resolve(import.meta.dir, "..");
@@ -58,11 +59,28 @@ export const configSchema = z.object({
    * "quick" runs one full-window input; "off" skips it. @default "full"
    */
   warmup: z.enum(["full", "quick", "off"]).default("full"),
-  /** API keys for `/v1/*`, comma-separated; empty means open (`DCSM_API_KEYS`). @default [] */
+  /** API keys with every right on every namespace, comma-separated (`DCSM_API_KEYS`); prefer `DCSM_API_KEYS_FILE`, which holds hashes and scopes. @default [] */
   apiKeys: z
     .union([z.array(z.string()), z.string()])
     .transform((v) => (Array.isArray(v) ? v : v.split(",")).map((k) => k.trim()).filter((k) => k !== ""))
     .default([]),
+  /**
+   * API keys file (`DCSM_API_KEYS_FILE`): JSON `{"keys":[{"id","sha256","scopes":["ns:right,…"]}]}`
+   * with SHA-256 hashes of the keys, never the keys (`dcsm keys new` makes entries). @default ""
+   */
+  apiKeysFile: z.string().default(""),
+  /** HS256 secret for JWTs, at least 32 bytes (`DCSM_JWT_SECRET`). @default "" (HS256 off) */
+  jwtSecret: z.string().refine((s) => s === "" || Buffer.byteLength(s) >= 32, "must be at least 32 bytes").default(""),
+  /** PEM file of the RS256 public key (SPKI) JWTs are verified with (`DCSM_JWT_PUBLIC_KEY_FILE`). @default "" */
+  jwtPublicKeyFile: z.string().default(""),
+  /** Required JWT `iss` (`DCSM_JWT_ISSUER`). @default "" (not checked) */
+  jwtIssuer: z.string().default(""),
+  /** Required JWT `aud` (`DCSM_JWT_AUDIENCE`). @default "" (not checked) */
+  jwtAudience: z.string().default(""),
+  /** Serve without authentication on a non-loopback interface (`DCSM_INSECURE`, `--insecure`). @default false */
+  insecure: bool.default(false),
+  /** Bearer token DCSM sends to a remote GLM (`DCSM_GLM_API_KEY`), when `DCSM_GLM_URL` needs one. @default "" */
+  glmApiKey: z.string().default(""),
   /** Most inputs per `/v1/embeddings` request (`DCSM_OPENAI_MAX_INPUTS`). @default 2048 */
   openaiMaxInputs: positiveInt.max(100_000).default(2048),
   /** Inputs over the model window: "truncate" or "pool" (chunk and mean-pool) (`DCSM_LONG_INPUT`). @default "truncate" */
@@ -94,6 +112,12 @@ export const configSchema = z.object({
   maxBatchSize: positiveInt.max(100000).default(DEFAULT_KEM_LIMITS.maxBatchSize),
   /** Largest page (`DCSM_MAX_PAGE_SIZE`). @default 1000 */
   maxPageSize: positiveInt.max(100000).default(DEFAULT_KEM_LIMITS.maxPageSize),
+  /** Largest KEM metadata, bytes of JSON (`DCSM_MAX_METADATA_BYTES`). @default 65536 */
+  maxMetadataBytes: positiveInt.default(DEFAULT_KEM_LIMITS.maxMetadataBytes),
+  /** Most top-level metadata keys per KEM (`DCSM_MAX_METADATA_KEYS`). @default 256 */
+  maxMetadataKeys: positiveInt.max(100000).default(DEFAULT_KEM_LIMITS.maxMetadataKeys),
+  /** Largest single top-level metadata value, bytes of JSON (`DCSM_MAX_METADATA_VALUE_BYTES`). @default 16384 */
+  maxMetadataValueBytes: positiveInt.default(DEFAULT_KEM_LIMITS.maxMetadataValueBytes),
   /** Base URL of a remote GLM for KPS (`DCSM_GLM_URL`); empty means in-process. */
   glmUrl: z.string().url().or(z.literal("")).default(""),
   /** Redis for SWM (`REDIS_URL`), e.g. "redis://127.0.0.1:6379/0"; empty means the in-process working set. */
@@ -116,6 +140,10 @@ export const configSchema = z.object({
   swmKemTtlMs: positiveInt.default(30 * 24 * 3600 * 1000),
   /** Events kept for resuming subscribers (`DCSM_SWM_EVENT_HISTORY`). @default 10000 */
   swmEventHistory: positiveInt.max(10_000_000).default(10_000),
+  /** Most open SWM event streams per process; more are `ResourceExhausted` (`DCSM_SWM_MAX_SUBSCRIBERS`). @default 1000 */
+  swmMaxSubscribers: positiveInt.max(1_000_000).default(1000),
+  /** Events buffered per event stream; a consumer further behind is dropped with `ResourceExhausted` (`DCSM_SWM_SUBSCRIBER_BUFFER`). @default 1000 */
+  swmSubscriberBuffer: positiveInt.max(1_000_000).default(1000),
   /** Idle time before an event stream gets a HEARTBEAT, ms (`DCSM_SWM_HEARTBEAT_MS`). @default 15000 */
   swmHeartbeatMs: positiveInt.min(100).default(15_000),
   /** Largest write-behind batch to GLM (`DCSM_SWM_WRITE_BEHIND_BATCH`). @default 100 */
@@ -128,7 +156,13 @@ export const configSchema = z.object({
   swmClaimIdleMs: positiveInt.default(30_000),
   /** Log level (`DCSM_LOG_LEVEL`). @default "info" */
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "silent"]).default("info"),
-});
+  /** TLS certificate chain, PEM file (`DCSM_TLS_CERT`); with `tlsKey`, one HTTPS port serves every protocol (ALPN). */
+  tlsCert: pemFile("cert"),
+  /** TLS private key, PEM file (`DCSM_TLS_KEY`); set with `tlsCert` or not at all. */
+  tlsKey: pemFile("key"),
+  /** CA bundle clients trust, PEM file (`DCSM_TLS_CA`): used by the CLI's client commands, not by the server. */
+  tlsCa: pemFile("cert"),
+}).superRefine(checkTlsPair);
 
 /** The validated DCSM configuration. */
 export type DcsmConfig = z.infer<typeof configSchema>;
@@ -149,6 +183,13 @@ const ENV_NAMES: Record<keyof DcsmConfig, string> = {
   embedCacheMb: "DCSM_EMBED_CACHE_MB",
   warmup: "DCSM_WARMUP",
   apiKeys: "DCSM_API_KEYS",
+  apiKeysFile: "DCSM_API_KEYS_FILE",
+  jwtSecret: "DCSM_JWT_SECRET",
+  jwtPublicKeyFile: "DCSM_JWT_PUBLIC_KEY_FILE",
+  jwtIssuer: "DCSM_JWT_ISSUER",
+  jwtAudience: "DCSM_JWT_AUDIENCE",
+  insecure: "DCSM_INSECURE",
+  glmApiKey: "DCSM_GLM_API_KEY",
   openaiMaxInputs: "DCSM_OPENAI_MAX_INPUTS",
   longInput: "DCSM_LONG_INPUT",
   dimension: "DCSM_VECTOR_DIM",
@@ -163,6 +204,9 @@ const ENV_NAMES: Record<keyof DcsmConfig, string> = {
   maxContentBytes: "DCSM_MAX_CONTENT_BYTES",
   maxBatchSize: "DCSM_MAX_BATCH",
   maxPageSize: "DCSM_MAX_PAGE_SIZE",
+  maxMetadataBytes: "DCSM_MAX_METADATA_BYTES",
+  maxMetadataKeys: "DCSM_MAX_METADATA_KEYS",
+  maxMetadataValueBytes: "DCSM_MAX_METADATA_VALUE_BYTES",
   glmUrl: "DCSM_GLM_URL",
   redisUrl: "REDIS_URL",
   swmIndexedKeys: "DCSM_SWM_INDEXED_KEYS",
@@ -172,12 +216,17 @@ const ENV_NAMES: Record<keyof DcsmConfig, string> = {
   swmRedisPrefix: "DCSM_SWM_REDIS_PREFIX",
   swmKemTtlMs: "DCSM_SWM_KEM_TTL_MS",
   swmEventHistory: "DCSM_SWM_EVENT_HISTORY",
+  swmMaxSubscribers: "DCSM_SWM_MAX_SUBSCRIBERS",
+  swmSubscriberBuffer: "DCSM_SWM_SUBSCRIBER_BUFFER",
   swmHeartbeatMs: "DCSM_SWM_HEARTBEAT_MS",
   swmWriteBehindBatch: "DCSM_SWM_WRITE_BEHIND_BATCH",
   swmWriteBehindDelayMs: "DCSM_SWM_WRITE_BEHIND_DELAY_MS",
   swmWorkerName: "DCSM_SWM_WORKER_NAME",
   swmClaimIdleMs: "DCSM_SWM_CLAIM_IDLE_MS",
   logLevel: "DCSM_LOG_LEVEL",
+  tlsCert: "DCSM_TLS_CERT",
+  tlsKey: "DCSM_TLS_KEY",
+  tlsCa: "DCSM_TLS_CA",
 };
 
 /** Thrown for an invalid configuration; the message lists every bad setting and its variable. */
@@ -225,5 +274,8 @@ export function limitsOf(config: DcsmConfig): KemLimits {
     maxContentBytes: config.maxContentBytes,
     maxBatchSize: config.maxBatchSize,
     maxPageSize: config.maxPageSize,
+    maxMetadataBytes: config.maxMetadataBytes,
+    maxMetadataKeys: config.maxMetadataKeys,
+    maxMetadataValueBytes: config.maxMetadataValueBytes,
   };
 }

@@ -7,9 +7,9 @@
  */
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { createRouterTransport } from "@connectrpc/connect";
+import { createClient, createRouterTransport } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KnowledgeProcessorService } from "../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import { SharedWorkingMemoryService } from "../sdk/gen/dcsm/v1/swm_service_pb.ts";
@@ -21,23 +21,34 @@ import { createExactVectorIndex } from "../services/glm/vector/exact-index.ts";
 import { createHnswVectorIndex } from "../services/glm/vector/hnsw-index.ts";
 import { createQdrantVectorIndex, type QdrantVectorIndex } from "../services/glm/vector/qdrant-index.ts";
 import { createTransformersEmbedder } from "../services/kps/embedder/transformers-embedder.ts";
-import { createGlmSink } from "../services/kps/glm-sink.ts";
 import type { Embedder } from "../services/kps/ports.ts";
 import { createKpsService } from "../services/kps/service.ts";
+import { guardGlm } from "../services/access/glm-guard.ts";
+import { guardKps } from "../services/access/kps-guard.ts";
+import type { NamespaceLookup } from "../services/access/scoping.ts";
+import { guardSwm } from "../services/access/swm-guard.ts";
+import { can, NAMESPACE_KEY } from "../services/shared/access.ts";
+import { bearerAuth } from "../sdk/auth.ts";
+import { createAuthenticator } from "./auth/authenticator.ts";
+import { createAuthInterceptor } from "./auth/interceptor.ts";
 import { limitsOf, qdrantUrlOf, type DcsmConfig } from "./config.ts";
 import consolePage from "./console/index.html";
 import { createConnectApp } from "./host/connect-app.ts";
 import { createEmbeddingStack } from "./host/embedding-stack.ts";
 import { startGrpcListener } from "./host/grpc-listener.ts";
+import { createInnerSocketPath, startTlsListener } from "./host/tls-listener.ts";
 import { createHealthRegistry, createHealthService, ServingStatus } from "./host/health.ts";
+import { buildKpsSink } from "./kps-sink.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import { createObservability } from "./observability/observability.ts";
 import { buildSwm, type SwmRuntime } from "./swm.ts";
+import { readTlsMaterial } from "./tls-config.ts";
 
 /** A running DCSM server. */
 export interface DcsmServer {
-  /** Base URL of the Connect / gRPC-Web listener, e.g. "http://127.0.0.1:8080". */
+  /** Base URL of the Connect / gRPC-Web listener, e.g. "http://127.0.0.1:8080" ("https://…" with TLS). */
   httpUrl: string;
-  /** Base URL of the gRPC (h2c) listener, e.g. "http://127.0.0.1:50051". */
+  /** Base URL of the gRPC (h2c) listener, e.g. "http://127.0.0.1:50051"; with TLS the same as `httpUrl` (one port). */
   grpcUrl: string;
   /** The embedding model in use. */
   embedder: Embedder;
@@ -81,13 +92,19 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
 
+  // Issue 8: authentication is off only on a loopback interface, unless explicitly --insecure.
+  const auth = await createAuthenticator(config);
+  if (!auth.enabled && !isLoopback(config.host) && !config.insecure) {
+    throw new Error(`refusing to serve on ${config.host} without authentication: configure DCSM_API_KEYS_FILE, DCSM_API_KEYS or DCSM_JWT_*, or pass --insecure (DCSM_INSECURE=1)`);
+  }
+
   const embedder = options.embedder ?? (await loadEmbedder(config));
   if (embedder.dimension !== config.dimension) {
     throw new Error(`model ${embedder.modelId} makes ${embedder.dimension}-dim embeddings but DCSM_VECTOR_DIM is ${config.dimension}`);
   }
 
   // Issue 6: GLM, KPS and /v1/embeddings share one cache and one micro-batching queue.
-  const embedding = createEmbeddingStack(embedder, config, log);
+  const embedding = createEmbeddingStack(embedder, config, log, (req) => auth.authenticate(req.headers).then(() => true, () => false));
 
   const store = createSqliteKemStore({ path: join(dataDir, "glm.sqlite") });
   const qdrantUrl = qdrantUrlOf(config);
@@ -97,7 +114,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
         apiKey: config.qdrantApiKey || undefined,
         collection: config.qdrantCollection,
         dimension: config.dimension,
-        indexedKeys: config.glmIndexedKeys,
+        indexedKeys: [...new Set([...config.glmIndexedKeys, NAMESPACE_KEY])], // scoped queries filter on namespace (issue 8)
       })
     : config.vectorIndex === "exact"
       ? createExactVectorIndex({ dimension: config.dimension, initialCapacity: Math.max(1024, store.count()) })
@@ -111,31 +128,57 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
 
   const glm = createGlmService({ repository, embedder: embedding.embedder, limits });
   const glmTransport = config.glmUrl
-    ? createConnectTransport({ baseUrl: config.glmUrl, httpVersion: "1.1", useBinaryFormat: true })
+    ? createConnectTransport({ baseUrl: config.glmUrl, httpVersion: "1.1", useBinaryFormat: true, interceptors: config.glmApiKey ? [bearerAuth(config.glmApiKey)] : [] })
     : createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, glm));
-  const kps = createKpsService({ embedder: embedding.embedder, sink: createGlmSink({ transport: glmTransport }), limits });
+  // Issue 8: with a remote GLM, KPS queues chunks durably (<dataDir>/kps-outbox.sqlite) while GLM is down.
+  const kpsSink = buildKpsSink(config, { glm: glmTransport, maxBatchSize: limits.maxBatchSize, log, dataDir });
+  const kps = createKpsService({ embedder: embedding.embedder, sink: kpsSink.sink, limits });
   const swmRuntime = await buildSwm(config, { glm: glmTransport, limits, log, dataDir });
   const swm = swmRuntime.service;
 
   const serviceNames = [GlobalLongTermMemoryService.typeName, KnowledgeProcessorService.typeName, SharedWorkingMemoryService.typeName];
   const health = createHealthRegistry(serviceNames);
   const healthImpl = createHealthService(health);
+  // Issue 8: each service behind its namespace guard (callers with `*` scopes pass straight through).
+  const glmNamespaces: NamespaceLookup = async (ids) => new Map(store.getMany(ids).map((r) => [r.id, namespaceOf(r.metadata)]));
+  const glmClient = createClient(GlobalLongTermMemoryService, glmTransport);
+  const swmNamespaces: NamespaceLookup = async (ids) => {
+    const found = new Map((await swmRuntime.backend.workingSet.get(ids)).map((r) => [r.id, namespaceOf(r.metadata)]));
+    const rest = ids.filter((id) => !found.has(id));
+    if (rest.length > 0) for (const k of (await glmClient.retrieveKEMs({ query: { ids: rest }, pageSize: rest.length })).kems) found.set(k.id, namespaceOf(k.metadata));
+    return found;
+  };
   const routes = (router: ConnectRouter) => {
-    router.service(GlobalLongTermMemoryService, glm);
-    router.service(KnowledgeProcessorService, kps);
-    router.service(SharedWorkingMemoryService, swm);
+    router.service(GlobalLongTermMemoryService, guardGlm(glm, glmNamespaces));
+    router.service(KnowledgeProcessorService, guardKps(kps));
+    router.service(SharedWorkingMemoryService, guardSwm(swm, swmNamespaces));
     router.service(Health, healthImpl);
   };
 
-  const app = createConnectApp({ routes, readMaxBytes: config.maxMessageBytes });
+  // Server interceptors shared by both listeners, outermost first (issue 8: metrics, then auth).
+  const observability = createObservability({ log, vectorIndex: index, embedding, embedBatchSize: config.embedBatchSize, swm: swmRuntime });
+  const interceptors: Interceptor[] = [observability.interceptor];
+  interceptors.push(createAuthInterceptor(auth));
+  const app = createConnectApp({ routes, readMaxBytes: config.maxMessageBytes, interceptors });
+  // Issue 8: /metrics needs an admin scope on every namespace when authentication is on.
+  app.use("/metrics", async (c, next) => {
+    if (!auth.enabled) return next();
+    const p = await auth.authenticate(c.req.raw.headers).catch(() => undefined);
+    if (!p) return c.text("credentials required: authorization: Bearer <admin API key or JWT>\n", 401, { "www-authenticate": "Bearer" });
+    if (!can(p, undefined, "admin")) return c.text(`${p.id} may not read /metrics (needs the admin right on *)\n`, 403);
+    return next();
+  });
+  app.get("/metrics", () => observability.metricsResponse());
   app.get("/health", (c) => {
     const s = health.get("");
     return c.json({ status: s === ServingStatus.SERVING ? "ok" : "starting", model: embedder.modelId, dimension: embedder.dimension, kems: store.count(), embedding: embedding.stats(), rssBytes: process.memoryUsage.rss() }, s === ServingStatus.SERVING ? 200 : 503);
   });
   app.all("/v1/*", (c) => embedding.openai.fetch(c.req.raw));
+  // TLS (issue 8): one HTTPS port does ALPN for every protocol; this host then sits behind it on a private Unix socket.
+  const tls = readTlsMaterial(config);
+  const innerSocketPath = tls ? createInnerSocketPath() : undefined;
   const http = Bun.serve({
-    hostname: config.host,
-    port: config.httpPort,
+    ...(innerSocketPath ? { unix: innerSocketPath } : { hostname: config.host, port: config.httpPort }),
     // The web console (issue 5), bundled by Bun from runtime/console/ (embedded by `bun build --compile`).
     routes: { "/": consolePage },
     development: false,
@@ -148,10 +191,13 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   });
   let grpc;
   try {
-    grpc = await startGrpcListener(routes, config.host, config.grpcPort, config.maxMessageBytes);
+    grpc = tls && innerSocketPath
+      ? await startTlsListener({ routes, host: config.host, port: config.httpPort, ...tls, readMaxBytes: config.maxMessageBytes, interceptors, innerSocketPath })
+      : await startGrpcListener(routes, config.host, config.grpcPort, config.maxMessageBytes, interceptors);
   } catch (err) {
     await http.stop(true);
     await swmRuntime.close();
+    await kpsSink.close();
     store.close();
     throw err;
   }
@@ -160,8 +206,8 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   health.set("", ServingStatus.SERVING);
   for (const s of serviceNames) health.set(s, ServingStatus.SERVING);
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
-  const httpUrl = `http://${host}:${http.port}`;
-  const grpcUrl = `http://${host}:${grpc.port}`;
+  const httpUrl = tls ? `https://${host}:${grpc.port}` : `http://${host}:${http.port}`;
+  const grpcUrl = tls ? httpUrl : `http://${host}:${grpc.port}`; // TLS: one port for all protocols
   log.info({ httpUrl, grpcUrl, dataDir, model: embedder.modelId, kems: store.count() }, "DCSM serving GLM, KPS and SWM");
 
   let closed = false;
@@ -181,9 +227,22 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
       await Promise.all([graceful, grpc.close(2000)]);
       clearTimeout(cut);
       await swmRuntime.close();
+      await kpsSink.close();
       embedding.close();
       await index.close();
       store.close();
     },
   };
+}
+
+/** True for 127.0.0.0/8, ::1 and localhost: where serving without authentication is allowed. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+/** `metadata.namespace` when it is a string (issue 8). */
+function namespaceOf(metadata: { [key: string]: unknown } | undefined): string | undefined {
+  const v = metadata?.[NAMESPACE_KEY];
+  return typeof v === "string" ? v : undefined;
 }

@@ -7,9 +7,11 @@
 import { join } from "node:path";
 import type { ServiceImpl, Transport } from "@connectrpc/connect";
 import type { SharedWorkingMemoryService } from "../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import { NAMESPACE_KEY } from "../services/shared/access.ts";
 import type { KemLimits } from "../services/shared/limits.ts";
 import { createMemorySwmBackend, createRedisSwmBackend, type SwmBackend } from "../services/swm/backends.ts";
 import { createSwmService } from "../services/swm/service.ts";
+import { countLookups } from "../services/swm/working-set/lookup-stats.ts";
 import { createWriteBehindWorker, type WriteBehindStats } from "../services/swm/write-behind/worker.ts";
 import type { DcsmConfig } from "./config.ts";
 import type { Logger } from "./logger.ts";
@@ -34,11 +36,13 @@ export interface SwmRuntime {
  */
 export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; limits: KemLimits; log: Logger; dataDir: string }): Promise<SwmRuntime> {
   const { log } = deps;
+  // `namespace` is always indexed: scoped queries pin it, and evicted/deleted events must carry it (issue 8).
+  const indexedKeys = [...new Set([...config.swmIndexedKeys, NAMESPACE_KEY])];
   const backend = config.redisUrl
     ? await createRedisSwmBackend({
         url: config.redisUrl,
         prefix: config.swmRedisPrefix,
-        indexedKeys: config.swmIndexedKeys,
+        indexedKeys,
         eventHistory: config.swmEventHistory,
         kemTtlMs: config.swmKemTtlMs,
         maxmemory: config.swmRedisMaxmemory || undefined,
@@ -47,7 +51,7 @@ export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; limit
         log,
       })
     : createMemorySwmBackend({
-        indexedKeys: config.swmIndexedKeys,
+        indexedKeys,
         eventHistory: config.swmEventHistory,
         maxEntries: config.swmMaxEntries,
         maxBytes: config.swmMaxBytes || undefined,
@@ -55,6 +59,7 @@ export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; limit
         claimIdleMs: config.swmClaimIdleMs,
         log,
       });
+  backend.workingSet = countLookups(backend.workingSet); // QuerySWM-by-ids hit/miss counters for /metrics (issue 8)
   const worker = createWriteBehindWorker({
     queue: backend.persistQueue!,
     glm: deps.glm,
@@ -68,9 +73,9 @@ export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; limit
     onEnqueued: () => worker.notify(),
     glm: deps.glm,
     limits: deps.limits,
-    swmLimits: { heartbeatMs: config.swmHeartbeatMs },
+    swmLimits: { heartbeatMs: config.swmHeartbeatMs, maxSubscribers: config.swmMaxSubscribers, subscriberBuffer: config.swmSubscriberBuffer },
   });
-  log.info({ backend: config.redisUrl ? "redis" : "in-process", indexedKeys: config.swmIndexedKeys }, "SWM ready");
+  log.info({ backend: config.redisUrl ? "redis" : "in-process", indexedKeys }, "SWM ready");
   return {
     service,
     backend,

@@ -17,6 +17,7 @@ import { holdLock, type HeldLock, type LockOptions } from "./distributed-lock.ts
 import { LocalAgentMemory, type LocalAgentMemoryOptions, type LocalQuery } from "./local-agent-memory.ts";
 import { withRetries, type RetryOptions } from "./retry.ts";
 import { subscribeSwmEvents, type HandleSwmEventsOptions, type SwmEventFilter, type SwmEventSubscription } from "./swm-events.ts";
+import { bearerAuth } from "./auth.ts";
 import { kemInit, kemQueryInit, type KemInput, type KemPatch, type KemQueryInput } from "./kem-input.ts";
 
 /** Wire protocols. Browsers, Deno and Bun speak `connect` and `grpc-web` through fetch; `grpc` needs `sdk/server.ts`. */
@@ -44,6 +45,8 @@ export interface AgentSDKOptions {
   defaultTimeoutMs?: number;
   /** `fetch` used by the built-in transports. @default globalThis.fetch */
   fetch?: typeof globalThis.fetch;
+  /** API key or JWT sent as `authorization: Bearer` by the built-in transports (issue 8). @default none */
+  token?: string | (() => string | Promise<string>);
 }
 
 /** Per-call options. */
@@ -66,10 +69,10 @@ export interface BatchOutcome {
  * Builds the transport for `baseUrl` and `protocol` with fetch (browsers, Deno, Bun, Node ≥ 18).
  * @throws TypeError for `grpc` (use `sdk/server.ts`) or a missing `baseUrl`.
  */
-export function createFetchTransport(options: Pick<AgentSDKOptions, "baseUrl" | "protocol" | "useBinaryFormat" | "fetch">): Transport {
+export function createFetchTransport(options: Pick<AgentSDKOptions, "baseUrl" | "protocol" | "useBinaryFormat" | "fetch" | "token">): Transport {
   if (!options.baseUrl) throw new TypeError("createAgentSDK needs baseUrl or transport");
   const protocol = options.protocol ?? "connect";
-  const base = { baseUrl: options.baseUrl, fetch: options.fetch };
+  const base = { baseUrl: options.baseUrl, fetch: options.fetch, interceptors: options.token ? [bearerAuth(options.token)] : [] };
   if (protocol === "connect") return createConnectTransport({ ...base, useBinaryFormat: options.useBinaryFormat ?? true });
   if (protocol === "grpc-web") return createGrpcWebTransport({ ...base, useBinaryFormat: options.useBinaryFormat ?? true });
   throw new TypeError(`protocol ${JSON.stringify(protocol)} is not available in this entry: use createAgentSDK from "sdk/server.ts" for gRPC, or "connect" / "grpc-web"`);

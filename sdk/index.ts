@@ -16,10 +16,12 @@ export * from "./gen/dcsm/v1/glm_service_pb.ts";
 export * from "./gen/dcsm/v1/kps_service_pb.ts";
 export * from "./gen/dcsm/v1/swm_service_pb.ts";
 export { AgentSDK, createAgentSDK, createFetchTransport, type AgentProtocol, type AgentSDKOptions, type BatchOutcome, type CallOptions } from "./agent-sdk.ts";
+export { bearerAuth } from "./auth.ts";
 export { asyncDispose, type HeldLock, type LockOptions } from "./distributed-lock.ts";
 export { IndexedLRUCache, type IndexedLRUCacheOptions } from "./indexed-lru-cache.ts";
 export { kemInit, kemQueryInit, kemText, type KemInput, type KemPatch, type KemQueryInput } from "./kem-input.ts";
-export { compareTimestamps, LocalAgentMemory, type LocalAgentMemoryOptions, type LocalQuery } from "./local-agent-memory.ts";
+export { compareTimestamps, LocalAgentMemory, type LocalAgentMemoryOptions, type LocalAgentMemoryStats, type LocalQuery } from "./local-agent-memory.ts";
+export { formatLpaMetrics } from "./lpa-metrics.ts";
 export { DEFAULT_RETRY, isIdempotent, isRetryable, normalizeNetworkError, RETRYABLE_CODES, withRetries, type RetryOptions } from "./retry.ts";
 export { applyEventToLpa, reloadLocalMemory, type HandleSwmEventsOptions, type SwmEventFilter, type SwmEventSubscription } from "./swm-events.ts";
 

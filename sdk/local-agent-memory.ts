@@ -7,6 +7,9 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { KEM } from "./gen/dcsm/v1/kem_pb.ts";
 import { IndexedLRUCache } from "./indexed-lru-cache.ts";
+import { formatLpaMetrics, type LocalAgentMemoryStats } from "./lpa-metrics.ts";
+
+export type { LocalAgentMemoryStats } from "./lpa-metrics.ts";
 
 /** Options of {@link LocalAgentMemory}. */
 export interface LocalAgentMemoryOptions {
@@ -36,15 +39,19 @@ export function compareTimestamps(a: Timestamp | undefined, b: Timestamp | undef
 /**
  * The agent's local memory: an LRU of KEMs with metadata indexes (seed 002 4.3.2). Writes never
  * replace a cached KEM with an older one (by `updated_at`), so a slow read cannot undo a newer
- * event. Not persistent; one per SDK instance.
+ * event. Not persistent; one per SDK instance. Counts `get(id)` hits and misses ({@link stats}).
  */
 export class LocalAgentMemory {
   private readonly cache: IndexedLRUCache<KEM>;
+  private readonly maxEntries: number;
+  private hits = 0;
+  private misses = 0;
 
   /** @throws RangeError when `maxEntries` is not an integer >= 1. */
   constructor(options: LocalAgentMemoryOptions = {}) {
+    this.maxEntries = options.maxEntries ?? 1000;
     this.cache = new IndexedLRUCache<KEM>({
-      max: options.maxEntries ?? 1000,
+      max: this.maxEntries,
       indexedKeys: options.indexedKeys ?? [],
       metadataOf: (k) => k.metadata,
     });
@@ -60,9 +67,36 @@ export class LocalAgentMemory {
     return this.cache.indexedKeys;
   }
 
-  /** The cached KEM with this id (made most recently used), or undefined. */
+  /** The cached KEM with this id (made most recently used), or undefined. Counts a hit or a miss. */
   get(id: string): KEM | undefined {
-    return this.cache.get(id);
+    const kem = this.cache.get(id);
+    if (kem) this.hits++;
+    else this.misses++;
+    return kem;
+  }
+
+  /**
+   * Size and `get(id)` hit/miss counters since construction or {@link resetStats}. LPA hit ratios
+   * are client-side: the server's `/metrics` cannot see them (issue 8).
+   */
+  stats(): LocalAgentMemoryStats {
+    const total = this.hits + this.misses;
+    return { entries: this.cache.size, maxEntries: this.maxEntries, hits: this.hits, misses: this.misses, hitRatio: total === 0 ? 0 : this.hits / total };
+  }
+
+  /** Zeroes the hit and miss counters. */
+  resetStats(): void {
+    this.hits = 0;
+    this.misses = 0;
+  }
+
+  /**
+   * {@link stats} in the Prometheus text format (`dcsm_lpa_*`, see `formatLpaMetrics`).
+   * @param labels - constant labels, e.g. `{ agent_id: "planner-1" }`.
+   * @throws TypeError for an invalid label name.
+   */
+  prometheusText(labels: Readonly<Record<string, string>> = {}): string {
+    return formatLpaMetrics(this.stats(), labels);
   }
 
   /** The cached KEM without touching recency, or undefined. */

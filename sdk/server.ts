@@ -7,6 +7,7 @@
 import type { Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { AgentSDK, type AgentProtocol, type AgentSDKOptions } from "./agent-sdk.ts";
+import { bearerAuth } from "./auth.ts";
 
 export * from "./index.ts";
 
@@ -20,13 +21,22 @@ export interface NodeTransportOptions {
   httpVersion?: "1.1" | "2";
   /** Binary protobuf (`connect`, `grpc-web`). @default true */
   useBinaryFormat?: boolean;
+  /** CA certificate(s), PEM, to trust for an `https://` server with a private or self-signed certificate. */
+  ca?: string | Buffer;
+  /** API key or JWT sent as `authorization: Bearer` (issue 8). @default none */
+  token?: string | (() => string | Promise<string>);
 }
 
-/** A Node transport (gRPC over h2c, or Connect / gRPC-Web over HTTP/1.1 or 2). */
+/**
+ * A Node transport (gRPC over HTTP/2, or Connect / gRPC-Web over HTTP/1.1 or 2); `http://` URLs
+ * use cleartext (h2c for gRPC), `https://` URLs TLS (a TLS server takes every protocol on one port).
+ */
 export function createNodeTransport(options: NodeTransportOptions): Transport {
   const protocol = options.protocol ?? "grpc";
-  if (protocol === "grpc") return createGrpcTransport({ baseUrl: options.baseUrl });
-  const o = { baseUrl: options.baseUrl, httpVersion: options.httpVersion ?? "1.1", useBinaryFormat: options.useBinaryFormat ?? true } as const;
+  const nodeOptions = options.ca ? { ca: options.ca } : undefined;
+  const interceptors = options.token ? [bearerAuth(options.token)] : [];
+  if (protocol === "grpc") return createGrpcTransport({ baseUrl: options.baseUrl, nodeOptions, interceptors });
+  const o = { baseUrl: options.baseUrl, httpVersion: options.httpVersion ?? "1.1", useBinaryFormat: options.useBinaryFormat ?? true, nodeOptions, interceptors } as const;
   return protocol === "connect" ? createConnectTransport(o) : createGrpcWebTransport(o);
 }
 
@@ -35,8 +45,8 @@ export function createNodeTransport(options: NodeTransportOptions): Transport {
  * defaults to "grpc" and every protocol runs on `@connectrpc/connect-node`.
  * @throws TypeError without `baseUrl` or `transport`, or for an empty `agentId`.
  */
-export function createAgentSDK(options: AgentSDKOptions & { httpVersion?: "1.1" | "2" }): AgentSDK {
+export function createAgentSDK(options: AgentSDKOptions & { httpVersion?: "1.1" | "2"; ca?: string | Buffer }): AgentSDK {
   if (options.transport) return new AgentSDK(options.transport, options);
   if (!options.baseUrl) throw new TypeError("createAgentSDK needs baseUrl or transport");
-  return new AgentSDK(createNodeTransport({ baseUrl: options.baseUrl, protocol: options.protocol, httpVersion: options.httpVersion, useBinaryFormat: options.useBinaryFormat }), options);
+  return new AgentSDK(createNodeTransport({ baseUrl: options.baseUrl, protocol: options.protocol, httpVersion: options.httpVersion, useBinaryFormat: options.useBinaryFormat, ca: options.ca, token: options.token }), options);
 }

@@ -4,10 +4,11 @@
  * Run `dcsm help` for usage. Exit codes: 0 success, 1 failure, 2 usage error.
  * @module
  */
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConnectError } from "@connectrpc/connect";
 import { ConfigError, loadConfig, type DcsmConfig } from "../config.ts";
+import { newApiKey } from "../auth/authenticator.ts";
 import { startDcsmServer } from "../server.ts";
 import { createDcsmClients, createTransport, type Protocol } from "./clients.ts";
 import { runDemo } from "./demo.ts";
@@ -19,17 +20,24 @@ import { watchFolders } from "./watch.ts";
 const USAGE = `dcsm — Dynamic Contextualized Shared Memory
 
 Usage:
-  dcsm serve  [--host H] [--http-port N] [--grpc-port N] [--data-dir DIR] [--model ID]
-  dcsm ingest PATH... [--url URL] [--protocol connect|grpc-web|grpc] [--concurrency N] [--chunk-chars N] [--watch]
-  dcsm search "QUERY" [--k N] [--path-prefix P] [--language L] [--url URL] [--protocol connect|grpc-web|grpc]
+  dcsm serve  [--host H] [--http-port N] [--grpc-port N] [--data-dir DIR] [--model ID] [--insecure]
+              (a non-loopback --host needs authentication configured, or --insecure)
+  dcsm ingest PATH... [--url URL] [--ca PEM] [--protocol connect|grpc-web|grpc] [--concurrency N] [--chunk-chars N] [--watch]
+  dcsm search "QUERY" [--k N] [--path-prefix P] [--language L] [--url URL] [--ca PEM] [--protocol connect|grpc-web|grpc]
   dcsm demo   [--data-dir DIR]   start a server, ingest this repository, run example searches
   dcsm start  [serve flags]      run serve in the background (pid + log in the data dir), wait until warmed up
   dcsm stop   [--data-dir DIR]   stop the background server
   dcsm status [--url URL]        print /health
   dcsm warmup [--url URL]        send a small /v1/embeddings request (DCSM_API_KEYS' first key if set)
+  dcsm keys new --id ID --scope NS:RIGHTS [--scope …]
+                                 print a new API key once, and its entry for DCSM_API_KEYS_FILE (hash only)
+
+Client commands send --token (or DCSM_TOKEN), an API key or JWT, as authorization: Bearer.
+Rights: read, write, publish, subscribe, lock, admin (or *); NS may be * for every namespace.
 
 Environment: DCSM_HOST, DCSM_HTTP_PORT (8080), DCSM_GRPC_PORT (50051), DCSM_DATA_DIR (./data),
-DCSM_MODEL, DCSM_MODEL_DIR, DCSM_MODEL_OFFLINE, DCSM_URL (client commands). See README.md.`;
+DCSM_MODEL, DCSM_MODEL_DIR, DCSM_MODEL_OFFLINE, DCSM_URL and DCSM_TOKEN (client commands),
+DCSM_API_KEYS_FILE, DCSM_JWT_SECRET, DCSM_JWT_PUBLIC_KEY_FILE, DCSM_INSECURE. See README.md.`;
 
 class UsageError extends Error {}
 
@@ -40,13 +48,14 @@ function num(v: string | undefined, name: string, min: number, max: number): num
   return n;
 }
 
-function serverConfig(values: Record<string, string | boolean | undefined>): DcsmConfig {
+function serverConfig(values: Record<string, string | string[] | boolean | undefined>): DcsmConfig {
   return loadConfig(process.env, {
     host: values.host,
     httpPort: values["http-port"],
     grpcPort: values["grpc-port"],
     dataDir: values["data-dir"],
     model: values.model,
+    insecure: values.insecure,
   });
 }
 
@@ -63,16 +72,24 @@ async function main(argv: string[]): Promise<number> {
       model: { type: "string" },
       url: { type: "string" },
       protocol: { type: "string" },
+      ca: { type: "string" },
       k: { type: "string" },
       concurrency: { type: "string" },
       "chunk-chars": { type: "string" },
       watch: { type: "boolean" },
       "path-prefix": { type: "string" },
       language: { type: "string" },
+      insecure: { type: "boolean" },
+      token: { type: "string" },
+      id: { type: "string" },
+      scope: { type: "string", multiple: true },
     },
   });
   const url = values.url ?? process.env.DCSM_URL ?? "http://127.0.0.1:8080";
+  const caFile = values.ca ?? process.env.DCSM_TLS_CA; // PEM CA to trust for an https:// --url
+  const ca = caFile ? readFileSync(caFile) : undefined;
   const protocol = (values.protocol ?? "connect") as Protocol;
+  const token = values.token ?? process.env.DCSM_TOKEN ?? undefined;
   if (!["connect", "grpc-web", "grpc"].includes(protocol)) throw new UsageError("--protocol must be connect, grpc-web or grpc");
 
   switch (command) {
@@ -90,7 +107,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case "ingest": {
       if (positionals.length === 0) throw new UsageError("ingest needs at least one PATH");
-      const clients = createDcsmClients(createTransport(url, protocol));
+      const clients = createDcsmClients(createTransport(url, protocol, ca, token));
       const report = await ingestPaths(clients, positionals, {
         concurrency: num(values.concurrency, "concurrency", 1, 64),
         maxChunkChars: num(values["chunk-chars"], "chunk-chars", 16, 16000),
@@ -118,7 +135,7 @@ async function main(argv: string[]): Promise<number> {
     case "search": {
       const query = positionals.join(" ").trim();
       if (!query) throw new UsageError('search needs a QUERY, e.g. dcsm search "where are locks released"');
-      const clients = createDcsmClients(createTransport(url, protocol));
+      const clients = createDcsmClients(createTransport(url, protocol, ca, token));
       const t0 = performance.now();
       const hits = await searchText(clients, query, num(values.k, "k", 1, 1000) ?? 5, { pathPrefix: values["path-prefix"], language: values.language });
       process.stdout.write(`${hits.length} results in ${(performance.now() - t0).toFixed(1)} ms\n${formatHits(hits)}\n`);
@@ -138,6 +155,18 @@ async function main(argv: string[]): Promise<number> {
     case "warmup":
       process.stdout.write(`${await warmupRequest(url, serverConfig(values).apiKeys[0])}\n`);
       return 0;
+    case "keys": {
+      if (positionals[0] !== "new") throw new UsageError('keys needs a subcommand: dcsm keys new --id ID --scope NS:RIGHTS');
+      if (!values.id || !values.scope?.length) throw new UsageError("keys new needs --id and at least one --scope, e.g. --scope team-a:read,write,publish,subscribe,lock");
+      let made;
+      try {
+        made = newApiKey(values.id, values.scope);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      process.stdout.write(`key (shown once; give it to the agent): ${made.key}\nentry for DCSM_API_KEYS_FILE "keys": ${JSON.stringify(made.entry)}\n`);
+      return 0;
+    }
     case "demo":
       return runDemo(serverConfig({ ...values, "http-port": values["http-port"] ?? "0", "grpc-port": values["grpc-port"] ?? "0" }));
     case undefined:

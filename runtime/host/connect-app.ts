@@ -4,10 +4,11 @@
  * the gRPC listener uses, so every service answers identically on all protocols.
  * @module
  */
-import { cors as connectCors, createConnectRouter, type ConnectRouter } from "@connectrpc/connect";
+import { cors as connectCors, createConnectRouter, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { createFetchHandler, type UniversalHandler } from "@connectrpc/connect/protocol";
 import { Hono } from "hono";
 import { cors } from "hono/cors";
+import { withBadRequestStatusRoutes } from "./bad-request-status.ts";
 
 /** Registers services on a router; shared by the HTTP and gRPC listeners. */
 export type RouteRegistration = (router: ConnectRouter) => void;
@@ -20,6 +21,8 @@ export interface ConnectAppOptions {
   readMaxBytes: number;
   /** Origins allowed by CORS. @default "*" */
   corsOrigin?: string | string[];
+  /** Server interceptors run around every RPC (authentication, metrics), outermost first. */
+  interceptors?: Interceptor[];
 }
 
 /** Bun's server object as Hono exposes it in `c.env` under `Bun.serve`. */
@@ -48,7 +51,15 @@ function single(bytes: Uint8Array): AsyncIterable<Uint8Array> {
  */
 function createUnaryFetchHandler(handler: UniversalHandler): (req: Request) => Promise<Response> {
   return async (req) => {
-    const body = single(new Uint8Array(await req.arrayBuffer()));
+    let bytes: ArrayBuffer;
+    try {
+      bytes = await req.arrayBuffer();
+    } catch {
+      // The client went away or sent a broken body (found by tests/e2e/fuzz.test.ts): answer 400
+      // instead of letting Hono log the AbortError and answer 500.
+      return Response.json({ code: "invalid_argument", message: "the request body could not be read" }, { status: 400 });
+    }
+    const body = single(new Uint8Array(bytes));
     const res = await handler({ httpVersion: "", method: req.method, url: req.url, header: req.headers, body, signal: req.signal });
     let out: Uint8Array | null = null;
     if (res.body) {
@@ -67,16 +78,16 @@ function createUnaryFetchHandler(handler: UniversalHandler): (req: Request) => P
  * @returns the app; extra routes (health, static files) can be added by the caller.
  */
 export function createConnectApp(options: ConnectAppOptions): Hono<{ Bindings: BunServerEnv }> {
-  const router = createConnectRouter({ grpc: false, grpcWeb: true, connect: true, readMaxBytes: options.readMaxBytes });
-  options.routes(router);
+  const router = createConnectRouter({ grpc: false, grpcWeb: true, connect: true, readMaxBytes: options.readMaxBytes, interceptors: options.interceptors ?? [] });
+  withBadRequestStatusRoutes(options.routes)(router); // undecodable requests: InvalidArgument, not Internal
   const app = new Hono<{ Bindings: BunServerEnv }>();
   app.use(
     "*",
     cors({
       origin: options.corsOrigin ?? "*",
       allowMethods: [...connectCors.allowedMethods],
-      allowHeaders: [...connectCors.allowedHeaders, "Authorization", "Api-Key"],
-      exposeHeaders: [...connectCors.exposedHeaders],
+      allowHeaders: [...connectCors.allowedHeaders, "Authorization", "Api-Key", "X-Request-Id"],
+      exposeHeaders: [...connectCors.exposedHeaders, "X-Request-Id"],
       maxAge: 7200,
     }),
   );

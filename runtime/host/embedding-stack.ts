@@ -46,8 +46,9 @@ const GC_EVERY_MS = 2000;
  * @param model - the raw model.
  * @param config - batch size (`DCSM_EMBED_BATCH`), wait, queue, cache, warm-up, API keys, limits.
  * @param log - logger for warm-up and 5xx causes.
+ * @param authorize - the server's credential check for `/v1/*` (issue 8); without it, `config.apiKeys`.
  */
-export function createEmbeddingStack(model: Embedder, config: DcsmConfig, log: Logger): EmbeddingStack {
+export function createEmbeddingStack(model: Embedder, config: DcsmConfig, log: Logger, authorize?: (req: Request) => Promise<boolean>): EmbeddingStack {
   const batching = createBatchingEmbedder(model, { maxBatch: config.embedBatchSize, maxWaitMs: config.embedMaxWaitMs, maxQueue: config.embedQueue });
   const cached = createCachedEmbedder(batching, { maxBytes: config.embedCacheMb * 1024 * 1024 });
   let ready = config.warmup === "off";
@@ -55,6 +56,7 @@ export function createEmbeddingStack(model: Embedder, config: DcsmConfig, log: L
   const openai = createOpenAiApi({
     embedder: cached,
     apiKeys: config.apiKeys,
+    authorize,
     maxInputs: config.openaiMaxInputs,
     longInput: config.longInput,
     ready: () => ready,

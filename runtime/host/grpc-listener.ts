@@ -5,7 +5,9 @@
  * @module
  */
 import { createServer, type Http2Server } from "node:http2";
+import type { Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { withBadRequestStatusRoutes } from "./bad-request-status.ts";
 import type { RouteRegistration } from "./connect-app.ts";
 
 /** A started gRPC listener. */
@@ -22,10 +24,11 @@ export interface GrpcListener {
  * @param host - interface to bind.
  * @param port - port (0 picks a free one).
  * @param readMaxBytes - largest request message in bytes (`ResourceExhausted` beyond).
+ * @param interceptors - server interceptors around every RPC (the HTTP host's, same order).
  * @throws the listen error (e.g. EADDRINUSE).
  */
-export async function startGrpcListener(routes: RouteRegistration, host: string, port: number, readMaxBytes: number): Promise<GrpcListener> {
-  const handler = connectNodeAdapter({ routes, grpc: true, grpcWeb: false, connect: false, readMaxBytes });
+export async function startGrpcListener(routes: RouteRegistration, host: string, port: number, readMaxBytes: number, interceptors: Interceptor[] = []): Promise<GrpcListener> {
+  const handler = connectNodeAdapter({ routes: withBadRequestStatusRoutes(routes), grpc: true, grpcWeb: false, connect: false, readMaxBytes, interceptors });
   const server: Http2Server = createServer({}, handler);
   const sessions = new Set<import("node:http2").Http2Session>();
   server.on("session", (s) => {

@@ -8,7 +8,6 @@ import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
   BatchStoreKEMResultSchema,
-  BatchStoreKEMsResponseSchema,
   DeleteKEMResponseSchema,
   GlobalLongTermMemoryService,
   MetadataUpdateMode,
@@ -23,6 +22,7 @@ import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
 import { decodePageToken, encodePageToken, fingerprint } from "../shared/page-token.ts";
 import { KemRepository } from "./kem-repository.ts";
 import type { KemPatch, KemWrite, QueryEmbedder, UpdatedCursor } from "./ports.ts";
+import { batchStoreResponse } from "./batch-response.ts";
 
 /** Dependencies of {@link createGlmService}. */
 export interface GlmServiceOptions {
@@ -119,13 +119,7 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
         if ("record" in outcome) r.outcome = { case: "kem", value: recordToKem(outcome.record, false) };
         else r.outcome = { case: "error", value: { $typeName: "dcsm.v1.ItemError", code: codeName(outcome.error.code), message: outcome.error.message } };
       });
-      const ok: KEM[] = [];
-      const failed: string[] = [];
-      for (const r of results) {
-        if (r.outcome.case === "kem") ok.push(r.outcome.value);
-        else failed.push(req.kems[r.index]?.id || String(r.index));
-      }
-      return create(BatchStoreKEMsResponseSchema, { results, successfullyStoredKems: ok, failedKemReferences: failed });
+      return batchStoreResponse(results, req.kems);
     }),
 
     retrieveKEMs: mapErrors(async (req) => {

@@ -42,6 +42,16 @@ export class BackendUnavailableError extends DcsmError {
   readonly code = Code.Unavailable;
 }
 
+/** The caller may not do this: outside its namespaces or rights (maps to `Code.PermissionDenied`). */
+export class PermissionError extends DcsmError {
+  readonly code = Code.PermissionDenied;
+}
+
+/** No valid credentials were presented (maps to `Code.Unauthenticated`). */
+export class AuthenticationError extends DcsmError {
+  readonly code = Code.Unauthenticated;
+}
+
 /**
  * Maps any thrown value to a `ConnectError` with the right code.
  *

@@ -88,11 +88,32 @@ export function kemToWrite(kem: KEM | undefined, limits: KemLimits): KemWrite {
   return { id, contentType, content: kem.content, metadata, embedding };
 }
 
-/** Checks the JSON size of a metadata object. @throws InvalidInputError over `maxMetadataBytes`. */
+/**
+ * Checks a metadata object against the limits: at most `maxMetadataKeys` top-level keys, each
+ * 1..`maxIdLength` characters, each value at most `maxMetadataValueBytes` of JSON, and the whole
+ * object at most `maxMetadataBytes` of JSON (sizes in UTF-8 bytes).
+ * @throws InvalidInputError (→ `InvalidArgument`) naming the limit that was exceeded.
+ */
 export function checkMetadataSize(metadata: JsonObject, limits: KemLimits): void {
+  const keys = Object.keys(metadata);
+  if (keys.length > limits.maxMetadataKeys) {
+    throw new InvalidInputError(`kem.metadata has ${keys.length} keys, over the limit of ${limits.maxMetadataKeys}`);
+  }
+  for (const key of keys) {
+    if (key.length === 0 || key.length > limits.maxIdLength) {
+      throw new InvalidInputError(`kem.metadata key ${JSON.stringify(key.slice(0, 64))} must have 1-${limits.maxIdLength} characters`);
+    }
+  }
   const size = encoder.encode(JSON.stringify(metadata)).byteLength;
   if (size > limits.maxMetadataBytes) {
     throw new InvalidInputError(`kem.metadata is ${size} bytes of JSON, over the limit of ${limits.maxMetadataBytes}`);
+  }
+  if (size <= limits.maxMetadataValueBytes) return; // no single value can be larger than the whole
+  for (const key of keys) {
+    const valueBytes = encoder.encode(JSON.stringify(metadata[key]) ?? "null").byteLength;
+    if (valueBytes > limits.maxMetadataValueBytes) {
+      throw new InvalidInputError(`kem.metadata[${JSON.stringify(key)}] is ${valueBytes} bytes of JSON, over the limit of ${limits.maxMetadataValueBytes}`);
+    }
   }
 }
 

@@ -26,6 +26,7 @@ import { InvalidInputError, mapErrors, PreconditionError, toConnectError } from 
 import { kemToWrite, parseKemQuery, recordToKem, resolvePageSize } from "../shared/kem-mapping.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
 import { decodePageToken, encodePageToken, fingerprint } from "../shared/page-token.ts";
+import { namespacesWith, principalOf } from "../shared/access.ts";
 import { streamEvents } from "./events/subscription.ts";
 import { DEFAULT_SWM_LIMITS, type SwmLimits } from "./limits.ts";
 import type { CounterStore, EventLog, LockInfo, LockStore, PersistQueue, UpdatedCursor, WorkingSet } from "./ports.ts";
@@ -116,7 +117,9 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
     async *subscribeToSWMEvents(req, ctx: HandlerContext) {
       try {
         if (req.agentId.length > swm.maxNameLength) throw new InvalidInputError(`agent_id is longer than ${swm.maxNameLength} characters`);
-        yield* streamEvents(events, events.epoch, req, swm, ctx.signal);
+        // Issue 8: a caller confined to namespaces only sees events of KEMs in them.
+        const allowed = namespacesWith(principalOf(ctx), "subscribe");
+        yield* streamEvents(events, events.epoch, req, swm, ctx.signal, allowed === "all" ? undefined : new Set(allowed));
       } catch (err) {
         throw toConnectError(err);
       }

@@ -65,4 +65,16 @@ describe("dcsm CLI", () => {
     expect(res.code).toBe(2);
     expect(res.stderr).toContain("httpPort (DCSM_HTTP_PORT)");
   });
+
+  test("serve refuses a non-loopback bind without authentication; keys new prints a key and its hash entry", async () => {
+    const res = await run(["serve", "--host", "0.0.0.0", "--http-port", "0", "--grpc-port", "0", "--data-dir", tempDir("dcsm-cli-noauth-")], { DCSM_API_KEYS: "", DCSM_API_KEYS_FILE: "" });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain("refusing to serve on 0.0.0.0 without authentication");
+    const keys = await run(["keys", "new", "--id", "agent-a", "--scope", "team-a:read,write"]);
+    expect(keys.code).toBe(0);
+    const key = /key \(shown once; give it to the agent\): (dcsm_\S+)/.exec(keys.stdout)?.[1];
+    const entry = JSON.parse(keys.stdout.slice(keys.stdout.indexOf("{")));
+    expect(entry).toEqual({ id: "agent-a", sha256: new Bun.CryptoHasher("sha256").update(key!).digest("hex"), scopes: ["team-a:read,write"] });
+    expect((await run(["keys", "new", "--id", "x", "--scope", "team-a:fly"])).code).toBe(2);
+  });
 });

@@ -11,11 +11,11 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { writeFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { spawn } from "bun";
 import { createAgentSDK, kemText } from "../../sdk/index.ts";
 import { startRedis, type TestRedis } from "../helpers/redis-server.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
+import { spawnJsonLines } from "../helpers/json-lines-process.ts";
 
 const UPDATES = Number(process.env.DCSM_COHERENCE_UPDATES ?? 1000);
 const FIXTURES = join(import.meta.dir, "fixtures");
@@ -33,23 +33,7 @@ afterAll(async () => {
 });
 
 function agent(args: string[]) {
-  const p = spawn([process.execPath, join(FIXTURES, args[0]!), ...args.slice(1)], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
-  const reader = p.stdout.getReader();
-  let buf = "";
-  const next = async (): Promise<Record<string, unknown>> => {
-    for (;;) {
-      const nl = buf.indexOf("\n");
-      if (nl >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        return JSON.parse(line);
-      }
-      const r = await reader.read();
-      if (r.done) throw new Error(`${args[0]} exited (${await p.exited})`);
-      buf += new TextDecoder().decode(r.value);
-    }
-  };
-  return { p, next };
+  return spawnJsonLines(join(FIXTURES, args[0]!), args.slice(1));
 }
 
 const pct = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;

@@ -15,8 +15,10 @@ import { errorResponse, invalidRequest, OpenAiError, toOpenAiError } from "./ope
 export interface OpenAiApiOptions {
   /** The model, normally behind the cache and the batching queue. */
   embedder: Embedder;
-  /** Accepted API keys; empty means no authentication. @default [] */
+  /** Accepted API keys; empty means no authentication. Ignored when `authorize` is given. @default [] */
   apiKeys?: string[];
+  /** Decides whether a request's credentials are good (the server's authenticator, issue 8); wins over `apiKeys`. */
+  authorize?: (req: Request) => Promise<boolean>;
   /** Most inputs per request (400 `too_many_inputs` beyond). @default 2048 */
   maxInputs?: number;
   /** Long-input handling when the request does not say. @default "truncate" */
@@ -102,7 +104,7 @@ export function createOpenAiApi(options: OpenAiApiOptions): OpenAiApi {
     const path = new URL(req.url).pathname.replace(/\/+$/, "");
     const known = path === "/v1/embeddings" || path === "/v1/models" || path.startsWith("/v1/models/");
     if (!known) throw new OpenAiError(404, `Unknown path ${path}.`, "invalid_request_error", "unknown_url");
-    if (!authorized(req)) {
+    if (!(options.authorize ? await options.authorize(req) : authorized(req))) {
       throw new OpenAiError(401, "Incorrect or missing API key. Send 'Authorization: Bearer <key>' or 'api-key: <key>'.", "invalid_request_error", "invalid_api_key");
     }
     if (path === "/v1/embeddings") {

@@ -8,6 +8,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { KEMSchema } from "../../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { EventType, SWMMemoryEventSchema, SubscriptionTopic_TopicType, type SWMMemoryEvent, type SubscribeToSWMEventsRequest } from "../../../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import { NAMESPACE_KEY } from "../../shared/access.ts";
 import { InvalidInputError, LimitExceededError } from "../../shared/errors.ts";
 import { recordToKem } from "../../shared/kem-mapping.ts";
 import type { SwmLimits } from "../limits.ts";
@@ -76,6 +77,13 @@ export function matches(e: SwmEvent, topics: Topic[]): boolean {
   });
 }
 
+/** True when `namespaces` is unset or names the event's KEM namespace. */
+function inNamespaces(e: SwmEvent, namespaces: ReadonlySet<string> | undefined): boolean {
+  if (!namespaces) return true;
+  const ns = e.metadata[NAMESPACE_KEY];
+  return typeof ns === "string" && namespaces.has(ns);
+}
+
 /** Converts a log event to the wire message. */
 export function toWireEvent(e: SwmEvent, epoch: string): SWMMemoryEvent {
   const full = e.kind === "published" || e.kind === "updated";
@@ -104,8 +112,10 @@ const active = new WeakMap<EventLog, number>();
  * @throws InvalidInputError for bad topics; LimitExceededError (→ `ResourceExhausted`) when the
  *   process already serves `maxSubscribers` streams, or later when this consumer falls
  *   `subscriberBuffer` events behind.
+ * @param namespaces - when set, only events of KEMs in these namespaces (metadata `namespace`,
+ *   an SWM-indexed key, so evicted and deleted events carry it too) are sent (issue 8).
  */
-export async function* streamEvents(log: EventLog, epoch: string, req: SubscribeToSWMEventsRequest, limits: SwmLimits, signal: AbortSignal): AsyncGenerator<SWMMemoryEvent> {
+export async function* streamEvents(log: EventLog, epoch: string, req: SubscribeToSWMEventsRequest, limits: SwmLimits, signal: AbortSignal, namespaces?: ReadonlySet<string>): AsyncGenerator<SWMMemoryEvent> {
   const topics = parseTopics(req, limits);
   const after = req.resumeAfterSequence === undefined ? undefined : Number(req.resumeAfterSequence);
   const n = active.get(log) ?? 0;
@@ -117,7 +127,7 @@ export async function* streamEvents(log: EventLog, epoch: string, req: Subscribe
   try {
     const s = await log.subscribe(
       after,
-      (e) => void (matches(e, topics) && queue.push(toWireEvent(e, epoch), overflow)),
+      (e) => void (matches(e, topics) && inNamespaces(e, namespaces) && queue.push(toWireEvent(e, epoch), overflow)),
       () => void queue.push(special(EventType.RELOAD_REQUIRED, "the SWM event log was reset; reload cached KEMs"), overflow),
     );
     sub = s;

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { Code, createClient, createRouterTransport } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService, MetadataUpdateMode } from "../../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KemRepository } from "../../../services/glm/kem-repository.ts";
 import { createGlmService } from "../../../services/glm/service.ts";
@@ -10,6 +10,7 @@ import { DEFAULT_KEM_LIMITS } from "../../../services/shared/limits.ts";
 import { timestampToMicros } from "../../../services/shared/time.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
 import { prng, randomVector } from "../../helpers/vectors.ts";
+import { codeOf } from "../../helpers/connect-code.ts";
 
 afterAll(removeTempDirs);
 const DIM = 8;
@@ -24,14 +25,6 @@ function makeGlm() {
   return { store, index, client: createClient(GlobalLongTermMemoryService, createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, impl))) };
 }
 
-async function codeOf(p: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await p;
-    return "ok";
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
-}
 
 describe("GLM service", () => {
   test("StoreKEM generates a UUIDv7 id and server timestamps", async () => {

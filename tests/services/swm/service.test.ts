@@ -8,6 +8,7 @@ import { createTestGlm, glmClientTransport } from "../../helpers/glm.ts";
 import { freePort, startRedis, type TestRedis } from "../../helpers/redis-server.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
 import { makeSwm, type Kind, type TestSwm } from "./helpers.ts";
+import { codeOf } from "../../helpers/connect-code.ts";
 
 const enc = new TextEncoder();
 let redis: TestRedis;
@@ -21,14 +22,6 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-async function codeOf(p: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await p;
-    return "ok";
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
-}
 
 /** Reads `n` events from a stream (then cancels it), skipping the "subscribed" heartbeat every stream starts with. */
 async function take(stream: AsyncIterable<SWMMemoryEvent>, n: number, ac: AbortController): Promise<SWMMemoryEvent[]> {
