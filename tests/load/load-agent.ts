@@ -1,0 +1,302 @@
+/**
+ * One load-test agent: its own connection (an HTTP/2 session for gRPC, a keep-alive
+ * `http.Agent` of its own for Connect and gRPC-Web over HTTP/1.1), a closed loop of publish
+ * (some persisted to GLM), QuerySWM, and GLM vector and text search, and optionally one
+ * SubscribeToSWMEvents stream whose events it counts. Back-pressure codes (`ResourceExhausted`,
+ * `Unavailable`) are retried with a jittered back-off and counted apart from real errors.
+ * @module
+ */
+import { Agent as HttpAgent } from "node:http";
+import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import { EventType, SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import type { LatencyBook } from "./stats.ts";
+
+/** Wire protocols the agents use. */
+export type LoadProtocol = "grpc" | "connect" | "grpc-web";
+
+/** Operation kinds, as they appear in the report. */
+export type LoadOp = "publish" | "publish+persist" | "query.ids" | "query.agent" | "query.group" | "search.vector" | "search.text";
+
+/** Relative weights of the operations an agent picks from (publish covers both publish kinds). */
+export interface LoadMix {
+  /** PublishKEMToSWM. @default 40 */
+  publish: number;
+  /** QuerySWM by metadata or ids. @default 33 */
+  query: number;
+  /** GLM RetrieveKEMs with embedding_query. @default 22 */
+  vector: number;
+  /** GLM RetrieveKEMs with text_query (embeds on the server). @default 5 */
+  text: number;
+  /** Share of publishes persisted to GLM, 0..1. @default 0.25 */
+  persistShare: number;
+}
+
+/** Default {@link LoadMix}. */
+export const DEFAULT_MIX: Readonly<LoadMix> = Object.freeze({ publish: 40, query: 33, vector: 22, text: 5, persistShare: 0.25 });
+
+/** Options of {@link LoadAgent}. */
+export interface LoadAgentOptions {
+  /** Agent number (0-based); its id is `a<index>`. */
+  index: number;
+  /** Wire protocol. */
+  protocol: LoadProtocol;
+  /** Connect / gRPC-Web listener. */
+  httpUrl: string;
+  /** gRPC (h2c) listener. */
+  grpcUrl: string;
+  /** Run id: prefix of KEM ids and value of the `run` metadata key. */
+  run: string;
+  /** Publish groups (`group` metadata values are `<run>-g<k>`, k < groups). */
+  groups: number;
+  /** Embedding dimension of the server. */
+  dimension: number;
+  /** Operation mix. */
+  mix: LoadMix;
+  /** Latency samples, shared by all agents. */
+  book: LatencyBook;
+  /** Pause between operations, ms. @default 0 */
+  thinkMs?: number;
+  /** Per-call timeout, ms. @default 30000 */
+  timeoutMs?: number;
+}
+
+/** Error counts of one operation key. */
+export interface ErrorCount {
+  /** Back-pressure answers (`ResourceExhausted`, `Unavailable`), each retried. */
+  backpressure: number;
+  /** Any other error. */
+  failed: number;
+}
+
+/** A published KEM as acknowledged to the agent. */
+export interface AckedKem {
+  /** KEM id. */
+  id: string;
+  /** `group` metadata value. */
+  group: string;
+  /** Published with persist_to_glm_if_new_or_updated. */
+  persist: boolean;
+}
+
+const BACKPRESSURE = new Set([Code.ResourceExhausted, Code.Unavailable]);
+const WORDS = "agent memory lock vector index query store kem embedding chunk token window cache batch queue server client request response error retry timeout shard replica schema table commit rollback plan goal tool observation reflection summary context".split(" ");
+const enc = new TextEncoder();
+
+/** True for the codes the load test treats as back-pressure. */
+export function isBackpressure(err: unknown): boolean {
+  return BACKPRESSURE.has(ConnectError.from(err).code);
+}
+
+/** A random vector of `dim` components in [-1, 1) (the server normalises). */
+export function randomVector(dim: number): number[] {
+  const v = new Array<number>(dim);
+  for (let i = 0; i < dim; i++) v[i] = Math.random() * 2 - 1;
+  return v;
+}
+
+/** A load-test agent. Call {@link LoadAgent.subscribe} (optional), then {@link LoadAgent.run}, then {@link LoadAgent.close}. */
+export class LoadAgent {
+  /** Agent id, `a<index>`. */
+  readonly id: string;
+  /** Publishes acknowledged by the server. */
+  readonly acked: AckedKem[] = [];
+  /** Ids whose publish ended in an error after being sent (may or may not be stored). */
+  readonly uncertain = new Set<string>();
+  /** Errors by "<op>/<protocol>". */
+  readonly errors: Record<string, ErrorCount> = {};
+  /** Up to 10 distinct error messages seen (for the report). */
+  readonly errorSamples: string[] = [];
+  /** QuerySWM by ids of this agent's own acknowledged publishes that missed one of them. */
+  readOwnWritesMissing = 0;
+  /** Subscription state (when subscribed). */
+  readonly sub = { group: "", connections: 0, ready: false, published: new Map<string, number>(), updated: 0, other: 0, reloadRequired: 0, overflows: 0, failed: 0, lastSequence: undefined as bigint | undefined, lagMs: [] as number[] };
+  private readonly swm: Client<typeof SharedWorkingMemoryService>;
+  private readonly glm: Client<typeof GlobalLongTermMemoryService>;
+  private readonly httpAgent?: HttpAgent;
+  private readonly h2?: Http2SessionManager;
+  private readonly subAbort = new AbortController();
+  private subDone: Promise<void> = Promise.resolve();
+  private seq = 0;
+
+  /** Builds the agent and its own connection (opened lazily by the first call). */
+  constructor(private readonly o: LoadAgentOptions) {
+    this.id = `a${o.index}`;
+    let transport: Transport;
+    if (o.protocol === "grpc") {
+      this.h2 = new Http2SessionManager(o.grpcUrl);
+      transport = createGrpcTransport({ baseUrl: o.grpcUrl, sessionManager: this.h2 });
+    } else {
+      // One keep-alive pool per agent: its calls reuse its own sockets, never another agent's.
+      this.httpAgent = new HttpAgent({ keepAlive: true });
+      const base = { baseUrl: o.httpUrl, httpVersion: "1.1" as const, useBinaryFormat: true, nodeOptions: { agent: this.httpAgent } };
+      transport = o.protocol === "connect" ? createConnectTransport(base) : createGrpcWebTransport(base);
+    }
+    this.swm = createClient(SharedWorkingMemoryService, transport);
+    this.glm = createClient(GlobalLongTermMemoryService, transport);
+  }
+
+  private count(key: string, err: unknown): "backpressure" | "failed" {
+    const e = ConnectError.from(err);
+    const kind = BACKPRESSURE.has(e.code) ? "backpressure" : "failed";
+    (this.errors[key] ??= { backpressure: 0, failed: 0 })[kind]++;
+    const msg = `${key}: ${Code[e.code]}: ${e.rawMessage.slice(0, 160)}`;
+    if (this.errorSamples.length < 10 && !this.errorSamples.includes(msg)) this.errorSamples.push(msg);
+    return kind;
+  }
+
+  /** Runs `call` with back-pressure retries; records the successful attempt's latency. @returns undefined when it failed. */
+  private async timed<T>(op: LoadOp, call: () => Promise<T>): Promise<T | undefined> {
+    const key = `${op}/${this.o.protocol}`;
+    for (let attempt = 0; ; attempt++) {
+      const t0 = performance.now();
+      try {
+        const r = await call();
+        this.o.book.add(key, performance.now() - t0);
+        return r;
+      } catch (err) {
+        if (this.count(key, err) === "failed" || attempt >= 5) return undefined;
+        await Bun.sleep(Math.min(1000, 25 * 2 ** attempt) * (0.5 + Math.random()));
+      }
+    }
+  }
+
+  /**
+   * Opens the event stream for `group` and resolves once the server registered it (its first
+   * "subscribed" HEARTBEAT). Reconnects with `resume_after_sequence` after a back-pressure drop.
+   */
+  subscribe(group: string): Promise<void> {
+    this.sub.group = group;
+    let markReady!: () => void;
+    const ready = new Promise<void>((r) => (markReady = r));
+    const signal = this.subAbort.signal;
+    this.subDone = (async () => {
+      while (!signal.aborted) {
+        this.sub.connections++;
+        try {
+          const stream = this.swm.subscribeToSWMEvents({ agentId: this.id, topics: [{ filterCriteria: `metadata.group=${group}` }], resumeAfterSequence: this.sub.lastSequence }, { signal });
+          for await (const e of stream) {
+            if (e.eventType === EventType.HEARTBEAT) {
+              if (!this.sub.ready) {
+                this.sub.ready = true;
+                markReady();
+              }
+              continue;
+            }
+            if (e.eventType === EventType.RELOAD_REQUIRED) {
+              this.sub.reloadRequired++;
+              continue;
+            }
+            this.sub.lastSequence = e.sequence;
+            if (e.eventType === EventType.KEM_PUBLISHED) {
+              const id = e.kemPayload?.id ?? "";
+              this.sub.published.set(id, (this.sub.published.get(id) ?? 0) + 1);
+              if (e.eventTime) this.sub.lagMs.push(Date.now() - timestampMs(e.eventTime));
+            } else if (e.eventType === EventType.KEM_UPDATED) this.sub.updated++;
+            else this.sub.other++;
+          }
+          if (!signal.aborted) this.sub.failed++; // the server ended the stream
+        } catch (err) {
+          if (signal.aborted) break;
+          if (isBackpressure(err)) this.sub.overflows++;
+          else this.sub.failed++;
+          const msg = `subscribe/${this.o.protocol}: ${Code[ConnectError.from(err).code]}: ${ConnectError.from(err).rawMessage.slice(0, 160)}`;
+          if (this.errorSamples.length < 10 && !this.errorSamples.includes(msg)) this.errorSamples.push(msg);
+          await Bun.sleep(50 + Math.random() * 100);
+        }
+      }
+      markReady();
+    })();
+    return ready;
+  }
+
+  private pickGroup(): string {
+    return `${this.o.run}-g${Math.floor(Math.random() * this.o.groups)}`;
+  }
+
+  private words(n: number): string {
+    return Array.from({ length: n }, () => WORDS[Math.floor(Math.random() * WORDS.length)]).join(" ");
+  }
+
+  private async publish(): Promise<void> {
+    const persist = Math.random() < this.o.mix.persistShare;
+    const id = `${this.o.run}-${this.id}-${this.seq++}`;
+    const group = this.pickGroup();
+    const res = await this.timed(persist ? "publish+persist" : "publish", () =>
+      this.swm.publishKEMToSWM(
+        {
+          kemToPublish: {
+            id,
+            contentType: "text/plain",
+            content: enc.encode(`${this.id} note ${this.seq}: ${this.words(12)}`),
+            metadata: { run: this.o.run, agent: this.id, group, seq: this.seq },
+            embeddings: persist ? randomVector(this.o.dimension) : [],
+          },
+          persistToGlmIfNewOrUpdated: persist,
+          agentId: this.id,
+        },
+        { timeoutMs: this.o.timeoutMs ?? 30_000 },
+      ),
+    );
+    if (res && res.kemId === id && res.publishedToSwm && res.queuedForGlmPersistence === persist) this.acked.push({ id, group, persist });
+    else if (res) {
+      this.count(`${persist ? "publish+persist" : "publish"}/${this.o.protocol}`, new ConnectError(`unexpected response ${res.kemId} ${res.publishedToSwm} ${res.queuedForGlmPersistence}`, Code.Internal));
+      this.uncertain.add(id);
+    } else this.uncertain.add(id);
+  }
+
+  private async query(): Promise<void> {
+    const t = { timeoutMs: this.o.timeoutMs ?? 30_000 };
+    const r = Math.random();
+    if (r < 0.4 && this.acked.length > 0) {
+      // Read your own writes: the last few acknowledged publishes must all be there.
+      const ids = this.acked.slice(-5).map((k) => k.id);
+      const res = await this.timed("query.ids", () => this.swm.querySWM({ query: { ids }, pageSize: ids.length }, t));
+      if (res && res.kems.length !== ids.length) this.readOwnWritesMissing++;
+      return;
+    }
+    // By this agent's own KEMs (a small index set) or by a group (an eighth of all KEMs).
+    const [op, key, value] = r < 0.7 ? (["query.agent", "agent", this.id] as const) : (["query.group", "group", this.pickGroup()] as const);
+    const md = { [key]: { kind: { case: "stringValue" as const, value } } };
+    await this.timed(op, () => this.swm.querySWM({ query: { metadataFilters: md }, pageSize: 20 }, t));
+  }
+
+  private async vectorSearch(): Promise<void> {
+    const v = randomVector(this.o.dimension);
+    await this.timed("search.vector", () => this.glm.retrieveKEMs({ query: { embeddingQuery: v }, pageSize: 10 }, { timeoutMs: this.o.timeoutMs ?? 30_000 }));
+  }
+
+  private async textSearch(): Promise<void> {
+    const text = this.words(3 + Math.floor(Math.random() * 4));
+    await this.timed("search.text", () => this.glm.retrieveKEMs({ query: { textQuery: text }, pageSize: 10 }, { timeoutMs: this.o.timeoutMs ?? 30_000 }));
+  }
+
+  /** Runs operations in a closed loop until `stop` aborts (the current call finishes first). */
+  async run(stop: AbortSignal): Promise<void> {
+    const m = this.o.mix;
+    const total = m.publish + m.query + m.vector + m.text;
+    while (!stop.aborted) {
+      const x = Math.random() * total;
+      if (x < m.publish) await this.publish();
+      else if (x < m.publish + m.query) await this.query();
+      else if (x < m.publish + m.query + m.vector) await this.vectorSearch();
+      else await this.textSearch();
+      if (this.o.thinkMs) await Bun.sleep(this.o.thinkMs * (0.5 + Math.random()));
+    }
+  }
+
+  /** Ends the event stream (if any). */
+  async unsubscribe(): Promise<void> {
+    this.subAbort.abort();
+    await this.subDone;
+  }
+
+  /** Closes the agent's connection. */
+  async close(): Promise<void> {
+    await this.unsubscribe();
+    this.h2?.abort();
+    this.httpAgent?.destroy();
+  }
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bun
+/**
+ * The server side of the load test (issue 8, "Load"), run as a child process so that the server
+ * and the 200 agents do not share one event loop: starts one real DCSM server with
+ * {@link startTestServer} (both listeners on free ports, a fresh data folder, the committed model),
+ * SWM on Redis when `REDIS_URL` is given, else the in-process working set.
+ *
+ * Protocol on stdio, one JSON object per line: it writes `{"ready":true,"httpUrl","grpcUrl","dimension",...}` once
+ * serving; then answers each stdin line `stats` with `{"stats":{...write-behind stats}}`,
+ * `drain <ms>` with `{"drained":true|false,"stats":{...}}` and `close` with `{"closed":true}` before
+ * exiting. Stdin closing also closes the server.
+ * @module
+ */
+import { createInterface } from "node:readline";
+import { startTestServer } from "../helpers/server.ts";
+import { removeTempDirs } from "../helpers/temp-dir.ts";
+
+/** Configuration overrides shared by both SWM backends: the metadata keys the agents query by. */
+export const LOAD_SERVER_OVERRIDES = { swmIndexedKeys: "agent,group", logLevel: "warn" } as const;
+
+/**
+ * Starts the server and serves the stdio protocol until `close` or end of stdin.
+ * @param redisUrl - Redis for SWM, or "" for the in-process working set.
+ */
+export async function serveForLoad(redisUrl: string): Promise<void> {
+  const server = await startTestServer({ ...LOAD_SERVER_OVERRIDES, ...(redisUrl ? { redisUrl, swmRedisPrefix: "load:" } : {}) });
+  const say = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
+  say({ ready: true, httpUrl: server.httpUrl, grpcUrl: server.grpcUrl, dimension: server.embedder.dimension, pid: process.pid, backend: redisUrl ? "redis" : "in-process" });
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await server.close();
+    removeTempDirs();
+  };
+  const rl = createInterface({ input: process.stdin });
+  for await (const line of rl) {
+    const [cmd, arg] = line.trim().split(/\s+/);
+    if (cmd === "stats") say({ stats: await server.swm.writeBehindStats() });
+    else if (cmd === "drain") {
+      const end = Date.now() + Number(arg ?? 30_000);
+      let st = await server.swm.writeBehindStats();
+      while (st.depth > 0 && Date.now() < end) {
+        await Bun.sleep(100);
+        st = await server.swm.writeBehindStats();
+      }
+      say({ drained: st.depth === 0, stats: st });
+    } else if (cmd === "close") {
+      await close();
+      say({ closed: true });
+      break;
+    }
+  }
+  await close();
+  process.exit(0);
+}
+
+if (import.meta.main) await serveForLoad(process.env.REDIS_URL ?? "");
