@@ -38,17 +38,16 @@ describe("openWalDatabase", () => {
   // `PRAGMA journal_mode = WAL` fails within a millisecond despite busy_timeout.
   test("a RESERVED lock held by another process: plain PRAGMA fails at once, openWalDatabase waits for it", async () => {
     const path = join(tempDir(), "reserved.sqlite");
-    const holder = await holdLock(path, "IMMEDIATE", 300);
+    const holder = await holdLock(path, "IMMEDIATE", 800);
     const { Database } = await import("bun:sqlite");
     const plain = new Database(path);
     plain.exec("PRAGMA busy_timeout = 5000");
     expect(() => plain.exec("PRAGMA journal_mode = WAL")).toThrow(/database is locked/);
     plain.close();
 
-    const t0 = performance.now();
     const db = openWalDatabase(path, { busyTimeoutMs: 5000 });
-    expect(performance.now() - t0).toBeGreaterThan(100);
     expect(db.query<{ journal_mode: string }, []>("PRAGMA journal_mode").get()!.journal_mode).toBe("wal");
+    // The holder's row is visible: the open waited for its transaction to commit.
     expect(db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM t").get()!.n).toBe(1);
     db.close();
     expect(await holder.exited).toBe(0);
@@ -56,7 +55,7 @@ describe("openWalDatabase", () => {
 
   test("a lock held past the busy timeout: SQLITE_BUSY after about the timeout, not before", async () => {
     const path = join(tempDir(), "held.sqlite");
-    const holder = await holdLock(path, "IMMEDIATE", 1500);
+    const holder = await holdLock(path, "IMMEDIATE", 3000);
     const t0 = performance.now();
     let code: unknown;
     try {
@@ -67,7 +66,7 @@ describe("openWalDatabase", () => {
     const waited = performance.now() - t0;
     expect(code).toBe("SQLITE_BUSY");
     expect(waited).toBeGreaterThanOrEqual(250);
-    expect(waited).toBeLessThan(1500);
+    expect(waited).toBeLessThan(3000);
     expect(await holder.exited).toBe(0);
   });
 
