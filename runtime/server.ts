@@ -40,6 +40,8 @@ import { createInnerSocketPath, startTlsListener } from "./host/tls-listener.ts"
 import { createHealthRegistry, createHealthService, ServingStatus } from "./host/health.ts";
 import { buildKpsSink } from "./kps-sink.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import { createDcsmLink } from "./mcp/dcsm-link.ts";
+import { mountMcpEndpoint } from "./mcp/http-endpoint.ts";
 import { createObservability } from "./observability/observability.ts";
 import { buildSwm, type SwmRuntime } from "./swm.ts";
 import { readTlsMaterial } from "./tls-config.ts";
@@ -174,6 +176,13 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     return c.json({ status: s === ServingStatus.SERVING ? "ok" : "starting", model: embedder.modelId, dimension: embedder.dimension, kems: store.count(), embedding: embedding.stats(), rssBytes: process.memoryUsage.rss() }, s === ServingStatus.SERVING ? 200 : 503);
   });
   app.all("/v1/*", (c) => embedding.openai.fetch(c.req.raw));
+  // MCP over Streamable HTTP at /mcp: its tools call the services in process through the same
+  // interceptors (metrics, authentication with the caller's forwarded credential, scope guards).
+  const mcpLink = createDcsmLink(
+    createRouterTransport(routes, { router: { interceptors, readMaxBytes: config.maxMessageBytes } }),
+    (path, init) => embedding.openai.fetch(new Request(`http://dcsm.internal${path}`, init)),
+  );
+  const mcp = mountMcpEndpoint(app, { link: mcpLink, authenticate: (headers) => auth.authenticate(headers), authEnabled: auth.enabled, maxBodyBytes: config.maxMessageBytes });
   // TLS (issue 8): one HTTPS port does ALPN for every protocol; this host then sits behind it on a private Unix socket.
   const tls = readTlsMaterial(config);
   const innerSocketPath = tls ? createInnerSocketPath() : undefined;
@@ -195,6 +204,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
       ? await startTlsListener({ routes, host: config.host, port: config.httpPort, ...tls, readMaxBytes: config.maxMessageBytes, interceptors, innerSocketPath })
       : await startGrpcListener(routes, config.host, config.grpcPort, config.maxMessageBytes, interceptors);
   } catch (err) {
+    await mcp.close();
     await http.stop(true);
     await swmRuntime.close();
     await kpsSink.close();
@@ -222,6 +232,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
       health.set("", ServingStatus.NOT_SERVING);
       for (const s of serviceNames) health.set(s, ServingStatus.NOT_SERVING);
       // Let in-flight calls finish for up to 2 s, then cut what remains (e.g. open event streams).
+      await mcp.close();
       const graceful = http.stop(false);
       const cut = setTimeout(() => void http.stop(true), 2000);
       await Promise.all([graceful, grpc.close(2000)]);
