@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /**
- * The `dcsm` command line: `serve`, `ingest`, `search` and `demo`.
+ * The `dcsm` command line: `serve`, `ingest`, `search`, `mcp` and `demo`.
  * Run `dcsm help` for usage. Exit codes: 0 success, 1 failure, 2 usage error.
  * @module
  */
@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { ConnectError } from "@connectrpc/connect";
 import { ConfigError, loadConfig, type DcsmConfig } from "../config.ts";
 import { newApiKey } from "../auth/authenticator.ts";
+import { runMcpStdio } from "../mcp/stdio-entry.ts";
 import { startDcsmServer } from "../server.ts";
 import { createDcsmClients, createTransport, type Protocol } from "./clients.ts";
 import { runDemo } from "./demo.ts";
@@ -24,6 +25,9 @@ Usage:
               (a non-loopback --host needs authentication configured, or --insecure)
   dcsm ingest PATH... [--url URL] [--ca PEM] [--protocol connect|grpc-web|grpc] [--concurrency N] [--chunk-chars N] [--watch]
   dcsm search "QUERY" [--k N] [--path-prefix P] [--language L] [--url URL] [--ca PEM] [--protocol connect|grpc-web|grpc]
+  dcsm mcp    [--url URL] [--token T] [--ca PEM] [--agent-id ID] [--data-dir DIR]
+                                 MCP server on stdio for agent runtimes: to the DCSM at --url (or DCSM_URL)
+                                 with --token (or DCSM_TOKEN); without a URL, DCSM runs embedded on --data-dir
   dcsm demo   [--data-dir DIR]   start a server, ingest this repository, run example searches
   dcsm start  [serve flags]      run serve in the background (pid + log in the data dir), wait until warmed up
   dcsm stop   [--data-dir DIR]   stop the background server
@@ -36,7 +40,8 @@ Client commands send --token (or DCSM_TOKEN), an API key or JWT, as authorizatio
 Rights: read, write, publish, subscribe, lock, admin (or *); NS may be * for every namespace.
 
 Environment: DCSM_HOST, DCSM_HTTP_PORT (8080), DCSM_GRPC_PORT (50051), DCSM_DATA_DIR (./data),
-DCSM_MODEL, DCSM_MODEL_DIR, DCSM_MODEL_OFFLINE, DCSM_URL and DCSM_TOKEN (client commands),
+DCSM_MODEL, DCSM_MODEL_DIR, DCSM_MODEL_OFFLINE, DCSM_URL and DCSM_TOKEN (client commands and mcp),
+DCSM_AGENT_ID (mcp),
 DCSM_API_KEYS_FILE, DCSM_JWT_SECRET, DCSM_JWT_PUBLIC_KEY_FILE, DCSM_INSECURE. See README.md.`;
 
 class UsageError extends Error {}
@@ -83,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
       token: { type: "string" },
       id: { type: "string" },
       scope: { type: "string", multiple: true },
+      "agent-id": { type: "string" },
     },
   });
   const url = values.url ?? process.env.DCSM_URL ?? "http://127.0.0.1:8080";
@@ -167,6 +173,15 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`key (shown once; give it to the agent): ${made.key}\nentry for DCSM_API_KEYS_FILE "keys": ${JSON.stringify(made.entry)}\n`);
       return 0;
     }
+    case "mcp":
+      await runMcpStdio({
+        url: values.url ?? (process.env.DCSM_URL || undefined),
+        token,
+        ca,
+        agentId: values["agent-id"] ?? (process.env.DCSM_AGENT_ID || undefined),
+        embedded: values.url || process.env.DCSM_URL ? undefined : serverConfig(values),
+      });
+      return 0;
     case "demo":
       return runDemo(serverConfig({ ...values, "http-port": values["http-port"] ?? "0", "grpc-port": values["grpc-port"] ?? "0" }));
     case undefined:
