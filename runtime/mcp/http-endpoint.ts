@@ -56,8 +56,8 @@ interface Session {
   lastSeen: number;
 }
 
-/** Bun's server object as Hono exposes it in `c.env` under `Bun.serve`. */
-interface BunServerEnv {
+/** Bun's server object as Hono exposes it in `c.env` under `Bun.serve` (`timeout` lifts the idle timeout of one request). */
+export interface BunServerEnv {
   timeout?: (req: Request, seconds: number) => void;
 }
 
@@ -89,7 +89,7 @@ export function mountMcpEndpoint(app: Hono<{ Bindings: BunServerEnv }>, options:
   const sweep = setInterval(() => {
     const cutoff = Date.now() - idleMs;
     for (const [id, s] of sessions) if (s.lastSeen < cutoff) void closeSession(id);
-  }, Math.min(60_000, Math.max(1000, idleMs / 2)));
+  }, Math.min(60_000, Math.max(100, idleMs / 2)));
   sweep.unref?.();
 
   app.all(MCP_PATH, async (c) => {
