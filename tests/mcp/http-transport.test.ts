@@ -7,6 +7,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { SignJWT } from "jose";
 import { newApiKey } from "../../runtime/auth/authenticator.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
 import { startTestServer } from "../helpers/server.ts";
@@ -14,6 +15,7 @@ import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 import { call, enforcesScopes, errorText, keyA, keyB, listsTools, locksAcrossSessions, ok, remembersAndRecalls } from "./scenarios.ts";
 
 const keyReadOnlyA = newApiKey("reader-a", ["team-a:read"]);
+const JWT_SECRET = "an HS256 secret of at least thirty-two bytes for MCP";
 let server: DcsmServer;
 
 async function connect(token?: string): Promise<Client> {
@@ -27,7 +29,7 @@ beforeAll(async () => {
   const dir = tempDir("dcsm-mcp-http-");
   const keysFile = join(dir, "keys.json");
   writeFileSync(keysFile, JSON.stringify({ keys: [keyA.entry, keyB.entry, keyReadOnlyA.entry] }));
-  server = await startTestServer({ apiKeysFile: keysFile });
+  server = await startTestServer({ apiKeysFile: keysFile, jwtSecret: JWT_SECRET });
 });
 afterAll(async () => {
   await server?.close();
@@ -51,6 +53,21 @@ describe("MCP over Streamable HTTP", () => {
       expect(res.headers.get("www-authenticate")).toContain("Bearer");
     }
     await expect(connect()).rejects.toThrow();
+  });
+
+  test("a JWT works like an API key: its scopes confine what the session stores and reads", async () => {
+    const jwt = await new SignJWT({ scopes: ["team-a:read,write"] }).setProtectedHeader({ alg: "HS256" }).setSubject("jwt-agent").setIssuedAt().setExpirationTime("5m").sign(new TextEncoder().encode(JWT_SECRET));
+    const j = await connect(jwt);
+    const b = await connect(keyB.key);
+    try {
+      const { ids } = await ok(j, "remember", { text: "JWT test: the on-call rotation changes every Monday at 09:00.", metadata: { suite: "jwt" } });
+      const found = await ok(j, "recall", { query: "when does on-call change?", k: 1, filters: { suite: "jwt" } });
+      expect(found.results[0]).toMatchObject({ id: ids[0], metadata: { namespace: "team-a" } });
+      expect((await ok(b, "recall", { query: "when does on-call change?", k: 5, filters: { suite: "jwt" } })).results).toEqual([]);
+      expect(errorText(await call(j, "acquire_lock", { resource: "team-a/x" }))).toContain("permission_denied"); // no lock right
+    } finally {
+      await Promise.all([j.close(), b.close()]);
+    }
   });
 
   test("a session is bound to its principal; an unknown session answers 404", async () => {
