@@ -85,9 +85,10 @@ export function createConnectApp(options: ConnectAppOptions): Hono<{ Bindings: B
     "*",
     cors({
       origin: options.corsOrigin ?? "*",
-      allowMethods: [...connectCors.allowedMethods],
-      allowHeaders: [...connectCors.allowedHeaders, "Authorization", "Api-Key", "X-Request-Id"],
-      exposeHeaders: [...connectCors.exposedHeaders, "X-Request-Id"],
+      // DELETE and the Mcp-* / Last-Event-ID headers: browser MCP clients of /mcp (MCP Streamable HTTP).
+      allowMethods: [...connectCors.allowedMethods, "DELETE"],
+      allowHeaders: [...connectCors.allowedHeaders, "Authorization", "Api-Key", "X-Request-Id", "Mcp-Session-Id", "Mcp-Protocol-Version", "Last-Event-ID"],
+      exposeHeaders: [...connectCors.exposedHeaders, "X-Request-Id", "Mcp-Session-Id"],
       maxAge: 7200,
     }),
   );

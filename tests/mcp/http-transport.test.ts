@@ -70,6 +70,26 @@ describe("MCP over Streamable HTTP", () => {
     }
   });
 
+  test("CORS lets browser MCP clients send the session headers and read Mcp-Session-Id", async () => {
+    const pre = await fetch(new URL("/mcp", server.httpUrl), {
+      method: "OPTIONS",
+      headers: { origin: "https://agent.example", "access-control-request-method": "DELETE", "access-control-request-headers": "authorization,mcp-session-id,mcp-protocol-version" },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get("access-control-allow-methods")).toContain("DELETE");
+    expect(pre.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("mcp-session-id");
+    const init = await fetch(new URL("/mcp", server.httpUrl), {
+      method: "POST",
+      headers: { origin: "https://agent.example", authorization: `Bearer ${keyA.key}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "browser", version: "1" } } }),
+    });
+    expect(init.status).toBe(200);
+    expect(init.headers.get("access-control-expose-headers")?.toLowerCase()).toContain("mcp-session-id");
+    await init.body?.cancel();
+    const del = await fetch(new URL("/mcp", server.httpUrl), { method: "DELETE", headers: { authorization: `Bearer ${keyA.key}`, "mcp-session-id": init.headers.get("mcp-session-id")!, "mcp-protocol-version": "2025-06-18" } });
+    expect(del.status).toBe(200);
+  });
+
   test("a session is bound to its principal; an unknown session answers 404", async () => {
     const a = await connect(keyA.key);
     const sessionId = (a.transport as StreamableHTTPClientTransport).sessionId!;
