@@ -165,6 +165,13 @@ describe("MCP over Streamable HTTP", () => {
       const seen = await ok(two, "recent_shared", { filters: { kind: "status" } });
       expect(seen.notes.map((n: { id: string }) => n.id)).toContain(shared.id);
       expect((await ok(other, "recent_shared", { filters: { kind: "status" } })).notes).toEqual([]);
+      // Kept in long-term memory with an embedding (SWM write-behind): recall finds it by meaning.
+      let hit: { id: string } | undefined;
+      for (let i = 0; i < 50 && hit?.id !== shared.id; i++) {
+        hit = (await ok(two, "recall", { query: "did the deployment succeed?", k: 1, filters: { kind: "status" } })).results[0];
+        if (hit?.id !== shared.id) await Bun.sleep(100);
+      }
+      expect(hit?.id).toBe(shared.id);
 
       expect((await ok(one, "increment_counter", { counter: "team-a/builds" })).value).toBe("1");
       expect((await ok(two, "increment_counter", { counter: "team-a/builds", by: 41 })).value).toBe("42");
