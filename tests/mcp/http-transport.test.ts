@@ -133,6 +133,13 @@ describe("MCP over Streamable HTTP", () => {
       expect(page2.next_page_token).toBe("");
       expect(new Set([...page1.memories, ...page2.memories].map((m: { id: string }) => m.id))).toEqual(new Set(ids));
 
+      // remember with a stable id replaces that text in place instead of adding a copy.
+      const v1 = await ok(a, "remember", { id: "runbook-7", text: "Runbook 7: restart the queue worker.", metadata: { suite: "crud-id" } });
+      const v2 = await ok(a, "remember", { id: "runbook-7", text: "Runbook 7: drain, then restart the queue worker.", metadata: { suite: "crud-id" } });
+      expect(v2.ids).toEqual(v1.ids);
+      const listed = await ok(a, "list_recent", { filters: { suite: "crud-id" } });
+      expect(listed.memories.map((m: { text: string }) => m.text)).toEqual(["Runbook 7: drain, then restart the queue worker."]);
+
       expect(await ok(a, "forget", { id: ids[1] })).toEqual({ id: ids[1], deleted: true });
       expect(errorText(await call(a, "forget", { id: ids[1] }))).toMatch(/^DCSM error not_found \(no such memory, lock or counter\): /);
       expect(errorText(await call(a, "list_recent", { page_token: "not-a-token" }))).toContain("invalid_argument");
