@@ -16,10 +16,11 @@
 import type { Hono } from "hono";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { Principal } from "../../services/shared/access.ts";
+import { namespacesWith, type Principal } from "../../services/shared/access.ts";
 import { credentialOf } from "../auth/authenticator.ts";
 import type { DcsmLink } from "./dcsm-link.ts";
 import { createDcsmMcpServer } from "./mcp-server.ts";
+import { READABLE_NAMESPACES } from "./resources.ts";
 import type { CallerOf } from "./tools.ts";
 
 /** Path of the endpoint. */
@@ -107,7 +108,8 @@ export function mountMcpEndpoint(app: Hono<{ Bindings: BunServerEnv }>, options:
       return jsonRpcError(401, -32001, (err as Error).message, { "www-authenticate": 'Bearer realm="dcsm"' });
     }
     const token = credentialOf(req.headers) ?? "";
-    const authInfo = { token, clientId: principal.id, scopes: [...principal.scopes.keys()] };
+    const readable = namespacesWith(principal, "read");
+    const authInfo = { token, clientId: principal.id, scopes: [], extra: { [READABLE_NAMESPACES]: readable === "all" ? [] : readable } };
     // Tool calls may wait (locks) and GET streams stay open: lift Bun's idle timeout for /mcp.
     c.env?.timeout?.(req, 0);
 

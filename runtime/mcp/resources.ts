@@ -18,6 +18,13 @@ export const RESOURCE_NOT_FOUND = -32002;
 /** Memories listed by a `kem-namespace://{namespace}/recent` read. */
 export const RECENT_RESOURCE_SIZE = 20;
 
+/**
+ * Key of `authInfo.extra` naming the namespaces the caller may read (set by the HTTP endpoint;
+ * absent over stdio, or empty for callers reading every namespace): resources/list offers their
+ * `kem-namespace://{namespace}/recent` resources.
+ */
+export const READABLE_NAMESPACES = "dcsmReadableNamespaces";
+
 /** A memory as a text document: its text, then its id, timestamps and metadata. */
 export function renderMemory(m: MemoryView): string {
   return `${m.text}\n\n---\nid: ${m.id}\ncontent_type: ${m.content_type}\ncreated_at: ${m.created_at ?? ""}\nupdated_at: ${m.updated_at ?? ""}\nmetadata: ${JSON.stringify(m.metadata)}\n`;
@@ -59,7 +66,12 @@ export function registerDcsmResources(server: McpServer, link: DcsmLink, callerO
 
   server.registerResource(
     "kem-namespace-recent",
-    new ResourceTemplate("kem-namespace://{namespace}/recent", { list: undefined }),
+    new ResourceTemplate("kem-namespace://{namespace}/recent", {
+      list: async (extra) => {
+        const namespaces = (extra.authInfo?.extra?.[READABLE_NAMESPACES] ?? []) as string[];
+        return { resources: namespaces.map((ns) => ({ uri: `kem-namespace://${ns}/recent`, name: `${ns}-recent`, title: `Recent memories of ${ns}`, mimeType: "text/plain" })) };
+      },
+    }),
     { title: "Recent memories of a namespace", description: `The ${RECENT_RESOURCE_SIZE} most recently updated memories of one namespace, newest first.`, mimeType: "text/plain" },
     async (uri, vars, extra): Promise<ReadResourceResult> => {
       const ns = decodeURIComponent(String(vars.namespace ?? ""));

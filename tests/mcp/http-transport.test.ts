@@ -195,6 +195,8 @@ describe("MCP over Streamable HTTP", () => {
     try {
       const templates = (await a.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate).sort();
       expect(templates).toEqual(["kem-namespace://{namespace}/recent", "kem://{id}"]);
+      expect((await a.listResources()).resources.map((r) => r.uri)).toEqual(["kem-namespace://team-a/recent"]);
+      expect((await b.listResources()).resources.map((r) => r.uri)).toEqual(["kem-namespace://team-b/recent"]);
       const { ids } = await ok(a, "remember", { text: "Resource test: the staging database is read-only on Sundays.", metadata: { suite: "resource" } });
       const one = await a.readResource({ uri: `kem://${ids[0]}` });
       const text = (one.contents[0] as { text: string }).text;
