@@ -62,6 +62,15 @@ export interface BunServerEnv {
   timeout?: (req: Request, seconds: number) => void;
 }
 
+/** Host of an `Origin` header value; undefined for "null" (sandboxed or file: pages) and garbage. */
+function hostOf(origin: string): string | undefined {
+  try {
+    return new URL(origin).host || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A JSON-RPC error response without id (transport-level failures). */
 function jsonRpcError(status: number, code: number, message: string, headers: Record<string, string> = {}): Response {
   return Response.json({ jsonrpc: "2.0", error: { code, message }, id: null }, { status, headers });
@@ -98,7 +107,7 @@ export function mountMcpEndpoint(app: Hono<{ Bindings: BunServerEnv }>, options:
     // Without credentials a browser page could drive a loopback server (DNS rebinding; the MCP
     // spec requires checking Origin): only same-origin browser requests are served then.
     const origin = req.headers.get("origin");
-    if (!options.authEnabled && origin && new URL(origin).host !== new URL(req.url).host) {
+    if (!options.authEnabled && origin && hostOf(origin) !== new URL(req.url).host) {
       return jsonRpcError(403, -32000, `cross-origin MCP request from ${origin} refused`);
     }
     let principal: Principal;

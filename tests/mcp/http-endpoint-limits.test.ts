@@ -103,6 +103,7 @@ describe("/mcp limits", () => {
 
   test("without authentication, cross-origin browser requests are refused; same-origin ones served", async () => {
     expect((await initialize({ origin: "http://evil.example" })).status).toBe(403);
+    expect((await initialize({ origin: "null" })).status).toBe(403);
     const same = await initialize({ origin: `http://127.0.0.1:${http.port}` });
     expect(same.status).toBe(200);
     const id = same.headers.get("mcp-session-id")!;
