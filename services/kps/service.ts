@@ -14,6 +14,7 @@ import type { KEM } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { KEMSchema } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { KnowledgeProcessorService, ProcessRawDataResponseSchema } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import { BackendUnavailableError, InvalidInputError, mapErrors } from "../shared/errors.ts";
+import { isTextContentType } from "../shared/content-types.ts";
 import { checkMetadataSize } from "../shared/kem-mapping.ts";
 import { NAMESPACE_KEY } from "../shared/access.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
@@ -42,8 +43,6 @@ export interface KpsServiceOptions {
 
 /** UUID namespace of the deterministic chunk ids (UUIDv5 of "[<DCSM namespace>:]<source>#<chunk index>"). */
 export const CHUNK_ID_NAMESPACE = "6f1d8c2e-5b7a-4d3e-9c1f-2a8b7e6d5c4b";
-
-const TEXT_TYPES = /^(text\/[\w.+-]+|application\/(json|xml|javascript|typescript|x-[\w.+-]+|[\w.+-]+\+(json|xml)))(;.*)?$/i;
 
 /**
  * Id of a chunk: stable for the same source and chunk index, so re-ingesting a document updates
@@ -103,7 +102,7 @@ export function createKpsService(options: KpsServiceOptions): ServiceImpl<typeof
         throw new InvalidInputError(`raw_content is ${req.rawContent.byteLength} bytes, over the limit of ${maxRawBytes}`);
       }
       const contentType = req.contentType || "text/plain";
-      if (!TEXT_TYPES.test(contentType)) throw new InvalidInputError(`content_type ${JSON.stringify(contentType)} is not a text type; KPS processes text only`);
+      if (!isTextContentType(contentType)) throw new InvalidInputError(`content_type ${JSON.stringify(contentType)} is not a text type; KPS processes text only`);
       if (req.maxChunkChars < 0 || req.maxChunkChars > maxChunkChars || (req.maxChunkChars > 0 && req.maxChunkChars < 16)) {
         throw new InvalidInputError(`max_chunk_chars must be 0 (default) or between 16 and ${maxChunkChars}`);
       }
