@@ -119,7 +119,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
         indexedKeys: [...new Set([...config.glmIndexedKeys, NAMESPACE_KEY])], // scoped queries filter on namespace (issue 8)
       })
     : config.vectorIndex === "exact"
-      ? createExactVectorIndex({ dimension: config.dimension, initialCapacity: Math.max(1024, store.count()) })
+      ? createExactVectorIndex({ dimension: config.dimension, initialCapacity: Math.max(1024, (await store.count())) })
       : createHnswVectorIndex({ dimension: config.dimension, snapshotDir: join(dataDir, "vector-index"), log });
   // Seed 002 6: GLM does not start when Qdrant is unreachable at start-up.
   if ("ensureCollection" in index) await (index as QdrantVectorIndex).ensureCollection();
@@ -142,7 +142,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   const health = createHealthRegistry(serviceNames);
   const healthImpl = createHealthService(health);
   // Issue 8: each service behind its namespace guard (callers with `*` scopes pass straight through).
-  const glmNamespaces: NamespaceLookup = async (ids) => new Map(store.getMany(ids).map((r) => [r.id, namespaceOf(r.metadata)]));
+  const glmNamespaces: NamespaceLookup = async (ids) => new Map((await store.getMany(ids)).map((r) => [r.id, namespaceOf(r.metadata)]));
   const glmClient = createClient(GlobalLongTermMemoryService, glmTransport);
   const swmNamespaces: NamespaceLookup = async (ids) => {
     const found = new Map((await swmRuntime.backend.workingSet.get(ids)).map((r) => [r.id, namespaceOf(r.metadata)]));
@@ -171,9 +171,9 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     return next();
   });
   app.get("/metrics", () => observability.metricsResponse());
-  app.get("/health", (c) => {
+  app.get("/health", async (c) => {
     const s = health.get("");
-    return c.json({ status: s === ServingStatus.SERVING ? "ok" : "starting", model: embedder.modelId, dimension: embedder.dimension, kems: store.count(), embedding: embedding.stats(), rssBytes: process.memoryUsage.rss() }, s === ServingStatus.SERVING ? 200 : 503);
+    return c.json({ status: s === ServingStatus.SERVING ? "ok" : "starting", model: embedder.modelId, dimension: embedder.dimension, kems: (await store.count()), embedding: embedding.stats(), rssBytes: process.memoryUsage.rss() }, s === ServingStatus.SERVING ? 200 : 503);
   });
   app.all("/v1/*", (c) => embedding.openai.fetch(c.req.raw));
   // MCP over Streamable HTTP at /mcp: its tools call the services in process through the same
@@ -208,7 +208,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     await http.stop(true);
     await swmRuntime.close();
     await kpsSink.close();
-    store.close();
+    await store.close();
     throw err;
   }
 
@@ -218,7 +218,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   const httpUrl = tls ? `https://${host}:${grpc.port}` : `http://${host}:${http.port}`;
   const grpcUrl = tls ? httpUrl : `http://${host}:${grpc.port}`; // TLS: one port for all protocols
-  log.info({ httpUrl, grpcUrl, dataDir, model: embedder.modelId, kems: store.count() }, "DCSM serving GLM, KPS and SWM");
+  log.info({ httpUrl, grpcUrl, dataDir, model: embedder.modelId, kems: (await store.count()) }, "DCSM serving GLM, KPS and SWM");
 
   let closed = false;
   return {
@@ -241,7 +241,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
       await kpsSink.close();
       embedding.close();
       await index.close();
-      store.close();
+      await store.close();
     },
   };
 }

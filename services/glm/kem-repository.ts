@@ -72,9 +72,9 @@ export class KemRepository {
    * Call once before serving.
    */
   async open(): Promise<void> {
-    this.dataVersion = this.store.dataVersion();
+    this.dataVersion = await this.store.dataVersion();
     if (this.index.external) {
-      this.appliedSeq = this.store.latestChangeSeq();
+      this.appliedSeq = await this.store.latestChangeSeq();
       return;
     }
     await this.load();
@@ -84,9 +84,9 @@ export class KemRepository {
 
   /** Streams every stored embedding into the local index and sets the applied position. */
   private async load(): Promise<void> {
-    const latest = this.store.latestChangeSeq();
+    const latest = await this.store.latestChangeSeq();
     const snap = await this.index.snapshotPosition?.();
-    const usable = snap !== undefined && snap >= this.store.oldestChangeSeq() - 1 && snap <= latest;
+    const usable = snap !== undefined && snap >= (await this.store.oldestChangeSeq()) - 1 && snap <= latest;
     if (snap !== undefined && !usable) {
       this.log?.warn({ snapshot: snap, latest }, "vector index snapshot is older than the change log; rebuilding");
       await this.index.clear();
@@ -94,7 +94,7 @@ export class KemRepository {
     const load = (entries: VectorEntry[]) => (this.index.load ? this.index.load(entries) : this.index.upsert(entries));
     let batch: VectorEntry[] = [];
     const pending: Promise<void>[] = [];
-    this.store.forEachEmbedding((id, vector) => {
+    await this.store.forEachEmbedding((id, vector) => {
       batch.push({ id, vector });
       if (batch.length >= 4096) {
         pending.push(load(batch));
@@ -114,10 +114,10 @@ export class KemRepository {
     return this.appliedSeq;
   }
 
-  private async withBusyRetry<T>(fn: () => T): Promise<T> {
+  private async withBusyRetry<T>(fn: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return fn();
+        return await fn();
       } catch (err) {
         if (!isBusy(err)) throw err;
         if (attempt >= this.busyRetries) throw new BackendUnavailableError("the store is busy (locked by another process); retry later", { cause: err });
@@ -131,15 +131,15 @@ export class KemRepository {
     if (this.index.external) return;
     // Read the log head first: if another connection commits after it, data_version (read second)
     // shows it and we catch up instead of skipping that change.
-    const latest = this.store.latestChangeSeq();
-    const v = this.store.dataVersion();
+    const latest = await this.store.latestChangeSeq();
+    const v = await this.store.dataVersion();
     if (v === this.dataVersion) {
       this.appliedSeq = latest;
       this.index.notePosition?.(this.appliedSeq);
     } else await this.catchUp();
     if (++this.writesSincePrune >= 10_000) {
       this.writesSincePrune = 0;
-      this.store.pruneChanges(this.changeLogKeep);
+      await this.store.pruneChanges(this.changeLogKeep);
     }
   }
 
@@ -150,8 +150,8 @@ export class KemRepository {
   async catchUp(): Promise<void> {
     if (this.index.external) return;
     if (this.catchingUp) return this.catchingUp;
-    const v = this.store.dataVersion();
-    if (v === this.dataVersion && this.appliedSeq === this.store.latestChangeSeq()) return;
+    const v = await this.store.dataVersion();
+    if (v === this.dataVersion && this.appliedSeq === (await this.store.latestChangeSeq())) return;
     const run = this.applyChanges(v);
     this.catchingUp = run;
     try {
@@ -163,17 +163,17 @@ export class KemRepository {
 
   private async applyChanges(dataVersion: number): Promise<void> {
     this.dataVersion = dataVersion;
-    if (this.appliedSeq < this.store.oldestChangeSeq() - 1) {
+    if (this.appliedSeq < (await this.store.oldestChangeSeq()) - 1) {
       this.log?.warn({ appliedSeq: this.appliedSeq }, "change log no longer reaches the index position; reloading every vector");
       await this.index.clear();
       await this.load();
       return;
     }
     for (;;) {
-      const changes = this.store.changesSince(this.appliedSeq, 5000);
+      const changes = await this.store.changesSince(this.appliedSeq, 5000);
       if (changes.length === 0) break;
       const ids = [...new Set(changes.map((c) => c.id))];
-      const present = this.store.getMany(ids);
+      const present = await this.store.getMany(ids);
       const withVec = present.filter((r) => r.embedding);
       const keep = new Set(withVec.map((r) => r.id));
       await this.index.upsert(withVec.map(entryOf));
@@ -189,7 +189,7 @@ export class KemRepository {
    * @returns one outcome per item, in order.
    */
   async write(items: KemWrite[], keys?: (string | undefined)[]): Promise<WriteOutcome[]> {
-    const before = this.index.external ? new Map(this.store.getMany(items.map((i) => i.id)).map((r) => [r.id, r])) : undefined;
+    const before = this.index.external ? new Map((await this.store.getMany(items.map((i) => i.id))).map((r) => [r.id, r])) : undefined;
     const stored = await this.withBusyRetry(() => this.store.upsertMany(items, keys));
     try {
       await this.index.upsert(stored.filter((r) => r.embedding).map(entryOf));
@@ -211,7 +211,7 @@ export class KemRepository {
   async update(id: string, patch: KemPatch): Promise<KemRecord> {
     // An external index filters on metadata and dates too, so it needs every update.
     const touchesIndex = patch.embedding !== undefined || this.index.external;
-    const before = this.index.external ? this.store.getMany([id])[0] : undefined;
+    const before = this.index.external ? (await this.store.getMany([id]))[0] : undefined;
     const rec = await this.withBusyRetry(() => this.store.update(id, patch));
     if (touchesIndex) {
       try {
@@ -228,7 +228,7 @@ export class KemRepository {
 
   /** Deletes a KEM: vector first (so a failure leaves both in place), then the row. @returns false when unknown. */
   async delete(id: string): Promise<boolean> {
-    if (this.store.getMany([id]).length === 0) return false;
+    if ((await this.store.getMany([id])).length === 0) return false;
     await this.index.remove([id]);
     const gone = await this.withBusyRetry(() => this.store.delete(id));
     await this.afterOwnWrite();

@@ -63,52 +63,83 @@ export interface KemPatch {
   validate?: (next: KemRecord) => void;
 }
 
+/** A lexical search hit: KEM id and BM25 score (higher is better; comparable within one query only). */
+export interface LexicalHit {
+  id: string;
+  score: number;
+}
+
+/** Options of {@link KemStore.lexicalSearch}. */
+export interface LexicalSearchOptions {
+  /** Only KEMs matching this filter (applied exactly; metadata equalities narrow the index walk). */
+  filter?: KemFilter;
+  /** Stable pagination: only hits after this (score, id) position in result order. */
+  after?: { score: number; id: string };
+}
+
 /**
- * Durable KEM store (SQLite in embedded mode). Every method is synchronous and atomic.
+ * Durable KEM store (SQLite embedded; a shared engine such as PostgreSQL for many nodes). Every
+ * method is atomic; methods are asynchronous so network engines can implement the same port.
  * Errors: `NotFoundError` for unknown ids on update; driver errors (e.g. SQLITE_BUSY) propagate.
  */
 export interface KemStore {
   /**
-   * Upserts records in one transaction (`INSERT … ON CONFLICT(id) DO UPDATE`, created_at kept).
-   * With idempotency keys, an item whose key was already used returns the KEM stored then.
+   * Upserts records in one transaction (`INSERT … ON CONFLICT(id) DO UPDATE`, created_at kept),
+   * with their metadata and lexical index entries.
+   * Idempotency keys are scoped by the item's namespace (metadata `namespace`, "" for none): an
+   * item whose key was used in the same namespace within the key lifetime, for a KEM that still
+   * exists there, returns that KEM unchanged; otherwise it is stored and the key points at it.
    * @returns the stored records, in input order.
    */
-  upsertMany(items: KemWrite[], idempotencyKeys?: (string | undefined)[]): KemRecord[];
+  upsertMany(items: KemWrite[], idempotencyKeys?: (string | undefined)[]): Promise<KemRecord[]>;
   /** Records for these ids, in the given order, skipping unknown ids. */
-  getMany(ids: string[]): KemRecord[];
-  /** A page of records matching `filter`, ordered by `updated_at` DESC, id DESC. */
-  find(filter: KemFilter, limit: number, after?: UpdatedCursor): KemRecord[];
-  /** Ids of every record matching `filter` (used to restrict vector search). */
-  findIds(filter: KemFilter): string[];
+  getMany(ids: string[]): Promise<KemRecord[]>;
+  /** A page of records matching `filter`, ordered by `updated_at` DESC, id DESC, from indexes only. */
+  find(filter: KemFilter, limit: number, after?: UpdatedCursor): Promise<KemRecord[]>;
+  /** Ids of the records matching `filter`, at most `limit` (default: all), in no particular order. */
+  findIds(filter: KemFilter, limit?: number): Promise<string[]>;
+  /**
+   * Estimated number of records matching `filter`, from index entry counts (exact for a single
+   * criterion), capped at a store-defined bound (`ESTIMATE_CAP` for SQLite). Used to choose
+   * index-first or vector-first search.
+   */
+  estimateMatches(filter: KemFilter): Promise<number>;
+  /** The subset of `ids` whose records match `filter`. */
+  matchingIds(ids: string[], filter: KemFilter): Promise<Set<string>>;
+  /**
+   * Lexical (BM25) search over the text of text-like KEMs: best first (score desc, id asc), at
+   * most `k`. `query` is free text (words are OR-ed, stopwords dropped; docs/search.md).
+   */
+  lexicalSearch(query: string, k: number, options?: LexicalSearchOptions): Promise<LexicalHit[]>;
   /** Applies a patch; throws `NotFoundError` for an unknown id. @returns the updated record. */
-  update(id: string, patch: KemPatch): KemRecord;
-  /** Deletes a record. @returns false when the id was unknown. */
-  delete(id: string): boolean;
+  update(id: string, patch: KemPatch): Promise<KemRecord>;
+  /** Deletes a record (and the idempotency keys naming it). @returns false when the id was unknown. */
+  delete(id: string): Promise<boolean>;
   /**
    * Puts records back exactly as given (timestamps included) and deletes `removeIds`, in one
-   * transaction: the undo of a write whose vector could not be stored (seed 3.2 consistency).
+   * transaction: the undo of a write whose vector could not be stored (docs/storage.md).
    */
-  restore(records: KemRecord[], removeIds: string[]): void;
+  restore(records: KemRecord[], removeIds: string[]): Promise<void>;
   /**
    * Change log: (seq, id) of every write after `seq`, oldest first, at most `limit`. Every upsert,
    * update and delete appends one entry in its own transaction, so other processes sharing the file
    * can bring their vector index up to date.
    */
-  changesSince(seq: number, limit: number): { seq: number; id: string }[];
+  changesSince(seq: number, limit: number): Promise<{ seq: number; id: string }[]>;
   /** Highest change sequence number (0 when none). */
-  latestChangeSeq(): number;
+  latestChangeSeq(): Promise<number>;
   /** Lowest change sequence number still in the log (0 when empty). */
-  oldestChangeSeq(): number;
+  oldestChangeSeq(): Promise<number>;
   /** Drops all but the newest `keep` change-log entries. */
-  pruneChanges(keep: number): void;
+  pruneChanges(keep: number): Promise<void>;
   /** SQLite `PRAGMA data_version`: changes when another connection commits. */
-  dataVersion(): number;
+  dataVersion(): Promise<number>;
   /** Calls `fn` for every stored embedding (index rebuild at start-up). */
-  forEachEmbedding(fn: (id: string, embedding: Float32Array) => void): void;
+  forEachEmbedding(fn: (id: string, embedding: Float32Array) => void): Promise<void>;
   /** Number of stored KEMs. */
-  count(): number;
+  count(): Promise<number>;
   /** Closes the store. */
-  close(): void;
+  close(): Promise<void>;
 }
 
 /** A vector search hit: KEM id and cosine similarity in [-1, 1]. */

@@ -15,13 +15,14 @@ import {
   StoreKEMResponseSchema,
   UpdateKEMResponseSchema,
 } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
-import type { KEM } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
+import { type KEM, SearchMode } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { BackendUnavailableError, InvalidInputError, LimitExceededError, mapErrors, NotFoundError, PreconditionError, toConnectError } from "../shared/errors.ts";
 import { checkMetadataSize, kemToWrite, normalizeVector, parseKemQuery, recordToKem, resolvePageSize, validateKemId, type ParsedQuery } from "../shared/kem-mapping.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
 import { decodePageToken, encodePageToken, fingerprint } from "../shared/page-token.ts";
 import { KemRepository } from "./kem-repository.ts";
-import type { KemPatch, KemWrite, QueryEmbedder, UpdatedCursor } from "./ports.ts";
+import type { KemPatch, KemRecord, KemWrite, QueryEmbedder, UpdatedCursor } from "./ports.ts";
+import { type HybridOptions, KemSearch, MAX_HYBRID_WINDOW, type ResolvedMode, type SearchCursor } from "./search/kem-search.ts";
 import { batchStoreResponse } from "./batch-response.ts";
 
 /** Dependencies of {@link createGlmService}. */
@@ -32,21 +33,24 @@ export interface GlmServiceOptions {
   embedder?: QueryEmbedder;
   /** Limits. @default DEFAULT_KEM_LIMITS */
   limits?: KemLimits;
+  /** Hybrid ranking parameters. @default DEFAULT_HYBRID */
+  hybrid?: Partial<HybridOptions>;
 }
 
 /** Fields `UpdateKEM` can change (`update_mask` paths). */
 const UPDATABLE = new Set(["content", "content_type", "metadata", "embeddings"]);
 
-/** Cursor of vector result pages: the last (score, id) returned and how many came before. */
-interface VectorCursor {
-  s: number;
-  i: string;
-  o: number;
+function queryKey(parsed: ParsedQuery, mode: ResolvedMode | undefined): string {
+  const vec = parsed.vector ? fingerprint(Buffer.from(parsed.vector.buffer, parsed.vector.byteOffset, parsed.vector.byteLength).toString("base64")) : "";
+  return fingerprint(JSON.stringify([parsed.filter, vec, parsed.text ?? "", mode ?? ""]));
 }
 
-function queryKey(parsed: ParsedQuery): string {
-  const vec = parsed.vector ? fingerprint(Buffer.from(parsed.vector.buffer).toString("base64")) : "";
-  return fingerprint(JSON.stringify([parsed.filter, vec, parsed.text ?? ""]));
+/**
+ * Approximate protobuf size of a KEM in a response, in bytes: content, metadata JSON, embedding
+ * and a fixed allowance for ids, types and timestamps. Used for the per-page byte budget.
+ */
+function kemWireBytes(r: KemRecord): number {
+  return r.content.byteLength + JSON.stringify(r.metadata).length + (r.embedding ? r.embedding.length * 4 : 0) + r.id.length + r.contentType.length + 64;
 }
 
 /**
@@ -61,6 +65,7 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
   const { repository: repo, embedder } = options;
   const store = repo.store;
   const limits = options.limits ?? DEFAULT_KEM_LIMITS;
+  const search = new KemSearch({ repository: repo, embedder, dimension: limits.dimension, hybrid: options.hybrid });
   if (repo.index.dimension !== limits.dimension) {
     throw new Error(`vector index dimension ${repo.index.dimension} differs from the configured dimension ${limits.dimension}`);
   }
@@ -75,17 +80,10 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
     }
   }
 
-  async function vectorFor(parsed: ParsedQuery): Promise<Float32Array | undefined> {
-    if (parsed.vector) return parsed.vector;
-    if (parsed.text === undefined) return undefined;
-    if (!embedder) throw new PreconditionError("text_query needs an embedding model, and this GLM has none configured");
-    const [v] = await embedder.embed([parsed.text]);
-    return normalizeVector(v!, limits.dimension, "text_query embedding");
-  }
-
   return {
     storeKEM: mapErrors(async (req) => {
       const write = kemToWrite(req.kem, limits);
+      checkIdempotencyKey(req.idempotencyKey, limits, "idempotency_key");
       const [outcome] = await persist([write], [req.idempotencyKey || undefined]);
       if ("error" in outcome!) throw outcome.error;
       return create(StoreKEMResponseSchema, { kem: recordToKem(outcome!.record) });
@@ -104,7 +102,9 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
       const validAt: number[] = [];
       req.kems.forEach((kem, i) => {
         try {
-          valid.push(kemToWrite(kem, limits));
+          const write = kemToWrite(kem, limits);
+          checkIdempotencyKey(req.idempotencyKeys[i] ?? "", limits, `idempotency_keys[${i}]`);
+          valid.push(write);
           validKeys.push(req.idempotencyKeys[i] || undefined);
           validAt.push(i);
         } catch (err) {
@@ -125,44 +125,58 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
     retrieveKEMs: mapErrors(async (req) => {
       const parsed = parseKemQuery(req.query, limits);
       const pageSize = resolvePageSize(req.pageSize, limits);
-      const key = queryKey(parsed);
-      const vector = await vectorFor(parsed);
-      if (vector) {
-        const cursor = decodePageToken<VectorCursor>(req.pageToken, key);
-        if (cursor && (typeof cursor.s !== "number" || typeof cursor.i !== "string" || !Number.isSafeInteger(cursor.o) || cursor.o < 0)) {
+      const mode = search.resolveMode(parsed, req.query?.searchMode ?? SearchMode.UNSPECIFIED);
+      const key = queryKey(parsed, mode);
+      if (mode) {
+        const cursor = decodePageToken<SearchCursor>(req.pageToken, key);
+        if (
+          cursor &&
+          (typeof cursor.s !== "number" || typeof cursor.i !== "string" || !Number.isSafeInteger(cursor.o) || cursor.o < 0 ||
+            (cursor.w !== undefined && (!Number.isSafeInteger(cursor.w) || cursor.w < 1 || cursor.w > MAX_HYBRID_WINDOW)))
+        ) {
           throw new InvalidInputError("page_token is malformed");
         }
-        const allow = parsed.filtered ? new Set(store.findIds(parsed.filter)) : undefined;
-        const hits = await repo.search(vector, pageSize + 1, {
-          allow,
-          filter: parsed.filter,
-          after: cursor ? { score: cursor.s, id: cursor.i } : undefined,
-          offset: cursor?.o ?? 0,
-        });
-        const page = hits.slice(0, pageSize);
-        const byId = new Map(store.getMany(page.map((h) => h.id)).map((r) => [r.id, r]));
+        const { hits, window } = await search.page(parsed, mode, pageSize + 1, cursor);
+        const byId = new Map((await store.getMany(hits.slice(0, pageSize).map((h) => h.id))).map((r) => [r.id, r]));
         const kems: KEM[] = [];
         const scores: number[] = [];
-        for (const h of page) {
+        let budget = limits.maxResponseBytes;
+        let taken = 0;
+        for (const h of hits.slice(0, pageSize)) {
           const rec = byId.get(h.id);
+          taken++;
           if (!rec) continue; // deleted meanwhile
-          kems.push(recordToKem(rec));
+          const kem = recordToKem(rec);
+          budget -= kemWireBytes(rec);
+          if (budget < 0 && kems.length > 0) {
+            taken--;
+            break;
+          }
+          kems.push(kem);
           scores.push(h.score);
         }
-        const last = page[page.length - 1];
-        const next: VectorCursor | undefined = hits.length > pageSize && last ? { s: last.score, i: last.id, o: (cursor?.o ?? 0) + page.length } : undefined;
+        const last = hits[taken - 1];
+        const more = taken < hits.length;
+        const next: SearchCursor | undefined = more && last ? { s: last.score, i: last.id, o: (cursor?.o ?? 0) + taken, ...(window ? { w: window } : {}) } : undefined;
         return create(RetrieveKEMsResponseSchema, { kems, scores, nextPageToken: next ? encodePageToken(next, key) : "" });
       }
       const cursor = decodePageToken<UpdatedCursor>(req.pageToken, key);
       if (cursor && (typeof cursor.id !== "string" || !Number.isSafeInteger(cursor.updatedAtUs))) {
         throw new InvalidInputError("page_token is malformed");
       }
-      const rows = store.find(parsed.filter, pageSize + 1, cursor);
-      const page = rows.slice(0, pageSize);
+      const rows = await store.find(parsed.filter, pageSize + 1, cursor);
+      let budget = limits.maxResponseBytes;
+      let taken = 0;
+      while (taken < Math.min(pageSize, rows.length)) {
+        budget -= kemWireBytes(rows[taken]!);
+        if (budget < 0 && taken > 0) break;
+        taken++;
+      }
+      const page = rows.slice(0, taken);
       const last = page[page.length - 1];
       return create(RetrieveKEMsResponseSchema, {
         kems: page.map((r) => recordToKem(r)),
-        nextPageToken: rows.length > pageSize && last ? encodePageToken({ updatedAtUs: last.updatedAtUs, id: last.id } satisfies UpdatedCursor, key) : "",
+        nextPageToken: rows.length > taken && last ? encodePageToken({ updatedAtUs: last.updatedAtUs, id: last.id } satisfies UpdatedCursor, key) : "",
       });
     }),
 
@@ -207,6 +221,16 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
       return create(DeleteKEMResponseSchema, {});
     }),
   };
+}
+
+/**
+ * Checks an idempotency key's length (docs/storage.md "Idempotency keys").
+ * @throws InvalidInputError (→ `InvalidArgument`) for a key over `maxIdempotencyKeyChars`.
+ */
+function checkIdempotencyKey(key: string, limits: KemLimits, field: string): void {
+  if (key.length > limits.maxIdempotencyKeyChars) {
+    throw new InvalidInputError(`${field} is ${key.length} characters, over the limit of ${limits.maxIdempotencyKeyChars}`);
+  }
 }
 
 /** Connect code name as used in `ItemError.code` ("invalid_argument", ...). */

@@ -29,6 +29,14 @@ export interface KemLimits {
   maxQueryIds: number;
   /** Maximum `text_query` length in characters. @default 4096 */
   maxTextQueryChars: number;
+  /**
+   * Byte budget of one RetrieveKEMs page (content, metadata, embeddings): a page ends early, with a
+   * next page token, before it would exceed it; a single KEM larger than the budget is still
+   * returned alone. @default 8388608 (8 MiB)
+   */
+  maxResponseBytes: number;
+  /** Maximum idempotency key length in characters. @default 256 */
+  maxIdempotencyKeyChars: number;
 }
 
 /** The default limits (see {@link KemLimits} for each field's meaning). */
@@ -44,4 +52,6 @@ export const DEFAULT_KEM_LIMITS: Readonly<KemLimits> = Object.freeze({
   maxPageSize: 1000,
   maxQueryIds: 1000,
   maxTextQueryChars: 4096,
+  maxResponseBytes: 8 * 1024 * 1024,
+  maxIdempotencyKeyChars: 256,
 });

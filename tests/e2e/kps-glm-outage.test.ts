@@ -82,7 +82,7 @@ test("GLM down: ProcessRawData queues chunks durably, they survive kill -9 and l
     expect(c.kemIds[0]).toMatch(/^[0-9a-f-]{36}$/); // id assigned while queued
     const ids = [...a.kemIds, ...b.kemIds, ...c.kemIds];
     expect(outboxDepth(dataDir)).toBe(ids.length);
-    expect(glm.store.count()).toBe(0);
+    expect((await glm.store.count())).toBe(0);
 
     // kill -9 with everything queued; a new process on the same data folder still holds it.
     await srv.kill9();
@@ -91,15 +91,15 @@ test("GLM down: ProcessRawData queues chunks durably, they survive kill -9 and l
     kps = kpsClient(srv.url);
     expect(outboxDepth(dataDir)).toBe(ids.length);
     await Bun.sleep(500);
-    expect(glm.store.count()).toBe(0); // still down
+    expect((await glm.store.count())).toBe(0); // still down
 
     // GLM returns: the worker drains the outbox (its retry backoff is at most 5 s).
     proxy.up();
     t0 = performance.now();
-    await until(() => glm.store.count() === ids.length, 15_000, "queued chunks in GLM");
+    await until(async () => (await glm.store.count()) === ids.length, 15_000, "queued chunks in GLM");
     const drainMs = performance.now() - t0;
     await until(() => outboxDepth(dataDir) === 0, 5000, "outbox empty");
-    const rows = glm.store.getMany(ids);
+    const rows = (await glm.store.getMany(ids));
     expect(rows.map((r) => r.id).sort()).toEqual([...ids].sort());
     expect(rows.every((r) => r.embedding?.length === 384)).toBe(true);
     expect(rows.filter((r) => r.metadata.source_path === "notes/alpha.md").length).toBe(a.kemIds.length);
@@ -109,7 +109,7 @@ test("GLM down: ProcessRawData queues chunks durably, they survive kill -9 and l
     const again = await kps.processRawData({ rawContent: enc.encode(doc("alpha", 6)), sourcePath: "notes/alpha.md", contentType: "text/markdown", maxChunkChars: 150 });
     expect(again.statusMessage).toStartWith("stored");
     expect(again.chunksUnchanged).toBe(a.kemIds.length);
-    expect(glm.store.count()).toBe(ids.length);
+    expect((await glm.store.count())).toBe(ids.length);
     console.log(`KPS outage: first queued call ${firstMs.toFixed(0)} ms , later ones ${nextMs.toFixed(0)} ms; ${ids.length} queued chunks drained ${drainMs.toFixed(0)} ms after GLM returned`);
     expect(await srv.stop()).toBe(0);
   } finally {

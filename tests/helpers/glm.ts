@@ -54,7 +54,7 @@ export function createTestGlm(dir: string, limits: KemLimits = testLimits()): Te
       const server = Bun.serve({ hostname: "127.0.0.1", port, fetch: app.fetch });
       return { url: `http://127.0.0.1:${server.port}`, port: server.port!, stop: () => server.stop(true) };
     },
-    close: () => store.close(),
+    close: () => void store.close(),
   };
 }
 

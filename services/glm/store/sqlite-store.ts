@@ -1,25 +1,39 @@
 /**
- * GLM's durable KEM store on `bun:sqlite` (seed 002 4.1.1): table `kems` with indexes on
- * `created_at`/`updated_at` and the seed's PRAGMAs, embeddings stored in the same row as
- * little-endian float32 BLOBs so SQLite is the single source of truth (DESIGN.md "Storage").
+ * GLM's durable KEM store on `bun:sqlite` (docs/storage.md): table `kems` with the embedding in
+ * the same row (little-endian float32 BLOB), so SQLite is the single source of truth; `kem_meta`
+ * indexing every top-level scalar metadata value; `kem_fts` (FTS5) over the text of text-like
+ * KEMs; a change log for other processes' vector indexes; namespace-scoped idempotency keys.
+ * Every write updates the row and its index entries in one transaction. Filters are planned by
+ * `sqlite-filter-plan.ts` and never scan `kems` (docs/search.md).
  * @module
  */
-import type { Statement } from "bun:sqlite";
+import type { Database, SQLQueryBindings, Statement } from "bun:sqlite";
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
+import { NAMESPACE_KEY } from "../../shared/access.ts";
 import { NotFoundError } from "../../shared/errors.ts";
 import { openWalDatabase } from "../../shared/sqlite-open.ts";
 import { isoToMicros, microsToIso, nowMicros } from "../../shared/time.ts";
-import type { KemFilter, KemPatch, KemRecord, KemStore, KemWrite, UpdatedCursor } from "../ports.ts";
+import { lexicalBodyOf, toMatchExpression } from "../lexical/lexical-text.ts";
+import type { KemFilter, KemPatch, KemRecord, KemStore, KemWrite, LexicalHit, UpdatedCursor } from "../ports.ts";
+import { isAfter, sortHits } from "../vector/exact-store.ts";
+import { indexedEntriesOf, metadataTagsOf, metadataTagToken } from "./metadata-index.ts";
+import { chooseDriver, createEstimator, idsQuery, isFiltered, matchQuery, pageQuery } from "./sqlite-filter-plan.ts";
+import { migrateSchema, type MigrationProgress, type RowIndexer } from "./sqlite-schema.ts";
 
 /** Options of {@link createSqliteKemStore}. */
 export interface SqliteKemStoreOptions {
   /** Path of the database file, or ":memory:". */
   path: string;
-  /** SQLite busy timeout in ms (seed: 7500). @default 7500 */
+  /** SQLite busy timeout in ms. @default 7500 */
   busyTimeoutMs?: number;
+  /** How long an idempotency key is remembered, in ms (docs/storage.md "Idempotency keys"). @default 86400000 (24 h) */
+  idempotencyTtlMs?: number;
+  /** Called while an older data folder is migrated at open (every 50,000 KEMs and at the end). */
+  onMigrationProgress?: (progress: MigrationProgress) => void;
 }
 
 interface Row {
+  rid: number;
   id: string;
   content_type: string;
   content: Uint8Array;
@@ -29,30 +43,11 @@ interface Row {
   embedding: Uint8Array | null;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS kems (
-  id TEXT PRIMARY KEY,
-  content_type TEXT NOT NULL,
-  content BLOB NOT NULL,
-  metadata TEXT NOT NULL DEFAULT '{}',
-  created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL,
-  embedding BLOB
-);
-CREATE INDEX IF NOT EXISTS idx_kems_created_at ON kems(created_at);
-CREATE INDEX IF NOT EXISTS idx_kems_updated_at ON kems(updated_at);
-CREATE TABLE IF NOT EXISTS kem_changes (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  kem_id TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS idempotency_keys (
-  key TEXT PRIMARY KEY,
-  kem_id TEXT NOT NULL,
-  created_at TEXT NOT NULL
-);
-`;
+const COLUMNS = "rid, id, content_type, content, metadata, created_at, updated_at, embedding";
+const K_COLUMNS = "k.rid, k.id, k.content_type, k.content, k.metadata, k.created_at, k.updated_at, k.embedding";
 
-const COLUMNS = "id, content_type, content, metadata, created_at, updated_at, embedding";
+/** Dynamic filter statements kept prepared (keyed by SQL text; the shapes are few). */
+const STATEMENT_CACHE_SIZE = 256;
 
 /** Encodes a float32 vector as a little-endian BLOB (a view, no copy, on little-endian hosts). */
 export function vectorToBlob(v: Float32Array): Uint8Array {
@@ -78,63 +73,50 @@ function rowToRecord(r: Row): KemRecord {
   };
 }
 
-/** Builds the WHERE clause and parameters of a {@link KemFilter}. Metadata keys are validated upstream. */
-function whereOf(filter: KemFilter): { sql: string; params: (string | number)[] } {
-  const parts: string[] = [];
-  const params: (string | number)[] = [];
-  if (filter.ids && filter.ids.length > 0) {
-    parts.push(`id IN (${filter.ids.map(() => "?").join(",")})`);
-    params.push(...filter.ids);
-  }
-  for (const [key, value] of Object.entries(filter.metadata ?? {})) {
-    const path = `$."${key}"`;
-    if (typeof value === "boolean") {
-      parts.push("json_type(metadata, ?) = ?");
-      params.push(path, value ? "true" : "false");
-    } else if (typeof value === "number") {
-      parts.push("json_type(metadata, ?) IN ('integer','real') AND json_extract(metadata, ?) = ?");
-      params.push(path, path, value);
-    } else {
-      parts.push("json_type(metadata, ?) = 'text' AND json_extract(metadata, ?) = ?");
-      params.push(path, path, value);
-    }
-  }
-  const range = (col: string, op: string, us: number | undefined) => {
-    if (us === undefined) return;
-    parts.push(`${col} ${op} ?`);
-    params.push(microsToIso(us));
-  };
-  range("created_at", ">=", filter.createdFromUs);
-  range("created_at", "<=", filter.createdToUs);
-  range("updated_at", ">=", filter.updatedFromUs);
-  range("updated_at", "<=", filter.updatedToUs);
-  return { sql: parts.length ? parts.join(" AND ") : "1", params };
+/** The idempotency scope of a KEM: its namespace, "" when it has none. */
+function scopeOf(metadata: JsonObject): string {
+  const ns = metadata[NAMESPACE_KEY];
+  return typeof ns === "string" ? ns : "";
 }
 
 /**
- * Opens (creating if needed) a SQLite KEM store.
- * Applies `journal_mode=WAL`, `synchronous=NORMAL`, `foreign_keys=ON`, `busy_timeout` (seed 4.1.1).
- * @param options - file path and busy timeout.
+ * Opens (creating or migrating if needed) a SQLite KEM store.
+ * Applies `journal_mode=WAL`, `synchronous=NORMAL`, `foreign_keys=ON` and `busy_timeout`.
+ * @param options - file path, busy timeout, idempotency key lifetime, migration progress callback.
  * @returns a {@link KemStore}; driver errors (SQLITE_BUSY after the timeout, I/O) propagate.
  */
 export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
   const db = openWalDatabase(options.path, { busyTimeoutMs: options.busyTimeoutMs ?? 7500 });
+  const idempotencyTtlUs = (options.idempotencyTtlMs ?? 24 * 3600 * 1000) * 1000;
   db.exec("PRAGMA synchronous = NORMAL;");
   db.exec("PRAGMA foreign_keys = ON;");
-  db.exec(SCHEMA);
+  try {
+    migrateSchema(db, () => derivedIndexWriter(db), options.onMigrationProgress);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  const derived = derivedIndexWriter(db);
 
-  const upsertStmt = db.query<{ created_at: string }, [string, string, Uint8Array, string, string, string, Uint8Array | null]>(
-    `INSERT INTO kems (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)
+  const upsertStmt = db.query<{ rid: number; created_at: string }, [string, string, Uint8Array, string, string, string, Uint8Array | null]>(
+    `INSERT INTO kems (id, content_type, content, metadata, created_at, updated_at, embedding) VALUES (?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT(id) DO UPDATE SET content_type = excluded.content_type, content = excluded.content,
        metadata = excluded.metadata, updated_at = excluded.updated_at, embedding = excluded.embedding
-     RETURNING created_at`,
+     RETURNING rid, created_at`,
+  );
+  const insertExact = db.query<{ rid: number }, [string, string, Uint8Array, string, string, string, Uint8Array | null]>(
+    "INSERT INTO kems (id, content_type, content, metadata, created_at, updated_at, embedding) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING rid",
   );
   const getStmt = db.query<Row, [string]>(`SELECT ${COLUMNS} FROM kems WHERE id = ?`);
-  const deleteStmt = db.query<{ id: string }, [string]>("DELETE FROM kems WHERE id = ? RETURNING id");
-  const idemGet = db.query<{ kem_id: string }, [string]>("SELECT kem_id FROM idempotency_keys WHERE key = ?");
-  const idemPut = db.query<unknown, [string, string, string]>(
-    "INSERT INTO idempotency_keys (key, kem_id, created_at) VALUES (?, ?, ?)",
+  const deleteStmt = db.query<{ rid: number }, [string]>("DELETE FROM kems WHERE id = ? RETURNING rid");
+  const idemGet = db.query<{ kem_id: string; created_at: string }, [string, string]>(
+    "SELECT kem_id, created_at FROM idempotency_keys WHERE scope = ? AND key = ?",
   );
+  const idemPut = db.query<unknown, [string, string, string, string]>(
+    "INSERT OR REPLACE INTO idempotency_keys (scope, key, kem_id, created_at) VALUES (?, ?, ?, ?)",
+  );
+  const idemDeleteFor = db.query<unknown, [string]>("DELETE FROM idempotency_keys WHERE kem_id = ?");
+  const idemPrune = db.query<unknown, [string]>("DELETE FROM idempotency_keys WHERE created_at < ?");
   const countStmt = db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM kems");
   const updateStmt = db.query<unknown, [string, Uint8Array, string, string, Uint8Array | null, string]>(
     "UPDATE kems SET content_type = ?, content = ?, metadata = ?, updated_at = ?, embedding = ? WHERE id = ?",
@@ -147,24 +129,65 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
   const minSeqStmt = db.query<{ s: number | null }, []>("SELECT MIN(seq) AS s FROM kem_changes");
   const pruneStmt = db.query<unknown, [number]>("DELETE FROM kem_changes WHERE seq <= ?");
   const dataVersionStmt = db.query<{ data_version: number }, []>("PRAGMA data_version");
-  const filterCache = new Map<string, Statement<Row>>();
+  const ftsTop = db.query<{ rid: number; s: number }, [string, number]>(
+    "SELECT rowid AS rid, rank AS s FROM kem_fts WHERE kem_fts MATCH ? ORDER BY rank LIMIT ?",
+  );
+  const ridsToIds = db.query<{ rid: number; id: string }, [string]>("SELECT rid, id FROM kems WHERE rid IN (SELECT value FROM json_each(?))");
+  const estimator = createEstimator(db);
+  const statements = new Map<string, Statement>();
+  let writesSinceKeyPrune = 0;
+
+  function prepared<T>(sql: string): Statement<T, SQLQueryBindings[]> {
+    let stmt = statements.get(sql);
+    if (!stmt) {
+      if (statements.size >= STATEMENT_CACHE_SIZE) statements.clear();
+      stmt = db.query(sql);
+      statements.set(sql, stmt);
+    }
+    return stmt as Statement<T, SQLQueryBindings[]>;
+  }
+
+  /** The live KEM an idempotency key names in `scope`, if any. */
+  function idempotentHit(scope: string, key: string, nowUs: number): Row | null {
+    const prior = idemGet.get(scope, key);
+    if (!prior || isoToMicros(prior.created_at) < nowUs - idempotencyTtlUs) return null;
+    const row = getStmt.get(prior.kem_id);
+    // A KEM moved to another namespace since is not this scope's to return.
+    return row && scopeOf(JSON.parse(row.metadata) as JsonObject) === scope ? row : null;
+  }
+
+  /** Inserts a full record (timestamps as given) with its index entries. */
+  function insertRecord(r: KemRecord): void {
+    const updatedIso = microsToIso(r.updatedAtUs);
+    const metaJson = JSON.stringify(r.metadata);
+    const { rid } = insertExact.get(r.id, r.contentType, r.content, metaJson, microsToIso(r.createdAtUs), updatedIso, r.embedding ? vectorToBlob(r.embedding) : null)!;
+    derived.add(rid, r.id, r.contentType, r.content, r.metadata, updatedIso);
+  }
+
+  /** Deletes a row and its index entries. @returns false when the id was unknown. */
+  function deleteRecord(id: string): boolean {
+    const gone = deleteStmt.get(id);
+    if (!gone) return false;
+    derived.remove(gone.rid, id);
+    return true;
+  }
 
   const upsertTx = db.transaction((items: KemWrite[], keys: (string | undefined)[] | undefined): KemRecord[] => {
     const out: KemRecord[] = [];
     for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
       const key = keys?.[i];
+      const now = nowMicros();
+      const scope = key ? scopeOf(item.metadata) : "";
       if (key) {
-        const prior = idemGet.get(key);
-        const existing = prior ? getStmt.get(prior.kem_id) : null;
-        if (existing) {
-          out.push(rowToRecord(existing));
+        const hit = idempotentHit(scope, key, now);
+        if (hit) {
+          out.push(rowToRecord(hit));
           continue;
         }
       }
-      const item = items[i]!;
-      const now = nowMicros();
       const nowIso = microsToIso(now);
-      const res = upsertStmt.get(
+      const { rid, created_at } = upsertStmt.get(
         item.id,
         item.contentType,
         item.content,
@@ -172,10 +195,17 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
         nowIso,
         nowIso,
         item.embedding ? vectorToBlob(item.embedding) : null,
-      );
-      if (key) idemPut.run(key, item.id, nowIso);
+      )!;
+      // nowMicros() is strictly increasing, so a kept created_at different from now means the row existed.
+      if (created_at !== nowIso) derived.remove(rid, item.id);
+      derived.add(rid, item.id, item.contentType, item.content, item.metadata, nowIso);
+      if (key) idemPut.run(scope, key, item.id, nowIso);
       logChange.run(item.id);
-      out.push({ ...item, createdAtUs: res ? isoToMicros(res.created_at) : now, updatedAtUs: now });
+      out.push({ ...item, createdAtUs: created_at === nowIso ? now : isoToMicros(created_at), updatedAtUs: now });
+    }
+    if (keys && (writesSinceKeyPrune += items.length) >= 10_000) {
+      writesSinceKeyPrune = 0;
+      idemPrune.run(microsToIso(nowMicros() - idempotencyTtlUs));
     }
     return out;
   });
@@ -206,48 +236,45 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
     };
     patch.validate?.(next);
     logChange.run(id);
-    updateStmt.run(
-      next.contentType,
-      next.content,
-      JSON.stringify(next.metadata),
-      microsToIso(next.updatedAtUs),
-      next.embedding ? vectorToBlob(next.embedding) : null,
-      id,
-    );
+    const updatedIso = microsToIso(next.updatedAtUs);
+    updateStmt.run(next.contentType, next.content, JSON.stringify(next.metadata), updatedIso, next.embedding ? vectorToBlob(next.embedding) : null, id);
+    derived.remove(row.rid, id);
+    derived.add(row.rid, id, next.contentType, next.content, next.metadata, updatedIso);
     return next;
   });
 
-  const restoreStmt = db.query<unknown, [string, string, Uint8Array, string, string, string, Uint8Array | null]>(
-    `INSERT OR REPLACE INTO kems (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-  );
   const restoreTx = db.transaction((records: KemRecord[], removeIds: string[]) => {
     for (const r of records) {
-      restoreStmt.run(r.id, r.contentType, r.content, JSON.stringify(r.metadata), microsToIso(r.createdAtUs), microsToIso(r.updatedAtUs), r.embedding ? vectorToBlob(r.embedding) : null);
+      deleteRecord(r.id);
+      insertRecord(r);
       logChange.run(r.id);
     }
-    for (const id of removeIds) if (deleteStmt.get(id) !== null) logChange.run(id);
+    for (const id of removeIds) if (deleteRecord(id)) logChange.run(id);
   });
   const deleteTx = db.transaction((id: string): boolean => {
-    const gone = deleteStmt.get(id) !== null;
-    if (gone) logChange.run(id);
+    const gone = deleteRecord(id);
+    if (gone) {
+      idemDeleteFor.run(id);
+      logChange.run(id);
+    }
     return gone;
   });
 
-  function filterQuery(sqlTail: string, filter: KemFilter) {
-    const { sql, params } = whereOf(filter);
-    const text = `SELECT ${COLUMNS} FROM kems WHERE ${sql} ${sqlTail}`;
-    let stmt = filterCache.get(text);
-    if (!stmt) {
-      stmt = db.query<Row, (string | number)[]>(text);
-      if (filterCache.size > 256) filterCache.clear();
-      filterCache.set(text, stmt);
-    }
-    return { stmt, params };
+  /** Ids of the given rows (by rid) that pass `filter` (all of them without one). */
+  function idsOfRids(rids: number[], filter: KemFilter | undefined): Map<number, string> {
+    const json = JSON.stringify(rids);
+    const rows = filter && isFiltered(filter)
+      ? (() => {
+          const q = matchQuery(filter, "rid");
+          return prepared<{ rid: number; id: string }>(q.sql).all(json, ...q.params);
+        })()
+      : ridsToIds.all(json);
+    return new Map(rows.map((r) => [r.rid, r.id]));
   }
 
   return {
-    upsertMany: (items, keys) => upsertTx.immediate(items, keys),
-    getMany(ids) {
+    upsertMany: async (items, keys) => upsertTx.immediate(items, keys),
+    async getMany(ids) {
       const out: KemRecord[] = [];
       for (const id of ids) {
         const row = getStmt.get(id);
@@ -255,41 +282,94 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
       }
       return out;
     },
-    find(filter, limit, after?: UpdatedCursor) {
-      const f = { ...filter };
-      let tail = "";
-      const extra: (string | number)[] = [];
-      if (after) {
-        tail = "AND (updated_at < ? OR (updated_at = ? AND id < ?))";
-        const iso = microsToIso(after.updatedAtUs);
-        extra.push(iso, iso, after.id);
+    async find(filter, limit, after?: UpdatedCursor) {
+      const { driver } = chooseDriver(filter, estimator);
+      const q = pageQuery(K_COLUMNS, filter, driver, after, limit);
+      return prepared<Row>(q.sql).all(...q.params).map(rowToRecord);
+    },
+    async findIds(filter, limit = Number.MAX_SAFE_INTEGER) {
+      const { driver } = chooseDriver(filter, estimator);
+      const q = idsQuery(filter, driver, limit);
+      return prepared<{ id: string }>(q.sql).all(...q.params).map((r) => r.id);
+    },
+    estimateMatches: async (filter) => chooseDriver(filter, estimator, true).estimate,
+    async matchingIds(ids, filter) {
+      if (ids.length === 0) return new Set();
+      const q = matchQuery(filter, "id");
+      return new Set(prepared<{ id: string }>(q.sql).all(JSON.stringify(ids), ...q.params).map((r) => r.id));
+    },
+    async lexicalSearch(query, k, opts = {}) {
+      const words = toMatchExpression(query);
+      if (words === undefined || k <= 0) return [];
+      const tags = Object.entries(opts.filter?.metadata ?? {}).map(([key, v]) => `"${metadataTagToken(key, v)}"`);
+      const expr = tags.length > 0 ? `tags : (${tags.join(" AND ")}) AND body : (${words})` : `body : (${words})`;
+      for (let depth = Math.max(64, 2 * k); ; depth *= 4) {
+        const top = ftsTop.all(expr, depth);
+        const exhausted = top.length < depth;
+        const ids = idsOfRids(top.map((t) => t.rid), opts.filter);
+        const hits: LexicalHit[] = [];
+        for (const t of top) {
+          const id = ids.get(t.rid);
+          // FTS5 ranks by bm25(), which is negative (more negative = better): report -bm25.
+          if (id !== undefined && isAfter(-t.s, id, opts.after)) hits.push({ id, score: -t.s });
+        }
+        sortHits(hits);
+        if (exhausted) return hits.slice(0, k);
+        // Enough hits, and the k-th is strictly better than everything not fetched yet (no tie
+        // at the cut could put an unfetched KEM with a smaller id before it).
+        const boundary = -top[top.length - 1]!.s;
+        if (hits.length >= k && hits[k - 1]!.score > boundary) return hits.slice(0, k);
       }
-      const { stmt, params } = filterQuery(`${tail} ORDER BY updated_at DESC, id DESC LIMIT ?`, f);
-      return stmt.all(...params, ...extra, limit).map(rowToRecord);
     },
-    findIds(filter) {
-      const { sql, params } = whereOf(filter);
-      return db.query<{ id: string }, (string | number)[]>(`SELECT id FROM kems WHERE ${sql}`).all(...params).map((r) => r.id);
-    },
-    update: (id, patch) => updateTx.immediate(id, patch),
-    delete: (id) => deleteTx.immediate(id),
-    restore: (records, removeIds) => restoreTx.immediate(records, removeIds),
-    changesSince(seq, limit) {
+    update: async (id, patch) => updateTx.immediate(id, patch),
+    delete: async (id) => deleteTx.immediate(id),
+    restore: async (records, removeIds) => restoreTx.immediate(records, removeIds),
+    async changesSince(seq, limit) {
       return changesStmt.all(seq, limit).map((r) => ({ seq: r.seq, id: r.kem_id }));
     },
-    latestChangeSeq: () => maxSeqStmt.get()?.s ?? 0,
-    oldestChangeSeq: () => minSeqStmt.get()?.s ?? 0,
-    pruneChanges(keep) {
+    latestChangeSeq: async () => maxSeqStmt.get()?.s ?? 0,
+    oldestChangeSeq: async () => minSeqStmt.get()?.s ?? 0,
+    async pruneChanges(keep) {
       const max = maxSeqStmt.get()?.s ?? 0;
       if (max > keep) pruneStmt.run(max - keep);
     },
-    dataVersion: () => dataVersionStmt.get()!.data_version,
-    forEachEmbedding(fn) {
+    dataVersion: async () => dataVersionStmt.get()!.data_version,
+    async forEachEmbedding(fn) {
       const stmt = db.query<{ id: string; embedding: Uint8Array }, []>("SELECT id, embedding FROM kems WHERE embedding IS NOT NULL");
       for (const row of stmt.iterate()) fn(row.id, blobToVector(row.embedding));
     },
-    count: () => countStmt.get()!.n,
-    close: () => db.close(),
+    count: async () => countStmt.get()!.n,
+    close: async () => db.close(),
+  };
+}
+
+/** Writes and removes a row's derived index entries (`kem_meta`, `kem_fts`). */
+interface DerivedIndexWriter extends RowIndexer {
+  add(rid: number, id: string, contentType: string, content: Uint8Array, metadata: JsonObject, updatedIso: string): void;
+  remove(rid: number, id: string): void;
+}
+
+function derivedIndexWriter(db: Database): DerivedIndexWriter {
+  const metaInsert = db.query<unknown, [string, SQLQueryBindings, string, string]>(
+    "INSERT INTO kem_meta (key, value, updated_at, id) VALUES (?, ?, ?, ?)",
+  );
+  const metaDelete = db.query<unknown, [string]>("DELETE FROM kem_meta WHERE id = ?");
+  const ftsInsert = db.query<unknown, [number, string, string]>("INSERT INTO kem_fts (rowid, body, tags) VALUES (?, ?, ?)");
+  const ftsDelete = db.query<unknown, [number]>("DELETE FROM kem_fts WHERE rowid = ?");
+  const add: DerivedIndexWriter["add"] = (rid, id, contentType, content, metadata, updatedIso) => {
+    for (const [key, value] of indexedEntriesOf(metadata)) metaInsert.run(key, value, updatedIso, id);
+    const body = lexicalBodyOf(contentType, content);
+    if (body !== undefined) ftsInsert.run(rid, body, metadataTagsOf(metadata));
+  };
+  return {
+    add,
+    remove(rid, id) {
+      metaDelete.run(id);
+      ftsDelete.run(rid);
+    },
+    indexRow(row) {
+      add(row.rid, row.id, row.content_type, row.content, JSON.parse(row.metadata) as JsonObject, row.updated_at);
+    },
   };
 }
 

@@ -49,7 +49,7 @@ describe("HNSW index", () => {
     await repo1.write(vecs.map((_, i) => rec(i)));
     await index1.drained();
     await index1.close(); // writes the snapshot
-    store1.close();
+    await store1.close();
 
     // Another writer changes the store while no server runs.
     const other = createSqliteKemStore({ path: dbPath });
@@ -69,7 +69,7 @@ describe("HNSW index", () => {
     expect(hits.map((h) => h.id).sort()).toEqual(["s0", "s399"]);
     expect((await repo2.search(vecs[1]!, 5)).some((h) => h.id === "s1")).toBe(false);
     await index2.close();
-    store2.close();
+    await store2.close();
   });
 
   test("large filtered sets over-fetch from the graph; small ones go exact; recall holds", async () => {
@@ -107,7 +107,7 @@ describe("HNSW index", () => {
     const store = createSqliteKemStore({ path: join(dir, "glm.sqlite") });
     const rand = prng(41);
     const vecs = Array.from({ length: 200 }, () => normalizeVector(randomVector(DIM, rand), DIM, "v"));
-    store.upsertMany(vecs.map((v, i) => ({ id: `c${i}`, contentType: "text/plain", content: enc.encode("c"), metadata: {}, embedding: v })));
+    await store.upsertMany(vecs.map((v, i) => ({ id: `c${i}`, contentType: "text/plain", content: enc.encode("c"), metadata: {}, embedding: v })));
     await Bun.write(join(dir, "hnsw.usearch"), "not a usearch file");
     // Right size, wrong content: only the checksum can tell.
     await Bun.write(join(dir, "hnsw.meta.json"), JSON.stringify({ version: 1, dimension: DIM, position: 200, nextLabel: 5, labels: [[1, "c1"]], graphBytes: 18, graphMd5: "0".repeat(32) }));
@@ -119,7 +119,7 @@ describe("HNSW index", () => {
     expect((await repo.search(vecs[1]!, 1))[0]!.id).toBe("c1");
     expect((await repo.search(vecs[150]!, 1))[0]!.id).toBe("c150");
     await index.close();
-    store.close();
+    await store.close();
   });
 });
 

@@ -36,7 +36,7 @@ describe("Qdrant consistency with SQLite", () => {
     const enc = new TextEncoder();
     const v = normalizeVector(randomVector(8, prng(1)), 8, "v");
     // An existing KEM written before Qdrant was configured.
-    const [old] = store.upsertMany([{ id: "old", contentType: "text/plain", content: enc.encode("old version"), metadata: { v: 1 }, embedding: v }]);
+    const [old] = (await store.upsertMany([{ id: "old", contentType: "text/plain", content: enc.encode("old version"), metadata: { v: 1 }, embedding: v }]));
     const index = createQdrantVectorIndex({ url: "http://127.0.0.1:9", dimension: 8, timeoutMs: 2000 });
     const repo = new KemRepository({ store, index });
     await repo.open();
@@ -45,14 +45,14 @@ describe("Qdrant consistency with SQLite", () => {
       { id: "fresh", contentType: "text/plain", content: enc.encode("fresh"), metadata: {}, embedding: v },
     ]);
     expect(outcomes.map((o) => ("error" in o ? o.error.constructor : null))).toEqual([BackendUnavailableError, BackendUnavailableError]);
-    expect(store.getMany(["fresh"])).toEqual([]);
-    const [restored] = store.getMany(["old"]);
+    expect((await store.getMany(["fresh"]))).toEqual([]);
+    const [restored] = (await store.getMany(["old"]));
     expect(new TextDecoder().decode(restored!.content)).toBe("old version");
     expect(restored!.metadata).toEqual({ v: 1 });
     expect(restored!.updatedAtUs).toBe(old!.updatedAtUs);
     // Updates are undone the same way.
     await expect(repo.update("old", { metadata: { v: 3 } })).rejects.toBeInstanceOf(BackendUnavailableError);
-    expect(store.getMany(["old"])[0]!.metadata).toEqual({ v: 1 });
-    store.close();
+    expect((await store.getMany(["old"]))[0]!.metadata).toEqual({ v: 1 });
+    await store.close();
   });
 });

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { Code, createClient, createRouterTransport } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService, MetadataUpdateMode } from "../../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import { SearchMode } from "../../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { KemRepository } from "../../../services/glm/kem-repository.ts";
 import { createGlmService } from "../../../services/glm/service.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
@@ -112,7 +113,7 @@ describe("GLM service", () => {
     expect(res.results[1]!.outcome.value).toMatchObject({ code: "invalid_argument", message: "kem.content is empty" });
     expect(res.results[2]!.outcome.value).toMatchObject({ code: "invalid_argument", message: "kem.embeddings has dimension 3 (expected 8)" });
     expect(res.failedKemReferences).toEqual(["b1", "b2"]);
-    expect(store.count()).toBe(2);
+    expect((await store.count())).toBe(2);
   });
 
   test("limits: batch size, page size, ids, dimension, content size, page token", async () => {
@@ -132,7 +133,13 @@ describe("GLM service", () => {
     const page = await client.retrieveKEMs({ pageSize: 1 });
     expect(await codeOf(client.retrieveKEMs({ pageSize: 1, pageToken: page.nextPageToken, query: { ids: ["zzz"] } }))).toBe(Code.InvalidArgument);
     expect(first.kems.length).toBe(0);
-    expect(await codeOf(client.retrieveKEMs({ query: { textQuery: "needs a model" } }))).toBe(Code.FailedPrecondition);
+    // Without a model, a text query is searched lexically; dense modes need the model.
+    expect(await codeOf(client.retrieveKEMs({ query: { textQuery: "needs a model" } }))).toBe("ok");
+    expect(await codeOf(client.retrieveKEMs({ query: { textQuery: "needs a model", searchMode: SearchMode.VECTOR } }))).toBe(Code.FailedPrecondition);
+    expect(await codeOf(client.retrieveKEMs({ query: { textQuery: "needs a model", searchMode: SearchMode.HYBRID } }))).toBe(Code.FailedPrecondition);
+    expect(await codeOf(client.retrieveKEMs({ query: { searchMode: SearchMode.LEXICAL } }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(client.retrieveKEMs({ query: { embeddingQuery: [1, 0, 0, 0, 0, 0, 0, 0], searchMode: SearchMode.LEXICAL } }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(client.storeKEM({ kem: { content: enc.encode("k") }, idempotencyKey: "k".repeat(limits.maxIdempotencyKeyChars + 1) }))).toBe(Code.InvalidArgument);
   });
 
   test("a retried batch with the same idempotency keys stores nothing twice", async () => {
@@ -142,7 +149,7 @@ describe("GLM service", () => {
     const first = await client.batchStoreKEMs({ kems, idempotencyKeys: keys });
     const again = await client.batchStoreKEMs({ kems, idempotencyKeys: keys });
     expect(again.successfullyStoredKems.map((k) => k.id)).toEqual(first.successfullyStoredKems.map((k) => k.id));
-    expect(store.count()).toBe(3);
+    expect((await store.count())).toBe(3);
     expect(await codeOf(client.batchStoreKEMs({ kems, idempotencyKeys: ["only-one"] }))).toBe(Code.InvalidArgument);
   });
 

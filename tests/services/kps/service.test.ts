@@ -49,7 +49,7 @@ describe("KPS", () => {
     const text = "First paragraph about agents.\n\nSecond paragraph about memory.\n\nThird paragraph about locks.";
     const res = await kps.processRawData({ rawContent: new TextEncoder().encode(text), sourcePath: "a/b.md", dataId: "doc-1", maxChunkChars: 40, contentType: "text/markdown" });
     expect(res.kemIds.length).toBe(3);
-    const recs = store.getMany(res.kemIds);
+    const recs = (await store.getMany(res.kemIds));
     expect(recs.map((r) => r.metadata)).toEqual(
       [0, 1, 2].map((i) => ({
         chunk_index: i,
@@ -108,7 +108,7 @@ describe("KPS re-ingest of code (issue 6)", () => {
     const { kps, store } = await makeKps();
     const first = await send(kps, file(["alpha", "beta", "gamma"]));
     expect(first.chunksEmbedded).toBe(3);
-    const recs = store.getMany(first.kemIds);
+    const recs = (await store.getMany(first.kemIds));
     expect(recs.map((r) => r.metadata.symbol)).toEqual(["alpha", "beta", "gamma"]);
     expect(recs.every((r) => r.metadata.language === "typescript" && typeof r.metadata.content_hash === "string")).toBe(true);
     const updatedAt = recs.map((r) => r.updatedAtUs);
@@ -116,7 +116,7 @@ describe("KPS re-ingest of code (issue 6)", () => {
     const again = await send(kps, file(["alpha", "beta", "gamma"]));
     expect([again.chunksEmbedded, again.chunksUnchanged, again.chunksMoved, again.chunksRemoved]).toEqual([0, 3, 0, 0]);
     expect(again.kemIds).toEqual(first.kemIds);
-    expect(store.getMany(first.kemIds).map((r) => r.updatedAtUs)).toEqual(updatedAt); // not even rewritten
+    expect((await store.getMany(first.kemIds)).map((r) => r.updatedAtUs)).toEqual(updatedAt); // not even rewritten
 
     const edited = await send(kps, file(["alpha", "bravo", "gamma"]));
     expect([edited.chunksEmbedded, edited.chunksUnchanged]).toEqual([1, 2]);
@@ -129,7 +129,7 @@ describe("KPS re-ingest of code (issue 6)", () => {
 
     const shrunk = await send(kps, file(["alpha"]));
     expect(shrunk.chunksRemoved).toBeGreaterThan(0);
-    const left = store.find({ metadata: { source_path: "src/tools.ts" } }, 100);
+    const left = (await store.find({ metadata: { source_path: "src/tools.ts" } }, 100));
     expect(left.length).toBe(shrunk.kemIds.length);
     expect(left.map((r) => r.metadata.start_line)).toEqual(expect.arrayContaining([1]));
   }, 60_000);

@@ -96,7 +96,7 @@ for (const kind of ["in-process (SQLite queue)", "redis (stream queue)"]) {
       const [cached] = (await swmClient(s2.url).querySWM({ query: { ids: ["down-7"] } })).kems;
       if (kind.startsWith("redis")) {
         // The shared cache survived the process and now holds GLM's version (refresh after write-behind).
-        const [inGlm] = glm.store.getMany(["down-7"]);
+        const [inGlm] = (await glm.store.getMany(["down-7"]));
         expect(Number(cached!.updatedAt!.seconds) * 1e6 + cached!.updatedAt!.nanos / 1000).toBe(inGlm!.updatedAtUs);
       } else {
         expect(cached).toBeUndefined(); // the in-process cache dies with its process; only the queue is durable

@@ -107,7 +107,7 @@ for (const kind of ["memory", "redis"] as Kind[]) {
       expect(got[10]!.eventType).toBe(EventType.KEM_UPDATED);
       const cached = await client.querySWM({ query: filter, pageSize: 100 });
       expect(cached.kems.length).toBe(10);
-      const [inGlm] = glm.store.getMany(["g5"]);
+      const [inGlm] = (await glm.store.getMany(["g5"]));
       const g5 = cached.kems.find((k) => k.id === "g5")!;
       expect([timestampToMicros(g5.createdAt!), timestampToMicros(g5.updatedAt!)]).toEqual([inGlm!.createdAtUs, inGlm!.updatedAtUs]);
       expect(await codeOf(client.loadKEMsFromGLM({ limit: 1001 }))).toBe(Code.InvalidArgument);

@@ -73,11 +73,11 @@ describe("write-behind to GLM", () => {
     const served = glm.serve(port);
     stops.push(() => served.stop(), () => glm.close());
     await worker.drained(10_000);
-    expect(glm.store.count()).toBe(25);
+    expect((await glm.store.count())).toBe(25);
     expect(sizes.filter((n) => n > 10)).toEqual([]);
     expect(sizes.length).toBeGreaterThanOrEqual(3);
     const [cached] = (await s.client.querySWM({ query: { ids: ["wb3"] } })).kems;
-    const [stored] = glm.store.getMany(["wb3"]);
+    const [stored] = (await glm.store.getMany(["wb3"]));
     expect(timestampToMicros(cached!.updatedAt!)).toBe(stored!.updatedAtUs);
     await waitFor(() => refreshed.length === 25, 3000, "refresh events");
     ac.abort();
@@ -98,10 +98,10 @@ describe("write-behind to GLM", () => {
     await s.client.publishKEMToSWM({ kemToPublish: { id: "bad", content: enc.encode("x"), embeddings: [1, 0, 0, 0, 0, 0, 0, 0] }, persistToGlmIfNewOrUpdated: true });
     await worker.drained(5000);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
-    expect(new TextDecoder().decode(glm.store.getMany(["one"])[0]!.content)).toBe("v1");
+    expect(new TextDecoder().decode((await glm.store.getMany(["one"]))[0]!.content)).toBe("v1");
     const [cached] = (await s.client.querySWM({ query: { ids: ["one"] } })).kems;
     expect(new TextDecoder().decode(cached!.content)).toBe("v2 newer, not persisted");
-    expect(glm.store.getMany(["bad"])).toEqual([]);
+    expect((await glm.store.getMany(["bad"]))).toEqual([]);
     const st = await worker.stats();
     expect([st.persisted, st.rejected, st.depth]).toEqual([1, 1, 0]);
   });
@@ -122,7 +122,7 @@ describe("write-behind to GLM", () => {
     expect(claimed.length).toBe(20);
     const glmClient = createClient(GlobalLongTermMemoryService, glm.transport);
     await glmClient.batchStoreKEMs({ kems: claimed.map((q) => recordToKem(q.record)), idempotencyKeys: claimed.map((q) => q.idempotencyKey) });
-    const firstWrite = new Map(glm.store.getMany(recs.map((r) => r.id)).map((r) => [r.id, r.updatedAtUs]));
+    const firstWrite = new Map((await glm.store.getMany(recs.map((r) => r.id))).map((r) => [r.id, r.updatedAtUs]));
     await Bun.sleep(50);
     const live = await createRedisPersistQueue({ redis: conn, prefix, consumer: "live-worker", claimIdleMs: 300 });
     const sizes: number[] = [];
@@ -130,10 +130,10 @@ describe("write-behind to GLM", () => {
     stops.push(() => worker.stop());
     await worker.drained(5000);
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(20); // resent ...
-    const after = glm.store.getMany(recs.map((r) => r.id));
+    const after = (await glm.store.getMany(recs.map((r) => r.id)));
     expect(after.length).toBe(20);
     expect(after.every((r) => r.updatedAtUs === firstWrite.get(r.id))).toBe(true); // ... but not rewritten
-    expect(glm.store.count()).toBe(20);
+    expect((await glm.store.count())).toBe(20);
   });
 
   test("SQLite queue shared by two processes' workers (one data dir): claims are disjoint; a dead claimant's rows come back after the lease", async () => {

@@ -257,7 +257,8 @@ export type RetrieveKEMsResponse = Message<"dcsm.v1.RetrieveKEMsResponse"> & {
   nextPageToken: string;
 
   /**
-   * Cosine similarity of each KEM in `kems` (same order) for vector/text queries; empty otherwise.
+   * Score of each KEM in `kems` (same order) for vector/text queries, as `KEMQuery.search_mode`
+   * defines it (cosine, BM25 or fused RRF); empty otherwise.
    *
    * @generated from field: repeated float scores = 3;
    */

@@ -2,8 +2,8 @@
 // @generated from file dcsm/v1/kem.proto (package dcsm.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp, Value } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file dcsm/v1/kem.proto.
  */
 export const file_dcsm_v1_kem: GenFile = /*@__PURE__*/
-  fileDesc("ChFkY3NtL3YxL2tlbS5wcm90bxIHZGNzbS52MSLXAQoDS0VNEgoKAmlkGAEgASgJEhQKDGNvbnRlbnRfdHlwZRgCIAEoCRIPCgdjb250ZW50GAMgASgMEikKCG1ldGFkYXRhGAQgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBISCgplbWJlZGRpbmdzGAUgAygCEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqoDCghLRU1RdWVyeRILCgNpZHMYASADKAkSQAoQbWV0YWRhdGFfZmlsdGVycxgCIAMoCzImLmRjc20udjEuS0VNUXVlcnkuTWV0YWRhdGFGaWx0ZXJzRW50cnkSNAoQY3JlYXRlZF9hdF9zdGFydBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9hdF9lbmQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEHVwZGF0ZWRfYXRfc3RhcnQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDnVwZGF0ZWRfYXRfZW5kGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9lbWJlZGRpbmdfcXVlcnkYByADKAISEgoKdGV4dF9xdWVyeRgIIAEoCRpOChRNZXRhZGF0YUZpbHRlcnNFbnRyeRILCgNrZXkYASABKAkSJQoFdmFsdWUYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWU6AjgBYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChFkY3NtL3YxL2tlbS5wcm90bxIHZGNzbS52MSLXAQoDS0VNEgoKAmlkGAEgASgJEhQKDGNvbnRlbnRfdHlwZRgCIAEoCRIPCgdjb250ZW50GAMgASgMEikKCG1ldGFkYXRhGAQgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBISCgplbWJlZGRpbmdzGAUgAygCEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wItQDCghLRU1RdWVyeRILCgNpZHMYASADKAkSQAoQbWV0YWRhdGFfZmlsdGVycxgCIAMoCzImLmRjc20udjEuS0VNUXVlcnkuTWV0YWRhdGFGaWx0ZXJzRW50cnkSNAoQY3JlYXRlZF9hdF9zdGFydBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9hdF9lbmQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEHVwZGF0ZWRfYXRfc3RhcnQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDnVwZGF0ZWRfYXRfZW5kGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9lbWJlZGRpbmdfcXVlcnkYByADKAISEgoKdGV4dF9xdWVyeRgIIAEoCRIoCgtzZWFyY2hfbW9kZRgJIAEoDjITLmRjc20udjEuU2VhcmNoTW9kZRpOChRNZXRhZGF0YUZpbHRlcnNFbnRyeRILCgNrZXkYASABKAkSJQoFdmFsdWUYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWU6AjgBKnIKClNlYXJjaE1vZGUSGwoXU0VBUkNIX01PREVfVU5TUEVDSUZJRUQQABIWChJTRUFSQ0hfTU9ERV9WRUNUT1IQARIXChNTRUFSQ0hfTU9ERV9MRVhJQ0FMEAISFgoSU0VBUkNIX01PREVfSFlCUklEEANiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * KEM (Contextualized Memory Unit, "КЕП") is the unit of knowledge every DCSM service stores and
@@ -143,12 +143,23 @@ export type KEMQuery = Message<"dcsm.v1.KEMQuery"> & {
   embeddingQuery: number[];
 
   /**
-   * Text query: embedded with the same model as ingested content, then searched like
-   * `embedding_query`. Mutually exclusive with `embedding_query`.
+   * Text query: searched as `search_mode` says (by default hybrid: embedded with the same model
+   * as ingested content and matched lexically, the two rankings fused). Mutually exclusive with
+   * `embedding_query`. At most 4096 characters.
    *
    * @generated from field: string text_query = 8;
    */
   textQuery: string;
+
+  /**
+   * How a text or vector query is searched (docs/search.md). UNSPECIFIED means HYBRID for a
+   * `text_query` (LEXICAL when the server has no embedding model) and VECTOR for an
+   * `embedding_query`. A mode without a query, or LEXICAL/HYBRID without `text_query`, is
+   * INVALID_ARGUMENT.
+   *
+   * @generated from field: dcsm.v1.SearchMode search_mode = 9;
+   */
+  searchMode: SearchMode;
 };
 
 /**
@@ -157,4 +168,48 @@ export type KEMQuery = Message<"dcsm.v1.KEMQuery"> & {
  */
 export const KEMQuerySchema: GenMessage<KEMQuery> = /*@__PURE__*/
   messageDesc(file_dcsm_v1_kem, 1);
+
+/**
+ * SearchMode selects the ranking of RetrieveKEMs for a text or vector query (docs/search.md).
+ * Filters apply to every mode; `RetrieveKEMsResponse.scores` depend on it.
+ *
+ * @generated from enum dcsm.v1.SearchMode
+ */
+export enum SearchMode {
+  /**
+   * HYBRID for `text_query`, VECTOR for `embedding_query`.
+   *
+   * @generated from enum value: SEARCH_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Dense retrieval: cosine similarity of the embeddings; scores are cosines in [-1, 1].
+   *
+   * @generated from enum value: SEARCH_MODE_VECTOR = 1;
+   */
+  VECTOR = 1,
+
+  /**
+   * Lexical retrieval over the text of text-like KEMs: BM25 (SQLite FTS5, Porter stemming);
+   * scores are BM25 values (higher is better, comparable within one query only).
+   *
+   * @generated from enum value: SEARCH_MODE_LEXICAL = 2;
+   */
+  LEXICAL = 2,
+
+  /**
+   * Both rankings fused by weighted reciprocal rank fusion over a rank window; scores are fused
+   * RRF values (higher is better). At most the window's KEMs are returned, over as many pages.
+   *
+   * @generated from enum value: SEARCH_MODE_HYBRID = 3;
+   */
+  HYBRID = 3,
+}
+
+/**
+ * Describes the enum dcsm.v1.SearchMode.
+ */
+export const SearchModeSchema: GenEnum<SearchMode> = /*@__PURE__*/
+  enumDesc(file_dcsm_v1_kem, 0);
 

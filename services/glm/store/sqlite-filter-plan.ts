@@ -1,0 +1,268 @@
+/**
+ * The SQLite query planner for {@link KemFilter}s (docs/search.md "Indexed filters"). Every filter
+ * is answered from an index; none scans `kems`:
+ *
+ * - a **driver** produces candidates in index order: the id list (`UNIQUE(id)`), one metadata
+ *   equality (`kem_meta` primary key `(key, value, updated_at, id)`, already in result order), the
+ *   `updated_at` range (`idx_kems_updated_at`, in result order) or the `created_at` range
+ *   (`idx_kems_created_at`, sorted afterwards);
+ * - every other criterion is a **residual** checked per candidate by an index probe (metadata: the
+ *   `kem_meta` primary key, fully bound) or a column comparison on the candidate row.
+ *
+ * The driver is the criterion with the fewest matches, estimated by counting index entries up to
+ * {@link ESTIMATE_CAP}. A `created_at` range matching more than that walks `updated_at` order
+ * instead of sorting a large set (the residual then passes often, so the walk stops early).
+ * @module
+ */
+import type { Database, SQLQueryBindings } from "bun:sqlite";
+import { microsToIso } from "../../shared/time.ts";
+import type { KemFilter, UpdatedCursor } from "../ports.ts";
+import { indexedValueOf } from "./metadata-index.ts";
+
+/** Index entries counted at most when estimating a criterion's matches. */
+export const ESTIMATE_CAP = 20_000;
+
+/** A criterion that can drive a filtered query. */
+export type Driver =
+  | { kind: "ids" }
+  | { kind: "meta"; key: string }
+  | { kind: "updated" }
+  | { kind: "created" }
+  | { kind: "ordered" };
+
+/** SQL text and parameters of a query fragment. */
+export interface SqlPart {
+  sql: string;
+  params: SQLQueryBindings[];
+}
+
+/** The estimation queries, prepared once per database. */
+export interface Estimator {
+  /** Matches of one criterion, counted up to `cap` (the cap when there are more). */
+  count(filter: KemFilter, driver: Driver, cap: number): number;
+}
+
+/** Creates the estimator of a database (statements are cached). */
+export function createEstimator(db: Database): Estimator {
+  const metaCount = db.query<{ n: number }, [string, SQLQueryBindings, number]>(
+    "SELECT COUNT(*) AS n FROM (SELECT 1 FROM kem_meta WHERE key = ? AND value = ? LIMIT ?)",
+  );
+  const updatedCount = db.query<{ n: number }, [string, string, number]>(
+    "SELECT COUNT(*) AS n FROM (SELECT 1 FROM kems INDEXED BY idx_kems_updated_at WHERE updated_at >= ? AND updated_at <= ? LIMIT ?)",
+  );
+  const createdCount = db.query<{ n: number }, [string, string, number]>(
+    "SELECT COUNT(*) AS n FROM (SELECT 1 FROM kems INDEXED BY idx_kems_created_at WHERE created_at >= ? AND created_at <= ? LIMIT ?)",
+  );
+  return {
+    count(filter, driver, cap) {
+      switch (driver.kind) {
+        case "ids":
+          return Math.min(filter.ids!.length, cap);
+        case "meta":
+          return metaCount.get(driver.key, indexedValueOf(filter.metadata![driver.key]!), cap)!.n;
+        case "updated":
+          return updatedCount.get(...rangeOf(filter.updatedFromUs, filter.updatedToUs), cap)!.n;
+        case "created":
+          return createdCount.get(...rangeOf(filter.createdFromUs, filter.createdToUs), cap)!.n;
+        case "ordered":
+          return cap;
+      }
+    },
+  };
+}
+
+const MIN_ISO = "0000";
+const MAX_ISO = "9999";
+
+function rangeOf(from: number | undefined, to: number | undefined): [string, string] {
+  return [from === undefined ? MIN_ISO : microsToIso(from), to === undefined ? MAX_ISO : microsToIso(to)];
+}
+
+/** The criteria of `filter` that could drive a query. */
+export function driversOf(filter: KemFilter): Driver[] {
+  const out: Driver[] = [];
+  if (filter.ids && filter.ids.length > 0) out.push({ kind: "ids" });
+  for (const key of Object.keys(filter.metadata ?? {})) out.push({ kind: "meta", key });
+  if (filter.updatedFromUs !== undefined || filter.updatedToUs !== undefined) out.push({ kind: "updated" });
+  if (filter.createdFromUs !== undefined || filter.createdToUs !== undefined) out.push({ kind: "created" });
+  return out;
+}
+
+/** True when `filter` restricts anything. */
+export function isFiltered(filter: KemFilter): boolean {
+  return driversOf(filter).length > 0;
+}
+
+/**
+ * Picks the driver of `filter`: the criterion with the fewest matching KEMs. An unfiltered query,
+ * or one driven by a wide `created_at` range, walks the `updated_at` order itself.
+ * @param filter - the filter.
+ * @param estimator - the database's estimator.
+ * @param wantEstimate - also count the driver's matches when it is the only criterion (callers
+ *   that choose between index-first and vector-first search need the figure; `find` does not).
+ * @returns the driver and its estimated matches (at most {@link ESTIMATE_CAP}; the cap when not counted).
+ */
+export function chooseDriver(filter: KemFilter, estimator: Estimator, wantEstimate = false): { driver: Driver; estimate: number } {
+  const drivers = driversOf(filter);
+  if (drivers.length === 0) return { driver: { kind: "ordered" }, estimate: ESTIMATE_CAP };
+  if (drivers.length === 1 && drivers[0]!.kind !== "created" && !wantEstimate) return { driver: drivers[0]!, estimate: ESTIMATE_CAP };
+  let best = drivers[0]!;
+  let bestCount = estimator.count(filter, best, ESTIMATE_CAP);
+  for (let i = 1; i < drivers.length && bestCount > 0; i++) {
+    // Counting stops at the best count so far: a criterion is only of interest if it yields fewer.
+    const n = estimator.count(filter, drivers[i]!, bestCount);
+    if (n < bestCount) {
+      best = drivers[i]!;
+      bestCount = n;
+    }
+  }
+  if (best.kind === "created" && bestCount >= ESTIMATE_CAP) return { driver: { kind: "ordered" }, estimate: bestCount };
+  return { driver: best, estimate: bestCount };
+}
+
+/**
+ * Conditions on the candidate row `k` for every criterion except the driver's.
+ * @param filter - the whole filter.
+ * @param driver - the criterion already guaranteed by the candidate source.
+ */
+export function residualOf(filter: KemFilter, driver: Driver): SqlPart {
+  const parts: string[] = [];
+  const params: SQLQueryBindings[] = [];
+  if (driver.kind !== "ids" && filter.ids && filter.ids.length > 0) {
+    parts.push("k.id IN (SELECT value FROM json_each(?))");
+    params.push(JSON.stringify(filter.ids));
+  }
+  for (const [key, value] of Object.entries(filter.metadata ?? {})) {
+    if (driver.kind === "meta" && driver.key === key) continue;
+    parts.push("EXISTS (SELECT 1 FROM kem_meta x WHERE x.key = ? AND x.value = ? AND x.updated_at = k.updated_at AND x.id = k.id)");
+    params.push(key, indexedValueOf(value));
+  }
+  if (driver.kind !== "updated") rangeConditions(parts, params, "k.updated_at", filter.updatedFromUs, filter.updatedToUs);
+  if (driver.kind !== "created") rangeConditions(parts, params, "k.created_at", filter.createdFromUs, filter.createdToUs);
+  return { sql: parts.join(" AND "), params };
+}
+
+function rangeConditions(parts: string[], params: SQLQueryBindings[], col: string, from?: number, to?: number): void {
+  if (from !== undefined) {
+    parts.push(`${col} >= ?`);
+    params.push(microsToIso(from));
+  }
+  if (to !== undefined) {
+    parts.push(`${col} <= ?`);
+    params.push(microsToIso(to));
+  }
+}
+
+function and(...parts: string[]): string {
+  const kept = parts.filter((p) => p !== "");
+  return kept.length === 0 ? "" : `WHERE ${kept.join(" AND ")}`;
+}
+
+/**
+ * The page query of `find`: KEM rows (columns `cols` of alias `k`) matching `filter`, ordered by
+ * `updated_at DESC, id DESC`, strictly after `after`, at most `limit`.
+ */
+export function pageQuery(cols: string, filter: KemFilter, driver: Driver, after: UpdatedCursor | undefined, limit: number): SqlPart {
+  const residual = residualOf(filter, driver);
+  const params: SQLQueryBindings[] = [];
+  const cursorOn = (u: string, i: string) => {
+    if (!after) return "";
+    const iso = microsToIso(after.updatedAtUs);
+    params.push(iso, iso, after.id);
+    return `(${u} < ? OR (${u} = ? AND ${i} < ?))`;
+  };
+  let sql: string;
+  switch (driver.kind) {
+    case "meta": {
+      const value = indexedValueOf(filter.metadata![driver.key]!);
+      params.push(driver.key, value);
+      const cursor = cursorOn("m.updated_at", "m.id");
+      const where = and("m.key = ? AND m.value = ?", cursor, residual.sql);
+      params.push(...residual.params);
+      sql = `SELECT ${cols} FROM kem_meta m CROSS JOIN kems k ON k.id = m.id ${where} ORDER BY m.updated_at DESC, m.id DESC LIMIT ?`;
+      break;
+    }
+    case "ids": {
+      params.push(JSON.stringify(filter.ids));
+      const cursor = cursorOn("k.updated_at", "k.id");
+      params.push(...residual.params);
+      sql = `SELECT ${cols} FROM kems k ${and("k.id IN (SELECT value FROM json_each(?))", cursor, residual.sql)} ORDER BY k.updated_at DESC, k.id DESC LIMIT ?`;
+      break;
+    }
+    case "created": {
+      const [from, to] = rangeOf(filter.createdFromUs, filter.createdToUs);
+      params.push(from, to);
+      const cursor = cursorOn("k.updated_at", "k.id");
+      params.push(...residual.params);
+      sql = `SELECT ${cols} FROM kems k INDEXED BY idx_kems_created_at ${and("k.created_at >= ? AND k.created_at <= ?", cursor, residual.sql)} ORDER BY k.updated_at DESC, k.id DESC LIMIT ?`;
+      break;
+    }
+    case "updated": {
+      const [from, to] = rangeOf(filter.updatedFromUs, filter.updatedToUs);
+      params.push(from, to);
+      const cursor = cursorOn("k.updated_at", "k.id");
+      params.push(...residual.params);
+      sql = `SELECT ${cols} FROM kems k INDEXED BY idx_kems_updated_at ${and("k.updated_at >= ? AND k.updated_at <= ?", cursor, residual.sql)} ORDER BY k.updated_at DESC, k.id DESC LIMIT ?`;
+      break;
+    }
+    case "ordered": {
+      const cursor = cursorOn("k.updated_at", "k.id");
+      params.push(...residual.params);
+      sql = `SELECT ${cols} FROM kems k INDEXED BY idx_kems_updated_at ${and(cursor, residual.sql)} ORDER BY k.updated_at DESC, k.id DESC LIMIT ?`;
+      break;
+    }
+  }
+  params.push(limit);
+  return { sql, params };
+}
+
+/**
+ * Every KEM matching `filter` as (rid, id), from the driver's index (no order), at most `limit`.
+ */
+export function idsQuery(filter: KemFilter, driver: Driver, limit: number): SqlPart {
+  const residual = residualOf(filter, driver);
+  const params: SQLQueryBindings[] = [];
+  let source: string;
+  let where: string;
+  switch (driver.kind) {
+    case "meta":
+      params.push(driver.key, indexedValueOf(filter.metadata![driver.key]!));
+      source = "kem_meta m CROSS JOIN kems k ON k.id = m.id";
+      where = and("m.key = ? AND m.value = ?", residual.sql);
+      break;
+    case "ids":
+      params.push(JSON.stringify(filter.ids));
+      source = "kems k";
+      where = and("k.id IN (SELECT value FROM json_each(?))", residual.sql);
+      break;
+    case "created":
+      params.push(...rangeOf(filter.createdFromUs, filter.createdToUs));
+      source = "kems k INDEXED BY idx_kems_created_at";
+      where = and("k.created_at >= ? AND k.created_at <= ?", residual.sql);
+      break;
+    case "updated":
+      params.push(...rangeOf(filter.updatedFromUs, filter.updatedToUs));
+      source = "kems k INDEXED BY idx_kems_updated_at";
+      where = and("k.updated_at >= ? AND k.updated_at <= ?", residual.sql);
+      break;
+    case "ordered":
+      source = "kems k INDEXED BY idx_kems_updated_at";
+      where = and(residual.sql);
+      break;
+  }
+  params.push(...residual.params, limit);
+  return { sql: `SELECT k.rid AS rid, k.id AS id FROM ${source} ${where} LIMIT ?`, params };
+}
+
+/**
+ * Which of the given rows match `filter`: every criterion as a residual on the row found by its
+ * key. The rows are the first parameter, a JSON array of `rid`s or of `id`s. Used to check vector
+ * and lexical hits.
+ */
+export function matchQuery(filter: KemFilter, by: "rid" | "id"): SqlPart {
+  const residual = residualOf(filter, { kind: "ordered" });
+  return {
+    sql: `SELECT k.rid AS rid, k.id AS id FROM kems k ${and(`k.${by} IN (SELECT value FROM json_each(?))`, residual.sql)}`,
+    params: residual.params,
+  };
+}
