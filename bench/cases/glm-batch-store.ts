@@ -104,6 +104,6 @@ export async function benchBatchStore(batch: number, rounds: number): Promise<Be
   } finally {
     db.close();
     await index.close();
-    store.close();
+    await store.close();
   }
 }
