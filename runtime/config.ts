@@ -7,6 +7,7 @@ import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../services/shared/limits.ts";
+import { DEFAULT_HYBRID, type HybridOptions, MAX_HYBRID_WINDOW } from "../services/glm/search/kem-search.ts";
 import { checkTlsPair, pemFile } from "./tls-config.ts";
 
 /** Repository root (where `models/` ships). */
@@ -104,6 +105,18 @@ export const configSchema = z.object({
     .string()
     .default("source_path,kind,language")
     .transform((s) => s.split(",").map((k) => k.trim()).filter(Boolean)),
+  /** How long GLM remembers an idempotency key, ms (`DCSM_IDEMPOTENCY_TTL_MS`; docs/storage.md). @default 86400000 */
+  idempotencyTtlMs: positiveInt.default(24 * 3600 * 1000),
+  /** Byte budget of one RetrieveKEMs page (`DCSM_MAX_RESPONSE_BYTES`): the page ends early, with a next token. @default 8388608 */
+  maxResponseBytes: positiveInt.default(DEFAULT_KEM_LIMITS.maxResponseBytes),
+  /** Hybrid search RRF constant (`DCSM_HYBRID_RRF_K`; docs/search.md). @default 5 */
+  hybridRrfK: z.coerce.number().min(0).max(1000).default(DEFAULT_HYBRID.rrfK),
+  /** Hybrid search weight of the dense list (`DCSM_HYBRID_VECTOR_WEIGHT`). @default 1 */
+  hybridVectorWeight: z.coerce.number().min(0).max(100).default(DEFAULT_HYBRID.vectorWeight),
+  /** Hybrid search weight of the lexical list (`DCSM_HYBRID_LEXICAL_WEIGHT`). @default 1 */
+  hybridLexicalWeight: z.coerce.number().min(0).max(100).default(DEFAULT_HYBRID.lexicalWeight),
+  /** Hybrid search rank window: hits per list and most results per query (`DCSM_HYBRID_WINDOW`). @default 100 */
+  hybridWindow: positiveInt.max(MAX_HYBRID_WINDOW).default(DEFAULT_HYBRID.window),
   /** Largest request body in bytes on every protocol (`DCSM_MAX_MESSAGE_BYTES`). @default 16777216 */
   maxMessageBytes: positiveInt.default(16 * 1024 * 1024),
   /** Largest KEM content in bytes (`DCSM_MAX_CONTENT_BYTES`). @default 1048576 */
@@ -200,6 +213,12 @@ const ENV_NAMES: Record<keyof DcsmConfig, string> = {
   qdrantApiKey: "QDRANT_API_KEY",
   qdrantCollection: "DCSM_QDRANT_COLLECTION",
   glmIndexedKeys: "DCSM_GLM_INDEXED_KEYS",
+  idempotencyTtlMs: "DCSM_IDEMPOTENCY_TTL_MS",
+  maxResponseBytes: "DCSM_MAX_RESPONSE_BYTES",
+  hybridRrfK: "DCSM_HYBRID_RRF_K",
+  hybridVectorWeight: "DCSM_HYBRID_VECTOR_WEIGHT",
+  hybridLexicalWeight: "DCSM_HYBRID_LEXICAL_WEIGHT",
+  hybridWindow: "DCSM_HYBRID_WINDOW",
   maxMessageBytes: "DCSM_MAX_MESSAGE_BYTES",
   maxContentBytes: "DCSM_MAX_CONTENT_BYTES",
   maxBatchSize: "DCSM_MAX_BATCH",
@@ -277,5 +296,11 @@ export function limitsOf(config: DcsmConfig): KemLimits {
     maxMetadataBytes: config.maxMetadataBytes,
     maxMetadataKeys: config.maxMetadataKeys,
     maxMetadataValueBytes: config.maxMetadataValueBytes,
+    maxResponseBytes: config.maxResponseBytes,
   };
+}
+
+/** The hybrid search parameters implied by a configuration. */
+export function hybridOf(config: DcsmConfig): HybridOptions {
+  return { rrfK: config.hybridRrfK, vectorWeight: config.hybridVectorWeight, lexicalWeight: config.hybridLexicalWeight, window: config.hybridWindow };
 }

@@ -31,7 +31,7 @@ import { can, NAMESPACE_KEY } from "../services/shared/access.ts";
 import { bearerAuth } from "../sdk/auth.ts";
 import { createAuthenticator } from "./auth/authenticator.ts";
 import { createAuthInterceptor } from "./auth/interceptor.ts";
-import { limitsOf, qdrantUrlOf, type DcsmConfig } from "./config.ts";
+import { hybridOf, limitsOf, qdrantUrlOf, type DcsmConfig } from "./config.ts";
 import consolePage from "./console/index.html";
 import { createConnectApp } from "./host/connect-app.ts";
 import { createEmbeddingStack } from "./host/embedding-stack.ts";
@@ -108,7 +108,11 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   // Issue 6: GLM, KPS and /v1/embeddings share one cache and one micro-batching queue.
   const embedding = createEmbeddingStack(embedder, config, log, (req) => auth.authenticate(req.headers).then(() => true, () => false));
 
-  const store = createSqliteKemStore({ path: join(dataDir, "glm.sqlite") });
+  const store = createSqliteKemStore({
+    path: join(dataDir, "glm.sqlite"),
+    idempotencyTtlMs: config.idempotencyTtlMs,
+    onMigrationProgress: (p) => log.info(p, `migrating the GLM store from schema ${p.from} to ${p.to}: ${p.done} of ${p.total} KEMs indexed`),
+  });
   const qdrantUrl = qdrantUrlOf(config);
   const index = qdrantUrl
     ? createQdrantVectorIndex({
@@ -128,7 +132,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   await repository.open();
   log.info({ vectors: index.stats().size, ms: Math.round(performance.now() - t0) }, "vector index loaded from SQLite");
 
-  const glm = createGlmService({ repository, embedder: embedding.embedder, limits });
+  const glm = createGlmService({ repository, embedder: embedding.embedder, limits, hybrid: hybridOf(config) });
   const glmTransport = config.glmUrl
     ? createConnectTransport({ baseUrl: config.glmUrl, httpVersion: "1.1", useBinaryFormat: true, interceptors: config.glmApiKey ? [bearerAuth(config.glmApiKey)] : [] })
     : createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, glm));

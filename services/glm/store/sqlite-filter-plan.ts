@@ -167,9 +167,9 @@ export function pageQuery(cols: string, filter: KemFilter, driver: Driver, after
   const params: SQLQueryBindings[] = [];
   const cursorOn = (u: string, i: string) => {
     if (!after) return "";
-    const iso = microsToIso(after.updatedAtUs);
-    params.push(iso, iso, after.id);
-    return `(${u} < ? OR (${u} = ? AND ${i} < ?))`;
+    // A row-value comparison keeps the index walk in order (an OR of two ranges would not).
+    params.push(microsToIso(after.updatedAtUs), after.id);
+    return `(${u}, ${i}) < (?, ?)`;
   };
   let sql: string;
   switch (driver.kind) {
