@@ -16,6 +16,7 @@ import { SharedWorkingMemoryService } from "../sdk/gen/dcsm/v1/swm_service_pb.ts
 import { Health } from "../sdk/gen/grpc/health/v1/health_pb.ts";
 import { KemRepository } from "../services/glm/kem-repository.ts";
 import { createGlmService } from "../services/glm/service.ts";
+import { queryEmbedderOf } from "../services/kps/embedder/model-profile.ts";
 import { createSqliteKemStore } from "../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../services/glm/vector/exact-index.ts";
 import { createHnswVectorIndex } from "../services/glm/vector/hnsw-index.ts";
@@ -132,7 +133,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   await repository.open();
   log.info({ vectors: index.stats().size, ms: Math.round(performance.now() - t0) }, "vector index loaded from SQLite");
 
-  const glm = createGlmService({ repository, embedder: embedding.embedder, limits, hybrid: hybridOf(config) });
+  const glm = createGlmService({ repository, embedder: queryEmbedderOf(embedding.embedder), limits, hybrid: hybridOf(config) });
   const glmTransport = config.glmUrl
     ? createConnectTransport({ baseUrl: config.glmUrl, httpVersion: "1.1", useBinaryFormat: true, interceptors: config.glmApiKey ? [bearerAuth(config.glmApiKey)] : [] })
     : createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, glm));

@@ -18,7 +18,7 @@ import { LocalAgentMemory, type LocalAgentMemoryOptions, type LocalQuery } from 
 import { withRetries, type RetryOptions } from "./retry.ts";
 import { subscribeSwmEvents, type HandleSwmEventsOptions, type SwmEventFilter, type SwmEventSubscription } from "./swm-events.ts";
 import { bearerAuth } from "./auth.ts";
-import { kemInit, kemQueryInit, type KemInput, type KemPatch, type KemQueryInput } from "./kem-input.ts";
+import { kemInit, kemQueryInit, type KemInput, type KemPatch, type KemQueryInput, type SearchModeName } from "./kem-input.ts";
 
 /** Wire protocols. Browsers, Deno and Bun speak `connect` and `grpc-web` through fetch; `grpc` needs `sdk/server.ts`. */
 export type AgentProtocol = "connect" | "grpc-web" | "grpc";
@@ -196,11 +196,20 @@ export class AgentSDK {
   }
 
   /**
-   * Semantic (or filtered) search over GLM: the text is embedded by the server's model.
-   * @returns one page of KEMs with their cosine scores (best first).
+   * Search over GLM: hybrid by default (the server embeds the text and also matches it lexically,
+   * the two rankings fused), or one `mode` ("vector", "lexical"); docs/search.md.
+   * @param options.pageToken - continue a previous search (its response's `nextPageToken`).
+   * @returns one page of KEMs with their scores (best first; cosine, BM25 or fused by mode).
+   * @throws ConnectError `InvalidArgument` (blank or oversized text, bad filter or token),
+   *   `FailedPrecondition` ("vector"/"hybrid" on a server without a model).
    */
-  async searchGlm(text: string, options: CallOptions & { pageSize?: number; metadataFilters?: KemQueryInput["metadataFilters"] } = {}): Promise<RetrieveKEMsResponse> {
-    return this.glm.retrieveKEMs({ query: kemQueryInit({ textQuery: text, metadataFilters: options.metadataFilters }), pageSize: options.pageSize ?? 10 }, this.call(options));
+  async searchGlm(
+    text: string,
+    options: CallOptions & { pageSize?: number; pageToken?: string; mode?: SearchModeName } & Pick<KemQueryInput, "metadataFilters" | "createdAfter" | "createdBefore" | "updatedAfter" | "updatedBefore"> = {},
+  ): Promise<RetrieveKEMsResponse> {
+    const { pageSize, pageToken, mode, metadataFilters, createdAfter, createdBefore, updatedAfter, updatedBefore } = options;
+    const query = kemQueryInit({ textQuery: text, searchMode: mode, metadataFilters, createdAfter, createdBefore, updatedAfter, updatedBefore });
+    return this.glm.retrieveKEMs({ query, pageSize: pageSize ?? 10, pageToken: pageToken ?? "" }, this.call(options));
   }
 
   /**

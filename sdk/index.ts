@@ -19,7 +19,7 @@ export { AgentSDK, createAgentSDK, createFetchTransport, type AgentProtocol, typ
 export { bearerAuth } from "./auth.ts";
 export { asyncDispose, type HeldLock, type LockOptions } from "./distributed-lock.ts";
 export { IndexedLRUCache, type IndexedLRUCacheOptions } from "./indexed-lru-cache.ts";
-export { kemInit, kemQueryInit, kemText, type KemInput, type KemPatch, type KemQueryInput } from "./kem-input.ts";
+export { kemInit, kemQueryInit, kemText, searchModeOf, type KemInput, type KemPatch, type KemQueryInput, type SearchModeName } from "./kem-input.ts";
 export { compareTimestamps, LocalAgentMemory, type LocalAgentMemoryOptions, type LocalAgentMemoryStats, type LocalQuery } from "./local-agent-memory.ts";
 export { formatLpaMetrics } from "./lpa-metrics.ts";
 export { DEFAULT_RETRY, isIdempotent, isRetryable, normalizeNetworkError, RETRYABLE_CODES, withRetries, type RetryOptions } from "./retry.ts";

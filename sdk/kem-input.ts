@@ -6,7 +6,7 @@
  */
 import type { JsonObject, MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate, type ValueSchema } from "@bufbuild/protobuf/wkt";
-import type { KEM, KEMQuerySchema, KEMSchema } from "./gen/dcsm/v1/kem_pb.ts";
+import { type KEM, type KEMQuerySchema, type KEMSchema, SearchMode } from "./gen/dcsm/v1/kem_pb.ts";
 
 /** A KEM to store or publish. Timestamps are always set by the server. */
 export interface KemInput {
@@ -61,8 +61,27 @@ export interface KemQueryInput {
   updatedAfter?: Date;
   /** Inclusive upper bound on `updated_at`. */
   updatedBefore?: Date;
-  /** Semantic query (GLM only; SWM answers `InvalidArgument`). */
+  /** Text query (GLM only; SWM answers `InvalidArgument`): hybrid by default, see `searchMode`. */
   textQuery?: string;
+  /** How GLM ranks a text query: "hybrid" (default), "vector" or "lexical" (docs/search.md). */
+  searchMode?: SearchModeName;
+}
+
+/** The search modes by name, as the SDK, CLI and console accept them. */
+export type SearchModeName = "hybrid" | "vector" | "lexical";
+
+/** The `SearchMode` enum value of a mode name (undefined → server default). */
+export function searchModeOf(name: SearchModeName | undefined): SearchMode {
+  switch (name) {
+    case "hybrid":
+      return SearchMode.HYBRID;
+    case "vector":
+      return SearchMode.VECTOR;
+    case "lexical":
+      return SearchMode.LEXICAL;
+    default:
+      return SearchMode.UNSPECIFIED;
+  }
 }
 
 function valueInit(v: string | number | boolean): MessageInitShape<typeof ValueSchema> {
@@ -82,5 +101,6 @@ export function kemQueryInit(q: KemQueryInput): MessageInitShape<typeof KEMQuery
     updatedAtStart: ts(q.updatedAfter),
     updatedAtEnd: ts(q.updatedBefore),
     textQuery: q.textQuery ?? "",
+    searchMode: searchModeOf(q.searchMode),
   };
 }

@@ -9,6 +9,7 @@ import type { BenchResult } from "../lib/stats.ts";
 import { benchCacheGet, benchCacheQuery, benchCacheSet, benchLpaHit } from "./cache.ts";
 import { benchEmbeddings } from "./embeddings.ts";
 import { benchBatchStore } from "./glm-batch-store.ts";
+import { benchFilterSearch } from "./glm-filter-search.ts";
 import { benchRetrievalLocomo } from "./glm-retrieval.ts";
 import { benchVectorSearch } from "./glm-vector-search.ts";
 import { benchRpcOverhead } from "./rpc-overhead.ts";
@@ -49,6 +50,17 @@ export const CASES: BenchCase[] = [
   { name: "swm.write-behind", results: ["sqlite.raw-insert/wb-100", "swm.write-behind/memory", "swm.write-behind/redis"], run: benchWriteBehind },
   { name: "kps.embeddings", results: ["kps.embeddings/raw-pipeline-b32", "kps.embeddings/http-v1-b32"], run: () => benchEmbeddings() },
   { name: "glm.retrieval/locomo-dev", results: ["glm.retrieval/raw-dense", "glm.retrieval/locomo-dev-vector", "glm.retrieval/locomo-dev-lexical", "glm.retrieval/locomo-dev-hybrid"], run: benchRetrievalLocomo },
+  {
+    name: "glm.filter/100k",
+    results: ["sqlite.raw-filter/100k", "glm.filter/100k-1pct", "glm.filter/100k-0.01pct", "kps.raw-embed/query", "glm.filter/100k-text-1pct", "glm.search/hybrid-100k", "kps.reingest/100k"],
+    run: () => benchFilterSearch(100_000, 200),
+  },
+  {
+    name: "glm.filter/1m",
+    large: true,
+    results: ["sqlite.raw-filter/1m", "glm.filter/1m-1pct", "glm.filter/1m-0.01pct", "kps.raw-embed/query", "glm.filter/1m-text-1pct", "glm.search/hybrid-1m", "kps.reingest/1m"],
+    run: () => benchFilterSearch(1_000_000, 200),
+  },
   { name: "glm.search/10k", results: ["glm.search/exact-10k", "glm.search/hnsw-10k"], run: () => benchVectorSearch(10_000, 300) },
   { name: "glm.search/100k", results: ["glm.search/exact-100k", "glm.search/hnsw-100k"], run: () => benchVectorSearch(100_000, 150) },
   { name: "glm.search/1m", large: true, results: ["glm.search/exact-1m", "glm.search/hnsw-1m"], run: () => benchVectorSearch(1_000_000, 100) },

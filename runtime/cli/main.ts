@@ -24,7 +24,7 @@ Usage:
   dcsm serve  [--host H] [--http-port N] [--grpc-port N] [--data-dir DIR] [--model ID] [--insecure]
               (a non-loopback --host needs authentication configured, or --insecure)
   dcsm ingest PATH... [--url URL] [--ca PEM] [--protocol connect|grpc-web|grpc] [--concurrency N] [--chunk-chars N] [--watch]
-  dcsm search "QUERY" [--k N] [--path-prefix P] [--language L] [--url URL] [--ca PEM] [--protocol connect|grpc-web|grpc]
+  dcsm search "QUERY" [--k N] [--mode hybrid|vector|lexical] [--path-prefix P] [--language L] [--url URL] [--ca PEM] [--protocol connect|grpc-web|grpc]
   dcsm mcp    [--url URL] [--token T] [--ca PEM] [--agent-id ID] [--data-dir DIR]
                                  MCP server on stdio for agent runtimes: to the DCSM at --url (or DCSM_URL)
                                  with --token (or DCSM_TOKEN); without a URL, DCSM runs embedded on --data-dir
@@ -83,6 +83,7 @@ async function main(argv: string[]): Promise<number> {
       "chunk-chars": { type: "string" },
       watch: { type: "boolean" },
       "path-prefix": { type: "string" },
+      mode: { type: "string" },
       language: { type: "string" },
       insecure: { type: "boolean" },
       token: { type: "string" },
@@ -143,7 +144,9 @@ async function main(argv: string[]): Promise<number> {
       if (!query) throw new UsageError('search needs a QUERY, e.g. dcsm search "where are locks released"');
       const clients = createDcsmClients(createTransport(url, protocol, ca, token));
       const t0 = performance.now();
-      const hits = await searchText(clients, query, num(values.k, "k", 1, 1000) ?? 5, { pathPrefix: values["path-prefix"], language: values.language });
+      const mode = values.mode;
+      if (mode !== undefined && mode !== "hybrid" && mode !== "vector" && mode !== "lexical") throw new UsageError(`--mode must be hybrid, vector or lexical, not ${JSON.stringify(mode)}`);
+      const hits = await searchText(clients, query, num(values.k, "k", 1, 1000) ?? 5, { pathPrefix: values["path-prefix"], language: values.language, mode });
       process.stdout.write(`${hits.length} results in ${(performance.now() - t0).toFixed(1)} ms\n${formatHits(hits)}\n`);
       return 0;
     }

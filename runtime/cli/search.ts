@@ -1,15 +1,17 @@
 /**
- * `dcsm search`: semantic search over GLM (`RetrieveKEMs` with `text_query`), printed as score,
+ * `dcsm search`: search over GLM (`RetrieveKEMs` with `text_query`; hybrid by default, or
+ * `--mode vector|lexical`; docs/search.md), printed as score,
  * `source_path:start-end`, symbol and a snippet. `--language` is a GLM metadata filter (equality);
  * `--path-prefix` is applied here over result pages, because GLM filters are equality-only: pages
  * are read best-first until `k` hits match or {@link MAX_SCANNED} results were looked at.
  * @module
  */
+import { searchModeOf, type SearchModeName } from "../../sdk/kem-input.ts";
 import type { DcsmClients } from "./clients.ts";
 
 /** One search hit. */
 export interface SearchHit {
-  /** Cosine similarity. */
+  /** Score in the search mode (fused RRF, cosine or BM25). */
   score: number;
   /** KEM id. */
   id: string;
@@ -33,13 +35,15 @@ export interface SearchFilters {
   pathPrefix?: string;
   /** Only hits of this language (metadata `language`, e.g. "typescript", "markdown"). */
   language?: string;
+  /** Ranking: "hybrid" (the server's default), "vector" or "lexical". */
+  mode?: SearchModeName;
 }
 
 /** Most results read while looking for `--path-prefix` matches. */
 export const MAX_SCANNED = 5000;
 
 /**
- * Runs a semantic search.
+ * Runs a search.
  * @param clients - DCSM clients.
  * @param query - the question or phrase.
  * @param k - number of hits (1..1000). @default 5
@@ -56,7 +60,7 @@ export async function searchText(clients: DcsmClients, query: string, k = 5, fil
   let pageToken = "";
   let scanned = 0;
   do {
-    const res = await clients.glm.retrieveKEMs({ query: { textQuery: query, metadataFilters }, pageSize, pageToken });
+    const res = await clients.glm.retrieveKEMs({ query: { textQuery: query, metadataFilters, searchMode: searchModeOf(filters.mode) }, pageSize, pageToken });
     res.kems.forEach((kem, i) => {
       const md = kem.metadata ?? {};
       const source = str(md.source_path);

@@ -1,5 +1,5 @@
 /**
- * The web console's script (bundled by Bun from `index.html`): semantic search over GLM, KEM
+ * The web console's script (bundled by Bun from `index.html`): search over GLM (hybrid, vector or lexical), KEM
  * publishing to SWM and a live SWM event feed, all through the browser entry of the Agent SDK
  * (gRPC-Web or Connect over fetch). Served by the host at `/`.
  * @module
@@ -42,7 +42,8 @@ $<HTMLFormElement>("search-form").onsubmit = async (e) => {
   status.textContent = "searching…";
   const t0 = performance.now();
   try {
-    const res = await sdk.searchGlm(text, { pageSize: k });
+    const mode = $<HTMLSelectElement>("search-mode").value as "hybrid" | "vector" | "lexical";
+    const res = await sdk.searchGlm(text, { pageSize: k, mode });
     list.replaceChildren(
       ...res.kems.map((kem, i) => item(preview(kemText(kem)), `score ${(res.scores[i] ?? 0).toFixed(3)} · ${kem.id} · ${JSON.stringify(kem.metadata ?? {})}`)),
     );

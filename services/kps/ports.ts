@@ -22,6 +22,8 @@ export interface EmbedOptions {
   signal?: AbortSignal;
 }
 
+import type { ModelProfile } from "./embedder/model-profile.ts";
+
 /**
  * A sentence-embedding model (seed 002 3.3: "generation of vector embeddings for text content").
  * Embeddings are mean-pooled over tokens and L2-normalized.
@@ -46,6 +48,8 @@ export interface Embedder {
   countTokens(texts: string[]): Promise<number[]>;
   /** Releases the model. */
   dispose(): Promise<void>;
+  /** Query/document instructions and pooling of the model (absent: none, mean pooling). */
+  readonly profile?: ModelProfile;
 }
 
 /** A KEM already stored for a document, as KPS needs it to skip unchanged chunks. */

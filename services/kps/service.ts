@@ -19,6 +19,7 @@ import { checkMetadataSize } from "../shared/kem-mapping.ts";
 import { NAMESPACE_KEY } from "../shared/access.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
 import { chunkDocument } from "./chunking/chunk-document.ts";
+import { asDocuments } from "./embedder/model-profile.ts";
 import { chunkText, type TextChunk } from "./chunking/text-chunker.ts";
 import type { Embedder, KemSink, StoredChunk } from "./ports.ts";
 import { queuedIn } from "./queued-results.ts";
@@ -155,7 +156,7 @@ export function createKpsService(options: KpsServiceOptions): ServiceImpl<typeof
       const toWrite = planned.filter((p) => !unchangedIds.has(p.id));
       const reuse = toWrite.map((p) => byHash.get(p.metadata.content_hash!));
       const fresh = toWrite.filter((_, i) => !reuse[i]);
-      const freshVectors = await embedder.embed(fresh.map((p) => p.chunk.text));
+      const freshVectors = await embedder.embed(asDocuments(embedder, fresh.map((p) => p.chunk.text)));
       let f = 0;
       const kems: KEM[] = toWrite.map((p, i) =>
         create(KEMSchema, { id: p.id, contentType, content: encoder.encode(p.chunk.text), metadata: p.metadata, embeddings: Array.from(reuse[i] ?? freshVectors[f++]!) }),

@@ -157,6 +157,7 @@ export function createBatchingEmbedder(inner: Embedder, options: BatchingEmbedde
 
   return {
     modelId: inner.modelId,
+    profile: inner.profile,
     dimension: inner.dimension,
     maxTokens: inner.maxTokens,
     tokenizer: inner.tokenizer,

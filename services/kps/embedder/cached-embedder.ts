@@ -53,6 +53,7 @@ export function createCachedEmbedder(inner: Embedder, options: CachedEmbedderOpt
 
   return {
     modelId: inner.modelId,
+    profile: inner.profile,
     dimension: inner.dimension,
     maxTokens: inner.maxTokens,
     tokenizer: inner.tokenizer,

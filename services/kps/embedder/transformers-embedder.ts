@@ -9,6 +9,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { PreconditionError } from "../../shared/errors.ts";
 import type { Embedder } from "../ports.ts";
+import { DEFAULT_PROFILE, loadModelProfile } from "./model-profile.ts";
 
 /** Options of {@link createTransformersEmbedder}. */
 export interface TransformersEmbedderOptions {
@@ -44,7 +45,7 @@ const DTYPE_FILES: Record<string, string> = {
   q4: "model_q4.onnx",
 };
 
-type Extractor = ((texts: string[], opts: { pooling: "mean"; normalize: boolean }) => Promise<{ data: Float32Array; dims: number[] }>) & {
+type Extractor = ((texts: string[], opts: { pooling: "mean" | "cls"; normalize: boolean }) => Promise<{ data: Float32Array; dims: number[] }>) & {
   tokenizer: {
     (texts: string[], opts?: Record<string, unknown>): { input_ids: { dims: number[] } };
     model_max_length?: number;
@@ -98,6 +99,7 @@ export async function createTransformersEmbedder(options: TransformersEmbedderOp
       { cause: err },
     );
   }
+  const profile = isLocal ? loadModelProfile(localDir) : { ...DEFAULT_PROFILE };
   const dimension = extractor.model.config.hidden_size ?? 0;
   const maxTokens = Math.min(extractor.tokenizer.model_max_length ?? 512, extractor.model.config.max_position_embeddings ?? 512);
   const batchSize = Math.max(1, options.batchSize ?? 32);
@@ -115,7 +117,7 @@ export async function createTransformersEmbedder(options: TransformersEmbedderOp
       while (end < order.length && end - start < batchSize && (end - start + 1) * estimate(texts[order[end]!]!) <= maxBatchTokens) end++;
       const idx = order.slice(start, end);
       start = end;
-      const tensor = await extractor(idx.map((i) => texts[i]!), { pooling: "mean", normalize: true });
+      const tensor = await extractor(idx.map((i) => texts[i]!), { pooling: profile.pooling, normalize: true });
       const [n, d] = tensor.dims as [number, number];
       for (let j = 0; j < n; j++) out[idx[j]!] = tensor.data.slice(j * d, (j + 1) * d);
     }
@@ -127,6 +129,7 @@ export async function createTransformersEmbedder(options: TransformersEmbedderOp
 
   return {
     modelId: options.modelId,
+    profile,
     dimension,
     maxTokens,
     tokenizer: {

@@ -53,7 +53,7 @@ async function makeGlm(limits?: Partial<KemLimits>): Promise<Client<typeof Globa
   return client;
 }
 
-function query(q: Partial<KEMQuery> & { ns?: string }): KEMQuery {
+function query(q: { textQuery?: string; embeddingQuery?: number[]; ids?: string[]; searchMode?: SearchMode; ns?: string }): KEMQuery {
   const { ns, ...rest } = q;
   return create(KEMQuerySchema, { ...rest, ...(ns ? { metadataFilters: { namespace: { kind: { case: "stringValue", value: ns } } } } : {}) });
 }
