@@ -1,18 +1,20 @@
 /**
  * GLM batch persistence (issues 3 and 7): `BatchStoreKEMs` of 100 and 1000 KEMs with 384-dim
  * embeddings through the service (validation, normalization, one SQLite transaction, index update)
- * and over Connect binary to a real server, against raw `bun:sqlite` inserts of the same rows in
- * transactions of the same size.
+ * and over Connect binary to a real server, against raw `bun:sqlite` writes of the same rows and
+ * index entries (metadata index, FTS5) in transactions of the same size.
  * @module
  */
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
-import { create } from "@bufbuild/protobuf";
+import { create, type JsonObject } from "@bufbuild/protobuf";
 import { createClient, createHandlerContext } from "@connectrpc/connect";
 import { BatchStoreKEMsRequestSchema, GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KEMSchema, type KEM } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { KemRepository } from "../../services/glm/kem-repository.ts";
 import { createGlmService } from "../../services/glm/service.ts";
+import { metadataTagsOf } from "../../services/glm/store/metadata-index.ts";
+import { TABLES_V2 } from "../../services/glm/store/sqlite-schema.ts";
 import { createSqliteKemStore } from "../../services/glm/store/sqlite-store.ts";
 import { createHnswVectorIndex } from "../../services/glm/vector/hnsw-index.ts";
 import { newKemId } from "../../services/shared/kem-mapping.ts";
@@ -49,21 +51,29 @@ export async function benchBatchStore(batch: number, rounds: number): Promise<Be
   let seed = 100;
   const freshBatches = () => Array.from({ length: rounds }, () => makeKems(batch, seed++));
 
-  // Raw baseline: the same rows (normalized float32 blobs, JSON metadata) in one transaction per batch.
+  // Raw baseline: the same writes GLM makes, hand-written: the row (normalized float32 blob, JSON
+  // metadata), one kem_meta entry per scalar metadata value, and the FTS5 row with its metadata
+  // tags, in the same schema, one transaction per batch.
   const db = new Database(join(dir, "raw.sqlite"), { create: true });
   db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
-  db.exec("CREATE TABLE kems (id TEXT PRIMARY KEY, content_type TEXT NOT NULL, content BLOB NOT NULL, metadata TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, embedding BLOB)");
-  db.exec("CREATE INDEX i1 ON kems(created_at); CREATE INDEX i2 ON kems(updated_at);");
-  const ins = db.prepare("INSERT INTO kems VALUES (?, ?, ?, ?, ?, ?, ?)");
-  type Row = readonly [string, string, Uint8Array, string, Float32Array];
+  db.exec(TABLES_V2);
+  const ins = db.prepare<{ rid: number }, [string, string, Uint8Array, string, string, string, Uint8Array]>(
+    "INSERT INTO kems (id, content_type, content, metadata, created_at, updated_at, embedding) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING rid",
+  );
+  const insMeta = db.prepare("INSERT INTO kem_meta (key, value, updated_at, id) VALUES (?, ?, ?, ?)");
+  const insFts = db.prepare("INSERT INTO kem_fts (rowid, body, tags) VALUES (?, ?, ?)");
+  const dec = new TextDecoder();
+  type Row = readonly [string, string, Uint8Array, JsonObject, Float32Array];
   const tx = db.transaction((rows: Row[]) => {
     for (const [id, ct, content, md, v] of rows) {
       const now = microsToIso(nowMicros());
-      ins.run(id, ct, content, md, now, now, new Uint8Array(v.buffer));
+      const { rid } = ins.get(id, ct, content, JSON.stringify(md), now, now, new Uint8Array(v.buffer))!;
+      for (const key in md) insMeta.run(key, md[key] as string | number, now, id);
+      insFts.run(rid, dec.decode(content), metadataTagsOf(md));
     }
   });
   const rawRun = async (): Promise<Sample> => {
-    const rows = freshBatches().map((b) => b.map((k): Row => [k.id, k.contentType, k.content, JSON.stringify(k.metadata), new Float32Array(k.embeddings)]));
+    const rows = freshBatches().map((b) => b.map((k): Row => [k.id, k.contentType, k.content, k.metadata as JsonObject, new Float32Array(k.embeddings)]));
     const t0 = performance.now();
     for (const r of rows) tx(r);
     return { n: batch * rounds, wallMs: performance.now() - t0 };

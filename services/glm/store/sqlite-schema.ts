@@ -24,7 +24,8 @@ export const BACKFILL_PROGRESS_EVERY = 50_000;
  */
 export const FTS_TOKENIZER = "porter unicode61 remove_diacritics 2";
 
-const TABLES_V2 = `
+/** The version-2 tables and indexes (an empty file gets exactly these). */
+export const TABLES_V2 = `
 CREATE TABLE kems (
   rid INTEGER PRIMARY KEY,
   id TEXT NOT NULL UNIQUE,
