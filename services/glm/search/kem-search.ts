@@ -40,6 +40,9 @@ export const MAX_HYBRID_WINDOW = 1000;
 /** Below this many estimated matches, filtered dense search is index-first (an allow-list). */
 export const INDEX_FIRST_MAX = 20_000;
 
+/** How a dense search applies its filter. */
+type DensePlan = { kind: "unfiltered" } | { kind: "allow"; allow: ReadonlySet<string> } | { kind: "vector-first" };
+
 /** A parsed query: filter plus at most one of a vector and a text. */
 export interface SearchQuery {
   filter: KemFilter;
@@ -134,9 +137,10 @@ export class KemSearch {
     }
     const window = cursor?.w ?? Math.min(MAX_HYBRID_WINDOW, Math.max(this.hybrid.window, limit));
     const embedding = this.embed(q.text!);
-    // The lexical list (SQLite work on this thread) runs while the model embeds the query.
+    // The lexical list and the dense plan (SQLite work on this thread) run while the model embeds.
     const lexical = await this.repo.store.lexicalSearch(q.text!, window, { filter: q.filtered ? q.filter : undefined });
-    const dense = await this.vectorHits(await embedding, window, q, undefined, 0);
+    const plan = await this.densePlan(q);
+    const dense = await this.denseHits(await embedding, window, q, plan, undefined, 0);
     const fused = reciprocalRankFusion(
       [
         { hits: dense, weight: this.hybrid.vectorWeight },
@@ -155,19 +159,27 @@ export class KemSearch {
     return normalizeVector(v!, this.dimension, "text_query embedding");
   }
 
+  /** How a filtered dense search runs: an allow-list (index-first) or vector-first; nothing unfiltered. */
+  private async densePlan(q: SearchQuery): Promise<DensePlan> {
+    if (!q.filtered) return { kind: "unfiltered" };
+    const { store } = this.repo;
+    if ((await store.estimateMatches(q.filter)) < INDEX_FIRST_MAX) return { kind: "allow", allow: new Set(await store.findIds(q.filter)) };
+    return { kind: "vector-first" };
+  }
+
   /** Dense hits under the query's filter: index-first for selective filters, else vector-first. */
   private async vectorHits(vector: Float32Array, k: number, q: SearchQuery, after: { score: number; id: string } | undefined, offset: number): Promise<VectorHit[]> {
-    const { store } = this.repo;
-    if (!q.filtered) return this.repo.search(vector, k, { after, offset });
-    if ((await store.estimateMatches(q.filter)) < INDEX_FIRST_MAX) {
-      const allow = new Set(await store.findIds(q.filter));
-      return this.repo.search(vector, k, { allow, filter: q.filter, after, offset });
-    }
+    return this.denseHits(vector, k, q, await this.densePlan(q), after, offset);
+  }
+
+  private async denseHits(vector: Float32Array, k: number, q: SearchQuery, plan: DensePlan, after: { score: number; id: string } | undefined, offset: number): Promise<VectorHit[]> {
+    if (plan.kind === "unfiltered") return this.repo.search(vector, k, { after, offset });
+    if (plan.kind === "allow") return this.repo.search(vector, k, { allow: plan.allow, filter: q.filter, after, offset });
     // Broad filter: most hits pass, so widen the vector search until k of them do.
     const total = Math.max(1, this.repo.index.stats().size);
     for (let want = Math.max(4 * k, 64); ; want *= 4) {
       const hits = await this.repo.search(vector, want, { filter: q.filter, after, offset });
-      const pass = await store.matchingIds(
+      const pass = await this.repo.store.matchingIds(
         hits.map((h) => h.id),
         q.filter,
       );

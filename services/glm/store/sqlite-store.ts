@@ -290,7 +290,8 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
     async findIds(filter, limit = Number.MAX_SAFE_INTEGER) {
       const { driver } = chooseDriver(filter, estimator);
       const q = idsQuery(filter, driver, limit);
-      return prepared<{ id: string }>(q.sql).all(...q.params).map((r) => r.id);
+      // Rows as arrays (no object per row): allow-lists can hold thousands of ids.
+      return (prepared<unknown>(q.sql).values(...q.params) as [number, string][]).map((r) => r[1]);
     },
     estimateMatches: async (filter) => chooseDriver(filter, estimator, true).estimate,
     async matchingIds(ids, filter) {
