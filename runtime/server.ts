@@ -159,7 +159,9 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   const observability = createObservability({ log, vectorIndex: index, embedding, embedBatchSize: config.embedBatchSize, swm: swmRuntime });
   const interceptors: Interceptor[] = [observability.interceptor];
   interceptors.push(createAuthInterceptor(auth));
-  const app = createConnectApp({ routes, readMaxBytes: config.maxMessageBytes, interceptors });
+  // Authenticate every RPC from its headers before its body is read (early-auth.ts); the interceptor stays for scopes.
+  const authenticate = auth.enabled ? (headers: Headers) => auth.authenticate(headers) : undefined;
+  const app = createConnectApp({ routes, readMaxBytes: config.maxMessageBytes, interceptors, authenticate });
   // Issue 8: /metrics needs an admin scope on every namespace when authentication is on.
   app.use("/metrics", async (c, next) => {
     if (!auth.enabled) return next();
@@ -192,8 +194,8 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   let grpc;
   try {
     grpc = tls && innerSocketPath
-      ? await startTlsListener({ routes, host: config.host, port: config.httpPort, ...tls, readMaxBytes: config.maxMessageBytes, interceptors, innerSocketPath })
-      : await startGrpcListener(routes, config.host, config.grpcPort, config.maxMessageBytes, interceptors);
+      ? await startTlsListener({ routes, host: config.host, port: config.httpPort, ...tls, readMaxBytes: config.maxMessageBytes, interceptors, innerSocketPath, authenticate })
+      : await startGrpcListener(routes, config.host, config.grpcPort, config.maxMessageBytes, interceptors, authenticate);
   } catch (err) {
     await http.stop(true);
     await swmRuntime.close();
