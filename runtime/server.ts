@@ -25,7 +25,7 @@ import type { Embedder } from "../services/kps/ports.ts";
 import { createKpsService } from "../services/kps/service.ts";
 import { guardGlm } from "../services/access/glm-guard.ts";
 import { guardKps } from "../services/access/kps-guard.ts";
-import type { NamespaceLookup } from "../services/access/scoping.ts";
+import { ownersAcross, type NamespaceLookup } from "../services/access/scoping.ts";
 import { guardSwm } from "../services/access/swm-guard.ts";
 import { can, NAMESPACE_KEY } from "../services/shared/access.ts";
 import { bearerAuth } from "../sdk/auth.ts";
@@ -41,7 +41,7 @@ import { createHealthRegistry, createHealthService, ServingStatus } from "./host
 import { buildKpsSink } from "./kps-sink.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createObservability } from "./observability/observability.ts";
-import { buildSwm, type SwmRuntime } from "./swm.ts";
+import { buildSwm, glmNamespaceLookup, type SwmRuntime } from "./swm.ts";
 import { readTlsMaterial } from "./tls-config.ts";
 
 /** A running DCSM server. */
@@ -140,18 +140,17 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   const health = createHealthRegistry(serviceNames);
   const healthImpl = createHealthService(health);
   // Issue 8: each service behind its namespace guard (callers with `*` scopes pass straight through).
+  // One ownership rule for both stores: an id owned in GLM or in SWM is written only by a principal
+  // with the right on that namespace (StoreKEM, BatchStoreKEMs, PublishKEMToSWM; LoadKEMsFromGLM
+  // and write-behind re-check it in the SWM service and worker).
   const glmNamespaces: NamespaceLookup = async (ids) => new Map(store.getMany(ids).map((r) => [r.id, namespaceOf(r.metadata)]));
-  const glmClient = createClient(GlobalLongTermMemoryService, glmTransport);
-  const swmNamespaces: NamespaceLookup = async (ids) => {
-    const found = new Map((await swmRuntime.backend.workingSet.get(ids)).map((r) => [r.id, namespaceOf(r.metadata)]));
-    const rest = ids.filter((id) => !found.has(id));
-    if (rest.length > 0) for (const k of (await glmClient.retrieveKEMs({ query: { ids: rest }, pageSize: rest.length })).kems) found.set(k.id, namespaceOf(k.metadata));
-    return found;
-  };
+  // The GLM that SWM loads from and writes behind to: this process's, or the remote DCSM_GLM_URL.
+  const swmGlmNamespaces: NamespaceLookup = config.glmUrl ? glmNamespaceLookup(glmTransport, limits.maxPageSize) : glmNamespaces;
+  const swmNamespaces: NamespaceLookup = async (ids) => new Map((await swmRuntime.backend.workingSet.get(ids)).map((r) => [r.id, namespaceOf(r.metadata)]));
   const routes = (router: ConnectRouter) => {
-    router.service(GlobalLongTermMemoryService, guardGlm(glm, glmNamespaces));
+    router.service(GlobalLongTermMemoryService, guardGlm(glm, glmNamespaces, ownersAcross(glmNamespaces, swmNamespaces)));
     router.service(KnowledgeProcessorService, guardKps(kps));
-    router.service(SharedWorkingMemoryService, guardSwm(swm, swmNamespaces));
+    router.service(SharedWorkingMemoryService, guardSwm(swm, ownersAcross(swmGlmNamespaces, swmNamespaces)));
     router.service(Health, healthImpl);
   };
 

@@ -8,29 +8,30 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { mapErrors, PermissionError } from "../shared/errors.ts";
 import { namespacesWith, principalOf, requireRight } from "../shared/access.ts";
-import { foreignIds, requireNameScope, scopeQuery, stampNamespace, type NamespaceLookup } from "./scoping.ts";
+import { foreignIds, requireNameScope, scopeQuery, stampNamespace, type OwnerLookup } from "./scoping.ts";
 
 type Swm = ServiceImpl<typeof SharedWorkingMemoryService>;
 
 /**
  * Wraps an SWM implementation with namespace checks.
  *
- * - PublishKEMToSWM: `publish` on the KEM's namespace and on any existing KEM with that id (in SWM or GLM).
- * - QuerySWM: `read`, confined like GLM queries. LoadKEMsFromGLM: `read` and `publish` on the namespace loaded.
+ * - PublishKEMToSWM: `publish` on the KEM's namespace and on every existing KEM with that id (in SWM and in GLM).
+ * - QuerySWM: `read`, confined like GLM queries. LoadKEMsFromGLM: `read` and `publish` on the namespace
+ *   loaded (the service skips ids SWM holds in a namespace the caller may not publish to).
  * - SubscribeToSWMEvents: `subscribe` on at least one namespace (events are filtered by the service).
  * - Locks and counters: names are `<namespace>/<name>`; `lock` on that namespace (GetLockInfo and
  *   GetCounter also accept `read`).
  *
  * Errors: `PermissionDenied` outside scope, `InvalidArgument` as for GLM, plus `inner`'s.
- * @param inner - the SWM implementation. @param lookup - namespaces of existing KEMs by id.
+ * @param inner - the SWM implementation. @param owners - owners of existing KEM ids in SWM and GLM.
  */
-export function guardSwm(inner: Swm, lookup: NamespaceLookup): Swm {
+export function guardSwm(inner: Swm, owners: OwnerLookup): Swm {
   return {
     publishKEMToSWM: mapErrors(async (req, ctx: HandlerContext) => {
       const p = principalOf(ctx);
       if (namespacesWith(p, "publish") !== "all" && req.kemToPublish) {
         req.kemToPublish.metadata = stampNamespace(p, req.kemToPublish.metadata, "publish").metadata;
-        const denied = await foreignIds(p, req.kemToPublish.id ? [req.kemToPublish.id] : [], "publish", lookup);
+        const denied = await foreignIds(p, req.kemToPublish.id ? [req.kemToPublish.id] : [], "publish", owners);
         for (const reason of denied.values()) throw new PermissionError(reason);
       }
       return inner.publishKEMToSWM(req, ctx);

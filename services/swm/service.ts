@@ -26,7 +26,7 @@ import { InvalidInputError, mapErrors, PreconditionError, toConnectError } from 
 import { kemToWrite, parseKemQuery, recordToKem, resolvePageSize } from "../shared/kem-mapping.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
 import { decodePageToken, encodePageToken, fingerprint } from "../shared/page-token.ts";
-import { namespacesWith, principalOf } from "../shared/access.ts";
+import { can, NAMESPACE_KEY, namespacesWith, principalOf } from "../shared/access.ts";
 import { streamEvents } from "./events/subscription.ts";
 import { DEFAULT_SWM_LIMITS, type SwmLimits } from "./limits.ts";
 import type { CounterStore, EventLog, LockInfo, LockStore, PersistQueue, UpdatedCursor, WorkingSet } from "./ports.ts";
@@ -52,6 +52,12 @@ export interface SwmServiceOptions {
   limits?: KemLimits;
   /** SWM limits (merged over the defaults). @default DEFAULT_SWM_LIMITS */
   swmLimits?: Partial<SwmLimits>;
+}
+
+/** `metadata.namespace` when it is a string. */
+function namespaceOfRecord(metadata: { [key: string]: unknown } | undefined): string | undefined {
+  const v = metadata?.[NAMESPACE_KEY];
+  return typeof v === "string" ? v : undefined;
 }
 
 function checkName(value: string, field: string, max: number): void {
@@ -150,17 +156,28 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
       const want = req.limit === 0 ? swm.defaultLoadLimit : req.limit;
       parseKemQuery(req.queryForGlm, limits); // same validation as GLM, before calling it
       const ids: string[] = [];
+      const principal = principalOf(ctx);
+      let skipped = 0;
       let token = "";
       do {
         const page = await glm.retrieveKEMs({ query: req.queryForGlm, pageSize: Math.min(want - ids.length, limits.maxPageSize), pageToken: token }, { signal: ctx.signal });
-        const items = page.kems.map((k) => kemToRecord(k));
+        let items = page.kems.map((k) => kemToRecord(k));
+        // Ownership across stores: an id SWM holds in a namespace the caller may not publish to
+        // is not replaced by GLM's KEM of the same id.
+        if (items.length > 0 && namespacesWith(principal, "publish") !== "all") {
+          const cached = await workingSet.get(items.map((r) => r.id));
+          const foreign = new Set(cached.filter((r) => !can(principal, namespaceOfRecord(r.metadata), "publish")).map((r) => r.id));
+          skipped += foreign.size;
+          items = items.filter((r) => !foreign.has(r.id));
+        }
         if (items.length > 0) {
           const res = await workingSet.put(items, { agentId: "", details: "loaded from GLM", keepTimestamps: true });
           ids.push(...res.map((r) => r.record.id));
         }
         token = page.nextPageToken;
       } while (token && ids.length < want);
-      return create(LoadKEMsFromGLMResponseSchema, { loadedKemsCount: ids.length, loadedKemIds: ids, statusMessage: `loaded ${ids.length} KEMs from GLM` });
+      const note = skipped > 0 ? `; skipped ${skipped} whose id SWM holds in a namespace ${principal.id} may not publish to` : "";
+      return create(LoadKEMsFromGLMResponseSchema, { loadedKemsCount: ids.length, loadedKemIds: ids, statusMessage: `loaded ${ids.length} KEMs from GLM${note}` });
     }),
 
     acquireLock: mapErrors(async (req, ctx) => {
