@@ -140,6 +140,12 @@ export const configSchema = z.object({
   swmKemTtlMs: positiveInt.default(30 * 24 * 3600 * 1000),
   /** Events kept for resuming subscribers (`DCSM_SWM_EVENT_HISTORY`). @default 10000 */
   swmEventHistory: positiveInt.max(10_000_000).default(10_000),
+  /**
+   * Byte budget of the in-process event history (`DCSM_SWM_EVENT_HISTORY_BYTES`): events carry
+   * their KEM, so beyond this the oldest are dropped; resuming from a dropped sequence gets
+   * RELOAD_REQUIRED. (The Redis log keeps headers only.) @default 67108864 (64 MiB)
+   */
+  swmEventHistoryBytes: positiveInt.default(64 * 1024 * 1024),
   /** Most open SWM event streams per process; more are `ResourceExhausted` (`DCSM_SWM_MAX_SUBSCRIBERS`). @default 1000 */
   swmMaxSubscribers: positiveInt.max(1_000_000).default(1000),
   /** Events buffered per event stream; a consumer further behind is dropped with `ResourceExhausted` (`DCSM_SWM_SUBSCRIBER_BUFFER`). @default 1000 */
@@ -216,6 +222,7 @@ const ENV_NAMES: Record<keyof DcsmConfig, string> = {
   swmRedisPrefix: "DCSM_SWM_REDIS_PREFIX",
   swmKemTtlMs: "DCSM_SWM_KEM_TTL_MS",
   swmEventHistory: "DCSM_SWM_EVENT_HISTORY",
+  swmEventHistoryBytes: "DCSM_SWM_EVENT_HISTORY_BYTES",
   swmMaxSubscribers: "DCSM_SWM_MAX_SUBSCRIBERS",
   swmSubscriberBuffer: "DCSM_SWM_SUBSCRIBER_BUFFER",
   swmHeartbeatMs: "DCSM_SWM_HEARTBEAT_MS",

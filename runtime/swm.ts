@@ -54,6 +54,7 @@ export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; limit
     : createMemorySwmBackend({
         indexedKeys,
         eventHistory: config.swmEventHistory,
+        eventHistoryBytes: config.swmEventHistoryBytes,
         maxEntries: config.swmMaxEntries,
         maxBytes: config.swmMaxBytes || undefined,
         queuePath: join(deps.dataDir, "swm-queue.sqlite"),
