@@ -148,6 +148,8 @@ export const configSchema = z.object({
   swmEventHistoryBytes: positiveInt.default(64 * 1024 * 1024),
   /** Most open SWM event streams per process; more are `ResourceExhausted` (`DCSM_SWM_MAX_SUBSCRIBERS`). @default 1000 */
   swmMaxSubscribers: positiveInt.max(1_000_000).default(1000),
+  /** Most open SWM event streams per principal (API key id or JWT subject) per process; more are `ResourceExhausted` (`DCSM_SWM_MAX_SUBSCRIBERS_PER_PRINCIPAL`). @default 100 */
+  swmMaxSubscribersPerPrincipal: positiveInt.max(1_000_000).default(100),
   /** Events buffered per event stream; a consumer further behind is dropped with `ResourceExhausted` (`DCSM_SWM_SUBSCRIBER_BUFFER`). @default 1000 */
   swmSubscriberBuffer: positiveInt.max(1_000_000).default(1000),
   /** Idle time before an event stream gets a HEARTBEAT, ms (`DCSM_SWM_HEARTBEAT_MS`). @default 15000 */
@@ -224,6 +226,7 @@ const ENV_NAMES: Record<keyof DcsmConfig, string> = {
   swmEventHistory: "DCSM_SWM_EVENT_HISTORY",
   swmEventHistoryBytes: "DCSM_SWM_EVENT_HISTORY_BYTES",
   swmMaxSubscribers: "DCSM_SWM_MAX_SUBSCRIBERS",
+  swmMaxSubscribersPerPrincipal: "DCSM_SWM_MAX_SUBSCRIBERS_PER_PRINCIPAL",
   swmSubscriberBuffer: "DCSM_SWM_SUBSCRIBER_BUFFER",
   swmHeartbeatMs: "DCSM_SWM_HEARTBEAT_MS",
   swmWriteBehindBatch: "DCSM_SWM_WRITE_BEHIND_BATCH",

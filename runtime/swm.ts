@@ -76,7 +76,7 @@ export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; limit
     onEnqueued: () => worker.notify(),
     glm: deps.glm,
     limits: deps.limits,
-    swmLimits: { heartbeatMs: config.swmHeartbeatMs, maxSubscribers: config.swmMaxSubscribers, subscriberBuffer: config.swmSubscriberBuffer },
+    swmLimits: { heartbeatMs: config.swmHeartbeatMs, maxSubscribers: config.swmMaxSubscribers, maxSubscribersPerPrincipal: config.swmMaxSubscribersPerPrincipal, subscriberBuffer: config.swmSubscriberBuffer },
   });
   log.info({ backend: config.redisUrl ? "redis" : "in-process", indexedKeys }, "SWM ready");
   return {

@@ -124,8 +124,9 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
       try {
         if (req.agentId.length > swm.maxNameLength) throw new InvalidInputError(`agent_id is longer than ${swm.maxNameLength} characters`);
         // Issue 8: a caller confined to namespaces only sees events of KEMs in them.
-        const allowed = namespacesWith(principalOf(ctx), "subscribe");
-        yield* streamEvents(events, events.epoch, req, swm, ctx.signal, allowed === "all" ? undefined : new Set(allowed));
+        const principal = principalOf(ctx);
+        const allowed = namespacesWith(principal, "subscribe");
+        yield* streamEvents(events, events.epoch, req, swm, ctx.signal, allowed === "all" ? undefined : new Set(allowed), principal.id);
       } catch (err) {
         throw toConnectError(err);
       }

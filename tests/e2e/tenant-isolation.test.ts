@@ -1,0 +1,85 @@
+/**
+ * Tenant isolation beyond namespaces (Security), against a real server with a real keys file over
+ * Connect, gRPC-Web and gRPC: one principal cannot take every event-stream slot.
+ * Keys: agent-a / agent-b (every right but admin on team-a / team-b), publish-only and read-only
+ * keys on team-a, and an admin key.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Code, createClient, type Client, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import { SharedWorkingMemoryService, type SWMMemoryEvent } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import { bearerAuth } from "../../sdk/auth.ts";
+import { newApiKey } from "../../runtime/auth/authenticator.ts";
+import type { DcsmServer } from "../../runtime/server.ts";
+import { startTestServer } from "../helpers/server.ts";
+import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
+import { codeOf } from "../helpers/connect-code.ts";
+
+const ALL = "read,write,publish,subscribe,lock";
+const keyA = newApiKey("agent-a", [`team-a:${ALL}`]);
+const keyB = newApiKey("agent-b", [`team-b:${ALL}`]);
+const keyPublishA = newApiKey("publisher-a", ["team-a:publish"]);
+const keyReadA = newApiKey("reader-a", ["team-a:read"]);
+const keyAdmin = newApiKey("ops", ["*:admin"]);
+const STREAMS_PER_PRINCIPAL = 3;
+let server: DcsmServer;
+
+const PROTOCOLS = ["connect", "grpc-web", "grpc"] as const;
+type Protocol = (typeof PROTOCOLS)[number];
+function transport(protocol: Protocol, token: string): Transport {
+  const interceptors = [bearerAuth(token)];
+  if (protocol === "grpc") return createGrpcTransport({ baseUrl: server.grpcUrl, interceptors });
+  if (protocol === "grpc-web") return createGrpcWebTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors });
+  return createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors });
+}
+function swmAs(protocol: Protocol, token: string): Client<typeof SharedWorkingMemoryService> {
+  return createClient(SharedWorkingMemoryService, transport(protocol, token));
+}
+function glmAs(protocol: Protocol, token: string): Client<typeof GlobalLongTermMemoryService> {
+  return createClient(GlobalLongTermMemoryService, transport(protocol, token));
+}
+
+beforeAll(async () => {
+  const keysFile = join(tempDir("dcsm-isolation-"), "keys.json");
+  writeFileSync(keysFile, JSON.stringify({ keys: [keyA.entry, keyB.entry, keyPublishA.entry, keyReadA.entry, keyAdmin.entry] }));
+  server = await startTestServer({ apiKeysFile: keysFile, swmMaxSubscribersPerPrincipal: STREAMS_PER_PRINCIPAL });
+});
+afterAll(async () => {
+  await server?.close();
+  removeTempDirs();
+});
+
+/** Opens an event stream and waits for its first message; resolves the outcome code and a closer. */
+async function openStream(swm: Client<typeof SharedWorkingMemoryService>): Promise<{ code: Code | "ok"; close(): void }> {
+  const ac = new AbortController();
+  const it = swm.subscribeToSWMEvents({}, { signal: ac.signal })[Symbol.asyncIterator]() as AsyncIterator<SWMMemoryEvent>;
+  const code = await codeOf(it.next());
+  return { code, close: () => ac.abort() };
+}
+
+describe.each(PROTOCOLS)("per-principal event stream cap over %s", (protocol) => {
+  test(`a principal gets ${STREAMS_PER_PRINCIPAL} streams, then ResourceExhausted; another principal still gets one; closing frees a slot`, async () => {
+    const mine = [];
+    for (let i = 0; i < STREAMS_PER_PRINCIPAL; i++) mine.push(await openStream(swmAs(protocol, keyA.key)));
+    expect(mine.map((s) => s.code)).toEqual(Array(STREAMS_PER_PRINCIPAL).fill("ok"));
+    const over = await openStream(swmAs(protocol, keyA.key));
+    expect(over.code).toBe(Code.ResourceExhausted);
+    const other = await openStream(swmAs(protocol, keyB.key));
+    expect(other.code).toBe("ok");
+    mine.pop()!.close();
+    let again: Awaited<ReturnType<typeof openStream>> | undefined;
+    for (let i = 0; i < 50; i++) {
+      again = await openStream(swmAs(protocol, keyA.key));
+      if (again.code === "ok") break;
+      await Bun.sleep(20);
+    }
+    expect(again!.code).toBe("ok");
+    for (const s of [...mine, other, again!]) s.close();
+    await Bun.sleep(100); // let the server see the cancellations before the next protocol
+  });
+});
+
+export { glmAs, keyAdmin, keyPublishA, keyReadA };
