@@ -1,6 +1,7 @@
 /**
  * Tenant isolation beyond namespaces (Security), against a real server with a real keys file over
- * Connect, gRPC-Web and gRPC: one principal cannot take every event-stream slot.
+ * Connect, gRPC-Web and gRPC: one principal cannot take every event-stream slot; persisting from
+ * SWM to GLM needs `write`.
  * Keys: agent-a / agent-b (every right but admin on team-a / team-b), publish-only and read-only
  * keys on team-a, and an admin key.
  */
@@ -82,4 +83,19 @@ describe.each(PROTOCOLS)("per-principal event stream cap over %s", (protocol) =>
   });
 });
 
-export { glmAs, keyAdmin, keyPublishA, keyReadA };
+describe.each(PROTOCOLS)("persisting to GLM from SWM needs write, over %s", (protocol) => {
+  test("a publish-only key may publish but not persist; a key with write may persist", async () => {
+    const id = `persisted-${protocol}`;
+    const admin = glmAs(protocol, keyAdmin.key);
+    await admin.storeKEM({ kem: { id, content: new TextEncoder().encode("a's durable row"), metadata: { namespace: "team-a" } } });
+    const publisher = swmAs(protocol, keyPublishA.key);
+    expect(await codeOf(publisher.publishKEMToSWM({ kemToPublish: { id, content: new TextEncoder().encode("overwrite via write-behind") }, persistToGlmIfNewOrUpdated: true }))).toBe(Code.PermissionDenied);
+    expect(await codeOf(publisher.publishKEMToSWM({ kemToPublish: { content: new TextEncoder().encode("new, persisted") }, persistToGlmIfNewOrUpdated: true }))).toBe(Code.PermissionDenied);
+    expect(await codeOf(publisher.publishKEMToSWM({ kemToPublish: { content: new TextEncoder().encode("SWM only") } }))).toBe("ok");
+    const writer = await swmAs(protocol, keyA.key).publishKEMToSWM({ kemToPublish: { content: new TextEncoder().encode("a persists") }, persistToGlmIfNewOrUpdated: true });
+    expect(writer.queuedForGlmPersistence).toBe(true);
+    for (let i = 0; i < 100 && (await server.swm.writeBehindStats()).depth > 0; i++) await Bun.sleep(20);
+    const row = (await admin.retrieveKEMs({ query: { ids: [id] } })).kems[0]!;
+    expect(new TextDecoder().decode(row.content)).toBe("a's durable row");
+  });
+});
