@@ -1,7 +1,7 @@
 /**
  * Tenant isolation beyond namespaces (Security), against a real server with a real keys file over
  * Connect, gRPC-Web and gRPC: one principal cannot take every event-stream slot; persisting from
- * SWM to GLM needs `write`.
+ * SWM to GLM needs `write`; KPS looks up and deletes earlier chunks only in the namespace it writes.
  * Keys: agent-a / agent-b (every right but admin on team-a / team-b), publish-only and read-only
  * keys on team-a, and an admin key.
  */
@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { Code, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import { SharedWorkingMemoryService, type SWMMemoryEvent } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { bearerAuth } from "../../sdk/auth.ts";
 import { newApiKey } from "../../runtime/auth/authenticator.ts";
@@ -97,5 +98,22 @@ describe.each(PROTOCOLS)("persisting to GLM from SWM needs write, over %s", (pro
     for (let i = 0; i < 100 && (await server.swm.writeBehindStats()).depth > 0; i++) await Bun.sleep(20);
     const row = (await admin.retrieveKEMs({ query: { ids: [id] } })).kems[0]!;
     expect(new TextDecoder().decode(row.content)).toBe("a's durable row");
+  });
+});
+
+describe.each(PROTOCOLS)("KPS stays within the namespace it writes, over %s", (protocol) => {
+  test("an admin ingest of the same source_path neither reuses nor deletes another tenant's chunks", async () => {
+    const path = `docs/shared-${protocol}.md`;
+    const enc = new TextEncoder();
+    const kpsA = createClient(KnowledgeProcessorService, transport(protocol, keyA.key));
+    const kpsAdmin = createClient(KnowledgeProcessorService, transport(protocol, keyAdmin.key));
+    const a = await kpsA.processRawData({ sourcePath: path, rawContent: enc.encode("# Plan\nteam-a's private roadmap") });
+    expect(a.kemIds.length).toBeGreaterThan(0);
+    const admin = await kpsAdmin.processRawData({ sourcePath: path, rawContent: enc.encode("# Ops\nthe operators' runbook, a different text") });
+    expect(admin.chunksRemoved).toBe(0);
+    expect(admin.kemIds.some((id) => a.kemIds.includes(id))).toBe(false);
+    const still = await glmAs(protocol, keyA.key).retrieveKEMs({ query: { ids: a.kemIds } });
+    expect(still.kems.map((k) => k.id).sort()).toEqual([...a.kemIds].sort());
+    expect(still.kems.every((k) => k.metadata?.namespace === "team-a")).toBe(true);
   });
 });
