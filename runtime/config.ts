@@ -104,6 +104,14 @@ export const configSchema = z.object({
     .string()
     .default("source_path,kind,language")
     .transform((s) => s.split(",").map((k) => k.trim()).filter(Boolean)),
+  /** Most open connections on the gRPC (h2c) and TLS listeners; more are closed on accept (`DCSM_GRPC_MAX_CONNECTIONS`). @default 1024 */
+  grpcMaxConnections: positiveInt.max(1_000_000).default(1024),
+  /** Longest time for a new gRPC/TLS connection to complete its HTTP/2 preface (TLS: send its first byte), ms (`DCSM_GRPC_HANDSHAKE_TIMEOUT_MS`). @default 10000 */
+  grpcHandshakeTimeoutMs: positiveInt.max(3_600_000).default(10_000),
+  /** Longest time an HTTP/2 connection may stay without an open stream before GOAWAY, ms (`DCSM_GRPC_IDLE_TIMEOUT_MS`). @default 300000 */
+  grpcIdleTimeoutMs: positiveInt.max(86_400_000).default(300_000),
+  /** Most open health `Watch` streams per process (open without credentials); more are `ResourceExhausted` (`DCSM_HEALTH_MAX_WATCHERS`). @default 64 */
+  healthMaxWatchers: positiveInt.max(1_000_000).default(64),
   /** Largest request body in bytes on every protocol (`DCSM_MAX_MESSAGE_BYTES`). @default 16777216 */
   maxMessageBytes: positiveInt.default(16 * 1024 * 1024),
   /** Largest KEM content in bytes (`DCSM_MAX_CONTENT_BYTES`). @default 1048576 */
@@ -208,6 +216,10 @@ const ENV_NAMES: Record<keyof DcsmConfig, string> = {
   qdrantApiKey: "QDRANT_API_KEY",
   qdrantCollection: "DCSM_QDRANT_COLLECTION",
   glmIndexedKeys: "DCSM_GLM_INDEXED_KEYS",
+  grpcMaxConnections: "DCSM_GRPC_MAX_CONNECTIONS",
+  grpcHandshakeTimeoutMs: "DCSM_GRPC_HANDSHAKE_TIMEOUT_MS",
+  grpcIdleTimeoutMs: "DCSM_GRPC_IDLE_TIMEOUT_MS",
+  healthMaxWatchers: "DCSM_HEALTH_MAX_WATCHERS",
   maxMessageBytes: "DCSM_MAX_MESSAGE_BYTES",
   maxContentBytes: "DCSM_MAX_CONTENT_BYTES",
   maxBatchSize: "DCSM_MAX_BATCH",

@@ -138,7 +138,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
 
   const serviceNames = [GlobalLongTermMemoryService.typeName, KnowledgeProcessorService.typeName, SharedWorkingMemoryService.typeName];
   const health = createHealthRegistry(serviceNames);
-  const healthImpl = createHealthService(health);
+  const healthImpl = createHealthService(health, { maxWatchers: config.healthMaxWatchers });
   // Issue 8: each service behind its namespace guard (callers with `*` scopes pass straight through).
   // One ownership rule for both stores: an id owned in GLM or in SWM is written only by a principal
   // with the right on that namespace (StoreKEM, BatchStoreKEMs, PublishKEMToSWM; LoadKEMsFromGLM
@@ -190,11 +190,12 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
       return new Response("internal error", { status: 500 });
     },
   });
+  const connectionLimits = { maxConnections: config.grpcMaxConnections, handshakeTimeoutMs: config.grpcHandshakeTimeoutMs, idleTimeoutMs: config.grpcIdleTimeoutMs };
   let grpc;
   try {
     grpc = tls && innerSocketPath
-      ? await startTlsListener({ routes, host: config.host, port: config.httpPort, ...tls, readMaxBytes: config.maxMessageBytes, interceptors, innerSocketPath, authenticate })
-      : await startGrpcListener(routes, config.host, config.grpcPort, config.maxMessageBytes, interceptors, authenticate);
+      ? await startTlsListener({ routes, host: config.host, port: config.httpPort, ...tls, readMaxBytes: config.maxMessageBytes, interceptors, innerSocketPath, authenticate, connectionLimits })
+      : await startGrpcListener(routes, config.host, config.grpcPort, config.maxMessageBytes, interceptors, authenticate, connectionLimits);
   } catch (err) {
     await http.stop(true);
     await swmRuntime.close();

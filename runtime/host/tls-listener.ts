@@ -21,6 +21,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { withBadRequestStatusRoutes } from "./bad-request-status.ts";
 import type { RouteRegistration } from "./connect-app.ts";
 import type { GrpcListener } from "./grpc-listener.ts";
+import { applyConnectionLimits, type ConnectionLimits } from "./connection-limits.ts";
 import { nodeEarlyAuth, OPEN_READ_MAX_BYTES, type AuthenticateHeaders, type NodeHandler } from "./early-auth.ts";
 
 /** Options of {@link startTlsListener}. */
@@ -45,6 +46,8 @@ export interface TlsListenerOptions {
   corsOrigin?: string | string[];
   /** Authenticates each RPC from its headers before its body is read (`early-auth.ts`). Omitted: no early check. */
   authenticate?: AuthenticateHeaders;
+  /** Connection cap, handshake and idle timeouts (`connection-limits.ts`). Omitted: none. */
+  connectionLimits?: ConnectionLimits;
 }
 
 /** A started TLS listener: same shape as the gRPC listener, so the server closes either alike. */
@@ -183,6 +186,7 @@ export async function startTlsListener(options: TlsListenerOptions): Promise<Tls
     removeSocketDir(options.innerSocketPath);
     throw err;
   }
+  if (options.connectionLimits) applyConnectionLimits(server, options.connectionLimits, true);
   const sessions = new Set<Http2Session>();
   server.on("session", (s) => {
     sessions.add(s);
