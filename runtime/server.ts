@@ -29,7 +29,8 @@ import { ownersAcross, type NamespaceLookup } from "../services/access/scoping.t
 import { guardSwm } from "../services/access/swm-guard.ts";
 import { can, NAMESPACE_KEY } from "../services/shared/access.ts";
 import { bearerAuth } from "../sdk/auth.ts";
-import { createAuthenticator } from "./auth/authenticator.ts";
+import { ANONYMOUS, createAuthenticator } from "./auth/authenticator.ts";
+import { callerContext } from "./auth/caller-context.ts";
 import { createAuthInterceptor } from "./auth/interceptor.ts";
 import { limitsOf, qdrantUrlOf, type DcsmConfig } from "./config.ts";
 import consolePage from "./console/index.html";
@@ -170,11 +171,22 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     return next();
   });
   app.get("/metrics", () => observability.metricsResponse());
-  app.get("/health", (c) => {
+  // /health: ready or not for everyone; the details (counts, cache counters, memory) only for an
+  // admin on every namespace when authentication is on.
+  app.get("/health", async (c) => {
     const s = health.get("");
-    return c.json({ status: s === ServingStatus.SERVING ? "ok" : "starting", model: embedder.modelId, dimension: embedder.dimension, kems: store.count(), embedding: embedding.stats(), rssBytes: process.memoryUsage.rss() }, s === ServingStatus.SERVING ? 200 : 503);
+    const code = s === ServingStatus.SERVING ? 200 : 503;
+    const status = s === ServingStatus.SERVING ? "ok" : "starting";
+    if (auth.enabled) {
+      const p = await auth.authenticate(c.req.raw.headers).catch(() => undefined);
+      if (!p || !can(p, undefined, "admin")) return c.json({ status }, code);
+    }
+    return c.json({ status, model: embedder.modelId, dimension: embedder.dimension, kems: store.count(), embedding: embedding.stats(), rssBytes: process.memoryUsage.rss() }, code);
   });
-  app.all("/v1/*", (c) => embedding.openai.fetch(c.req.raw));
+  app.all("/v1/*", async (c) => {
+    const p = auth.enabled ? await auth.authenticate(c.req.raw.headers).catch(() => undefined) : ANONYMOUS;
+    return p ? callerContext.run(p, () => embedding.openai.fetch(c.req.raw)) : embedding.openai.fetch(c.req.raw);
+  });
   // TLS (issue 8): one HTTPS port does ALPN for every protocol; this host then sits behind it on a private Unix socket.
   const tls = readTlsMaterial(config);
   const innerSocketPath = tls ? createInnerSocketPath() : undefined;

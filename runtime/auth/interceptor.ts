@@ -11,6 +11,7 @@ import { principalKey } from "../../services/shared/access.ts";
 import { toConnectError } from "../../services/shared/errors.ts";
 import { hostPrincipalKey } from "../host/early-auth.ts";
 import type { Authenticator } from "./authenticator.ts";
+import { callerContext } from "./caller-context.ts";
 
 /**
  * Creates the interceptor.
@@ -30,6 +31,8 @@ export function createAuthInterceptor(auth: Authenticator): Interceptor {
         throw toConnectError(err);
       }
     }
-    return next(req);
+    // The rest of the call runs with its caller in `callerContext` (the embedding cache partition).
+    if (req.service.typeName === Health.typeName) return next(req);
+    return callerContext.run(req.contextValues.get(principalKey), () => next(req));
   };
 }

@@ -117,3 +117,29 @@ describe.each(PROTOCOLS)("KPS stays within the namespace it writes, over %s", (p
     expect(still.kems.every((k) => k.metadata?.namespace === "team-a")).toBe(true);
   });
 });
+
+describe("/health and the embedding cache reveal nothing across tenants", () => {
+  test("/health without credentials (or without admin) says only ready; an admin gets the details", async () => {
+    const get = async (token?: string) => (await (await fetch(`${server.httpUrl}/health`, { headers: token ? { authorization: `Bearer ${token}` } : {} })).json()) as Record<string, unknown>;
+    expect(Object.keys(await get())).toEqual(["status"]);
+    expect(Object.keys(await get(keyA.key))).toEqual(["status"]);
+    expect((await get()).status).toBe("ok");
+    const full = await get(keyAdmin.key);
+    expect(Object.keys(full)).toEqual(expect.arrayContaining(["status", "kems", "embedding", "rssBytes"]));
+  });
+
+  test.each(PROTOCOLS)("over %s, a text embedded by team-a is not a cache hit for team-b, and is one for team-a", async (protocol) => {
+    const hits = async () => {
+      const m = await (await fetch(`${server.httpUrl}/metrics`, { headers: { authorization: `Bearer ${keyAdmin.key}` } })).text();
+      return Number(/^dcsm_embedding_cache_lookups_total\{result="hit"\} (\S+)$/m.exec(m)?.[1]);
+    };
+    const textQuery = `the launch window of the orbital telescope, via ${protocol}`;
+    await glmAs(protocol, keyA.key).retrieveKEMs({ query: { textQuery } });
+    const before = await hits();
+    expect(Number.isFinite(before)).toBe(true);
+    await glmAs(protocol, keyB.key).retrieveKEMs({ query: { textQuery } });
+    expect(await hits()).toBe(before);
+    await glmAs(protocol, keyA.key).retrieveKEMs({ query: { textQuery } });
+    expect(await hits()).toBe(before + 1);
+  });
+});
