@@ -9,7 +9,7 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { BatchStoreKEMResultSchema, MetadataUpdateMode, type BatchStoreKEMsResponse, type GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { mapErrors, PermissionError, toConnectError } from "../shared/errors.ts";
 import { NAMESPACE_KEY, namespacesWith, principalOf, requireRight } from "../shared/access.ts";
-import { foreignIds, namespaceIn, ownersAcross, scopeQuery, stampNamespace, type NamespaceLookup, type OwnerLookup } from "./scoping.ts";
+import { foreignIds, namespaceIn, ownersAcross, requireExistingRight, scopeQuery, stampNamespace, type NamespaceLookup, type OwnerLookup } from "./scoping.ts";
 import { batchStoreResponse } from "../glm/batch-response.ts";
 
 type Glm = ServiceImpl<typeof GlobalLongTermMemoryService>;
@@ -27,8 +27,10 @@ const PERMISSION_DENIED = "permission_denied";
  * - RetrieveKEMs: `read`, confined to the caller's namespace (see `scopeQuery`).
  * - UpdateKEM / DeleteKEM: `write` on the KEM's namespace, and on the new one when metadata moves it.
  *
- * Errors: `PermissionDenied` outside scope, `InvalidArgument` for a malformed namespace or an
- * unpinned query from a multi-namespace caller, plus everything `inner` raises.
+ * Errors: `NotFound` for UpdateKEM / DeleteKEM of a KEM in a namespace the caller may not read
+ * (as for an unknown id: the answer does not reveal it), `PermissionDenied` otherwise outside
+ * scope (without naming namespaces the caller may not read), `InvalidArgument` for a malformed
+ * namespace or an unpinned query from a multi-namespace caller, plus everything `inner` raises.
  * @param inner - the GLM implementation. @param lookup - namespaces of existing GLM KEMs by id.
  * @param owners - owners of ids across GLM and SWM. @default GLM's `lookup` only
  */
@@ -85,7 +87,7 @@ export function guardGlm(inner: Glm, lookup: NamespaceLookup, owners: OwnerLooku
       const existing = await lookup([req.kemId]);
       if (existing.has(req.kemId)) {
         const ns = existing.get(req.kemId);
-        requireRight(p, ns, "write", `UpdateKEM ${req.kemId}`);
+        requireExistingRight(p, req.kemId, ns, "write", `UpdateKEM ${req.kemId}`);
         const upd = req.kemDataUpdate;
         const paths = req.updateMask?.paths ?? [];
         const touchesMetadata = upd?.metadata !== undefined && (paths.length === 0 || paths.includes("metadata"));
@@ -108,7 +110,7 @@ export function guardGlm(inner: Glm, lookup: NamespaceLookup, owners: OwnerLooku
       const p = principalOf(ctx);
       if (namespacesWith(p, "write") !== "all") {
         const existing = await lookup([req.kemId]);
-        if (existing.has(req.kemId)) requireRight(p, existing.get(req.kemId), "write", `DeleteKEM ${req.kemId}`);
+        if (existing.has(req.kemId)) requireExistingRight(p, req.kemId, existing.get(req.kemId), "write", `DeleteKEM ${req.kemId}`);
       }
       return inner.deleteKEM(req, ctx);
     }),

@@ -7,7 +7,7 @@
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { KEMQuerySchema, type KEMQuery } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
-import { InvalidInputError, PermissionError } from "../shared/errors.ts";
+import { InvalidInputError, NotFoundError, PermissionError } from "../shared/errors.ts";
 import { can, NAMESPACE_KEY, NAMESPACE_PATTERN, namespacesWith, requireRight, type Principal, type Right } from "../shared/access.ts";
 
 /** Existing KEMs' namespaces by id in one store (`undefined`: the KEM exists without a namespace); absent ids are unknown. */
@@ -104,10 +104,26 @@ export async function foreignIds(p: Principal, ids: string[], right: Right, owne
   if (ids.length === 0) return out;
   const existing = await owners(ids);
   for (const [id, namespaces] of existing) {
-    const ns = namespaces.find((n) => !can(p, n, right));
-    if (namespaces.some((n) => !can(p, n, right))) out.set(id, `KEM ${id} exists in ${ns === undefined ? "no namespace" : `namespace ${JSON.stringify(ns)}`}, which ${p.id} may not ${right}`);
+    const denied = namespaces.filter((n) => !can(p, n, right));
+    if (denied.length === 0) continue;
+    // Name the namespace only to a caller who may read it; to others an existing id is just taken.
+    const visible = denied.find((n) => can(p, n, "read"));
+    const where = (ns: string | undefined) => (ns === undefined ? "no namespace" : `namespace ${JSON.stringify(ns)}`);
+    out.set(id, denied.every((n) => can(p, n, "read")) && visible !== undefined ? `KEM ${id} exists in ${where(visible)}, which ${p.id} may not ${right}` : `KEM id ${id} is taken; use another id`);
   }
   return out;
+}
+
+/**
+ * Checks that `p` may `right` the existing KEM `id` in namespace `ns`. A caller who may not even
+ * read that namespace gets `NotFound`, exactly as for an unknown id, so the answer reveals neither
+ * the KEM nor its namespace; a caller who may read it gets `PermissionDenied`.
+ * @throws NotFoundError or PermissionError.
+ */
+export function requireExistingRight(p: Principal, id: string, ns: string | undefined, right: Right, what: string): void {
+  if (can(p, ns, right)) return;
+  if (!can(p, ns, "read")) throw new NotFoundError(`KEM ${id} not found`);
+  requireRight(p, ns, right, what);
 }
 
 /**

@@ -143,3 +143,26 @@ describe("/health and the embedding cache reveal nothing across tenants", () => 
     expect(await hits()).toBe(before + 1);
   });
 });
+
+describe.each(PROTOCOLS)("another tenant's id looks like an unknown one, over %s", (protocol) => {
+  test("UpdateKEM and DeleteKEM answer NotFound for both; a store over it is denied without naming the namespace", async () => {
+    const enc = new TextEncoder();
+    const a = glmAs(protocol, keyA.key);
+    const b = glmAs(protocol, keyB.key);
+    const kemA = (await a.storeKEM({ kem: { content: enc.encode("team-a's secret") } })).kem!;
+    const unknown = "00000000-0000-4000-8000-000000000000";
+    const failure = async (p: Promise<unknown>) => p.then(() => "ok", (err: { code: Code; rawMessage: string }) => ({ code: err.code, message: err.rawMessage }));
+    const update = (id: string) => failure(b.updateKEM({ kemId: id, kemDataUpdate: { content: enc.encode("x") }, updateMask: { paths: ["content"] } }));
+    const [foreignUpdate, unknownUpdate] = [await update(kemA.id), await update(unknown)];
+    expect(foreignUpdate).toEqual({ code: Code.NotFound, message: `KEM ${kemA.id} not found` });
+    expect(unknownUpdate).toEqual({ code: Code.NotFound, message: `KEM ${unknown} not found` });
+    expect(await failure(b.deleteKEM({ kemId: kemA.id }))).toEqual({ code: Code.NotFound, message: `KEM ${kemA.id} not found` });
+    expect(await failure(b.deleteKEM({ kemId: unknown }))).toEqual({ code: Code.NotFound, message: `KEM ${unknown} not found` });
+    const store = await failure(b.storeKEM({ kem: { id: kemA.id, content: enc.encode("x") } }));
+    expect(store).toMatchObject({ code: Code.PermissionDenied });
+    expect(JSON.stringify(store)).not.toContain("team-a");
+    // A caller who may read team-a is told why instead.
+    expect(await codeOf(glmAs(protocol, keyReadA.key).deleteKEM({ kemId: kemA.id }))).toBe(Code.PermissionDenied);
+    expect((await a.retrieveKEMs({ query: { ids: [kemA.id] } })).kems.length).toBe(1);
+  });
+});
