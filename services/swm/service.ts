@@ -60,6 +60,25 @@ function namespaceOfRecord(metadata: { [key: string]: unknown } | undefined): st
   return typeof v === "string" ? v : undefined;
 }
 
+/**
+ * Lock grants are bound to the principal: the holder stored with a grant is the caller's principal
+ * id and its agent id, so another principal cannot renew or release it by sending the same agent id.
+ */
+const HOLDER_SEPARATOR = "\u0001";
+function holderOf(ctx: HandlerContext, agentId: string): string {
+  return `${principalOf(ctx).id}${HOLDER_SEPARATOR}${agentId}`;
+}
+/** The agent id part of a stored holder (holders stored before grants were bound are returned as is). */
+function agentOf(holder: string): string {
+  const at = holder.indexOf(HOLDER_SEPARATOR);
+  return at < 0 ? holder : holder.slice(at + 1);
+}
+/** The principal id part of a stored holder ("" for holders stored before grants were bound). */
+function principalIdOf(holder: string): string {
+  const at = holder.indexOf(HOLDER_SEPARATOR);
+  return at < 0 ? "" : holder.slice(0, at);
+}
+
 function checkName(value: string, field: string, max: number): void {
   if (value.length === 0) throw new InvalidInputError(`${field} is empty`);
   if (value.length > max) throw new InvalidInputError(`${field} is longer than ${max} characters`);
@@ -191,7 +210,7 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
       const lockId = uuidv7();
       let pause = 5;
       for (;;) {
-        const a = await locks.tryAcquire(req.resourceId, req.agentId, lockId, lease);
+        const a = await locks.tryAcquire(req.resourceId, holderOf(ctx, req.agentId), lockId, lease);
         const base = { resourceId: req.resourceId, agentId: req.agentId, ...lockFields(a.lock) };
         if (a.status === "acquired") return create(AcquireLockResponseSchema, { ...base, status: LockStatus.ACQUIRED, message: "lock acquired" });
         if (a.status === "renewed") return create(AcquireLockResponseSchema, { ...base, status: LockStatus.ALREADY_HELD_BY_YOU, message: "already held by you; lease renewed" });
@@ -201,7 +220,7 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
             resourceId: req.resourceId,
             agentId: req.agentId,
             status: req.timeoutMs === 0 ? LockStatus.NOT_AVAILABLE : LockStatus.TIMEOUT,
-            message: `held by ${a.lock.agentId} until ${new Date(a.lock.expiresAtMs).toISOString()}`,
+            message: `held by ${agentOf(a.lock.agentId)} until ${new Date(a.lock.expiresAtMs).toISOString()}`,
           });
         }
         // Wait for a local release, the lease end, or a short poll (other processes), whichever is first.
@@ -217,22 +236,24 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
       }
     }),
 
-    releaseLock: mapErrors(async (req) => {
+    releaseLock: mapErrors(async (req, ctx) => {
       checkName(req.resourceId, "resource_id", swm.maxNameLength);
       checkName(req.agentId, "agent_id", swm.maxNameLength);
       checkName(req.lockId, "lock_id", swm.maxNameLength);
-      const outcome = await locks.release(req.resourceId, req.agentId, req.lockId);
+      const outcome = await locks.release(req.resourceId, holderOf(ctx, req.agentId), req.lockId);
       if (outcome === "released") for (const w of [...releaseWaiters]) w();
       const status = outcome === "released" ? ReleaseStatus.RELEASED : outcome === "not_held" ? ReleaseStatus.NOT_HELD : ReleaseStatus.INVALID_LOCK_ID;
       const message = outcome === "released" ? "released" : outcome === "not_held" ? "the lock is not held (or its lease expired)" : "held by another agent or grant; nothing changed";
       return create(ReleaseLockResponseSchema, { resourceId: req.resourceId, status, message });
     }),
 
-    getLockInfo: mapErrors(async (req) => {
+    // The lock id is the release credential: only the principal holding the grant sees it.
+    getLockInfo: mapErrors(async (req, ctx) => {
       checkName(req.resourceId, "resource_id", swm.maxNameLength);
       const l = await locks.info(req.resourceId);
       if (!l) return create(GetLockInfoResponseSchema, { resourceId: req.resourceId, isLocked: false });
-      return create(GetLockInfoResponseSchema, { resourceId: req.resourceId, isLocked: true, currentHolderAgentId: l.agentId, ...lockFields(l) });
+      const mine = principalIdOf(l.agentId) === principalOf(ctx).id;
+      return create(GetLockInfoResponseSchema, { resourceId: req.resourceId, isLocked: true, currentHolderAgentId: agentOf(l.agentId), ...lockFields(l), lockId: mine ? l.lockId : "" });
     }),
 
     incrementCounter: mapErrors(async (req) => {

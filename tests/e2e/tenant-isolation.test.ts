@@ -1,7 +1,9 @@
 /**
  * Tenant isolation beyond namespaces (Security), against a real server with a real keys file over
  * Connect, gRPC-Web and gRPC: one principal cannot take every event-stream slot; persisting from
- * SWM to GLM needs `write`; KPS looks up and deletes earlier chunks only in the namespace it writes.
+ * SWM to GLM needs `write`; KPS looks up and deletes earlier chunks only in the namespace it writes; /health and the
+ * embedding cache reveal nothing across tenants; another tenant's id looks unknown; lock grants are
+ * bound to the principal.
  * Keys: agent-a / agent-b (every right but admin on team-a / team-b), publish-only and read-only
  * keys on team-a, and an admin key.
  */
@@ -12,7 +14,7 @@ import { Code, createClient, type Client, type Transport } from "@connectrpc/con
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
-import { SharedWorkingMemoryService, type SWMMemoryEvent } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import { LockStatus, ReleaseStatus, SharedWorkingMemoryService, type SWMMemoryEvent } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { bearerAuth } from "../../sdk/auth.ts";
 import { newApiKey } from "../../runtime/auth/authenticator.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
@@ -26,6 +28,7 @@ const keyB = newApiKey("agent-b", [`team-b:${ALL}`]);
 const keyPublishA = newApiKey("publisher-a", ["team-a:publish"]);
 const keyReadA = newApiKey("reader-a", ["team-a:read"]);
 const keyAdmin = newApiKey("ops", ["*:admin"]);
+const keyLockA2 = newApiKey("agent-a2", ["team-a:lock"]);
 const STREAMS_PER_PRINCIPAL = 3;
 let server: DcsmServer;
 
@@ -46,7 +49,7 @@ function glmAs(protocol: Protocol, token: string): Client<typeof GlobalLongTermM
 
 beforeAll(async () => {
   const keysFile = join(tempDir("dcsm-isolation-"), "keys.json");
-  writeFileSync(keysFile, JSON.stringify({ keys: [keyA.entry, keyB.entry, keyPublishA.entry, keyReadA.entry, keyAdmin.entry] }));
+  writeFileSync(keysFile, JSON.stringify({ keys: [keyA.entry, keyB.entry, keyPublishA.entry, keyReadA.entry, keyAdmin.entry, keyLockA2.entry] }));
   server = await startTestServer({ apiKeysFile: keysFile, swmMaxSubscribersPerPrincipal: STREAMS_PER_PRINCIPAL });
 });
 afterAll(async () => {
@@ -164,5 +167,27 @@ describe.each(PROTOCOLS)("another tenant's id looks like an unknown one, over %s
     // A caller who may read team-a is told why instead.
     expect(await codeOf(glmAs(protocol, keyReadA.key).deleteKEM({ kemId: kemA.id }))).toBe(Code.PermissionDenied);
     expect((await a.retrieveKEMs({ query: { ids: [kemA.id] } })).kems.length).toBe(1);
+  });
+});
+
+describe.each(PROTOCOLS)("lock grants are bound to the principal, over %s", (protocol) => {
+  test("GetLockInfo shows the lock id only to the holder; another principal cannot renew or release with the holder's agent id", async () => {
+    const resourceId = `team-a/deploy-${protocol}`;
+    const holder = swmAs(protocol, keyA.key);
+    const other = swmAs(protocol, keyLockA2.key);
+    const lock = await holder.acquireLock({ resourceId, agentId: "builder", leaseDurationMs: 60_000 });
+    expect(lock.status).toBe(LockStatus.ACQUIRED);
+    const seenByReader = await swmAs(protocol, keyReadA.key).getLockInfo({ resourceId });
+    expect(seenByReader.isLocked).toBe(true);
+    expect(seenByReader.currentHolderAgentId).toBe("builder");
+    expect(seenByReader.lockId).toBe("");
+    expect((await other.getLockInfo({ resourceId })).lockId).toBe("");
+    expect((await holder.getLockInfo({ resourceId })).lockId).toBe(lock.lockId);
+    const renew = await other.acquireLock({ resourceId, agentId: "builder", leaseDurationMs: 60_000 });
+    expect(renew.status).toBe(LockStatus.NOT_AVAILABLE);
+    const release = await other.releaseLock({ resourceId, agentId: "builder", lockId: lock.lockId });
+    expect(release.status).toBe(ReleaseStatus.INVALID_LOCK_ID);
+    expect((await holder.getLockInfo({ resourceId })).isLocked).toBe(true);
+    expect((await holder.releaseLock({ resourceId, agentId: "builder", lockId: lock.lockId })).status).toBe(ReleaseStatus.RELEASED);
   });
 });
