@@ -104,6 +104,12 @@ export const configSchema = z.object({
     .string()
     .default("source_path,kind,language")
     .transform((s) => s.split(",").map((k) => k.trim()).filter(Boolean)),
+  /** Most unary RPCs in progress in the process; more are `ResourceExhausted` with `retry-after` (`DCSM_MAX_IN_FLIGHT`). @default 1024 */
+  maxInFlight: positiveInt.max(1_000_000).default(1024),
+  /** Most unary RPCs in progress per principal (API key id or JWT subject); more are `ResourceExhausted` with `retry-after` (`DCSM_MAX_IN_FLIGHT_PER_PRINCIPAL`). @default 256 */
+  maxInFlightPerPrincipal: positiveInt.max(1_000_000).default(256),
+  /** Seconds in the `retry-after` of an admission refusal (`DCSM_RETRY_AFTER_SECONDS`). @default 1 */
+  retryAfterSeconds: positiveInt.max(3600).default(1),
   /** Most open connections on the gRPC (h2c) and TLS listeners; more are closed on accept (`DCSM_GRPC_MAX_CONNECTIONS`). @default 1024 */
   grpcMaxConnections: positiveInt.max(1_000_000).default(1024),
   /** Longest time for a new gRPC/TLS connection to complete its HTTP/2 preface (TLS: send its first byte), ms (`DCSM_GRPC_HANDSHAKE_TIMEOUT_MS`). @default 10000 */
@@ -216,6 +222,9 @@ const ENV_NAMES: Record<keyof DcsmConfig, string> = {
   qdrantApiKey: "QDRANT_API_KEY",
   qdrantCollection: "DCSM_QDRANT_COLLECTION",
   glmIndexedKeys: "DCSM_GLM_INDEXED_KEYS",
+  maxInFlight: "DCSM_MAX_IN_FLIGHT",
+  maxInFlightPerPrincipal: "DCSM_MAX_IN_FLIGHT_PER_PRINCIPAL",
+  retryAfterSeconds: "DCSM_RETRY_AFTER_SECONDS",
   grpcMaxConnections: "DCSM_GRPC_MAX_CONNECTIONS",
   grpcHandshakeTimeoutMs: "DCSM_GRPC_HANDSHAKE_TIMEOUT_MS",
   grpcIdleTimeoutMs: "DCSM_GRPC_IDLE_TIMEOUT_MS",

@@ -34,6 +34,7 @@ import { callerContext } from "./auth/caller-context.ts";
 import { createAuthInterceptor } from "./auth/interceptor.ts";
 import { limitsOf, qdrantUrlOf, type DcsmConfig } from "./config.ts";
 import consolePage from "./console/index.html";
+import { createAdmission } from "./host/admission.ts";
 import { createConnectApp } from "./host/connect-app.ts";
 import { createEmbeddingStack } from "./host/embedding-stack.ts";
 import { startGrpcListener } from "./host/grpc-listener.ts";
@@ -159,9 +160,11 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   const observability = createObservability({ log, vectorIndex: index, embedding, embedBatchSize: config.embedBatchSize, swm: swmRuntime });
   const interceptors: Interceptor[] = [observability.interceptor];
   interceptors.push(createAuthInterceptor(auth));
-  // Authenticate every RPC from its headers before its body is read (early-auth.ts); the interceptor stays for scopes.
-  const authenticate = auth.enabled ? (headers: Headers) => auth.authenticate(headers) : undefined;
-  const app = createConnectApp({ routes, readMaxBytes: config.maxMessageBytes, interceptors, authenticate });
+  // Authenticate every RPC from its headers and admit it before its body is read (early-auth.ts,
+  // admission.ts); the interceptor stays for calls that reach a router some other way.
+  const authenticate = (headers: Headers) => auth.authenticate(headers);
+  const admission = createAdmission({ maxInFlight: config.maxInFlight, maxInFlightPerPrincipal: config.maxInFlightPerPrincipal, retryAfterSeconds: config.retryAfterSeconds });
+  const app = createConnectApp({ routes, readMaxBytes: config.maxMessageBytes, interceptors, authenticate, admission });
   // Issue 8: /metrics needs an admin scope on every namespace when authentication is on.
   app.use("/metrics", async (c, next) => {
     if (!auth.enabled) return next();
@@ -206,8 +209,8 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   let grpc;
   try {
     grpc = tls && innerSocketPath
-      ? await startTlsListener({ routes, host: config.host, port: config.httpPort, ...tls, readMaxBytes: config.maxMessageBytes, interceptors, innerSocketPath, authenticate, connectionLimits })
-      : await startGrpcListener(routes, config.host, config.grpcPort, config.maxMessageBytes, interceptors, authenticate, connectionLimits);
+      ? await startTlsListener({ routes, host: config.host, port: config.httpPort, ...tls, readMaxBytes: config.maxMessageBytes, interceptors, innerSocketPath, authenticate, connectionLimits, admission })
+      : await startGrpcListener(routes, config.host, config.grpcPort, config.maxMessageBytes, interceptors, authenticate, connectionLimits, admission);
   } catch (err) {
     await http.stop(true);
     await swmRuntime.close();

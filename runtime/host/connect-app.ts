@@ -9,6 +9,7 @@ import { universalServerRequestFromFetch, universalServerResponseToFetch, type U
 import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { withBadRequestStatusRoutes } from "./bad-request-status.ts";
+import type { Admission } from "./admission.ts";
 import { contextValuesFor, earlyErrorResponse, gateRequest, OPEN_READ_MAX_BYTES, openBodyTooLarge, type AuthenticateHeaders } from "./early-auth.ts";
 
 /** Registers services on a router; shared by the HTTP and gRPC listeners. */
@@ -29,6 +30,8 @@ export interface ConnectAppOptions {
    * refused callers get `Unauthenticated` with the body unread. Omitted: no early check.
    */
   authenticate?: AuthenticateHeaders;
+  /** Admission control of unary calls (with `authenticate`; see `admission.ts`). Omitted: none. */
+  admission?: Admission;
 }
 
 /** Bun's server object as Hono exposes it in `c.env` under `Bun.serve`. */
@@ -148,23 +151,30 @@ export function createConnectApp(options: ConnectAppOptions): Hono<{ Bindings: B
   for (const handler of router.handlers) {
     const streaming = handler.method.methodKind !== "unary";
     const fetchHandler = streaming ? createStreamingFetchHandler(handler) : createUnaryFetchHandler(handler);
-    const service = handler.service.typeName;
+    const route = { service: handler.service.typeName, streaming };
     app.on(handler.allowedMethods, handler.requestPath, async (c) => {
       const req = c.req.raw;
       let contextValues: ContextValues | undefined;
       let readBody: Uint8Array | undefined;
+      let release: (() => void) | undefined;
       if (authenticate) {
-        const gate = await gateRequest(authenticate, service, req.headers);
+        const gate = await gateRequest(authenticate, route, req.headers, options.admission);
         if (gate.kind === "refused") return earlyFetchResponse(req, gate.error);
-        if (gate.kind === "authenticated") contextValues = contextValuesFor(gate.principal);
-        else {
+        if (gate.kind === "authenticated") {
+          contextValues = contextValuesFor(gate.principal);
+          release = gate.release;
+        } else {
           const bytes = await readBodyUpTo(req, OPEN_READ_MAX_BYTES).catch(() => new Uint8Array(0));
           if (!bytes) return earlyFetchResponse(req, openBodyTooLarge());
           readBody = bytes;
         }
       }
       if (streaming) c.env?.timeout?.(req, 0);
-      return fetchHandler(req, contextValues, readBody);
+      try {
+        return await fetchHandler(req, contextValues, readBody);
+      } finally {
+        release?.(); // unary: the whole response is built here
+      }
     });
   }
   return app;

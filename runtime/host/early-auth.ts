@@ -21,6 +21,7 @@ import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { Health } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
 import { principalKey, type Principal } from "../../services/shared/access.ts";
 import { toConnectError } from "../../services/shared/errors.ts";
+import type { Admission } from "./admission.ts";
 import type { RouteRegistration } from "./connect-app.ts";
 
 /** Services callable without credentials. */
@@ -45,31 +46,43 @@ export function contextValuesFor(principal: Principal): ContextValues {
 
 /** Outcome of {@link gateRequest}. */
 export type GateOutcome =
-  | { kind: "authenticated"; principal: Principal }
+  | { kind: "authenticated"; principal: Principal; release?: () => void }
   | { kind: "open" }
   | { kind: "refused"; error: ConnectError };
 
-/**
- * The RPC paths (`/<service>/<method>`) a registration serves, with their service's type name.
- * @param routes - the service registration shared by the listeners.
- */
-export function rpcPaths(routes: RouteRegistration): Map<string, string> {
-  const router = createConnectRouter();
-  routes(router);
-  return new Map(router.handlers.map((h) => [h.requestPath, h.service.typeName]));
+/** An RPC path's service type name and whether the method streams. */
+export interface RpcRoute {
+  service: string;
+  streaming: boolean;
 }
 
 /**
- * Decides, from the headers only, how an RPC to `service` proceeds: open service, authenticated
- * principal, or refused with `Unauthenticated`.
+ * The RPC paths (`/<service>/<method>`) a registration serves, with their service and method kind.
+ * @param routes - the service registration shared by the listeners.
  */
-export async function gateRequest(authenticate: AuthenticateHeaders, service: string, headers: Headers): Promise<GateOutcome> {
-  if (OPEN_SERVICES.has(service)) return { kind: "open" };
+export function rpcPaths(routes: RouteRegistration): Map<string, RpcRoute> {
+  const router = createConnectRouter();
+  routes(router);
+  return new Map(router.handlers.map((h) => [h.requestPath, { service: h.service.typeName, streaming: h.method.methodKind !== "unary" }]));
+}
+
+/**
+ * Decides, from the headers only, how an RPC proceeds: open service, authenticated principal
+ * (with an admission slot for unary calls when `admission` is given — `release` it when the
+ * response is complete), or refused (`Unauthenticated`, or `ResourceExhausted` from admission).
+ */
+export async function gateRequest(authenticate: AuthenticateHeaders, route: RpcRoute, headers: Headers, admission?: Admission): Promise<GateOutcome> {
+  if (OPEN_SERVICES.has(route.service)) return { kind: "open" };
+  let principal: Principal;
   try {
-    return { kind: "authenticated", principal: await authenticate(headers) };
+    principal = await authenticate(headers);
   } catch (err) {
     return { kind: "refused", error: toConnectError(err) };
   }
+  if (!admission || route.streaming) return { kind: "authenticated", principal };
+  const slot = admission.enter(principal.id);
+  if (slot instanceof ConnectError) return { kind: "refused", error: slot };
+  return { kind: "authenticated", principal, release: slot };
 }
 
 /** An error response in the request's protocol: status, headers and body (empty for gRPC trailers-only). */
@@ -89,7 +102,7 @@ export interface EarlyErrorResponse {
  */
 export function earlyErrorResponse(contentType: string | null, error: ConnectError): EarlyErrorResponse {
   const ct = (contentType ?? "").toLowerCase();
-  const headers = new Headers();
+  const headers = new Headers(error.metadata); // e.g. retry-after
   if (ct.startsWith("application/grpc")) {
     // gRPC and gRPC-Web: trailers-only response.
     headers.set("content-type", ct.split(";")[0]!);
@@ -149,12 +162,13 @@ function writeEarlyNode(req: NodeRequest, res: NodeResponse, error: ConnectError
 
 /**
  * Wraps a node handler (`connectNodeAdapter`) so that each RPC is authenticated from its headers
- * before its body is read: refused callers get `Unauthenticated` at once; calls to
+ * (and admitted, with `admission`) before its body is read: refused callers get `Unauthenticated`
+ * (or `ResourceExhausted`) at once; calls to
  * {@link OPEN_SERVICES} go to `openHandler` (built with `readMaxBytes` {@link OPEN_READ_MAX_BYTES}).
  * Requests for other paths (not RPCs) go to `handler` untouched.
  * @returns the wrapped handler and the `contextValues` function to give `connectNodeAdapter`.
  */
-export function nodeEarlyAuth(routes: RouteRegistration, authenticate: AuthenticateHeaders): {
+export function nodeEarlyAuth(routes: RouteRegistration, authenticate: AuthenticateHeaders, admission?: Admission): {
   wrap(handler: NodeHandler, openHandler: NodeHandler): NodeHandler;
   contextValues(req: NodeRequest): ContextValues;
 } {
@@ -168,15 +182,20 @@ export function nodeEarlyAuth(routes: RouteRegistration, authenticate: Authentic
     wrap(handler, openHandler) {
       return (req, res) => {
         const path = (req.url ?? "").split("?")[0]!;
-        const service = paths.get(path);
-        if (service === undefined || req.method === "OPTIONS") return handler(req, res);
-        void gateRequest(authenticate, service, headersOf(req)).then((gate) => {
+        const route = paths.get(path);
+        if (route === undefined || req.method === "OPTIONS") return handler(req, res);
+        void gateRequest(authenticate, route, headersOf(req), admission).then((gate) => {
           if (gate.kind === "refused") return writeEarlyNode(req, res, gate.error);
           if (gate.kind === "open") {
             if (Number(req.headers["content-length"] ?? "0") > OPEN_READ_MAX_BYTES) return writeEarlyNode(req, res, openBodyTooLarge());
             return openHandler(req, res);
           }
           principals.set(req, gate.principal);
+          if (gate.release) {
+            const release = gate.release;
+            res.once("close", release);
+            res.once("finish", release);
+          }
           handler(req, res);
         });
       };

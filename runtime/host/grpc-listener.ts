@@ -9,6 +9,7 @@ import type { Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { withBadRequestStatusRoutes } from "./bad-request-status.ts";
 import type { RouteRegistration } from "./connect-app.ts";
+import type { Admission } from "./admission.ts";
 import { applyConnectionLimits, type ConnectionLimits } from "./connection-limits.ts";
 import { nodeEarlyAuth, OPEN_READ_MAX_BYTES, type AuthenticateHeaders } from "./early-auth.ts";
 
@@ -30,13 +31,14 @@ export interface GrpcListener {
  * @param authenticate - when given, each RPC is authenticated from its headers before its body is
  *   read (`early-auth.ts`): refused callers get `Unauthenticated` and their stream is reset.
  * @param connectionLimits - connection cap, handshake and idle timeouts (`connection-limits.ts`); none when omitted.
+ * @param admission - admission control of unary calls, with `authenticate` (`admission.ts`); none when omitted.
  * @throws the listen error (e.g. EADDRINUSE).
  */
-export async function startGrpcListener(routes: RouteRegistration, host: string, port: number, readMaxBytes: number, interceptors: Interceptor[] = [], authenticate?: AuthenticateHeaders, connectionLimits?: ConnectionLimits): Promise<GrpcListener> {
+export async function startGrpcListener(routes: RouteRegistration, host: string, port: number, readMaxBytes: number, interceptors: Interceptor[] = [], authenticate?: AuthenticateHeaders, connectionLimits?: ConnectionLimits, admission?: Admission): Promise<GrpcListener> {
   const base = { routes: withBadRequestStatusRoutes(routes), grpc: true, grpcWeb: false, connect: false, interceptors };
   let handler = connectNodeAdapter({ ...base, readMaxBytes });
   if (authenticate) {
-    const early = nodeEarlyAuth(routes, authenticate);
+    const early = nodeEarlyAuth(routes, authenticate, admission);
     handler = early.wrap(connectNodeAdapter({ ...base, readMaxBytes, contextValues: early.contextValues }), connectNodeAdapter({ ...base, readMaxBytes: OPEN_READ_MAX_BYTES })) as typeof handler;
   }
   const server: Http2Server = createServer({}, handler);

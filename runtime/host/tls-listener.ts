@@ -21,6 +21,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { withBadRequestStatusRoutes } from "./bad-request-status.ts";
 import type { RouteRegistration } from "./connect-app.ts";
 import type { GrpcListener } from "./grpc-listener.ts";
+import type { Admission } from "./admission.ts";
 import { applyConnectionLimits, type ConnectionLimits } from "./connection-limits.ts";
 import { nodeEarlyAuth, OPEN_READ_MAX_BYTES, type AuthenticateHeaders, type NodeHandler } from "./early-auth.ts";
 
@@ -48,6 +49,8 @@ export interface TlsListenerOptions {
   authenticate?: AuthenticateHeaders;
   /** Connection cap, handshake and idle timeouts (`connection-limits.ts`). Omitted: none. */
   connectionLimits?: ConnectionLimits;
+  /** Admission control of unary calls, with `authenticate` (`admission.ts`). Omitted: none. */
+  admission?: Admission;
 }
 
 /** A started TLS listener: same shape as the gRPC listener, so the server closes either alike. */
@@ -154,7 +157,7 @@ export async function startTlsListener(options: TlsListenerOptions): Promise<Tls
   };
   let adapter: NodeHandler = connectNodeAdapter(adapterOptions) as NodeHandler;
   if (options.authenticate) {
-    const early = nodeEarlyAuth(options.routes, options.authenticate);
+    const early = nodeEarlyAuth(options.routes, options.authenticate, options.admission);
     adapter = early.wrap(connectNodeAdapter({ ...adapterOptions, contextValues: early.contextValues }) as NodeHandler, connectNodeAdapter({ ...adapterOptions, readMaxBytes: OPEN_READ_MAX_BYTES }) as NodeHandler);
   }
   const corsOrigin = options.corsOrigin ?? "*";

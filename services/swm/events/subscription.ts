@@ -100,6 +100,14 @@ export function toWireEvent(e: SwmEvent, epoch: string): SWMMemoryEvent {
   });
 }
 
+/** Wire form of each event, built once and shared by every stream that sends it (fan-out cost per subscriber stays a queue push). */
+const wireCache = new WeakMap<SwmEvent, SWMMemoryEvent>();
+function sharedWire(e: SwmEvent, epoch: string): SWMMemoryEvent {
+  let w = wireCache.get(e);
+  if (!w) wireCache.set(e, (w = toWireEvent(e, epoch)));
+  return w;
+}
+
 function special(type: EventType, details: string): SWMMemoryEvent {
   return create(SWMMemoryEventSchema, { eventId: "", eventType: type, eventTime: timestampFromMs(Date.now()), details, sequence: 0n });
 }
@@ -136,7 +144,7 @@ export async function* streamEvents(log: EventLog, epoch: string, req: Subscribe
   try {
     const s = await log.subscribe(
       after,
-      (e) => void (matches(e, topics) && inNamespaces(e, namespaces) && queue.push(toWireEvent(e, epoch), overflow)),
+      (e) => void (matches(e, topics) && inNamespaces(e, namespaces) && queue.push(sharedWire(e, epoch), overflow)),
       () => void queue.push(special(EventType.RELOAD_REQUIRED, "the SWM event log was reset; reload cached KEMs"), overflow),
     );
     sub = s;
