@@ -1,5 +1,5 @@
 /**
- * A bounded embedding cache in front of the model (issue 6): keyed by (model id, partition,
+ * A bounded embedding cache in front of the model: keyed by (model id, partition,
  * SHA-256 of the text), least recently used evicted first, bounded in bytes with `lru-cache`. Re-indexing
  * unchanged code and repeated queries cost a hash instead of a model call. Inputs repeated within
  * one call are embedded once.
