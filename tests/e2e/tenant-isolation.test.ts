@@ -131,6 +131,20 @@ describe("/health and the embedding cache reveal nothing across tenants", () => 
     expect(Object.keys(full)).toEqual(expect.arrayContaining(["status", "kems", "embedding", "rssBytes"]));
   });
 
+  test("/v1/embeddings: an input embedded with team-a's key is not a cache hit for team-b's key", async () => {
+    const hits = async () => {
+      const m = await (await fetch(`${server.httpUrl}/metrics`, { headers: { authorization: `Bearer ${keyAdmin.key}` } })).text();
+      return Number(/^dcsm_embedding_cache_lookups_total\{result="hit"\} (\S+)$/m.exec(m)?.[1]);
+    };
+    const embed = (token: string) => fetch(`${server.httpUrl}/v1/embeddings`, { method: "POST", body: JSON.stringify({ input: "team-a's confidential merger memo" }), headers: { "content-type": "application/json", authorization: `Bearer ${token}` } });
+    expect((await embed(keyA.key)).status).toBe(200);
+    const before = await hits();
+    expect((await embed(keyB.key)).status).toBe(200);
+    expect(await hits()).toBe(before);
+    expect((await embed(keyA.key)).status).toBe(200);
+    expect(await hits()).toBe(before + 1);
+  });
+
   test.each(PROTOCOLS)("over %s, a text embedded by team-a is not a cache hit for team-b, and is one for team-a", async (protocol) => {
     const hits = async () => {
       const m = await (await fetch(`${server.httpUrl}/metrics`, { headers: { authorization: `Bearer ${keyAdmin.key}` } })).text();
