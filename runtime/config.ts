@@ -117,6 +117,20 @@ export const configSchema = z.object({
   hybridLexicalWeight: z.coerce.number().min(0).max(100).default(DEFAULT_HYBRID.lexicalWeight),
   /** Hybrid search rank window: hits per list and most results per query (`DCSM_HYBRID_WINDOW`). @default 100 */
   hybridWindow: positiveInt.max(MAX_HYBRID_WINDOW).default(DEFAULT_HYBRID.window),
+  /** Most unary RPCs in progress in the process; more are `ResourceExhausted` with `retry-after` (`DCSM_MAX_IN_FLIGHT`). @default 1024 */
+  maxInFlight: positiveInt.max(1_000_000).default(1024),
+  /** Most unary RPCs in progress per principal (API key id or JWT subject); more are `ResourceExhausted` with `retry-after` (`DCSM_MAX_IN_FLIGHT_PER_PRINCIPAL`). @default 256 */
+  maxInFlightPerPrincipal: positiveInt.max(1_000_000).default(256),
+  /** Seconds in the `retry-after` of an admission refusal (`DCSM_RETRY_AFTER_SECONDS`). @default 1 */
+  retryAfterSeconds: positiveInt.max(3600).default(1),
+  /** Most open connections on the gRPC (h2c) and TLS listeners; more are closed on accept (`DCSM_GRPC_MAX_CONNECTIONS`). @default 1024 */
+  grpcMaxConnections: positiveInt.max(1_000_000).default(1024),
+  /** Longest time for a new gRPC/TLS connection to complete its HTTP/2 preface (TLS: send its first byte), ms (`DCSM_GRPC_HANDSHAKE_TIMEOUT_MS`). @default 10000 */
+  grpcHandshakeTimeoutMs: positiveInt.max(3_600_000).default(10_000),
+  /** Longest time an HTTP/2 connection may stay without an open stream before GOAWAY, ms (`DCSM_GRPC_IDLE_TIMEOUT_MS`). @default 300000 */
+  grpcIdleTimeoutMs: positiveInt.max(86_400_000).default(300_000),
+  /** Most open health `Watch` streams per process (open without credentials); more are `ResourceExhausted` (`DCSM_HEALTH_MAX_WATCHERS`). @default 64 */
+  healthMaxWatchers: positiveInt.max(1_000_000).default(64),
   /** Largest request body in bytes on every protocol (`DCSM_MAX_MESSAGE_BYTES`). @default 16777216 */
   maxMessageBytes: positiveInt.default(16 * 1024 * 1024),
   /** Largest KEM content in bytes (`DCSM_MAX_CONTENT_BYTES`). @default 1048576 */
@@ -153,8 +167,16 @@ export const configSchema = z.object({
   swmKemTtlMs: positiveInt.default(30 * 24 * 3600 * 1000),
   /** Events kept for resuming subscribers (`DCSM_SWM_EVENT_HISTORY`). @default 10000 */
   swmEventHistory: positiveInt.max(10_000_000).default(10_000),
+  /**
+   * Byte budget of the in-process event history (`DCSM_SWM_EVENT_HISTORY_BYTES`): events carry
+   * their KEM, so beyond this the oldest are dropped; resuming from a dropped sequence gets
+   * RELOAD_REQUIRED. (The Redis log keeps headers only.) @default 67108864 (64 MiB)
+   */
+  swmEventHistoryBytes: positiveInt.default(64 * 1024 * 1024),
   /** Most open SWM event streams per process; more are `ResourceExhausted` (`DCSM_SWM_MAX_SUBSCRIBERS`). @default 1000 */
   swmMaxSubscribers: positiveInt.max(1_000_000).default(1000),
+  /** Most open SWM event streams per principal (API key id or JWT subject) per process; more are `ResourceExhausted` (`DCSM_SWM_MAX_SUBSCRIBERS_PER_PRINCIPAL`). @default 100 */
+  swmMaxSubscribersPerPrincipal: positiveInt.max(1_000_000).default(100),
   /** Events buffered per event stream; a consumer further behind is dropped with `ResourceExhausted` (`DCSM_SWM_SUBSCRIBER_BUFFER`). @default 1000 */
   swmSubscriberBuffer: positiveInt.max(1_000_000).default(1000),
   /** Idle time before an event stream gets a HEARTBEAT, ms (`DCSM_SWM_HEARTBEAT_MS`). @default 15000 */
@@ -219,6 +241,13 @@ const ENV_NAMES: Record<keyof DcsmConfig, string> = {
   hybridVectorWeight: "DCSM_HYBRID_VECTOR_WEIGHT",
   hybridLexicalWeight: "DCSM_HYBRID_LEXICAL_WEIGHT",
   hybridWindow: "DCSM_HYBRID_WINDOW",
+  maxInFlight: "DCSM_MAX_IN_FLIGHT",
+  maxInFlightPerPrincipal: "DCSM_MAX_IN_FLIGHT_PER_PRINCIPAL",
+  retryAfterSeconds: "DCSM_RETRY_AFTER_SECONDS",
+  grpcMaxConnections: "DCSM_GRPC_MAX_CONNECTIONS",
+  grpcHandshakeTimeoutMs: "DCSM_GRPC_HANDSHAKE_TIMEOUT_MS",
+  grpcIdleTimeoutMs: "DCSM_GRPC_IDLE_TIMEOUT_MS",
+  healthMaxWatchers: "DCSM_HEALTH_MAX_WATCHERS",
   maxMessageBytes: "DCSM_MAX_MESSAGE_BYTES",
   maxContentBytes: "DCSM_MAX_CONTENT_BYTES",
   maxBatchSize: "DCSM_MAX_BATCH",
@@ -235,7 +264,9 @@ const ENV_NAMES: Record<keyof DcsmConfig, string> = {
   swmRedisPrefix: "DCSM_SWM_REDIS_PREFIX",
   swmKemTtlMs: "DCSM_SWM_KEM_TTL_MS",
   swmEventHistory: "DCSM_SWM_EVENT_HISTORY",
+  swmEventHistoryBytes: "DCSM_SWM_EVENT_HISTORY_BYTES",
   swmMaxSubscribers: "DCSM_SWM_MAX_SUBSCRIBERS",
+  swmMaxSubscribersPerPrincipal: "DCSM_SWM_MAX_SUBSCRIBERS_PER_PRINCIPAL",
   swmSubscriberBuffer: "DCSM_SWM_SUBSCRIBER_BUFFER",
   swmHeartbeatMs: "DCSM_SWM_HEARTBEAT_MS",
   swmWriteBehindBatch: "DCSM_SWM_WRITE_BEHIND_BATCH",

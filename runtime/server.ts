@@ -26,14 +26,16 @@ import type { Embedder } from "../services/kps/ports.ts";
 import { createKpsService } from "../services/kps/service.ts";
 import { guardGlm } from "../services/access/glm-guard.ts";
 import { guardKps } from "../services/access/kps-guard.ts";
-import type { NamespaceLookup } from "../services/access/scoping.ts";
+import { ownersAcross, type NamespaceLookup } from "../services/access/scoping.ts";
 import { guardSwm } from "../services/access/swm-guard.ts";
 import { can, NAMESPACE_KEY } from "../services/shared/access.ts";
 import { bearerAuth } from "../sdk/auth.ts";
-import { createAuthenticator } from "./auth/authenticator.ts";
+import { ANONYMOUS, createAuthenticator } from "./auth/authenticator.ts";
+import { callerContext } from "./auth/caller-context.ts";
 import { createAuthInterceptor } from "./auth/interceptor.ts";
 import { hybridOf, limitsOf, qdrantUrlOf, type DcsmConfig } from "./config.ts";
 import consolePage from "./console/index.html";
+import { createAdmission } from "./host/admission.ts";
 import { createConnectApp } from "./host/connect-app.ts";
 import { createEmbeddingStack } from "./host/embedding-stack.ts";
 import { startGrpcListener } from "./host/grpc-listener.ts";
@@ -44,7 +46,7 @@ import { createLogger, type Logger } from "./logger.ts";
 import { createDcsmLink } from "./mcp/dcsm-link.ts";
 import { mountMcpEndpoint } from "./mcp/http-endpoint.ts";
 import { createObservability } from "./observability/observability.ts";
-import { buildSwm, type SwmRuntime } from "./swm.ts";
+import { buildSwm, glmNamespaceLookup, type SwmRuntime } from "./swm.ts";
 import { readTlsMaterial } from "./tls-config.ts";
 
 /** A running DCSM server. */
@@ -145,20 +147,19 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
 
   const serviceNames = [GlobalLongTermMemoryService.typeName, KnowledgeProcessorService.typeName, SharedWorkingMemoryService.typeName];
   const health = createHealthRegistry(serviceNames);
-  const healthImpl = createHealthService(health);
+  const healthImpl = createHealthService(health, { maxWatchers: config.healthMaxWatchers });
   // Issue 8: each service behind its namespace guard (callers with `*` scopes pass straight through).
+  // One ownership rule for both stores: an id owned in GLM or in SWM is written only by a principal
+  // with the right on that namespace (StoreKEM, BatchStoreKEMs, PublishKEMToSWM; LoadKEMsFromGLM
+  // and write-behind re-check it in the SWM service and worker).
   const glmNamespaces: NamespaceLookup = async (ids) => new Map((await store.getMany(ids)).map((r) => [r.id, namespaceOf(r.metadata)]));
-  const glmClient = createClient(GlobalLongTermMemoryService, glmTransport);
-  const swmNamespaces: NamespaceLookup = async (ids) => {
-    const found = new Map((await swmRuntime.backend.workingSet.get(ids)).map((r) => [r.id, namespaceOf(r.metadata)]));
-    const rest = ids.filter((id) => !found.has(id));
-    if (rest.length > 0) for (const k of (await glmClient.retrieveKEMs({ query: { ids: rest }, pageSize: rest.length })).kems) found.set(k.id, namespaceOf(k.metadata));
-    return found;
-  };
+  // The GLM that SWM loads from and writes behind to: this process's, or the remote DCSM_GLM_URL.
+  const swmGlmNamespaces: NamespaceLookup = config.glmUrl ? glmNamespaceLookup(glmTransport, limits.maxPageSize) : glmNamespaces;
+  const swmNamespaces: NamespaceLookup = async (ids) => new Map((await swmRuntime.backend.workingSet.get(ids)).map((r) => [r.id, namespaceOf(r.metadata)]));
   const routes = (router: ConnectRouter) => {
-    router.service(GlobalLongTermMemoryService, guardGlm(glm, glmNamespaces));
+    router.service(GlobalLongTermMemoryService, guardGlm(glm, glmNamespaces, ownersAcross(glmNamespaces, swmNamespaces)));
     router.service(KnowledgeProcessorService, guardKps(kps));
-    router.service(SharedWorkingMemoryService, guardSwm(swm, swmNamespaces));
+    router.service(SharedWorkingMemoryService, guardSwm(swm, ownersAcross(swmGlmNamespaces, swmNamespaces)));
     router.service(Health, healthImpl);
   };
 
@@ -166,7 +167,11 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   const observability = createObservability({ log, vectorIndex: index, embedding, embedBatchSize: config.embedBatchSize, swm: swmRuntime });
   const interceptors: Interceptor[] = [observability.interceptor];
   interceptors.push(createAuthInterceptor(auth));
-  const app = createConnectApp({ routes, readMaxBytes: config.maxMessageBytes, interceptors });
+  // Authenticate every RPC from its headers and admit it before its body is read (early-auth.ts,
+  // admission.ts); the interceptor stays for calls that reach a router some other way.
+  const authenticate = (headers: Headers) => auth.authenticate(headers);
+  const admission = createAdmission({ maxInFlight: config.maxInFlight, maxInFlightPerPrincipal: config.maxInFlightPerPrincipal, retryAfterSeconds: config.retryAfterSeconds });
+  const app = createConnectApp({ routes, readMaxBytes: config.maxMessageBytes, interceptors, authenticate, admission });
   // Issue 8: /metrics needs an admin scope on every namespace when authentication is on.
   app.use("/metrics", async (c, next) => {
     if (!auth.enabled) return next();
@@ -176,11 +181,22 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     return next();
   });
   app.get("/metrics", () => observability.metricsResponse());
+  // /health: ready or not for everyone; the details (counts, cache counters, memory) only for an
+  // admin on every namespace when authentication is on.
   app.get("/health", async (c) => {
     const s = health.get("");
-    return c.json({ status: s === ServingStatus.SERVING ? "ok" : "starting", model: embedder.modelId, dimension: embedder.dimension, kems: (await store.count()), embedding: embedding.stats(), rssBytes: process.memoryUsage.rss() }, s === ServingStatus.SERVING ? 200 : 503);
+    const code = s === ServingStatus.SERVING ? 200 : 503;
+    const status = s === ServingStatus.SERVING ? "ok" : "starting";
+    if (auth.enabled) {
+      const p = await auth.authenticate(c.req.raw.headers).catch(() => undefined);
+      if (!p || !can(p, undefined, "admin")) return c.json({ status }, code);
+    }
+    return c.json({ status, model: embedder.modelId, dimension: embedder.dimension, kems: await store.count(), embedding: embedding.stats(), rssBytes: process.memoryUsage.rss() }, code);
   });
-  app.all("/v1/*", (c) => embedding.openai.fetch(c.req.raw));
+  app.all("/v1/*", async (c) => {
+    const p = auth.enabled ? await auth.authenticate(c.req.raw.headers).catch(() => undefined) : ANONYMOUS;
+    return p ? callerContext.run(p, () => embedding.openai.fetch(c.req.raw)) : embedding.openai.fetch(c.req.raw);
+  });
   // MCP over Streamable HTTP at /mcp: its tools call the services in process through the same
   // interceptors (metrics, authentication with the caller's forwarded credential, scope guards).
   const mcpLink = createDcsmLink(
@@ -203,11 +219,12 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
       return new Response("internal error", { status: 500 });
     },
   });
+  const connectionLimits = { maxConnections: config.grpcMaxConnections, handshakeTimeoutMs: config.grpcHandshakeTimeoutMs, idleTimeoutMs: config.grpcIdleTimeoutMs };
   let grpc;
   try {
     grpc = tls && innerSocketPath
-      ? await startTlsListener({ routes, host: config.host, port: config.httpPort, ...tls, readMaxBytes: config.maxMessageBytes, interceptors, innerSocketPath })
-      : await startGrpcListener(routes, config.host, config.grpcPort, config.maxMessageBytes, interceptors);
+      ? await startTlsListener({ routes, host: config.host, port: config.httpPort, ...tls, readMaxBytes: config.maxMessageBytes, interceptors, innerSocketPath, authenticate, connectionLimits, admission })
+      : await startGrpcListener(routes, config.host, config.grpcPort, config.maxMessageBytes, interceptors, authenticate, connectionLimits, admission);
   } catch (err) {
     await mcp.close();
     await http.stop(true);

@@ -5,7 +5,8 @@
  * @module
  */
 import { join } from "node:path";
-import type { ServiceImpl, Transport } from "@connectrpc/connect";
+import { createClient, type ServiceImpl, type Transport } from "@connectrpc/connect";
+import { GlobalLongTermMemoryService } from "../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import type { SharedWorkingMemoryService } from "../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { NAMESPACE_KEY } from "../services/shared/access.ts";
 import type { KemLimits } from "../services/shared/limits.ts";
@@ -53,6 +54,7 @@ export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; limit
     : createMemorySwmBackend({
         indexedKeys,
         eventHistory: config.swmEventHistory,
+        eventHistoryBytes: config.swmEventHistoryBytes,
         maxEntries: config.swmMaxEntries,
         maxBytes: config.swmMaxBytes || undefined,
         queuePath: join(deps.dataDir, "swm-queue.sqlite"),
@@ -67,13 +69,14 @@ export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; limit
     batchSize: Math.min(config.swmWriteBehindBatch, deps.limits.maxBatchSize),
     maxDelayMs: config.swmWriteBehindDelayMs,
     log,
+    ownershipConflicts: glmOwnershipConflicts(deps.glm, deps.limits.maxPageSize),
   });
   const service = createSwmService({
     ...backend,
     onEnqueued: () => worker.notify(),
     glm: deps.glm,
     limits: deps.limits,
-    swmLimits: { heartbeatMs: config.swmHeartbeatMs, maxSubscribers: config.swmMaxSubscribers, subscriberBuffer: config.swmSubscriberBuffer },
+    swmLimits: { heartbeatMs: config.swmHeartbeatMs, maxSubscribers: config.swmMaxSubscribers, maxSubscribersPerPrincipal: config.swmMaxSubscribersPerPrincipal, subscriberBuffer: config.swmSubscriberBuffer },
   });
   log.info({ backend: config.redisUrl ? "redis" : "in-process", indexedKeys }, "SWM ready");
   return {
@@ -84,5 +87,53 @@ export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; limit
       await worker.stop();
       await backend.close();
     },
+  };
+}
+
+/** `metadata.namespace` when it is a string. */
+function namespaceOf(metadata: { [key: string]: unknown } | undefined): string | undefined {
+  const v = metadata?.[NAMESPACE_KEY];
+  return typeof v === "string" ? v : undefined;
+}
+
+/**
+ * The write-behind ownership re-check: a queued KEM whose id GLM holds in another namespace is not
+ * written (write-behind never moves a GLM KEM between namespaces; the publish-time check can be
+ * raced by a GLM write of the same id).
+ */
+function glmOwnershipConflicts(glmTransport: Transport, maxPageSize: number): (records: { id: string; metadata?: { [key: string]: unknown } }[]) => Promise<Map<string, string>> {
+  const lookup = glmNamespaceLookup(glmTransport, maxPageSize);
+  return async (records) => {
+    const inGlm = await lookup([...new Set(records.map((r) => r.id))]);
+    const out = new Map<string, string>();
+    for (const r of records) {
+      if (!inGlm.has(r.id)) continue;
+      const glmNs = inGlm.get(r.id);
+      const mine = namespaceOf(r.metadata);
+      if (glmNs !== mine) out.set(r.id, `GLM holds ${r.id} in ${glmNs === undefined ? "no namespace" : `namespace ${glmNs}`}, the queued KEM is in ${mine === undefined ? "no namespace" : `namespace ${mine}`}`);
+    }
+    return out;
+  };
+}
+
+/**
+ * Namespaces of GLM KEMs by id, asked over `glmTransport` (RetrieveKEMs by ids, every page).
+ * @param maxPageSize - GLM's largest page (ids are asked in chunks of at most this many, ≤ 1000).
+ */
+export function glmNamespaceLookup(glmTransport: Transport, maxPageSize: number): (ids: string[]) => Promise<Map<string, string | undefined>> {
+  const glm = createClient(GlobalLongTermMemoryService, glmTransport);
+  const chunk = Math.max(1, Math.min(1000, maxPageSize));
+  return async (ids) => {
+    const out = new Map<string, string | undefined>();
+    for (let i = 0; i < ids.length; i += chunk) {
+      const part = ids.slice(i, i + chunk);
+      let pageToken = "";
+      do {
+        const page = await glm.retrieveKEMs({ query: { ids: part }, pageSize: part.length, pageToken });
+        for (const k of page.kems) out.set(k.id, namespaceOf(k.metadata));
+        pageToken = page.nextPageToken;
+      } while (pageToken);
+    }
+    return out;
   };
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import { createBatchingEmbedder, type BatchingStats } from "../../services/kps/embedder/batching-embedder.ts";
+import { currentCachePartition } from "../auth/caller-context.ts";
 import { createCachedEmbedder, type EmbeddingCacheStats } from "../../services/kps/embedder/cached-embedder.ts";
 import { warmUpEmbedder } from "../../services/kps/embedder/warm-up.ts";
 import { createOpenAiApi, type OpenAiApi } from "../../services/kps/openai/openai-api.ts";
@@ -50,7 +51,8 @@ const GC_EVERY_MS = 2000;
  */
 export function createEmbeddingStack(model: Embedder, config: DcsmConfig, log: Logger, authorize?: (req: Request) => Promise<boolean>): EmbeddingStack {
   const batching = createBatchingEmbedder(model, { maxBatch: config.embedBatchSize, maxWaitMs: config.embedMaxWaitMs, maxQueue: config.embedQueue });
-  const cached = createCachedEmbedder(batching, { maxBytes: config.embedCacheMb * 1024 * 1024 });
+  // Partitioned by the caller's namespaces, so tenants share no cache entries (no timing side channel).
+  const cached = createCachedEmbedder(batching, { maxBytes: config.embedCacheMb * 1024 * 1024, partitionOf: currentCachePartition });
   let ready = config.warmup === "off";
   let warmupMs = 0;
   const openai = createOpenAiApi({

@@ -9,6 +9,9 @@ import type { Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { withBadRequestStatusRoutes } from "./bad-request-status.ts";
 import type { RouteRegistration } from "./connect-app.ts";
+import type { Admission } from "./admission.ts";
+import { applyConnectionLimits, type ConnectionLimits } from "./connection-limits.ts";
+import { nodeEarlyAuth, OPEN_READ_MAX_BYTES, type AuthenticateHeaders } from "./early-auth.ts";
 
 /** A started gRPC listener. */
 export interface GrpcListener {
@@ -25,11 +28,21 @@ export interface GrpcListener {
  * @param port - port (0 picks a free one).
  * @param readMaxBytes - largest request message in bytes (`ResourceExhausted` beyond).
  * @param interceptors - server interceptors around every RPC (the HTTP host's, same order).
+ * @param authenticate - when given, each RPC is authenticated from its headers before its body is
+ *   read (`early-auth.ts`): refused callers get `Unauthenticated` and their stream is reset.
+ * @param connectionLimits - connection cap, handshake and idle timeouts (`connection-limits.ts`); none when omitted.
+ * @param admission - admission control of unary calls, with `authenticate` (`admission.ts`); none when omitted.
  * @throws the listen error (e.g. EADDRINUSE).
  */
-export async function startGrpcListener(routes: RouteRegistration, host: string, port: number, readMaxBytes: number, interceptors: Interceptor[] = []): Promise<GrpcListener> {
-  const handler = connectNodeAdapter({ routes: withBadRequestStatusRoutes(routes), grpc: true, grpcWeb: false, connect: false, readMaxBytes, interceptors });
+export async function startGrpcListener(routes: RouteRegistration, host: string, port: number, readMaxBytes: number, interceptors: Interceptor[] = [], authenticate?: AuthenticateHeaders, connectionLimits?: ConnectionLimits, admission?: Admission): Promise<GrpcListener> {
+  const base = { routes: withBadRequestStatusRoutes(routes), grpc: true, grpcWeb: false, connect: false, interceptors };
+  let handler = connectNodeAdapter({ ...base, readMaxBytes });
+  if (authenticate) {
+    const early = nodeEarlyAuth(routes, authenticate, admission);
+    handler = early.wrap(connectNodeAdapter({ ...base, readMaxBytes, contextValues: early.contextValues }), connectNodeAdapter({ ...base, readMaxBytes: OPEN_READ_MAX_BYTES })) as typeof handler;
+  }
   const server: Http2Server = createServer({}, handler);
+  if (connectionLimits) applyConnectionLimits(server, connectionLimits);
   const sessions = new Set<import("node:http2").Http2Session>();
   server.on("session", (s) => {
     sessions.add(s);

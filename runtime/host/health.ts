@@ -46,9 +46,14 @@ export function createHealthRegistry(services: string[]): HealthRegistry {
 /**
  * The `grpc.health.v1.Health` implementation over a {@link HealthRegistry}.
  * `Check` of an unknown service fails with `Code.NotFound` (per the gRPC health spec);
- * `Watch` streams the status now and on every change, SERVICE_UNKNOWN for unknown services.
+ * `Watch` streams the status now and on every change, SERVICE_UNKNOWN for unknown services; at most
+ * `maxWatchers` streams are open at once (the service needs no credentials), more fail with
+ * `Code.ResourceExhausted`.
+ * @param options - `maxWatchers` (default 64).
  */
-export function createHealthService(registry: HealthRegistry): ServiceImpl<typeof Health> {
+export function createHealthService(registry: HealthRegistry, options: { maxWatchers?: number } = {}): ServiceImpl<typeof Health> {
+  const maxWatchers = options.maxWatchers ?? 64;
+  let watchers = 0;
   return {
     async check(req) {
       const s = registry.get(req.service);
@@ -56,14 +61,20 @@ export function createHealthService(registry: HealthRegistry): ServiceImpl<typeo
       return create(HealthCheckResponseSchema, { status: s });
     },
     async *watch(req, ctx) {
-      let last: ServingStatus | undefined;
-      while (!ctx.signal.aborted) {
-        const s = registry.get(req.service) ?? ServingStatus.SERVICE_UNKNOWN;
-        if (s !== last) {
-          last = s;
-          yield create(HealthCheckResponseSchema, { status: s });
+      if (watchers >= maxWatchers) throw new ConnectError(`${maxWatchers} health Watch streams are open, the limit of this server; use Check or retry later`, Code.ResourceExhausted);
+      watchers++;
+      try {
+        let last: ServingStatus | undefined;
+        while (!ctx.signal.aborted) {
+          const s = registry.get(req.service) ?? ServingStatus.SERVICE_UNKNOWN;
+          if (s !== last) {
+            last = s;
+            yield create(HealthCheckResponseSchema, { status: s });
+          }
+          await registry.changed(ctx.signal);
         }
-        await registry.changed(ctx.signal);
+      } finally {
+        watchers--;
       }
     },
   };

@@ -21,6 +21,9 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { withBadRequestStatusRoutes } from "./bad-request-status.ts";
 import type { RouteRegistration } from "./connect-app.ts";
 import type { GrpcListener } from "./grpc-listener.ts";
+import type { Admission } from "./admission.ts";
+import { applyConnectionLimits, type ConnectionLimits } from "./connection-limits.ts";
+import { nodeEarlyAuth, OPEN_READ_MAX_BYTES, type AuthenticateHeaders, type NodeHandler } from "./early-auth.ts";
 
 /** Options of {@link startTlsListener}. */
 export interface TlsListenerOptions {
@@ -42,6 +45,12 @@ export interface TlsListenerOptions {
   innerSocketPath: string;
   /** Origins allowed by CORS on RPC responses (the HTTP host answers preflights). @default "*" */
   corsOrigin?: string | string[];
+  /** Authenticates each RPC from its headers before its body is read (`early-auth.ts`). Omitted: no early check. */
+  authenticate?: AuthenticateHeaders;
+  /** Connection cap, handshake and idle timeouts (`connection-limits.ts`). Omitted: none. */
+  connectionLimits?: ConnectionLimits;
+  /** Admission control of unary calls, with `authenticate` (`admission.ts`). Omitted: none. */
+  admission?: Admission;
 }
 
 /** A started TLS listener: same shape as the gRPC listener, so the server closes either alike. */
@@ -137,15 +146,20 @@ function setCorsHeaders(req: NodeRequest, res: NodeResponse, allowed: string | s
  */
 export async function startTlsListener(options: TlsListenerOptions): Promise<TlsListener> {
   const fallback = proxyTo(options.innerSocketPath);
-  const adapter = connectNodeAdapter({
+  const adapterOptions = {
     routes: withBadRequestStatusRoutes(options.routes), // undecodable requests: InvalidArgument, not Internal
     grpc: true,
     grpcWeb: true,
     connect: true,
     readMaxBytes: options.readMaxBytes,
     interceptors: options.interceptors ?? [],
-    fallback: (req, res) => fallback(req, res as unknown as NodeResponse),
-  });
+    fallback: (req: NodeRequest, res: unknown) => fallback(req, res as NodeResponse),
+  };
+  let adapter: NodeHandler = connectNodeAdapter(adapterOptions) as NodeHandler;
+  if (options.authenticate) {
+    const early = nodeEarlyAuth(options.routes, options.authenticate, options.admission);
+    adapter = early.wrap(connectNodeAdapter({ ...adapterOptions, contextValues: early.contextValues }) as NodeHandler, connectNodeAdapter({ ...adapterOptions, readMaxBytes: OPEN_READ_MAX_BYTES }) as NodeHandler);
+  }
   const corsOrigin = options.corsOrigin ?? "*";
   // Open HTTP/1.1 sockets with their count of unfinished requests (idle ones close at once on shutdown).
   const http1 = new Map<TLSSocket, number>();
@@ -163,7 +177,7 @@ export async function startTlsListener(options: TlsListenerOptions): Promise<Tls
     // Preflights go to the Hono app's CORS middleware; RPCs to Connect.
     if (req.method === "OPTIONS") return fallback(req, res);
     setCorsHeaders(req, res, corsOrigin);
-    adapter(req as IncomingMessage, res as unknown as ServerResponse);
+    adapter(req, res as unknown as ServerResponse);
   };
   let server: Http2SecureServer;
   try {
@@ -175,6 +189,7 @@ export async function startTlsListener(options: TlsListenerOptions): Promise<Tls
     removeSocketDir(options.innerSocketPath);
     throw err;
   }
+  if (options.connectionLimits) applyConnectionLimits(server, options.connectionLimits, true);
   const sessions = new Set<Http2Session>();
   server.on("session", (s) => {
     sessions.add(s);

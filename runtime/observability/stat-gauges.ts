@@ -22,7 +22,7 @@ export interface StatSources {
   /** Inputs per model call (`DCSM_EMBED_BATCH`), the denominator of the batch fill ratio. */
   embedBatchSize?: number;
   /** SWM: working set (lookup counters when wrapped by `countLookups`) and write-behind stats. */
-  swm?: { backend: { workingSet: WorkingSet }; writeBehindStats(): Promise<WriteBehindStats> };
+  swm?: { backend: { workingSet: WorkingSet; events?: object }; writeBehindStats(): Promise<WriteBehindStats> };
 }
 
 /** Caches an async read for `ttlMs` so the metrics of one scrape share one call. */
@@ -122,6 +122,11 @@ export function registerStatMetrics(registry: Registry, sources: StatSources, lo
     }
     gauge("dcsm_swm_working_set_kems", "KEMs cached in SWM's working set.", guarded("swm working set", async function () { this.set((await wsStats()).kems); }));
     counter("dcsm_swm_evictions_total", "KEMs evicted from SWM's working set (seen by this process).", guarded("swm working set", async function () { setTotal(this, (await wsStats()).evictions); }));
+    const events = swm.backend.events as { historyBytes?: () => number } | undefined;
+    if (typeof events?.historyBytes === "function") {
+      const history = events.historyBytes.bind(events);
+      gauge("dcsm_swm_event_history_bytes", "Bytes held by the in-process SWM event history (bounded by DCSM_SWM_EVENT_HISTORY_BYTES).", function () { this.set(history()); });
+    }
     gauge("dcsm_swm_write_behind_queue_depth", "KEMs queued for write-behind to GLM and not yet acknowledged.", guarded("swm write-behind", async function () { this.set((await wb()).depth); }));
     gauge("dcsm_swm_write_behind_oldest_age_seconds", "Age of the oldest queued write-behind entry in seconds (0 when empty).", guarded("swm write-behind", async function () { this.set((await wb()).oldestAgeMs / 1000); }));
     counter("dcsm_swm_write_behind_persisted_total", "KEMs stored in GLM by this process's write-behind worker.", guarded("swm write-behind", async function () { setTotal(this, (await wb()).persisted); }));

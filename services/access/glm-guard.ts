@@ -9,7 +9,7 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { BatchStoreKEMResultSchema, MetadataUpdateMode, type BatchStoreKEMsResponse, type GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { mapErrors, PermissionError, toConnectError } from "../shared/errors.ts";
 import { NAMESPACE_KEY, namespacesWith, principalOf, requireRight } from "../shared/access.ts";
-import { foreignIds, namespaceIn, scopeQuery, stampNamespace, type NamespaceLookup } from "./scoping.ts";
+import { foreignIds, namespaceIn, ownersAcross, requireExistingRight, scopeQuery, stampNamespace, type NamespaceLookup, type OwnerLookup } from "./scoping.ts";
 import { batchStoreResponse } from "../glm/batch-response.ts";
 
 type Glm = ServiceImpl<typeof GlobalLongTermMemoryService>;
@@ -21,23 +21,27 @@ const PERMISSION_DENIED = "permission_denied";
  * Wraps a GLM implementation with namespace checks.
  *
  * - StoreKEM / BatchStoreKEMs: `write` on the KEM's namespace (`metadata.namespace`, defaulting to
- *   the caller's default namespace) and on the namespace of any existing KEM with the same id;
+ *   the caller's default namespace) and on the namespace of any existing KEM with the same id in
+ *   GLM or in SWM (`owners`: one ownership rule for both stores);
  *   in a batch, a denied item gets a `permission_denied` item error and the others are stored.
  * - RetrieveKEMs: `read`, confined to the caller's namespace (see `scopeQuery`).
  * - UpdateKEM / DeleteKEM: `write` on the KEM's namespace, and on the new one when metadata moves it.
  *
- * Errors: `PermissionDenied` outside scope, `InvalidArgument` for a malformed namespace or an
- * unpinned query from a multi-namespace caller, plus everything `inner` raises.
- * @param inner - the GLM implementation. @param lookup - namespaces of existing KEMs by id.
+ * Errors: `NotFound` for UpdateKEM / DeleteKEM of a KEM in a namespace the caller may not read
+ * (as for an unknown id: the answer does not reveal it), `PermissionDenied` otherwise outside
+ * scope (without naming namespaces the caller may not read), `InvalidArgument` for a malformed
+ * namespace or an unpinned query from a multi-namespace caller, plus everything `inner` raises.
+ * @param inner - the GLM implementation. @param lookup - namespaces of existing GLM KEMs by id.
+ * @param owners - owners of ids across GLM and SWM. @default GLM's `lookup` only
  */
-export function guardGlm(inner: Glm, lookup: NamespaceLookup): Glm {
+export function guardGlm(inner: Glm, lookup: NamespaceLookup, owners: OwnerLookup = ownersAcross(lookup)): Glm {
   return {
     storeKEM: mapErrors(async (req, ctx: HandlerContext) => {
       const p = principalOf(ctx);
       if (namespacesWith(p, "write") === "all") return inner.storeKEM(req, ctx);
       if (req.kem) {
         req.kem.metadata = stampNamespace(p, req.kem.metadata, "write").metadata;
-        const denied = await foreignIds(p, req.kem.id ? [req.kem.id] : [], "write", lookup);
+        const denied = await foreignIds(p, req.kem.id ? [req.kem.id] : [], "write", owners);
         for (const reason of denied.values()) throw new PermissionError(reason);
       }
       return inner.storeKEM(req, ctx);
@@ -54,7 +58,7 @@ export function guardGlm(inner: Glm, lookup: NamespaceLookup): Glm {
           errors.set(i, toConnectError(err).rawMessage);
         }
       });
-      const denied = await foreignIds(p, req.kems.filter((k, i) => k.id && !errors.has(i)).map((k) => k.id), "write", lookup);
+      const denied = await foreignIds(p, req.kems.filter((k, i) => k.id && !errors.has(i)).map((k) => k.id), "write", owners);
       req.kems.forEach((k, i) => {
         const reason = k.id ? denied.get(k.id) : undefined;
         if (reason && !errors.has(i)) errors.set(i, reason);
@@ -83,7 +87,7 @@ export function guardGlm(inner: Glm, lookup: NamespaceLookup): Glm {
       const existing = await lookup([req.kemId]);
       if (existing.has(req.kemId)) {
         const ns = existing.get(req.kemId);
-        requireRight(p, ns, "write", `UpdateKEM ${req.kemId}`);
+        requireExistingRight(p, req.kemId, ns, "write", `UpdateKEM ${req.kemId}`);
         const upd = req.kemDataUpdate;
         const paths = req.updateMask?.paths ?? [];
         const touchesMetadata = upd?.metadata !== undefined && (paths.length === 0 || paths.includes("metadata"));
@@ -106,7 +110,7 @@ export function guardGlm(inner: Glm, lookup: NamespaceLookup): Glm {
       const p = principalOf(ctx);
       if (namespacesWith(p, "write") !== "all") {
         const existing = await lookup([req.kemId]);
-        if (existing.has(req.kemId)) requireRight(p, existing.get(req.kemId), "write", `DeleteKEM ${req.kemId}`);
+        if (existing.has(req.kemId)) requireExistingRight(p, req.kemId, existing.get(req.kemId), "write", `DeleteKEM ${req.kemId}`);
       }
       return inner.deleteKEM(req, ctx);
     }),

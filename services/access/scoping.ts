@@ -7,11 +7,35 @@
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { KEMQuerySchema, type KEMQuery } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
-import { InvalidInputError, PermissionError } from "../shared/errors.ts";
+import { InvalidInputError, NotFoundError, PermissionError } from "../shared/errors.ts";
 import { can, NAMESPACE_KEY, NAMESPACE_PATTERN, namespacesWith, requireRight, type Principal, type Right } from "../shared/access.ts";
 
-/** Existing KEMs' namespaces by id (`undefined`: the KEM exists without a namespace); absent ids are unknown. */
+/** Existing KEMs' namespaces by id in one store (`undefined`: the KEM exists without a namespace); absent ids are unknown. */
 export type NamespaceLookup = (ids: string[]) => Promise<Map<string, string | undefined>>;
+
+/**
+ * Owners of existing KEM ids across every store that holds them (GLM and SWM): for each known id,
+ * the namespace it has in each store (one entry per store holding it). The ownership rule of every
+ * write path: an id owned in either store may only be written by a principal with the right on
+ * each of its owners' namespaces.
+ */
+export type OwnerLookup = (ids: string[]) => Promise<Map<string, (string | undefined)[]>>;
+
+/** An {@link OwnerLookup} asking each store's {@link NamespaceLookup} (all of them, concurrently). */
+export function ownersAcross(...stores: NamespaceLookup[]): OwnerLookup {
+  return async (ids) => {
+    const out = new Map<string, (string | undefined)[]>();
+    if (ids.length === 0) return out;
+    for (const found of await Promise.all(stores.map((lookup) => lookup(ids)))) {
+      for (const [id, ns] of found) {
+        const list = out.get(id);
+        if (list) list.push(ns);
+        else out.set(id, [ns]);
+      }
+    }
+    return out;
+  };
+}
 
 /** The namespace named by a metadata object, validated. @throws InvalidInputError when not a valid namespace string. */
 export function namespaceIn(metadata: JsonObject | undefined, field = "metadata"): string | undefined {
@@ -71,17 +95,35 @@ export function scopeQuery(p: Principal, query: KEMQuery | undefined, right: Rig
 
 /**
  * Checks that `p` may overwrite the KEMs with these ids, which may already exist in another
- * namespace (an upsert by id must not take over a KEM of another tenant).
+ * namespace in either store (an upsert by id must not take over a KEM of another tenant).
+ * @param owners - owners of the ids in every store (see {@link OwnerLookup}).
  * @returns the ids `p` may not overwrite, with the reason.
  */
-export async function foreignIds(p: Principal, ids: string[], right: Right, lookup: NamespaceLookup): Promise<Map<string, string>> {
+export async function foreignIds(p: Principal, ids: string[], right: Right, owners: OwnerLookup): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   if (ids.length === 0) return out;
-  const existing = await lookup(ids);
-  for (const [id, ns] of existing) {
-    if (!can(p, ns, right)) out.set(id, `KEM ${id} exists in ${ns === undefined ? "no namespace" : `namespace ${JSON.stringify(ns)}`}, which ${p.id} may not ${right}`);
+  const existing = await owners(ids);
+  for (const [id, namespaces] of existing) {
+    const denied = namespaces.filter((n) => !can(p, n, right));
+    if (denied.length === 0) continue;
+    // Name the namespace only to a caller who may read it; to others an existing id is just taken.
+    const visible = denied.find((n) => can(p, n, "read"));
+    const where = (ns: string | undefined) => (ns === undefined ? "no namespace" : `namespace ${JSON.stringify(ns)}`);
+    out.set(id, denied.every((n) => can(p, n, "read")) && visible !== undefined ? `KEM ${id} exists in ${where(visible)}, which ${p.id} may not ${right}` : `KEM id ${id} is taken; use another id`);
   }
   return out;
+}
+
+/**
+ * Checks that `p` may `right` the existing KEM `id` in namespace `ns`. A caller who may not even
+ * read that namespace gets `NotFound`, exactly as for an unknown id, so the answer reveals neither
+ * the KEM nor its namespace; a caller who may read it gets `PermissionDenied`.
+ * @throws NotFoundError or PermissionError.
+ */
+export function requireExistingRight(p: Principal, id: string, ns: string | undefined, right: Right, what: string): void {
+  if (can(p, ns, right)) return;
+  if (!can(p, ns, "read")) throw new NotFoundError(`KEM ${id} not found`);
+  requireRight(p, ns, right, what);
 }
 
 /**

@@ -8,29 +8,38 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { mapErrors, PermissionError } from "../shared/errors.ts";
 import { namespacesWith, principalOf, requireRight } from "../shared/access.ts";
-import { foreignIds, requireNameScope, scopeQuery, stampNamespace, type NamespaceLookup } from "./scoping.ts";
+import { foreignIds, namespaceIn, requireNameScope, scopeQuery, stampNamespace, type OwnerLookup } from "./scoping.ts";
 
 type Swm = ServiceImpl<typeof SharedWorkingMemoryService>;
 
 /**
  * Wraps an SWM implementation with namespace checks.
  *
- * - PublishKEMToSWM: `publish` on the KEM's namespace and on any existing KEM with that id (in SWM or GLM).
- * - QuerySWM: `read`, confined like GLM queries. LoadKEMsFromGLM: `read` and `publish` on the namespace loaded.
+ * - PublishKEMToSWM: `publish` on the KEM's namespace and on every existing KEM with that id (in SWM and in GLM);
+ *   with `persist_to_glm_if_new_or_updated` also `write` there (persisting writes GLM).
+ * - QuerySWM: `read`, confined like GLM queries. LoadKEMsFromGLM: `read` and `publish` on the namespace
+ *   loaded (the service skips ids SWM holds in a namespace the caller may not publish to).
  * - SubscribeToSWMEvents: `subscribe` on at least one namespace (events are filtered by the service).
  * - Locks and counters: names are `<namespace>/<name>`; `lock` on that namespace (GetLockInfo and
  *   GetCounter also accept `read`).
  *
  * Errors: `PermissionDenied` outside scope, `InvalidArgument` as for GLM, plus `inner`'s.
- * @param inner - the SWM implementation. @param lookup - namespaces of existing KEMs by id.
+ * @param inner - the SWM implementation. @param owners - owners of existing KEM ids in SWM and GLM.
  */
-export function guardSwm(inner: Swm, lookup: NamespaceLookup): Swm {
+export function guardSwm(inner: Swm, owners: OwnerLookup): Swm {
   return {
     publishKEMToSWM: mapErrors(async (req, ctx: HandlerContext) => {
       const p = principalOf(ctx);
-      if (namespacesWith(p, "publish") !== "all" && req.kemToPublish) {
-        req.kemToPublish.metadata = stampNamespace(p, req.kemToPublish.metadata, "publish").metadata;
-        const denied = await foreignIds(p, req.kemToPublish.id ? [req.kemToPublish.id] : [], "publish", lookup);
+      const kem = req.kemToPublish;
+      if (namespacesWith(p, "publish") !== "all" && kem) {
+        kem.metadata = stampNamespace(p, kem.metadata, "publish").metadata;
+        const denied = await foreignIds(p, kem.id ? [kem.id] : [], "publish", owners);
+        for (const reason of denied.values()) throw new PermissionError(reason);
+      }
+      // Persisting writes GLM: it needs `write` there too, on the KEM's namespace and on every owner of its id.
+      if (req.persistToGlmIfNewOrUpdated && kem && namespacesWith(p, "write") !== "all") {
+        requireRight(p, namespaceIn(kem.metadata, "kem_to_publish.metadata"), "write", "persist_to_glm_if_new_or_updated");
+        const denied = await foreignIds(p, kem.id ? [kem.id] : [], "write", owners);
         for (const reason of denied.values()) throw new PermissionError(reason);
       }
       return inner.publishKEMToSWM(req, ctx);

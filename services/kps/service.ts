@@ -139,12 +139,15 @@ export function createKpsService(options: KpsServiceOptions): ServiceImpl<typeof
       };
       const planned = chunks.map((c) => ({ chunk: c, id: source ? chunkKemId(source, c.index) : "", metadata: metadataOf(c) }));
 
-      // What GLM already holds for this document (by source_path, else data_id).
-      const existing: StoredChunk[] = req.sourcePath
+      // What GLM already holds for this document (by source_path, else data_id), in the namespace
+      // this call writes only: a write without a namespace (a `*` caller) must not see, reuse or
+      // delete another tenant's chunks of the same path.
+      const found: StoredChunk[] = req.sourcePath
         ? await options.sink.findByMetadata({ ...scope, source_path: req.sourcePath })
         : req.dataId
           ? await options.sink.findByMetadata({ ...scope, data_id: req.dataId })
           : [];
+      const existing = found.filter((e) => (typeof e.metadata[NAMESPACE_KEY] === "string" ? e.metadata[NAMESPACE_KEY] : undefined) === namespace);
       const byId = new Map(existing.map((e) => [e.id, e]));
       const byHash = new Map<JsonValue, Float32Array>();
       for (const e of existing) if (e.embedding && e.metadata.content_hash) byHash.set(e.metadata.content_hash, e.embedding);

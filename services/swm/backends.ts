@@ -45,6 +45,8 @@ export interface SwmBackendOptions {
 export interface MemorySwmBackendOptions extends SwmBackendOptions {
   /** Maximum cached KEMs. @default 100000 */
   maxEntries?: number;
+  /** Byte budget of the in-process event history (oldest events dropped beyond). @default 64 MiB */
+  eventHistoryBytes?: number;
   /** Optional bound on cached bytes. @default none */
   maxBytes?: number;
   /** Path of the SQLite write-behind queue; no queue when absent. */
@@ -55,7 +57,7 @@ export interface MemorySwmBackendOptions extends SwmBackendOptions {
 
 /** Builds the in-process backend. */
 export function createMemorySwmBackend(options: MemorySwmBackendOptions = {}): SwmBackend {
-  const events = createMemoryEventLog({ historySize: options.eventHistory });
+  const events = createMemoryEventLog({ historySize: options.eventHistory, historyBytes: options.eventHistoryBytes });
   const workingSet = createMemoryWorkingSet({ events, maxEntries: options.maxEntries, maxBytes: options.maxBytes, indexedKeys: options.indexedKeys });
   const persistQueue = options.queuePath ? createSqlitePersistQueue({ path: options.queuePath, claimIdleMs: options.claimIdleMs }) : undefined;
   return {

@@ -17,6 +17,8 @@ export interface SwmLimits {
   maxLockWaitMs: number;
   /** Open event streams per process; more fail with `ResourceExhausted`. @default 1000 */
   maxSubscribers: number;
+  /** Open event streams per principal (API key id or JWT subject) per process; more fail with `ResourceExhausted`. @default 100 */
+  maxSubscribersPerPrincipal: number;
   /** Events buffered per subscriber; a slower consumer is dropped with `ResourceExhausted`. @default 1000 */
   subscriberBuffer: number;
   /** Topics per subscription. @default 100 */
@@ -37,6 +39,7 @@ export const DEFAULT_SWM_LIMITS: Readonly<SwmLimits> = Object.freeze({
   maxLeaseMs: 3_600_000,
   maxLockWaitMs: 300_000,
   maxSubscribers: 1000,
+  maxSubscribersPerPrincipal: 100,
   subscriberBuffer: 1000,
   maxTopics: 100,
   heartbeatMs: 15_000,

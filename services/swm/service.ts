@@ -26,7 +26,7 @@ import { InvalidInputError, mapErrors, PreconditionError, toConnectError } from 
 import { kemToWrite, parseKemQuery, recordToKem, resolvePageSize } from "../shared/kem-mapping.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
 import { decodePageToken, encodePageToken, fingerprint } from "../shared/page-token.ts";
-import { namespacesWith, principalOf } from "../shared/access.ts";
+import { can, NAMESPACE_KEY, namespacesWith, principalOf } from "../shared/access.ts";
 import { streamEvents } from "./events/subscription.ts";
 import { DEFAULT_SWM_LIMITS, type SwmLimits } from "./limits.ts";
 import type { CounterStore, EventLog, LockInfo, LockStore, PersistQueue, UpdatedCursor, WorkingSet } from "./ports.ts";
@@ -52,6 +52,31 @@ export interface SwmServiceOptions {
   limits?: KemLimits;
   /** SWM limits (merged over the defaults). @default DEFAULT_SWM_LIMITS */
   swmLimits?: Partial<SwmLimits>;
+}
+
+/** `metadata.namespace` when it is a string. */
+function namespaceOfRecord(metadata: { [key: string]: unknown } | undefined): string | undefined {
+  const v = metadata?.[NAMESPACE_KEY];
+  return typeof v === "string" ? v : undefined;
+}
+
+/**
+ * Lock grants are bound to the principal: the holder stored with a grant is the caller's principal
+ * id and its agent id, so another principal cannot renew or release it by sending the same agent id.
+ */
+const HOLDER_SEPARATOR = "\u0001";
+function holderOf(ctx: HandlerContext, agentId: string): string {
+  return `${principalOf(ctx).id}${HOLDER_SEPARATOR}${agentId}`;
+}
+/** The agent id part of a stored holder (holders stored before grants were bound are returned as is). */
+function agentOf(holder: string): string {
+  const at = holder.indexOf(HOLDER_SEPARATOR);
+  return at < 0 ? holder : holder.slice(at + 1);
+}
+/** The principal id part of a stored holder ("" for holders stored before grants were bound). */
+function principalIdOf(holder: string): string {
+  const at = holder.indexOf(HOLDER_SEPARATOR);
+  return at < 0 ? "" : holder.slice(0, at);
 }
 
 function checkName(value: string, field: string, max: number): void {
@@ -118,8 +143,9 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
       try {
         if (req.agentId.length > swm.maxNameLength) throw new InvalidInputError(`agent_id is longer than ${swm.maxNameLength} characters`);
         // Issue 8: a caller confined to namespaces only sees events of KEMs in them.
-        const allowed = namespacesWith(principalOf(ctx), "subscribe");
-        yield* streamEvents(events, events.epoch, req, swm, ctx.signal, allowed === "all" ? undefined : new Set(allowed));
+        const principal = principalOf(ctx);
+        const allowed = namespacesWith(principal, "subscribe");
+        yield* streamEvents(events, events.epoch, req, swm, ctx.signal, allowed === "all" ? undefined : new Set(allowed), principal.id);
       } catch (err) {
         throw toConnectError(err);
       }
@@ -150,17 +176,28 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
       const want = req.limit === 0 ? swm.defaultLoadLimit : req.limit;
       parseKemQuery(req.queryForGlm, limits); // same validation as GLM, before calling it
       const ids: string[] = [];
+      const principal = principalOf(ctx);
+      let skipped = 0;
       let token = "";
       do {
         const page = await glm.retrieveKEMs({ query: req.queryForGlm, pageSize: Math.min(want - ids.length, limits.maxPageSize), pageToken: token }, { signal: ctx.signal });
-        const items = page.kems.map((k) => kemToRecord(k));
+        let items = page.kems.map((k) => kemToRecord(k));
+        // Ownership across stores: an id SWM holds in a namespace the caller may not publish to
+        // is not replaced by GLM's KEM of the same id.
+        if (items.length > 0 && namespacesWith(principal, "publish") !== "all") {
+          const cached = await workingSet.get(items.map((r) => r.id));
+          const foreign = new Set(cached.filter((r) => !can(principal, namespaceOfRecord(r.metadata), "publish")).map((r) => r.id));
+          skipped += foreign.size;
+          items = items.filter((r) => !foreign.has(r.id));
+        }
         if (items.length > 0) {
           const res = await workingSet.put(items, { agentId: "", details: "loaded from GLM", keepTimestamps: true });
           ids.push(...res.map((r) => r.record.id));
         }
         token = page.nextPageToken;
       } while (token && ids.length < want);
-      return create(LoadKEMsFromGLMResponseSchema, { loadedKemsCount: ids.length, loadedKemIds: ids, statusMessage: `loaded ${ids.length} KEMs from GLM` });
+      const note = skipped > 0 ? `; skipped ${skipped} whose id SWM holds in a namespace ${principal.id} may not publish to` : "";
+      return create(LoadKEMsFromGLMResponseSchema, { loadedKemsCount: ids.length, loadedKemIds: ids, statusMessage: `loaded ${ids.length} KEMs from GLM${note}` });
     }),
 
     acquireLock: mapErrors(async (req, ctx) => {
@@ -173,7 +210,7 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
       const lockId = uuidv7();
       let pause = 5;
       for (;;) {
-        const a = await locks.tryAcquire(req.resourceId, req.agentId, lockId, lease);
+        const a = await locks.tryAcquire(req.resourceId, holderOf(ctx, req.agentId), lockId, lease);
         const base = { resourceId: req.resourceId, agentId: req.agentId, ...lockFields(a.lock) };
         if (a.status === "acquired") return create(AcquireLockResponseSchema, { ...base, status: LockStatus.ACQUIRED, message: "lock acquired" });
         if (a.status === "renewed") return create(AcquireLockResponseSchema, { ...base, status: LockStatus.ALREADY_HELD_BY_YOU, message: "already held by you; lease renewed" });
@@ -183,7 +220,7 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
             resourceId: req.resourceId,
             agentId: req.agentId,
             status: req.timeoutMs === 0 ? LockStatus.NOT_AVAILABLE : LockStatus.TIMEOUT,
-            message: `held by ${a.lock.agentId} until ${new Date(a.lock.expiresAtMs).toISOString()}`,
+            message: `held by ${agentOf(a.lock.agentId)} until ${new Date(a.lock.expiresAtMs).toISOString()}`,
           });
         }
         // Wait for a local release, the lease end, or a short poll (other processes), whichever is first.
@@ -199,22 +236,24 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
       }
     }),
 
-    releaseLock: mapErrors(async (req) => {
+    releaseLock: mapErrors(async (req, ctx) => {
       checkName(req.resourceId, "resource_id", swm.maxNameLength);
       checkName(req.agentId, "agent_id", swm.maxNameLength);
       checkName(req.lockId, "lock_id", swm.maxNameLength);
-      const outcome = await locks.release(req.resourceId, req.agentId, req.lockId);
+      const outcome = await locks.release(req.resourceId, holderOf(ctx, req.agentId), req.lockId);
       if (outcome === "released") for (const w of [...releaseWaiters]) w();
       const status = outcome === "released" ? ReleaseStatus.RELEASED : outcome === "not_held" ? ReleaseStatus.NOT_HELD : ReleaseStatus.INVALID_LOCK_ID;
       const message = outcome === "released" ? "released" : outcome === "not_held" ? "the lock is not held (or its lease expired)" : "held by another agent or grant; nothing changed";
       return create(ReleaseLockResponseSchema, { resourceId: req.resourceId, status, message });
     }),
 
-    getLockInfo: mapErrors(async (req) => {
+    // The lock id is the release credential: only the principal holding the grant sees it.
+    getLockInfo: mapErrors(async (req, ctx) => {
       checkName(req.resourceId, "resource_id", swm.maxNameLength);
       const l = await locks.info(req.resourceId);
       if (!l) return create(GetLockInfoResponseSchema, { resourceId: req.resourceId, isLocked: false });
-      return create(GetLockInfoResponseSchema, { resourceId: req.resourceId, isLocked: true, currentHolderAgentId: l.agentId, ...lockFields(l) });
+      const mine = principalIdOf(l.agentId) === principalOf(ctx).id;
+      return create(GetLockInfoResponseSchema, { resourceId: req.resourceId, isLocked: true, currentHolderAgentId: agentOf(l.agentId), ...lockFields(l), lockId: mine ? l.lockId : "" });
     }),
 
     incrementCounter: mapErrors(async (req) => {

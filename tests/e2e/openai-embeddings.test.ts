@@ -118,6 +118,11 @@ describe("/v1/embeddings with the official openai client", () => {
     expect(models).toEqual(["all-MiniLM-L6-v2"]);
     expect((await client.models.retrieve("all-MiniLM-L6-v2")).id).toBe("all-MiniLM-L6-v2");
     expect((await fetch(`${server.httpUrl}/v1/models/gpt-4`)).status).toBe(404);
+    for (const bad of ["%", "%E0%A4%A", "all-MiniLM%ZZ"]) {
+      const res = await fetch(`${server.httpUrl}/v1/models/${bad}`);
+      expect(res.status).toBe(400); // a malformed percent escape is the client's mistake, not a 500
+      expect((await res.json()).error.type).toBe("invalid_request_error");
+    }
     const health = await (await fetch(`${server.httpUrl}/health`)).json();
     expect(health.status).toBe("ok");
     expect(health.embedding.ready).toBe(true);

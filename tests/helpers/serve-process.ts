@@ -11,6 +11,8 @@ import { REPO_ROOT } from "../../runtime/config.ts";
 export interface ServeProcess {
   /** Connect / gRPC-Web base URL, e.g. "http://127.0.0.1:40123". */
   url: string;
+  /** gRPC (h2c) base URL, e.g. "http://127.0.0.1:40124". */
+  grpcUrl: string;
   /** The subprocess. */
   proc: Subprocess;
   /** Sends SIGKILL and waits for the exit. */
@@ -51,9 +53,11 @@ export async function startServeProcess(dataDir: string, env: Record<string, str
   })().catch(() => {});
   void new Response(proc.stderr).text().catch(() => {});
   const url = /on (http:\/\/\S+) and gRPC/.exec(banner)?.[1];
-  if (!url) throw new Error(`unexpected banner: ${banner}`);
+  const grpcUrl = /and gRPC on (http:\/\/\S+)/.exec(banner)?.[1];
+  if (!url || !grpcUrl) throw new Error(`unexpected banner: ${banner}`);
   return {
     url,
+    grpcUrl,
     proc,
     async kill9() {
       proc.kill("SIGKILL");

@@ -1,6 +1,6 @@
 /**
- * A bounded embedding cache in front of the model (issue 6): keyed by (model id, SHA-256 of the
- * text), least recently used evicted first, bounded in bytes with `lru-cache`. Re-indexing
+ * A bounded embedding cache in front of the model: keyed by (model id, partition,
+ * SHA-256 of the text), least recently used evicted first, bounded in bytes with `lru-cache`. Re-indexing
  * unchanged code and repeated queries cost a hash instead of a model call. Inputs repeated within
  * one call are embedded once.
  * @module
@@ -13,6 +13,12 @@ import type { EmbedOptions, Embedder } from "../ports.ts";
 export interface CachedEmbedderOptions {
   /** Most bytes of cached vectors and keys (a 384-dim vector costs ~1.6 KB); 0 disables the cache. @default 33554432 (32 MiB) */
   maxBytes?: number;
+  /**
+   * The partition of the current call, read on every `embed` (the server passes the caller's
+   * namespaces): entries are shared only within a partition, so one tenant cannot learn from
+   * cache hits which texts another embedded. @default () => "" (one shared cache)
+   */
+  partitionOf?: () => string;
 }
 
 /** Counters of an {@link CachedEmbedder}. */
@@ -49,7 +55,8 @@ export function createCachedEmbedder(inner: Embedder, options: CachedEmbedderOpt
   let hits = 0;
   let misses = 0;
 
-  const keyOf = (text: string) => createHash("sha256").update(prefix).update(text).digest("base64");
+  const partitionOf = options.partitionOf ?? (() => "");
+  const keyOf = (partition: string, text: string) => createHash("sha256").update(prefix).update(partition).update("\u0000").update(text).digest("base64");
 
   return {
     modelId: inner.modelId,
@@ -64,11 +71,12 @@ export function createCachedEmbedder(inner: Embedder, options: CachedEmbedderOpt
         misses += texts.length;
         return inner.embed(texts, opts);
       }
+      const partition = partitionOf();
       const out = new Array<Float32Array>(texts.length);
       const missing = new Map<string, number[]>();
       const missingTexts: string[] = [];
       for (let i = 0; i < texts.length; i++) {
-        const key = keyOf(texts[i]!);
+        const key = keyOf(partition, texts[i]!);
         const hit = cache.get(key);
         if (hit) {
           out[i] = hit;

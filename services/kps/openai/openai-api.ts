@@ -116,7 +116,12 @@ export function createOpenAiApi(options: OpenAiApiOptions): OpenAiApi {
     }
     if (req.method !== "GET") throw new OpenAiError(405, `Use GET for ${path}.`, "invalid_request_error", "method_not_allowed", null, { allow: "GET" });
     if (path === "/v1/models") return Response.json({ object: "list", data: [modelObject] });
-    const id = decodeURIComponent(path.slice("/v1/models/".length));
+    let id: string;
+    try {
+      id = decodeURIComponent(path.slice("/v1/models/".length));
+    } catch {
+      throw invalidRequest("The model id in the path is not valid percent-encoding.");
+    }
     checkModel(id);
     return Response.json({ ...modelObject });
   }

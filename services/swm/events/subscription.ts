@@ -100,12 +100,22 @@ export function toWireEvent(e: SwmEvent, epoch: string): SWMMemoryEvent {
   });
 }
 
+/** Wire form of each event, built once and shared by every stream that sends it (fan-out cost per subscriber stays a queue push). */
+const wireCache = new WeakMap<SwmEvent, SWMMemoryEvent>();
+function sharedWire(e: SwmEvent, epoch: string): SWMMemoryEvent {
+  let w = wireCache.get(e);
+  if (!w) wireCache.set(e, (w = toWireEvent(e, epoch)));
+  return w;
+}
+
 function special(type: EventType, details: string): SWMMemoryEvent {
   return create(SWMMemoryEventSchema, { eventId: "", eventType: type, eventTime: timestampFromMs(Date.now()), details, sequence: 0n });
 }
 
 /** Active stream count per event log (the per-process subscriber limit). */
 const active = new WeakMap<EventLog, number>();
+/** Active stream count per event log and principal id (the per-principal subscriber limit). */
+const activeByPrincipal = new WeakMap<EventLog, Map<string, number>>();
 
 /**
  * Streams matching events until `signal` aborts.
@@ -114,12 +124,19 @@ const active = new WeakMap<EventLog, number>();
  *   `subscriberBuffer` events behind.
  * @param namespaces - when set, only events of KEMs in these namespaces (metadata `namespace`,
  *   an SWM-indexed key, so evicted and deleted events carry it too) are sent (issue 8).
+ * @param principalId - the caller, counted against `maxSubscribersPerPrincipal` (so one principal
+ *   cannot take every stream slot of the process); `LimitExceededError` beyond.
  */
-export async function* streamEvents(log: EventLog, epoch: string, req: SubscribeToSWMEventsRequest, limits: SwmLimits, signal: AbortSignal, namespaces?: ReadonlySet<string>): AsyncGenerator<SWMMemoryEvent> {
+export async function* streamEvents(log: EventLog, epoch: string, req: SubscribeToSWMEventsRequest, limits: SwmLimits, signal: AbortSignal, namespaces?: ReadonlySet<string>, principalId = ""): AsyncGenerator<SWMMemoryEvent> {
   const topics = parseTopics(req, limits);
   const after = req.resumeAfterSequence === undefined ? undefined : Number(req.resumeAfterSequence);
   const n = active.get(log) ?? 0;
   if (n >= limits.maxSubscribers) throw new LimitExceededError(`this SWM already serves ${limits.maxSubscribers} event streams; retry later`);
+  let byPrincipal = activeByPrincipal.get(log);
+  if (!byPrincipal) activeByPrincipal.set(log, (byPrincipal = new Map()));
+  const mine = byPrincipal.get(principalId) ?? 0;
+  if (mine >= limits.maxSubscribersPerPrincipal) throw new LimitExceededError(`${principalId || "this caller"} already has ${limits.maxSubscribersPerPrincipal} open event streams, the limit per principal; close one or retry later`);
+  byPrincipal.set(principalId, mine + 1);
   active.set(log, n + 1);
   const queue = new EventQueue<SWMMemoryEvent>(limits.subscriberBuffer);
   const overflow = () => new LimitExceededError(`event stream dropped: the consumer fell ${limits.subscriberBuffer} events behind; resume with resume_after_sequence`);
@@ -127,7 +144,7 @@ export async function* streamEvents(log: EventLog, epoch: string, req: Subscribe
   try {
     const s = await log.subscribe(
       after,
-      (e) => void (matches(e, topics) && inNamespaces(e, namespaces) && queue.push(toWireEvent(e, epoch), overflow)),
+      (e) => void (matches(e, topics) && inNamespaces(e, namespaces) && queue.push(sharedWire(e, epoch), overflow)),
       () => void queue.push(special(EventType.RELOAD_REQUIRED, "the SWM event log was reset; reload cached KEMs"), overflow),
     );
     sub = s;
@@ -143,5 +160,8 @@ export async function* streamEvents(log: EventLog, epoch: string, req: Subscribe
   } finally {
     sub?.close();
     active.set(log, (active.get(log) ?? 1) - 1);
+    const left = (byPrincipal.get(principalId) ?? 1) - 1;
+    if (left > 0) byPrincipal.set(principalId, left);
+    else byPrincipal.delete(principalId);
   }
 }

@@ -10,7 +10,7 @@ import { Code, ConnectError, createClient, type Transport } from "@connectrpc/co
 import { ExponentialBackoff, handleWhen, retry } from "cockatiel";
 import { GlobalLongTermMemoryService } from "../../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { recordToKem } from "../../shared/kem-mapping.ts";
-import type { PersistQueue, QueueStats, QueuedKem, WorkingSet } from "../ports.ts";
+import type { KemRecord, PersistQueue, QueueStats, QueuedKem, WorkingSet } from "../ports.ts";
 import { kemToRecord } from "./codec.ts";
 
 /** Options of {@link createWriteBehindWorker}. */
@@ -33,6 +33,13 @@ export interface WriteBehindOptions {
   retryMaxMs?: number;
   /** Logger. */
   log?: { warn(obj: object, msg: string): void; info?(obj: object, msg: string): void };
+  /**
+   * Ownership re-check before each batch is sent (one ownership rule for SWM and GLM): the ids of
+   * records that must not be written, with the reason (e.g. GLM holds the id in another
+   * namespace). Those entries are dropped from the queue and counted as rejected. Retried like
+   * the GLM call when it fails.
+   */
+  ownershipConflicts?: (records: KemRecord[]) => Promise<Map<string, string>>;
 }
 
 /** Counters of the worker since start (for metrics and tests). */
@@ -94,6 +101,18 @@ export function createWriteBehindWorker(options: WriteBehindOptions): WriteBehin
     });
 
   async function send(batch: QueuedKem[]): Promise<void> {
+    if (options.ownershipConflicts) {
+      const check = options.ownershipConflicts;
+      const conflicts = await policy.execute(() => check(batch.map((q) => q.record)), stopping.signal);
+      const dropped = batch.filter((q) => conflicts.has(q.record.id));
+      if (dropped.length > 0) {
+        await queue.ack(dropped.map((q) => q.handle));
+        counters.rejected += dropped.length;
+        for (const q of dropped) options.log?.warn({ kemId: q.record.id, reason: conflicts.get(q.record.id) }, "write-behind KEM not written: its id is owned by another namespace in GLM; dropped");
+        batch = batch.filter((q) => !conflicts.has(q.record.id));
+        if (batch.length === 0) return;
+      }
+    }
     const res = await policy.execute(async () => {
       if (stopping.signal.aborted) throw new Error("stopping");
       return glm.batchStoreKEMs({ kems: batch.map((q) => recordToKem(q.record)), idempotencyKeys: batch.map((q) => q.idempotencyKey) }, { signal: stopping.signal, timeoutMs: 30_000 });
