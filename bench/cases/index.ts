@@ -7,6 +7,7 @@
 import { compareRuns, pool } from "../lib/measure.ts";
 import type { BenchResult } from "../lib/stats.ts";
 import { benchCacheGet, benchCacheQuery, benchCacheSet, benchLpaHit } from "./cache.ts";
+import { benchMetadataCodecs, benchRecordCodecs } from "./codec.ts";
 import { benchEmbeddings } from "./embeddings.ts";
 import { benchBatchStore } from "./glm-batch-store.ts";
 import { benchVectorSearch } from "./glm-vector-search.ts";
@@ -40,6 +41,8 @@ export const CASES: BenchCase[] = [
   { name: "cache.set", results: ["cache.set/lru-cache", "cache.set/indexed-lru", "cache.set/map"], run: benchCacheSet },
   { name: "cache.query", results: ["cache.query/map-index", "cache.query/indexed-lru", "cache.query/lru-cache-scan"], run: benchCacheQuery },
   { name: "lpa.get-kem", results: ["lpa.lru-cache-get", "lpa.get-kem/hit"], run: benchLpaHit },
+  { name: "codec.record", results: ["codec.record/protobuf", "codec.record/hand-laid", "codec.record/msgpackr-array", "codec.record/msgpackr-records"], run: benchRecordCodecs },
+  { name: "codec.metadata", results: ["codec.metadata/json", "codec.metadata/msgpackr"], run: benchMetadataCodecs },
   { name: "rpc.unary", results: ["rpc.bare/bun-serve", "rpc.unary/connect-json", "rpc.unary/connect-binary", "rpc.unary/grpc-web", "rpc.unary/grpc"], run: benchRpcOverhead },
   { name: "swm.memory", results: ["swm.publish/memory", "swm.publish/memory-connect-binary", "swm.publish/memory-grpc", "swm.query/memory"], run: benchSwmMemory },
   { name: "swm.redis", results: ["swm.publish/redis", "redis.raw-multi/publish-64", "swm.publish/redis-connect-binary", "swm.publish/redis-grpc", "swm.query/redis", "redis.benchmark/set-c64"], run: benchSwmRedis },
