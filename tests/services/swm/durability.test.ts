@@ -1,7 +1,8 @@
 /**
  * Write-behind durability with real processes: an SWM server process is killed with kill -9 while
  * KEMs are queued (GLM down) or in flight (GLM up); a new process on the same data dir / Redis
- * delivers every queued KEM to GLM exactly once (GLM's idempotency keys: no row written twice).
+ * delivers every queued KEM to GLM exactly once (GLM's idempotency keys: no row written twice),
+ * with GLM over the network and with GLM in the same process (write-behind through its repository).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
@@ -131,3 +132,25 @@ for (const kind of ["in-process (SQLite queue)", "redis (stream queue)"]) {
     }, 60_000);
   });
 }
+
+describe("write-behind durability: GLM in the same process (SQLite queue into the repository)", () => {
+  test("kill -9 while batches are being stored; after restart every KEM is in GLM once", async () => {
+    const dataDir = tempDir();
+    const env = { DCSM_DATA_DIR: dataDir, DCSM_SWM_WRITE_BEHIND_DELAY_MS: "20", DCSM_SWM_WRITE_BEHIND_BATCH: "25", DCSM_SWM_CLAIM_IDLE_MS: "1000" };
+    const glmPath = `${dataDir}/glm.sqlite`;
+    const s1 = await startSwmProcess(env);
+    procs.push(s1);
+    const ids = Array.from({ length: 1500 }, (_, i) => `same-${i}`);
+    await publishAll(s1.url, ids);
+    await waitFor(() => glmState(glmPath, ids).stored > 0, 10_000, "first batches in GLM");
+    await s1.kill9();
+    const atKill = glmState(glmPath, ids).stored;
+    expect(atKill).toBeLessThan(1500); // killed with work left
+    const s2 = await startSwmProcess(env);
+    procs.push(s2);
+    await waitFor(async () => glmState(glmPath, ids).stored === 1500 && (await s2.stats()).depth === 0, 20_000, "all KEMs in GLM, queue empty");
+    await Bun.sleep(300); // anything resent late would show up as a rewrite
+    expect(glmState(glmPath, ids)).toEqual({ stored: 1500, total: 1500, keys: 1500, rewritten: 0 });
+    await s2.stop();
+  }, 60_000);
+});

@@ -1,0 +1,106 @@
+/**
+ * Write-behind with GLM in the same process: the worker stores queued records through GLM's
+ * repository (real SQLite store, exact index) without a serialising transport. Records land bit
+ * for bit, the cache adopts GLM's version with its embedding, invalid records are rejected as
+ * `BatchStoreKEMs` would reject them.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { KemRepository } from "../../../services/glm/kem-repository.ts";
+import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
+import { createExactVectorIndex } from "../../../services/glm/vector/exact-index.ts";
+import { createMemorySwmBackend } from "../../../services/swm/backends.ts";
+import type { KemRecord } from "../../../services/swm/ports.ts";
+import { checkQueuedWrite, createRepositoryGlmWriter } from "../../../services/swm/write-behind/glm-writer.ts";
+import { createWriteBehindWorker } from "../../../services/swm/write-behind/worker.ts";
+import { testLimits } from "../../helpers/glm.ts";
+import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
+import { waitFor } from "./working-set-contract.ts";
+
+afterAll(() => removeTempDirs());
+
+const limits = testLimits(8);
+
+function unit(i: number): Float32Array {
+  const v = Float32Array.from({ length: 8 }, (_, j) => Math.sin(i * 8 + j + 1));
+  const n = Math.hypot(...v);
+  return v.map((x) => x / n);
+}
+
+async function setup() {
+  const dir = tempDir();
+  const store = createSqliteKemStore({ path: join(dir, "glm.sqlite") });
+  const repository = new KemRepository({ store, index: createExactVectorIndex({ dimension: 8 }) });
+  await repository.open();
+  const backend = createMemorySwmBackend({ queuePath: join(dir, "queue.sqlite") });
+  const worker = createWriteBehindWorker({ queue: backend.persistQueue!, glm: createRepositoryGlmWriter(repository, limits), workingSet: backend.workingSet, batchSize: 20, maxDelayMs: 10, idlePollMs: 20, retryInitialMs: 20, retryMaxMs: 100 });
+  /** Caches and queues records the way PublishKEMToSWM does. */
+  const publish = async (recs: Omit<KemRecord, "createdAtUs" | "updatedAtUs">[]) => {
+    const put = await backend.workingSet.put(recs, { agentId: "t" });
+    await backend.persistQueue!.enqueue(put.map((p) => p.record));
+    worker.notify();
+    return put.map((p) => p.record);
+  };
+  return {
+    dir,
+    store,
+    backend,
+    worker,
+    publish,
+    async close() {
+      await worker.stop();
+      await backend.close();
+      store.close();
+    },
+  };
+}
+
+const bits = (v: Float32Array) => Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length));
+
+describe("write-behind into the in-process repository", () => {
+  test("records land exactly; the cache adopts GLM's timestamps and keeps the embedding", async () => {
+    const s = await setup();
+    const recs = Array.from({ length: 45 }, (_, i) => ({ id: `r-${i}`, contentType: "text/plain", content: Uint8Array.from([0, 255, i, 10]), metadata: { topic: `t${i % 3}`, nested: { i, list: [i, "x"] } }, embedding: unit(i) }));
+    await s.publish(recs);
+    await waitFor(async () => (await s.worker.stats()).persisted === 45, 5000, "all persisted");
+    const stored = s.store.getMany(recs.map((r) => r.id));
+    expect(stored.length).toBe(45);
+    for (const [i, r] of stored.entries()) {
+      expect(Array.from(r.content)).toEqual([0, 255, i, 10]);
+      expect(r.metadata).toEqual(recs[i]!.metadata);
+      expect(bits(r.embedding!)).toEqual(bits(recs[i]!.embedding));
+    }
+    const [cached] = await s.backend.workingSet.get(["r-7"]);
+    expect(cached!.updatedAtUs).toBe(stored[7]!.updatedAtUs);
+    expect(cached!.createdAtUs).toBe(stored[7]!.createdAtUs);
+    expect(bits(cached!.embedding!)).toEqual(bits(recs[7]!.embedding));
+    expect((await s.worker.stats()).depth).toBe(0);
+    await s.close();
+  });
+
+  test("an invalid record is rejected and dropped like BatchStoreKEMs rejects it; the rest of its batch lands", async () => {
+    const s = await setup();
+    await s.publish([
+      { id: "ok-1", contentType: "text/plain", content: Uint8Array.of(1), metadata: {}, embedding: unit(1) },
+      { id: "wrong-dim", contentType: "text/plain", content: Uint8Array.of(1), metadata: {}, embedding: new Float32Array(5).fill(0.5) },
+      { id: "ok-2", contentType: "text/plain", content: Uint8Array.of(2), metadata: {}, embedding: null },
+    ]);
+    await waitFor(async () => (await s.worker.stats()).depth === 0, 5000, "queue drained");
+    const st = await s.worker.stats();
+    expect(st.persisted).toBe(2);
+    expect(st.rejected).toBe(1);
+    expect(s.store.getMany(["ok-1", "wrong-dim", "ok-2"]).map((r) => r.id)).toEqual(["ok-1", "ok-2"]);
+    await s.close();
+  });
+
+  test("checkQueuedWrite names the field and the limit", () => {
+    const base: KemRecord = { id: "x", contentType: "text/plain", content: Uint8Array.of(1), metadata: {}, embedding: unit(0), createdAtUs: 1, updatedAtUs: 1 };
+    expect(() => checkQueuedWrite(base, limits)).not.toThrow();
+    expect(() => checkQueuedWrite({ ...base, id: "has space" }, limits)).toThrow(/kem.id/);
+    expect(() => checkQueuedWrite({ ...base, content: new Uint8Array() }, limits)).toThrow(/content is empty/);
+    expect(() => checkQueuedWrite({ ...base, content: new Uint8Array(limits.maxContentBytes + 1) }, limits)).toThrow(/over the limit/);
+    expect(() => checkQueuedWrite({ ...base, embedding: new Float32Array(8) }, limits)).toThrow(/zero vector/);
+    expect(() => checkQueuedWrite({ ...base, embedding: new Float32Array(8).fill(Number.NaN) }, limits)).toThrow(/finite/);
+    expect(() => checkQueuedWrite({ ...base, embedding: new Float32Array(9).fill(1) }, limits)).toThrow(/dimension 9/);
+  });
+});
