@@ -13,7 +13,7 @@ import { benchBatchStore } from "./glm-batch-store.ts";
 import { benchVectorSearch } from "./glm-vector-search.ts";
 import { benchRpcOverhead } from "./rpc-overhead.ts";
 import { benchSwmMemory, benchSwmRedis } from "./swm.ts";
-import { benchWriteBehind } from "./swm-write-behind.ts";
+import { benchKpsOutbox, benchWriteBehind } from "./swm-write-behind.ts";
 
 /** The runner's self-test (used by tests/bench): a no-op against an awaited no-op, in milliseconds. */
 function benchSelftest(): Promise<BenchResult[]> {
@@ -48,7 +48,8 @@ export const CASES: BenchCase[] = [
   { name: "swm.redis", results: ["swm.publish/redis", "redis.raw-multi/publish-64", "swm.publish/redis-connect-binary", "swm.publish/redis-grpc", "swm.query/redis", "redis.benchmark/set-c64"], run: benchSwmRedis },
   { name: "glm.batch-store/100", results: ["sqlite.raw-insert/100", "glm.batch-store/100", "glm.batch-store/100-connect-binary"], run: () => benchBatchStore(100, 30) },
   { name: "glm.batch-store/1000", results: ["sqlite.raw-insert/1000", "glm.batch-store/1000", "glm.batch-store/1000-connect-binary"], run: () => benchBatchStore(1000, 4) },
-  { name: "swm.write-behind", results: ["sqlite.raw-insert/wb-100", "swm.write-behind/memory", "swm.write-behind/redis"], run: benchWriteBehind },
+  { name: "swm.write-behind", results: ["sqlite.raw-insert/wb-100", "redis+sqlite.raw-queue/wb-100", "swm.write-behind/memory", "swm.write-behind/redis", "swm.write-behind/redis:composite"], run: benchWriteBehind },
+  { name: "kps.outbox", results: ["sqlite.raw-insert/outbox-100", "kps.outbox/drain"], run: benchKpsOutbox },
   { name: "kps.embeddings", results: ["kps.embeddings/raw-pipeline-b32", "kps.embeddings/http-v1-b32"], run: () => benchEmbeddings() },
   { name: "glm.search/10k", results: ["glm.search/exact-10k", "glm.search/hnsw-10k"], run: () => benchVectorSearch(10_000, 300) },
   { name: "glm.search/100k", results: ["glm.search/exact-100k", "glm.search/hnsw-100k"], run: () => benchVectorSearch(100_000, 150) },
