@@ -5,8 +5,9 @@
  * killed between the two cannot leave an acknowledged entry in the stream, where no worker would
  * ever read it again and the queue would never look drained). A worker killed with entries
  * in flight leaves them pending; after `claimIdleMs` any worker takes them over (XAUTOCLAIM) and
- * resends them with the same idempotency keys. The stream has no TTL, so `volatile-lru` never
- * evicts it (Redis persistence — AOF — decides durability across a Redis crash).
+ * resends them with the same idempotency keys (such recovery reads run on start, after a batch
+ * went unacknowledged, and at least every second; a steady-state claim is one XREADGROUP). The
+ * stream has no TTL, so `volatile-lru` never evicts it (Redis persistence — AOF — decides durability across a Redis crash).
  * @module
  */
 import { v7 as uuidv7 } from "uuid";
@@ -69,6 +70,10 @@ export async function createRedisPersistQueue(options: RedisPersistQueueOptions)
   const key = `${options.prefix ?? ""}swm_persist`;
   const group = "swm_persist_workers";
   const idle = String(options.claimIdleMs ?? 30_000);
+  const recoverEveryMs = Math.min(1000, Math.max(10, (options.claimIdleMs ?? 30_000) / 2));
+  let nextRecovery = 0;
+  /** Handles claimed by this queue and not acknowledged yet (a failed send leaves some). */
+  const outstanding = new Set<string>();
   try {
     await redis.cmd(["XGROUP", "CREATE", key, group, "0", "MKSTREAM"]);
   } catch (err) {
@@ -86,20 +91,32 @@ export async function createRedisPersistQueue(options: RedisPersistQueueOptions)
     async claim(max) {
       const seen = new Map<string, QueuedKem>();
       const add = (items: QueuedKem[]) => items.forEach((q) => seen.size < max && seen.set(q.handle, q));
-      const auto = await redis.bin<[Buffer, StreamEntry[], unknown]>(["XAUTOCLAIM", key, group, consumer, idle, "0-0", "COUNT", String(max)]);
-      add(toQueued(auto[1] ?? []));
-      if (seen.size < max) add(toQueued(streamOf(await redis.bin(["XREADGROUP", "GROUP", group, consumer, "COUNT", String(max), "STREAMS", key, "0"]))));
+      const now = Date.now();
+      // Recovery reads (entries of dead consumers, and this consumer's own unacknowledged ones)
+      // cost three round trips: they run on start, after a batch went unacknowledged, and every
+      // `recoverEveryMs`; otherwise a claim is one XREADGROUP of new entries.
+      const recover = outstanding.size > 0 || now >= nextRecovery;
+      if (recover) {
+        nextRecovery = now + recoverEveryMs;
+        outstanding.clear(); // what is still ours is read back below (the rest by a later recovery)
+        const auto = await redis.bin<[Buffer, StreamEntry[], unknown]>(["XAUTOCLAIM", key, group, consumer, idle, "0-0", "COUNT", String(max)]);
+        add(toQueued(auto[1] ?? []));
+        if (seen.size < max) add(toQueued(streamOf(await redis.bin(["XREADGROUP", "GROUP", group, consumer, "COUNT", String(max), "STREAMS", key, "0"]))));
+        if (seen.size > 0) await redis.cmd(["XCLAIM", key, group, consumer, "0", ...seen.keys(), "JUSTID"]); // reset idle: still ours
+      }
       if (seen.size < max) add(toQueued(streamOf(await redis.bin(["XREADGROUP", "GROUP", group, consumer, "COUNT", String(max - seen.size), "STREAMS", key, ">"]))));
-      if (seen.size > 0) await redis.cmd(["XCLAIM", key, group, consumer, "0", ...seen.keys(), "JUSTID"]); // reset idle: still ours
+      for (const h of seen.keys()) outstanding.add(h);
       return [...seen.values()].sort((a, b) => compareIds(a.handle, b.handle));
     },
     async ack(handles) {
       if (handles.length === 0) return;
       await redis.script(ACK_AND_DELETE, [key], [group, ...handles]);
+      for (const h of handles) outstanding.delete(h);
     },
     async stats() {
-      const depth = Number(await redis.cmd(["XLEN", key]));
-      const first = await redis.cmd<[string, string[]][]>(["XRANGE", key, "-", "+", "COUNT", "1"]);
+      // Issued together: node-redis pipelines them into one round trip.
+      const [len, first] = await Promise.all([redis.cmd(["XLEN", key]), redis.cmd<[string, string[]][]>(["XRANGE", key, "-", "+", "COUNT", "1"])]);
+      const depth = Number(len);
       const t = first[0] ? Number(first[0][0].split("-")[0]) : 0;
       return { depth, oldestAgeMs: t ? Math.max(0, Date.now() - t) : 0 };
     },
