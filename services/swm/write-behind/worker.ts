@@ -8,8 +8,19 @@
  */
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { ExponentialBackoff, handleWhen, retry } from "cockatiel";
-import type { PersistQueue, QueueStats, QueuedKem, WorkingSet } from "../ports.ts";
+import type { KemRecord, PersistQueue, QueueStats, QueuedKem, WorkingSet } from "../ports.ts";
 import { createRpcGlmWriter, type GlmBatchWriter } from "./glm-writer.ts";
+
+function sameBytes(a: ArrayBufferView | null, b: ArrayBufferView | null): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.byteLength !== b.byteLength) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+/** GLM stored the KEM as queued (only its timestamps differ): the cache's refresh can skip the payload. */
+function sameBody(stored: KemRecord, queued: KemRecord): boolean {
+  return stored.contentType === queued.contentType && sameBytes(stored.content, queued.content) && sameBytes(stored.embedding, queued.embedding) && (stored.metadata === queued.metadata || JSON.stringify(stored.metadata) === JSON.stringify(queued.metadata));
+}
 
 /** Options of {@link createWriteBehindWorker}. */
 export interface WriteBehindOptions {
@@ -107,7 +118,7 @@ export function createWriteBehindWorker(options: WriteBehindOptions): WriteBehin
       const q = batch[i]!;
       if ("record" in o) {
         counters.persisted++;
-        if (workingSet) refreshes.push(workingSet.refresh(o.record, q.record.updatedAtUs, { agentId: "swm-write-behind", details: "refreshed with the GLM version after write-behind" }).catch(() => {}));
+        if (workingSet) refreshes.push(workingSet.refresh(o.record, q.record.updatedAtUs, { agentId: "swm-write-behind", details: "refreshed with the GLM version after write-behind" }, sameBody(o.record, q.record)).catch(() => {}));
       } else {
         counters.rejected++;
         options.log?.warn({ kemId: q.record.id, error: o.error }, "GLM rejected a write-behind KEM; dropped");

@@ -4,20 +4,28 @@
  * for bit, the cache adopts GLM's version with its embedding, invalid records are rejected as
  * `BatchStoreKEMs` would reject them.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { KemRepository } from "../../../services/glm/kem-repository.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../../../services/glm/vector/exact-index.ts";
-import { createMemorySwmBackend } from "../../../services/swm/backends.ts";
+import { createMemorySwmBackend, createRedisSwmBackend } from "../../../services/swm/backends.ts";
 import type { KemRecord } from "../../../services/swm/ports.ts";
 import { checkQueuedWrite, createRepositoryGlmWriter } from "../../../services/swm/write-behind/glm-writer.ts";
 import { createWriteBehindWorker } from "../../../services/swm/write-behind/worker.ts";
 import { testLimits } from "../../helpers/glm.ts";
+import { startRedis, type TestRedis } from "../../helpers/redis-server.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
-import { waitFor } from "./working-set-contract.ts";
+import { collect, waitFor } from "./working-set-contract.ts";
 
-afterAll(() => removeTempDirs());
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis.stop();
+  removeTempDirs();
+});
 
 const limits = testLimits(8);
 
@@ -27,12 +35,17 @@ function unit(i: number): Float32Array {
   return v.map((x) => x / n);
 }
 
-async function setup() {
+let prefixes = 0;
+
+async function setup(kind: "memory" | "redis" = "memory") {
   const dir = tempDir();
   const store = createSqliteKemStore({ path: join(dir, "glm.sqlite") });
   const repository = new KemRepository({ store, index: createExactVectorIndex({ dimension: 8 }) });
   await repository.open();
-  const backend = createMemorySwmBackend({ queuePath: join(dir, "queue.sqlite") });
+  const backend =
+    kind === "memory"
+      ? createMemorySwmBackend({ queuePath: join(dir, "queue.sqlite"), indexedKeys: ["topic"] })
+      : await createRedisSwmBackend({ url: redis.url, prefix: `wbr${++prefixes}:`, indexedKeys: ["topic"], queueConsumer: "w1" });
   const worker = createWriteBehindWorker({ queue: backend.persistQueue!, glm: createRepositoryGlmWriter(repository, limits), workingSet: backend.workingSet, batchSize: 20, maxDelayMs: 10, idlePollMs: 20, retryInitialMs: 20, retryMaxMs: 100 });
   /** Caches and queues records the way PublishKEMToSWM does. */
   const publish = async (recs: Omit<KemRecord, "createdAtUs" | "updatedAtUs">[]) => {
@@ -102,5 +115,35 @@ describe("write-behind into the in-process repository", () => {
     expect(() => checkQueuedWrite({ ...base, embedding: new Float32Array(8) }, limits)).toThrow(/zero vector/);
     expect(() => checkQueuedWrite({ ...base, embedding: new Float32Array(8).fill(Number.NaN) }, limits)).toThrow(/finite/);
     expect(() => checkQueuedWrite({ ...base, embedding: new Float32Array(9).fill(1) }, limits)).toThrow(/dimension 9/);
+  });
+
+  test("Redis: the refresh after write-behind writes GLM's timestamps only; payload, indexes and the KEM_UPDATED event stay whole", async () => {
+    const s = await setup("redis");
+    const events = await collect(s.backend.events);
+    const recs = Array.from({ length: 12 }, (_, i) => ({ id: `x-${i}`, contentType: "text/markdown", content: Uint8Array.from([i, 0, 255]), metadata: { topic: i % 2 ? "odd" : "even", deep: { i } }, embedding: unit(i) }));
+    const published = await s.publish(recs);
+    await waitFor(async () => (await s.worker.stats()).persisted === 12, 5000, "all persisted");
+    const stored = s.store.getMany(recs.map((r) => r.id));
+    await waitFor(async () => (await s.backend.workingSet.get(["x-11"]))[0]?.updatedAtUs === stored[11]!.updatedAtUs, 5000, "cache refreshed");
+    const cached = await s.backend.workingSet.get(recs.map((r) => r.id));
+    cached.forEach((c, i) => {
+      expect(c.updatedAtUs).toBe(stored[i]!.updatedAtUs);
+      expect(c.createdAtUs).toBe(stored[i]!.createdAtUs);
+      expect(c.updatedAtUs).not.toBe(published[i]!.updatedAtUs);
+      expect(c.contentType).toBe("text/markdown");
+      expect(Array.from(c.content)).toEqual([i, 0, 255]);
+      expect(c.metadata).toEqual(recs[i]!.metadata);
+      expect(bits(c.embedding!)).toEqual(bits(recs[i]!.embedding));
+    });
+    const odd = await s.backend.workingSet.query({ filter: { metadata: { topic: "odd" } }, limit: 100 });
+    expect(odd.map((r) => r.id).sort()).toEqual(["x-1", "x-11", "x-3", "x-5", "x-7", "x-9"]);
+    const byUpdate = await s.backend.workingSet.query({ filter: { updatedFromUs: stored[0]!.updatedAtUs }, limit: 100 });
+    expect(byUpdate.length).toBe(12);
+    await waitFor(() => events.got.filter((e) => e.details.includes("GLM version")).length === 12, 5000, "refresh events");
+    const refreshed = events.got.filter((e) => e.details.includes("GLM version"));
+    expect(refreshed.every((e) => e.kind === "updated")).toBe(true);
+    expect(refreshed.find((e) => e.kemId === "x-3")!.metadata).toEqual({ topic: "odd", deep: { i: 3 } });
+    events.sub.close();
+    await s.close();
   });
 });
