@@ -48,7 +48,7 @@ function items(): Item[] {
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
 /** Publishes N KEMs with write-behind and waits until the worker has persisted them all. */
-function drainRun({ server }: BenchServer): () => Promise<Sample> {
+export function drainRun({ server }: BenchServer): () => Promise<Sample> {
   const impl = server.swm.service;
   const ctx = createHandlerContext({ service: SharedWorkingMemoryService, method: SharedWorkingMemoryService.method.publishKEMToSWM, protocolName: "in-process", requestMethod: "POST", url: "http://localhost/" });
   return async () => {
