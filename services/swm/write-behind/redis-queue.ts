@@ -36,7 +36,7 @@ function toQueued(entries: StreamEntry[]): QueuedKem[] {
     const f = new Map<string, Buffer>();
     for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!.toString(), fields[i + 1]!);
     const handle = id.toString();
-    out.push({ handle, idempotencyKey: f.get("key")!.toString(), record: decodeRecord(new Uint8Array(f.get("kem")!)), enqueuedAtMs: Number(handle.split("-")[0]) });
+    out.push({ handle, idempotencyKey: f.get("key")!.toString(), record: decodeRecord(f.get("kem")!), enqueuedAtMs: Number(handle.split("-")[0]) });
   }
   return out;
 }
@@ -86,7 +86,12 @@ export async function createRedisPersistQueue(options: RedisPersistQueueOptions)
   };
   return {
     async enqueue(records) {
-      await Promise.all(records.map((r) => redis.cmd(["XADD", key, "*", "key", uuidv7(), "kem", Buffer.from(encodeRecord(r))])));
+      await Promise.all(
+        records.map((r) => {
+          const bytes = encodeRecord(r);
+          return redis.cmd(["XADD", key, "*", "key", uuidv7(), "kem", Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]);
+        }),
+      );
     },
     async claim(max) {
       const seen = new Map<string, QueuedKem>();

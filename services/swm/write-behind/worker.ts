@@ -1,9 +1,12 @@
 /**
  * Write-behind worker (seed 002 3.4 `_glm_persistence_worker`, 4.3): drains the durable
- * {@link PersistQueue} into GLM `BatchStoreKEMs` in batches bounded by size and by the age of the
- * oldest entry, retries with exponential backoff (cockatiel) while GLM is unavailable, sends each
- * entry's idempotency key so a resend after a crash stores nothing twice, and then refreshes the
- * cached KEM with GLM's version (ids, timestamps) when the cache still holds the version queued.
+ * {@link PersistQueue} into GLM in batches bounded by size and by the age of the oldest entry —
+ * one claim, one decode per record, one GLM write (`KemRepository.write` in this process, one
+ * `BatchStoreKEMs` over the network; see `glm-writer.ts`) and one ack per batch; after a full
+ * batch the next is claimed at once. Retries with exponential backoff (cockatiel) while GLM is
+ * unavailable, sends each entry's idempotency key so a resend after a crash stores nothing twice,
+ * and then refreshes the cached KEM with GLM's version (ids, timestamps) when the cache still
+ * holds the version queued.
  * @module
  */
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
