@@ -11,12 +11,13 @@
  */
 import { v7 as uuidv7 } from "uuid";
 import { openWalDatabase } from "../../shared/sqlite-open.ts";
-import type { KemRecord, PersistQueue, QueuedKem } from "../ports.ts";
+import type { PersistQueue, QueuedKem } from "../ports.ts";
 import { decodeRecord, encodeRecord } from "./codec.ts";
 
 /** Records of one `enqueue` call waiting for the group's commit. */
 interface Pending {
-  records: KemRecord[];
+  /** The records, encoded by the caller (an encoding error fails that call only). */
+  encoded: Uint8Array[];
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -70,7 +71,7 @@ export function createSqlitePersistQueue(options: SqlitePersistQueueOptions): Pe
   const stat = db.query<{ n: number; t: number | null }, []>("SELECT COUNT(*) AS n, MIN(enqueued_at_ms) AS t FROM swm_persist_queue");
   const enqueueTx = db.transaction((group: Pending[]) => {
     const now = Date.now();
-    for (const p of group) for (const r of p.records) insert.run(uuidv7(), encodeRecord(r), now);
+    for (const p of group) for (const bytes of p.encoded) insert.run(uuidv7(), bytes, now);
   });
   // Group commit: enqueues issued while the current microtasks run (concurrent publishes) share
   // one transaction, committed before the event loop moves on; each caller's promise settles when
@@ -98,12 +99,18 @@ export function createSqlitePersistQueue(options: SqlitePersistQueueOptions): Pe
   return {
     enqueue(records) {
       if (records.length === 0) return Promise.resolve();
+      let encoded: Uint8Array[];
+      try {
+        encoded = records.map(encodeRecord);
+      } catch (err) {
+        return Promise.reject(err);
+      }
       return new Promise<void>((resolve, reject) => {
         if (!group) {
           group = [];
           queueMicrotask(commitGroup);
         }
-        group.push({ records, resolve, reject });
+        group.push({ encoded, resolve, reject });
       });
     },
     async claim(max): Promise<QueuedKem[]> {
