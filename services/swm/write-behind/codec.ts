@@ -34,9 +34,18 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const LITTLE_ENDIAN = new Uint8Array(new Float32Array([1]).buffer)[3] === 0x3f;
 
-/** Raised for bytes that are no queued record (truncated, unknown version, bad UTF-8). */
+/**
+ * Raised for bytes that are no queued record this build can read: truncated, bad UTF-8, not a
+ * record at all, or (`newerVersion`) a format version written by a newer DCSM sharing the queue.
+ */
 export class RecordFormatError extends Error {
   override name = "RecordFormatError";
+  /** The bytes carry a format version above {@link RECORD_FORMAT_VERSION} (readable by a newer build). */
+  readonly newerVersion: boolean;
+  constructor(message: string, options?: { cause?: unknown; newerVersion?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.newerVersion = options?.newerVersion ?? false;
+  }
 }
 
 /**
@@ -86,8 +95,17 @@ export function encodeRecord(rec: KemRecord): Uint8Array {
 export function decodeRecord(bytes: Uint8Array): KemRecord {
   if (bytes.byteLength === 0) throw new RecordFormatError("empty queued record");
   const version = bytes[0]!;
-  if (version > 7) return kemToRecord(fromBinary(KEMSchema, bytes)); // before version bytes: protobuf `KEM`
-  if (version !== RECORD_FORMAT_VERSION) throw new RecordFormatError(`queued record has format version ${version}; this build reads 1`);
+  if (version > 7) {
+    // Queued before version bytes: the wire `KEM` protobuf.
+    try {
+      return kemToRecord(fromBinary(KEMSchema, bytes));
+    } catch (err) {
+      throw new RecordFormatError(`queued record is neither format ${RECORD_FORMAT_VERSION} nor a protobuf KEM: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  if (version !== RECORD_FORMAT_VERSION) {
+    throw new RecordFormatError(`queued record has format version ${version}; this build reads ${RECORD_FORMAT_VERSION}`, { newerVersion: version > RECORD_FORMAT_VERSION });
+  }
   if (bytes.byteLength < HEADER + 20) throw new RecordFormatError("queued record is truncated");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = HEADER;
@@ -101,17 +119,23 @@ export function decodeRecord(bytes: Uint8Array): KemRecord {
     return s;
   };
   const text = () => {
+    const s = span();
     try {
-      return decoder.decode(span());
+      return decoder.decode(s);
     } catch (err) {
-      if (err instanceof RecordFormatError) throw err;
       throw new RecordFormatError("queued record has invalid UTF-8", { cause: err });
     }
   };
   const id = text();
   const contentType = text();
   const content = span().slice();
-  const metadata = JSON.parse(text()) as KemRecord["metadata"];
+  let metadata: KemRecord["metadata"];
+  try {
+    metadata = JSON.parse(text()) as KemRecord["metadata"];
+  } catch (err) {
+    if (err instanceof RecordFormatError) throw err;
+    throw new RecordFormatError("queued record has invalid metadata JSON", { cause: err });
+  }
   if (pos + 4 > bytes.byteLength) throw new RecordFormatError("queued record is truncated");
   const dim = view.getUint32(pos, true);
   pos += 4;

@@ -6,13 +6,22 @@
  * transaction; leases in the table `swm_persist_leases`), so workers do not send the same rows; rows of a dead process come back when their
  * lease ends. Rows are deleted on ack. Concurrent enqueues share one transaction (group commit);
  * records are stored in the format of `codec.ts`; an index on the enqueue time answers depth and
- * age without a table scan.
+ * age without a table scan. A row that cannot be read is moved to `swm_persist_dead` (bytes, error,
+ * time) instead of blocking the queue; rows of a newer format are left for a newer process.
  * @module
  */
 import { v7 as uuidv7 } from "uuid";
 import { openWalDatabase } from "../../shared/sqlite-open.ts";
 import type { PersistQueue, QueuedKem } from "../ports.ts";
-import { decodeRecord, encodeRecord } from "./codec.ts";
+import { decodeRecord, encodeRecord, RecordFormatError } from "./codec.ts";
+
+/** A queue row as a claim reads it. */
+interface ClaimedRow {
+  seq: number;
+  idempotency_key: string;
+  kem: Uint8Array;
+  enqueued_at_ms: number;
+}
 
 /** Records of one `enqueue` call waiting for the group's commit. */
 interface Pending {
@@ -28,6 +37,8 @@ export interface SqlitePersistQueueOptions {
   path: string;
   /** How long a claim is reserved for this process, ms (then other processes may take it). @default 30000 */
   claimIdleMs?: number;
+  /** Logger for records that cannot be read. */
+  log?: { warn(obj: object, msg: string): void };
 }
 
 /**
@@ -47,6 +58,9 @@ export function createSqlitePersistQueue(options: SqlitePersistQueueOptions): Pe
     claimed_until_ms INTEGER
   )`);
   db.exec("CREATE TABLE IF NOT EXISTS swm_persist_leases (seq INTEGER PRIMARY KEY, claimed_by TEXT NOT NULL, claimed_until_ms INTEGER NOT NULL)");
+  db.exec(`CREATE TABLE IF NOT EXISTS swm_persist_dead (
+    seq INTEGER PRIMARY KEY, idempotency_key TEXT NOT NULL, kem BLOB NOT NULL, enqueued_at_ms INTEGER NOT NULL, error TEXT NOT NULL, failed_at_ms INTEGER NOT NULL
+  )`);
   db.exec("CREATE INDEX IF NOT EXISTS swm_persist_queue_enqueued ON swm_persist_queue (enqueued_at_ms)"); // depth and age without a table scan
   const me = uuidv7();
   const lease = options.claimIdleMs ?? 30_000;
@@ -54,7 +68,7 @@ export function createSqlitePersistQueue(options: SqlitePersistQueueOptions): Pe
   // Leases live in their own small table: setting them on the queue rows rewrote each 2 KB row
   // (its page) into the WAL on every claim, 2-3x the cost of the claim itself. The queue's own
   // claim columns are still honoured, for rows leased by an earlier version sharing the file.
-  const selectClaimable = db.query<{ seq: number; idempotency_key: string; kem: Uint8Array; enqueued_at_ms: number }, [string, number, string, number, number]>(
+  const selectClaimable = db.query<ClaimedRow, [string, number, string, number, number]>(
     `SELECT q.seq, q.idempotency_key, q.kem, q.enqueued_at_ms FROM swm_persist_queue q LEFT JOIN swm_persist_leases l ON l.seq = q.seq
      WHERE (l.seq IS NULL OR l.claimed_by = ? OR l.claimed_until_ms < ?)
        AND (q.claimed_by IS NULL OR q.claimed_by = ? OR q.claimed_until_ms < ?)
@@ -67,6 +81,19 @@ export function createSqlitePersistQueue(options: SqlitePersistQueueOptions): Pe
     return rows;
   });
   const delLease = db.query<unknown, [number]>("DELETE FROM swm_persist_leases WHERE seq = ?");
+  const bury = db.query<unknown, [number, string, Uint8Array, number, string, number]>(
+    "INSERT OR REPLACE INTO swm_persist_dead (seq, idempotency_key, kem, enqueued_at_ms, error, failed_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+  );
+  /** Moves unreadable rows to `swm_persist_dead`; releases the leases of rows a newer build wrote. */
+  const setAsideTx = db.transaction((dead: { row: ClaimedRow; error: string }[], newer: number[]) => {
+    const now = Date.now();
+    for (const { row, error } of dead) {
+      bury.run(row.seq, row.idempotency_key, row.kem, row.enqueued_at_ms, error, now);
+      del.run(row.seq);
+      delLease.run(row.seq);
+    }
+    for (const seq of newer) delLease.run(seq);
+  });
   const del = db.query<unknown, [number]>("DELETE FROM swm_persist_queue WHERE seq = ?");
   const stat = db.query<{ n: number; t: number | null }, []>("SELECT COUNT(*) AS n, MIN(enqueued_at_ms) AS t FROM swm_persist_queue");
   const enqueueTx = db.transaction((group: Pending[]) => {
@@ -116,12 +143,24 @@ export function createSqlitePersistQueue(options: SqlitePersistQueueOptions): Pe
     async claim(max): Promise<QueuedKem[]> {
       const now = Date.now();
       const rows = claimTx.immediate(now, max);
-      return rows.map((r) => ({
-        handle: String(r.seq),
-        idempotencyKey: r.idempotency_key,
-        record: decodeRecord(r.kem),
-        enqueuedAtMs: r.enqueued_at_ms,
-      }));
+      const out: QueuedKem[] = [];
+      const dead: { row: ClaimedRow; error: string }[] = [];
+      const newer: number[] = [];
+      for (const r of rows) {
+        try {
+          out.push({ handle: String(r.seq), idempotencyKey: r.idempotency_key, record: decodeRecord(r.kem), enqueuedAtMs: r.enqueued_at_ms });
+        } catch (err) {
+          if (!(err instanceof RecordFormatError)) throw err;
+          if (err.newerVersion) newer.push(r.seq);
+          else dead.push({ row: r, error: err.message });
+        }
+      }
+      if (dead.length > 0 || newer.length > 0) {
+        setAsideTx.immediate(dead, newer);
+        for (const d of dead) options.log?.warn({ seq: d.row.seq, error: d.error }, "unreadable write-behind record moved to swm_persist_dead");
+        if (newer.length > 0) options.log?.warn({ rows: newer.length }, "write-behind records of a newer format left for a newer DCSM process");
+      }
+      return out;
     },
     async ack(handles) {
       if (handles.length > 0) ackTx(handles);
