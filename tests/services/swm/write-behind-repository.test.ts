@@ -63,7 +63,7 @@ async function setup(kind: "memory" | "redis" = "memory") {
     async close() {
       await worker.stop();
       await backend.close();
-      store.close();
+      await store.close(); // (awaited: the store port may be async)
     },
   };
 }
@@ -76,7 +76,7 @@ describe("write-behind into the in-process repository", () => {
     const recs = Array.from({ length: 45 }, (_, i) => ({ id: `r-${i}`, contentType: "text/plain", content: Uint8Array.from([0, 255, i, 10]), metadata: { topic: `t${i % 3}`, nested: { i, list: [i, "x"] } }, embedding: unit(i) }));
     await s.publish(recs);
     await waitFor(async () => (await s.worker.stats()).persisted === 45, 5000, "all persisted");
-    const stored = s.store.getMany(recs.map((r) => r.id));
+    const stored = await s.store.getMany(recs.map((r) => r.id));
     expect(stored.length).toBe(45);
     for (const [i, r] of stored.entries()) {
       expect(Array.from(r.content)).toEqual([0, 255, i, 10]);
@@ -102,7 +102,7 @@ describe("write-behind into the in-process repository", () => {
     const st = await s.worker.stats();
     expect(st.persisted).toBe(2);
     expect(st.rejected).toBe(1);
-    expect(s.store.getMany(["ok-1", "wrong-dim", "ok-2"]).map((r) => r.id)).toEqual(["ok-1", "ok-2"]);
+    expect((await s.store.getMany(["ok-1", "wrong-dim", "ok-2"])).map((r) => r.id)).toEqual(["ok-1", "ok-2"]);
     await s.close();
   });
 
@@ -123,7 +123,7 @@ describe("write-behind into the in-process repository", () => {
     const recs = Array.from({ length: 12 }, (_, i) => ({ id: `x-${i}`, contentType: "text/markdown", content: Uint8Array.from([i, 0, 255]), metadata: { topic: i % 2 ? "odd" : "even", deep: { i } }, embedding: unit(i) }));
     const published = await s.publish(recs);
     await waitFor(async () => (await s.worker.stats()).persisted === 12, 5000, "all persisted");
-    const stored = s.store.getMany(recs.map((r) => r.id));
+    const stored = await s.store.getMany(recs.map((r) => r.id));
     await waitFor(async () => (await s.backend.workingSet.get(["x-11"]))[0]?.updatedAtUs === stored[11]!.updatedAtUs, 5000, "cache refreshed");
     const cached = await s.backend.workingSet.get(recs.map((r) => r.id));
     cached.forEach((c, i) => {
