@@ -33,7 +33,7 @@ export interface KpsSinkRuntime {
 export function buildKpsSink(config: DcsmConfig, deps: { glm: Transport; maxBatchSize: number; log: Logger; dataDir: string }): KpsSinkRuntime {
   const inner = createGlmSink({ transport: deps.glm });
   if (!config.glmUrl) return { sink: inner, outboxStats: async () => undefined, close: async () => {} };
-  const queue = createSqlitePersistQueue({ path: join(deps.dataDir, "kps-outbox.sqlite"), claimIdleMs: config.swmClaimIdleMs });
+  const queue = createSqlitePersistQueue({ path: join(deps.dataDir, "kps-outbox.sqlite"), claimIdleMs: config.swmClaimIdleMs, log: deps.log });
   const worker = createWriteBehindWorker({
     queue,
     glm: deps.glm,

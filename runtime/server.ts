@@ -142,7 +142,8 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   // Issue 8: with a remote GLM, KPS queues chunks durably (<dataDir>/kps-outbox.sqlite) while GLM is down.
   const kpsSink = buildKpsSink(config, { glm: glmTransport, maxBatchSize: limits.maxBatchSize, log, dataDir });
   const kps = createKpsService({ embedder: embedding.embedder, sink: kpsSink.sink, limits });
-  const swmRuntime = await buildSwm(config, { glm: glmTransport, limits, log, dataDir });
+  // GLM in this process: write-behind stores through its repository (no serialising transport).
+  const swmRuntime = await buildSwm(config, { glm: glmTransport, repository: config.glmUrl ? undefined : repository, limits, log, dataDir });
   const swm = swmRuntime.service;
 
   const serviceNames = [GlobalLongTermMemoryService.typeName, KnowledgeProcessorService.typeName, SharedWorkingMemoryService.typeName];

@@ -13,6 +13,7 @@ import type { KemLimits } from "../services/shared/limits.ts";
 import { createMemorySwmBackend, createRedisSwmBackend, type SwmBackend } from "../services/swm/backends.ts";
 import { createSwmService } from "../services/swm/service.ts";
 import { countLookups } from "../services/swm/working-set/lookup-stats.ts";
+import { createRepositoryGlmWriter, type KemBatchRepository } from "../services/swm/write-behind/glm-writer.ts";
 import { createWriteBehindWorker, type WriteBehindStats } from "../services/swm/write-behind/worker.ts";
 import type { DcsmConfig } from "./config.ts";
 import type { Logger } from "./logger.ts";
@@ -32,10 +33,12 @@ export interface SwmRuntime {
 /**
  * Builds SWM.
  * @param config - validated configuration.
- * @param deps - GLM transport for LoadKEMsFromGLM and write-behind, KEM limits, logger, data folder.
+ * @param deps - GLM transport for LoadKEMsFromGLM and write-behind, GLM's repository when GLM runs
+ *   in this process (write-behind then stores through it, without serialising), KEM limits,
+ *   logger, data folder.
  * @throws BackendUnavailableError when `REDIS_URL` is set and Redis cannot be reached.
  */
-export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; limits: KemLimits; log: Logger; dataDir: string }): Promise<SwmRuntime> {
+export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; repository?: KemBatchRepository; limits: KemLimits; log: Logger; dataDir: string }): Promise<SwmRuntime> {
   const { log } = deps;
   // `namespace` is always indexed: scoped queries pin it, and evicted/deleted events must carry it (issue 8).
   const indexedKeys = [...new Set([...config.swmIndexedKeys, NAMESPACE_KEY])];
@@ -64,7 +67,7 @@ export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; limit
   backend.workingSet = countLookups(backend.workingSet); // QuerySWM-by-ids hit/miss counters for /metrics (issue 8)
   const worker = createWriteBehindWorker({
     queue: backend.persistQueue!,
-    glm: deps.glm,
+    glm: deps.repository ? createRepositoryGlmWriter(deps.repository, deps.limits) : deps.glm,
     workingSet: backend.workingSet,
     batchSize: Math.min(config.swmWriteBehindBatch, deps.limits.maxBatchSize),
     maxDelayMs: config.swmWriteBehindDelayMs,

@@ -7,6 +7,7 @@
 import { compareRuns, pool } from "../lib/measure.ts";
 import type { BenchResult } from "../lib/stats.ts";
 import { benchCacheGet, benchCacheQuery, benchCacheSet, benchLpaHit } from "./cache.ts";
+import { benchMetadataCodecs, benchRecordCodecs } from "./codec.ts";
 import { benchEmbeddings } from "./embeddings.ts";
 import { benchBatchStore } from "./glm-batch-store.ts";
 import { benchFilterSearch } from "./glm-filter-search.ts";
@@ -14,7 +15,7 @@ import { benchRetrievalLocomo } from "./glm-retrieval.ts";
 import { benchVectorSearch } from "./glm-vector-search.ts";
 import { benchRpcOverhead } from "./rpc-overhead.ts";
 import { benchSwmMemory, benchSwmRedis } from "./swm.ts";
-import { benchWriteBehind } from "./swm-write-behind.ts";
+import { benchKpsOutbox, benchWriteBehind } from "./swm-write-behind.ts";
 
 /** The runner's self-test (used by tests/bench): a no-op against an awaited no-op, in milliseconds. */
 function benchSelftest(): Promise<BenchResult[]> {
@@ -42,12 +43,15 @@ export const CASES: BenchCase[] = [
   { name: "cache.set", results: ["cache.set/lru-cache", "cache.set/indexed-lru", "cache.set/map"], run: benchCacheSet },
   { name: "cache.query", results: ["cache.query/map-index", "cache.query/indexed-lru", "cache.query/lru-cache-scan"], run: benchCacheQuery },
   { name: "lpa.get-kem", results: ["lpa.lru-cache-get", "lpa.get-kem/hit"], run: benchLpaHit },
+  { name: "codec.record", results: ["codec.record/protobuf", "codec.record/hand-laid", "codec.record/msgpackr-array", "codec.record/msgpackr-records"], run: benchRecordCodecs },
+  { name: "codec.metadata", results: ["codec.metadata/json", "codec.metadata/msgpackr"], run: benchMetadataCodecs },
   { name: "rpc.unary", results: ["rpc.bare/bun-serve", "rpc.unary/connect-json", "rpc.unary/connect-binary", "rpc.unary/grpc-web", "rpc.unary/grpc"], run: benchRpcOverhead },
   { name: "swm.memory", results: ["swm.publish/memory", "swm.publish/memory-connect-binary", "swm.publish/memory-grpc", "swm.query/memory"], run: benchSwmMemory },
   { name: "swm.redis", results: ["swm.publish/redis", "redis.raw-multi/publish-64", "swm.publish/redis-connect-binary", "swm.publish/redis-grpc", "swm.query/redis", "redis.benchmark/set-c64"], run: benchSwmRedis },
   { name: "glm.batch-store/100", results: ["sqlite.raw-insert/100", "glm.batch-store/100", "glm.batch-store/100-connect-binary"], run: () => benchBatchStore(100, 30) },
   { name: "glm.batch-store/1000", results: ["sqlite.raw-insert/1000", "glm.batch-store/1000", "glm.batch-store/1000-connect-binary"], run: () => benchBatchStore(1000, 4) },
-  { name: "swm.write-behind", results: ["sqlite.raw-insert/wb-100", "swm.write-behind/memory", "swm.write-behind/redis"], run: benchWriteBehind },
+  { name: "swm.write-behind", results: ["sqlite.raw-insert/wb-100", "redis+sqlite.raw-queue/wb-100", "swm.write-behind/memory", "swm.write-behind/redis", "swm.write-behind/redis:composite"], run: benchWriteBehind },
+  { name: "kps.outbox", results: ["sqlite.raw-insert/outbox-100", "kps.outbox/drain"], run: benchKpsOutbox },
   { name: "kps.embeddings", results: ["kps.embeddings/raw-pipeline-b32", "kps.embeddings/http-v1-b32"], run: () => benchEmbeddings() },
   { name: "glm.retrieval/locomo-dev", results: ["glm.retrieval/raw-dense", "glm.retrieval/locomo-dev-vector", "glm.retrieval/locomo-dev-lexical", "glm.retrieval/locomo-dev-hybrid"], run: benchRetrievalLocomo },
   {

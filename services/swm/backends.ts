@@ -59,7 +59,7 @@ export interface MemorySwmBackendOptions extends SwmBackendOptions {
 export function createMemorySwmBackend(options: MemorySwmBackendOptions = {}): SwmBackend {
   const events = createMemoryEventLog({ historySize: options.eventHistory, historyBytes: options.eventHistoryBytes });
   const workingSet = createMemoryWorkingSet({ events, maxEntries: options.maxEntries, maxBytes: options.maxBytes, indexedKeys: options.indexedKeys });
-  const persistQueue = options.queuePath ? createSqlitePersistQueue({ path: options.queuePath, claimIdleMs: options.claimIdleMs }) : undefined;
+  const persistQueue = options.queuePath ? createSqlitePersistQueue({ path: options.queuePath, claimIdleMs: options.claimIdleMs, log: options.log }) : undefined;
   return {
     workingSet,
     events,
@@ -102,7 +102,7 @@ export async function createRedisSwmBackend(options: RedisSwmBackendOptions): Pr
     const prefix = options.prefix ?? "";
     const workingSet = await createRedisWorkingSet({ redis, prefix, indexedKeys: options.indexedKeys, kemTtlMs: options.kemTtlMs, eventHistory: options.eventHistory, configure: options.configure, maxmemory: options.maxmemory, log: options.log });
     const events = await createRedisEventLog({ redis, prefix, load: (ids) => workingSet.load(ids), onReset: () => void workingSet.configure(), log: options.log });
-    const persistQueue = options.queueConsumer ? await createRedisPersistQueue({ redis, prefix, consumer: options.queueConsumer, claimIdleMs: options.claimIdleMs }) : undefined;
+    const persistQueue = options.queueConsumer ? await createRedisPersistQueue({ redis, prefix, consumer: options.queueConsumer, claimIdleMs: options.claimIdleMs, log: options.log }) : undefined;
     void workingSet.repairAll().catch((err) => options.log?.warn({ err }, "start-up index repair failed"));
     return {
       workingSet,

@@ -105,10 +105,13 @@ export interface WorkingSet {
   /**
    * Replaces a cached KEM with `record` as given (timestamps included) only while the cached
    * version still has `updated_at == expectedUpdatedAtUs`; used to adopt GLM's version after
-   * write-behind (seed 3.4). Emits KEM_UPDATED when applied.
+   * write-behind (seed 3.4). Emits KEM_UPDATED when applied. With `timestampsOnly`, the caller
+   * vouches that `record`'s content type, content, metadata and embedding equal those of the
+   * version cached at `expectedUpdatedAtUs` (the one it queued), so a backend may write only the
+   * timestamps (Redis then sends no payload).
    * @returns true when applied, false when the KEM changed or left the cache meanwhile.
    */
-  refresh(record: KemRecord, expectedUpdatedAtUs: number, options: PutOptions): Promise<boolean>;
+  refresh(record: KemRecord, expectedUpdatedAtUs: number, options: PutOptions, timestampsOnly?: boolean): Promise<boolean>;
   /** Cached records for these ids (unknown ids skipped), in the given order; touches recency. */
   get(ids: string[]): Promise<KemRecord[]>;
   /** Removes a KEM and emits KEM_DELETED. @returns false when it was not cached. */

@@ -93,6 +93,7 @@ export function createMemoryWorkingSet(options: MemoryWorkingSetOptions): Memory
       return out;
     },
     async refresh(record, expectedUpdatedAtUs, opts) {
+      // `timestampsOnly` changes nothing here: storing the record costs the same either way.
       const cur = cache.peek(record.id);
       if (!cur || cur.updatedAtUs !== expectedUpdatedAtUs) return false;
       store(record, true, opts);

@@ -64,9 +64,11 @@ end
 `;
 
 /**
- * PUT: ARGV = prefix, mode ("put" | "refresh" | "load": keep the given timestamps), id, content_type, content, metadata JSON, embedding
- * bytes ("" = none), ttl ms, agent, details, event maxlen, expected updated µs (refresh), created µs
- * and updated µs (refresh, load), then indexed metadata as key, value pairs.
+ * PUT: ARGV = prefix, mode ("put" | "refresh" | "load": keep the given timestamps | "touch": a
+ * refresh of the timestamps only, leaving content, metadata and embedding as cached, their ARGV
+ * empty), id, content_type, content, metadata JSON, embedding bytes ("" = none), ttl ms, agent,
+ * details, event maxlen, expected updated µs (refresh, touch), created µs and updated µs (refresh,
+ * load, touch), then indexed metadata as key, value pairs.
  * Returns {existed 0/1, sequence, created µs, updated µs}, or {-1} when a refresh found another version.
  */
 export const PUT_SCRIPT = `#!lua
@@ -77,6 +79,18 @@ local prev = redis.call('HMGET', kem, 'created_at_us', 'updated_at_us')
 local existed = prev[1] ~= false
 local created, updated
 local t = now_us()
+if mode == 'touch' then
+  if not existed or prev[2] ~= ARGV[12] then return {-1} end
+  created, updated = tonumber(ARGV[13]), tonumber(ARGV[14])
+  redis.call('HSET', kem, 'created_at', iso(created), 'updated_at', iso(updated),
+    'created_at_ts', string.format('%d', math.floor(created / 1000000)), 'updated_at_ts', string.format('%d', math.floor(updated / 1000000)),
+    'created_at_us', string.format('%d', created), 'updated_at_us', string.format('%d', updated))
+  redis.call('PEXPIRE', kem, ARGV[8])
+  redis.call('ZADD', P .. 'swm_idx:date:created_at', created, id)
+  redis.call('ZADD', P .. 'swm_idx:date:updated_at', updated, id)
+  local md = redis.call('HGET', kem, 'metadata') or '{}'
+  return {1, event('updated', id, ARGV[9], ARGV[10], md, updated, ARGV[11], t), created, updated}
+end
 if mode == 'refresh' then
   if not existed or prev[2] ~= ARGV[12] then return {-1} end
   created, updated = tonumber(ARGV[13]), tonumber(ARGV[14])

@@ -198,7 +198,12 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
         }),
       );
     },
-    async refresh(rec, expectedUpdatedAtUs, opts) {
+    async refresh(rec, expectedUpdatedAtUs, opts, timestampsOnly) {
+      if (timestampsOnly) {
+        const args = [P, "touch", rec.id, "", "", "", "", ttl, opts.agentId, opts.details ?? "", maxlen, String(expectedUpdatedAtUs), String(rec.createdAtUs), String(rec.updatedAtUs)];
+        const [r] = await redis.script<number[]>(PUT_SCRIPT, [], args);
+        return r !== -1;
+      }
       const emb = rec.embedding ? Buffer.from(rec.embedding.buffer, rec.embedding.byteOffset, rec.embedding.byteLength) : "";
       const args = [P, "refresh", rec.id, rec.contentType, Buffer.from(rec.content.buffer, rec.content.byteOffset, rec.content.byteLength), JSON.stringify(rec.metadata), emb, ttl, opts.agentId, opts.details ?? "", maxlen, String(expectedUpdatedAtUs), String(rec.createdAtUs), String(rec.updatedAtUs), ...indexedPairs(rec.metadata, indexedKeys)];
       const [r] = await redis.script<number[]>(PUT_SCRIPT, [], args);

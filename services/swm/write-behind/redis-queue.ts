@@ -5,14 +5,17 @@
  * killed between the two cannot leave an acknowledged entry in the stream, where no worker would
  * ever read it again and the queue would never look drained). A worker killed with entries
  * in flight leaves them pending; after `claimIdleMs` any worker takes them over (XAUTOCLAIM) and
- * resends them with the same idempotency keys. The stream has no TTL, so `volatile-lru` never
- * evicts it (Redis persistence — AOF — decides durability across a Redis crash).
+ * resends them with the same idempotency keys (such recovery reads run on start, after a batch
+ * went unacknowledged, and at least every second; a steady-state claim is one XREADGROUP). The
+ * stream has no TTL, so `volatile-lru` never evicts it (Redis persistence — AOF — decides
+ * durability across a Redis crash). An entry that cannot be read is moved to the stream
+ * `swm_persist_dead` (id, key, bytes, error) instead of blocking the queue.
  * @module
  */
 import { v7 as uuidv7 } from "uuid";
 import type { PersistQueue, QueuedKem } from "../ports.ts";
 import type { RedisConnection } from "../redis/connection.ts";
-import { decodeRecord, encodeRecord } from "./codec.ts";
+import { decodeRecord, encodeRecord, RecordFormatError } from "./codec.ts";
 
 /** Options of {@link createRedisPersistQueue}. */
 export interface RedisPersistQueueOptions {
@@ -24,21 +27,53 @@ export interface RedisPersistQueueOptions {
   consumer: string;
   /** Pending entries idle this long (ms) are taken over from other consumers. @default 30000 */
   claimIdleMs?: number;
+  /** Logger for entries that cannot be read. */
+  log?: { warn(obj: object, msg: string): void };
 }
 
 type StreamEntry = [string, Buffer[] | null];
 
-function toQueued(entries: StreamEntry[]): QueuedKem[] {
+/** An entry that cannot be read: set aside instead of returned. */
+interface Unreadable {
+  handle: string;
+  key: Buffer;
+  kem: Buffer;
+  error: string;
+  newerVersion: boolean;
+}
+
+function toQueued(entries: StreamEntry[], unreadable: Unreadable[]): QueuedKem[] {
   const out: QueuedKem[] = [];
   for (const [id, fields] of entries) {
     if (!fields) continue; // deleted meanwhile
     const f = new Map<string, Buffer>();
     for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!.toString(), fields[i + 1]!);
     const handle = id.toString();
-    out.push({ handle, idempotencyKey: f.get("key")!.toString(), record: decodeRecord(new Uint8Array(f.get("kem")!)), enqueuedAtMs: Number(handle.split("-")[0]) });
+    const key = f.get("key");
+    const kem = f.get("kem");
+    try {
+      if (!key || !kem) throw new RecordFormatError("stream entry has no key or kem field");
+      out.push({ handle, idempotencyKey: key.toString(), record: decodeRecord(kem), enqueuedAtMs: Number(handle.split("-")[0]) });
+    } catch (err) {
+      if (!(err instanceof RecordFormatError)) throw err;
+      unreadable.push({ handle, key: key ?? Buffer.alloc(0), kem: kem ?? Buffer.alloc(0), error: err.message, newerVersion: err.newerVersion });
+    }
   }
   return out;
 }
+
+/**
+ * Moves unreadable entries to the dead-letter stream and removes them from the queue, atomically.
+ * KEYS[1] the queue, KEYS[2] the dead-letter stream; ARGV[1] the group, then per entry its id,
+ * idempotency key, bytes and error.
+ */
+const SET_ASIDE = `
+for i = 2, #ARGV, 4 do
+  redis.call('XADD', KEYS[2], '*', 'id', ARGV[i], 'key', ARGV[i + 1], 'kem', ARGV[i + 2], 'error', ARGV[i + 3])
+  redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+  redis.call('XDEL', KEYS[1], ARGV[i])
+end
+return 0`;
 
 /**
  * Acknowledges and deletes entries atomically. KEYS[1] the stream; ARGV[1] the group, ARGV[2..]
@@ -68,7 +103,12 @@ export async function createRedisPersistQueue(options: RedisPersistQueueOptions)
   const { redis, consumer } = options;
   const key = `${options.prefix ?? ""}swm_persist`;
   const group = "swm_persist_workers";
+  const deadKey = `${options.prefix ?? ""}swm_persist_dead`;
   const idle = String(options.claimIdleMs ?? 30_000);
+  const recoverEveryMs = Math.min(1000, Math.max(10, (options.claimIdleMs ?? 30_000) / 2));
+  let nextRecovery = 0;
+  /** Handles claimed by this queue and not acknowledged yet (a failed send leaves some). */
+  const outstanding = new Set<string>();
   try {
     await redis.cmd(["XGROUP", "CREATE", key, group, "0", "MKSTREAM"]);
   } catch (err) {
@@ -81,25 +121,50 @@ export async function createRedisPersistQueue(options: RedisPersistQueueOptions)
   };
   return {
     async enqueue(records) {
-      await Promise.all(records.map((r) => redis.cmd(["XADD", key, "*", "key", uuidv7(), "kem", Buffer.from(encodeRecord(r))])));
+      await Promise.all(
+        records.map((r) => {
+          const bytes = encodeRecord(r);
+          return redis.cmd(["XADD", key, "*", "key", uuidv7(), "kem", Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]);
+        }),
+      );
     },
     async claim(max) {
       const seen = new Map<string, QueuedKem>();
+      const unreadable: Unreadable[] = [];
       const add = (items: QueuedKem[]) => items.forEach((q) => seen.size < max && seen.set(q.handle, q));
-      const auto = await redis.bin<[Buffer, StreamEntry[], unknown]>(["XAUTOCLAIM", key, group, consumer, idle, "0-0", "COUNT", String(max)]);
-      add(toQueued(auto[1] ?? []));
-      if (seen.size < max) add(toQueued(streamOf(await redis.bin(["XREADGROUP", "GROUP", group, consumer, "COUNT", String(max), "STREAMS", key, "0"]))));
-      if (seen.size < max) add(toQueued(streamOf(await redis.bin(["XREADGROUP", "GROUP", group, consumer, "COUNT", String(max - seen.size), "STREAMS", key, ">"]))));
-      if (seen.size > 0) await redis.cmd(["XCLAIM", key, group, consumer, "0", ...seen.keys(), "JUSTID"]); // reset idle: still ours
+      const now = Date.now();
+      // Recovery reads (entries of dead consumers, and this consumer's own unacknowledged ones)
+      // cost three round trips: they run on start, after a batch went unacknowledged, and every
+      // `recoverEveryMs`; otherwise a claim is one XREADGROUP of new entries.
+      const recover = outstanding.size > 0 || now >= nextRecovery;
+      if (recover) {
+        nextRecovery = now + recoverEveryMs;
+        outstanding.clear(); // what is still ours is read back below (the rest by a later recovery)
+        const auto = await redis.bin<[Buffer, StreamEntry[], unknown]>(["XAUTOCLAIM", key, group, consumer, idle, "0-0", "COUNT", String(max)]);
+        add(toQueued(auto[1] ?? [], unreadable));
+        if (seen.size < max) add(toQueued(streamOf(await redis.bin(["XREADGROUP", "GROUP", group, consumer, "COUNT", String(max), "STREAMS", key, "0"])), unreadable));
+        if (seen.size > 0) await redis.cmd(["XCLAIM", key, group, consumer, "0", ...seen.keys(), "JUSTID"]); // reset idle: still ours
+      }
+      if (seen.size < max) add(toQueued(streamOf(await redis.bin(["XREADGROUP", "GROUP", group, consumer, "COUNT", String(max - seen.size), "STREAMS", key, ">"])), unreadable));
+      for (const h of seen.keys()) outstanding.add(h);
+      const dead = unreadable.filter((u) => !u.newerVersion);
+      if (dead.length > 0) {
+        await redis.script(SET_ASIDE, [key, deadKey], [group, ...dead.flatMap((u) => [u.handle, u.key, u.kem, u.error])]);
+        for (const d of dead) options.log?.warn({ entry: d.handle, error: d.error }, `unreadable write-behind entry moved to ${deadKey}`);
+      }
+      // Entries of a newer format stay pending: a newer process takes them over after claimIdleMs.
+      if (unreadable.length > dead.length) options.log?.warn({ entries: unreadable.length - dead.length }, "write-behind entries of a newer format left for a newer DCSM process");
       return [...seen.values()].sort((a, b) => compareIds(a.handle, b.handle));
     },
     async ack(handles) {
       if (handles.length === 0) return;
       await redis.script(ACK_AND_DELETE, [key], [group, ...handles]);
+      for (const h of handles) outstanding.delete(h);
     },
     async stats() {
-      const depth = Number(await redis.cmd(["XLEN", key]));
-      const first = await redis.cmd<[string, string[]][]>(["XRANGE", key, "-", "+", "COUNT", "1"]);
+      // Issued together: node-redis pipelines them into one round trip.
+      const [len, first] = await Promise.all([redis.cmd(["XLEN", key]), redis.cmd<[string, string[]][]>(["XRANGE", key, "-", "+", "COUNT", "1"])]);
+      const depth = Number(len);
       const t = first[0] ? Number(first[0][0].split("-")[0]) : 0;
       return { depth, oldestAgeMs: t ? Math.max(0, Date.now() - t) : 0 };
     },

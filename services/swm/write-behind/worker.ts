@@ -1,24 +1,39 @@
 /**
  * Write-behind worker (seed 002 3.4 `_glm_persistence_worker`, 4.3): drains the durable
- * {@link PersistQueue} into GLM `BatchStoreKEMs` in batches bounded by size and by the age of the
- * oldest entry, retries with exponential backoff (cockatiel) while GLM is unavailable, sends each
- * entry's idempotency key so a resend after a crash stores nothing twice, and then refreshes the
- * cached KEM with GLM's version (ids, timestamps) when the cache still holds the version queued.
+ * {@link PersistQueue} into GLM in batches bounded by size and by the age of the oldest entry —
+ * one claim, one decode per record, one GLM write (`KemRepository.write` in this process, one
+ * `BatchStoreKEMs` over the network; see `glm-writer.ts`) and one ack per batch; after a full
+ * batch the next is claimed at once. Retries with exponential backoff (cockatiel) while GLM is
+ * unavailable, sends each entry's idempotency key so a resend after a crash stores nothing twice,
+ * and then refreshes the cached KEM with GLM's version (ids, timestamps) when the cache still
+ * holds the version queued.
  * @module
  */
-import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { ExponentialBackoff, handleWhen, retry } from "cockatiel";
-import { GlobalLongTermMemoryService } from "../../../sdk/gen/dcsm/v1/glm_service_pb.ts";
-import { recordToKem } from "../../shared/kem-mapping.ts";
 import type { KemRecord, PersistQueue, QueueStats, QueuedKem, WorkingSet } from "../ports.ts";
-import { kemToRecord } from "./codec.ts";
+import { createRpcGlmWriter, type GlmBatchWriter } from "./glm-writer.ts";
+
+function sameBytes(a: ArrayBufferView | null, b: ArrayBufferView | null): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.byteLength !== b.byteLength) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+/** GLM stored the KEM as queued (only its timestamps differ): the cache's refresh can skip the payload. */
+function sameBody(stored: KemRecord, queued: KemRecord): boolean {
+  return stored.contentType === queued.contentType && sameBytes(stored.content, queued.content) && sameBytes(stored.embedding, queued.embedding) && (stored.metadata === queued.metadata || JSON.stringify(stored.metadata) === JSON.stringify(queued.metadata));
+}
 
 /** Options of {@link createWriteBehindWorker}. */
 export interface WriteBehindOptions {
   /** The durable queue. */
   queue: PersistQueue;
-  /** Transport to GLM (in-process router or Connect over the network). */
-  glm: Transport;
+  /**
+   * GLM: a {@link GlmBatchWriter} (`createRepositoryGlmWriter` for GLM in this process, no
+   * serialisation), or a transport to GLM over the network (one `BatchStoreKEMs` per batch).
+   */
+  glm: Transport | GlmBatchWriter;
   /** Working set refreshed with GLM's versions; none for queues without a cache (KPS's outbox). */
   workingSet?: WorkingSet;
   /** Largest batch sent to GLM (keep it at or below GLM's batch limit). @default 100 */
@@ -72,7 +87,7 @@ const TRANSIENT = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.Resourc
  */
 export function createWriteBehindWorker(options: WriteBehindOptions): WriteBehindWorker {
   const { queue, workingSet } = options;
-  const glm = createClient(GlobalLongTermMemoryService, options.glm);
+  const glm: GlmBatchWriter = "write" in options.glm ? options.glm : createRpcGlmWriter(options.glm);
   const batchSize = options.batchSize ?? 100;
   const maxDelayMs = options.maxDelayMs ?? 200;
   const idlePollMs = options.idlePollMs ?? 250;
@@ -113,47 +128,52 @@ export function createWriteBehindWorker(options: WriteBehindOptions): WriteBehin
         if (batch.length === 0) return;
       }
     }
-    const res = await policy.execute(async () => {
+    const outcomes = await policy.execute(async () => {
       if (stopping.signal.aborted) throw new Error("stopping");
-      return glm.batchStoreKEMs({ kems: batch.map((q) => recordToKem(q.record)), idempotencyKeys: batch.map((q) => q.idempotencyKey) }, { signal: stopping.signal, timeoutMs: 30_000 });
+      return glm.write(batch, stopping.signal);
     }, stopping.signal);
     await queue.ack(batch.map((q) => q.handle));
-    // Refreshes are independent compare-and-set writes, issued together (in result order) and
-    // awaited as a batch: on Redis that is one pipelined burst instead of a round trip per KEM.
+    // Refreshes are independent compare-and-set writes, issued together (in order) and awaited
+    // as a batch: on Redis that is one pipelined burst instead of a round trip per KEM.
     const refreshes: Promise<unknown>[] = [];
-    for (const r of res.results) {
-      const q = batch[r.index]!;
-      if (r.outcome.case === "kem") {
+    outcomes.forEach((o, i) => {
+      const q = batch[i]!;
+      if ("record" in o) {
         counters.persisted++;
-        const stored = kemToRecord(r.outcome.value);
-        if (workingSet) refreshes.push(workingSet.refresh(stored, q.record.updatedAtUs, { agentId: "swm-write-behind", details: "refreshed with the GLM version after write-behind" }).catch(() => {}));
+        if (workingSet) refreshes.push(workingSet.refresh(o.record, q.record.updatedAtUs, { agentId: "swm-write-behind", details: "refreshed with the GLM version after write-behind" }, sameBody(o.record, q.record)).catch(() => {}));
       } else {
         counters.rejected++;
-        options.log?.warn({ kemId: q.record.id, error: r.outcome.value }, "GLM rejected a write-behind KEM; dropped");
+        options.log?.warn({ kemId: q.record.id, error: o.error }, "GLM rejected a write-behind KEM; dropped");
       }
-    }
+    });
     await Promise.all(refreshes);
   }
 
   const loop = (async () => {
+    /** The last claim filled a whole batch: claim again at once (more is likely queued). */
+    let more = false;
     while (!stopping.signal.aborted) {
       try {
-        const st = await queue.stats();
-        if (st.depth === 0) {
-          await sleep(idlePollMs);
-          continue;
-        }
-        if (st.depth < batchSize && st.oldestAgeMs < maxDelayMs) {
-          await sleep(maxDelayMs - st.oldestAgeMs);
-          continue;
+        if (!more) {
+          const st = await queue.stats();
+          if (st.depth === 0) {
+            await sleep(idlePollMs);
+            continue;
+          }
+          if (st.depth < batchSize && st.oldestAgeMs < maxDelayMs) {
+            await sleep(maxDelayMs - st.oldestAgeMs);
+            continue;
+          }
         }
         const batch = await queue.claim(batchSize);
+        more = batch.length === batchSize;
         if (batch.length === 0) {
           await sleep(idlePollMs); // entries claimed by another process
           continue;
         }
         await send(batch);
       } catch (err) {
+        more = false;
         if (stopping.signal.aborted) break;
         options.log?.warn({ err }, "write-behind step failed; retrying");
         await sleep(500);

@@ -1,0 +1,139 @@
+/**
+ * The write-behind queues' batching: SQLite enqueues issued together share one transaction yet
+ * fail alone, and a queue closed with enqueues pending commits them; a Redis queue hands its own
+ * unacknowledged entries back on the next claim (not only after the recovery interval), and a
+ * claim after an ack returns only new entries. On both, a record that cannot be read is moved to
+ * a dead-letter table/stream (bytes kept) instead of blocking the queue, and a record of a newer
+ * format is left for a newer process.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { join } from "node:path";
+import type { KemRecord } from "../../../services/swm/ports.ts";
+import { connectRedis } from "../../../services/swm/redis/connection.ts";
+import { encodeRecord } from "../../../services/swm/write-behind/codec.ts";
+import { createRedisPersistQueue } from "../../../services/swm/write-behind/redis-queue.ts";
+import { createSqlitePersistQueue } from "../../../services/swm/write-behind/sqlite-queue.ts";
+import { startRedis, type TestRedis } from "../../helpers/redis-server.ts";
+import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
+
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis.stop();
+  removeTempDirs();
+});
+
+const rec = (id: string, metadata: KemRecord["metadata"] = {}): KemRecord => ({ id, contentType: "text/plain", content: new TextEncoder().encode(id), metadata, embedding: Float32Array.of(0.6, 0.8), createdAtUs: 1, updatedAtUs: 2 });
+
+describe("SQLite queue: group commit", () => {
+  test("concurrent enqueues all land, in call order, in one transaction; a record that cannot be encoded fails only its own call", async () => {
+    const path = join(tempDir(), "q.sqlite");
+    const q = createSqlitePersistQueue({ path });
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic; // JSON.stringify throws on it
+    const calls = Array.from({ length: 40 }, (_, i) => (i === 17 ? q.enqueue([rec("bad", cyclic as never)]) : q.enqueue([rec(`g-${i}`)])));
+    const settled = await Promise.allSettled(calls);
+    expect(settled.filter((s) => s.status === "rejected").length).toBe(1);
+    expect(settled[17]!.status).toBe("rejected");
+    const db = new Database(path, { readonly: true });
+    // The group's one transaction stamps every row with one enqueue time; sequence numbers are consecutive.
+    const rows = db.query<{ seq: number; t: number }, []>("SELECT seq, enqueued_at_ms AS t FROM swm_persist_queue ORDER BY seq").all();
+    db.close();
+    expect(rows.length).toBe(39);
+    expect(new Set(rows.map((r) => r.t)).size).toBe(1);
+    expect(rows.at(-1)!.seq - rows[0]!.seq).toBe(38);
+    const got = await q.claim(100);
+    expect(got.map((g) => g.record.id)).toEqual(Array.from({ length: 40 }, (_, i) => `g-${i}`).filter((id) => id !== "g-17"));
+    await q.close();
+  });
+
+  test("close() commits enqueues still waiting for their group's commit", async () => {
+    const path = join(tempDir(), "q.sqlite");
+    const q = createSqlitePersistQueue({ path });
+    const pending = [q.enqueue([rec("c-1")]), q.enqueue([rec("c-2")])];
+    await q.close();
+    await Promise.all(pending);
+    const again = createSqlitePersistQueue({ path });
+    expect((await again.claim(10)).map((g) => g.record.id)).toEqual(["c-1", "c-2"]);
+    expect((await again.stats()).depth).toBe(2);
+    await again.close();
+  });
+});
+
+describe("Redis queue: claims", () => {
+  test("own unacknowledged entries come back on the next claim; after an ack a claim returns only new entries", async () => {
+    const conn = await connectRedis(redis.url);
+    const q = await createRedisPersistQueue({ redis: conn, prefix: "claims:", consumer: "c1", claimIdleMs: 60_000 });
+    await q.enqueue([rec("r-1"), rec("r-2"), rec("r-3")]);
+    const first = await q.claim(2);
+    expect(first.map((g) => g.record.id)).toEqual(["r-1", "r-2"]);
+    // The send failed (no ack): the same entries first, then the rest, well before the recovery interval.
+    const again = await q.claim(10);
+    expect(again.map((g) => g.record.id)).toEqual(["r-1", "r-2", "r-3"]);
+    expect(again.map((g) => g.idempotencyKey).slice(0, 2)).toEqual(first.map((g) => g.idempotencyKey));
+    await q.ack(again.map((g) => g.handle));
+    await q.enqueue([rec("r-4")]);
+    expect((await q.claim(10)).map((g) => g.record.id)).toEqual(["r-4"]);
+    expect((await q.stats()).depth).toBe(1);
+    await conn.close();
+  });
+});
+
+describe("unreadable records", () => {
+  const corrupt = () => encodeRecord(rec("corrupt")).subarray(0, 30); // truncated
+  const newer = () => {
+    const b = encodeRecord(rec("from-the-future"));
+    b[0] = 2;
+    return b;
+  };
+
+  test("SQLite: a corrupt row goes to swm_persist_dead with its bytes; a newer-format row stays; the rest drains", async () => {
+    const path = join(tempDir(), "q.sqlite");
+    const warnings: string[] = [];
+    const q = createSqlitePersistQueue({ path, log: { warn: (_o, msg) => void warnings.push(msg) } });
+    await q.enqueue([rec("a")]);
+    const db = new Database(path);
+    const put = db.query("INSERT INTO swm_persist_queue (idempotency_key, kem, enqueued_at_ms) VALUES (?, ?, ?)");
+    put.run("k-corrupt", corrupt(), Date.now());
+    put.run("k-newer", newer(), Date.now());
+    await q.enqueue([rec("b")]);
+    const got = await q.claim(10);
+    expect(got.map((g) => g.record.id)).toEqual(["a", "b"]);
+    await q.ack(got.map((g) => g.handle));
+    const dead = db.query<{ idempotency_key: string; kem: Uint8Array; error: string }, []>("SELECT idempotency_key, kem, error FROM swm_persist_dead").all();
+    expect(dead.map((d) => d.idempotency_key)).toEqual(["k-corrupt"]);
+    expect(Array.from(dead[0]!.kem)).toEqual(Array.from(corrupt()));
+    expect(dead[0]!.error).toMatch(/truncated/);
+    const left = db.query<{ idempotency_key: string }, []>("SELECT idempotency_key FROM swm_persist_queue").all();
+    expect(left.map((r) => r.idempotency_key)).toEqual(["k-newer"]);
+    expect(db.query("SELECT COUNT(*) AS n FROM swm_persist_leases WHERE seq IN (SELECT seq FROM swm_persist_queue)").get()).toEqual({ n: 0 }); // free for a newer process
+    db.close();
+    expect(warnings.length).toBe(2);
+    await q.close();
+  });
+
+  test("Redis: a corrupt entry goes to swm_persist_dead with its bytes; a newer-format entry stays pending; the rest drains", async () => {
+    const conn = await connectRedis(redis.url);
+    const q = await createRedisPersistQueue({ redis: conn, prefix: "dead:", consumer: "c1" });
+    await q.enqueue([rec("a")]);
+    await conn.cmd(["XADD", "dead:swm_persist", "*", "key", "k-corrupt", "kem", Buffer.from(corrupt())]);
+    await conn.cmd(["XADD", "dead:swm_persist", "*", "key", "k-newer", "kem", Buffer.from(newer())]);
+    await q.enqueue([rec("b")]);
+    const got = await q.claim(10);
+    expect(got.map((g) => g.record.id)).toEqual(["a", "b"]);
+    await q.ack(got.map((g) => g.handle));
+    const dead = await conn.bin<[Buffer, Buffer[]][]>(["XRANGE", "dead:swm_persist", "-", "+"]);
+    expect(dead.length).toBe(1); // only the newer-format entry is left in the queue
+    const [entry] = await conn.bin<[Buffer, Buffer[]][]>(["XRANGE", "dead:swm_persist_dead", "-", "+"]);
+    const f = new Map<string, Buffer>();
+    for (let i = 0; i < entry![1].length; i += 2) f.set(entry![1][i]!.toString(), entry![1][i + 1]!);
+    expect(f.get("key")!.toString()).toBe("k-corrupt");
+    expect(Array.from(f.get("kem")!)).toEqual(Array.from(corrupt()));
+    expect(f.get("error")!.toString()).toMatch(/truncated/);
+    expect((await q.stats()).depth).toBe(1);
+    await conn.close();
+  });
+});
