@@ -19,7 +19,7 @@ export type RouteRegistration = (router: ConnectRouter) => void;
 export interface ConnectAppOptions {
   /** Service registration. */
   routes: RouteRegistration;
-  /** Largest request body in bytes; larger requests fail with `ResourceExhausted`. */
+  /** Largest request body and response message in bytes; larger ones fail with `ResourceExhausted`. */
   readMaxBytes: number;
   /** Origins allowed by CORS. @default "*" */
   corsOrigin?: string | string[];
@@ -134,7 +134,8 @@ function earlyFetchResponse(req: Request, error: ConnectError): Response {
  * @returns the app; extra routes (health, static files) can be added by the caller.
  */
 export function createConnectApp(options: ConnectAppOptions): Hono<{ Bindings: BunServerEnv }> {
-  const router = createConnectRouter({ grpc: false, grpcWeb: true, connect: true, readMaxBytes: options.readMaxBytes, interceptors: options.interceptors ?? [] });
+  // Responses are bounded like requests: a larger one is ResourceExhausted, never sent.
+  const router = createConnectRouter({ grpc: false, grpcWeb: true, connect: true, readMaxBytes: options.readMaxBytes, writeMaxBytes: options.readMaxBytes, interceptors: options.interceptors ?? [] });
   withBadRequestStatusRoutes(options.routes)(router); // undecodable requests: InvalidArgument, not Internal
   const app = new Hono<{ Bindings: BunServerEnv }>();
   app.use(

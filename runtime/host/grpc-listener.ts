@@ -26,7 +26,7 @@ export interface GrpcListener {
  * @param routes - service registration (same as the HTTP host's).
  * @param host - interface to bind.
  * @param port - port (0 picks a free one).
- * @param readMaxBytes - largest request message in bytes (`ResourceExhausted` beyond).
+ * @param readMaxBytes - largest request or response message in bytes (`ResourceExhausted` beyond).
  * @param interceptors - server interceptors around every RPC (the HTTP host's, same order).
  * @param authenticate - when given, each RPC is authenticated from its headers before its body is
  *   read (`early-auth.ts`): refused callers get `Unauthenticated` and their stream is reset.
@@ -35,7 +35,8 @@ export interface GrpcListener {
  * @throws the listen error (e.g. EADDRINUSE).
  */
 export async function startGrpcListener(routes: RouteRegistration, host: string, port: number, readMaxBytes: number, interceptors: Interceptor[] = [], authenticate?: AuthenticateHeaders, connectionLimits?: ConnectionLimits, admission?: Admission): Promise<GrpcListener> {
-  const base = { routes: withBadRequestStatusRoutes(routes), grpc: true, grpcWeb: false, connect: false, interceptors };
+  // Responses are bounded like requests: a larger one is ResourceExhausted, never sent.
+  const base = { routes: withBadRequestStatusRoutes(routes), grpc: true, grpcWeb: false, connect: false, interceptors, writeMaxBytes: readMaxBytes };
   let handler = connectNodeAdapter({ ...base, readMaxBytes });
   if (authenticate) {
     const early = nodeEarlyAuth(routes, authenticate, admission);

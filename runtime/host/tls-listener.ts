@@ -152,6 +152,7 @@ export async function startTlsListener(options: TlsListenerOptions): Promise<Tls
     grpcWeb: true,
     connect: true,
     readMaxBytes: options.readMaxBytes,
+    writeMaxBytes: options.readMaxBytes, // responses are bounded like requests
     interceptors: options.interceptors ?? [],
     fallback: (req: NodeRequest, res: unknown) => fallback(req, res as NodeResponse),
   };

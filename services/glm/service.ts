@@ -20,6 +20,7 @@ import { BackendUnavailableError, InvalidInputError, LimitExceededError, mapErro
 import { checkMetadataSize, kemToWrite, normalizeVector, parseKemQuery, recordToKem, resolvePageSize, validateKemId, type ParsedQuery } from "../shared/kem-mapping.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
 import { decodePageToken, encodePageToken, fingerprint } from "../shared/page-token.ts";
+import { countWithinBudget, kemWireBytes } from "../shared/response-budget.ts";
 import { KemRepository } from "./kem-repository.ts";
 import type { KemPatch, KemRecord, KemWrite, QueryEmbedder, UpdatedCursor } from "./ports.ts";
 import { type HybridOptions, KemSearch, MAX_HYBRID_WINDOW, type ResolvedMode, type SearchCursor } from "./search/kem-search.ts";
@@ -45,13 +46,7 @@ function queryKey(parsed: ParsedQuery, mode: ResolvedMode | undefined): string {
   return fingerprint(JSON.stringify([parsed.filter, vec, parsed.text ?? "", mode ?? ""]));
 }
 
-/**
- * Approximate protobuf size of a KEM in a response, in bytes: content, metadata JSON, embedding
- * and a fixed allowance for ids, types and timestamps. Used for the per-page byte budget.
- */
-function kemWireBytes(r: KemRecord): number {
-  return r.content.byteLength + JSON.stringify(r.metadata).length + (r.embedding ? r.embedding.length * 4 : 0) + r.id.length + r.contentType.length + 64;
-}
+
 
 /**
  * Creates the GLM service implementation.
@@ -165,13 +160,7 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
         throw new InvalidInputError("page_token is malformed");
       }
       const rows = await store.find(parsed.filter, pageSize + 1, cursor);
-      let budget = limits.maxResponseBytes;
-      let taken = 0;
-      while (taken < Math.min(pageSize, rows.length)) {
-        budget -= kemWireBytes(rows[taken]!);
-        if (budget < 0 && taken > 0) break;
-        taken++;
-      }
+      const taken = countWithinBudget(rows, pageSize, limits.maxResponseBytes);
       const page = rows.slice(0, taken);
       const last = page[page.length - 1];
       return create(RetrieveKEMsResponseSchema, {

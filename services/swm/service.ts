@@ -5,6 +5,7 @@
  * Works against the ports in `ports.ts`; imports no driver.
  * @module
  */
+import { countWithinBudget } from "../shared/response-budget.ts";
 import { create } from "@bufbuild/protobuf";
 import { createClient, type HandlerContext, type ServiceImpl, type Transport } from "@connectrpc/connect";
 import { v7 as uuidv7 } from "uuid";
@@ -156,16 +157,17 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
       if (parsed.vector || parsed.text !== undefined) {
         throw new InvalidInputError("QuerySWM does not support embedding_query or text_query; use GLM RetrieveKEMs for semantic search");
       }
+      if (req.query?.searchMode) throw new InvalidInputError("QuerySWM does not support search_mode; use GLM RetrieveKEMs for ranked search");
       const pageSize = resolvePageSize(req.pageSize, limits);
       const key = fingerprint(JSON.stringify(["swm", parsed.filter]));
       const cursor = decodePageToken<UpdatedCursor>(req.pageToken, key);
       if (cursor && (typeof cursor.id !== "string" || !Number.isSafeInteger(cursor.updatedAtUs))) throw new InvalidInputError("page_token is malformed");
       const rows = await workingSet.query({ filter: parsed.filter, limit: pageSize + 1, after: cursor });
-      const page = rows.slice(0, pageSize);
+      const page = rows.slice(0, countWithinBudget(rows, pageSize, limits.maxResponseBytes));
       const last = page[page.length - 1];
       return create(QuerySWMResponseSchema, {
         kems: page.map((r) => recordToKem(r)),
-        nextPageToken: rows.length > pageSize && last ? encodePageToken({ updatedAtUs: last.updatedAtUs, id: last.id } satisfies UpdatedCursor, key) : "",
+        nextPageToken: rows.length > page.length && last ? encodePageToken({ updatedAtUs: last.updatedAtUs, id: last.id } satisfies UpdatedCursor, key) : "",
       });
     }),
 
