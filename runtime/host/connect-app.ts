@@ -118,11 +118,18 @@ function createStreamingFetchHandler(handler: UniversalHandler): (req: Request, 
   return async (req, contextValues, readBody) => universalServerResponseToFetch(await handler(universalRequest(req, contextValues, readBody)));
 }
 
-/** Fails a call before its body is read (see `early-auth.ts`). */
-function earlyFetchResponse(req: Request, error: ConnectError): Response {
+/**
+ * Fails a call before its body is decoded (see `early-auth.ts`). At most
+ * {@link OPEN_READ_MAX_BYTES} of the body are read and dropped, so a client sending a small body
+ * (chunked or not) finishes and reads the answer (closing under it made it fail with EPIPE); a body
+ * declared or found larger (`overLimit`: already found so) is not read further and the connection closes.
+ */
+async function earlyFetchResponse(req: Request, error: ConnectError, overLimit = false): Promise<Response> {
   const r = earlyErrorResponse(req.headers.get("content-type"), error);
-  // The unread body is dropped: close the connection rather than drain it for keep-alive.
-  r.headers.set("connection", "close");
+  const length = Number(req.headers.get("content-length") ?? Number.NaN);
+  const declaredLarge = Number.isSafeInteger(length) && length > OPEN_READ_MAX_BYTES;
+  const drained = !overLimit && !declaredLarge && (await readBodyUpTo(req, OPEN_READ_MAX_BYTES).catch(() => null)) !== null;
+  if (!drained) r.headers.set("connection", "close");
   return new Response(r.body as BodyInit | null, { status: r.status, headers: r.headers });
 }
 
@@ -167,7 +174,7 @@ export function createConnectApp(options: ConnectAppOptions): Hono<{ Bindings: B
           release = gate.release;
         } else {
           const bytes = await readBodyUpTo(req, OPEN_READ_MAX_BYTES).catch(() => new Uint8Array(0));
-          if (!bytes) return earlyFetchResponse(req, openBodyTooLarge());
+          if (!bytes) return earlyFetchResponse(req, openBodyTooLarge(), true);
           readBody = bytes;
         }
       }

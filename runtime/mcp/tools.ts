@@ -153,11 +153,13 @@ export function registerDcsmTools(server: McpServer, link: DcsmLink, callerOf: C
   register(server, callerOf, "recall", {
     title: "Recall",
     description:
-      "Search long-term shared memory by meaning: returns the memories most relevant to `query`, best first, with a similarity score (higher is closer, at most 1). " +
+      "Search long-term shared memory: returns the memories most relevant to `query`, best first, with a score (higher is better). " +
+      "By default the search is hybrid: by meaning and by exact words (names, codes, identifiers) together. Use mode `lexical` for exact words only, `vector` for meaning only. " +
       "Narrow with metadata `filters`, a `namespace` and creation/update time ranges.",
     input: {
-      query: z.string().min(1).describe("What you are looking for, in natural language."),
+      query: z.string().min(1).describe("What you are looking for, in natural language or keywords."),
       k: z.number().int().min(1).max(MAX_RESULTS).default(5).describe(`How many results (1-${MAX_RESULTS}, default 5).`),
+      mode: z.enum(["hybrid", "vector", "lexical"]).default("hybrid").describe("hybrid (default): meaning and exact words; vector: meaning only; lexical: exact words only."),
       namespace,
       filters,
       created_after: isoTime("Only memories created at or after this time"),
@@ -165,11 +167,12 @@ export function registerDcsmTools(server: McpServer, link: DcsmLink, callerOf: C
       updated_after: isoTime("Only memories updated at or after this time"),
       updated_before: isoTime("Only memories updated at or before this time"),
     },
-    output: { results: z.array(memory.extend({ score: z.number().describe("Cosine similarity to the query.") })) },
+    output: { results: z.array(memory.extend({ score: z.number().describe("Relevance in the chosen mode: fused rank score (hybrid), cosine similarity (vector) or BM25 (lexical); higher is better.") })) },
     annotations: { readOnlyHint: true },
     async run(a, c) {
       const q: KemQueryInput = {
         textQuery: a.query,
+        searchMode: a.mode,
         metadataFilters: filtersWith(a.namespace, a.filters),
         createdAfter: date(a.created_after),
         createdBefore: date(a.created_before),

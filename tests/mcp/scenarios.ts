@@ -72,6 +72,9 @@ export async function remembersAndRecalls(connect: Connect, tag: string): Promis
     expect(found.results[0].text).toContain("descaled every Friday");
     expect(found.results[0].metadata).toMatchObject({ topic: "office", tag, namespace: "team-a" });
     expect(found.results[0].score).toBeGreaterThan(found.results[1].score);
+    // A name is found by its exact word in lexical mode, and only the memory that has it.
+    const exact = await ok(client, "recall", { query: "Dana", mode: "lexical", k: 5, filters: { tag } });
+    expect(exact.results.map((r: { id: string }) => r.id)).toEqual([stored.ids[0]]);
   } finally {
     await client.close();
   }
