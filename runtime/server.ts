@@ -1,5 +1,5 @@
 /**
- * Starts a DCSM server: builds the backends from configuration (SQLite store, exact vector index,
+ * Starts a DCSM server: builds the backends from configuration (SQLite or PostgreSQL store, vector index,
  * embedding model), the GLM, KPS and SWM services, and both listeners (HTTP for Connect and
  * gRPC-Web on `Bun.serve`, h2c for gRPC on `node:http2`). One process, embedded defaults
  * (DESIGN.md "The shape").
@@ -16,6 +16,7 @@ import { SharedWorkingMemoryService } from "../sdk/gen/dcsm/v1/swm_service_pb.ts
 import { Health } from "../sdk/gen/grpc/health/v1/health_pb.ts";
 import { KemRepository } from "../services/glm/kem-repository.ts";
 import { createGlmService } from "../services/glm/service.ts";
+import { createPostgresKemStore } from "../services/glm/store/postgres-store.ts";
 import { createSqliteKemStore } from "../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../services/glm/vector/exact-index.ts";
 import { createHnswVectorIndex } from "../services/glm/vector/hnsw-index.ts";
@@ -108,7 +109,9 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   // Issue 6: GLM, KPS and /v1/embeddings share one cache and one micro-batching queue.
   const embedding = createEmbeddingStack(embedder, config, log, (req) => auth.authenticate(req.headers).then(() => true, () => false));
 
-  const store = createSqliteKemStore({ path: join(dataDir, "glm.sqlite") });
+  // GLM's store: the embedded SQLite file, or PostgreSQL shared by many nodes (docs/postgres.md).
+  const pgStore = config.postgresUrl ? await createPostgresKemStore({ url: config.postgresUrl, maxConnections: config.postgresPool }) : undefined;
+  const store = pgStore ?? createSqliteKemStore({ path: join(dataDir, "glm.sqlite") });
   const qdrantUrl = qdrantUrlOf(config);
   const index = qdrantUrl
     ? createQdrantVectorIndex({
@@ -126,7 +129,9 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   const repository = new KemRepository({ store, index, log });
   const t0 = performance.now();
   await repository.open();
-  log.info({ vectors: index.stats().size, ms: Math.round(performance.now() - t0) }, "vector index loaded from SQLite");
+  log.info({ vectors: index.stats().size, ms: Math.round(performance.now() - t0), store: pgStore ? "postgres" : "sqlite" }, "vector index loaded from the store");
+  // With PostgreSQL, other nodes' commits wake this node's index (LISTEN/NOTIFY) instead of waiting for a search.
+  const stopFollowing = pgStore ? await pgStore.onChange(() => repository.requestCatchUp()) : undefined;
 
   const glm = createGlmService({ repository, embedder: embedding.embedder, limits });
   const glmTransport = config.glmUrl
@@ -208,6 +213,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     await http.stop(true);
     await swmRuntime.close();
     await kpsSink.close();
+    await stopFollowing?.();
     await store.close();
     throw err;
   }
@@ -240,6 +246,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
       await swmRuntime.close();
       await kpsSink.close();
       embedding.close();
+      await stopFollowing?.();
       await index.close();
       await store.close();
     },

@@ -57,6 +57,8 @@ export class KemRepository {
   private dataVersion = 0;
   private writesSincePrune = 0;
   private catchingUp: Promise<void> | null = null;
+  private waking: Promise<void> | null = null;
+  private wakeAgain = false;
 
   constructor(options: KemRepositoryOptions) {
     this.store = options.store;
@@ -159,6 +161,32 @@ export class KemRepository {
     } finally {
       if (this.catchingUp === run) this.catchingUp = null;
     }
+  }
+
+  /**
+   * Catches up in the background, now: called when the store signals another node's commit
+   * (PostgreSQL `NOTIFY`), so the local index follows without waiting for the next search. Calls
+   * during a run schedule one more run after it (a commit seen late is never left behind);
+   * failures are logged and retried by the next call or search.
+   */
+  requestCatchUp(): void {
+    if (this.index.external) return;
+    if (this.waking) {
+      this.wakeAgain = true;
+      return;
+    }
+    this.waking = (async () => {
+      do {
+        this.wakeAgain = false;
+        try {
+          await this.catchUp();
+        } catch (err) {
+          this.log?.warn({ err }, "catching up from the change log failed; retried on the next change or search");
+        }
+      } while (this.wakeAgain);
+    })().finally(() => {
+      this.waking = null;
+    });
   }
 
   private async applyChanges(dataVersion: number): Promise<void> {
