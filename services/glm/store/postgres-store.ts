@@ -15,13 +15,15 @@
  *
  * Deadlocks (40P01) and serialization failures (40001) are retried (the whole transaction, at
  * most {@link TX_RETRIES} times); text PostgreSQL cannot hold (U+0000 in metadata) is an
- * `InvalidInputError`.
+ * `InvalidInputError`; a server that cannot be reached or drops the connection is a
+ * `BackendUnavailableError` (→ `Unavailable`: a write whose commit was cut off may or may not have
+ * been applied, and is safe to retry with its idempotency key).
  * @module
  */
 import postgres from "postgres";
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { NAMESPACE_KEY } from "../../shared/access.ts";
-import { InvalidInputError, NotFoundError } from "../../shared/errors.ts";
+import { BackendUnavailableError, InvalidInputError, NotFoundError } from "../../shared/errors.ts";
 import { microsToIso, nowMicros } from "../../shared/time.ts";
 import { MAX_QUERY_TERMS, queryWords, STOPWORDS, lexicalBodyOf } from "../lexical/lexical-text.ts";
 import type { KemFilter, KemPatch, KemRecord, KemStore, KemWrite, LexicalHit } from "../ports.ts";
@@ -36,6 +38,8 @@ export interface PostgresKemStoreOptions {
   maxConnections?: number;
   /** How long an idempotency key is remembered, in ms. @default 86400000 (24 h) */
   idempotencyTtlMs?: number;
+  /** Longest wait for a new connection, in seconds. @default 5 */
+  connectTimeoutS?: number;
 }
 
 /** A {@link KemStore} on PostgreSQL, with change notifications from other nodes. */
@@ -56,10 +60,12 @@ export const TX_RETRIES = 5;
 export const CHANGE_CHANNEL = "dcsm_glm_changes";
 
 /**
- * Most characters of a KEM's text given to `to_tsvector` (PostgreSQL's `tsvector` holds at most
- * 1 MiB); the text after it is not searchable lexically (docs/postgres.md "Lexical index").
+ * Most characters of a KEM's text given to `to_tsvector`; the text after it is not searchable
+ * lexically (docs/postgres.md "Lexical index"). A `tsvector` holds under 1 MiB of lexemes and
+ * positions, about 8 bytes per distinct one-character word (e.g. CJK ideographs between spaces),
+ * so 131,072 characters (at most 65,536 such words) always fit.
  */
-export const MAX_LEXICAL_CHARS = 262_144;
+export const MAX_LEXICAL_CHARS = 131_072;
 
 /** Advisory lock (two int4) serializing change-log appends: "DCSM", 2. */
 const CHANGE_LOCK = "1145258829, 2";
@@ -147,6 +153,7 @@ interface WriteRow {
 export async function createPostgresKemStore(options: PostgresKemStoreOptions): Promise<PostgresKemStore> {
   const sql = postgres(options.url, {
     max: options.maxConnections ?? 10,
+    connect_timeout: options.connectTimeoutS ?? 5,
     onnotice: () => {},
     // `bigint` columns are returned as strings and converted where read.
     connection: { application_name: "dcsm-glm" },
@@ -180,6 +187,7 @@ export async function createPostgresKemStore(options: PostgresKemStoreOptions): 
           continue;
         }
         if (code === "22P05" || code === "22021") throw new InvalidInputError(`text PostgreSQL cannot store (such as U+0000 in metadata): ${(err as Error).message}`, { cause: err });
+        if (code === "54000") throw new InvalidInputError(`a KEM exceeds a PostgreSQL limit: ${(err as Error).message}`, { cause: err });
         throw err;
       }
     }
@@ -376,7 +384,7 @@ export async function createPostgresKemStore(options: PostgresKemStoreOptions): 
     return version;
   }
 
-  return {
+  const store: PostgresKemStore = {
     async upsertMany(items, keys) {
       if (items.length === 0) return [];
       const out = await tx(async (t) => {
@@ -530,6 +538,35 @@ export async function createPostgresKemStore(options: PostgresKemStoreOptions): 
     },
     close: async () => sql.end({ timeout: 5 }),
   };
+  return guardUnavailable(store);
+}
+
+/** Connection-level failures: the server is unreachable, refused, restarting or dropped us. */
+export function isUnavailableError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== "string") return false;
+  return (
+    code.startsWith("08") || // connection exception class
+    ["57P01", "57P02", "57P03", "53300"].includes(code) || // shutdown, crash, cannot connect now, too many connections
+    code.startsWith("CONNECTION_") || // the driver's CONNECTION_CLOSED / _ENDED / _DESTROYED
+    ["CONNECT_TIMEOUT", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EPIPE"].includes(code)
+  );
+}
+
+/** Every method of `store`, with connection failures turned into `BackendUnavailableError`. */
+function guardUnavailable(store: PostgresKemStore): PostgresKemStore {
+  const out = {} as Record<string, unknown>;
+  for (const [name, fn] of Object.entries(store) as [string, (...args: unknown[]) => Promise<unknown>][]) {
+    out[name] = async (...args: unknown[]) => {
+      try {
+        return await fn(...args);
+      } catch (err) {
+        if (isUnavailableError(err)) throw new BackendUnavailableError(`PostgreSQL unavailable (${(err as Error).message}); retry later`, { cause: err });
+        throw err;
+      }
+    };
+  }
+  return out as unknown as PostgresKemStore;
 }
 
 function stripNulls(obj: { [key: string]: JsonValue }): JsonObject {

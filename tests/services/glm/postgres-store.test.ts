@@ -1,8 +1,9 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import postgres from "postgres";
-import { createPostgresKemStore } from "../../../services/glm/store/postgres-store.ts";
+import { createPostgresKemStore, MAX_LEXICAL_CHARS } from "../../../services/glm/store/postgres-store.ts";
 import { PG_SCHEMA_VERSION } from "../../../services/glm/store/postgres-schema.ts";
-import { InvalidInputError } from "../../../services/shared/errors.ts";
+import { BackendUnavailableError, InvalidInputError } from "../../../services/shared/errors.ts";
+import { startTcpProxy } from "../../helpers/tcp-proxy.ts";
 import { testPostgres } from "../../helpers/postgres.ts";
 import { kemStoreContract } from "./kem-store-contract.ts";
 
@@ -82,6 +83,42 @@ describe.skipIf(!pg)("PostgreSQL KEM store", () => {
     for (let i = 1; i < log.length; i++) expect(log[i]!.seq).toBeGreaterThan(log[i - 1]!.seq);
     expect(new Set(log.map((c) => c.id)).size).toBe(3 * 4 * 30 + 10 + 5);
     for (const s of nodes) await s.close();
+  });
+
+  test("limits: text past MAX_LEXICAL_CHARS is stored but not indexed; 16 KiB metadata values filter exactly", async () => {
+    const db = await pg!.createDatabase();
+    const store = await createPostgresKemStore({ url: db.url, maxConnections: 2 });
+    // Distinct words throughout (the worst case for tsvector size), one marker each side of the limit.
+    const words = Array.from({ length: 60_000 }, (_, i) => `w${i.toString(36)}x`).join(" ");
+    const text = `beforemarker ${words}`.slice(0, MAX_LEXICAL_CHARS - 20) + " ".repeat(20) + ` aftermarker ${words}`;
+    expect(text.length).toBeGreaterThan(MAX_LEXICAL_CHARS + 100_000);
+    const big = "v".repeat(16 * 1024);
+    await store.upsertMany([{ id: "long", contentType: "text/plain", content: enc.encode(text), metadata: { big }, embedding: null }]);
+    expect((await store.getMany(["long"]))[0]!.content.byteLength).toBe(enc.encode(text).byteLength);
+    expect((await store.lexicalSearch("beforemarker", 5)).map((h) => h.id)).toEqual(["long"]);
+    expect(await store.lexicalSearch("aftermarker", 5)).toEqual([]);
+    expect((await store.find({ metadata: { big } }, 5)).map((r) => r.id)).toEqual(["long"]);
+    expect(await store.find({ metadata: { big: big + "w" } }, 5)).toEqual([]);
+    await store.close();
+  });
+
+  test("a lost server is Unavailable, and the store reconnects when it is back", async () => {
+    const db = await pg!.createDatabase();
+    const url = new URL(db.url);
+    const proxy = await startTcpProxy(Number(url.port || 5432));
+    url.port = new URL(proxy.url).port;
+    const store = await createPostgresKemStore({ url: url.toString(), maxConnections: 2, connectTimeoutS: 2 });
+    const kem = { id: "p", contentType: "text/plain", content: enc.encode("x"), metadata: {}, embedding: null };
+    await store.upsertMany([kem]);
+    proxy.drop(true);
+    await expect(store.getMany(["p"])).rejects.toThrow(BackendUnavailableError);
+    await expect(store.upsertMany([{ ...kem, id: "q" }])).rejects.toThrow(BackendUnavailableError);
+    proxy.up();
+    expect((await store.getMany(["p"])).map((r) => r.id)).toEqual(["p"]);
+    await store.upsertMany([{ ...kem, id: "q" }]);
+    expect(await store.count()).toBe(2);
+    await store.close();
+    await proxy.close();
   });
 
   test("onChange wakes other nodes on commit", async () => {
