@@ -123,7 +123,12 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
       })
     : config.vectorIndex === "exact"
       ? createExactVectorIndex({ dimension: config.dimension, initialCapacity: Math.max(1024, (await store.count())) })
-      : createHnswVectorIndex({ dimension: config.dimension, snapshotDir: join(dataDir, "vector-index"), log });
+      : createHnswVectorIndex({
+          dimension: config.dimension,
+          // On PostgreSQL the snapshot is keyed by the store's identity: one restored against another database would be wrong.
+          snapshotDir: pgStore ? join(dataDir, "vector-index", `postgres-${pgStore.storeId}`) : join(dataDir, "vector-index"),
+          log,
+        });
   // Seed 002 6: GLM does not start when Qdrant is unreachable at start-up.
   if ("ensureCollection" in index) await (index as QdrantVectorIndex).ensureCollection();
   const repository = new KemRepository({ store, index, log });

@@ -4,6 +4,9 @@
  * {@link migratePostgresSchema} at start-up; a transaction-scoped advisory lock makes nodes that
  * start together migrate once, and a node never opens a database written by a newer DCSM.
  *
+ * `dcsm_schema.store_id` is a random identity of the GLM data, created with the schema: a node
+ * keys its vector index snapshot by it (a snapshot of another database is never restored).
+ *
  * Version 1:
  * - `kems`: one row per KEM, `metadata jsonb`, microsecond `timestamptz` times, the embedding as a
  *   `bytea` of little-endian float32, and `lexical` (`tsvector`, english configuration) for text-like
@@ -63,21 +66,27 @@ CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
  * Brings the database to {@link PG_SCHEMA_VERSION} in one transaction (DDL is transactional in
  * PostgreSQL: a failed migration leaves the previous version intact).
  * @param sql - a connection pool to the GLM database.
+ * @returns the store identity (`dcsm_schema.store_id` of GLM).
  * @throws Error when the database was written by a newer DCSM; driver errors (connection refused,
  *   permission denied to create tables) propagate.
  */
-export async function migratePostgresSchema(sql: Sql): Promise<void> {
-  await sql.begin(async (tx) => {
+export async function migratePostgresSchema(sql: Sql): Promise<string> {
+  return sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK[0]}::int4, ${MIGRATION_LOCK[1]}::int4)`;
-    await tx.unsafe("CREATE TABLE IF NOT EXISTS dcsm_schema (component text PRIMARY KEY, version integer NOT NULL, migrated_at timestamptz NOT NULL DEFAULT now())");
-    const [row] = await tx<{ version: number }[]>`SELECT version FROM dcsm_schema WHERE component = 'glm'`;
+    // store_id: a random identity of this database's GLM data (created once), so a node's vector
+    // index snapshot is only ever restored against the data it was built from.
+    await tx.unsafe(
+      "CREATE TABLE IF NOT EXISTS dcsm_schema (component text PRIMARY KEY, version integer NOT NULL, migrated_at timestamptz NOT NULL DEFAULT now(), store_id uuid NOT NULL DEFAULT gen_random_uuid())",
+    );
+    const [row] = await tx<{ version: number; store_id: string }[]>`SELECT version, store_id::text FROM dcsm_schema WHERE component = 'glm'`;
     const version = row?.version ?? 0;
-    if (version === PG_SCHEMA_VERSION) return;
+    if (version === PG_SCHEMA_VERSION) return row!.store_id;
     if (version > PG_SCHEMA_VERSION) {
       throw new Error(`the GLM PostgreSQL database has schema version ${version}, newer than this DCSM understands (${PG_SCHEMA_VERSION})`);
     }
     if (version < 1) await tx.unsafe(V1);
-    await tx`INSERT INTO dcsm_schema (component, version) VALUES ('glm', ${PG_SCHEMA_VERSION})
-             ON CONFLICT (component) DO UPDATE SET version = excluded.version, migrated_at = now()`;
+    const [done] = await tx<{ store_id: string }[]>`INSERT INTO dcsm_schema (component, version) VALUES ('glm', ${PG_SCHEMA_VERSION})
+             ON CONFLICT (component) DO UPDATE SET version = excluded.version, migrated_at = now() RETURNING store_id::text`;
+    return done!.store_id;
   });
 }

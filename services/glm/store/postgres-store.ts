@@ -44,6 +44,8 @@ export interface PostgresKemStoreOptions {
 
 /** A {@link KemStore} on PostgreSQL, with change notifications from other nodes. */
 export interface PostgresKemStore extends KemStore {
+  /** Random identity of this database's GLM data (`dcsm_schema.store_id`), stable across restarts. */
+  readonly storeId: string;
   /**
    * Calls `fn` whenever any node (this one included) commits a write, and after every
    * (re)connection of the listening connection (notifications sent while it was down are lost,
@@ -158,8 +160,9 @@ export async function createPostgresKemStore(options: PostgresKemStoreOptions): 
     // `bigint` columns are returned as strings and converted where read.
     connection: { application_name: "dcsm-glm" },
   });
+  let storeId: string;
   try {
-    await migratePostgresSchema(sql);
+    storeId = await migratePostgresSchema(sql);
   } catch (err) {
     await sql.end({ timeout: 1 });
     throw err;
@@ -385,6 +388,7 @@ export async function createPostgresKemStore(options: PostgresKemStoreOptions): 
   }
 
   const store: PostgresKemStore = {
+    storeId,
     async upsertMany(items, keys) {
       if (items.length === 0) return [];
       const out = await tx(async (t) => {
@@ -556,7 +560,11 @@ export function isUnavailableError(err: unknown): boolean {
 /** Every method of `store`, with connection failures turned into `BackendUnavailableError`. */
 function guardUnavailable(store: PostgresKemStore): PostgresKemStore {
   const out = {} as Record<string, unknown>;
-  for (const [name, fn] of Object.entries(store) as [string, (...args: unknown[]) => Promise<unknown>][]) {
+  for (const [name, fn] of Object.entries(store) as [string, unknown][]) {
+    if (typeof fn !== "function") {
+      out[name] = fn;
+      continue;
+    }
     out[name] = async (...args: unknown[]) => {
       try {
         return await fn(...args);

@@ -27,6 +27,12 @@ describe.skipIf(!pg)("PostgreSQL KEM store", () => {
     const stores = await Promise.all([1, 2, 3].map(() => createPostgresKemStore({ url: db.url, maxConnections: 2 })));
     await stores[0]!.upsertMany([{ id: "a", contentType: "text/plain", content: enc.encode("hello"), metadata: { k: "v" }, embedding: null }]);
     expect((await stores[2]!.getMany(["a"]))[0]!.metadata).toEqual({ k: "v" });
+    // One store identity per database, the same for every node.
+    expect(stores[0]!.storeId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(new Set(stores.map((s) => s.storeId)).size).toBe(1);
+    const elsewhere = await createPostgresKemStore({ url: (await pg!.createDatabase()).url, maxConnections: 1 });
+    expect(elsewhere.storeId).not.toBe(stores[0]!.storeId);
+    await elsewhere.close();
     for (const s of stores) await s.close();
     const sql = postgres(db.url, { max: 1, onnotice: () => {} });
     expect([...(await sql`SELECT component, version FROM dcsm_schema`)]).toEqual([{ component: "glm", version: PG_SCHEMA_VERSION }]);
