@@ -6,9 +6,11 @@
  * - Writes go to SQLite first (the source of truth), then to the index. When an external index
  *   (Qdrant) rejects the vectors, the rows are undone — new rows removed, replaced rows restored —
  *   and the items report the error.
- * - A local index (exact, HNSW) follows the store's change log: before every search, when SQLite's
- *   `data_version` shows another connection committed, the changes since the last applied sequence
- *   number are read and applied.
+ * - A local index (exact, HNSW) follows the store's change log: before every search, when the
+ *   store's `dataVersion()` shows another connection committed (SQLite's `data_version`; on
+ *   PostgreSQL, change-log entries another node appended), the changes since the last applied
+ *   sequence number are read and applied. With PostgreSQL, `NOTIFY` also wakes the index between
+ *   searches ({@link KemRepository.requestCatchUp}; docs/postgres.md).
  * - SQLITE_BUSY is retried with backoff beyond SQLite's own busy timeout.
  * @module
  */
