@@ -176,12 +176,26 @@ export async function createPostgresKemStore(options: PostgresKemStoreOptions): 
   let versionCheck: Promise<number> | null = null;
   let writesSinceKeyPrune = 0;
 
+  /**
+   * Remembers committed own change-log ranges, merging contiguous ones. Bounded: when nobody calls
+   * dataVersion() (an external vector index), the oldest are forgotten, which can only make a
+   * later check report a change that was ours (a needless catch-up), never hide another's.
+   */
+  function noteOwn(ranges: [number, number][]): void {
+    for (const [lo, hi] of ranges) {
+      const last = own[own.length - 1];
+      if (last && last[1] + 1 === lo) last[1] = hi;
+      else own.push([lo, hi]);
+    }
+    if (own.length > 4096) own.splice(0, own.length - 2048);
+  }
+
   async function tx<T>(fn: (t: Tx) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const appended: [number, number][] = [];
       try {
         const out = (await sql.begin((t) => fn(Object.assign(t, { appended })))) as T;
-        own.push(...appended);
+        noteOwn(appended);
         return out;
       } catch (err) {
         const code = (err as { code?: unknown }).code;
