@@ -90,6 +90,13 @@ export const configSchema = z.object({
   dimension: positiveInt.max(8192).default(DEFAULT_KEM_LIMITS.dimension),
   /** GLM vector index (`DCSM_VECTOR_INDEX`): "hnsw" (exact below 20k vectors, HNSW graph above) or "exact". @default "hnsw" */
   vectorIndex: z.enum(["hnsw", "exact"]).default("hnsw"),
+  /**
+   * PostgreSQL for GLM's store (`DCSM_POSTGRES_URL`), e.g. "postgres://dcsm:secret@db:5432/dcsm":
+   * many stateless DCSM nodes share it (docs/postgres.md). Empty keeps the embedded SQLite file.
+   */
+  postgresUrl: z.string().regex(/^postgres(ql)?:\/\//, "expected a postgres:// or postgresql:// URL").or(z.literal("")).default(""),
+  /** Connections in this node's PostgreSQL pool (`DCSM_POSTGRES_POOL`). @default 10 */
+  postgresPool: positiveInt.max(1000).default(10),
   /** Qdrant URL for GLM vectors (`QDRANT_URL`); empty keeps vectors in process. */
   qdrantUrl: z.string().url().or(z.literal("")).default(""),
   /** Qdrant host (`QDRANT_HOST`), used with `qdrantPort` when `qdrantUrl` is empty (seed 000). */
@@ -229,6 +236,8 @@ const ENV_NAMES: Record<keyof DcsmConfig, string> = {
   longInput: "DCSM_LONG_INPUT",
   dimension: "DCSM_VECTOR_DIM",
   vectorIndex: "DCSM_VECTOR_INDEX",
+  postgresUrl: "DCSM_POSTGRES_URL",
+  postgresPool: "DCSM_POSTGRES_POOL",
   qdrantUrl: "QDRANT_URL",
   qdrantHost: "QDRANT_HOST",
   qdrantPort: "QDRANT_PORT",

@@ -1,5 +1,5 @@
 /**
- * Starts a DCSM server: builds the backends from configuration (SQLite store, exact vector index,
+ * Starts a DCSM server: builds the backends from configuration (SQLite or PostgreSQL store, vector index,
  * embedding model), the GLM, KPS and SWM services, and both listeners (HTTP for Connect and
  * gRPC-Web on `Bun.serve`, h2c for gRPC on `node:http2`). One process, embedded defaults
  * (DESIGN.md "The shape").
@@ -17,6 +17,7 @@ import { Health } from "../sdk/gen/grpc/health/v1/health_pb.ts";
 import { KemRepository } from "../services/glm/kem-repository.ts";
 import { createGlmService } from "../services/glm/service.ts";
 import { queryEmbedderOf } from "../services/kps/embedder/model-profile.ts";
+import { createPostgresKemStore } from "../services/glm/store/postgres-store.ts";
 import { createSqliteKemStore } from "../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../services/glm/vector/exact-index.ts";
 import { createHnswVectorIndex } from "../services/glm/vector/hnsw-index.ts";
@@ -111,11 +112,17 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   // Issue 6: GLM, KPS and /v1/embeddings share one cache and one micro-batching queue.
   const embedding = createEmbeddingStack(embedder, config, log, (req) => auth.authenticate(req.headers).then(() => true, () => false));
 
-  const store = createSqliteKemStore({
-    path: join(dataDir, "glm.sqlite"),
-    idempotencyTtlMs: config.idempotencyTtlMs,
-    onMigrationProgress: (p) => log.info(p, `migrating the GLM store from schema ${p.from} to ${p.to}: ${p.done} of ${p.total} KEMs indexed`),
-  });
+  // GLM's store: the embedded SQLite file, or PostgreSQL shared by many nodes (docs/postgres.md).
+  const pgStore = config.postgresUrl
+    ? await createPostgresKemStore({ url: config.postgresUrl, maxConnections: config.postgresPool, idempotencyTtlMs: config.idempotencyTtlMs })
+    : undefined;
+  const store =
+    pgStore ??
+    createSqliteKemStore({
+      path: join(dataDir, "glm.sqlite"),
+      idempotencyTtlMs: config.idempotencyTtlMs,
+      onMigrationProgress: (p) => log.info(p, `migrating the GLM store from schema ${p.from} to ${p.to}: ${p.done} of ${p.total} KEMs indexed`),
+    });
   const qdrantUrl = qdrantUrlOf(config);
   const index = qdrantUrl
     ? createQdrantVectorIndex({
@@ -127,13 +134,20 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
       })
     : config.vectorIndex === "exact"
       ? createExactVectorIndex({ dimension: config.dimension, initialCapacity: Math.max(1024, (await store.count())) })
-      : createHnswVectorIndex({ dimension: config.dimension, snapshotDir: join(dataDir, "vector-index"), log });
+      : createHnswVectorIndex({
+          dimension: config.dimension,
+          // On PostgreSQL the snapshot is keyed by the store's identity: one restored against another database would be wrong.
+          snapshotDir: pgStore ? join(dataDir, "vector-index", `postgres-${pgStore.storeId}`) : join(dataDir, "vector-index"),
+          log,
+        });
   // Seed 002 6: GLM does not start when Qdrant is unreachable at start-up.
   if ("ensureCollection" in index) await (index as QdrantVectorIndex).ensureCollection();
   const repository = new KemRepository({ store, index, log });
   const t0 = performance.now();
   await repository.open();
-  log.info({ vectors: index.stats().size, ms: Math.round(performance.now() - t0) }, "vector index loaded from SQLite");
+  log.info({ vectors: index.stats().size, ms: Math.round(performance.now() - t0), store: pgStore ? "postgres" : "sqlite" }, "vector index loaded from the store");
+  // With PostgreSQL, other nodes' commits wake this node's index (LISTEN/NOTIFY) instead of waiting for a search.
+  const stopFollowing = pgStore ? await pgStore.onChange(() => repository.requestCatchUp()) : undefined;
 
   const glm = createGlmService({ repository, embedder: queryEmbedderOf(embedding.embedder), limits, hybrid: hybridOf(config) });
   const glmTransport = config.glmUrl
@@ -231,6 +245,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     await http.stop(true);
     await swmRuntime.close();
     await kpsSink.close();
+    await stopFollowing?.();
     await store.close();
     throw err;
   }
@@ -263,6 +278,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
       await swmRuntime.close();
       await kpsSink.close();
       embedding.close();
+      await stopFollowing?.();
       await index.close();
       await store.close();
     },

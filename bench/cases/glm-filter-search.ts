@@ -66,6 +66,36 @@ function zipfSampler(n: number, rand: () => number): () => number {
   };
 }
 
+/**
+ * Writes the bench's `n` KEMs (text, clustered embeddings, `namespace` 1% and `tag` 0.01%
+ * metadata) through a repository in batches of 1,000.
+ * @returns the vocabulary, most frequent word first.
+ */
+export async function fillFilterBenchStore(repository: KemRepository, n: number): Promise<string[]> {
+  const words = vocabulary(20_000);
+  const rand = prng(11);
+  const zipf = zipfSampler(words.length, rand);
+  const vectors = clusteredVectors(n, DIM, { seed: 3 });
+  const enc = new TextEncoder();
+  for (let start = 0; start < n; start += 1000) {
+    const batch: KemWrite[] = [];
+    for (let i = start; i < Math.min(n, start + 1000); i++) {
+      const len = 8 + Math.floor(rand() * 23);
+      const text: string[] = [];
+      for (let w = 0; w < len; w++) text.push(words[zipf()]!);
+      batch.push({
+        id: `kem-${i}`,
+        contentType: "text/plain",
+        content: enc.encode(text.join(" ")),
+        metadata: { namespace: `ns-${i % 100}`, tag: `t-${i % 10_000}`, kind: "note" },
+        embedding: vectors.subarray(i * DIM, (i + 1) * DIM),
+      });
+    }
+    await repository.write(batch);
+  }
+  return words;
+}
+
 function latencyResult(name: string, latMs: number[], extra?: Record<string, number | string>): BenchResult {
   const sorted = [...latMs].sort((a, b) => a - b);
   const total = latMs.reduce((a, b) => a + b, 0);
@@ -101,28 +131,8 @@ export async function benchFilterSearch(n: number, queries: number): Promise<Ben
   const index = createHnswVectorIndex({ dimension: DIM });
   const repository = new KemRepository({ store, index });
   await repository.open();
-  const words = vocabulary(20_000);
-  const rand = prng(11);
-  const zipf = zipfSampler(words.length, rand);
-  const vectors = clusteredVectors(n, DIM, { seed: 3 });
-  const enc = new TextEncoder();
   const t0 = performance.now();
-  for (let start = 0; start < n; start += 1000) {
-    const batch: KemWrite[] = [];
-    for (let i = start; i < Math.min(n, start + 1000); i++) {
-      const len = 8 + Math.floor(rand() * 23);
-      const text: string[] = [];
-      for (let w = 0; w < len; w++) text.push(words[zipf()]!);
-      batch.push({
-        id: `kem-${i}`,
-        contentType: "text/plain",
-        content: enc.encode(text.join(" ")),
-        metadata: { namespace: `ns-${i % 100}`, tag: `t-${i % 10_000}`, kind: "note" },
-        embedding: vectors.subarray(i * DIM, (i + 1) * DIM),
-      });
-    }
-    await repository.write(batch);
-  }
+  const words = await fillFilterBenchStore(repository, n);
   const loadMs = performance.now() - t0;
   await index.drained();
   const graphMs = performance.now() - t0;
@@ -152,7 +162,7 @@ export async function benchFilterSearch(n: number, queries: number): Promise<Ben
   // KPS re-ingest of an unchanged one-chunk document into this store.
   const kpsImpl = createKpsService({ embedder, sink: createGlmSink({ transport: createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, glmImpl)) }) });
   const kps = createClient(KnowledgeProcessorService, createRouterTransport(({ service }) => service(KnowledgeProcessorService, kpsImpl)));
-  const doc = { rawContent: enc.encode("A short note that fits in one chunk and does not change."), sourcePath: "notes/unchanged.md", contentType: "text/markdown" };
+  const doc = { rawContent: new TextEncoder().encode("A short note that fits in one chunk and does not change."), sourcePath: "notes/unchanged.md", contentType: "text/markdown" };
   await kps.processRawData(doc);
   const reingest = latencyResult(`kps.reingest/${label}`, await timed(queries, () => kps.processRawData(doc)));
 

@@ -11,6 +11,7 @@ import { benchMetadataCodecs, benchRecordCodecs } from "./codec.ts";
 import { benchEmbeddings } from "./embeddings.ts";
 import { benchBatchStore } from "./glm-batch-store.ts";
 import { benchFilterSearch } from "./glm-filter-search.ts";
+import { benchBatchStorePostgres, benchReplicaLag } from "./glm-postgres.ts";
 import { benchRetrievalLocomo } from "./glm-retrieval.ts";
 import { benchVectorSearch } from "./glm-vector-search.ts";
 import { benchRpcOverhead } from "./rpc-overhead.ts";
@@ -50,6 +51,8 @@ export const CASES: BenchCase[] = [
   { name: "swm.redis", results: ["swm.publish/redis", "redis.raw-multi/publish-64", "swm.publish/redis-connect-binary", "swm.publish/redis-grpc", "swm.query/redis", "redis.benchmark/set-c64"], run: benchSwmRedis },
   { name: "glm.batch-store/100", results: ["sqlite.raw-insert/100", "glm.batch-store/100", "glm.batch-store/100-connect-binary"], run: () => benchBatchStore(100, 30) },
   { name: "glm.batch-store/1000", results: ["sqlite.raw-insert/1000", "glm.batch-store/1000", "glm.batch-store/1000-connect-binary"], run: () => benchBatchStore(1000, 4) },
+  { name: "glm.batch-store/1000-postgres", results: ["postgres.raw-insert/1000", "glm.batch-store/1000-postgres"], run: () => benchBatchStorePostgres(1000, 4) },
+  { name: "glm.replica-lag/postgres", results: ["glm.replica-lag/postgres"], run: () => benchReplicaLag(200) },
   { name: "swm.write-behind", results: ["sqlite.raw-insert/wb-100", "redis+sqlite.raw-queue/wb-100", "swm.write-behind/memory", "swm.write-behind/redis", "swm.write-behind/redis:composite"], run: benchWriteBehind },
   { name: "kps.outbox", results: ["sqlite.raw-insert/outbox-100", "kps.outbox/drain"], run: benchKpsOutbox },
   { name: "kps.embeddings", results: ["kps.embeddings/raw-pipeline-b32", "kps.embeddings/http-v1-b32"], run: () => benchEmbeddings() },

@@ -6,9 +6,11 @@
  * - Writes go to SQLite first (the source of truth), then to the index. When an external index
  *   (Qdrant) rejects the vectors, the rows are undone — new rows removed, replaced rows restored —
  *   and the items report the error.
- * - A local index (exact, HNSW) follows the store's change log: before every search, when SQLite's
- *   `data_version` shows another connection committed, the changes since the last applied sequence
- *   number are read and applied.
+ * - A local index (exact, HNSW) follows the store's change log: before every search, when the
+ *   store's `dataVersion()` shows another connection committed (SQLite's `data_version`; on
+ *   PostgreSQL, change-log entries another node appended), the changes since the last applied
+ *   sequence number are read and applied. With PostgreSQL, `NOTIFY` also wakes the index between
+ *   searches ({@link KemRepository.requestCatchUp}; docs/postgres.md).
  * - SQLITE_BUSY is retried with backoff beyond SQLite's own busy timeout.
  * @module
  */
@@ -57,6 +59,8 @@ export class KemRepository {
   private dataVersion = 0;
   private writesSincePrune = 0;
   private catchingUp: Promise<void> | null = null;
+  private waking: Promise<void> | null = null;
+  private wakeAgain = false;
 
   constructor(options: KemRepositoryOptions) {
     this.store = options.store;
@@ -159,6 +163,32 @@ export class KemRepository {
     } finally {
       if (this.catchingUp === run) this.catchingUp = null;
     }
+  }
+
+  /**
+   * Catches up in the background, now: called when the store signals another node's commit
+   * (PostgreSQL `NOTIFY`), so the local index follows without waiting for the next search. Calls
+   * during a run schedule one more run after it (a commit seen late is never left behind);
+   * failures are logged and retried by the next call or search.
+   */
+  requestCatchUp(): void {
+    if (this.index.external) return;
+    if (this.waking) {
+      this.wakeAgain = true;
+      return;
+    }
+    this.waking = (async () => {
+      do {
+        this.wakeAgain = false;
+        try {
+          await this.catchUp();
+        } catch (err) {
+          this.log?.warn({ err }, "catching up from the change log failed; retried on the next change or search");
+        }
+      } while (this.wakeAgain);
+    })().finally(() => {
+      this.waking = null;
+    });
   }
 
   private async applyChanges(dataVersion: number): Promise<void> {

@@ -1,0 +1,14 @@
+import { existsSync } from "node:fs";
+import { createSqliteKemStore } from "./services/glm/store/sqlite-store.ts";
+import { KemRepository } from "./services/glm/kem-repository.ts";
+import { createExactVectorIndex } from "./services/glm/vector/exact-index.ts";
+import { fillFilterBenchStore } from "./bench/cases/glm-filter-search.ts";
+import { clusteredVectors, prng } from "./bench/lib/clustered-vectors.ts";
+const path = "/tmp/dcsm-1m.sqlite"; const fresh = !existsSync(path);
+const store = createSqliteKemStore({ path });
+const index = createExactVectorIndex({ dimension: 384, initialCapacity: 1_100_000 });
+const repo = new KemRepository({ store, index });
+await repo.open();
+let t = performance.now();
+const words = fresh ? await fillFilterBenchStore(repo, 1_000_000) : (await import("./bench/cases/glm-filter-search.ts")).vocabularyForProfile?.() ?? [];
+console.log("ready", ((performance.now() - t) / 1000).toFixed(1), "s", await store.count());
