@@ -157,7 +157,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${await stopBackground(serverConfig(values))}\n`);
       return 0;
     case "status": {
-      const health = await fetchHealth(url);
+      const health = await fetchHealth(url, token);
       process.stdout.write(health ? `${JSON.stringify(health, null, 2)}\n` : `DCSM is not answering on ${url}\n`);
       return health?.status === "ok" ? 0 : 1;
     }

@@ -37,10 +37,11 @@ function runningPid(config: DcsmConfig): number | undefined {
   return Number.isInteger(n) && n > 0 && alive(n) ? n : undefined;
 }
 
-/** `/health` JSON, or undefined when nothing answers. */
-export async function fetchHealth(url: string): Promise<{ status: string; [k: string]: unknown } | undefined> {
+/** `/health` JSON (details need an admin `token` when authentication is on), or undefined when nothing answers. */
+export async function fetchHealth(url: string, token?: string): Promise<{ status: string; [k: string]: unknown } | undefined> {
   try {
-    return (await (await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) })).json()) as never;
+    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+    return (await (await fetch(`${url}/health`, { headers, signal: AbortSignal.timeout(2000) })).json()) as never;
   } catch {
     return undefined;
   }

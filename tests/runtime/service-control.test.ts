@@ -35,6 +35,7 @@ test("start waits for warm-up, warmup embeds, stop ends the server and removes t
     DCSM_WARMUP: "quick",
     DCSM_MODEL_OFFLINE: "1",
     DCSM_API_KEYS: "secret-key",
+    DCSM_TOKEN: "secret-key", // `dcsm status` shows the details to an admin credential
   };
   try {
     const start = await dcsm(["start"], env);
