@@ -36,7 +36,7 @@ const DIM = 384;
 const SYLLABLES = "ka ri to ne mo sa lu vi pe da no ge ru mi ta so be fi zu ho la ke".split(" ");
 
 /** A deterministic vocabulary of word-like strings. */
-function vocabulary(size: number): string[] {
+export function vocabulary(size: number): string[] {
   const words = new Set<string>();
   const rand = prng(7);
   while (words.size < size) {
@@ -141,9 +141,10 @@ export async function benchFilterSearch(n: number, queries: number): Promise<Ben
   const glmImpl = createGlmService({ repository, embedder, limits });
   const glm = createClient(GlobalLongTermMemoryService, createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, glmImpl)));
   const meta = (key: string, value: string) => ({ [key]: { kind: { case: "stringValue" as const, value } } });
-  // Queries: 3–5 words of middling frequency (ranks 50–2000), as a person's keywords would be.
+  // Queries: 3–5 keywords of ranks 150–3000. The synthetic vocabulary has no function words; in
+  // English text the ~150 most frequent words are almost all stopwords, which queries drop.
   const qrand = prng(5);
-  const texts = Array.from({ length: queries }, () => Array.from({ length: 3 + Math.floor(qrand() * 3) }, () => words[50 + Math.floor(qrand() * 1950)]!).join(" "));
+  const texts = Array.from({ length: queries }, () => Array.from({ length: 3 + Math.floor(qrand() * 3) }, () => words[150 + Math.floor(qrand() * 2850)]!).join(" "));
   const retrieve = (query: KEMQuery) => glm.retrieveKEMs({ query, pageSize: 20 });
 
   const raw = new Database(join(dir, "glm.sqlite"), { readonly: true });

@@ -37,7 +37,7 @@ export const DEFAULT_HYBRID: Readonly<HybridOptions> = Object.freeze({ rrfK: 5, 
 /** Largest rank window a page size can ask for. */
 export const MAX_HYBRID_WINDOW = 1000;
 
-/** Below this many estimated matches, filtered dense search is index-first (an allow-list). */
+/** Up to this many matching KEMs, filtered dense search is index-first (an allow-list). */
 export const INDEX_FIRST_MAX = 20_000;
 
 /** How a dense search applies its filter. */
@@ -162,9 +162,9 @@ export class KemSearch {
   /** How a filtered dense search runs: an allow-list (index-first) or vector-first; nothing unfiltered. */
   private async densePlan(q: SearchQuery): Promise<DensePlan> {
     if (!q.filtered) return { kind: "unfiltered" };
-    const { store } = this.repo;
-    if ((await store.estimateMatches(q.filter)) < INDEX_FIRST_MAX) return { kind: "allow", allow: new Set(await store.findIds(q.filter)) };
-    return { kind: "vector-first" };
+    // One bounded read of the filter's ids decides: all of them fit (index-first) or not (vector-first).
+    const ids = await this.repo.store.findIds(q.filter, INDEX_FIRST_MAX + 1);
+    return ids.length <= INDEX_FIRST_MAX ? { kind: "allow", allow: new Set(ids) } : { kind: "vector-first" };
   }
 
   /** Dense hits under the query's filter: index-first for selective filters, else vector-first. */

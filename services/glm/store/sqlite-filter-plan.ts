@@ -120,25 +120,35 @@ export function chooseDriver(filter: KemFilter, estimator: Estimator, wantEstima
   return { driver: best, estimate: bestCount };
 }
 
+/** Where a candidate's id and times are read: the `kems` row `k`, or a `kem_meta` entry `m` (no created_at). */
+export interface RowColumns {
+  id: string;
+  updatedAt: string;
+  createdAt?: string;
+}
+
+const KEMS_ROW: RowColumns = { id: "k.id", updatedAt: "k.updated_at", createdAt: "k.created_at" };
+const META_ROW: RowColumns = { id: "m.id", updatedAt: "m.updated_at" };
+
 /**
- * Conditions on the candidate row `k` for every criterion except the driver's.
+ * Conditions on the candidate row (`k` by default) for every criterion except the driver's.
  * @param filter - the whole filter.
  * @param driver - the criterion already guaranteed by the candidate source.
  */
-export function residualOf(filter: KemFilter, driver: Driver): SqlPart {
+export function residualOf(filter: KemFilter, driver: Driver, row: RowColumns = KEMS_ROW): SqlPart {
   const parts: string[] = [];
   const params: SQLQueryBindings[] = [];
   if (driver.kind !== "ids" && filter.ids && filter.ids.length > 0) {
-    parts.push("k.id IN (SELECT value FROM json_each(?))");
+    parts.push(`${row.id} IN (SELECT value FROM json_each(?))`);
     params.push(JSON.stringify(filter.ids));
   }
   for (const [key, value] of Object.entries(filter.metadata ?? {})) {
     if (driver.kind === "meta" && driver.key === key) continue;
-    parts.push("EXISTS (SELECT 1 FROM kem_meta x WHERE x.key = ? AND x.value = ? AND x.updated_at = k.updated_at AND x.id = k.id)");
+    parts.push(`EXISTS (SELECT 1 FROM kem_meta x WHERE x.key = ? AND x.value = ? AND x.updated_at = ${row.updatedAt} AND x.id = ${row.id})`);
     params.push(key, indexedValueOf(value));
   }
-  if (driver.kind !== "updated") rangeConditions(parts, params, "k.updated_at", filter.updatedFromUs, filter.updatedToUs);
-  if (driver.kind !== "created") rangeConditions(parts, params, "k.created_at", filter.createdFromUs, filter.createdToUs);
+  if (driver.kind !== "updated") rangeConditions(parts, params, row.updatedAt, filter.updatedFromUs, filter.updatedToUs);
+  if (driver.kind !== "created") rangeConditions(parts, params, row.createdAt ?? "k.created_at", filter.createdFromUs, filter.createdToUs);
   return { sql: parts.join(" AND "), params };
 }
 
@@ -218,6 +228,7 @@ export function pageQuery(cols: string, filter: KemFilter, driver: Driver, after
 
 /**
  * Every KEM matching `filter` as (rid, id), from the driver's index (no order), at most `limit`.
+ * `rid` is NULL when the ids come from `kem_meta` alone.
  */
 export function idsQuery(filter: KemFilter, driver: Driver, limit: number): SqlPart {
   const residual = residualOf(filter, driver);
@@ -225,11 +236,18 @@ export function idsQuery(filter: KemFilter, driver: Driver, limit: number): SqlP
   let source: string;
   let where: string;
   switch (driver.kind) {
-    case "meta":
+    case "meta": {
       params.push(driver.key, indexedValueOf(filter.metadata![driver.key]!));
+      if (filter.createdFromUs === undefined && filter.createdToUs === undefined) {
+        // Every other criterion can be checked on the kem_meta entry itself: no kems lookups.
+        const onEntry = residualOf(filter, driver, META_ROW);
+        params.push(...onEntry.params, limit);
+        return { sql: `SELECT NULL AS rid, m.id AS id FROM kem_meta m ${and("m.key = ? AND m.value = ?", onEntry.sql)} LIMIT ?`, params };
+      }
       source = "kem_meta m CROSS JOIN kems k ON k.id = m.id";
       where = and("m.key = ? AND m.value = ?", residual.sql);
       break;
+    }
     case "ids":
       params.push(JSON.stringify(filter.ids));
       source = "kems k";

@@ -47,7 +47,6 @@ CREATE TABLE kem_meta (
 ) WITHOUT ROWID;
 CREATE INDEX idx_kem_meta_id ON kem_meta(id);
 CREATE VIRTUAL TABLE kem_fts USING fts5(body, tags, content='', contentless_delete=1, tokenize='${FTS_TOKENIZER}');
-INSERT INTO kem_fts (kem_fts, rank) VALUES ('rank', 'bm25(1.0, 0.0)');
 CREATE TABLE IF NOT EXISTS kem_changes (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   kem_id TEXT NOT NULL

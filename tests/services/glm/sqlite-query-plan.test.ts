@@ -87,7 +87,7 @@ describe("SQLite filter plans (EXPLAIN QUERY PLAN)", () => {
 
   test("lexical search uses the FTS index", async () => {
     const { explain, db } = await explainer();
-    const plan = explain("SELECT rowid AS rid, rank AS s FROM kem_fts WHERE kem_fts MATCH ? ORDER BY rank LIMIT ?", ["memory", 10]);
+    const plan = explain("SELECT rowid AS rid, bm25(kem_fts, 1.0, 0.0) AS s FROM kem_fts WHERE kem_fts MATCH ? ORDER BY s LIMIT ?", ["memory", 10]);
     expect(plan.join("\n")).toMatch(/SCAN kem_fts VIRTUAL TABLE INDEX \d+:M/);
     db.close();
   });
