@@ -27,6 +27,7 @@ import { BackendUnavailableError, InvalidInputError, NotFoundError } from "../..
 import { microsToIso, nowMicros } from "../../shared/time.ts";
 import { MAX_QUERY_TERMS, queryWords, STOPWORDS, lexicalBodyOf } from "../lexical/lexical-text.ts";
 import type { KemFilter, KemPatch, KemRecord, KemStore, KemWrite, LexicalHit } from "../ports.ts";
+import { applyPatch } from "./kem-patch.ts";
 import { chooseMetaDriver, conditionsOf, idsQuery, inList, metaHashesOf, microsOf, pageQuery, Params, PG_ESTIMATE_CAP, ROW_COLUMNS } from "./postgres-filter-plan.ts";
 import { migratePostgresSchema } from "./postgres-schema.ts";
 
@@ -486,26 +487,7 @@ export async function createPostgresKemStore(options: PostgresKemStoreOptions): 
         const row = (await getRows(t, [id], true)).get(id);
         if (!row) throw new NotFoundError(`KEM ${id} not found`);
         const cur = rowToRecord(row);
-        let metadata: JsonObject = cur.metadata;
-        if (patch.metadata !== undefined) {
-          if (patch.replaceMetadata) metadata = stripNulls(patch.metadata);
-          else {
-            metadata = { ...cur.metadata };
-            for (const [key, v] of Object.entries(patch.metadata)) {
-              if (v === null) delete metadata[key];
-              else metadata[key] = v;
-            }
-          }
-        }
-        const next: KemRecord = {
-          ...cur,
-          contentType: patch.contentType ?? cur.contentType,
-          content: patch.content ?? cur.content,
-          metadata,
-          embedding: patch.embedding !== undefined ? patch.embedding : cur.embedding,
-          updatedAtUs: Math.max(nowMicros(), cur.updatedAtUs + 1),
-        };
-        patch.validate?.(next);
+        const next = applyPatch(cur, patch);
         await upsertRows(t, [writeRowOf(next, next.updatedAtUs)], true);
         await logChanges(t, [id]);
         return next;
@@ -591,8 +573,3 @@ function guardUnavailable(store: PostgresKemStore): PostgresKemStore {
   return out as unknown as PostgresKemStore;
 }
 
-function stripNulls(obj: { [key: string]: JsonValue }): JsonObject {
-  const out: JsonObject = {};
-  for (const [k, v] of Object.entries(obj)) if (v !== null) out[k] = v;
-  return out;
-}

@@ -10,6 +10,7 @@
 import type { Database, SQLQueryBindings, Statement } from "bun:sqlite";
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { NAMESPACE_KEY } from "../../shared/access.ts";
+import { applyPatch } from "./kem-patch.ts";
 import { NotFoundError } from "../../shared/errors.ts";
 import { openWalDatabase } from "../../shared/sqlite-open.ts";
 import { isoToMicros, microsToIso, nowMicros } from "../../shared/time.ts";
@@ -215,27 +216,7 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
     const row = getStmt.get(id);
     if (!row) throw new NotFoundError(`KEM ${id} not found`);
     const cur = rowToRecord(row);
-    let metadata: JsonObject = cur.metadata;
-    if (patch.metadata !== undefined) {
-      if (patch.replaceMetadata) {
-        metadata = stripNulls(patch.metadata);
-      } else {
-        metadata = { ...cur.metadata };
-        for (const [k, v] of Object.entries(patch.metadata)) {
-          if (v === null) delete metadata[k];
-          else metadata[k] = v;
-        }
-      }
-    }
-    const next: KemRecord = {
-      ...cur,
-      contentType: patch.contentType ?? cur.contentType,
-      content: patch.content ?? cur.content,
-      metadata,
-      embedding: patch.embedding !== undefined ? patch.embedding : cur.embedding,
-      updatedAtUs: Math.max(nowMicros(), cur.updatedAtUs + 1),
-    };
-    patch.validate?.(next);
+    const next = applyPatch(cur, patch);
     logChange.run(id);
     const updatedIso = microsToIso(next.updatedAtUs);
     updateStmt.run(next.contentType, next.content, JSON.stringify(next.metadata), updatedIso, next.embedding ? vectorToBlob(next.embedding) : null, id);
@@ -375,8 +356,3 @@ function derivedIndexWriter(db: Database): DerivedIndexWriter {
   };
 }
 
-function stripNulls(obj: { [key: string]: JsonValue }): JsonObject {
-  const out: JsonObject = {};
-  for (const [k, v] of Object.entries(obj)) if (v !== null) out[k] = v;
-  return out;
-}
