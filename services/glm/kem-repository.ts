@@ -58,7 +58,10 @@ export class KemRepository {
   private appliedSeq = 0;
   private dataVersion = 0;
   private writesSincePrune = 0;
-  private catchingUp: Promise<void> | null = null;
+  /** Index-position updates (catch-up runs, own writes) run one at a time, in call order. */
+  private positionQueue: Promise<void> = Promise.resolve();
+  /** A catch-up run queued but not started yet, shared by the callers arriving meanwhile. */
+  private queuedCatchUp: Promise<void> | null = null;
   private waking: Promise<void> | null = null;
   private wakeAgain = false;
 
@@ -133,36 +136,57 @@ export class KemRepository {
   /** After an own write: advance the applied position, or catch up if others wrote too. */
   private async afterOwnWrite(): Promise<void> {
     if (this.index.external) return;
-    // Read the log head first: if another connection commits after it, data_version (read second)
-    // shows it and we catch up instead of skipping that change.
-    const latest = await this.store.latestChangeSeq();
-    const v = await this.store.dataVersion();
-    if (v === this.dataVersion) {
-      this.appliedSeq = latest;
-      this.index.notePosition?.(this.appliedSeq);
-    } else await this.catchUp();
+    await this.serialized(async () => {
+      // Read the log head first: if another connection commits after it, the data version (read
+      // second) shows it and we catch up instead of skipping that change. Serialized with
+      // catch-up runs: a run between the two reads could otherwise apply the version we compare
+      // against and let us skip what it had not yet read.
+      const latest = await this.store.latestChangeSeq();
+      const v = await this.store.dataVersion();
+      if (v === this.dataVersion) {
+        this.appliedSeq = Math.max(this.appliedSeq, latest);
+        this.index.notePosition?.(this.appliedSeq);
+      } else await this.applyChanges(v);
+    });
     if (++this.writesSincePrune >= 10_000) {
       this.writesSincePrune = 0;
       await this.store.pruneChanges(this.changeLogKeep);
     }
   }
 
+  /** Runs `fn` after every index-position update queued before it (catch-up runs, own writes). */
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.positionQueue.then(fn, fn);
+    this.positionQueue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
   /**
    * Applies writes made by other connections to the local index. Cheap when nothing changed
-   * (one `PRAGMA data_version`). Concurrent callers share one run.
+   * (one data-version read). Each caller gets a run that starts after its call (a run already
+   * under way may have read the change log too early for it); callers arriving before that run
+   * starts share it.
    */
   async catchUp(): Promise<void> {
     if (this.index.external) return;
-    if (this.catchingUp) return this.catchingUp;
+    if (!this.queuedCatchUp) {
+      const run = this.serialized(async () => {
+        this.queuedCatchUp = null;
+        await this.catchUpOnce();
+      });
+      this.queuedCatchUp = run;
+    }
+    return this.queuedCatchUp;
+  }
+
+  /** One catch-up run: reads the store's position and applies what this index lacks. */
+  private async catchUpOnce(): Promise<void> {
     const v = await this.store.dataVersion();
     if (v === this.dataVersion && this.appliedSeq === (await this.store.latestChangeSeq())) return;
-    const run = this.applyChanges(v);
-    this.catchingUp = run;
-    try {
-      await run;
-    } finally {
-      if (this.catchingUp === run) this.catchingUp = null;
-    }
+    await this.applyChanges(v);
   }
 
   /**
