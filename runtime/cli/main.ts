@@ -11,7 +11,7 @@ import { ConfigError, loadConfig, type DcsmConfig } from "../config.ts";
 import { newApiKey } from "../auth/authenticator.ts";
 import { runMcpStdio } from "../mcp/stdio-entry.ts";
 import { startDcsmServer } from "../server.ts";
-import { createDcsmClients, createTransport, type Protocol } from "./clients.ts";
+import { clientUrlFromEnv, createDcsmClients, createTransport, type Protocol } from "./clients.ts";
 import { runDemo } from "./demo.ts";
 import { ingestPaths } from "./ingest.ts";
 import { formatHits, searchText } from "./search.ts";
@@ -40,7 +40,8 @@ Client commands send --token (or DCSM_TOKEN), an API key or JWT, as authorizatio
 Rights: read, write, publish, subscribe, lock, admin (or *); NS may be * for every namespace.
 
 Environment: DCSM_HOST, DCSM_HTTP_PORT (8080), DCSM_GRPC_PORT (50051), DCSM_DATA_DIR (./data),
-DCSM_MODEL, DCSM_MODEL_DIR, DCSM_MODEL_OFFLINE, DCSM_URL and DCSM_TOKEN (client commands and mcp),
+DCSM_MODEL, DCSM_MODEL_DIR, DCSM_MODEL_OFFLINE, DCSM_URL (client commands and mcp; else built from
+DCSM_HOST and DCSM_HTTP_PORT) and DCSM_TOKEN,
 DCSM_AGENT_ID (mcp),
 DCSM_API_KEYS_FILE, DCSM_JWT_SECRET, DCSM_JWT_PUBLIC_KEY_FILE, DCSM_INSECURE. See README.md.`;
 
@@ -92,7 +93,7 @@ async function main(argv: string[]): Promise<number> {
       "agent-id": { type: "string" },
     },
   });
-  const url = values.url ?? process.env.DCSM_URL ?? "http://127.0.0.1:8080";
+  const url = values.url ?? clientUrlFromEnv();
   const caFile = values.ca ?? process.env.DCSM_TLS_CA; // PEM CA to trust for an https:// --url
   const ca = caFile ? readFileSync(caFile) : undefined;
   const protocol = (values.protocol ?? "connect") as Protocol;

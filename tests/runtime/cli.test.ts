@@ -51,6 +51,14 @@ describe("dcsm CLI", () => {
       const grpcSearch = await run(["search", "growing vegetables", "--k", "1", "--url", m![2]!, "--protocol", "grpc"]);
       expect(grpcSearch.code).toBe(0);
       expect(grpcSearch.stdout).toContain("notes/garden.md:1-3");
+      // Without --url, client commands find the server the same environment would start.
+      const port = new URL(url).port;
+      const viaEnv = await run(["search", "Tomatoes", "--k", "1", "--mode", "lexical"], { DCSM_URL: "", DCSM_HOST: "0.0.0.0", DCSM_HTTP_PORT: port });
+      expect(viaEnv.code).toBe(0);
+      expect(viaEnv.stdout).toContain("notes/garden.md:1-3");
+      const badMode = await run(["search", "x", "--mode", "fuzzy", "--url", url]);
+      expect(badMode.code).toBe(2);
+      expect(badMode.stderr).toContain("--mode must be hybrid, vector or lexical");
       const usage = await run(["search"]);
       expect(usage.code).toBe(2);
       expect(usage.stderr).toContain("search needs a QUERY");
