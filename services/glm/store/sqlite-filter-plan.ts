@@ -168,62 +168,50 @@ function and(...parts: string[]): string {
   return kept.length === 0 ? "" : `WHERE ${kept.join(" AND ")}`;
 }
 
+/** Where a driver's candidates come from: tables, the driver's condition, and the result-order columns. */
+interface CandidateSource {
+  from: string;
+  condition: string;
+  params: SQLQueryBindings[];
+  updatedAt: string;
+  id: string;
+}
+
+function sourceOf(filter: KemFilter, driver: Driver): CandidateSource {
+  const onKems = { updatedAt: "k.updated_at", id: "k.id" };
+  switch (driver.kind) {
+    case "meta":
+      return {
+        from: "kem_meta m CROSS JOIN kems k ON k.id = m.id",
+        condition: "m.key = ? AND m.value = ?",
+        params: [driver.key, indexedValueOf(filter.metadata![driver.key]!)],
+        updatedAt: "m.updated_at",
+        id: "m.id",
+      };
+    case "ids":
+      return { from: "kems k", condition: "k.id IN (SELECT value FROM json_each(?))", params: [JSON.stringify(filter.ids)], ...onKems };
+    case "created":
+      return { from: "kems k INDEXED BY idx_kems_created_at", condition: "k.created_at >= ? AND k.created_at <= ?", params: rangeOf(filter.createdFromUs, filter.createdToUs), ...onKems };
+    case "updated":
+      return { from: "kems k INDEXED BY idx_kems_updated_at", condition: "k.updated_at >= ? AND k.updated_at <= ?", params: rangeOf(filter.updatedFromUs, filter.updatedToUs), ...onKems };
+    case "ordered":
+      return { from: "kems k INDEXED BY idx_kems_updated_at", condition: "", params: [], ...onKems };
+  }
+}
+
 /**
  * The page query of `find`: KEM rows (columns `cols` of alias `k`) matching `filter`, ordered by
  * `updated_at DESC, id DESC`, strictly after `after`, at most `limit`.
  */
 export function pageQuery(cols: string, filter: KemFilter, driver: Driver, after: UpdatedCursor | undefined, limit: number): SqlPart {
+  const src = sourceOf(filter, driver);
   const residual = residualOf(filter, driver);
-  const params: SQLQueryBindings[] = [];
-  const cursorOn = (u: string, i: string) => {
-    if (!after) return "";
-    // A row-value comparison keeps the index walk in order (an OR of two ranges would not).
-    params.push(microsToIso(after.updatedAtUs), after.id);
-    return `(${u}, ${i}) < (?, ?)`;
-  };
-  let sql: string;
-  switch (driver.kind) {
-    case "meta": {
-      const value = indexedValueOf(filter.metadata![driver.key]!);
-      params.push(driver.key, value);
-      const cursor = cursorOn("m.updated_at", "m.id");
-      const where = and("m.key = ? AND m.value = ?", cursor, residual.sql);
-      params.push(...residual.params);
-      sql = `SELECT ${cols} FROM kem_meta m CROSS JOIN kems k ON k.id = m.id ${where} ORDER BY m.updated_at DESC, m.id DESC LIMIT ?`;
-      break;
-    }
-    case "ids": {
-      params.push(JSON.stringify(filter.ids));
-      const cursor = cursorOn("k.updated_at", "k.id");
-      params.push(...residual.params);
-      sql = `SELECT ${cols} FROM kems k ${and("k.id IN (SELECT value FROM json_each(?))", cursor, residual.sql)} ORDER BY k.updated_at DESC, k.id DESC LIMIT ?`;
-      break;
-    }
-    case "created": {
-      const [from, to] = rangeOf(filter.createdFromUs, filter.createdToUs);
-      params.push(from, to);
-      const cursor = cursorOn("k.updated_at", "k.id");
-      params.push(...residual.params);
-      sql = `SELECT ${cols} FROM kems k INDEXED BY idx_kems_created_at ${and("k.created_at >= ? AND k.created_at <= ?", cursor, residual.sql)} ORDER BY k.updated_at DESC, k.id DESC LIMIT ?`;
-      break;
-    }
-    case "updated": {
-      const [from, to] = rangeOf(filter.updatedFromUs, filter.updatedToUs);
-      params.push(from, to);
-      const cursor = cursorOn("k.updated_at", "k.id");
-      params.push(...residual.params);
-      sql = `SELECT ${cols} FROM kems k INDEXED BY idx_kems_updated_at ${and("k.updated_at >= ? AND k.updated_at <= ?", cursor, residual.sql)} ORDER BY k.updated_at DESC, k.id DESC LIMIT ?`;
-      break;
-    }
-    case "ordered": {
-      const cursor = cursorOn("k.updated_at", "k.id");
-      params.push(...residual.params);
-      sql = `SELECT ${cols} FROM kems k INDEXED BY idx_kems_updated_at ${and(cursor, residual.sql)} ORDER BY k.updated_at DESC, k.id DESC LIMIT ?`;
-      break;
-    }
-  }
-  params.push(limit);
-  return { sql, params };
+  const params = [...src.params];
+  // A row-value comparison keeps the index walk in order (an OR of two ranges would not).
+  const cursor = after ? `(${src.updatedAt}, ${src.id}) < (?, ?)` : "";
+  if (after) params.push(microsToIso(after.updatedAtUs), after.id);
+  params.push(...residual.params, limit);
+  return { sql: `SELECT ${cols} FROM ${src.from} ${and(src.condition, cursor, residual.sql)} ORDER BY ${src.updatedAt} DESC, ${src.id} DESC LIMIT ?`, params };
 }
 
 /**
@@ -231,45 +219,14 @@ export function pageQuery(cols: string, filter: KemFilter, driver: Driver, after
  * `rid` is NULL when the ids come from `kem_meta` alone.
  */
 export function idsQuery(filter: KemFilter, driver: Driver, limit: number): SqlPart {
-  const residual = residualOf(filter, driver);
-  const params: SQLQueryBindings[] = [];
-  let source: string;
-  let where: string;
-  switch (driver.kind) {
-    case "meta": {
-      params.push(driver.key, indexedValueOf(filter.metadata![driver.key]!));
-      if (filter.createdFromUs === undefined && filter.createdToUs === undefined) {
-        // Every other criterion can be checked on the kem_meta entry itself: no kems lookups.
-        const onEntry = residualOf(filter, driver, META_ROW);
-        params.push(...onEntry.params, limit);
-        return { sql: `SELECT NULL AS rid, m.id AS id FROM kem_meta m ${and("m.key = ? AND m.value = ?", onEntry.sql)} LIMIT ?`, params };
-      }
-      source = "kem_meta m CROSS JOIN kems k ON k.id = m.id";
-      where = and("m.key = ? AND m.value = ?", residual.sql);
-      break;
-    }
-    case "ids":
-      params.push(JSON.stringify(filter.ids));
-      source = "kems k";
-      where = and("k.id IN (SELECT value FROM json_each(?))", residual.sql);
-      break;
-    case "created":
-      params.push(...rangeOf(filter.createdFromUs, filter.createdToUs));
-      source = "kems k INDEXED BY idx_kems_created_at";
-      where = and("k.created_at >= ? AND k.created_at <= ?", residual.sql);
-      break;
-    case "updated":
-      params.push(...rangeOf(filter.updatedFromUs, filter.updatedToUs));
-      source = "kems k INDEXED BY idx_kems_updated_at";
-      where = and("k.updated_at >= ? AND k.updated_at <= ?", residual.sql);
-      break;
-    case "ordered":
-      source = "kems k INDEXED BY idx_kems_updated_at";
-      where = and(residual.sql);
-      break;
+  const src = sourceOf(filter, driver);
+  if (driver.kind === "meta" && filter.createdFromUs === undefined && filter.createdToUs === undefined) {
+    // Every other criterion can be checked on the kem_meta entry itself: no kems lookups.
+    const onEntry = residualOf(filter, driver, META_ROW);
+    return { sql: `SELECT NULL AS rid, m.id AS id FROM kem_meta m ${and(src.condition, onEntry.sql)} LIMIT ?`, params: [...src.params, ...onEntry.params, limit] };
   }
-  params.push(...residual.params, limit);
-  return { sql: `SELECT k.rid AS rid, k.id AS id FROM ${source} ${where} LIMIT ?`, params };
+  const residual = residualOf(filter, driver);
+  return { sql: `SELECT k.rid AS rid, k.id AS id FROM ${src.from} ${and(src.condition, residual.sql)} LIMIT ?`, params: [...src.params, ...residual.params, limit] };
 }
 
 /**
