@@ -27,7 +27,8 @@ import { transportFor } from "../lib/transports.ts";
 
 const DIM = 384;
 
-function makeKems(count: number, seed: number): KEM[] {
+/** `count` KEMs of about 200 bytes of text, three metadata keys and a clustered 384-dim embedding. */
+export function makeKems(count: number, seed: number): KEM[] {
   const vecs = clusteredVectors(count, DIM, { seed });
   const content = new TextEncoder().encode("A memory unit of about two hundred bytes of text content, the size of a short paragraph ".repeat(2));
   return Array.from({ length: count }, (_, i) =>

@@ -17,7 +17,6 @@ import postgres from "postgres";
 import { create } from "@bufbuild/protobuf";
 import { createHandlerContext } from "@connectrpc/connect";
 import { BatchStoreKEMsRequestSchema, GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
-import { KEMSchema, type KEM } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { KemRepository } from "../../services/glm/kem-repository.ts";
 import type { VectorIndex } from "../../services/glm/ports.ts";
 import { createGlmService } from "../../services/glm/service.ts";
@@ -26,28 +25,15 @@ import { createPostgresKemStore } from "../../services/glm/store/postgres-store.
 import { metaHashesOf } from "../../services/glm/store/postgres-filter-plan.ts";
 import { createExactVectorIndex } from "../../services/glm/vector/exact-index.ts";
 import { createHnswVectorIndex } from "../../services/glm/vector/hnsw-index.ts";
-import { newKemId, normalizeVector } from "../../services/shared/kem-mapping.ts";
+import { normalizeVector } from "../../services/shared/kem-mapping.ts";
 import { microsToIso, nowMicros } from "../../services/shared/time.ts";
 import { testPostgres, type TestPostgres } from "../../tests/helpers/postgres.ts";
-import { clusteredVectors } from "../lib/clustered-vectors.ts";
+import { makeKems } from "./glm-batch-store.ts";
 import { compareRuns, type Sample } from "../lib/measure.ts";
 import type { BenchResult } from "../lib/stats.ts";
 
 const DIM = 384;
 
-function makeKems(count: number, seed: number): KEM[] {
-  const vecs = clusteredVectors(count, DIM, { seed });
-  const content = new TextEncoder().encode("A memory unit of about two hundred bytes of text content, the size of a short paragraph ".repeat(2));
-  return Array.from({ length: count }, (_, i) =>
-    create(KEMSchema, {
-      id: newKemId(),
-      contentType: "text/plain",
-      content,
-      metadata: { source: "bench", chunk_index: i, topic: i % 2 ? "a" : "b" },
-      embeddings: Array.from(vecs.subarray(i * DIM, (i + 1) * DIM)),
-    }),
-  );
-}
 
 async function server(): Promise<TestPostgres | undefined> {
   const pg = await testPostgres();

@@ -16,13 +16,13 @@ import {
   UpdateKEMResponseSchema,
 } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { type KEM, SearchMode } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
-import { BackendUnavailableError, InvalidInputError, LimitExceededError, mapErrors, NotFoundError, PreconditionError, toConnectError } from "../shared/errors.ts";
+import { BackendUnavailableError, InvalidInputError, LimitExceededError, mapErrors, NotFoundError, toConnectError } from "../shared/errors.ts";
 import { checkMetadataSize, kemToWrite, normalizeVector, parseKemQuery, recordToKem, resolvePageSize, validateKemId, type ParsedQuery } from "../shared/kem-mapping.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
 import { decodePageToken, encodePageToken, fingerprint } from "../shared/page-token.ts";
 import { countWithinBudget, kemWireBytes } from "../shared/response-budget.ts";
 import { KemRepository } from "./kem-repository.ts";
-import type { KemPatch, KemRecord, KemWrite, QueryEmbedder, UpdatedCursor } from "./ports.ts";
+import type { KemPatch, KemWrite, QueryEmbedder, UpdatedCursor } from "./ports.ts";
 import { type HybridOptions, KemSearch, MAX_HYBRID_WINDOW, type ResolvedMode, type SearchCursor } from "./search/kem-search.ts";
 import { batchStoreResponse } from "./batch-response.ts";
 

@@ -21,13 +21,14 @@
  * @module
  */
 import postgres from "postgres";
-import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
+import type { JsonObject } from "@bufbuild/protobuf";
 import { NAMESPACE_KEY } from "../../shared/access.ts";
 import { BackendUnavailableError, InvalidInputError, NotFoundError } from "../../shared/errors.ts";
 import { microsToIso, nowMicros } from "../../shared/time.ts";
 import { MAX_QUERY_TERMS, queryWords, STOPWORDS, lexicalBodyOf } from "../lexical/lexical-text.ts";
-import type { KemFilter, KemPatch, KemRecord, KemStore, KemWrite, LexicalHit } from "../ports.ts";
+import type { KemFilter, KemRecord, KemStore, KemWrite, LexicalHit } from "../ports.ts";
 import { applyPatch } from "./kem-patch.ts";
+import { blobToVector } from "./vector-bytes.ts";
 import { chooseMetaDriver, conditionsOf, idsQuery, inList, metaHashesOf, microsOf, pageQuery, Params, PG_ESTIMATE_CAP, ROW_COLUMNS } from "./postgres-filter-plan.ts";
 import { migratePostgresSchema } from "./postgres-schema.ts";
 
@@ -89,19 +90,13 @@ function vectorBase64(v: Float32Array | null): string | null {
   return v ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64") : null;
 }
 
-function bytesToVector(b: Uint8Array): Float32Array {
-  const out = new Float32Array(b.byteLength / 4);
-  new Uint8Array(out.buffer).set(b);
-  return out;
-}
-
 function rowToRecord(r: Row): KemRecord {
   return {
     id: r.id,
     contentType: r.content_type,
     content: new Uint8Array(r.content.buffer, r.content.byteOffset, r.content.byteLength),
     metadata: r.metadata,
-    embedding: r.embedding ? bytesToVector(r.embedding) : null,
+    embedding: r.embedding ? blobToVector(r.embedding) : null,
     createdAtUs: Number(r.created_us),
     updatedAtUs: Number(r.updated_us),
   };
@@ -528,7 +523,7 @@ export async function createPostgresKemStore(options: PostgresKemStoreOptions): 
     },
     async forEachEmbedding(fn) {
       await sql<{ id: string; embedding: Uint8Array }[]>`SELECT id, embedding FROM kems WHERE embedding IS NOT NULL`.cursor(2000, (rows) => {
-        for (const r of rows) fn(r.id, bytesToVector(r.embedding));
+        for (const r of rows) fn(r.id, blobToVector(r.embedding));
       });
     },
     count: async () => Number((await sql<{ n: string }[]>`SELECT count(*)::int8 AS n FROM kems`)[0]!.n),

@@ -8,9 +8,10 @@
  * @module
  */
 import type { Database, SQLQueryBindings, Statement } from "bun:sqlite";
-import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
+import type { JsonObject } from "@bufbuild/protobuf";
 import { NAMESPACE_KEY } from "../../shared/access.ts";
 import { applyPatch } from "./kem-patch.ts";
+import { blobToVector, vectorToBlob } from "./vector-bytes.ts";
 import { NotFoundError } from "../../shared/errors.ts";
 import { openWalDatabase } from "../../shared/sqlite-open.ts";
 import { isoToMicros, microsToIso, nowMicros } from "../../shared/time.ts";
@@ -49,18 +50,6 @@ const K_COLUMNS = "k.rid, k.id, k.content_type, k.content, k.metadata, k.created
 
 /** Dynamic filter statements kept prepared (keyed by SQL text; the shapes are few). */
 const STATEMENT_CACHE_SIZE = 256;
-
-/** Encodes a float32 vector as a little-endian BLOB (a view, no copy, on little-endian hosts). */
-export function vectorToBlob(v: Float32Array): Uint8Array {
-  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-}
-
-/** Decodes a float32 BLOB (copies, so the result is aligned and owned). */
-export function blobToVector(b: Uint8Array): Float32Array {
-  const out = new Float32Array(b.byteLength / 4);
-  new Uint8Array(out.buffer).set(b);
-  return out;
-}
 
 function rowToRecord(r: Row): KemRecord {
   return {

@@ -2,7 +2,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import type { MigrationProgress } from "../../../services/glm/store/sqlite-schema.ts";
-import { createSqliteKemStore, vectorToBlob } from "../../../services/glm/store/sqlite-store.ts";
+import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
+import { vectorToBlob } from "../../../services/glm/store/vector-bytes.ts";
 import { microsToIso } from "../../../services/shared/time.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
 
