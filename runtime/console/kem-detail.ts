@@ -97,7 +97,7 @@ export class KemDetail {
         h("dt", {}, "namespace"),
         h("dd", {}, ns ?? "—"),
         h("dt", {}, "content type"),
-        h("dd", {}, kem.contentType || "(none)", " · ", h("span", { id: "kem-kind" }, kind)),
+        h("dd", {}, h("span", { id: "kem-kind" }, kind === kem.contentType ? kind : `${kem.contentType || "(none)"} · ${kind}`)),
         h("dt", {}, "created"),
         h("dd", {}, timeText(kem.createdAt)),
         h("dt", {}, "updated"),

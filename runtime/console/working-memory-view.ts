@@ -160,7 +160,6 @@ export class WorkingMemoryView {
       h("td", { class: "content-cell" }, open, h("div", { class: "meta trunc", title: md }, md)),
       h("td", {}, namespaceOfKem(kem) ?? "—"),
       h("td", { class: "nowrap" }, timeText(kem.updatedAt)),
-      h("td", { class: "col-id" }, h("code", { class: "trunc id", title: kem.id }, kem.id)),
     );
   }
 

@@ -134,6 +134,7 @@ describe("with authentication", () => {
     expect(await rows.first().textContent()).toContain("Alpha decision");
 
     await page.fill("#mem-meta", "");
+    await page.click("#mem-more summary");
     await page.fill("#mem-created-from", "2999-01-01T00:00:00");
     await page.click("#mem-apply");
     await page.locator("#mem-status", { hasText: "0 KEMs" }).waitFor();
@@ -220,7 +221,7 @@ describe("with authentication", () => {
     expect(errors).toEqual([]);
   }, 60_000);
 
-  test("ingest: a chosen file is chunked and stored, each chunk shown with its line range", async () => {
+  test("ingest: chosen, dropped and pasted files are chunked and stored, each chunk shown with its line range", async () => {
     const { page, errors } = await newPage(server.httpUrl);
     await signIn(page, keyA.key, "agent-a");
     await page.click("#tab-ingest");
@@ -235,6 +236,13 @@ describe("with authentication", () => {
     const a = createAgentSDK({ baseUrl: server.httpUrl, agentId: "checker", token: keyA.key });
     const got = await a.glm.retrieveKEMs({ query: { metadataFilters: { source_path: { kind: { case: "stringValue", value: "guide.md" } }, namespace: { kind: { case: "stringValue", value: "team-a" } } } }, pageSize: 50 });
     expect(got.kems.length).toBe(await chunks.count());
+    // A file dropped on the drop zone (a real DragEvent carrying a File) goes the same way.
+    await page.evaluate(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(["# Dropped\n\nDropped files are ingested too.\n"], "dropped.md", { type: "text/markdown" }));
+      document.getElementById("ingest-drop")!.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await page.locator('.ingest-item[data-name="dropped.md"][data-state="done"]').waitFor({ timeout: 60_000 });
     // Pasted text goes the same way.
     await page.fill("#ingest-text", "Pasted: counters count jobs.");
     await page.fill("#ingest-name", "pasted.txt");
