@@ -50,13 +50,14 @@ async function signIn(page: Page, key: string, who: string): Promise<void> {
   await page.locator("#who", { hasText: who }).waitFor();
 }
 
-/** Saves the page at both widths (the viewport is restored after). */
+/** Saves the page at both widths and checks nothing runs off the right edge at either (the viewport is restored after). */
 async function shoot(page: Page, name: string): Promise<void> {
   const before = page.viewportSize()!;
   for (const [label, size] of Object.entries(WIDTHS)) {
     await page.setViewportSize(size);
     await Bun.sleep(150);
     await page.screenshot({ path: join(ARTIFACTS, `${name}-${label}.png`), fullPage: false });
+    expect({ view: name, label, fits: await fitsWidth(page) }).toEqual({ view: name, label, fits: true });
   }
   await page.setViewportSize(before);
 }
@@ -158,6 +159,16 @@ describe("with authentication", () => {
       expect(Number(await rows.first().locator("td.score").textContent())).toBeGreaterThan(0);
       if (mode === "hybrid") await shoot(page, "memories-search");
     }
+    // Keyboard: a row opens with Enter, Escape closes the dialog, arrow keys move between tabs.
+    await page.locator("#mem-rows tr .row-open").first().focus();
+    await page.keyboard.press("Enter");
+    await page.locator("#kem-dialog[open]").waitFor();
+    await page.keyboard.press("Escape");
+    await page.locator("#kem-dialog").waitFor({ state: "hidden" });
+    await page.locator("#tab-memories").focus();
+    await page.keyboard.press("ArrowRight");
+    await page.locator("#view-ingest").waitFor();
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("tab-ingest");
     expect(errors).toEqual([]);
   }, 90_000);
 
