@@ -99,6 +99,9 @@ function signedOut(message = "", error = false): void {
   working.setVisible(false);
   status.setVisible(false);
   session = undefined;
+  byId("who").textContent = "not signed in";
+  byId("who-scopes").textContent = "";
+  byId("signout").hidden = true;
   byId("app").hidden = true;
   byId("signin").hidden = false;
   setStatus(byId("signin-status"), message, error);

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { SignJWT } from "jose";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { newApiKey } from "../../runtime/auth/authenticator.ts";
 import { createAgentSDK, kemText } from "../../sdk/index.ts";
@@ -28,6 +29,8 @@ const keyA = newApiKey("agent-a", [`team-a:${ALL}`]);
 const keyB = newApiKey("agent-b", [`team-b:${ALL}`]);
 const keyReader = newApiKey("reader-a", ["team-a:read"]);
 const keyAdmin = newApiKey("ops", ["*:admin"]);
+
+const JWT_SECRET = "an HS256 secret of at least thirty-two bytes for the console";
 
 const NOTES = "# Locks\n\nA distributed lock is released when its lease expires or its holder calls ReleaseLock.\n\n# Cooking\n\nBoil the pasta in salted water for nine minutes.\n";
 
@@ -72,7 +75,7 @@ beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   const keysFile = join(tempDir("dcsm-console-keys-"), "keys.json");
   writeFileSync(keysFile, JSON.stringify({ keys: [keyA.entry, keyB.entry, keyReader.entry, keyAdmin.entry] }));
-  server = await startTestServer({ apiKeysFile: keysFile, swmHeartbeatMs: 200 });
+  server = await startTestServer({ apiKeysFile: keysFile, jwtSecret: JWT_SECRET, swmHeartbeatMs: 200 });
   open = await startTestServer({ swmHeartbeatMs: 200 });
   const a = createAgentSDK({ baseUrl: server.httpUrl, agentId: "seeder-a", token: keyA.key });
   await a.kps.processRawData({ sourcePath: "notes.md", contentType: "text/markdown", rawContent: new TextEncoder().encode(NOTES), maxChunkChars: 120 });
@@ -99,7 +102,7 @@ afterAll(async () => {
 });
 
 describe("with authentication", () => {
-  test("sign-in: a wrong key is refused, a scoped key shows its principal and namespaces; the key stays in sessionStorage only", async () => {
+  test("sign-in: a wrong key is refused, a scoped key shows its principal and namespaces, the key stays in sessionStorage only; a JWT with two namespaces", async () => {
     const { page, errors } = await newPage(server.httpUrl);
     await page.locator("#signin-status", { hasText: "requires an API key" }).waitFor();
     await shoot(page, "signin");
@@ -115,6 +118,19 @@ describe("with authentication", () => {
     await page.click("#signout");
     await page.locator("#signin").waitFor();
     expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+    expect(await page.textContent("#who")).toBe("not signed in");
+
+    // A JWT (HS256, OAuth 2 "scope" claim) signs in the same way.
+    const jwt = await new SignJWT({ scope: "team-a:read team-b:read" }).setProtectedHeader({ alg: "HS256" }).setSubject("jwt-reader").setIssuedAt().setExpirationTime("5m").sign(new TextEncoder().encode(JWT_SECRET));
+    await signIn(page, jwt, "jwt-reader");
+    expect(await page.textContent("#who-scopes")).toBe("team-a: read · team-b: read");
+    expect(await page.isHidden("#tab-ingest")).toBe(true);
+    // Two readable namespaces: the table shows the first one's KEMs, and switching shows the other's.
+    await page.locator("#mem-status", { hasText: "5 KEMs" }).waitFor();
+    await page.fill("#mem-ns", "team-b");
+    await page.click("#mem-apply");
+    await page.locator("#mem-status", { hasText: "1 KEMs" }).waitFor();
+    expect(await page.textContent("#mem-rows")).toContain("team-b secret");
     expect(errors).toEqual([]);
   }, 60_000);
 
@@ -259,6 +275,18 @@ describe("with authentication", () => {
     await page.fill("#ingest-name", "pasted.txt");
     await page.click("#ingest-paste");
     await page.locator('.ingest-item[data-name="pasted.txt"][data-state="done"]').waitFor({ timeout: 60_000 });
+    // Code keeps its language: a pasted TypeScript file's chunk opens as code.
+    await page.fill("#ingest-text", "export function leaseLeft(expiresAtMs: number): number {\n  return Math.max(0, expiresAtMs - Date.now());\n}\n");
+    await page.fill("#ingest-name", "lease.ts");
+    await page.fill("#ingest-chunk", "0"); // the server's default: the function stays one chunk
+    await page.click("#ingest-paste");
+    const ts = page.locator('.ingest-item[data-name="lease.ts"][data-state="done"]');
+    await ts.waitFor({ timeout: 60_000 });
+    await ts.locator(".chunk button").first().click();
+    await page.locator("#kem-kind", { hasText: "code · typescript" }).waitFor();
+    expect(await page.locator("#kem-dialog pre.code code").textContent()).toContain("Math.max(0, expiresAtMs - Date.now())");
+    await shoot(page, "ingest-code-chunk");
+    await page.click("#kem-dialog-close");
     await shoot(page, "ingest");
     expect(errors).toEqual([]);
   }, 120_000);
