@@ -79,7 +79,8 @@ export function dateText(d: Date): string {
 }
 
 /**
- * Parses "key=value, key2=value2" into metadata equality filters (numbers and true/false typed).
+ * Parses "key=value, key2=value2" into metadata equality filters: numbers and true/false are typed,
+ * a value in double quotes stays a string (`version="2"`).
  * @throws Error naming a part without "=".
  */
 export function parseFilters(text: string): Record<string, string | number | boolean> {
@@ -91,7 +92,7 @@ export function parseFilters(text: string): Record<string, string | number | boo
     if (eq <= 0) throw new Error(`filter ${JSON.stringify(t)} is not key=value`);
     const key = t.slice(0, eq).trim();
     const raw = t.slice(eq + 1).trim();
-    out[key] = raw === "true" ? true : raw === "false" ? false : raw !== "" && /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
+    out[key] = /^".*"$/.test(raw) ? raw.slice(1, -1) : raw === "true" ? true : raw === "false" ? false : raw !== "" && /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
   }
   return out;
 }

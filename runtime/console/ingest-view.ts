@@ -8,9 +8,9 @@
 import { kemText, type KEM } from "../../sdk/index.ts";
 import { byId, errorText, h, setStatus } from "./dom.ts";
 import type { KemDetail } from "./kem-detail.ts";
+import { isTextContentType } from "../../services/shared/content-types.ts";
 import type { Session } from "./session.ts";
 
-const TEXT_TYPES = /^(text\/[\w.+-]+|application\/(json|xml|javascript|typescript|x-[\w.+-]+|[\w.+-]+\+(json|xml)))(;.*)?$/i;
 /** Largest file sent, bytes (the server's message limit applies too; this keeps the browser responsive). */
 const MAX_FILE_BYTES = 4 * 1024 * 1024;
 
@@ -69,7 +69,7 @@ export class IngestView {
 
   private addFiles(files: File[]): void {
     for (const f of files) {
-      this.enqueue({ name: f.name, read: async () => new Uint8Array(await f.arrayBuffer()), contentType: f.type && TEXT_TYPES.test(f.type) ? f.type : "text/plain", size: f.size });
+      this.enqueue({ name: f.name, read: async () => new Uint8Array(await f.arrayBuffer()), contentType: f.type && isTextContentType(f.type) ? f.type : "text/plain", size: f.size });
     }
   }
 

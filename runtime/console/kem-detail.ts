@@ -7,13 +7,13 @@
  */
 import { kemText, type KEM } from "../../sdk/index.ts";
 import { byId, errorText, h, setStatus, timeText } from "./dom.ts";
+import { isTextContentType } from "../../services/shared/content-types.ts";
 import type { Session } from "./session.ts";
 
-const TEXT_TYPES = /^(text\/[\w.+-]+|application\/(json|xml|javascript|typescript|x-[\w.+-]+|[\w.+-]+\+(json|xml)))(;.*)?$/i;
 
 /** True when the KEM's content is text (same rule as the server's, services/shared/content-types.ts). */
 export function isTextKem(kem: KEM): boolean {
-  return kem.contentType === "" || TEXT_TYPES.test(kem.contentType);
+  return kem.contentType === "" || isTextContentType(kem.contentType);
 }
 
 /** The namespace in a KEM's metadata (undefined when none). */

@@ -5,18 +5,11 @@
  * @module
  */
 import { createAgentSDK, type AgentProtocol, type AgentSDK } from "../../sdk/index.ts";
+import type { Right } from "../../services/shared/access.ts";
+import type { WhoAmI } from "../auth/whoami.ts";
 
-/** Rights a scope grants (the server's list, runtime/auth/whoami.ts). */
-export type Right = "read" | "write" | "publish" | "subscribe" | "lock" | "admin";
-
-/** `GET /whoami`'s body. */
-export interface WhoAmI {
-  authEnabled: boolean;
-  principal: string;
-  scopes: Record<string, Right[]>;
-  defaultNamespace?: string;
-  rights: Right[];
-}
+export type { Right } from "../../services/shared/access.ts";
+export type { WhoAmI } from "../auth/whoami.ts";
 
 const TOKEN_KEY = "dcsm-console-token";
 
