@@ -7,7 +7,7 @@
  * @module
  */
 import type { AgentProtocol } from "../../sdk/index.ts";
-import { byId, setStatus } from "./dom.ts";
+import { byId, setStatus, setUnauthenticatedHandler } from "./dom.ts";
 import { IngestView } from "./ingest-view.ts";
 import { KemDetail } from "./kem-detail.ts";
 import { MemoriesView } from "./memories-view.ts";
@@ -117,6 +117,12 @@ byId<HTMLFormElement>("signin-form").onsubmit = async (e) => {
   byId<HTMLTextAreaElement>("signin-token").value = "";
   signedIn(new Session(r.who, token, protocol));
 };
+// A revoked key or an expired JWT: back to the sign-in form, saying why.
+setUnauthenticatedHandler((message) => {
+  if (!session) return;
+  forgetToken();
+  signedOut(`signed out: the server refused the credentials (${message})`, true);
+});
 byId("signout").onclick = () => {
   forgetToken();
   signedOut("signed out: the key was removed from this tab");

@@ -3,7 +3,7 @@
  * of long values (wrapped in a box that scrolls, or truncated with a "show all" toggle).
  * @module
  */
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 
 type Child = Node | string | number | null | undefined | false;
@@ -31,9 +31,20 @@ export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   return el as T;
 }
 
-/** "[code] message" of any error (Connect codes by name). */
+let onUnauthenticated: ((message: string) => void) | undefined;
+
+/**
+ * Sets what happens when a call is refused as `Unauthenticated` (the key was revoked or the JWT
+ * expired): the console goes back to its sign-in form.
+ */
+export function setUnauthenticatedHandler(handler: (message: string) => void): void {
+  onUnauthenticated = handler;
+}
+
+/** "[code] message" of any error (Connect codes by name); an `Unauthenticated` error also calls the handler set above. */
 export function errorText(err: unknown): string {
   const ce = ConnectError.from(err);
+  if (ce.code === Code.Unauthenticated) queueMicrotask(() => onUnauthenticated?.(ce.rawMessage));
   return `[${codeName(ce.code)}] ${ce.rawMessage}`;
 }
 const CODE_NAMES = ["ok", "canceled", "unknown", "invalid_argument", "deadline_exceeded", "not_found", "already_exists", "permission_denied", "resource_exhausted", "failed_precondition", "aborted", "out_of_range", "unimplemented", "internal", "unavailable", "data_loss", "unauthenticated"];

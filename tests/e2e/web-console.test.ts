@@ -102,7 +102,7 @@ afterAll(async () => {
 });
 
 describe("with authentication", () => {
-  test("sign-in: a wrong key is refused, a scoped key shows its principal and namespaces, the key stays in sessionStorage only; a JWT with two namespaces", async () => {
+  test("sign-in: a wrong key is refused, a scoped key shows its principal and namespaces, the key stays in sessionStorage only; a JWT with two namespaces; an expired JWT signs out", async () => {
     const { page, errors } = await newPage(server.httpUrl);
     await page.locator("#signin-status", { hasText: "requires an API key" }).waitFor();
     await shoot(page, "signin");
@@ -131,6 +131,16 @@ describe("with authentication", () => {
     await page.click("#mem-apply");
     await page.locator("#mem-status", { hasText: "1 KEMs" }).waitFor();
     expect(await page.textContent("#mem-rows")).toContain("team-b secret");
+
+    // When the JWT expires, the next call sends the page back to sign-in, saying why.
+    await page.click("#signout");
+    const shortJwt = await new SignJWT({ scope: "team-a:read" }).setProtectedHeader({ alg: "HS256" }).setSubject("short-lived").setIssuedAt().setExpirationTime(Math.floor(Date.now() / 1000) + 2).sign(new TextEncoder().encode(JWT_SECRET));
+    await signIn(page, shortJwt, "short-lived");
+    await page.locator("#mem-status", { hasText: "5 KEMs" }).waitFor();
+    await Bun.sleep(2500);
+    await page.click("#mem-apply");
+    await page.locator("#signin-status", { hasText: "refused the credentials" }).waitFor();
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
     expect(errors).toEqual([]);
   }, 60_000);
 
