@@ -216,7 +216,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
         store: pgStore ? "postgres" : "sqlite",
         vectorIndex: index.stats(),
         embedding: embedding.stats(),
-        swm: { backend: config.redisUrl ? "redis" : "memory", writeBehind: await swmRuntime.writeBehindStats() },
+        swm: { backend: config.redisUrl ? "redis" : "memory", workingSet: await swmRuntime.backend.workingSet.stats(), writeBehind: await swmRuntime.writeBehindStats() },
         rssBytes: process.memoryUsage.rss(),
       },
       code,

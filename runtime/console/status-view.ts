@@ -18,7 +18,7 @@ interface Health {
   store?: string;
   vectorIndex?: { kind: string; size: number; unindexed: number };
   embedding?: { ready: boolean; queue: { queued: number; maxQueue: number; batches: number; inputs: number; rejected: number; meanBatch: number; inputsPerSecond: number }; cache: { hits: number; misses: number; hitRatio: number; entries: number; bytes: number; maxBytes: number } };
-  swm?: { backend: string; writeBehind: { depth: number; oldestAgeMs: number; persisted: number; rejected: number; failedAttempts: number } };
+  swm?: { backend: string; workingSet?: { kems: number; evictions: number }; writeBehind: { depth: number; oldestAgeMs: number; persisted: number; rejected: number; failedAttempts: number } };
   rssBytes?: number;
 }
 
@@ -81,6 +81,8 @@ export class StatusView {
       }
       if (body.swm) {
         const w = body.swm.writeBehind;
+        const ws = body.swm.workingSet;
+        if (ws) cards.push(["SWM working set", `${ws.kems} KEMs`, `${ws.evictions} evicted since start`]);
         cards.push(["SWM backend", body.swm.backend, `write-behind queue ${w.depth} (oldest ${w.oldestAgeMs} ms) · ${w.persisted} persisted · ${w.rejected} rejected · ${w.failedAttempts} failed attempts`]);
       }
       if (body.rssBytes !== undefined) cards.push(["server memory", mb(body.rssBytes), "resident set size"]);

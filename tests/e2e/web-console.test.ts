@@ -363,6 +363,7 @@ describe("with authentication", () => {
     expect(cards).toContain("vector index");
     expect(cards).toContain("embedding cache");
     expect(cards).toContain("SWM backendmemory");
+    expect(cards).toMatch(/SWM working set\d+ KEMs/);
     await shoot(page, "status-admin");
 
     const scoped = await newPage(server.httpUrl);
