@@ -34,6 +34,7 @@ import { bearerAuth } from "../sdk/auth.ts";
 import { ANONYMOUS, createAuthenticator } from "./auth/authenticator.ts";
 import { callerContext } from "./auth/caller-context.ts";
 import { createAuthInterceptor } from "./auth/interceptor.ts";
+import { whoAmIHandler } from "./auth/whoami.ts";
 import { hybridOf, limitsOf, qdrantUrlOf, type DcsmConfig } from "./config.ts";
 import consolePage from "./console/index.html";
 import { createAdmission } from "./host/admission.ts";
@@ -206,8 +207,23 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
       const p = await auth.authenticate(c.req.raw.headers).catch(() => undefined);
       if (!p || !can(p, undefined, "admin")) return c.json({ status }, code);
     }
-    return c.json({ status, model: embedder.modelId, dimension: embedder.dimension, kems: await store.count(), embedding: embedding.stats(), rssBytes: process.memoryUsage.rss() }, code);
+    return c.json(
+      {
+        status,
+        model: embedder.modelId,
+        dimension: embedder.dimension,
+        kems: await store.count(),
+        store: pgStore ? "postgres" : "sqlite",
+        vectorIndex: index.stats(),
+        embedding: embedding.stats(),
+        swm: { backend: config.redisUrl ? "redis" : "memory", workingSet: await swmRuntime.backend.workingSet.stats(), writeBehind: await swmRuntime.writeBehindStats() },
+        rssBytes: process.memoryUsage.rss(),
+      },
+      code,
+    );
   });
+  // /whoami: the caller's principal and scopes (runtime/auth/whoami.ts), for the web console.
+  app.get("/whoami", whoAmIHandler(auth));
   app.all("/v1/*", async (c) => {
     const p = auth.enabled ? await auth.authenticate(c.req.raw.headers).catch(() => undefined) : ANONYMOUS;
     return p ? callerContext.run(p, () => embedding.openai.fetch(c.req.raw)) : embedding.openai.fetch(c.req.raw);

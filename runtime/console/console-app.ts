@@ -1,78 +1,141 @@
 /**
- * The web console's script (bundled by Bun from `index.html`): search over GLM (hybrid, vector or lexical), KEM
- * publishing to SWM and a live SWM event feed, all through the browser entry of the Agent SDK
- * (gRPC-Web or Connect over fetch). Served by the host at `/`.
+ * The web console's entry script (bundled by Bun from `index.html`, served by the host at `/`):
+ * sign-in with an API key or JWT (kept in `sessionStorage`), then four views — Memories (GLM
+ * browse, filter, search, detail, edit, delete), Ingest (KPS), Working memory (SWM set, events,
+ * locks, counters) and Status — each shown only when the principal may use it. Every call goes
+ * through the browser entry of the Agent SDK (gRPC-Web by default, Connect with `?protocol=connect`).
  * @module
  */
-import { ConnectError } from "@connectrpc/connect";
-import { createAgentSDK, EventType, kemText, type AgentProtocol, type SWMMemoryEvent } from "../../sdk/index.ts";
+import type { AgentProtocol } from "../../sdk/index.ts";
+import { byId, setStatus, setUnauthenticatedHandler } from "./dom.ts";
+import { IngestView } from "./ingest-view.ts";
+import { KemDetail } from "./kem-detail.ts";
+import { MemoriesView } from "./memories-view.ts";
+import { forgetToken, savedToken, Session, signIn } from "./session.ts";
+import { StatusView } from "./status-view.ts";
+import { WorkingMemoryView } from "./working-memory-view.ts";
 
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
-const protocol = (params.get("protocol") === "connect" ? "connect" : "grpc-web") as AgentProtocol;
-$<HTMLSelectElement>("protocol").value = protocol;
-$<HTMLSelectElement>("protocol").onchange = (e) => {
+const protocol: AgentProtocol = params.get("protocol") === "connect" ? "connect" : "grpc-web";
+byId<HTMLSelectElement>("protocol").value = protocol;
+byId<HTMLSelectElement>("protocol").onchange = (e) => {
   params.set("protocol", (e.target as HTMLSelectElement).value);
   location.search = params.toString();
 };
-$("origin").textContent = location.origin;
 
-const sdk = createAgentSDK({ baseUrl: location.origin, protocol, agentId: `console-${Math.random().toString(36).slice(2, 10)}`, lpa: { maxEntries: 500, indexedKeys: ["topic"] } });
-const errorText = (err: unknown) => {
-  const ce = ConnectError.from(err);
-  return `[${ce.code}] ${ce.rawMessage}`;
+let session: Session | undefined;
+const current = () => {
+  if (!session) throw new Error("not signed in");
+  return session;
 };
-const preview = (s: string, n = 200) => (s.length > n ? `${s.slice(0, n)}…` : s);
-function item(text: string, meta: string, cls = "meta"): HTMLLIElement {
-  const li = document.createElement("li");
-  li.append(document.createTextNode(text));
-  const m = document.createElement("div");
-  m.className = cls;
-  m.textContent = meta;
-  li.append(m);
-  return li;
+
+const detail = new KemDetail(current, () => {
+  memories.refresh();
+});
+const memories = new MemoriesView(current, detail);
+const ingest = new IngestView(current, detail, () => memories.refresh());
+const working = new WorkingMemoryView(current, detail);
+const status = new StatusView(current, working.stats);
+
+const TABS = ["memories", "ingest", "working", "status"] as const;
+type Tab = (typeof TABS)[number];
+
+function allowed(tab: Tab): boolean {
+  const s = current();
+  if (tab === "memories") return s.canAny("read");
+  if (tab === "ingest") return s.canAny("write");
+  if (tab === "working") return s.canAny("read") || s.canAny("subscribe") || s.canAny("lock");
+  return true;
 }
 
-$<HTMLFormElement>("search-form").onsubmit = async (e) => {
-  e.preventDefault();
-  const text = $<HTMLInputElement>("search-text").value.trim();
-  const k = Number($<HTMLInputElement>("search-k").value) || 5;
-  const status = $("search-status");
-  const list = $("results");
-  status.textContent = "searching…";
-  const t0 = performance.now();
-  try {
-    const mode = $<HTMLSelectElement>("search-mode").value as "hybrid" | "vector" | "lexical";
-    const res = await sdk.searchGlm(text, { pageSize: k, mode });
-    list.replaceChildren(
-      ...res.kems.map((kem, i) => item(preview(kemText(kem)), `score ${(res.scores[i] ?? 0).toFixed(3)} · ${kem.id} · ${JSON.stringify(kem.metadata ?? {})}`)),
-    );
-    status.textContent = `${res.kems.length} results in ${(performance.now() - t0).toFixed(0)} ms`;
-  } catch (err) {
-    status.textContent = errorText(err);
-    status.className = "status error";
+function show(tab: Tab): void {
+  for (const t of TABS) {
+    const on = t === tab;
+    byId(`view-${t}`).hidden = !on;
+    const button = byId(`tab-${t}`);
+    button.setAttribute("aria-selected", String(on));
+    button.tabIndex = on ? 0 : -1;
   }
-};
+  working.setVisible(tab === "working");
+  status.setVisible(tab === "status");
+}
 
-$<HTMLFormElement>("publish-form").onsubmit = async (e) => {
+function route(): void {
+  if (!session) return;
+  const want = location.hash.slice(1) as Tab;
+  const first = TABS.find(allowed) ?? "status";
+  show(TABS.includes(want) && allowed(want) ? want : first);
+}
+addEventListener("hashchange", route);
+// Arrow keys move between tabs (WAI-ARIA tabs pattern); Enter/Space follow the link.
+byId("tabs").addEventListener("keydown", (e) => {
+  if (e.key !== "ArrowRight" && e.key !== "ArrowLeft") return;
+  const visible = TABS.filter((t) => !byId(`tab-${t}`).hidden);
+  const at = visible.indexOf(location.hash.slice(1) as Tab);
+  const next = visible[(Math.max(0, at) + (e.key === "ArrowRight" ? 1 : visible.length - 1)) % visible.length]!;
+  location.hash = next;
+  byId(`tab-${next}`).focus();
+});
+
+function signedIn(s: Session): void {
+  session = s;
+  byId("signin").hidden = true;
+  byId("app").hidden = false;
+  byId("who").textContent = s.who.authEnabled ? s.who.principal : "anonymous (authentication off)";
+  byId("who-scopes").textContent = Object.entries(s.who.scopes)
+    .map(([ns, r]) => `${ns}: ${r.join(",")}`)
+    .join(" · ");
+  byId("signout").hidden = !s.who.authEnabled;
+  for (const t of TABS) byId(`tab-${t}`).hidden = !allowed(t);
+  if (s.canAny("read")) memories.start();
+  if (s.canAny("write")) ingest.start();
+  working.start();
+  status.start();
+  route();
+}
+
+function signedOut(message = "", error = false): void {
+  working.stop();
+  working.setVisible(false);
+  status.setVisible(false);
+  session = undefined;
+  byId("who").textContent = "not signed in";
+  byId("who-scopes").textContent = "";
+  byId("signout").hidden = true;
+  byId("app").hidden = true;
+  byId("signin").hidden = false;
+  setStatus(byId("signin-status"), message, error);
+  byId<HTMLTextAreaElement>("signin-token").focus();
+}
+
+byId<HTMLFormElement>("signin-form").onsubmit = async (e) => {
   e.preventDefault();
-  const content = $<HTMLTextAreaElement>("publish-content").value;
-  const topic = $<HTMLInputElement>("publish-topic").value.trim();
-  const status = $("publish-status");
-  const res = await sdk.publishKemsToSwmBatch([{ content, metadata: topic ? { topic } : {} }], { persistToGlm: $<HTMLInputElement>("publish-persist").checked });
-  status.textContent = res.failed.length ? errorText(res.failed[0]!.error) : `published ${res.kems[0]!.id}`;
-  status.className = res.failed.length ? "status error" : "status";
+  const token = byId<HTMLTextAreaElement>("signin-token").value.trim();
+  setStatus(byId("signin-status"), "checking…");
+  const r = await signIn(token);
+  if ("error" in r) return setStatus(byId("signin-status"), `refused (HTTP ${r.status}): ${r.error}`, true);
+  byId<HTMLTextAreaElement>("signin-token").value = "";
+  signedIn(new Session(r.who, token, protocol));
+};
+// A revoked key or an expired JWT: back to the sign-in form, saying why.
+setUnauthenticatedHandler((message) => {
+  if (!session) return;
+  forgetToken();
+  signedOut(`signed out: the server refused the credentials (${message})`, true);
+});
+byId("signout").onclick = () => {
+  forgetToken();
+  signedOut("signed out: the key was removed from this tab");
 };
 
-const feed = $("feed");
-const show = (ev: SWMMemoryEvent) => {
-  const kem = ev.kemPayload;
-  const body = kem && (ev.eventType === EventType.KEM_PUBLISHED || ev.eventType === EventType.KEM_UPDATED) ? preview(kemText(kem), 120) : "";
-  const li = item(`#${ev.sequence} ${EventType[ev.eventType]} ${kem?.id ?? ""} ${body}`, `${ev.sourceAgentId || "-"} · ${ev.details}`);
-  li.dataset.kemId = kem?.id ?? "";
-  feed.prepend(li);
-  while (feed.children.length > 200) feed.lastElementChild!.remove();
-};
-const sub = sdk.handleSwmEvents({}, show, { onError: (err) => ($("status").textContent = `reconnecting: ${err.rawMessage}`) });
-void sub.ready.then(() => ($("status").textContent = "live"));
-void sub.done.catch((err: unknown) => ($("status").textContent = errorText(err)));
+void (async () => {
+  const token = savedToken();
+  try {
+    const r = await signIn(token);
+    if ("who" in r) return signedIn(new Session(r.who, r.who.authEnabled ? token : "", protocol));
+    if (token) forgetToken();
+    signedOut(token ? `the saved key was refused: ${r.error}` : "this server requires an API key or JWT");
+  } catch (err) {
+    signedOut(`cannot reach the server: ${(err as Error).message}`, true);
+  }
+})();
