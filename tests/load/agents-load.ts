@@ -31,8 +31,9 @@ import { dirname, join } from "node:path";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { startRedis, type TestRedis } from "../helpers/redis-server.ts";
 import { DEFAULT_MIX, LoadAgent, newPolicy, type CallPolicy, type ErrorCount, type LoadMix, type LoadProtocol } from "./load-agent.ts";
+import { sampleLoopDelay } from "./loop-delay.ts";
 import { offerOpenLoop } from "./open-loop.ts";
-import { formatTable, summarise } from "./stats.ts";
+import { formatTable, summarise, type LatencySummary } from "./stats.ts";
 import { establishedTo, verifyGlm, verifySwm } from "./verify.ts";
 import { spawnJsonLines } from "../helpers/json-lines-process.ts";
 
@@ -200,6 +201,11 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
     if ((await Promise.race([subscribing, subTimeout])) === "timeout") throw new Error(`only ${subscribers.filter((a) => a.sub.ready).length} of ${subscribers.length} event streams came up within 30 s`);
     log(`${subscribers.length} event streams live`);
 
+    // Event-loop delay of both processes per phase: time every latency below includes.
+    const clientLoop = sampleLoopDelay();
+    const loopDelayMs: Record<string, { client: LatencySummary; server: LatencySummary }> = {};
+    const serverLoop = async () => (await server!.ask("loop-delay")).loopDelayMs as LatencySummary;
+    await serverLoop();
     const loadBefore = loadAverage();
     const loadSamples: number[] = [];
     const conns = { http: 0, grpc: 0 };
@@ -221,6 +227,7 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
     await Promise.all(running);
     const elapsed = (performance.now() - t0) / 1000;
     const closedRate = book.select(() => true).length / elapsed;
+    loopDelayMs.normal = { client: clientLoop.take(), server: await serverLoop() };
     log(`closed-loop phase done in ${elapsed.toFixed(1)} s, ${closedRate.toFixed(1)} calls/s`);
 
     // Overload: the same agents, open loop, at overloadFactor times the rate just reached.
@@ -232,10 +239,12 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
       for (const a of agents) a.policy = overload;
       const loadAtOverload = loadSamples.length;
       offered = await offerOpenLoop(agents, overloadRate, settings.overloadSeconds);
+      loopDelayMs.overload = { client: clientLoop.take(), server: await serverLoop() };
       sample();
       log(`overload phase done: ${offered.offered} calls offered, at most ${offered.maxInFlight} in progress, load ${loadSamples.slice(loadAtOverload).join(" ")}`);
     }
     clearInterval(sampler);
+    clientLoop.stop();
     const loadAfter = loadAverage();
     log("verifying");
 
@@ -276,6 +285,7 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
       latencyMs: overload.book.summaries(ovSeconds),
       succeededLatencyMs: summarise(ovSucceeded, ovSeconds),
       refusalLatencyMs: summarise(ovRefusals, ovSeconds),
+      refusalLatencyByProtocolMs: Object.fromEntries(protocols.map((p) => [p, summarise(overload.refusals.select((k) => k.endsWith(`/${p}`)), ovSeconds)])),
       errors: ov.errors,
       publishesAcknowledged: agents.reduce((s, a) => s + a.acked.filter((k) => k.phase === "overload").length, 0),
       eventLagMs: summarise(lags.get("overload") ?? [], ovSeconds),
@@ -343,6 +353,7 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
       writeBehind: drain.stats,
       subscribers: sub,
       overload: settings.overloadSeconds > 0 ? overloadReport : null,
+      loopDelayMs,
       checks,
     };
     const out = process.stdout;
@@ -355,6 +366,7 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
       out.write(`${formatTable(o.latencyMs, o.errors)}\n\n`);
       out.write(`overload: ${o.succeededPerSecond} calls/s succeeded, ${o.refused} refused (p50 ${o.refusalLatencyMs.p50} ms, p99 ${o.refusalLatencyMs.p99} ms), ${o.failed} failed; event lag p50 ${o.eventLagMs.p50} ms, p99 ${o.eventLagMs.p99} ms\n`);
     }
+    for (const [phase, d] of Object.entries(loopDelayMs)) out.write(`event-loop delay, ${phase}: load process p50 ${d.client.p50} ms, p99 ${d.client.p99} ms, max ${d.client.max} ms; server p50 ${d.server.p50} ms, p99 ${d.server.p99} ms, max ${d.server.max} ms\n`);
     out.write(`load average (1 min) before ${loadBefore[0]}, during ${loadDuring}, after ${loadAfter[0]} on ${navigator.hardwareConcurrency} cores\n`);
     for (const c of checks) out.write(`${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}\n`);
     if (report.errorSamples.length) out.write(`errors seen:\n  ${report.errorSamples.join("\n  ")}\n`);
