@@ -287,6 +287,7 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
       refusalLatencyMs: summarise(ovRefusals, ovSeconds),
       refusalLatencyByProtocolMs: Object.fromEntries(protocols.map((p) => [p, summarise(overload.refusals.select((k) => k.endsWith(`/${p}`)), ovSeconds)])),
       errors: ov.errors,
+      failureSamples: overload.failureSamples,
       publishesAcknowledged: agents.reduce((s, a) => s + a.acked.filter((k) => k.phase === "overload").length, 0),
       eventLagMs: summarise(lags.get("overload") ?? [], ovSeconds),
     };
@@ -370,6 +371,7 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
     out.write(`load average (1 min) before ${loadBefore[0]}, during ${loadDuring}, after ${loadAfter[0]} on ${navigator.hardwareConcurrency} cores\n`);
     for (const c of checks) out.write(`${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}\n`);
     if (report.errorSamples.length) out.write(`errors seen:\n  ${report.errorSamples.join("\n  ")}\n`);
+    if (overload.failureSamples.length) out.write(`overload failures seen:\n  ${overload.failureSamples.join("\n  ")}\n`);
     out.write(`${pass ? "LOAD PASS" : "LOAD FAIL"}\n`);
     if (settings.json) {
       mkdirSync(dirname(settings.json), { recursive: true });

@@ -79,11 +79,13 @@ export interface CallPolicy {
   refusals: LatencyBook;
   /** Error counts by "<op>/<protocol>". */
   errors: Record<string, ErrorCount>;
+  /** Up to 10 distinct messages of errors other than back-pressure, for the report. */
+  failureSamples: string[];
 }
 
 /** A {@link CallPolicy} with fresh books. */
 export function newPolicy(phase: string, timeoutMs: number, retries: number): CallPolicy {
-  return { phase, timeoutMs, retries, book: new LatencyBook(), refusals: new LatencyBook(), errors: {} };
+  return { phase, timeoutMs, retries, book: new LatencyBook(), refusals: new LatencyBook(), errors: {}, failureSamples: [] };
 }
 
 /** Error counts of one operation key. */
@@ -172,6 +174,7 @@ export class LoadAgent {
     (policy.errors[key] ??= { backpressure: 0, failed: 0 })[kind]++;
     const msg = `${key}: ${Code[e.code]}: ${e.rawMessage.slice(0, 160)}`;
     if (this.errorSamples.length < 10 && !this.errorSamples.includes(msg)) this.errorSamples.push(msg);
+    if (kind === "failed" && policy.failureSamples.length < 10 && !policy.failureSamples.includes(msg)) policy.failureSamples.push(msg);
     return kind;
   }
 

@@ -23,7 +23,7 @@ import { sampleLoopDelay } from "./loop-delay.ts";
  * principal (the agents all call as the one anonymous principal). `DCSM_MAX_IN_FLIGHT` in the
  * environment overrides it.
  */
-export const LOAD_MAX_IN_FLIGHT = 32;
+export const LOAD_MAX_IN_FLIGHT = 16;
 
 /** Configuration overrides shared by both SWM backends: the metadata keys the agents query by, and admission. */
 export const LOAD_SERVER_OVERRIDES = { swmIndexedKeys: "agent,group", logLevel: "warn" } as const;
