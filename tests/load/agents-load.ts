@@ -383,6 +383,7 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
     await Promise.all(agents.map((a) => a.close()));
     if (server) {
       await Promise.race([server.ask("close").catch(() => undefined), Bun.sleep(10_000)]);
+      await Promise.race([server.p.exited, Bun.sleep(5_000)]); // it exits by itself after "closed"
       server.p.kill();
       await server.p.exited;
     }
