@@ -9,18 +9,31 @@
  * p50/p95/p99 latency per operation and protocol and the throughput; `--json <path>` writes the
  * report. Exit code 1 on any failed check. Run with `npm run test:load`.
  *
+ * After the closed-loop phase comes an overload phase (`--overload-seconds`, 30; 0 skips it): the
+ * same agents, open loop, at `--overload-factor` (2) times the call rate the closed loop just
+ * reached, each call made once with a deadline of `--deadline-ms` (1000). It checks that every
+ * call either succeeded within its deadline or was refused (`ResourceExhausted`/`Unavailable`)
+ * with p99 refusal latency at most {@link REFUSAL_P99_MS}, that the acknowledged writes of both
+ * phases are all kept (the checks above cover both), and that event lag, from the publisher's
+ * acknowledgement to delivery, has p99 at most {@link OVERLOAD_LAG_P99_MS} for the overload
+ * phase's publishes.
+ *
  * Flags override environment: `--seconds` (DCSM_LOAD_SECONDS, 60), `--agents` (DCSM_LOAD_AGENTS,
  * 200), `--swm=redis|memory` (DCSM_LOAD_SWM, redis), `--json` (DCSM_LOAD_JSON), `--subscribers`
  * share 0..1 (DCSM_LOAD_SUBSCRIBERS, 0.25), `--groups` (DCSM_LOAD_GROUPS, 8), `--think-ms`
- * (DCSM_LOAD_THINK_MS, 0), `--mix publish=40,query=33,vector=22,text=5,persist=0.25` (DCSM_LOAD_MIX).
+ * (DCSM_LOAD_THINK_MS, 0), `--mix publish=40,query=33,vector=22,text=5,persist=0.25` (DCSM_LOAD_MIX),
+ * `--overload-seconds` (DCSM_LOAD_OVERLOAD_SECONDS, 30), `--overload-factor` (DCSM_LOAD_OVERLOAD_FACTOR,
+ * 2), `--deadline-ms` (DCSM_LOAD_DEADLINE_MS, 1000).
  * @module
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { startRedis, type TestRedis } from "../helpers/redis-server.ts";
-import { DEFAULT_MIX, LoadAgent, type LoadMix, type LoadProtocol } from "./load-agent.ts";
-import { formatTable, LatencyBook, summarise } from "./stats.ts";
+import { DEFAULT_MIX, LoadAgent, newPolicy, type CallPolicy, type ErrorCount, type LoadMix, type LoadProtocol } from "./load-agent.ts";
+import { sampleLoopDelay } from "./loop-delay.ts";
+import { offerOpenLoop } from "./open-loop.ts";
+import { formatTable, summarise, type LatencySummary } from "./stats.ts";
 import { establishedTo, verifyGlm, verifySwm } from "./verify.ts";
 import { spawnJsonLines } from "../helpers/json-lines-process.ts";
 
@@ -42,7 +55,20 @@ export interface LoadSettings {
   thinkMs: number;
   /** Operation mix. */
   mix: LoadMix;
+  /** Length of the overload phase, s (0: none). */
+  overloadSeconds: number;
+  /** Offered call rate of the overload phase as a multiple of the closed loop's rate. */
+  overloadFactor: number;
+  /** Per-call deadline in the overload phase, ms. */
+  deadlineMs: number;
 }
+
+/** Bound on the p99 latency of a refusal (back-pressure answer) in the overload phase, ms. */
+export const REFUSAL_P99_MS = 50;
+/** Bound on the p99 event lag (publisher's acknowledgement to delivery) in the overload phase, ms. */
+export const OVERLOAD_LAG_P99_MS = 250;
+/** Per-call deadline of the closed-loop phase, ms (back-pressure answers are retried up to 5 times). */
+const CLOSED_LOOP_DEADLINE_MS = 30_000;
 
 /**
  * Reads settings from flags (`--name value` or `--name=value`) over `DCSM_LOAD_*` variables.
@@ -55,7 +81,7 @@ export function parseSettings(argv: string[], env: Record<string, string | undef
     if (!m) throw new Error(`unexpected argument ${argv[i]}`);
     flags[m[1]!] = m[2] ?? argv[++i] ?? "";
   }
-  const known = ["seconds", "agents", "swm", "json", "subscribers", "groups", "think-ms", "mix"];
+  const known = ["seconds", "agents", "swm", "json", "subscribers", "groups", "think-ms", "mix", "overload-seconds", "overload-factor", "deadline-ms"];
   for (const k of Object.keys(flags)) if (!known.includes(k)) throw new Error(`unknown flag --${k} (known: ${known.join(", ")})`);
   const get = (flag: string, name: string, dflt: string) => flags[flag] ?? env[name] ?? dflt;
   const num = (flag: string, name: string, dflt: number, min: number, max: number) => {
@@ -81,7 +107,44 @@ export function parseSettings(argv: string[], env: Record<string, string | undef
     groups: Math.round(num("groups", "DCSM_LOAD_GROUPS", 8, 1, 1000)),
     thinkMs: num("think-ms", "DCSM_LOAD_THINK_MS", 0, 0, 60_000),
     mix,
+    overloadSeconds: num("overload-seconds", "DCSM_LOAD_OVERLOAD_SECONDS", 30, 0, 3600),
+    overloadFactor: num("overload-factor", "DCSM_LOAD_OVERLOAD_FACTOR", 2, 1, 100),
+    deadlineMs: num("deadline-ms", "DCSM_LOAD_DEADLINE_MS", 1000, 10, 60_000),
   };
+}
+
+/** Error counts summed over all keys, and per operation over protocols ("<op>/all") added to `errors`. */
+function withTotals(errors: Record<string, ErrorCount>): { errors: Record<string, ErrorCount>; failed: number; backpressure: number } {
+  const out: Record<string, ErrorCount> = {};
+  let failed = 0;
+  let backpressure = 0;
+  for (const [k, e] of Object.entries(errors)) {
+    out[k] = { ...e };
+    const all = (out[`${k.split("/")[0]}/all`] ??= { backpressure: 0, failed: 0 });
+    all.backpressure += e.backpressure;
+    all.failed += e.failed;
+    failed += e.failed;
+    backpressure += e.backpressure;
+  }
+  return { errors: out, failed, backpressure };
+}
+
+/**
+ * Event lag per phase: for each KEM_PUBLISHED a subscriber received, the time from its publisher's
+ * acknowledgement to the receipt, ms, both on this process's clock (0 when the event overtook the
+ * acknowledgement).
+ */
+function eventLags(agents: readonly LoadAgent[], subscribers: readonly LoadAgent[]): Map<string, number[]> {
+  const acks = new Map<string, { at: number; phase: string }>();
+  for (const a of agents) for (const k of a.acked) acks.set(k.id, { at: k.ackedAt, phase: k.phase });
+  const out = new Map<string, number[]>();
+  for (const s of subscribers) {
+    for (const [id, at] of s.sub.receivedAt) {
+      const ack = acks.get(id);
+      if (ack) (out.get(ack.phase) ?? out.set(ack.phase, []).get(ack.phase)!).push(Math.max(0, at - ack.at));
+    }
+  }
+  return out;
 }
 
 /** One line of `/proc/loadavg` as numbers (1, 5, 15 min); zeros where it cannot be read. */
@@ -125,11 +188,12 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
     const dimension = server.ready.dimension ?? 384;
     log(`server ${httpUrl} (gRPC ${grpcUrl}), SWM ${server.ready.backend}; ${settings.agents} agents for ${settings.seconds} s, run ${run}`);
 
-    const book = new LatencyBook();
+    const normal: CallPolicy = newPolicy("normal", CLOSED_LOOP_DEADLINE_MS, 5);
+    const book = normal.book;
     const protocols: LoadProtocol[] = ["grpc", "connect", "grpc-web"];
     const stride = settings.subscribers > 0 ? Math.max(1, Math.round(1 / settings.subscribers)) : Infinity;
     for (let i = 0; i < settings.agents; i++) {
-      agents.push(new LoadAgent({ index: i, protocol: protocols[i % 3]!, httpUrl, grpcUrl, run, groups: settings.groups, dimension, mix: settings.mix, book, thinkMs: settings.thinkMs }));
+      agents.push(new LoadAgent({ index: i, protocol: protocols[i % 3]!, httpUrl, grpcUrl, run, groups: settings.groups, dimension, mix: settings.mix, policy: normal, thinkMs: settings.thinkMs }));
     }
     const subscribers = agents.filter((_, i) => i % stride === 0);
     const subscribing = Promise.all(subscribers.map((a, j) => a.subscribe(`${run}-g${j % settings.groups}`)));
@@ -137,6 +201,11 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
     if ((await Promise.race([subscribing, subTimeout])) === "timeout") throw new Error(`only ${subscribers.filter((a) => a.sub.ready).length} of ${subscribers.length} event streams came up within 30 s`);
     log(`${subscribers.length} event streams live`);
 
+    // Event-loop delay of both processes per phase: time every latency below includes.
+    const clientLoop = sampleLoopDelay();
+    const loopDelayMs: Record<string, { client: LatencySummary; server: LatencySummary }> = {};
+    const serverLoop = async () => (await server!.ask("loop-delay")).loopDelayMs as LatencySummary;
+    await serverLoop();
     const loadBefore = loadAverage();
     const loadSamples: number[] = [];
     const conns = { http: 0, grpc: 0 };
@@ -157,9 +226,27 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
     stop.abort();
     await Promise.all(running);
     const elapsed = (performance.now() - t0) / 1000;
+    const closedRate = book.select(() => true).length / elapsed;
+    loopDelayMs.normal = { client: clientLoop.take(), server: await serverLoop() };
+    log(`closed-loop phase done in ${elapsed.toFixed(1)} s, ${closedRate.toFixed(1)} calls/s`);
+
+    // Overload: the same agents, open loop, at overloadFactor times the rate just reached.
+    const overload: CallPolicy = newPolicy("overload", settings.deadlineMs, 0);
+    let offered = { offered: 0, seconds: 0, maxInFlight: 0 };
+    const overloadRate = settings.overloadFactor * closedRate;
+    if (settings.overloadSeconds > 0) {
+      log(`overload phase: ${overloadRate.toFixed(1)} calls/s offered (${settings.overloadFactor}x), deadline ${settings.deadlineMs} ms, for ${settings.overloadSeconds} s`);
+      for (const a of agents) a.policy = overload;
+      const loadAtOverload = loadSamples.length;
+      offered = await offerOpenLoop(agents, overloadRate, settings.overloadSeconds);
+      loopDelayMs.overload = { client: clientLoop.take(), server: await serverLoop() };
+      sample();
+      log(`overload phase done: ${offered.offered} calls offered, at most ${offered.maxInFlight} in progress, load ${loadSamples.slice(loadAtOverload).join(" ")}`);
+    }
     clearInterval(sampler);
+    clientLoop.stop();
     const loadAfter = loadAverage();
-    log(`load phase done in ${elapsed.toFixed(1)} s; verifying`);
+    log("verifying");
 
     // Subscribers: wait (up to 20 s) until each saw every acknowledged publish of its group.
     const ackedByGroup = new Map<string, string[]>();
@@ -177,21 +264,33 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
     const glmReport = await verifyGlm(verifyTransport, run, persisted, uncertain);
 
     // Tallies.
-    const errors: Record<string, { backpressure: number; failed: number }> = {};
-    for (const a of agents) {
-      for (const [k, e] of Object.entries(a.errors)) {
-        const t = (errors[k] ??= { backpressure: 0, failed: 0 });
-        t.backpressure += e.backpressure;
-        t.failed += e.failed;
-        const all = (errors[`${k.split("/")[0]}/all`] ??= { backpressure: 0, failed: 0 });
-        all.backpressure += e.backpressure;
-        all.failed += e.failed;
-      }
-    }
-    const failedCalls = Object.entries(errors).filter(([k]) => !k.endsWith("/all")).reduce((s, [, e]) => s + e.failed, 0);
-    const backpressure = Object.entries(errors).filter(([k]) => !k.endsWith("/all")).reduce((s, [, e]) => s + e.backpressure, 0);
+    const { errors, failed: failedCalls, backpressure } = withTotals(normal.errors);
     const latency = book.summaries(elapsed);
     const calls = book.select(() => true).length;
+    const lags = eventLags(agents, subscribers);
+    const ov = withTotals(overload.errors);
+    const ovSeconds = Math.max(offered.seconds, 1e-9);
+    const ovSucceeded = overload.book.select(() => true);
+    const ovRefusals = overload.refusals.select(() => true);
+    const overloadReport = {
+      offeredCallsPerSecond: Math.round((offered.offered / ovSeconds) * 10) / 10,
+      targetCallsPerSecond: Math.round(overloadRate * 10) / 10,
+      offered: offered.offered,
+      maxInFlightClientSide: offered.maxInFlight,
+      succeeded: ovSucceeded.length,
+      succeededPerSecond: Math.round((ovSucceeded.length / ovSeconds) * 10) / 10,
+      refused: ov.backpressure,
+      failed: ov.failed,
+      deadlineMs: settings.deadlineMs,
+      latencyMs: overload.book.summaries(ovSeconds),
+      succeededLatencyMs: summarise(ovSucceeded, ovSeconds),
+      refusalLatencyMs: summarise(ovRefusals, ovSeconds),
+      refusalLatencyByProtocolMs: Object.fromEntries(protocols.map((p) => [p, summarise(overload.refusals.select((k) => k.endsWith(`/${p}`)), ovSeconds)])),
+      errors: ov.errors,
+      failureSamples: overload.failureSamples,
+      publishesAcknowledged: agents.reduce((s, a) => s + a.acked.filter((k) => k.phase === "overload").length, 0),
+      eventLagMs: summarise(lags.get("overload") ?? [], ovSeconds),
+    };
     const sub = {
       streams: subscribers.length,
       publishedEventsExpected: subscribers.reduce((s, a) => s + (ackedByGroup.get(a.sub.group)?.length ?? 0), 0),
@@ -204,7 +303,7 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
       reloadRequired: subscribers.reduce((s, a) => s + a.sub.reloadRequired, 0),
       streamFailures: subscribers.reduce((s, a) => s + a.sub.failed, 0),
       reconnects: subscribers.reduce((s, a) => s + a.sub.connections - 1, 0),
-      eventLagMs: summarise(subscribers.flatMap((a) => a.sub.lagMs), elapsed),
+      eventLagMs: summarise(lags.get("normal") ?? [], elapsed),
     };
     const readOwnWritesMissing = agents.reduce((s, a) => s + a.readOwnWritesMissing, 0);
     const grpcAgents = agents.filter((_, i) => protocols[i % 3] === "grpc").length;
@@ -227,6 +326,15 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
       { name: "every subscriber got every publish of its group exactly once", ok: sub.missing === 0 && sub.duplicated === 0 && sub.reloadRequired === 0, detail: `${sub.publishedEventsReceived}/${sub.publishedEventsExpected} KEM_PUBLISHED events, ${sub.missing} missing, ${sub.duplicated} duplicated, ${sub.reloadRequired} RELOAD_REQUIRED, ${sub.overflowsResumed} buffer drops resumed` },
       { name: "each agent on its own connection", ok: conns.grpc >= grpcAgents && conns.http >= httpAgents, detail: `server-side established connections: gRPC ${conns.grpc} for ${grpcAgents} agents, HTTP/1.1 ${conns.http} for ${httpAgents} agents` },
     ];
+    if (settings.overloadSeconds > 0) {
+      const o = overloadReport;
+      checks.push(
+        { name: `overload: ${settings.overloadFactor}x the closed-loop call rate offered`, ok: o.offeredCallsPerSecond >= 0.95 * o.targetCallsPerSecond && o.publishesAcknowledged > 0, detail: `${o.offeredCallsPerSecond} calls/s offered for ${o.targetCallsPerSecond} wanted (closed loop ${Math.round(closedRate * 10) / 10}); ${o.publishesAcknowledged} publishes acknowledged` },
+        { name: "overload: every call succeeded within its deadline or was refused", ok: o.failed === 0 && o.succeededLatencyMs.max <= settings.deadlineMs, detail: `${o.succeeded} succeeded (${o.succeededPerSecond}/s, p99 ${o.succeededLatencyMs.p99} ms, max ${o.succeededLatencyMs.max} ms, deadline ${settings.deadlineMs} ms), ${o.refused} refused, ${o.failed} failed` },
+        { name: `overload: refusals p99 <= ${REFUSAL_P99_MS} ms`, ok: o.refusalLatencyMs.p99 <= REFUSAL_P99_MS, detail: `${o.refused} refusals: p50 ${o.refusalLatencyMs.p50} ms, p99 ${o.refusalLatencyMs.p99} ms, max ${o.refusalLatencyMs.max} ms` },
+        { name: `overload: event lag p99 <= ${OVERLOAD_LAG_P99_MS} ms`, ok: o.eventLagMs.count > 0 && o.eventLagMs.p99 <= OVERLOAD_LAG_P99_MS, detail: `${o.eventLagMs.count} deliveries of overload-phase publishes: p50 ${o.eventLagMs.p50} ms, p99 ${o.eventLagMs.p99} ms, max ${o.eventLagMs.max} ms (acknowledgement to delivery)` },
+      );
+    }
     const pass = checks.every((c) => c.ok);
     const loadDuring = loadSamples.length ? Math.round((loadSamples.reduce((a, b) => a + b, 0) / loadSamples.length) * 100) / 100 : loadAfter[0];
     const report = {
@@ -245,15 +353,25 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
       glm: glmReport,
       writeBehind: drain.stats,
       subscribers: sub,
+      overload: settings.overloadSeconds > 0 ? overloadReport : null,
+      loopDelayMs,
       checks,
     };
     const out = process.stdout;
     out.write(`\nDCSM load: ${settings.agents} agents (${grpcAgents} gRPC, ${httpAgents} Connect/gRPC-Web), ${subscribers.length} event streams, SWM ${server.ready.backend}, ${elapsed.toFixed(1)} s\n\n`);
     out.write(`${formatTable(latency, errors)}\n\n`);
     out.write(`throughput ${report.throughput.callsPerSecond} calls/s (${calls} calls); event lag p50 ${sub.eventLagMs.p50} ms, p99 ${sub.eventLagMs.p99} ms\n`);
+    if (settings.overloadSeconds > 0) {
+      const o = overloadReport;
+      out.write(`\noverload: ${o.offeredCallsPerSecond} calls/s offered (${settings.overloadFactor}x), open loop, deadline ${settings.deadlineMs} ms, ${offered.seconds.toFixed(1)} s\n\n`);
+      out.write(`${formatTable(o.latencyMs, o.errors)}\n\n`);
+      out.write(`overload: ${o.succeededPerSecond} calls/s succeeded, ${o.refused} refused (p50 ${o.refusalLatencyMs.p50} ms, p99 ${o.refusalLatencyMs.p99} ms), ${o.failed} failed; event lag p50 ${o.eventLagMs.p50} ms, p99 ${o.eventLagMs.p99} ms\n`);
+    }
+    for (const [phase, d] of Object.entries(loopDelayMs)) out.write(`event-loop delay, ${phase}: load process p50 ${d.client.p50} ms, p99 ${d.client.p99} ms, max ${d.client.max} ms; server p50 ${d.server.p50} ms, p99 ${d.server.p99} ms, max ${d.server.max} ms\n`);
     out.write(`load average (1 min) before ${loadBefore[0]}, during ${loadDuring}, after ${loadAfter[0]} on ${navigator.hardwareConcurrency} cores\n`);
     for (const c of checks) out.write(`${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}\n`);
     if (report.errorSamples.length) out.write(`errors seen:\n  ${report.errorSamples.join("\n  ")}\n`);
+    if (overload.failureSamples.length) out.write(`overload failures seen:\n  ${overload.failureSamples.join("\n  ")}\n`);
     out.write(`${pass ? "LOAD PASS" : "LOAD FAIL"}\n`);
     if (settings.json) {
       mkdirSync(dirname(settings.json), { recursive: true });
@@ -265,6 +383,7 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
     await Promise.all(agents.map((a) => a.close()));
     if (server) {
       await Promise.race([server.ask("close").catch(() => undefined), Bun.sleep(10_000)]);
+      await Promise.race([server.p.exited, Bun.sleep(5_000)]); // it exits by itself after "closed"
       server.p.kill();
       await server.p.exited;
     }
@@ -277,7 +396,7 @@ if (import.meta.main) {
   const watchdog = setTimeout(() => {
     process.stderr.write("load: watchdog: the run took too long\n");
     process.exit(2);
-  }, (settings.seconds + 180) * 1000);
+  }, (settings.seconds + settings.overloadSeconds + 180) * 1000);
   try {
     const report = await runLoad(settings);
     process.exitCode = report.pass ? 0 : 1;

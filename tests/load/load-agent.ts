@@ -2,17 +2,18 @@
  * One load-test agent: its own connection (an HTTP/2 session for gRPC, a keep-alive
  * `http.Agent` of its own for Connect and gRPC-Web over HTTP/1.1), a closed loop of publish
  * (some persisted to GLM), QuerySWM, and GLM vector and text search, and optionally one
- * SubscribeToSWMEvents stream whose events it counts. Back-pressure codes (`ResourceExhausted`,
- * `Unavailable`) are retried with a jittered back-off and counted apart from real errors.
+ * SubscribeToSWMEvents stream whose events it counts. How calls are made is its {@link CallPolicy}:
+ * in the closed loop back-pressure codes (`ResourceExhausted`, `Unavailable`) are retried with a
+ * jittered back-off and counted apart from real errors; in the overload phase each call is made
+ * once with a deadline and a refusal is recorded with its latency.
  * @module
  */
 import { Agent as HttpAgent } from "node:http";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { EventType, SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
-import type { LatencyBook } from "./stats.ts";
+import { LatencyBook } from "./stats.ts";
 
 /** Wire protocols the agents use. */
 export type LoadProtocol = "grpc" | "connect" | "grpc-web";
@@ -55,12 +56,36 @@ export interface LoadAgentOptions {
   dimension: number;
   /** Operation mix. */
   mix: LoadMix;
-  /** Latency samples, shared by all agents. */
-  book: LatencyBook;
+  /** How calls are made and where their outcomes go (replaceable per phase, see {@link LoadAgent.policy}). */
+  policy: CallPolicy;
   /** Pause between operations, ms. @default 0 */
   thinkMs?: number;
-  /** Per-call timeout, ms. @default 30000 */
-  timeoutMs?: number;
+}
+
+/**
+ * How an agent makes its calls in a phase of the load test, and where outcomes are recorded
+ * (objects shared by all agents of the phase).
+ */
+export interface CallPolicy {
+  /** Phase name, stamped on acknowledged publishes. */
+  phase: string;
+  /** Per-call deadline (sent as the RPC timeout), ms. */
+  timeoutMs: number;
+  /** Back-pressure retries after the first attempt (0: each call is made once). */
+  retries: number;
+  /** Latencies of successful calls by "<op>/<protocol>". */
+  book: LatencyBook;
+  /** Latencies of back-pressure answers by "<op>/<protocol>", ms. */
+  refusals: LatencyBook;
+  /** Error counts by "<op>/<protocol>". */
+  errors: Record<string, ErrorCount>;
+  /** Up to 10 distinct messages of errors other than back-pressure, for the report. */
+  failureSamples: string[];
+}
+
+/** A {@link CallPolicy} with fresh books. */
+export function newPolicy(phase: string, timeoutMs: number, retries: number): CallPolicy {
+  return { phase, timeoutMs, retries, book: new LatencyBook(), refusals: new LatencyBook(), errors: {}, failureSamples: [] };
 }
 
 /** Error counts of one operation key. */
@@ -79,6 +104,10 @@ export interface AckedKem {
   group: string;
   /** Published with persist_to_glm_if_new_or_updated. */
   persist: boolean;
+  /** When the acknowledgement arrived, `performance.now()` ms of the load process. */
+  ackedAt: number;
+  /** Phase of the publish ({@link CallPolicy.phase}). */
+  phase: string;
 }
 
 const BACKPRESSURE = new Set([Code.ResourceExhausted, Code.Unavailable]);
@@ -105,14 +134,14 @@ export class LoadAgent {
   readonly acked: AckedKem[] = [];
   /** Ids whose publish ended in an error after being sent (may or may not be stored). */
   readonly uncertain = new Set<string>();
-  /** Errors by "<op>/<protocol>". */
-  readonly errors: Record<string, ErrorCount> = {};
+  /** How calls are made now (set a new one between phases). */
+  policy: CallPolicy;
   /** Up to 10 distinct error messages seen (for the report). */
   readonly errorSamples: string[] = [];
   /** QuerySWM by ids of this agent's own acknowledged publishes that missed one of them. */
   readOwnWritesMissing = 0;
   /** Subscription state (when subscribed). */
-  readonly sub = { group: "", connections: 0, ready: false, published: new Map<string, number>(), updated: 0, other: 0, reloadRequired: 0, overflows: 0, failed: 0, lastSequence: undefined as bigint | undefined, lagMs: [] as number[] };
+  readonly sub = { group: "", connections: 0, ready: false, published: new Map<string, number>(), updated: 0, other: 0, reloadRequired: 0, overflows: 0, failed: 0, lastSequence: undefined as bigint | undefined, receivedAt: new Map<string, number>() };
   private readonly swm: Client<typeof SharedWorkingMemoryService>;
   private readonly glm: Client<typeof GlobalLongTermMemoryService>;
   private readonly httpAgent?: HttpAgent;
@@ -124,6 +153,7 @@ export class LoadAgent {
   /** Builds the agent and its own connection (opened lazily by the first call). */
   constructor(private readonly o: LoadAgentOptions) {
     this.id = `a${o.index}`;
+    this.policy = o.policy;
     let transport: Transport;
     if (o.protocol === "grpc") {
       this.h2 = new Http2SessionManager(o.grpcUrl);
@@ -138,26 +168,39 @@ export class LoadAgent {
     this.glm = createClient(GlobalLongTermMemoryService, transport);
   }
 
-  private count(key: string, err: unknown): "backpressure" | "failed" {
+  private count(key: string, err: unknown, policy = this.policy): "backpressure" | "failed" {
     const e = ConnectError.from(err);
     const kind = BACKPRESSURE.has(e.code) ? "backpressure" : "failed";
-    (this.errors[key] ??= { backpressure: 0, failed: 0 })[kind]++;
+    (policy.errors[key] ??= { backpressure: 0, failed: 0 })[kind]++;
     const msg = `${key}: ${Code[e.code]}: ${e.rawMessage.slice(0, 160)}`;
     if (this.errorSamples.length < 10 && !this.errorSamples.includes(msg)) this.errorSamples.push(msg);
+    if (kind === "failed" && policy.failureSamples.length < 10 && !policy.failureSamples.includes(msg)) policy.failureSamples.push(msg);
     return kind;
   }
 
-  /** Runs `call` with back-pressure retries; records the successful attempt's latency. @returns undefined when it failed. */
-  private async timed<T>(op: LoadOp, call: () => Promise<T>): Promise<T | undefined> {
+  /**
+   * Runs `call` under the current policy (deadline, back-pressure retries); records the successful
+   * attempt's latency, or each refusal's.
+   * @returns the response, or undefined when the call failed or stayed refused; `maybeApplied` is
+   *   false only when every attempt was refused with `ResourceExhausted` (admission refuses before
+   *   reading the request, so nothing was applied).
+   */
+  private async timed<T>(op: LoadOp, call: (options: { timeoutMs: number }) => Promise<T>): Promise<{ value?: T; maybeApplied: boolean }> {
     const key = `${op}/${this.o.protocol}`;
+    const policy = this.policy;
+    let maybeApplied = false;
     for (let attempt = 0; ; attempt++) {
       const t0 = performance.now();
       try {
-        const r = await call();
-        this.o.book.add(key, performance.now() - t0);
-        return r;
+        const r = await call({ timeoutMs: policy.timeoutMs });
+        policy.book.add(key, performance.now() - t0);
+        return { value: r, maybeApplied: true };
       } catch (err) {
-        if (this.count(key, err) === "failed" || attempt >= 5) return undefined;
+        const ms = performance.now() - t0;
+        if (ConnectError.from(err).code !== Code.ResourceExhausted) maybeApplied = true;
+        if (this.count(key, err, policy) === "failed") return { maybeApplied };
+        policy.refusals.add(key, ms);
+        if (attempt >= policy.retries) return { maybeApplied };
         await Bun.sleep(Math.min(1000, 25 * 2 ** attempt) * (0.5 + Math.random()));
       }
     }
@@ -193,7 +236,7 @@ export class LoadAgent {
             if (e.eventType === EventType.KEM_PUBLISHED) {
               const id = e.kemPayload?.id ?? "";
               this.sub.published.set(id, (this.sub.published.get(id) ?? 0) + 1);
-              if (e.eventTime) this.sub.lagMs.push(Date.now() - timestampMs(e.eventTime));
+              if (!this.sub.receivedAt.has(id)) this.sub.receivedAt.set(id, performance.now());
             } else if (e.eventType === EventType.KEM_UPDATED) this.sub.updated++;
             else this.sub.other++;
           }
@@ -224,7 +267,8 @@ export class LoadAgent {
     const persist = Math.random() < this.o.mix.persistShare;
     const id = `${this.o.run}-${this.id}-${this.seq++}`;
     const group = this.pickGroup();
-    const res = await this.timed(persist ? "publish+persist" : "publish", () =>
+    const phase = this.policy.phase;
+    const { value: res, maybeApplied } = await this.timed(persist ? "publish+persist" : "publish", (t) =>
       this.swm.publishKEMToSWM(
         {
           kemToPublish: {
@@ -237,52 +281,55 @@ export class LoadAgent {
           persistToGlmIfNewOrUpdated: persist,
           agentId: this.id,
         },
-        { timeoutMs: this.o.timeoutMs ?? 30_000 },
+        t,
       ),
     );
-    if (res && res.kemId === id && res.publishedToSwm && res.queuedForGlmPersistence === persist) this.acked.push({ id, group, persist });
+    if (res && res.kemId === id && res.publishedToSwm && res.queuedForGlmPersistence === persist) this.acked.push({ id, group, persist, ackedAt: performance.now(), phase });
     else if (res) {
       this.count(`${persist ? "publish+persist" : "publish"}/${this.o.protocol}`, new ConnectError(`unexpected response ${res.kemId} ${res.publishedToSwm} ${res.queuedForGlmPersistence}`, Code.Internal));
       this.uncertain.add(id);
-    } else this.uncertain.add(id);
+    } else if (maybeApplied) this.uncertain.add(id);
   }
 
   private async query(): Promise<void> {
-    const t = { timeoutMs: this.o.timeoutMs ?? 30_000 };
     const r = Math.random();
     if (r < 0.4 && this.acked.length > 0) {
       // Read your own writes: the last few acknowledged publishes must all be there.
       const ids = this.acked.slice(-5).map((k) => k.id);
-      const res = await this.timed("query.ids", () => this.swm.querySWM({ query: { ids }, pageSize: ids.length }, t));
+      const { value: res } = await this.timed("query.ids", (t) => this.swm.querySWM({ query: { ids }, pageSize: ids.length }, t));
       if (res && res.kems.length !== ids.length) this.readOwnWritesMissing++;
       return;
     }
     // By this agent's own KEMs (a small index set) or by a group (an eighth of all KEMs).
     const [op, key, value] = r < 0.7 ? (["query.agent", "agent", this.id] as const) : (["query.group", "group", this.pickGroup()] as const);
     const md = { [key]: { kind: { case: "stringValue" as const, value } } };
-    await this.timed(op, () => this.swm.querySWM({ query: { metadataFilters: md }, pageSize: 20 }, t));
+    await this.timed(op, (t) => this.swm.querySWM({ query: { metadataFilters: md }, pageSize: 20 }, t));
   }
 
   private async vectorSearch(): Promise<void> {
     const v = randomVector(this.o.dimension);
-    await this.timed("search.vector", () => this.glm.retrieveKEMs({ query: { embeddingQuery: v }, pageSize: 10 }, { timeoutMs: this.o.timeoutMs ?? 30_000 }));
+    await this.timed("search.vector", (t) => this.glm.retrieveKEMs({ query: { embeddingQuery: v }, pageSize: 10 }, t));
   }
 
   private async textSearch(): Promise<void> {
     const text = this.words(3 + Math.floor(Math.random() * 4));
-    await this.timed("search.text", () => this.glm.retrieveKEMs({ query: { textQuery: text }, pageSize: 10 }, { timeoutMs: this.o.timeoutMs ?? 30_000 }));
+    await this.timed("search.text", (t) => this.glm.retrieveKEMs({ query: { textQuery: text }, pageSize: 10 }, t));
+  }
+
+  /** One operation picked by the mix, under the current policy (several may run at once). */
+  step(): Promise<void> {
+    const m = this.o.mix;
+    const x = Math.random() * (m.publish + m.query + m.vector + m.text);
+    if (x < m.publish) return this.publish();
+    if (x < m.publish + m.query) return this.query();
+    if (x < m.publish + m.query + m.vector) return this.vectorSearch();
+    return this.textSearch();
   }
 
   /** Runs operations in a closed loop until `stop` aborts (the current call finishes first). */
   async run(stop: AbortSignal): Promise<void> {
-    const m = this.o.mix;
-    const total = m.publish + m.query + m.vector + m.text;
     while (!stop.aborted) {
-      const x = Math.random() * total;
-      if (x < m.publish) await this.publish();
-      else if (x < m.publish + m.query) await this.query();
-      else if (x < m.publish + m.query + m.vector) await this.vectorSearch();
-      else await this.textSearch();
+      await this.step();
       if (this.o.thinkMs) await Bun.sleep(this.o.thinkMs * (0.5 + Math.random()));
     }
   }

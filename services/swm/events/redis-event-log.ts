@@ -109,37 +109,80 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
     options.onReset?.();
   };
 
+  // Reading and delivering overlap: as soon as an XREAD returns, the next one is sent (with the
+  // reset check, GET base, pipelined behind it on the reader's own connection, so neither waits
+  // behind RPC traffic on the shared connection), while the batch just read gets its payloads and
+  // is delivered, in order, by a chain of at most MAX_PENDING batches. An event therefore waits
+  // about one read and one payload round trip, not a whole read-check-load cycle.
+  const MAX_PENDING = 2;
+  let readFrom = last; // highest sequence read (delivery, `last`, may trail it)
+  let chain: Promise<void> = Promise.resolve();
+  let pending = 0;
+  let failed: unknown = null; // a delivery step failed: later steps skip, reading rewinds to `last`
+  const deliverBatch = (entries: Entry[]) => {
+    pending++;
+    chain = chain
+      .then(async () => {
+        if (failed) return;
+        const events = subs.size > 0 ? await withPayloads(entries) : entries.map(parseEntry);
+        for (const e of events) {
+          if (e.sequence <= last) continue;
+          last = e.sequence;
+          if (subs.size > 0) deliver(e);
+        }
+      })
+      .catch((err) => {
+        failed ??= err;
+      })
+      .finally(() => pending--);
+  };
+  const settle = async () => {
+    await chain;
+    if (failed) {
+      const err = failed;
+      failed = null;
+      readFrom = last;
+      throw err;
+    }
+  };
+
   const loop = (async () => {
     while (running) {
       try {
-        const reply = await reader.cmd(["XREAD", "BLOCK", blockMs, "COUNT", "500", "STREAMS", stream, last > 0 ? `${last}-0` : "0-0"]);
+        if (pending >= MAX_PENDING || failed) await settle();
+        const [reply, nowBase] = await Promise.all([
+          reader.cmd(["XREAD", "BLOCK", blockMs, "COUNT", "500", "STREAMS", stream, readFrom > 0 ? `${readFrom}-0` : "0-0"]),
+          reader.cmd<string | null>(["GET", baseKey]),
+        ]);
         const entries = entriesOf(reply, stream);
-        const nowBase = await redis.cmd<string | null>(["GET", baseKey]);
         if (base !== null && nowBase !== base) {
           // A new log (its sequences start at its creation time): read it from its start.
+          await chain;
+          failed = null;
           base = nowBase;
           last = 0;
+          readFrom = 0;
           for (const sub of subs) sub.delivered = 0;
           reset("the event log was recreated (Redis restarted empty or flushed)");
           continue;
         }
         base = nowBase;
         if (entries.length === 0) continue;
-        const events = subs.size > 0 ? await withPayloads(entries) : entries.map(parseEntry);
-        if (last > 0 && events[0]!.sequence > last + 1) {
+        const first = Number(entries[0]![0].split("-")[0]);
+        if (readFrom > 0 && first > readFrom + 1) {
           // The stream was trimmed past events this reader had not read yet: subscribers missed them.
-          reset(`the reader fell behind the event history (events ${last + 1}..${events[0]!.sequence - 1} are gone)`);
+          await chain;
+          reset(`the reader fell behind the event history (events ${readFrom + 1}..${first - 1} are gone)`);
         }
-        for (const e of events) {
-          last = e.sequence;
-          if (subs.size > 0) deliver(e);
-        }
+        readFrom = Number(entries[entries.length - 1]![0].split("-")[0]);
+        deliverBatch(entries);
       } catch (err) {
         if (!running) break;
         options.log?.warn({ err }, "SWM event reader failed; retrying");
         await new Promise((r) => setTimeout(r, 250));
       }
     }
+    await chain;
   })();
 
   return {
