@@ -6,7 +6,9 @@
  * turns, or generated sentences when the data set is absent) and on code chunks (this repository's
  * TypeScript, ~600 characters each). Rounds alternate the variants so background load hits all alike.
  *
- *   bun scripts/measure-model-variants.ts <reference.json> <name>=<model-dir>:<dtype> ...
+ *   bun scripts/measure-model-variants.ts <reference.json> <name>=<model-dir>:<dtype>[:<threads>[:<batch>]] ...
+ *
+ * (the same model may appear several times with other intra-op thread counts or batch sizes).
  *
  * Environment: VARIANT_ROUNDS (3), VARIANT_TEXTS (texts per kind per round, 384), VARIANT_BATCH
  * (inputs per pipeline call, 32), VARIANT_THREADS (intra-op threads, 0 = ONNX Runtime's choice),
@@ -53,16 +55,18 @@ const walk = (d: string) => {
 };
 for (const d of ["services", "runtime", "sdk", "bench"]) walk(join(repo, d));
 
-const variants: { name: string; dtype: string; extractor: Extractor; prose: number[]; code: number[]; proseCpu: number[]; codeCpu: number[]; min: number }[] = [];
+const variants: { name: string; dtype: string; threads: number; batch: number; extractor: Extractor; prose: number[]; code: number[]; proseCpu: number[]; codeCpu: number[]; min: number }[] = [];
 for (const spec of specs) {
   const [name, rest] = spec.split("=") as [string, string];
-  const dtype = rest.slice(rest.lastIndexOf(":") + 1);
-  const dir = resolve(rest.slice(0, rest.lastIndexOf(":")));
+  const [dirPart, dtype, threadsPart, batchPart] = rest.split(":") as [string, string, string?, string?];
+  const dir = resolve(dirPart);
+  const vThreads = threadsPart ? Number(threadsPart) : threads;
+  const vBatch = batchPart ? Number(batchPart) : batch;
   tf.env.localModelPath = `${dirname(dir)}/`;
   const extractor = (await tf.pipeline("feature-extraction", basename(dir), {
     dtype: dtype as "fp32",
     device: "cpu",
-    session_options: { enableMemPattern: false, ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}) },
+    session_options: { enableMemPattern: false, ...(vThreads ? { intraOpNumThreads: vThreads, interOpNumThreads: 1 } : {}) },
   })) as unknown as Extractor;
   // Quality: every reference sentence, as one batch and one at a time; the worse of the two counts.
   const d = ref.embeddings[0]!.length;
@@ -74,11 +78,11 @@ for (const spec of specs) {
     min = Math.min(min, cos(all.data, i * d, ref.embeddings[i]!), cos(one.data, 0, ref.embeddings[i]!));
   }
   await extractor(prose.slice(0, batch), { pooling: "mean", normalize: true }); // warm-up
-  variants.push({ name, dtype, extractor, prose: [], code: [], proseCpu: [], codeCpu: [], min });
+  variants.push({ name, dtype, threads: vThreads, batch: vBatch, extractor, prose: [], code: [], proseCpu: [], codeCpu: [], min });
 }
 
 /** Texts per second of wall time, and per second of this process's CPU time (user + system). */
-async function rate(extractor: Extractor, texts: string[]): Promise<[number, number]> {
+async function rate(extractor: Extractor, texts: string[], batch: number): Promise<[number, number]> {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   for (let i = 0; i < texts.length; i += batch) await extractor(texts.slice(i, i + batch), { pooling: "mean", normalize: true });
@@ -92,8 +96,8 @@ for (let r = 0; r < rounds; r++) {
   // Each round starts with a different variant (rotation), so drift in background load spreads evenly.
   for (let k = 0; k < variants.length; k++) {
     const v = variants[(k + r) % variants.length]!;
-    const [pw, pc] = await rate(v.extractor, p);
-    const [cw, cc] = await rate(v.extractor, c);
+    const [pw, pc] = await rate(v.extractor, p, v.batch);
+    const [cw, cc] = await rate(v.extractor, c, v.batch);
     v.prose.push(pw);
     v.proseCpu.push(pc);
     v.code.push(cw);
@@ -102,5 +106,5 @@ for (let r = 0; r < rounds; r++) {
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 for (const v of variants) {
-  console.log(JSON.stringify({ name: v.name, dtype: v.dtype, minCosine: Number(v.min.toFixed(6)), proseTextsPerS: Number(median(v.prose).toFixed(1)), codeChunksPerS: Number(median(v.code).toFixed(1)), prosePerCpuS: Number(median(v.proseCpu).toFixed(1)), codePerCpuS: Number(median(v.codeCpu).toFixed(1)), prose: v.prose.map((x) => Math.round(x)), code: v.code.map((x) => Math.round(x)), batch, threads }));
+  console.log(JSON.stringify({ name: v.name, dtype: v.dtype, minCosine: Number(v.min.toFixed(6)), proseTextsPerS: Number(median(v.prose).toFixed(1)), codeChunksPerS: Number(median(v.code).toFixed(1)), prosePerCpuS: Number(median(v.proseCpu).toFixed(1)), codePerCpuS: Number(median(v.codeCpu).toFixed(1)), prose: v.prose.map((x) => Math.round(x)), code: v.code.map((x) => Math.round(x)), batch: v.batch, threads: v.threads }));
 }

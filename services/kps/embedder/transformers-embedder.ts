@@ -27,7 +27,7 @@ export interface TransformersEmbedderOptions {
    * "Choice of the default file"). @default "q8"
    */
   dtype?: "q8" | "fp32" | "fp16" | "int8" | "uint8" | "q4";
-  /** Inputs per model call. @default 32 */
+  /** Inputs per model call (the server passes `DCSM_EMBED_BATCH`, default 16). @default 16 */
   batchSize?: number;
   /** CPU threads for one model call; 0 lets ONNX Runtime decide. @default 0 */
   threads?: number;
@@ -106,7 +106,7 @@ export async function createTransformersEmbedder(options: TransformersEmbedderOp
   const profile = isLocal ? loadModelProfile(localDir) : { ...DEFAULT_PROFILE };
   const dimension = extractor.model.config.hidden_size ?? 0;
   const maxTokens = Math.min(extractor.tokenizer.model_max_length ?? 512, extractor.model.config.max_position_embeddings ?? 512);
-  const batchSize = Math.max(1, options.batchSize ?? 32);
+  const batchSize = Math.max(1, options.batchSize ?? 16);
   const maxBatchTokens = Math.max(maxTokens, options.maxBatchTokens ?? batchSize * 64);
   /** Token estimate from characters (WordPiece averages ~4 characters per token on code and prose). */
   const estimate = (text: string) => Math.min(maxTokens, Math.ceil(text.length / 3) + 2);
