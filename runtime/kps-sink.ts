@@ -1,5 +1,6 @@
 /**
- * Builds KPS's link to GLM from configuration: in one process a plain retrying sink (GLM cannot be
+ * Builds KPS's link to GLM from configuration, behind group commit (concurrent documents share GLM
+ * batch calls): in one process a plain retrying sink (GLM cannot be
  * unreachable); with a remote GLM (`DCSM_GLM_URL`) a durable sink whose outbox is a SQLite file in
  * the data folder (`kps-outbox.sqlite`, the write-behind queue SWM uses) drained into GLM by a
  * write-behind worker (issue 8 "Faults": KPS keeps embedded chunks queued while GLM is down).
@@ -9,6 +10,7 @@ import { join } from "node:path";
 import type { Transport } from "@connectrpc/connect";
 import { createDurableKemSink } from "../services/kps/durable-sink.ts";
 import { createGlmSink } from "../services/kps/glm-sink.ts";
+import { createGroupCommitSink } from "../services/kps/group-commit-sink.ts";
 import type { KemSink } from "../services/kps/ports.ts";
 import { createSqlitePersistQueue } from "../services/swm/write-behind/sqlite-queue.ts";
 import { createWriteBehindWorker, type WriteBehindStats } from "../services/swm/write-behind/worker.ts";
@@ -32,7 +34,9 @@ export interface KpsSinkRuntime {
  */
 export function buildKpsSink(config: DcsmConfig, deps: { glm: Transport; maxBatchSize: number; log: Logger; dataDir: string }): KpsSinkRuntime {
   const inner = createGlmSink({ transport: deps.glm });
-  if (!config.glmUrl) return { sink: inner, outboxStats: async () => undefined, close: async () => {} };
+  // Concurrent documents share GLM BatchStoreKEMs calls (one storage transaction for many documents).
+  const grouped = (sink: KemSink) => createGroupCommitSink({ inner: sink, maxBatchSize: deps.maxBatchSize });
+  if (!config.glmUrl) return { sink: grouped(inner), outboxStats: async () => undefined, close: async () => {} };
   const queue = createSqlitePersistQueue({ path: join(deps.dataDir, "kps-outbox.sqlite"), claimIdleMs: config.swmClaimIdleMs, log: deps.log });
   const worker = createWriteBehindWorker({
     queue,
@@ -42,7 +46,7 @@ export function buildKpsSink(config: DcsmConfig, deps: { glm: Transport; maxBatc
     log: deps.log,
   });
   return {
-    sink: createDurableKemSink({ inner, queue, onEnqueued: () => worker.notify(), log: deps.log }),
+    sink: grouped(createDurableKemSink({ inner, queue, onEnqueued: () => worker.notify(), log: deps.log })),
     outboxStats: () => worker.stats(),
     async close() {
       await worker.stop();

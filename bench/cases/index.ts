@@ -13,6 +13,7 @@ import { benchBatchStore } from "./glm-batch-store.ts";
 import { benchFilterSearch } from "./glm-filter-search.ts";
 import { benchBatchStorePostgres, benchReplicaLag } from "./glm-postgres.ts";
 import { benchRetrievalLocomo } from "./glm-retrieval.ts";
+import { benchKpsIngest, benchKpsIngestLargeStore } from "./kps-ingest.ts";
 import { benchVectorSearch } from "./glm-vector-search.ts";
 import { benchRpcOverhead } from "./rpc-overhead.ts";
 import { benchSwmMemory, benchSwmRedis } from "./swm.ts";
@@ -56,6 +57,8 @@ export const CASES: BenchCase[] = [
   { name: "swm.write-behind", results: ["sqlite.raw-insert/wb-100", "redis+sqlite.raw-queue/wb-100", "swm.write-behind/memory", "swm.write-behind/redis", "swm.write-behind/redis:composite"], run: benchWriteBehind },
   { name: "kps.outbox", results: ["sqlite.raw-insert/outbox-100", "kps.outbox/drain"], run: benchKpsOutbox },
   { name: "kps.embeddings", results: ["kps.embeddings/raw-pipeline-b32", "kps.embeddings/http-v1-b32"], run: () => benchEmbeddings() },
+  { name: "kps.ingest", results: ["kps.raw-pipeline/turns", "kps.ingest/turns", "kps.raw-pipeline/code", "kps.ingest/code"], run: benchKpsIngest },
+  { name: "kps.ingest/turns-100k", results: ["kps.ingest/turns-empty", "kps.ingest/turns-100k"], run: benchKpsIngestLargeStore },
   { name: "glm.retrieval/locomo-dev", results: ["glm.retrieval/raw-dense", "glm.retrieval/locomo-dev-vector", "glm.retrieval/locomo-dev-lexical", "glm.retrieval/locomo-dev-hybrid"], run: benchRetrievalLocomo },
   {
     name: "glm.filter/100k",

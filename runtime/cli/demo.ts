@@ -35,7 +35,7 @@ export async function runDemo(config: DcsmConfig): Promise<number> {
     out(`server: Connect/gRPC-Web ${server.httpUrl}, gRPC ${server.grpcUrl}`);
     const connect = createDcsmClients(createTransport(server.httpUrl, "connect"));
     const paths = DEMO_PATHS.map((p) => join(REPO_ROOT, p));
-    out(`\ningesting this repository's source and docs (${DEMO_PATHS.join(", ")}) through KnowledgeProcessorService.ProcessRawData…`);
+    out(`\ningesting this repository's source and docs (${DEMO_PATHS.join(", ")}) through KnowledgeProcessorService.BatchProcessRawData…`);
     const report = await ingestPaths(connect, paths, { exclude: ["gen/"] });
     out(
       `ingested ${report.files} files → ${report.chunks} KEMs in ${report.seconds.toFixed(1)} s ` +

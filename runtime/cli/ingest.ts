@@ -1,6 +1,7 @@
 /**
- * `dcsm ingest`: sends every text file under the given paths to KPS `ProcessRawData`, a few at a
- * time, with a progress bar showing files, chunks and chunks/s. KPS chunks code on syntax
+ * `dcsm ingest`: sends every text file under the given paths to KPS `BatchProcessRawData`, many
+ * files per call and a few calls at a time (falling back to one `ProcessRawData` per file against
+ * a server without the batch RPC), with a progress bar showing files, chunks and chunks/s. KPS chunks code on syntax
  * boundaries and skips unchanged chunks; for each folder this also removes the KEMs of files that
  * are gone from it (issue 6), found by the folder's `source_root` metadata.
  * @module
@@ -8,14 +9,21 @@
 import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { SingleBar, Presets } from "cli-progress";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { ProcessRawDataRequestSchema, ProcessRawDataResponse } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import type { DcsmClients } from "./clients.ts";
 import { walkIngestFiles, type IngestFile, type SkipReason } from "./file-walker.ts";
 import { pruneDeletedFiles } from "./prune.ts";
 
 /** Options of {@link ingestPaths}. */
 export interface IngestOptions {
-  /** Files in flight at once. @default 2 */
+  /** `BatchProcessRawData` calls in flight at once. @default 2 */
   concurrency?: number;
+  /** Most files per `BatchProcessRawData` call (the server's default limit is 256). @default 64 */
+  batchFiles?: number;
+  /** Most file bytes per `BatchProcessRawData` call (server default limit 16 MiB); a larger file goes alone. @default 4194304 */
+  batchBytes?: number;
   /** Show a progress bar on stderr (only drawn on a TTY). @default true */
   progress?: boolean;
   /** Chunk size in characters (0: server default). @default 0 */
@@ -84,27 +92,76 @@ export async function ingestPaths(clients: DcsmClients, paths: string[], options
   let removedChunks = 0;
   let done = 0;
   const failed: { path: string; error: string }[] = [];
+  // Files grouped into calls of at most batchFiles files and batchBytes bytes.
+  const maxFiles = Math.max(1, options.batchFiles ?? 64);
+  const maxBytes = Math.max(1, options.batchBytes ?? 4 * 1024 * 1024);
+  const groups: (IngestFile & { root?: string })[][] = [];
+  let group: (IngestFile & { root?: string })[] = [];
+  let groupBytes = 0;
+  for (const f of files) {
+    if (group.length > 0 && (group.length >= maxFiles || groupBytes + f.size > maxBytes)) {
+      groups.push(group);
+      group = [];
+      groupBytes = 0;
+    }
+    group.push(f);
+    groupBytes += f.size;
+  }
+  if (group.length > 0) groups.push(group);
+  let batchRpc = true; // false once the server says it has no BatchProcessRawData
+  const requestOf = (f: IngestFile & { root?: string }): MessageInitShape<typeof ProcessRawDataRequestSchema> => ({
+    rawContent: readFileSync(f.path),
+    contentType: f.contentType,
+    sourcePath: f.sourcePath,
+    maxChunkChars: options.maxChunkChars ?? 0,
+    initialMetadata: { kind: f.contentType === "text/markdown" ? "doc" : "code", ...(f.root ? { source_root: f.root } : {}) },
+  });
+  const record = (f: IngestFile, outcome: ProcessRawDataResponse | Error) => {
+    if (outcome instanceof Error) failed.push({ path: f.sourcePath, error: outcome.message });
+    else {
+      chunks += outcome.kemIds.length;
+      embedded += outcome.chunksEmbedded;
+      unchanged += outcome.chunksUnchanged;
+      removedChunks += outcome.chunksRemoved;
+    }
+    done++;
+    if (showBar) bar.update(done, { chunks, rate: (chunks / ((performance.now() - t0) / 1000)).toFixed(1), file: f.sourcePath.slice(-40) });
+  };
+  const one = async (f: IngestFile & { root?: string }) => {
+    try {
+      record(f, await clients.kps.processRawData(requestOf(f)));
+    } catch (err) {
+      record(f, err as Error);
+    }
+  };
   let next = 0;
   const worker = async () => {
-    while (next < files.length) {
-      const f = files[next++]!;
-      try {
-        const res = await clients.kps.processRawData({
-          rawContent: readFileSync(f.path),
-          contentType: f.contentType,
-          sourcePath: f.sourcePath,
-          maxChunkChars: options.maxChunkChars ?? 0,
-          initialMetadata: { kind: f.contentType === "text/markdown" ? "doc" : "code", ...(f.root ? { source_root: f.root } : {}) },
-        });
-        chunks += res.kemIds.length;
-        embedded += res.chunksEmbedded;
-        unchanged += res.chunksUnchanged;
-        removedChunks += res.chunksRemoved;
-      } catch (err) {
-        failed.push({ path: f.sourcePath, error: (err as Error).message });
+    while (next < groups.length) {
+      const g = groups[next++]!;
+      if (!batchRpc) {
+        for (const f of g) await one(f);
+        continue;
       }
-      done++;
-      if (showBar) bar.update(done, { chunks, rate: (chunks / ((performance.now() - t0) / 1000)).toFixed(1), file: f.sourcePath.slice(-40) });
+      let documents: MessageInitShape<typeof ProcessRawDataRequestSchema>[];
+      try {
+        documents = g.map(requestOf);
+      } catch (err) {
+        for (const f of g) record(f, err as Error);
+        continue;
+      }
+      try {
+        const res = await clients.kps.batchProcessRawData({ documents });
+        for (const r of res.results) {
+          const f = g[r.index]!;
+          if (r.outcome.case === "response") record(f, r.outcome.value);
+          else record(f, new Error(`[${r.outcome.value?.code ?? "unknown"}] ${r.outcome.value?.message ?? "not processed"}`));
+        }
+      } catch (err) {
+        if (err instanceof ConnectError && err.code === Code.Unimplemented) {
+          batchRpc = false;
+          for (const f of g) await one(f);
+        } else for (const f of g) record(f, err as Error);
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 2) }, worker));

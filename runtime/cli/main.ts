@@ -23,7 +23,7 @@ const USAGE = `dcsm — Dynamic Contextualized Shared Memory
 Usage:
   dcsm serve  [--host H] [--http-port N] [--grpc-port N] [--data-dir DIR] [--model ID] [--insecure]
               (a non-loopback --host needs authentication configured, or --insecure)
-  dcsm ingest PATH... [--url URL] [--ca PEM] [--protocol connect|grpc-web|grpc] [--concurrency N] [--chunk-chars N] [--watch]
+  dcsm ingest PATH... [--url URL] [--ca PEM] [--protocol connect|grpc-web|grpc] [--concurrency N] [--batch-files N] [--chunk-chars N] [--watch]
   dcsm search "QUERY" [--k N] [--mode hybrid|vector|lexical] [--path-prefix P] [--language L] [--url URL] [--ca PEM] [--protocol connect|grpc-web|grpc]
   dcsm mcp    [--url URL] [--token T] [--ca PEM] [--agent-id ID] [--data-dir DIR]
                                  MCP server on stdio for agent runtimes: to the DCSM at --url (or DCSM_URL)
@@ -81,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
       ca: { type: "string" },
       k: { type: "string" },
       concurrency: { type: "string" },
+      "batch-files": { type: "string" },
       "chunk-chars": { type: "string" },
       watch: { type: "boolean" },
       "path-prefix": { type: "string" },
@@ -118,6 +119,7 @@ async function main(argv: string[]): Promise<number> {
       const clients = createDcsmClients(createTransport(url, protocol, ca, token));
       const report = await ingestPaths(clients, positionals, {
         concurrency: num(values.concurrency, "concurrency", 1, 64),
+        batchFiles: num(values["batch-files"], "batch-files", 1, 256),
         maxChunkChars: num(values["chunk-chars"], "chunk-chars", 16, 16000),
       });
       process.stdout.write(

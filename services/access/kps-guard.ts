@@ -7,8 +7,15 @@
  * @module
  */
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import type { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
-import { mapErrors } from "../shared/errors.ts";
+import { create } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
+import {
+  BatchProcessRawDataResponseSchema,
+  type BatchProcessRawDataResult,
+  type KnowledgeProcessorService,
+  type ProcessRawDataRequest,
+} from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
+import { mapErrors, toConnectError } from "../shared/errors.ts";
 import { principalOf } from "../shared/access.ts";
 import { stampNamespace } from "./scoping.ts";
 
@@ -17,13 +24,34 @@ type Kps = ServiceImpl<typeof KnowledgeProcessorService>;
 /**
  * Wraps a KPS implementation with the namespace check of ProcessRawData.
  * Errors: `PermissionDenied` without `write` on the namespace, `InvalidArgument` for a malformed
- * namespace, plus `inner`'s.
+ * namespace, plus `inner`'s. `BatchProcessRawData` checks every document the same way and reports
+ * a refused document as its own per-item error; the others are processed.
  */
 export function guardKps(inner: Kps): Kps {
   return {
     processRawData: mapErrors(async (req, ctx: HandlerContext) => {
       req.initialMetadata = stampNamespace(principalOf(ctx), req.initialMetadata, "write", "initial_metadata").metadata;
       return inner.processRawData(req, ctx);
+    }),
+    batchProcessRawData: mapErrors(async (req, ctx: HandlerContext) => {
+      const principal = principalOf(ctx);
+      const refused = new Map<number, BatchProcessRawDataResult>();
+      const allowed: { index: number; doc: ProcessRawDataRequest }[] = [];
+      req.documents.forEach((doc, index) => {
+        try {
+          doc.initialMetadata = stampNamespace(principal, doc.initialMetadata, "write", `documents[${index}].initial_metadata`).metadata;
+          allowed.push({ index, doc });
+        } catch (err) {
+          const ce = toConnectError(err);
+          const code = (Code[ce.code] ?? "Unknown").replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+          refused.set(index, { $typeName: "dcsm.v1.BatchProcessRawDataResult", index, outcome: { case: "error", value: { $typeName: "dcsm.v1.ItemError", code, message: ce.rawMessage } } });
+        }
+      });
+      if (refused.size === 0) return inner.batchProcessRawData(req, ctx);
+      const res = create(BatchProcessRawDataResponseSchema, allowed.length > 0 ? await inner.batchProcessRawData({ ...req, documents: allowed.map((a) => a.doc) }, ctx) : {});
+      const results = req.documents.map((_, index) => refused.get(index)!);
+      res.results.forEach((r, j) => (results[allowed[j]!.index] = { ...r, index: allowed[j]!.index }));
+      return create(BatchProcessRawDataResponseSchema, { results });
     }),
   };
 }

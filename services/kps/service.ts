@@ -8,12 +8,19 @@
  */
 import { createHash } from "node:crypto";
 import { create, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
-import type { ServiceImpl } from "@connectrpc/connect";
+import { Code, type ServiceImpl } from "@connectrpc/connect";
 import { v5 as uuidv5 } from "uuid";
 import type { KEM } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { KEMSchema } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
-import { KnowledgeProcessorService, ProcessRawDataResponseSchema } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
-import { BackendUnavailableError, InvalidInputError, mapErrors } from "../shared/errors.ts";
+import {
+  BatchProcessRawDataResponseSchema,
+  KnowledgeProcessorService,
+  ProcessRawDataResponseSchema,
+  type BatchProcessRawDataResult,
+  type ProcessRawDataRequest,
+  type ProcessRawDataResponse,
+} from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
+import { BackendUnavailableError, InvalidInputError, LimitExceededError, mapErrors, toConnectError } from "../shared/errors.ts";
 import { isTextContentType } from "../shared/content-types.ts";
 import { checkMetadataSize } from "../shared/kem-mapping.ts";
 import { NAMESPACE_KEY } from "../shared/access.ts";
@@ -40,6 +47,15 @@ export interface KpsServiceOptions {
   defaultCodeChunkChars?: number;
   /** Largest `max_chunk_chars` a request may ask for. @default 16000 */
   maxChunkChars?: number;
+  /** Most documents in one `BatchProcessRawData` call. @default 256 */
+  maxBatchDocuments?: number;
+  /** Most raw bytes (sum of `raw_content`) in one `BatchProcessRawData` call. @default 16777216 (16 MiB) */
+  maxBatchBytes?: number;
+  /**
+   * Documents of one `BatchProcessRawData` call processed at once; their chunks meet in the
+   * embedding queue and their KEMs in the sink's group commit. @default 32
+   */
+  batchConcurrency?: number;
 }
 
 /** UUID namespace of the deterministic chunk ids (UUIDv5 of "[<DCSM namespace>:]<source>#<chunk index>"). */
@@ -85,7 +101,9 @@ export async function fitChunksToModel<C extends TextChunk>(chunks: C[], embedde
  *
  * Errors (Connect codes): `InvalidArgument` for empty, oversize, non-UTF-8 or non-text input and
  * bad chunk sizes; `FailedPrecondition` when the model cannot load; `Unavailable` when GLM stays
- * unreachable after retries; `Internal` when GLM rejects a chunk.
+ * unreachable after retries; `Internal` when GLM rejects a chunk. `BatchProcessRawData` reports
+ * these per document and fails as a whole only with `ResourceExhausted` (over `maxBatchDocuments`
+ * or `maxBatchBytes`) or `FailedPrecondition` (no model).
  */
 export function createKpsService(options: KpsServiceOptions): ServiceImpl<typeof KnowledgeProcessorService> {
   const limits = options.limits ?? DEFAULT_KEM_LIMITS;
@@ -93,113 +111,151 @@ export function createKpsService(options: KpsServiceOptions): ServiceImpl<typeof
   const defaultChunkChars = options.defaultChunkChars ?? 1200;
   const defaultCodeChunkChars = options.defaultCodeChunkChars ?? 600;
   const maxChunkChars = options.maxChunkChars ?? 16000;
+  const maxBatchDocuments = options.maxBatchDocuments ?? 256;
+  const maxBatchBytes = options.maxBatchBytes ?? 16 * 1024 * 1024;
+  const batchConcurrency = Math.max(1, options.batchConcurrency ?? 32);
   const decoder = new TextDecoder("utf-8", { fatal: true });
   const encoder = new TextEncoder();
 
+  /** One document, ProcessRawData semantics; errors are thrown as DCSM errors (mapped by the callers). */
+  async function processDocument(req: ProcessRawDataRequest): Promise<ProcessRawDataResponse> {
+    if (req.rawContent.byteLength === 0) throw new InvalidInputError("raw_content is empty");
+    if (req.rawContent.byteLength > maxRawBytes) {
+      throw new InvalidInputError(`raw_content is ${req.rawContent.byteLength} bytes, over the limit of ${maxRawBytes}`);
+    }
+    const contentType = req.contentType || "text/plain";
+    if (!isTextContentType(contentType)) throw new InvalidInputError(`content_type ${JSON.stringify(contentType)} is not a text type; KPS processes text only`);
+    if (req.maxChunkChars < 0 || req.maxChunkChars > maxChunkChars || (req.maxChunkChars > 0 && req.maxChunkChars < 16)) {
+      throw new InvalidInputError(`max_chunk_chars must be 0 (default) or between 16 and ${maxChunkChars}`);
+    }
+    let text: string;
+    try {
+      text = decoder.decode(req.rawContent);
+    } catch {
+      throw new InvalidInputError("raw_content is not valid UTF-8 text");
+    }
+    const initial: JsonObject = req.initialMetadata ?? {};
+    checkMetadataSize(initial, limits);
+    const embedder = await options.embedder;
+    const doc = await chunkDocument(text, {
+      sourcePath: req.sourcePath,
+      contentType,
+      maxChars: req.maxChunkChars || defaultChunkChars,
+      maxCodeChars: req.maxChunkChars || defaultCodeChunkChars,
+    });
+    const chunks = await fitChunksToModel(doc.chunks, embedder);
+    if (chunks.length === 0) throw new InvalidInputError("raw_content has no text (only whitespace)");
+    // Issue 8: a document's chunks live in one DCSM namespace; ids and the lookup of earlier
+    // chunks are confined to it, so two tenants ingesting the same path never collide.
+    const namespace = typeof initial[NAMESPACE_KEY] === "string" ? (initial[NAMESPACE_KEY] as string) : undefined;
+    const scope: Record<string, string> = namespace === undefined ? {} : { [NAMESPACE_KEY]: namespace };
+    const source = (req.sourcePath || req.dataId) && namespace !== undefined ? `${namespace}:${req.sourcePath || req.dataId}` : req.sourcePath || req.dataId;
+    const metadataOf = (c: (typeof chunks)[number]): JsonObject => {
+      const md: JsonObject = { ...initial, chunk_index: c.index, chunk_count: chunks.length, start_line: c.startLine, end_line: c.endLine, language: doc.language };
+      if (c.symbol) md.symbol = c.symbol;
+      md.content_hash = createHash("sha256").update(c.text).digest("hex");
+      if (req.sourcePath) md.source_path = req.sourcePath;
+      if (req.dataId) md.data_id = req.dataId;
+      return md;
+    };
+    const planned = chunks.map((c) => ({ chunk: c, id: source ? chunkKemId(source, c.index) : "", metadata: metadataOf(c) }));
+
+    // What GLM already holds for this document (by source_path, else data_id), in the namespace
+    // this call writes only: a write without a namespace (a `*` caller) must not see, reuse or
+    // delete another tenant's chunks of the same path.
+    const found: StoredChunk[] = req.sourcePath
+      ? await options.sink.findByMetadata({ ...scope, source_path: req.sourcePath })
+      : req.dataId
+        ? await options.sink.findByMetadata({ ...scope, data_id: req.dataId })
+        : [];
+    const existing = found.filter((e) => (typeof e.metadata[NAMESPACE_KEY] === "string" ? e.metadata[NAMESPACE_KEY] : undefined) === namespace);
+    const byId = new Map(existing.map((e) => [e.id, e]));
+    const byHash = new Map<JsonValue, Float32Array>();
+    for (const e of existing) if (e.embedding && e.metadata.content_hash) byHash.set(e.metadata.content_hash, e.embedding);
+    const unchanged = planned.filter((p) => {
+      const prev = byId.get(p.id);
+      return prev?.embedding !== undefined && stableJson(prev.metadata) === stableJson(p.metadata);
+    });
+    const unchangedIds = new Set(unchanged.map((p) => p.id));
+    const toWrite = planned.filter((p) => !unchangedIds.has(p.id));
+    const reuse = toWrite.map((p) => byHash.get(p.metadata.content_hash!));
+    const fresh = toWrite.filter((_, i) => !reuse[i]);
+    const freshVectors = await embedder.embed(asDocuments(embedder, fresh.map((p) => p.chunk.text)));
+    let f = 0;
+    const kems: KEM[] = toWrite.map((p, i) =>
+      create(KEMSchema, { id: p.id, contentType, content: encoder.encode(p.chunk.text), metadata: p.metadata, embeddings: Array.from(reuse[i] ?? freshVectors[f++]!) }),
+    );
+
+    const stored = new Map<number, string>();
+    const failures: string[] = [];
+    let queued = 0; // chunks a durable sink queued for GLM instead of storing (GLM unreachable)
+    for (let start = 0; start < kems.length; start += limits.maxBatchSize) {
+      const res = await options.sink.batchStore({ kems: kems.slice(start, start + limits.maxBatchSize) });
+      queued += queuedIn(res);
+      for (const r of res.results) {
+        if (r.outcome.case === "kem") stored.set(start + r.index, r.outcome.value.id);
+        else failures.push(`chunk ${toWrite[start + r.index]!.chunk.index}: ${r.outcome.value?.message ?? "not stored"}`);
+      }
+    }
+    if (stored.size === 0 && kems.length > 0) throw new BackendUnavailableError(`GLM stored none of ${kems.length} chunks: ${failures.slice(0, 3).join("; ")}`);
+    const keep = new Set(planned.map((p) => p.id));
+    const removed = existing.filter((e) => !keep.has(e.id)).map((e) => e.id);
+    if (removed.length > 0 && failures.length === 0) await options.sink.deleteMany(removed);
+    const writeIndex = new Map(toWrite.map((p, i) => [p, i]));
+    const ids = planned.map((p) => (unchangedIds.has(p.id) ? p.id : stored.get(writeIndex.get(p)!))).filter((id): id is string => id !== undefined);
+    const moved = toWrite.length - fresh.length;
+    const summary = `${fresh.length} embedded, ${unchanged.length} unchanged, ${moved} moved, ${failures.length === 0 ? removed.length : 0} removed`;
+    return create(ProcessRawDataResponseSchema, {
+      kemIds: ids,
+      success: failures.length === 0,
+      statusMessage:
+        failures.length === 0 && queued > 0
+          ? `queued ${queued} of ${ids.length} chunks for GLM, which is unreachable; they are stored when it returns (${summary})`
+          : failures.length === 0
+          ? `stored ${ids.length} chunk${ids.length === 1 ? "" : "s"} (${summary})`
+          : `stored ${ids.length} of ${planned.length} chunks; ${failures.slice(0, 3).join("; ")}`,
+      chunksEmbedded: fresh.length,
+      chunksUnchanged: unchanged.length,
+      chunksMoved: moved,
+      chunksRemoved: failures.length === 0 ? removed.length : 0,
+    });
+  }
+
   return {
-    processRawData: mapErrors(async (req) => {
-      if (req.rawContent.byteLength === 0) throw new InvalidInputError("raw_content is empty");
-      if (req.rawContent.byteLength > maxRawBytes) {
-        throw new InvalidInputError(`raw_content is ${req.rawContent.byteLength} bytes, over the limit of ${maxRawBytes}`);
-      }
-      const contentType = req.contentType || "text/plain";
-      if (!isTextContentType(contentType)) throw new InvalidInputError(`content_type ${JSON.stringify(contentType)} is not a text type; KPS processes text only`);
-      if (req.maxChunkChars < 0 || req.maxChunkChars > maxChunkChars || (req.maxChunkChars > 0 && req.maxChunkChars < 16)) {
-        throw new InvalidInputError(`max_chunk_chars must be 0 (default) or between 16 and ${maxChunkChars}`);
-      }
-      let text: string;
-      try {
-        text = decoder.decode(req.rawContent);
-      } catch {
-        throw new InvalidInputError("raw_content is not valid UTF-8 text");
-      }
-      const initial: JsonObject = req.initialMetadata ?? {};
-      checkMetadataSize(initial, limits);
-      const embedder = await options.embedder;
-      const doc = await chunkDocument(text, {
-        sourcePath: req.sourcePath,
-        contentType,
-        maxChars: req.maxChunkChars || defaultChunkChars,
-        maxCodeChars: req.maxChunkChars || defaultCodeChunkChars,
-      });
-      const chunks = await fitChunksToModel(doc.chunks, embedder);
-      if (chunks.length === 0) throw new InvalidInputError("raw_content has no text (only whitespace)");
-      // Issue 8: a document's chunks live in one DCSM namespace; ids and the lookup of earlier
-      // chunks are confined to it, so two tenants ingesting the same path never collide.
-      const namespace = typeof initial[NAMESPACE_KEY] === "string" ? (initial[NAMESPACE_KEY] as string) : undefined;
-      const scope: Record<string, string> = namespace === undefined ? {} : { [NAMESPACE_KEY]: namespace };
-      const source = (req.sourcePath || req.dataId) && namespace !== undefined ? `${namespace}:${req.sourcePath || req.dataId}` : req.sourcePath || req.dataId;
-      const metadataOf = (c: (typeof chunks)[number]): JsonObject => {
-        const md: JsonObject = { ...initial, chunk_index: c.index, chunk_count: chunks.length, start_line: c.startLine, end_line: c.endLine, language: doc.language };
-        if (c.symbol) md.symbol = c.symbol;
-        md.content_hash = createHash("sha256").update(c.text).digest("hex");
-        if (req.sourcePath) md.source_path = req.sourcePath;
-        if (req.dataId) md.data_id = req.dataId;
-        return md;
-      };
-      const planned = chunks.map((c) => ({ chunk: c, id: source ? chunkKemId(source, c.index) : "", metadata: metadataOf(c) }));
-
-      // What GLM already holds for this document (by source_path, else data_id), in the namespace
-      // this call writes only: a write without a namespace (a `*` caller) must not see, reuse or
-      // delete another tenant's chunks of the same path.
-      const found: StoredChunk[] = req.sourcePath
-        ? await options.sink.findByMetadata({ ...scope, source_path: req.sourcePath })
-        : req.dataId
-          ? await options.sink.findByMetadata({ ...scope, data_id: req.dataId })
-          : [];
-      const existing = found.filter((e) => (typeof e.metadata[NAMESPACE_KEY] === "string" ? e.metadata[NAMESPACE_KEY] : undefined) === namespace);
-      const byId = new Map(existing.map((e) => [e.id, e]));
-      const byHash = new Map<JsonValue, Float32Array>();
-      for (const e of existing) if (e.embedding && e.metadata.content_hash) byHash.set(e.metadata.content_hash, e.embedding);
-      const unchanged = planned.filter((p) => {
-        const prev = byId.get(p.id);
-        return prev?.embedding !== undefined && stableJson(prev.metadata) === stableJson(p.metadata);
-      });
-      const unchangedIds = new Set(unchanged.map((p) => p.id));
-      const toWrite = planned.filter((p) => !unchangedIds.has(p.id));
-      const reuse = toWrite.map((p) => byHash.get(p.metadata.content_hash!));
-      const fresh = toWrite.filter((_, i) => !reuse[i]);
-      const freshVectors = await embedder.embed(asDocuments(embedder, fresh.map((p) => p.chunk.text)));
-      let f = 0;
-      const kems: KEM[] = toWrite.map((p, i) =>
-        create(KEMSchema, { id: p.id, contentType, content: encoder.encode(p.chunk.text), metadata: p.metadata, embeddings: Array.from(reuse[i] ?? freshVectors[f++]!) }),
-      );
-
-      const stored = new Map<number, string>();
-      const failures: string[] = [];
-      let queued = 0; // chunks a durable sink queued for GLM instead of storing (GLM unreachable)
-      for (let start = 0; start < kems.length; start += limits.maxBatchSize) {
-        const res = await options.sink.batchStore({ kems: kems.slice(start, start + limits.maxBatchSize) });
-        queued += queuedIn(res);
-        for (const r of res.results) {
-          if (r.outcome.case === "kem") stored.set(start + r.index, r.outcome.value.id);
-          else failures.push(`chunk ${toWrite[start + r.index]!.chunk.index}: ${r.outcome.value?.message ?? "not stored"}`);
+    processRawData: mapErrors(processDocument),
+    batchProcessRawData: mapErrors(async (req) => {
+      const docs = req.documents;
+      if (docs.length > maxBatchDocuments) throw new LimitExceededError(`batch has ${docs.length} documents, over the limit of ${maxBatchDocuments}`);
+      const bytes = docs.reduce((n, d) => n + d.rawContent.byteLength, 0);
+      if (bytes > maxBatchBytes) throw new LimitExceededError(`batch has ${bytes} bytes of raw_content, over the limit of ${maxBatchBytes}`);
+      await options.embedder; // no model: the whole call fails (FailedPrecondition), not each item
+      const results = new Array<BatchProcessRawDataResult>(docs.length);
+      let next = 0;
+      const worker = async () => {
+        while (next < docs.length) {
+          const index = next++;
+          try {
+            const value = await processDocument(docs[index]!);
+            results[index] = { $typeName: "dcsm.v1.BatchProcessRawDataResult", index, outcome: { case: "response", value } };
+          } catch (err) {
+            const ce = toConnectError(err);
+            results[index] = {
+              $typeName: "dcsm.v1.BatchProcessRawDataResult",
+              index,
+              outcome: { case: "error", value: { $typeName: "dcsm.v1.ItemError", code: codeNameOf(ce.code), message: ce.rawMessage } },
+            };
+          }
         }
-      }
-      if (stored.size === 0 && kems.length > 0) throw new BackendUnavailableError(`GLM stored none of ${kems.length} chunks: ${failures.slice(0, 3).join("; ")}`);
-      const keep = new Set(planned.map((p) => p.id));
-      const removed = existing.filter((e) => !keep.has(e.id)).map((e) => e.id);
-      if (removed.length > 0 && failures.length === 0) await options.sink.deleteMany(removed);
-      const writeIndex = new Map(toWrite.map((p, i) => [p, i]));
-      const ids = planned.map((p) => (unchangedIds.has(p.id) ? p.id : stored.get(writeIndex.get(p)!))).filter((id): id is string => id !== undefined);
-      const moved = toWrite.length - fresh.length;
-      const summary = `${fresh.length} embedded, ${unchanged.length} unchanged, ${moved} moved, ${failures.length === 0 ? removed.length : 0} removed`;
-      return create(ProcessRawDataResponseSchema, {
-        kemIds: ids,
-        success: failures.length === 0,
-        statusMessage:
-          failures.length === 0 && queued > 0
-            ? `queued ${queued} of ${ids.length} chunks for GLM, which is unreachable; they are stored when it returns (${summary})`
-            : failures.length === 0
-            ? `stored ${ids.length} chunk${ids.length === 1 ? "" : "s"} (${summary})`
-            : `stored ${ids.length} of ${planned.length} chunks; ${failures.slice(0, 3).join("; ")}`,
-        chunksEmbedded: fresh.length,
-        chunksUnchanged: unchanged.length,
-        chunksMoved: moved,
-        chunksRemoved: failures.length === 0 ? removed.length : 0,
-      });
+      };
+      await Promise.all(Array.from({ length: Math.min(batchConcurrency, docs.length) }, worker));
+      return create(BatchProcessRawDataResponseSchema, { results });
     }),
   };
+}
+
+/** Connect code name in the protocol's snake_case spelling, e.g. "invalid_argument". */
+function codeNameOf(code: Code): string {
+  return (Code[code] ?? "Unknown").replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
 }
 
 /** JSON with object keys sorted, so stored and new metadata compare equal whatever their key order. */

@@ -55,6 +55,22 @@ describe("KEM operations with the seed's cache semantics", () => {
     expect(await b.getKem("no-such-kem")).toBeUndefined();
   });
 
+  test("ingestDocuments sends documents to KPS in batches and reports each one, failures included", async () => {
+    const a = agent("a-ingest");
+    const enc = new TextEncoder();
+    const docs = [
+      { rawContent: enc.encode("The first note says agents share memory."), dataId: "sdk-ingest-1" },
+      { rawContent: new Uint8Array(), dataId: "sdk-ingest-empty" }, // InvalidArgument for this document only
+      { rawContent: enc.encode("The third note is about locks."), dataId: "sdk-ingest-3" },
+    ];
+    const out = await a.ingestDocuments(docs, { batchSize: 2 }); // two calls: [0, 1] and [2]
+    expect(out.processed.map((p) => p.index)).toEqual([0, 2]);
+    expect(out.failed.map((f) => [f.index, f.error.code])).toEqual([[1, Code.InvalidArgument]]);
+    const kem = (await a.glm.retrieveKEMs({ query: { ids: out.processed[1]!.response.kemIds }, pageSize: 1 })).kems[0]!;
+    expect(kemText(kem)).toBe("The third note is about locks.");
+    expect(kem.metadata?.data_id).toBe("sdk-ingest-3");
+  });
+
   test("updateKem and deleteKem keep the LPA in step with GLM", async () => {
     const a = agent("a2");
     const [kem] = (await a.storeKems([{ content: "to update", metadata: { topic: "t", keep: "yes" } }])).kems;

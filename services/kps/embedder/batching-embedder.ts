@@ -1,8 +1,11 @@
 /**
  * A bounded queue with dynamic micro-batching in front of the embedding model (issue 6,
  * "Concurrency"). Inputs from concurrent callers (`/v1/embeddings`, KPS `ProcessRawData`, GLM text
- * queries) are merged into model calls of up to `maxBatch` inputs; a call starts as soon as
- * `maxBatch` inputs wait or the oldest has waited `maxWaitMs`. One model call runs at a time (the
+ * queries) are merged into model calls of up to `maxBatch` inputs. When the model is idle, a call
+ * starts at once with every input queued in the same turn of the event loop (no batching delay for
+ * a lone query); while a model call runs, new inputs gather and the next call takes up to
+ * `maxBatch` of them as soon as `maxBatch` wait or the oldest has waited `maxWaitMs` (continuous
+ * batching: the batch size follows the load). One model call runs at a time (the
  * model already uses every core). When more than `maxQueue` inputs wait, new calls fail at once with
  * {@link QueueFullError} (HTTP 429 / `ResourceExhausted`) carrying a Retry-After estimate, so memory
  * stays bounded under any load (the seed 001 service fell over from unbounded work, not the model).
@@ -15,7 +18,10 @@ import type { EmbedOptions, Embedder } from "../ports.ts";
 export interface BatchingEmbedderOptions {
   /** Most inputs per model call. @default 32 */
   maxBatch?: number;
-  /** Longest time the oldest waiting input waits for a fuller batch, in ms. @default 2 */
+  /**
+   * Longest time the oldest waiting input waits for a fuller batch after a model call, in ms. An
+   * input arriving while the model is idle never waits. @default 2
+   */
   maxWaitMs?: number;
   /**
    * Most inputs waiting (not yet in a model call). A call that would go past it is refused with
@@ -113,11 +119,11 @@ export function createBatchingEmbedder(inner: Embedder, options: BatchingEmbedde
   }
 
   async function pump() {
-    running = true;
+    let idle = true; // the first call of a run starts at once: nothing is in the model to wait for
     try {
       while (queued() > 0) {
         const wait = queue[head]!.at + maxWaitMs - performance.now();
-        if (queued() < maxBatch && wait > 0) {
+        if (!idle && queued() < maxBatch && wait > 0) {
           await new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, wait);
             wake = () => {
@@ -128,6 +134,7 @@ export function createBatchingEmbedder(inner: Embedder, options: BatchingEmbedde
           wake = undefined;
           continue;
         }
+        idle = false;
         const batch = take();
         if (batch.length === 0) continue;
         const t0 = performance.now();
@@ -187,7 +194,12 @@ export function createBatchingEmbedder(inner: Embedder, options: BatchingEmbedde
           job.reject = (e) => (clear(), reject(e));
         }
         if (queued() >= maxBatch) wake?.();
-        if (!running) void pump();
+        if (!running) {
+          // Started after the current synchronous turn, so inputs queued in the same turn (e.g.
+          // `Promise.all` over many calls) share the first model call.
+          running = true;
+          queueMicrotask(() => void pump());
+        }
       });
     },
     stats: () => ({ queued: queued(), maxQueue, batches, inputs, rejected, meanBatch: batches ? inputs / batches : 0, inputsPerSecond: rate }),

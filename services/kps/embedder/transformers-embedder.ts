@@ -21,9 +21,13 @@ export interface TransformersEmbedderOptions {
   allowDownload?: boolean;
   /** Where downloaded models are cached. */
   cacheDir?: string;
-  /** ONNX weights variant: "q8" (`model_quantized.onnx`), "fp32" (`model.onnx`), ... @default "q8" */
+  /**
+   * ONNX weights variant: "q8" (`model_quantized.onnx`), "fp32" (`model.onnx`), ... The default was
+   * chosen by measurement against fp32, dynamic int8 and fused graphs (models/all-MiniLM-L6-v2/PROVENANCE.md,
+   * "Choice of the default file"). @default "q8"
+   */
   dtype?: "q8" | "fp32" | "fp16" | "int8" | "uint8" | "q4";
-  /** Inputs per model call. @default 32 */
+  /** Inputs per model call (the server passes `DCSM_EMBED_BATCH`, default 16). @default 16 */
   batchSize?: number;
   /** CPU threads for one model call; 0 lets ONNX Runtime decide. @default 0 */
   threads?: number;
@@ -102,7 +106,7 @@ export async function createTransformersEmbedder(options: TransformersEmbedderOp
   const profile = isLocal ? loadModelProfile(localDir) : { ...DEFAULT_PROFILE };
   const dimension = extractor.model.config.hidden_size ?? 0;
   const maxTokens = Math.min(extractor.tokenizer.model_max_length ?? 512, extractor.model.config.max_position_embeddings ?? 512);
-  const batchSize = Math.max(1, options.batchSize ?? 32);
+  const batchSize = Math.max(1, options.batchSize ?? 16);
   const maxBatchTokens = Math.max(maxTokens, options.maxBatchTokens ?? batchSize * 64);
   /** Token estimate from characters (WordPiece averages ~4 characters per token on code and prose). */
   const estimate = (text: string) => Math.min(maxTokens, Math.ceil(text.length / 3) + 2);

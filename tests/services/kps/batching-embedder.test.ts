@@ -30,6 +30,19 @@ describe("batching embedder", () => {
     expect(s.queued).toBe(0);
   }, 60_000);
 
+  test("a call arriving while the model is idle starts at once, without waiting maxWaitMs for a batch", async () => {
+    const model = await testEmbedder();
+    const batching = createBatchingEmbedder(model, { maxBatch: 32, maxWaitMs: 5_000 });
+    await model.embed(["warm"]);
+    const t0 = performance.now();
+    const [v] = await batching.embed(["a lone short query"]);
+    expect(performance.now() - t0).toBeLessThan(2_500); // would wait the full 5 s batching window otherwise
+    expect(v!.length).toBe(model.dimension);
+    // Calls made in the same turn still share the first model call.
+    await Promise.all(["one", "two", "three"].map((t) => batching.embed([t])));
+    expect(batching.stats().batches).toBe(2);
+  }, 60_000);
+
   test("a full queue refuses new calls at once with a Retry-After; admitted calls still finish", async () => {
     const model = await testEmbedder();
     const batching = createBatchingEmbedder(model, { maxBatch: 2, maxWaitMs: 0, maxQueue: 4 });

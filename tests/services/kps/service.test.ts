@@ -11,21 +11,25 @@ import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.t
 import { createExactVectorIndex } from "../../../services/glm/vector/exact-index.ts";
 import { chunkText } from "../../../services/kps/chunking/text-chunker.ts";
 import { createGlmSink } from "../../../services/kps/glm-sink.ts";
+import { createBatchingEmbedder } from "../../../services/kps/embedder/batching-embedder.ts";
+import { createGroupCommitSink } from "../../../services/kps/group-commit-sink.ts";
 import { fitChunksToModel, createKpsService } from "../../../services/kps/service.ts";
 import { testEmbedder } from "../../helpers/model.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
 
 afterAll(removeTempDirs);
 
-async function makeKps(glmTransport?: ReturnType<typeof createConnectTransport>) {
+async function makeKps(glmTransport?: ReturnType<typeof createConnectTransport>, kpsOptions: { maxBatchDocuments?: number; maxBatchBytes?: number } = {}) {
   const embedder = await testEmbedder();
   const store = createSqliteKemStore({ path: join(tempDir(), "glm.sqlite") });
   const index = createExactVectorIndex({ dimension: 384 });
   const glmImpl = createGlmService({ repository: new KemRepository({ store, index }), embedder });
   const transport = glmTransport ?? createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, glmImpl));
-  const kpsImpl = createKpsService({ embedder, sink: createGlmSink({ transport, maxRetries: 2, initialDelayMs: 10, maxDelayMs: 20 }) });
+  const sink = createGroupCommitSink({ inner: createGlmSink({ transport, maxRetries: 2, initialDelayMs: 10, maxDelayMs: 20 }), maxBatchSize: 1000 });
+  // As in the server: the model behind the micro-batching queue, so concurrent documents meet there.
+  const kpsImpl = createKpsService({ embedder: createBatchingEmbedder(embedder), sink, ...kpsOptions });
   const kps = createClient(KnowledgeProcessorService, createRouterTransport(({ service }) => service(KnowledgeProcessorService, kpsImpl)));
-  return { kps, store, embedder };
+  return { kps, store, embedder, sink };
 }
 
 describe("KPS", () => {
@@ -132,5 +136,61 @@ describe("KPS re-ingest of code (issue 6)", () => {
     const left = (await store.find({ metadata: { source_path: "src/tools.ts" } }, 100));
     expect(left.length).toBe(shrunk.kemIds.length);
     expect(left.map((r) => r.metadata.start_line)).toEqual(expect.arrayContaining([1]));
+  }, 60_000);
+
+  test("BatchProcessRawData: one result per document in order; a bad document fails alone; writes are group-committed", async () => {
+    const { kps, store, sink } = await makeKps();
+    const enc = (t: string) => new TextEncoder().encode(t);
+    const docs = Array.from({ length: 12 }, (_, i) => ({ rawContent: enc(`turn ${i}: the agent remembers fact number ${i}`), dataId: `turn-${i}` }));
+    docs.splice(5, 0, { rawContent: new Uint8Array(), dataId: "empty" });
+    docs.splice(9, 0, { rawContent: new Uint8Array([0xff, 0xfe]), dataId: "not-utf8" });
+    const res = await kps.batchProcessRawData({ documents: docs });
+    expect(res.results.map((r) => r.index)).toEqual(docs.map((_, i) => i));
+    expect(res.results.map((r) => r.outcome.case)).toEqual(docs.map((d) => (d.dataId === "empty" || d.dataId === "not-utf8" ? "error" : "response")));
+    const errors = res.results.filter((r) => r.outcome.case === "error").map((r) => r.outcome.value as { code: string; message: string });
+    expect(errors.map((e) => e.code)).toEqual(["invalid_argument", "invalid_argument"]);
+    expect(errors[0]!.message).toContain("empty");
+    for (const r of res.results) {
+      if (r.outcome.case !== "response") continue;
+      const [rec] = await store.getMany(r.outcome.value.kemIds);
+      expect(rec!.metadata.data_id).toBe(docs[r.index]!.dataId);
+      expect(new TextDecoder().decode(rec!.content)).toBe(new TextDecoder().decode(docs[r.index]!.rawContent));
+    }
+    // 12 documents stored in fewer GLM calls than documents.
+    const { calls, commits } = sink.stats();
+    expect(calls).toBe(12);
+    expect(commits).toBeLessThan(12);
+  }, 60_000);
+
+  test("concurrent ProcessRawData calls share GLM batch calls and each gets exactly its own KEM ids", async () => {
+    const { kps, store, sink } = await makeKps();
+    const before = sink.stats();
+    const texts = Array.from({ length: 10 }, (_, i) => `Paragraph one of document ${i}.\n\nParagraph two of document ${i}.`);
+    const res = await Promise.all(texts.map((t, i) => kps.processRawData({ rawContent: new TextEncoder().encode(t), sourcePath: `docs/${i}.md`, maxChunkChars: 40 })));
+    for (const [i, r] of res.entries()) {
+      expect(r.kemIds.length).toBe(2);
+      const recs = await store.getMany(r.kemIds);
+      expect(recs.map((k) => k.metadata.source_path)).toEqual([`docs/${i}.md`, `docs/${i}.md`]);
+      expect(recs.map((k) => k.metadata.chunk_index)).toEqual([0, 1]);
+    }
+    const after = sink.stats();
+    expect(after.calls - before.calls).toBe(10);
+    expect(after.commits - before.commits).toBeLessThan(10);
+  }, 60_000);
+
+  test("BatchProcessRawData limits: more documents or raw bytes than allowed is ResourceExhausted, nothing stored", async () => {
+    const { kps, store } = await makeKps(undefined, { maxBatchDocuments: 3, maxBatchBytes: 100 });
+    const doc = (n: number) => ({ rawContent: new TextEncoder().encode("x".repeat(n)), dataId: `d${n}` });
+    const tooMany = await kps.batchProcessRawData({ documents: [doc(1), doc(2), doc(3), doc(4)] }).catch((e) => ConnectError.from(e));
+    expect(tooMany).toBeInstanceOf(ConnectError);
+    expect((tooMany as ConnectError).code).toBe(Code.ResourceExhausted);
+    expect((tooMany as ConnectError).rawMessage).toContain("4 documents, over the limit of 3");
+    const tooBig = await kps.batchProcessRawData({ documents: [doc(60), doc(41)] }).catch((e) => ConnectError.from(e));
+    expect((tooBig as ConnectError).code).toBe(Code.ResourceExhausted);
+    expect((tooBig as ConnectError).rawMessage).toContain("101 bytes");
+    expect((await store.find({}, 10)).length).toBe(0);
+    // At the limits exactly: accepted.
+    const ok = await kps.batchProcessRawData({ documents: [doc(60), doc(40)] });
+    expect(ok.results.every((r) => r.outcome.case === "response")).toBe(true);
   }, 60_000);
 });

@@ -4,6 +4,8 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { ItemError } from "./glm_service_pb.ts";
+import { file_dcsm_v1_glm_service } from "./glm_service_pb.ts";
 import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 
@@ -11,7 +13,94 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file dcsm/v1/kps_service.proto.
  */
 export const file_dcsm_v1_kps_service: GenFile = /*@__PURE__*/
-  fileDesc("ChlkY3NtL3YxL2twc19zZXJ2aWNlLnByb3RvEgdkY3NtLnYxIrQBChVQcm9jZXNzUmF3RGF0YVJlcXVlc3QSDwoHZGF0YV9pZBgBIAEoCRIUCgxjb250ZW50X3R5cGUYAiABKAkSEwoLcmF3X2NvbnRlbnQYAyABKAwSMQoQaW5pdGlhbF9tZXRhZGF0YRgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEwoLc291cmNlX3BhdGgYBSABKAkSFwoPbWF4X2NodW5rX2NoYXJzGAYgASgFIrMBChZQcm9jZXNzUmF3RGF0YVJlc3BvbnNlEg8KB2tlbV9pZHMYASADKAkSDwoHc3VjY2VzcxgCIAEoCBIWCg5zdGF0dXNfbWVzc2FnZRgDIAEoCRIXCg9jaHVua3NfZW1iZWRkZWQYBCABKAUSGAoQY2h1bmtzX3VuY2hhbmdlZBgFIAEoBRIUCgxjaHVua3NfbW92ZWQYBiABKAUSFgoOY2h1bmtzX3JlbW92ZWQYByABKAUybgoZS25vd2xlZGdlUHJvY2Vzc29yU2VydmljZRJRCg5Qcm9jZXNzUmF3RGF0YRIeLmRjc20udjEuUHJvY2Vzc1Jhd0RhdGFSZXF1ZXN0Gh8uZGNzbS52MS5Qcm9jZXNzUmF3RGF0YVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct]);
+  fileDesc("ChlkY3NtL3YxL2twc19zZXJ2aWNlLnByb3RvEgdkY3NtLnYxIk8KGkJhdGNoUHJvY2Vzc1Jhd0RhdGFSZXF1ZXN0EjEKCWRvY3VtZW50cxgBIAMoCzIeLmRjc20udjEuUHJvY2Vzc1Jhd0RhdGFSZXF1ZXN0Io8BChlCYXRjaFByb2Nlc3NSYXdEYXRhUmVzdWx0Eg0KBWluZGV4GAEgASgFEjMKCHJlc3BvbnNlGAIgASgLMh8uZGNzbS52MS5Qcm9jZXNzUmF3RGF0YVJlc3BvbnNlSAASIwoFZXJyb3IYAyABKAsyEi5kY3NtLnYxLkl0ZW1FcnJvckgAQgkKB291dGNvbWUiUgobQmF0Y2hQcm9jZXNzUmF3RGF0YVJlc3BvbnNlEjMKB3Jlc3VsdHMYASADKAsyIi5kY3NtLnYxLkJhdGNoUHJvY2Vzc1Jhd0RhdGFSZXN1bHQitAEKFVByb2Nlc3NSYXdEYXRhUmVxdWVzdBIPCgdkYXRhX2lkGAEgASgJEhQKDGNvbnRlbnRfdHlwZRgCIAEoCRITCgtyYXdfY29udGVudBgDIAEoDBIxChBpbml0aWFsX21ldGFkYXRhGAQgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBITCgtzb3VyY2VfcGF0aBgFIAEoCRIXCg9tYXhfY2h1bmtfY2hhcnMYBiABKAUiswEKFlByb2Nlc3NSYXdEYXRhUmVzcG9uc2USDwoHa2VtX2lkcxgBIAMoCRIPCgdzdWNjZXNzGAIgASgIEhYKDnN0YXR1c19tZXNzYWdlGAMgASgJEhcKD2NodW5rc19lbWJlZGRlZBgEIAEoBRIYChBjaHVua3NfdW5jaGFuZ2VkGAUgASgFEhQKDGNodW5rc19tb3ZlZBgGIAEoBRIWCg5jaHVua3NfcmVtb3ZlZBgHIAEoBTLQAQoZS25vd2xlZGdlUHJvY2Vzc29yU2VydmljZRJRCg5Qcm9jZXNzUmF3RGF0YRIeLmRjc20udjEuUHJvY2Vzc1Jhd0RhdGFSZXF1ZXN0Gh8uZGNzbS52MS5Qcm9jZXNzUmF3RGF0YVJlc3BvbnNlEmAKE0JhdGNoUHJvY2Vzc1Jhd0RhdGESIy5kY3NtLnYxLkJhdGNoUHJvY2Vzc1Jhd0RhdGFSZXF1ZXN0GiQuZGNzbS52MS5CYXRjaFByb2Nlc3NSYXdEYXRhUmVzcG9uc2ViBnByb3RvMw", [file_dcsm_v1_glm_service, file_google_protobuf_struct]);
+
+/**
+ * BatchProcessRawDataRequest carries many documents.
+ *
+ * @generated from message dcsm.v1.BatchProcessRawDataRequest
+ */
+export type BatchProcessRawDataRequest = Message<"dcsm.v1.BatchProcessRawDataRequest"> & {
+  /**
+   * The documents, each as in ProcessRawData.
+   *
+   * @generated from field: repeated dcsm.v1.ProcessRawDataRequest documents = 1;
+   */
+  documents: ProcessRawDataRequest[];
+};
+
+/**
+ * Describes the message dcsm.v1.BatchProcessRawDataRequest.
+ * Use `create(BatchProcessRawDataRequestSchema)` to create a new message.
+ */
+export const BatchProcessRawDataRequestSchema: GenMessage<BatchProcessRawDataRequest> = /*@__PURE__*/
+  messageDesc(file_dcsm_v1_kps_service, 0);
+
+/**
+ * BatchProcessRawDataResult is the outcome of one document of a batch.
+ *
+ * @generated from message dcsm.v1.BatchProcessRawDataResult
+ */
+export type BatchProcessRawDataResult = Message<"dcsm.v1.BatchProcessRawDataResult"> & {
+  /**
+   * Position of the document in the request.
+   *
+   * @generated from field: int32 index = 1;
+   */
+  index: number;
+
+  /**
+   * Exactly one of `response` (processed) or `error` (failed; the Connect code name and reason
+   * ProcessRawData would have returned) is set.
+   *
+   * @generated from oneof dcsm.v1.BatchProcessRawDataResult.outcome
+   */
+  outcome: {
+    /**
+     * What ProcessRawData returns for this document.
+     *
+     * @generated from field: dcsm.v1.ProcessRawDataResponse response = 2;
+     */
+    value: ProcessRawDataResponse;
+    case: "response";
+  } | {
+    /**
+     * Why the document failed.
+     *
+     * @generated from field: dcsm.v1.ItemError error = 3;
+     */
+    value: ItemError;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message dcsm.v1.BatchProcessRawDataResult.
+ * Use `create(BatchProcessRawDataResultSchema)` to create a new message.
+ */
+export const BatchProcessRawDataResultSchema: GenMessage<BatchProcessRawDataResult> = /*@__PURE__*/
+  messageDesc(file_dcsm_v1_kps_service, 1);
+
+/**
+ * BatchProcessRawDataResponse reports every document of a batch.
+ *
+ * @generated from message dcsm.v1.BatchProcessRawDataResponse
+ */
+export type BatchProcessRawDataResponse = Message<"dcsm.v1.BatchProcessRawDataResponse"> & {
+  /**
+   * One result per requested document, in request order.
+   *
+   * @generated from field: repeated dcsm.v1.BatchProcessRawDataResult results = 1;
+   */
+  results: BatchProcessRawDataResult[];
+};
+
+/**
+ * Describes the message dcsm.v1.BatchProcessRawDataResponse.
+ * Use `create(BatchProcessRawDataResponseSchema)` to create a new message.
+ */
+export const BatchProcessRawDataResponseSchema: GenMessage<BatchProcessRawDataResponse> = /*@__PURE__*/
+  messageDesc(file_dcsm_v1_kps_service, 2);
 
 /**
  * ProcessRawDataRequest carries one document.
@@ -68,7 +157,7 @@ export type ProcessRawDataRequest = Message<"dcsm.v1.ProcessRawDataRequest"> & {
  * Use `create(ProcessRawDataRequestSchema)` to create a new message.
  */
 export const ProcessRawDataRequestSchema: GenMessage<ProcessRawDataRequest> = /*@__PURE__*/
-  messageDesc(file_dcsm_v1_kps_service, 0);
+  messageDesc(file_dcsm_v1_kps_service, 3);
 
 /**
  * ProcessRawDataResponse lists the KEMs made.
@@ -133,7 +222,7 @@ export type ProcessRawDataResponse = Message<"dcsm.v1.ProcessRawDataResponse"> &
  * Use `create(ProcessRawDataResponseSchema)` to create a new message.
  */
 export const ProcessRawDataResponseSchema: GenMessage<ProcessRawDataResponse> = /*@__PURE__*/
-  messageDesc(file_dcsm_v1_kps_service, 1);
+  messageDesc(file_dcsm_v1_kps_service, 4);
 
 /**
  * KnowledgeProcessorService (KPS) is the entry point of new knowledge (seed 002, sections 3.3 and
@@ -153,6 +242,20 @@ export const KnowledgeProcessorService: GenService<{
     methodKind: "unary";
     input: typeof ProcessRawDataRequestSchema;
     output: typeof ProcessRawDataResponseSchema;
+  },
+  /**
+   * BatchProcessRawData processes many documents in one call, each exactly as ProcessRawData would,
+   * and reports a result per document, in order (like GLM's BatchStoreKEMs): one document's failure
+   * never fails the others. The documents share model batches and GLM write transactions.
+   * Errors of the whole call: RESOURCE_EXHAUSTED (more documents or raw bytes than the server's
+   * per-call limits, 256 documents and 16 MiB by default), FAILED_PRECONDITION (no model).
+   *
+   * @generated from rpc dcsm.v1.KnowledgeProcessorService.BatchProcessRawData
+   */
+  batchProcessRawData: {
+    methodKind: "unary";
+    input: typeof BatchProcessRawDataRequestSchema;
+    output: typeof BatchProcessRawDataResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_dcsm_v1_kps_service, 0);
