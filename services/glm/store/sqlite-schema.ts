@@ -1,6 +1,7 @@
 /**
- * The GLM SQLite schema and its migrations, versioned with `PRAGMA user_version`
- * (docs/storage.md "SQLite schema").
+ * Creates GLM's SQLite tables and indexes (`kems`, `kem_meta`, `kem_fts`, `kem_changes`,
+ * `idempotency_keys`) in a new database file, and migrates older files: the schema is versioned
+ * with `PRAGMA user_version` (docs/storage.md "SQLite schema").
  *
  * - Version 1 (no `user_version`): `kems` keyed by a TEXT id, change log, idempotency keys by key.
  * - Version 2: `kems` gets an integer row id (`rid`, the lexical index's rowid, stable across
