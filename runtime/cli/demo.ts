@@ -54,7 +54,7 @@ export async function runDemo(config: DcsmConfig): Promise<number> {
       out(`\nQ (${protocol}, ${ms.toFixed(1)} ms): ${question}\n${formatHits(hits)}`);
     }
     latencies.sort((a, b) => a - b);
-    out(`\nsearch latency (text query → embedding → exact search → rows): median ${latencies[Math.floor(latencies.length / 2)]!.toFixed(1)} ms over ${latencies.length} queries`);
+    out(`\nsearch latency (hybrid: text query → embedding and lexical match → fused ranking → rows): median ${latencies[Math.floor(latencies.length / 2)]!.toFixed(1)} ms over ${latencies.length} queries`);
     out(`try it yourself while a server runs: bun runtime/cli/main.ts search "your question" --url ${server.httpUrl}`);
     return report.failed.length > 0 ? 1 : 0;
   } finally {
