@@ -145,7 +145,7 @@ export function createKpsService(options: KpsServiceOptions): ServiceImpl<typeof
     });
     const chunks = await fitChunksToModel(doc.chunks, embedder);
     if (chunks.length === 0) throw new InvalidInputError("raw_content has no text (only whitespace)");
-    // Issue 8: a document's chunks live in one DCSM namespace; ids and the lookup of earlier
+    // A document's chunks live in one DCSM namespace; ids and the lookup of earlier
     // chunks are confined to it, so two tenants ingesting the same path never collide.
     const namespace = typeof initial[NAMESPACE_KEY] === "string" ? (initial[NAMESPACE_KEY] as string) : undefined;
     const scope: Record<string, string> = namespace === undefined ? {} : { [NAMESPACE_KEY]: namespace };

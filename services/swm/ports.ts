@@ -105,7 +105,7 @@ export interface WorkingSet {
   /**
    * Replaces a cached KEM with `record` as given (timestamps included) only while the cached
    * version still has `updated_at == expectedUpdatedAtUs`; used to adopt GLM's version after
-   * write-behind (seed 3.4). Emits KEM_UPDATED when applied. With `timestampsOnly`, the caller
+   * write-behind. Emits KEM_UPDATED when applied. With `timestampsOnly`, the caller
    * vouches that `record`'s content type, content, metadata and embedding equal those of the
    * version cached at `expectedUpdatedAtUs` (the one it queued), so a backend may write only the
    * timestamps (Redis then sends no payload).

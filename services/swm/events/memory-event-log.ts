@@ -1,7 +1,7 @@
 /**
  * In-process event log: a ring buffer of the last `historySize` events, bounded also in bytes
- * (`historyBytes`), with synchronous fan-out to subscribers (the embedded backend's half of seed
- * 3.4 "subscription to events").
+ * (`historyBytes`), with synchronous fan-out to subscribers: the in-process backend of SWM's
+ * event subscriptions.
  * @module
  */
 import { v7 as uuidv7 } from "uuid";
