@@ -43,6 +43,25 @@ export function makeKems(count: number, seed: number): KEM[] {
 }
 
 /**
+ * A timed run of the BatchStoreKEMs handler (what an RPC reaches in process: validation,
+ * normalization, the store transaction, change log, index update), called directly.
+ * @param repository - the GLM repository the handler writes through.
+ * @param batches - makes the run's batches (outside the timed part).
+ */
+export function serviceBatchRun(repository: KemRepository, batches: () => KEM[][]): () => Promise<Sample> {
+  const impl = createGlmService({ repository });
+  const method = GlobalLongTermMemoryService.method.batchStoreKEMs;
+  const ctx = createHandlerContext({ service: GlobalLongTermMemoryService, method, protocolName: "in-process", requestMethod: "POST", url: "http://localhost/dcsm.v1.GlobalLongTermMemoryService/BatchStoreKEMs" });
+  return async () => {
+    const requests = batches().map((kems) => create(BatchStoreKEMsRequestSchema, { kems }));
+    const n = requests.reduce((sum, r) => sum + r.kems.length, 0);
+    const t0 = performance.now();
+    for (const req of requests) await impl.batchStoreKEMs(req, ctx);
+    return { n, wallMs: performance.now() - t0 };
+  };
+}
+
+/**
  * Runs the batch-store case: per repeat, `rounds` batches of `batch` fresh KEMs each through raw
  * SQLite, the service handler, and Connect binary to a real server.
  * @returns the raw baseline, then the service and RPC results with their ratios (KEMs/s).
@@ -86,15 +105,7 @@ export async function benchBatchStore(batch: number, rounds: number): Promise<Be
   const index = createHnswVectorIndex({ dimension: DIM });
   const repository = new KemRepository({ store, index });
   await repository.open();
-  const impl = createGlmService({ repository });
-  const method = GlobalLongTermMemoryService.method.batchStoreKEMs;
-  const ctx = createHandlerContext({ service: GlobalLongTermMemoryService, method, protocolName: "in-process", requestMethod: "POST", url: "http://localhost/dcsm.v1.GlobalLongTermMemoryService/BatchStoreKEMs" });
-  const svcRun = async (): Promise<Sample> => {
-    const requests = freshBatches().map((kems) => create(BatchStoreKEMsRequestSchema, { kems }));
-    const t0 = performance.now();
-    for (const req of requests) await impl.batchStoreKEMs(req, ctx);
-    return { n: batch * rounds, wallMs: performance.now() - t0 };
-  };
+  const svcRun = serviceBatchRun(repository, freshBatches);
 
   // Full RPC stack: Connect binary over fetch to a real server (its GLM: SQLite + HNSW index).
   const { server } = await benchServer("memory");

@@ -14,12 +14,8 @@
  * @module
  */
 import postgres from "postgres";
-import { create } from "@bufbuild/protobuf";
-import { createHandlerContext } from "@connectrpc/connect";
-import { BatchStoreKEMsRequestSchema, GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KemRepository } from "../../services/glm/kem-repository.ts";
 import type { VectorIndex } from "../../services/glm/ports.ts";
-import { createGlmService } from "../../services/glm/service.ts";
 import { migratePostgresSchema } from "../../services/glm/store/postgres-schema.ts";
 import { createPostgresKemStore } from "../../services/glm/store/postgres-store.ts";
 import { metaHashesOf } from "../../services/glm/store/postgres-filter-plan.ts";
@@ -28,7 +24,7 @@ import { createHnswVectorIndex } from "../../services/glm/vector/hnsw-index.ts";
 import { normalizeVector } from "../../services/shared/kem-mapping.ts";
 import { microsToIso, nowMicros } from "../../services/shared/time.ts";
 import { testPostgres, type TestPostgres } from "../../tests/helpers/postgres.ts";
-import { makeKems } from "./glm-batch-store.ts";
+import { makeKems, serviceBatchRun } from "./glm-batch-store.ts";
 import { compareRuns, type Sample } from "../lib/measure.ts";
 import type { BenchResult } from "../lib/stats.ts";
 
@@ -103,15 +99,7 @@ export async function benchBatchStorePostgres(batch: number, rounds: number): Pr
     const index = createHnswVectorIndex({ dimension: DIM });
     const repository = new KemRepository({ store, index });
     await repository.open();
-    const impl = createGlmService({ repository });
-    const method = GlobalLongTermMemoryService.method.batchStoreKEMs;
-    const ctx = createHandlerContext({ service: GlobalLongTermMemoryService, method, protocolName: "in-process", requestMethod: "POST", url: "http://localhost/dcsm.v1.GlobalLongTermMemoryService/BatchStoreKEMs" });
-    const svcRun = async (): Promise<Sample> => {
-      const requests = freshBatches().map((kems) => create(BatchStoreKEMsRequestSchema, { kems }));
-      const t0 = performance.now();
-      for (const req of requests) await impl.batchStoreKEMs(req, ctx);
-      return { n: batch * rounds, wallMs: performance.now() - t0 };
-    };
+    const svcRun = serviceBatchRun(repository, freshBatches);
     try {
       const results = await compareRuns({ name: `postgres.raw-insert/${batch}`, run: rawRun }, [{ name: `glm.batch-store/${batch}-postgres`, run: svcRun, target: 0.5 }]);
       await index.drained();

@@ -4,7 +4,7 @@
  * earlier versions (protobuf `KEM`, no version byte) still decode — through the codec and through
  * the real SQLite and Redis queues — and malformed bytes fail with a clear error.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { toBinary } from "@bufbuild/protobuf";
@@ -15,8 +15,8 @@ import { connectRedis } from "../../../services/swm/redis/connection.ts";
 import { decodeRecord, encodeRecord, RecordFormatError } from "../../../services/swm/write-behind/codec.ts";
 import { createRedisPersistQueue } from "../../../services/swm/write-behind/redis-queue.ts";
 import { createSqlitePersistQueue } from "../../../services/swm/write-behind/sqlite-queue.ts";
-import { startRedis, type TestRedis } from "../../helpers/redis-server.ts";
-import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
+import { redisPerFile } from "../../helpers/redis-per-file.ts";
+import { tempDir } from "../../helpers/temp-dir.ts";
 
 /** Float32 bit patterns that a lossy path would change: NaNs with payloads, ±0, subnormals, extremes. */
 const BITS = [0x7fc00000, 0x7fc00001, 0xffc12345, 0x7f800001, 0x00000000, 0x80000000, 0x00000001, 0x807fffff, 0x7f7fffff, 0xff800000, 0x7f800000, 0x3f800000, 0x33d6bf95];
@@ -102,14 +102,7 @@ describe("queued-record codec", () => {
 });
 
 describe("queues read data left by earlier versions", () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis.stop();
-    removeTempDirs();
-  });
+  const redis = redisPerFile();
 
   test("SQLite queue: a protobuf row queued before the upgrade and a new row both come out", async () => {
     const path = join(tempDir(), "queue.sqlite");
@@ -126,7 +119,7 @@ describe("queues read data left by earlier versions", () => {
   });
 
   test("Redis queue: a protobuf entry queued before the upgrade and a new entry both come out", async () => {
-    const conn = await connectRedis(redis.url);
+    const conn = await connectRedis(redis.server.url);
     const q = await createRedisPersistQueue({ redis: conn, prefix: "codec:", consumer: "c1" });
     await conn.cmd(["XADD", "codec:swm_persist", "*", "key", "old-key", "kem", Buffer.from(legacyBytes(plain()))]);
     await q.enqueue([tricky()]);

@@ -6,7 +6,7 @@
  * a dead-letter table/stream (bytes kept) instead of blocking the queue, and a record of a newer
  * format is left for a newer process.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import type { KemRecord } from "../../../services/swm/ports.ts";
@@ -14,17 +14,10 @@ import { connectRedis } from "../../../services/swm/redis/connection.ts";
 import { encodeRecord } from "../../../services/swm/write-behind/codec.ts";
 import { createRedisPersistQueue } from "../../../services/swm/write-behind/redis-queue.ts";
 import { createSqlitePersistQueue } from "../../../services/swm/write-behind/sqlite-queue.ts";
-import { startRedis, type TestRedis } from "../../helpers/redis-server.ts";
-import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
+import { redisPerFile } from "../../helpers/redis-per-file.ts";
+import { tempDir } from "../../helpers/temp-dir.ts";
 
-let redis: TestRedis;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis.stop();
-  removeTempDirs();
-});
+const redisHolder = redisPerFile();
 
 const rec = (id: string, metadata: KemRecord["metadata"] = {}): KemRecord => ({ id, contentType: "text/plain", content: new TextEncoder().encode(id), metadata, embedding: Float32Array.of(0.6, 0.8), createdAtUs: 1, updatedAtUs: 2 });
 
@@ -65,7 +58,7 @@ describe("SQLite queue: group commit", () => {
 
 describe("Redis queue: claims", () => {
   test("own unacknowledged entries come back on the next claim; after an ack a claim returns only new entries", async () => {
-    const conn = await connectRedis(redis.url);
+    const conn = await connectRedis(redisHolder.server.url);
     const q = await createRedisPersistQueue({ redis: conn, prefix: "claims:", consumer: "c1", claimIdleMs: 60_000 });
     await q.enqueue([rec("r-1"), rec("r-2"), rec("r-3")]);
     const first = await q.claim(2);
@@ -116,7 +109,7 @@ describe("unreadable records", () => {
   });
 
   test("Redis: a corrupt entry goes to swm_persist_dead with its bytes; a newer-format entry stays pending; the rest drains", async () => {
-    const conn = await connectRedis(redis.url);
+    const conn = await connectRedis(redisHolder.server.url);
     const q = await createRedisPersistQueue({ redis: conn, prefix: "dead:", consumer: "c1" });
     await q.enqueue([rec("a")]);
     await conn.cmd(["XADD", "dead:swm_persist", "*", "key", "k-corrupt", "kem", Buffer.from(corrupt())]);

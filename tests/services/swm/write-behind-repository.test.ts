@@ -4,7 +4,7 @@
  * for bit, the cache adopts GLM's version with its embedding, invalid records are rejected as
  * `BatchStoreKEMs` would reject them.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { KemRepository } from "../../../services/glm/kem-repository.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
@@ -14,18 +14,11 @@ import type { KemRecord } from "../../../services/swm/ports.ts";
 import { checkQueuedWrite, createRepositoryGlmWriter } from "../../../services/swm/write-behind/glm-writer.ts";
 import { createWriteBehindWorker } from "../../../services/swm/write-behind/worker.ts";
 import { testLimits } from "../../helpers/glm.ts";
-import { startRedis, type TestRedis } from "../../helpers/redis-server.ts";
-import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
+import { redisPerFile } from "../../helpers/redis-per-file.ts";
+import { tempDir } from "../../helpers/temp-dir.ts";
 import { collect, waitFor } from "./working-set-contract.ts";
 
-let redis: TestRedis;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis.stop();
-  removeTempDirs();
-});
+const redisHolder = redisPerFile();
 
 const limits = testLimits(8);
 
@@ -45,7 +38,7 @@ async function setup(kind: "memory" | "redis" = "memory") {
   const backend =
     kind === "memory"
       ? createMemorySwmBackend({ queuePath: join(dir, "queue.sqlite"), indexedKeys: ["topic"] })
-      : await createRedisSwmBackend({ url: redis.url, prefix: `wbr${++prefixes}:`, indexedKeys: ["topic"], queueConsumer: "w1" });
+      : await createRedisSwmBackend({ url: redisHolder.server.url, prefix: `wbr${++prefixes}:`, indexedKeys: ["topic"], queueConsumer: "w1" });
   const worker = createWriteBehindWorker({ queue: backend.persistQueue!, glm: createRepositoryGlmWriter(repository, limits), workingSet: backend.workingSet, batchSize: 20, maxDelayMs: 10, idlePollMs: 20, retryInitialMs: 20, retryMaxMs: 100 });
   /** Caches and queues records the way PublishKEMToSWM does. */
   const publish = async (recs: Omit<KemRecord, "createdAtUs" | "updatedAtUs">[]) => {
