@@ -9,6 +9,7 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { EventType, type SharedWorkingMemoryService, type SWMMemoryEvent } from "./gen/dcsm/v1/swm_service_pb.ts";
 import type { LocalAgentMemory } from "./local-agent-memory.ts";
+import { abortableSleep } from "./abortable-sleep.ts";
 
 /** Which events to receive; criteria are OR-ed (an event matching any is delivered). Empty: all. */
 export interface SwmEventFilter {
@@ -82,19 +83,6 @@ function topicsOf(f: SwmEventFilter, coherent: boolean) {
   const wantsRemovals = eventTypes.length === 0 || eventTypes.some((t) => REMOVALS.includes(t));
   if (coherent && wantsRemovals && Object.keys(f.metadata ?? {}).length > 0) topics.push({ filterCriteria: "", eventTypes: REMOVALS });
   return topics;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**
@@ -245,7 +233,7 @@ export function subscribeSwmEvents(
         if (idle) clearTimeout(idle);
         stop.signal.removeEventListener("abort", cut);
       }
-      await sleep(delay * (0.5 + Math.random()), stop.signal);
+      await abortableSleep(delay * (0.5 + Math.random()), stop.signal);
       delay = Math.min(delay * 2, maxDelay);
     }
   };

@@ -32,6 +32,7 @@ import { streamEvents } from "./events/subscription.ts";
 import { DEFAULT_SWM_LIMITS, type SwmLimits } from "./limits.ts";
 import type { CounterStore, EventLog, LockInfo, LockStore, PersistQueue, UpdatedCursor, WorkingSet } from "./ports.ts";
 import { kemToRecord } from "./write-behind/codec.ts";
+import { abortableSleep } from "../../sdk/abortable-sleep.ts";
 
 /** Dependencies of {@link createSwmService}. */
 export interface SwmServiceOptions {
@@ -87,18 +88,6 @@ function checkName(value: string, field: string, max: number): void {
 
 function lockFields(l: LockInfo) {
   return { lockId: l.lockId, acquiredAtUnixMs: BigInt(l.acquiredAtMs), leaseExpiresAtUnixMs: BigInt(l.expiresAtMs), fencingToken: BigInt(l.fencingToken) };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**
@@ -232,7 +221,7 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
         const wake = () => ac.abort();
         releaseWaiters.add(wake);
         ctx.signal.addEventListener("abort", wake, { once: true });
-        await sleep(wait, ac.signal);
+        await abortableSleep(wait, ac.signal);
         releaseWaiters.delete(wake);
         ctx.signal.removeEventListener("abort", wake);
       }
