@@ -14,7 +14,7 @@
  * - SQLITE_BUSY is retried with backoff beyond SQLite's own busy timeout.
  * @module
  */
-import { BackendUnavailableError, DcsmError } from "../shared/errors.ts";
+import { BackendUnavailableError, DcsmError, isSqliteBusy } from "../shared/errors.ts";
 import type { KemPatch, KemRecord, KemStore, KemWrite, VectorEntry, VectorHit, VectorIndex, VectorSearchOptions } from "./ports.ts";
 
 /** Options of {@link KemRepository}. */
@@ -37,11 +37,6 @@ export type WriteOutcome = { record: KemRecord } | { error: DcsmError };
 /** The index entry of a stored record that has an embedding. */
 function entryOf(r: KemRecord): VectorEntry {
   return { id: r.id, vector: r.embedding!, payload: { metadata: r.metadata, createdAtUs: r.createdAtUs, updatedAtUs: r.updatedAtUs } };
-}
-
-function isBusy(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"));
 }
 
 /**
@@ -126,7 +121,7 @@ export class KemRepository {
       try {
         return await fn();
       } catch (err) {
-        if (!isBusy(err)) throw err;
+        if (!isSqliteBusy(err)) throw err;
         if (attempt >= this.busyRetries) throw new BackendUnavailableError("the store is busy (locked by another process); retry later", { cause: err });
         await Bun.sleep(10 * 2 ** attempt + Math.random() * 10);
       }

@@ -69,7 +69,13 @@ export function toConnectError(err: unknown): ConnectError {
   return new ConnectError("internal error", Code.Internal, undefined, undefined, err);
 }
 
-function isSqliteBusy(err: unknown): boolean {
+/**
+ * True for a SQLite "busy" or "locked" driver error (`SQLITE_BUSY*`, `SQLITE_LOCKED*` result codes,
+ * https://www.sqlite.org/rescode.html): another connection holds a lock this one needs, so the
+ * same statement may succeed when retried.
+ * @param err - any thrown value.
+ */
+export function isSqliteBusy(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"));
 }

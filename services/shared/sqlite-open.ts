@@ -9,16 +9,12 @@
  * that way. {@link openWalDatabase} retries the switch until the busy timeout has passed.
  */
 import { Database } from "bun:sqlite";
+import { isSqliteBusy } from "./errors.ts";
 
 /** Options of {@link openWalDatabase}. */
 export interface WalOpenOptions {
   /** How long a statement waits for another connection's lock, in ms (`PRAGMA busy_timeout`). */
   busyTimeoutMs: number;
-}
-
-function isBusy(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" && code.startsWith("SQLITE_BUSY");
 }
 
 /**
@@ -41,7 +37,7 @@ export function openWalDatabase(path: string, options: WalOpenOptions): Database
         db.exec("PRAGMA journal_mode = WAL;");
         return db;
       } catch (err) {
-        if (!isBusy(err) || performance.now() >= deadline) throw err;
+        if (!isSqliteBusy(err) || performance.now() >= deadline) throw err;
         Bun.sleepSync(5 + Math.random() * 15);
       }
     }
