@@ -18,6 +18,7 @@ import { LocalAgentMemory, type LocalAgentMemoryOptions, type LocalQuery } from 
 import { withRetries, type RetryOptions } from "./retry.ts";
 import { subscribeSwmEvents, type HandleSwmEventsOptions, type SwmEventFilter, type SwmEventSubscription } from "./swm-events.ts";
 import { bearerAuth } from "./auth.ts";
+import { codeFromName } from "./code-names.ts";
 import { kemInit, kemQueryInit, type KemInput, type KemPatch, type KemQueryInput, type SearchModeName } from "./kem-input.ts";
 
 /** Wire protocols. Browsers, Deno and Bun speak `connect` and `grpc-web` through fetch; `grpc` needs `sdk/server.ts`. */
@@ -158,7 +159,7 @@ export class AgentSDK {
           this.lpa.put(kem);
           out.kems.push(kem);
         } else if (r.outcome.case === "error") {
-          out.failed.push({ index: at + r.index, error: new ConnectError(r.outcome.value.message, codeOf(r.outcome.value.code)) });
+          out.failed.push({ index: at + r.index, error: new ConnectError(r.outcome.value.message, codeFromName(r.outcome.value.code)) });
         }
       }
     }
@@ -182,7 +183,7 @@ export class AgentSDK {
       const res = await this.kps.batchProcessRawData({ documents: documents.slice(at, at + size) }, this.call(options));
       for (const r of res.results) {
         if (r.outcome.case === "response") out.processed.push({ index: at + r.index, response: r.outcome.value });
-        else if (r.outcome.case === "error") out.failed.push({ index: at + r.index, error: new ConnectError(r.outcome.value.message, codeOf(r.outcome.value.code)) });
+        else if (r.outcome.case === "error") out.failed.push({ index: at + r.index, error: new ConnectError(r.outcome.value.message, codeFromName(r.outcome.value.code)) });
       }
     }
     return out;
@@ -329,11 +330,6 @@ export class AgentSDK {
   async getDistributedCounter(counterId: string, options: CallOptions = {}): Promise<bigint> {
     return (await this.swm.getCounter({ counterId }, this.call(options))).currentValue;
   }
-}
-
-function codeOf(name: string): Code {
-  const key = name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()).replace(/^./, (c) => c.toUpperCase());
-  return (Code as unknown as Record<string, Code>)[key] ?? Code.Unknown;
 }
 
 /**

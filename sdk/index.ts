@@ -17,6 +17,7 @@ export * from "./gen/dcsm/v1/kps_service_pb.ts";
 export * from "./gen/dcsm/v1/swm_service_pb.ts";
 export { AgentSDK, createAgentSDK, createFetchTransport, type AgentProtocol, type AgentSDKOptions, type BatchOutcome, type CallOptions } from "./agent-sdk.ts";
 export { bearerAuth } from "./auth.ts";
+export { codeFromName, codeName } from "./code-names.ts";
 export { asyncDispose, type HeldLock, type LockOptions } from "./distributed-lock.ts";
 export { IndexedLRUCache, type IndexedLRUCacheOptions } from "./indexed-lru-cache.ts";
 export { kemInit, kemQueryInit, kemText, searchModeOf, type KemInput, type KemPatch, type KemQueryInput, type SearchModeName } from "./kem-input.ts";

@@ -5,6 +5,7 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { codeName } from "../../sdk/code-names.ts";
 
 type Child = Node | string | number | null | undefined | false;
 
@@ -46,10 +47,6 @@ export function errorText(err: unknown): string {
   const ce = ConnectError.from(err);
   if (ce.code === Code.Unauthenticated) queueMicrotask(() => onUnauthenticated?.(ce.rawMessage));
   return `[${codeName(ce.code)}] ${ce.rawMessage}`;
-}
-const CODE_NAMES = ["ok", "canceled", "unknown", "invalid_argument", "deadline_exceeded", "not_found", "already_exists", "permission_denied", "resource_exhausted", "failed_precondition", "aborted", "out_of_range", "unimplemented", "internal", "unavailable", "data_loss", "unauthenticated"];
-function codeName(code: number): string {
-  return CODE_NAMES[code] ?? String(code);
 }
 
 /** Sets a status line's text, red when `error`. */

@@ -10,7 +10,7 @@ import { ResourceTemplate, type McpServer } from "@modelcontextprotocol/sdk/serv
 import { ErrorCode, McpError, type ReadResourceResult } from "@modelcontextprotocol/sdk/types.js";
 import { kemQueryInit } from "../../sdk/kem-input.ts";
 import type { DcsmLink } from "./dcsm-link.ts";
-import { codeName } from "./tool-errors.ts";
+import { codeName } from "../../sdk/code-names.ts";
 import { memoryView, type CallerOf, type MemoryView } from "./tools.ts";
 
 /** JSON-RPC error code of an unknown resource (MCP spec, "Resources" → "Error Handling"). */

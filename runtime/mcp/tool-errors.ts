@@ -8,6 +8,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { EmbeddingError } from "./dcsm-link.ts";
+import { codeName } from "../../sdk/code-names.ts";
 
 /** What each Connect code means for an agent calling a DCSM tool. */
 const MEANING: Record<Code, string> = {
@@ -37,11 +38,6 @@ function codeOfStatus(status: number): Code {
   if (status === 429) return Code.ResourceExhausted;
   if (status === 503) return Code.Unavailable;
   return Code.Internal;
-}
-
-/** Connect code name in snake case, as on the Connect wire ("invalid_argument", "not_found", ...). */
-export function codeName(code: Code): string {
-  return (Code[code] ?? "Unknown").replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
 }
 
 /**

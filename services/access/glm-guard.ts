@@ -5,17 +5,15 @@
  * @module
  */
 import { create } from "@bufbuild/protobuf";
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { Code, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { BatchStoreKEMResultSchema, MetadataUpdateMode, type BatchStoreKEMsResponse, type GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { mapErrors, PermissionError, toConnectError } from "../shared/errors.ts";
+import { itemError } from "../shared/item-error.ts";
 import { NAMESPACE_KEY, namespacesWith, principalOf, requireRight } from "../shared/access.ts";
 import { foreignIds, namespaceIn, ownersAcross, requireExistingRight, scopeQuery, stampNamespace, type NamespaceLookup, type OwnerLookup } from "./scoping.ts";
 import { batchStoreResponse } from "../glm/batch-response.ts";
 
 type Glm = ServiceImpl<typeof GlobalLongTermMemoryService>;
-
-/** Code name as in `ItemError.code`. */
-const PERMISSION_DENIED = "permission_denied";
 
 /**
  * Wraps a GLM implementation with namespace checks.
@@ -71,7 +69,7 @@ export function guardGlm(inner: Glm, lookup: NamespaceLookup, owners: OwnerLooku
         ? (await inner.batchStoreKEMs({ ...req, kems: keep.map((i) => req.kems[i]!), idempotencyKeys: req.idempotencyKeys.length > 0 ? keep.map((i) => req.idempotencyKeys[i]!) : [] }, ctx)) as BatchStoreKEMsResponse
         : undefined;
       const results = req.kems.map((_, index) => create(BatchStoreKEMResultSchema, { index }));
-      for (const [i, message] of errors) results[i]!.outcome = { case: "error", value: { $typeName: "dcsm.v1.ItemError", code: PERMISSION_DENIED, message } };
+      for (const [i, message] of errors) results[i]!.outcome = { case: "error", value: itemError(Code.PermissionDenied, message) };
       for (const r of sub?.results ?? []) results[keep[r.index]!]!.outcome = r.outcome;
       return batchStoreResponse(results, req.kems);
     }),

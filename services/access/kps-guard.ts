@@ -8,14 +8,15 @@
  */
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
-import { Code } from "@connectrpc/connect";
 import {
   BatchProcessRawDataResponseSchema,
+  BatchProcessRawDataResultSchema,
   type BatchProcessRawDataResult,
   type KnowledgeProcessorService,
   type ProcessRawDataRequest,
 } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
-import { mapErrors, toConnectError } from "../shared/errors.ts";
+import { mapErrors } from "../shared/errors.ts";
+import { itemErrorOf } from "../shared/item-error.ts";
 import { principalOf } from "../shared/access.ts";
 import { stampNamespace } from "./scoping.ts";
 
@@ -42,9 +43,7 @@ export function guardKps(inner: Kps): Kps {
           doc.initialMetadata = stampNamespace(principal, doc.initialMetadata, "write", `documents[${index}].initial_metadata`).metadata;
           allowed.push({ index, doc });
         } catch (err) {
-          const ce = toConnectError(err);
-          const code = (Code[ce.code] ?? "Unknown").replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
-          refused.set(index, { $typeName: "dcsm.v1.BatchProcessRawDataResult", index, outcome: { case: "error", value: { $typeName: "dcsm.v1.ItemError", code, message: ce.rawMessage } } });
+          refused.set(index, create(BatchProcessRawDataResultSchema, { index, outcome: { case: "error", value: itemErrorOf(err) } }));
         }
       });
       if (refused.size === 0) return inner.batchProcessRawData(req, ctx);

@@ -16,7 +16,8 @@ import {
   UpdateKEMResponseSchema,
 } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { type KEM, SearchMode } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
-import { BackendUnavailableError, InvalidInputError, LimitExceededError, mapErrors, NotFoundError, toConnectError } from "../shared/errors.ts";
+import { BackendUnavailableError, InvalidInputError, LimitExceededError, mapErrors, NotFoundError } from "../shared/errors.ts";
+import { itemError, itemErrorOf } from "../shared/item-error.ts";
 import { checkMetadataSize, kemToWrite, normalizeVector, parseKemQuery, recordToKem, resolvePageSize, validateKemId, type ParsedQuery } from "../shared/kem-mapping.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
 import { decodePageToken, encodePageToken, fingerprint } from "../shared/page-token.ts";
@@ -103,8 +104,7 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
           validKeys.push(req.idempotencyKeys[i] || undefined);
           validAt.push(i);
         } catch (err) {
-          const ce = toConnectError(err);
-          results[i]!.outcome = { case: "error", value: { $typeName: "dcsm.v1.ItemError", code: codeName(ce.code), message: ce.rawMessage } };
+          results[i]!.outcome = { case: "error", value: itemErrorOf(err) };
         }
       });
       const stored = valid.length > 0 ? await persist(valid, validKeys) : [];
@@ -112,7 +112,7 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
         const r = results[validAt[j]!]!;
         // Embeddings are not echoed back: the caller sent them, and they dominate the response size.
         if ("record" in outcome) r.outcome = { case: "kem", value: recordToKem(outcome.record, false) };
-        else r.outcome = { case: "error", value: { $typeName: "dcsm.v1.ItemError", code: codeName(outcome.error.code), message: outcome.error.message } };
+        else r.outcome = { case: "error", value: itemError(outcome.error.code, outcome.error.message) };
       });
       return batchStoreResponse(results, req.kems);
     }),
@@ -220,10 +220,4 @@ function checkIdempotencyKey(key: string, limits: KemLimits, field: string): voi
   if (key.length > limits.maxIdempotencyKeyChars) {
     throw new InvalidInputError(`${field} is ${key.length} characters, over the limit of ${limits.maxIdempotencyKeyChars}`);
   }
-}
-
-/** Connect code name as used in `ItemError.code` ("invalid_argument", ...). */
-function codeName(code: number): string {
-  const names = ["ok", "canceled", "unknown", "invalid_argument", "deadline_exceeded", "not_found", "already_exists", "permission_denied", "resource_exhausted", "failed_precondition", "aborted", "out_of_range", "unimplemented", "internal", "unavailable", "data_loss", "unauthenticated"];
-  return names[code] ?? "unknown";
 }

@@ -8,19 +8,21 @@
  */
 import { createHash } from "node:crypto";
 import { create, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
-import { Code, type ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import { v5 as uuidv5 } from "uuid";
 import type { KEM } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { KEMSchema } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import {
   BatchProcessRawDataResponseSchema,
+  BatchProcessRawDataResultSchema,
   KnowledgeProcessorService,
   ProcessRawDataResponseSchema,
   type BatchProcessRawDataResult,
   type ProcessRawDataRequest,
   type ProcessRawDataResponse,
 } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
-import { BackendUnavailableError, InvalidInputError, LimitExceededError, mapErrors, toConnectError } from "../shared/errors.ts";
+import { BackendUnavailableError, InvalidInputError, LimitExceededError, mapErrors } from "../shared/errors.ts";
+import { itemErrorOf } from "../shared/item-error.ts";
 import { isTextContentType } from "../shared/content-types.ts";
 import { checkMetadataSize } from "../shared/kem-mapping.ts";
 import { NAMESPACE_KEY } from "../shared/access.ts";
@@ -236,14 +238,9 @@ export function createKpsService(options: KpsServiceOptions): ServiceImpl<typeof
           const index = next++;
           try {
             const value = await processDocument(docs[index]!);
-            results[index] = { $typeName: "dcsm.v1.BatchProcessRawDataResult", index, outcome: { case: "response", value } };
+            results[index] = create(BatchProcessRawDataResultSchema, { index, outcome: { case: "response", value } });
           } catch (err) {
-            const ce = toConnectError(err);
-            results[index] = {
-              $typeName: "dcsm.v1.BatchProcessRawDataResult",
-              index,
-              outcome: { case: "error", value: { $typeName: "dcsm.v1.ItemError", code: codeNameOf(ce.code), message: ce.rawMessage } },
-            };
+            results[index] = create(BatchProcessRawDataResultSchema, { index, outcome: { case: "error", value: itemErrorOf(err) } });
           }
         }
       };
@@ -251,11 +248,6 @@ export function createKpsService(options: KpsServiceOptions): ServiceImpl<typeof
       return create(BatchProcessRawDataResponseSchema, { results });
     }),
   };
-}
-
-/** Connect code name in the protocol's snake_case spelling, e.g. "invalid_argument". */
-function codeNameOf(code: Code): string {
-  return (Code[code] ?? "Unknown").replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
 }
 
 /** JSON with object keys sorted, so stored and new metadata compare equal whatever their key order. */

@@ -13,6 +13,7 @@ import { InvalidInputError } from "../../shared/errors.ts";
 import type { KemLimits } from "../../shared/limits.ts";
 import type { KemRecord, QueuedKem } from "../ports.ts";
 import { kemToRecord } from "./codec.ts";
+import { codeName } from "../../../sdk/code-names.ts";
 
 /** The outcome of one item: GLM's stored version, or why GLM rejected it (`code` is a Connect code name). */
 export type StoredOutcome = { record: KemRecord } | { error: { code: string; message: string } };
@@ -28,9 +29,6 @@ export interface GlmBatchWriter {
    */
   write(batch: readonly QueuedKem[], signal: AbortSignal): Promise<StoredOutcome[]>;
 }
-
-/** Connect code name as used in `ItemError.code` ("invalid_argument", ...). */
-const CODE_NAMES = ["ok", "canceled", "unknown", "invalid_argument", "deadline_exceeded", "not_found", "already_exists", "permission_denied", "resource_exhausted", "failed_precondition", "aborted", "out_of_range", "unimplemented", "internal", "unavailable", "data_loss", "unauthenticated"];
 
 /**
  * GLM over a transport (Connect over the network, or a router): one `BatchStoreKEMs` per batch,
@@ -109,7 +107,7 @@ export function createRepositoryGlmWriter(repository: KemBatchRepository, limits
         try {
           checkQueuedWrite(r, limits);
         } catch (err) {
-          out[i] = { error: { code: CODE_NAMES[(err as InvalidInputError).code ?? Code.InvalidArgument]!, message: (err as Error).message } };
+          out[i] = { error: { code: codeName((err as InvalidInputError).code ?? Code.InvalidArgument), message: (err as Error).message } };
           return;
         }
         items.push({ id: r.id, contentType: r.contentType || "text/plain", content: r.content, metadata: r.metadata, embedding: r.embedding });
@@ -118,7 +116,7 @@ export function createRepositoryGlmWriter(repository: KemBatchRepository, limits
       });
       const stored = items.length > 0 ? await repository.write(items, keys) : [];
       stored.forEach((o, j) => {
-        out[at[j]!] = "record" in o ? { record: o.record } : { error: { code: CODE_NAMES[o.error.code] ?? "unknown", message: o.error.message } };
+        out[at[j]!] = "record" in o ? { record: o.record } : { error: { code: codeName(o.error.code), message: o.error.message } };
       });
       return out;
     },
