@@ -21,9 +21,10 @@ import { itemError, itemErrorOf } from "../shared/item-error.ts";
 import { checkMetadataSize, kemToWrite, normalizeVector, parseKemQuery, recordToKem, resolvePageSize, validateKemId, type ParsedQuery } from "../shared/kem-mapping.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
 import { decodePageToken, encodePageToken, fingerprint } from "../shared/page-token.ts";
-import { countWithinBudget, kemWireBytes } from "../shared/response-budget.ts";
+import { kemWireBytes } from "../shared/response-budget.ts";
+import { updatedOrderPage } from "../shared/keyset-page.ts";
 import { KemRepository } from "./kem-repository.ts";
-import type { KemPatch, KemWrite, QueryEmbedder, UpdatedCursor } from "./ports.ts";
+import type { KemPatch, KemWrite, QueryEmbedder } from "./ports.ts";
 import { type HybridOptions, KemSearch, MAX_HYBRID_WINDOW, type ResolvedMode, type SearchCursor } from "./search/kem-search.ts";
 import { batchStoreResponse } from "./batch-response.ts";
 
@@ -155,18 +156,14 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
         const next: SearchCursor | undefined = more && last ? { s: last.score, i: last.id, o: (cursor?.o ?? 0) + taken, ...(window ? { w: window } : {}) } : undefined;
         return create(RetrieveKEMsResponseSchema, { kems, scores, nextPageToken: next ? encodePageToken(next, key) : "" });
       }
-      const cursor = decodePageToken<UpdatedCursor>(req.pageToken, key);
-      if (cursor && (typeof cursor.id !== "string" || !Number.isSafeInteger(cursor.updatedAtUs))) {
-        throw new InvalidInputError("page_token is malformed");
-      }
-      const rows = await store.find(parsed.filter, pageSize + 1, cursor);
-      const taken = countWithinBudget(rows, pageSize, limits.maxResponseBytes);
-      const page = rows.slice(0, taken);
-      const last = page[page.length - 1];
-      return create(RetrieveKEMsResponseSchema, {
-        kems: page.map((r) => recordToKem(r)),
-        nextPageToken: rows.length > taken && last ? encodePageToken({ updatedAtUs: last.updatedAtUs, id: last.id } satisfies UpdatedCursor, key) : "",
+      const page = await updatedOrderPage({
+        pageToken: req.pageToken,
+        queryKey: key,
+        pageSize,
+        maxResponseBytes: limits.maxResponseBytes,
+        read: (limit, after) => store.find(parsed.filter, limit, after),
       });
+      return create(RetrieveKEMsResponseSchema, page);
     }),
 
     updateKEM: mapErrors(async (req) => {

@@ -5,7 +5,6 @@
  * Works against the ports in `ports.ts`; imports no driver.
  * @module
  */
-import { countWithinBudget } from "../shared/response-budget.ts";
 import { create } from "@bufbuild/protobuf";
 import { createClient, type HandlerContext, type ServiceImpl, type Transport } from "@connectrpc/connect";
 import { v7 as uuidv7 } from "uuid";
@@ -26,11 +25,12 @@ import {
 import { InvalidInputError, mapErrors, PreconditionError, toConnectError } from "../shared/errors.ts";
 import { kemToWrite, parseKemQuery, recordToKem, resolvePageSize } from "../shared/kem-mapping.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
-import { decodePageToken, encodePageToken, fingerprint } from "../shared/page-token.ts";
+import { fingerprint } from "../shared/page-token.ts";
+import { updatedOrderPage } from "../shared/keyset-page.ts";
 import { can, NAMESPACE_KEY, namespacesWith, principalOf } from "../shared/access.ts";
 import { streamEvents } from "./events/subscription.ts";
 import { DEFAULT_SWM_LIMITS, type SwmLimits } from "./limits.ts";
-import type { CounterStore, EventLog, LockInfo, LockStore, PersistQueue, UpdatedCursor, WorkingSet } from "./ports.ts";
+import type { CounterStore, EventLog, LockInfo, LockStore, PersistQueue, WorkingSet } from "./ports.ts";
 import { kemToRecord } from "./write-behind/codec.ts";
 import { abortableSleep } from "../../sdk/abortable-sleep.ts";
 
@@ -149,15 +149,14 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
       if (req.query?.searchMode) throw new InvalidInputError("QuerySWM does not support search_mode; use GLM RetrieveKEMs for ranked search");
       const pageSize = resolvePageSize(req.pageSize, limits);
       const key = fingerprint(JSON.stringify(["swm", parsed.filter]));
-      const cursor = decodePageToken<UpdatedCursor>(req.pageToken, key);
-      if (cursor && (typeof cursor.id !== "string" || !Number.isSafeInteger(cursor.updatedAtUs))) throw new InvalidInputError("page_token is malformed");
-      const rows = await workingSet.query({ filter: parsed.filter, limit: pageSize + 1, after: cursor });
-      const page = rows.slice(0, countWithinBudget(rows, pageSize, limits.maxResponseBytes));
-      const last = page[page.length - 1];
-      return create(QuerySWMResponseSchema, {
-        kems: page.map((r) => recordToKem(r)),
-        nextPageToken: rows.length > page.length && last ? encodePageToken({ updatedAtUs: last.updatedAtUs, id: last.id } satisfies UpdatedCursor, key) : "",
+      const page = await updatedOrderPage({
+        pageToken: req.pageToken,
+        queryKey: key,
+        pageSize,
+        maxResponseBytes: limits.maxResponseBytes,
+        read: (limit, after) => workingSet.query({ filter: parsed.filter, limit, after }),
       });
+      return create(QuerySWMResponseSchema, page);
     }),
 
     loadKEMsFromGLM: mapErrors(async (req, ctx) => {
