@@ -8,7 +8,6 @@
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
 import { createClient, createRouterTransport } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KnowledgeProcessorService } from "../sdk/gen/dcsm/v1/kps_service_pb.ts";
@@ -30,7 +29,7 @@ import { guardKps } from "../services/access/kps-guard.ts";
 import { ownersAcross, type NamespaceLookup } from "../services/access/scoping.ts";
 import { guardSwm } from "../services/access/swm-guard.ts";
 import { can, NAMESPACE_KEY } from "../services/shared/access.ts";
-import { bearerAuth } from "../sdk/auth.ts";
+import { createNodeTransport } from "../sdk/server.ts";
 import { ANONYMOUS, createAuthenticator } from "./auth/authenticator.ts";
 import { callerContext } from "./auth/caller-context.ts";
 import { createAuthInterceptor } from "./auth/interceptor.ts";
@@ -152,7 +151,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
 
   const glm = createGlmService({ repository, embedder: queryEmbedderOf(embedding.embedder), limits, hybrid: hybridOf(config) });
   const glmTransport = config.glmUrl
-    ? createConnectTransport({ baseUrl: config.glmUrl, httpVersion: "1.1", useBinaryFormat: true, interceptors: config.glmApiKey ? [bearerAuth(config.glmApiKey)] : [] })
+    ? createNodeTransport({ baseUrl: config.glmUrl, protocol: "connect", token: config.glmApiKey || undefined })
     : createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, glm));
   // Issue 8: with a remote GLM, KPS queues chunks durably (<dataDir>/kps-outbox.sqlite) while GLM is down.
   const kpsSink = buildKpsSink(config, { glm: glmTransport, maxBatchSize: limits.maxBatchSize, log, dataDir });

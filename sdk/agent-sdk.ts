@@ -17,12 +17,11 @@ import { holdLock, type HeldLock, type LockOptions } from "./distributed-lock.ts
 import { LocalAgentMemory, type LocalAgentMemoryOptions, type LocalQuery } from "./local-agent-memory.ts";
 import { withRetries, type RetryOptions } from "./retry.ts";
 import { subscribeSwmEvents, type HandleSwmEventsOptions, type SwmEventFilter, type SwmEventSubscription } from "./swm-events.ts";
-import { bearerAuth } from "./auth.ts";
+import { makeTransport, type AgentProtocol, type TransportMakers } from "./transport.ts";
 import { codeFromName } from "./code-names.ts";
 import { kemInit, kemQueryInit, type KemInput, type KemPatch, type KemQueryInput, type SearchModeName } from "./kem-input.ts";
 
-/** Wire protocols. Browsers, Deno and Bun speak `connect` and `grpc-web` through fetch; `grpc` needs `sdk/server.ts`. */
-export type AgentProtocol = "connect" | "grpc-web" | "grpc";
+export type { AgentProtocol };
 
 /** Options of {@link createAgentSDK}. Give `baseUrl` (with `protocol`) or a ready `transport`. */
 export interface AgentSDKOptions {
@@ -71,12 +70,12 @@ export interface BatchOutcome {
  * @throws TypeError for `grpc` (use `sdk/server.ts`) or a missing `baseUrl`.
  */
 export function createFetchTransport(options: Pick<AgentSDKOptions, "baseUrl" | "protocol" | "useBinaryFormat" | "fetch" | "token">): Transport {
-  if (!options.baseUrl) throw new TypeError("createAgentSDK needs baseUrl or transport");
-  const protocol = options.protocol ?? "connect";
-  const base = { baseUrl: options.baseUrl, fetch: options.fetch, interceptors: options.token ? [bearerAuth(options.token)] : [] };
-  if (protocol === "connect") return createConnectTransport({ ...base, useBinaryFormat: options.useBinaryFormat ?? true });
-  if (protocol === "grpc-web") return createGrpcWebTransport({ ...base, useBinaryFormat: options.useBinaryFormat ?? true });
-  throw new TypeError(`protocol ${JSON.stringify(protocol)} is not available in this entry: use createAgentSDK from "sdk/server.ts" for gRPC, or "connect" / "grpc-web"`);
+  const { fetch } = options;
+  const makers: TransportMakers = {
+    connect: (base) => createConnectTransport({ ...base, fetch }),
+    grpcWeb: (base) => createGrpcWebTransport({ ...base, fetch }),
+  };
+  return makeTransport(makers, options, "connect");
 }
 
 /**

@@ -7,7 +7,7 @@
 import type { Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { AgentSDK, type AgentProtocol, type AgentSDKOptions } from "./agent-sdk.ts";
-import { bearerAuth } from "./auth.ts";
+import { makeTransport, type TransportMakers } from "./transport.ts";
 
 export * from "./index.ts";
 
@@ -32,12 +32,14 @@ export interface NodeTransportOptions {
  * use cleartext (h2c for gRPC), `https://` URLs TLS (a TLS server takes every protocol on one port).
  */
 export function createNodeTransport(options: NodeTransportOptions): Transport {
-  const protocol = options.protocol ?? "grpc";
   const nodeOptions = options.ca ? { ca: options.ca } : undefined;
-  const interceptors = options.token ? [bearerAuth(options.token)] : [];
-  if (protocol === "grpc") return createGrpcTransport({ baseUrl: options.baseUrl, nodeOptions, interceptors });
-  const o = { baseUrl: options.baseUrl, httpVersion: options.httpVersion ?? "1.1", useBinaryFormat: options.useBinaryFormat ?? true, nodeOptions, interceptors } as const;
-  return protocol === "connect" ? createConnectTransport(o) : createGrpcWebTransport(o);
+  const httpVersion = options.httpVersion ?? "1.1";
+  const makers: TransportMakers = {
+    connect: (base) => createConnectTransport({ ...base, httpVersion, nodeOptions }),
+    grpcWeb: (base) => createGrpcWebTransport({ ...base, httpVersion, nodeOptions }),
+    grpc: (base) => createGrpcTransport({ baseUrl: base.baseUrl, interceptors: base.interceptors, nodeOptions }),
+  };
+  return makeTransport(makers, options, "grpc");
 }
 
 /**
@@ -47,6 +49,5 @@ export function createNodeTransport(options: NodeTransportOptions): Transport {
  */
 export function createAgentSDK(options: AgentSDKOptions & { httpVersion?: "1.1" | "2"; ca?: string | Buffer }): AgentSDK {
   if (options.transport) return new AgentSDK(options.transport, options);
-  if (!options.baseUrl) throw new TypeError("createAgentSDK needs baseUrl or transport");
-  return new AgentSDK(createNodeTransport({ baseUrl: options.baseUrl, protocol: options.protocol, httpVersion: options.httpVersion, useBinaryFormat: options.useBinaryFormat, ca: options.ca, token: options.token }), options);
+  return new AgentSDK(createNodeTransport({ baseUrl: options.baseUrl ?? "", protocol: options.protocol, httpVersion: options.httpVersion, useBinaryFormat: options.useBinaryFormat, ca: options.ca, token: options.token }), options);
 }

@@ -23,7 +23,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT, loadConfig, type DcsmConfig } from "../../runtime/config.ts";
-import { createDcsmClients, createTransport, type DcsmClients } from "../../runtime/cli/clients.ts";
+import { createDcsmClients, type DcsmClients } from "../../runtime/cli/clients.ts";
+import { createNodeTransport } from "../../sdk/server.ts";
 import { walkIngestFiles } from "../../runtime/cli/file-walker.ts";
 import { startDcsmServer, type DcsmServer } from "../../runtime/server.ts";
 import { KemRepository } from "../../services/glm/kem-repository.ts";
@@ -97,7 +98,7 @@ async function ingest(clients: DcsmClients, docs: Doc[], batch: number, tag: str
 async function startServer(dataDir: string): Promise<{ server: DcsmServer; clients: DcsmClients; config: DcsmConfig }> {
   const config = serverConfig(dataDir);
   const server = await startDcsmServer(config);
-  return { server, config, clients: createDcsmClients(createTransport(server.httpUrl, "connect")) };
+  return { server, config, clients: createDcsmClients(createNodeTransport({ baseUrl: server.httpUrl, protocol: "connect" })) };
 }
 
 function turnDocs(): Doc[] | undefined {

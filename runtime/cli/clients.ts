@@ -3,39 +3,17 @@
  * @module
  */
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
-import { bearerAuth } from "../../sdk/auth.ts";
+import type { AgentProtocol } from "../../sdk/transport.ts";
 
-/** Wire protocol of a client. */
-export type Protocol = "connect" | "grpc-web" | "grpc";
+/** Wire protocol of a client (transports come from `createNodeTransport` in `sdk/server.ts`). */
+export type Protocol = AgentProtocol;
 
 /** Typed clients of the DCSM services. */
 export interface DcsmClients {
   glm: Client<typeof GlobalLongTermMemoryService>;
   kps: Client<typeof KnowledgeProcessorService>;
-}
-
-/**
- * Creates a transport. `connect` and `grpc-web` speak HTTP/1.1 to the HTTP listener; `grpc` speaks
- * HTTP/2 to the gRPC listener (a TLS server serves all three on its one `https://` port).
- * @param baseUrl - e.g. "http://127.0.0.1:8080" (or the gRPC URL for `grpc`), or "https://…".
- * @param protocol - wire protocol. @default "connect"
- * @param ca - PEM CA certificate(s) to trust for `https://` (private or self-signed certificates).
- * @param token - API key or JWT sent as `authorization: Bearer` (issue 8).
- */
-export function createTransport(baseUrl: string, protocol: Protocol = "connect", ca?: string | Buffer, token?: string): Transport {
-  const nodeOptions = ca ? { ca } : undefined;
-  const interceptors = token ? [bearerAuth(token)] : [];
-  switch (protocol) {
-    case "grpc":
-      return createGrpcTransport({ baseUrl, nodeOptions, interceptors });
-    case "grpc-web":
-      return createGrpcWebTransport({ baseUrl, httpVersion: "1.1", nodeOptions, interceptors });
-    default:
-      return createConnectTransport({ baseUrl, httpVersion: "1.1", nodeOptions, interceptors });
-  }
 }
 
 /** Creates GLM and KPS clients on one transport. */

@@ -7,7 +7,8 @@
 import { join } from "node:path";
 import { REPO_ROOT, type DcsmConfig } from "../config.ts";
 import { startDcsmServer } from "../server.ts";
-import { createDcsmClients, createTransport, type Protocol } from "./clients.ts";
+import { createNodeTransport } from "../../sdk/server.ts";
+import { createDcsmClients, type Protocol } from "./clients.ts";
 import { ingestPaths } from "./ingest.ts";
 import { formatHits, searchText } from "./search.ts";
 
@@ -33,7 +34,7 @@ export async function runDemo(config: DcsmConfig): Promise<number> {
   const server = await startDcsmServer({ ...config, logLevel: config.logLevel === "info" ? "warn" : config.logLevel });
   try {
     out(`server: Connect/gRPC-Web ${server.httpUrl}, gRPC ${server.grpcUrl}`);
-    const connect = createDcsmClients(createTransport(server.httpUrl, "connect"));
+    const connect = createDcsmClients(createNodeTransport({ baseUrl: server.httpUrl, protocol: "connect" }));
     const paths = DEMO_PATHS.map((p) => join(REPO_ROOT, p));
     out(`\ningesting this repository's source and docs (${DEMO_PATHS.join(", ")}) through KnowledgeProcessorService.BatchProcessRawData…`);
     const report = await ingestPaths(connect, paths, { exclude: ["gen/"] });
@@ -45,7 +46,7 @@ export async function runDemo(config: DcsmConfig): Promise<number> {
 
     const latencies: number[] = [];
     for (const { question, protocol } of DEMO_QUESTIONS) {
-      const clients = createDcsmClients(createTransport(protocol === "grpc" ? server.grpcUrl : server.httpUrl, protocol));
+      const clients = createDcsmClients(createNodeTransport({ baseUrl: protocol === "grpc" ? server.grpcUrl : server.httpUrl, protocol }));
       await searchText(clients, question, 1); // warm the connection
       const t0 = performance.now();
       const hits = await searchText(clients, question, 3);

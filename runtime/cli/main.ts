@@ -11,7 +11,8 @@ import { ConfigError, loadConfig, type DcsmConfig } from "../config.ts";
 import { newApiKey } from "../auth/authenticator.ts";
 import { runMcpStdio } from "../mcp/stdio-entry.ts";
 import { startDcsmServer } from "../server.ts";
-import { clientUrlFromEnv, createDcsmClients, createTransport, type Protocol } from "./clients.ts";
+import { createNodeTransport } from "../../sdk/server.ts";
+import { clientUrlFromEnv, createDcsmClients, type Protocol } from "./clients.ts";
 import { runDemo } from "./demo.ts";
 import { ingestPaths } from "./ingest.ts";
 import { formatHits, searchText } from "./search.ts";
@@ -116,7 +117,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case "ingest": {
       if (positionals.length === 0) throw new UsageError("ingest needs at least one PATH");
-      const clients = createDcsmClients(createTransport(url, protocol, ca, token));
+      const clients = createDcsmClients(createNodeTransport({ baseUrl: url, protocol, ca, token }));
       const report = await ingestPaths(clients, positionals, {
         concurrency: num(values.concurrency, "concurrency", 1, 64),
         batchFiles: num(values["batch-files"], "batch-files", 1, 256),
@@ -145,7 +146,7 @@ async function main(argv: string[]): Promise<number> {
     case "search": {
       const query = positionals.join(" ").trim();
       if (!query) throw new UsageError('search needs a QUERY, e.g. dcsm search "where are locks released"');
-      const clients = createDcsmClients(createTransport(url, protocol, ca, token));
+      const clients = createDcsmClients(createNodeTransport({ baseUrl: url, protocol, ca, token }));
       const t0 = performance.now();
       const mode = values.mode;
       if (mode !== undefined && mode !== "hybrid" && mode !== "vector" && mode !== "lexical") throw new UsageError(`--mode must be hybrid, vector or lexical, not ${JSON.stringify(mode)}`);

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT } from "../../runtime/config.ts";
-import { createDcsmClients, createTransport, type DcsmClients } from "../../runtime/cli/clients.ts";
+import { createDcsmClients, type DcsmClients } from "../../runtime/cli/clients.ts";
+import { createNodeTransport } from "../../sdk/server.ts";
 import { walkIngestFiles } from "../../runtime/cli/file-walker.ts";
 import { ingestPaths, type IngestReport } from "../../runtime/cli/ingest.ts";
 import { searchText } from "../../runtime/cli/search.ts";
@@ -25,7 +26,7 @@ const only = new Set(walkIngestFiles([REPO_ROOT]).map((f) => f.sourcePath).filte
 
 beforeAll(async () => {
   server = await startTestServer();
-  clients = createDcsmClients(createTransport(server.httpUrl));
+  clients = createDcsmClients(createNodeTransport({ baseUrl: server.httpUrl, protocol: "connect" }));
   first = await ingestPaths(clients, [REPO_ROOT], { progress: false, only, prune: false });
 }, 120_000);
 afterAll(async () => {

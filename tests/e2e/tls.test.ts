@@ -14,7 +14,6 @@ import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } f
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { REPO_ROOT } from "../../runtime/config.ts";
-import { createTransport } from "../../runtime/cli/clients.ts";
 import { createNodeTransport } from "../../sdk/server.ts";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { EventType, SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
@@ -90,7 +89,7 @@ const transports: [string, () => Transport][] = [
   ["gRPC-Web over HTTP/1.1", () => createGrpcWebTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", nodeOptions: { ca: cert.cert } })],
   ["gRPC-Web over HTTP/2", () => createGrpcWebTransport({ baseUrl: server.httpUrl, httpVersion: "2", nodeOptions: { ca: cert.cert } })],
   ["SDK createNodeTransport (grpc, ca)", () => createNodeTransport({ baseUrl: server.grpcUrl, protocol: "grpc", ca: cert.cert })],
-  ["CLI createTransport (connect, ca)", () => createTransport(server.httpUrl, "connect", cert.cert)],
+  ["SDK createNodeTransport (connect, ca), as the CLI uses it", () => createNodeTransport({ baseUrl: server.httpUrl, protocol: "connect", ca: cert.cert })],
 ];
 
 describe.each(transports)("%s on the TLS port", (_name, make) => {
