@@ -31,6 +31,7 @@ import { applyPatch } from "./kem-patch.ts";
 import { blobToVector } from "./vector-bytes.ts";
 import { chooseMetaDriver, conditionsOf, idsQuery, inList, metaHashesOf, microsOf, pageQuery, Params, PG_ESTIMATE_CAP, ROW_COLUMNS } from "./postgres-filter-plan.ts";
 import { migratePostgresSchema } from "./postgres-schema.ts";
+import { GLM_DEFAULTS } from "../../shared/defaults.ts";
 
 /** Options of {@link createPostgresKemStore}. */
 export interface PostgresKemStoreOptions {
@@ -163,7 +164,7 @@ export async function createPostgresKemStore(options: PostgresKemStoreOptions): 
     await sql.end({ timeout: 1 });
     throw err;
   }
-  const idempotencyTtlUs = (options.idempotencyTtlMs ?? 24 * 3600 * 1000) * 1000;
+  const idempotencyTtlUs = (options.idempotencyTtlMs ?? GLM_DEFAULTS.idempotencyTtlMs) * 1000;
 
   // Change-log positions this instance appended (committed), as [lo, hi] ranges, for dataVersion().
   const own: [number, number][] = [];

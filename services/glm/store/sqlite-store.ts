@@ -21,6 +21,7 @@ import { isAfter, sortHits } from "../vector/exact-store.ts";
 import { indexedEntriesOf, metadataTagsOf, metadataTagToken } from "./metadata-index.ts";
 import { chooseDriver, createEstimator, idsQuery, isFiltered, matchQuery, pageQuery } from "./sqlite-filter-plan.ts";
 import { migrateSchema, type MigrationProgress, type RowIndexer } from "./sqlite-schema.ts";
+import { GLM_DEFAULTS } from "../../shared/defaults.ts";
 
 /** Options of {@link createSqliteKemStore}. */
 export interface SqliteKemStoreOptions {
@@ -77,7 +78,7 @@ function scopeOf(metadata: JsonObject): string {
  */
 export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
   const db = openWalDatabase(options.path, { busyTimeoutMs: options.busyTimeoutMs ?? 7500 });
-  const idempotencyTtlUs = (options.idempotencyTtlMs ?? 24 * 3600 * 1000) * 1000;
+  const idempotencyTtlUs = (options.idempotencyTtlMs ?? GLM_DEFAULTS.idempotencyTtlMs) * 1000;
   db.exec("PRAGMA synchronous = NORMAL;");
   db.exec("PRAGMA foreign_keys = ON;");
   try {

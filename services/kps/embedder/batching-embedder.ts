@@ -13,10 +13,11 @@
  */
 import { LimitExceededError } from "../../shared/errors.ts";
 import type { EmbedOptions, Embedder } from "../ports.ts";
+import { EMBEDDING_DEFAULTS } from "../../shared/defaults.ts";
 
 /** Options of {@link createBatchingEmbedder}. */
 export interface BatchingEmbedderOptions {
-  /** Most inputs per model call. @default 32 */
+  /** Most inputs per model call. @default 16 (EMBEDDING_DEFAULTS.batchSize) */
   maxBatch?: number;
   /**
    * Longest time the oldest waiting input waits for a fuller batch after a model call, in ms. An
@@ -85,9 +86,9 @@ interface Item {
  * @param options - batch size, wait and queue bound.
  */
 export function createBatchingEmbedder(inner: Embedder, options: BatchingEmbedderOptions = {}): BatchingEmbedder {
-  const maxBatch = Math.max(1, options.maxBatch ?? 32);
-  const maxWaitMs = Math.max(0, options.maxWaitMs ?? 2);
-  const maxQueue = Math.max(1, options.maxQueue ?? 8192);
+  const maxBatch = Math.max(1, options.maxBatch ?? EMBEDDING_DEFAULTS.batchSize);
+  const maxWaitMs = Math.max(0, options.maxWaitMs ?? EMBEDDING_DEFAULTS.maxWaitMs);
+  const maxQueue = Math.max(1, options.maxQueue ?? EMBEDDING_DEFAULTS.maxQueue);
   let queue: Item[] = [];
   let head = 0;
   let running = false;

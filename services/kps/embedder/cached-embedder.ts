@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { EmbedOptions, Embedder } from "../ports.ts";
+import { EMBEDDING_DEFAULTS } from "../../shared/defaults.ts";
 
 /** Options of {@link createCachedEmbedder}. */
 export interface CachedEmbedderOptions {
@@ -49,7 +50,7 @@ export interface CachedEmbedder extends Embedder {
  * @param options - capacity.
  */
 export function createCachedEmbedder(inner: Embedder, options: CachedEmbedderOptions = {}): CachedEmbedder {
-  const maxBytes = Math.max(0, options.maxBytes ?? 32 * 1024 * 1024);
+  const maxBytes = Math.max(0, options.maxBytes ?? EMBEDDING_DEFAULTS.cacheMb * 1024 * 1024);
   const cache = maxBytes > 0 ? new LRUCache<string, Float32Array>({ maxSize: maxBytes, sizeCalculation: (v, k) => v.byteLength + k.length * 2 + 64 }) : undefined;
   const prefix = `${inner.modelId}\u0000`;
   let hits = 0;

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { PreconditionError } from "../../shared/errors.ts";
 import type { Embedder } from "../ports.ts";
 import { DEFAULT_PROFILE, loadModelProfile } from "./model-profile.ts";
+import { EMBEDDING_DEFAULTS } from "../../shared/defaults.ts";
 
 /** Options of {@link createTransformersEmbedder}. */
 export interface TransformersEmbedderOptions {
@@ -106,7 +107,7 @@ export async function createTransformersEmbedder(options: TransformersEmbedderOp
   const profile = isLocal ? loadModelProfile(localDir) : { ...DEFAULT_PROFILE };
   const dimension = extractor.model.config.hidden_size ?? 0;
   const maxTokens = Math.min(extractor.tokenizer.model_max_length ?? 512, extractor.model.config.max_position_embeddings ?? 512);
-  const batchSize = Math.max(1, options.batchSize ?? 16);
+  const batchSize = Math.max(1, options.batchSize ?? EMBEDDING_DEFAULTS.batchSize);
   const maxBatchTokens = Math.max(maxTokens, options.maxBatchTokens ?? batchSize * 64);
   /** Token estimate from characters (WordPiece averages ~4 characters per token on code and prose). */
   const estimate = (text: string) => Math.min(maxTokens, Math.ceil(text.length / 3) + 2);

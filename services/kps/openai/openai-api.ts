@@ -10,6 +10,7 @@ import type { Embedder } from "../ports.ts";
 import { parseEmbeddingsRequest } from "./embeddings-request.ts";
 import { combinePieces, prepareInputs, type LongInputMode } from "./long-inputs.ts";
 import { errorResponse, invalidRequest, OpenAiError, toOpenAiError } from "./openai-errors.ts";
+import { EMBEDDING_DEFAULTS } from "../../shared/defaults.ts";
 
 /** Options of {@link createOpenAiApi}. */
 export interface OpenAiApiOptions {
@@ -62,7 +63,7 @@ export function float32ToBase64(v: Float32Array): string {
  */
 export function createOpenAiApi(options: OpenAiApiOptions): OpenAiApi {
   const { embedder } = options;
-  const maxInputs = options.maxInputs ?? 2048;
+  const maxInputs = options.maxInputs ?? EMBEDDING_DEFAULTS.openaiMaxInputs;
   const keys = (options.apiKeys ?? []).filter((k) => k !== "").map((k) => Buffer.from(k));
   const created = options.createdAt ?? Math.floor(Date.now() / 1000);
   const modelObject = { id: embedder.modelId, object: "model", created, owned_by: "dcsm" };

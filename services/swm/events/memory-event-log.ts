@@ -7,6 +7,7 @@
 import { v7 as uuidv7 } from "uuid";
 import type { EventLog, EventSubscription, SwmEvent } from "../ports.ts";
 import { recordBytes } from "../working-set/query-plan.ts";
+import { SWM_DEFAULTS } from "../../shared/defaults.ts";
 
 /** Options of {@link createMemoryEventLog}. */
 export interface MemoryEventLogOptions {
@@ -22,7 +23,7 @@ export interface MemoryEventLogOptions {
 }
 
 /** Default {@link MemoryEventLogOptions.historyBytes}: 64 MiB. */
-export const DEFAULT_EVENT_HISTORY_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_EVENT_HISTORY_BYTES = SWM_DEFAULTS.eventHistoryBytes;
 
 /** Approximate bytes an event holds: its KEM (when carried) and its metadata, plus 200 bytes of overhead. */
 export function eventBytes(e: SwmEvent): number {
@@ -43,7 +44,7 @@ export interface MemoryEventLog extends EventLog {
  * @throws RangeError for a history size or byte budget below 1.
  */
 export function createMemoryEventLog(options: MemoryEventLogOptions = {}): MemoryEventLog {
-  const capacity = options.historySize ?? 10_000;
+  const capacity = options.historySize ?? SWM_DEFAULTS.eventHistory;
   if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError("historySize must be an integer >= 1");
   const maxBytes = options.historyBytes ?? DEFAULT_EVENT_HISTORY_BYTES;
   if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new RangeError("historyBytes must be an integer >= 1");

@@ -13,6 +13,7 @@ import type { MemoryEventLog } from "../events/memory-event-log.ts";
 import { DateOrder } from "./date-order.ts";
 import type { KemRecord, PutOptions, PutResult, WorkingSet, WorkingSetQuery } from "../ports.ts";
 import { intersectIds, matchesRest, planQuery, recordBytes, topNewest } from "./query-plan.ts";
+import { SWM_DEFAULTS } from "../../shared/defaults.ts";
 
 /** Options of {@link createMemoryWorkingSet}. */
 export interface MemoryWorkingSetOptions {
@@ -52,7 +53,7 @@ export function createMemoryWorkingSet(options: MemoryWorkingSetOptions): Memory
   let evictions = 0;
   const order = new DateOrder<KemRecord>();
   const cache = new IndexedLRUCache<KemRecord>({
-    max: options.maxEntries ?? 100_000,
+    max: options.maxEntries ?? SWM_DEFAULTS.maxEntries,
     ...(options.maxBytes !== undefined ? { maxSize: options.maxBytes, sizeOf: recordBytes } : {}),
     indexedKeys,
     metadataOf: (r) => r.metadata,

@@ -16,6 +16,7 @@ import type { KemRecord, PutOptions, PutResult, WorkingSet, WorkingSetQuery, Wor
 import type { RedisConnection } from "../redis/connection.ts";
 import { isAfter, matchesRest, newestFirst, planQuery, type QueryPlan } from "./query-plan.ts";
 import { PUT_SCRIPT, REMOVE_SCRIPT } from "./redis-scripts.ts";
+import { SWM_DEFAULTS } from "../../shared/defaults.ts";
 
 /** Options of {@link createRedisWorkingSet}. */
 export interface RedisWorkingSetOptions {
@@ -96,8 +97,8 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
   const { redis } = options;
   const P = options.prefix ?? "";
   const indexedKeys = [...new Set(options.indexedKeys ?? [])];
-  const ttl = String(options.kemTtlMs ?? 30 * 24 * 3600 * 1000);
-  const maxlen = String(options.eventHistory ?? 10_000);
+  const ttl = String(options.kemTtlMs ?? SWM_DEFAULTS.kemTtlMs);
+  const maxlen = String(options.eventHistory ?? SWM_DEFAULTS.eventHistory);
   const kemPrefix = `${P}swm_kem:`;
   const updKey = `${P}swm_idx:date:updated_at`;
   const stats = { repairedStaleIds: 0, evictions: 0 };

@@ -16,6 +16,7 @@ import { v7 as uuidv7 } from "uuid";
 import type { PersistQueue, QueuedKem } from "../ports.ts";
 import type { RedisConnection } from "../redis/connection.ts";
 import { decodeRecord, encodeRecord, RecordFormatError } from "./codec.ts";
+import { SWM_DEFAULTS } from "../../shared/defaults.ts";
 
 /** Options of {@link createRedisPersistQueue}. */
 export interface RedisPersistQueueOptions {
@@ -104,8 +105,8 @@ export async function createRedisPersistQueue(options: RedisPersistQueueOptions)
   const key = `${options.prefix ?? ""}swm_persist`;
   const group = "swm_persist_workers";
   const deadKey = `${options.prefix ?? ""}swm_persist_dead`;
-  const idle = String(options.claimIdleMs ?? 30_000);
-  const recoverEveryMs = Math.min(1000, Math.max(10, (options.claimIdleMs ?? 30_000) / 2));
+  const idle = String(options.claimIdleMs ?? SWM_DEFAULTS.claimIdleMs);
+  const recoverEveryMs = Math.min(1000, Math.max(10, (options.claimIdleMs ?? SWM_DEFAULTS.claimIdleMs) / 2));
   let nextRecovery = 0;
   /** Handles claimed by this queue and not acknowledged yet (a failed send leaves some). */
   const outstanding = new Set<string>();

@@ -14,6 +14,7 @@ import { v7 as uuidv7 } from "uuid";
 import { openWalDatabase } from "../../shared/sqlite-open.ts";
 import type { PersistQueue, QueuedKem } from "../ports.ts";
 import { decodeRecord, encodeRecord, RecordFormatError } from "./codec.ts";
+import { SWM_DEFAULTS } from "../../shared/defaults.ts";
 
 /** A queue row as a claim reads it. */
 interface ClaimedRow {
@@ -63,7 +64,7 @@ export function createSqlitePersistQueue(options: SqlitePersistQueueOptions): Pe
   )`);
   db.exec("CREATE INDEX IF NOT EXISTS swm_persist_queue_enqueued ON swm_persist_queue (enqueued_at_ms)"); // depth and age without a table scan
   const me = uuidv7();
-  const lease = options.claimIdleMs ?? 30_000;
+  const lease = options.claimIdleMs ?? SWM_DEFAULTS.claimIdleMs;
   const insert = db.query<unknown, [string, Uint8Array, number]>("INSERT INTO swm_persist_queue (idempotency_key, kem, enqueued_at_ms) VALUES (?, ?, ?)");
   // Leases live in their own small table: setting them on the queue rows rewrote each 2 KB row
   // (its page) into the WAL on every claim, 2-3x the cost of the claim itself. The queue's own

@@ -13,6 +13,7 @@ import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { ExponentialBackoff, handleWhen, retry } from "cockatiel";
 import type { KemRecord, PersistQueue, QueueStats, QueuedKem, WorkingSet } from "../ports.ts";
 import { createRpcGlmWriter, type GlmBatchWriter } from "./glm-writer.ts";
+import { SWM_DEFAULTS } from "../../shared/defaults.ts";
 
 function sameBytes(a: ArrayBufferView | null, b: ArrayBufferView | null): boolean {
   if (a === b) return true;
@@ -88,8 +89,8 @@ const TRANSIENT = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.Resourc
 export function createWriteBehindWorker(options: WriteBehindOptions): WriteBehindWorker {
   const { queue, workingSet } = options;
   const glm: GlmBatchWriter = "write" in options.glm ? options.glm : createRpcGlmWriter(options.glm);
-  const batchSize = options.batchSize ?? 100;
-  const maxDelayMs = options.maxDelayMs ?? 200;
+  const batchSize = options.batchSize ?? SWM_DEFAULTS.writeBehindBatch;
+  const maxDelayMs = options.maxDelayMs ?? SWM_DEFAULTS.writeBehindDelayMs;
   const idlePollMs = options.idlePollMs ?? 250;
   const counters = { persisted: 0, rejected: 0, failedAttempts: 0 };
   const stopping = new AbortController();
