@@ -208,29 +208,30 @@ export class IndexedLRUCache<V> {
   }
 
   private index(key: string, value: V): void {
-    if (this.indexes.size === 0) return;
-    const md = this.metadataOf(value);
-    if (!md) return;
-    for (const [k, idx] of this.indexes) {
-      const v = md[k];
-      if (typeof v !== "string") continue;
+    this.forEachIndexed(value, (idx, v) => {
       let set = idx.get(v);
       if (!set) idx.set(v, (set = new Set()));
       set.add(key);
-    }
+    });
   }
 
   private unindex(key: string, value: V): void {
+    this.forEachIndexed(value, (idx, v) => {
+      const set = idx.get(v);
+      if (!set) return;
+      set.delete(key);
+      if (set.size === 0) idx.delete(v);
+    });
+  }
+
+  /** Calls `fn` with each index and `value`'s string value of its key (values of other types are not indexed). */
+  private forEachIndexed(value: V, fn: (idx: Map<string, Set<string>>, v: string) => void): void {
     if (this.indexes.size === 0) return;
     const md = this.metadataOf(value);
     if (!md) return;
     for (const [k, idx] of this.indexes) {
       const v = md[k];
-      if (typeof v !== "string") continue;
-      const set = idx.get(v);
-      if (!set) continue;
-      set.delete(key);
-      if (set.size === 0) idx.delete(v);
+      if (typeof v === "string") fn(idx, v);
     }
   }
 }

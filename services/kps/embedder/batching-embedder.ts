@@ -13,6 +13,7 @@
  */
 import { LimitExceededError } from "../../shared/errors.ts";
 import type { EmbedOptions, Embedder } from "../ports.ts";
+import { embedderPassThrough } from "./pass-through.ts";
 import { EMBEDDING_DEFAULTS } from "../../shared/defaults.ts";
 
 /** Options of {@link createBatchingEmbedder}. */
@@ -164,13 +165,7 @@ export function createBatchingEmbedder(inner: Embedder, options: BatchingEmbedde
   }
 
   return {
-    modelId: inner.modelId,
-    profile: inner.profile,
-    dimension: inner.dimension,
-    maxTokens: inner.maxTokens,
-    tokenizer: inner.tokenizer,
-    countTokens: (texts) => inner.countTokens(texts),
-    dispose: () => inner.dispose(),
+    ...embedderPassThrough(inner),
     embed(texts: string[], opts: EmbedOptions = {}) {
       if (texts.length === 0) return Promise.resolve([]);
       if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);

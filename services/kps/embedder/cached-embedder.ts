@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { EmbedOptions, Embedder } from "../ports.ts";
+import { embedderPassThrough } from "./pass-through.ts";
 import { EMBEDDING_DEFAULTS } from "../../shared/defaults.ts";
 
 /** Options of {@link createCachedEmbedder}. */
@@ -60,13 +61,7 @@ export function createCachedEmbedder(inner: Embedder, options: CachedEmbedderOpt
   const keyOf = (partition: string, text: string) => createHash("sha256").update(prefix).update(partition).update("\u0000").update(text).digest("base64");
 
   return {
-    modelId: inner.modelId,
-    profile: inner.profile,
-    dimension: inner.dimension,
-    maxTokens: inner.maxTokens,
-    tokenizer: inner.tokenizer,
-    countTokens: (texts) => inner.countTokens(texts),
-    dispose: () => inner.dispose(),
+    ...embedderPassThrough(inner),
     async embed(texts: string[], opts?: EmbedOptions) {
       if (!cache) {
         misses += texts.length;
