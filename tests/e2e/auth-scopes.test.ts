@@ -22,6 +22,7 @@ import { startTestServer } from "../helpers/server.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 import { testEmbedder } from "../helpers/model.ts";
 import { codeOf } from "../helpers/connect-code.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -174,16 +175,18 @@ describe("namespace scopes: team-b cannot touch team-a's data", () => {
     const b = connectAs(keyB.key);
     const ac = new AbortController();
     const seenByB: string[] = [];
+    let subscribed = false;
     const reading = (async () => {
       try {
         for await (const e of b.swm.subscribeToSWMEvents({ agentId: "b" }, { signal: ac.signal })) {
+          if (e.details === "subscribed") subscribed = true;
           if (e.eventType !== EventType.HEARTBEAT) seenByB.push(`${e.eventType}:${e.kemPayload?.metadata?.namespace}:${e.kemPayload?.id}`);
         }
       } catch (err) {
         if (ConnectError.from(err).code !== Code.Canceled) throw err;
       }
     })();
-    await Bun.sleep(150);
+    await waitFor(() => subscribed, { what: "b's subscribed event" });
     const pa = await a.swm.publishKEMToSWM({ kemToPublish: { content: enc.encode("a's hot fact"), metadata: { topic: "hot" } }, agentId: "a" });
     const pb = await b.swm.publishKEMToSWM({ kemToPublish: { content: enc.encode("b's hot fact"), metadata: { topic: "hot" } }, agentId: "b" });
     const hot = await b.swm.querySWM({ query: { metadataFilters: { topic: str("hot") } } });
@@ -195,7 +198,8 @@ describe("namespace scopes: team-b cannot touch team-a's data", () => {
     expect(loaded.loadedKemsCount).toBeGreaterThan(0);
     const inSwm = await a.swm.querySWM({ query: { ids: loaded.loadedKemIds } });
     expect(inSwm.kems).toEqual([]);
-    await Bun.sleep(200);
+    // Events arrive in order: once b's own publish is in, a's (published first) would be too.
+    await waitFor(() => seenByB.includes(`${EventType.KEM_PUBLISHED}:team-b:${pb.kemId}`), { what: "b's own KEM_PUBLISHED" });
     ac.abort();
     await reading;
     expect(seenByB).toContain(`${EventType.KEM_PUBLISHED}:team-b:${pb.kemId}`);

@@ -12,6 +12,7 @@ import { spawn, type Subprocess } from "bun";
 import { buildBinary } from "../../scripts/build-binary.ts";
 import { createAgentSDK, EventType, kemText } from "../../sdk/server.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 let proc: Subprocess<"ignore", "pipe", "pipe"> | undefined;
 let httpUrl = "";
@@ -77,8 +78,7 @@ test("the executable serves the console and all services from an empty folder", 
   const grpc = createAgentSDK({ baseUrl: grpcUrl, agentId: "bin-grpc" }); // gRPC over HTTP/2
   const web = createAgentSDK({ baseUrl: httpUrl, protocol: "grpc-web", agentId: "bin-web" });
   const [published] = (await grpc.publishKemsToSwmBatch([{ content: "from gRPC" }])).kems;
-  const end = Date.now() + 5000;
-  while (!seen.includes(published!.id) && Date.now() < end) await Bun.sleep(20);
+  await waitFor(() => seen.includes(published!.id), { what: "the KEM_PUBLISHED event of the gRPC publish" });
   expect(seen).toContain(published!.id);
   expect(kemText((await web.getKem(published!.id))!)).toBe("from gRPC");
   sub.close();

@@ -16,6 +16,7 @@ import { watchFolders } from "../../runtime/cli/watch.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 let server: DcsmServer;
 let clients: DcsmClients;
@@ -88,7 +89,7 @@ describe("deleted files and --watch", () => {
     const watching = watchFolders(clients, [root], stop.signal, { debounceMs: 100, onRound: (r) => rounds.push(r) });
     await Bun.sleep(200);
     writeFileSync(join(root, "src/locks.ts"), "/** Renews a lock's lease before it expires. */\nexport function renewLease(id: string) {\n  return id;\n}\n");
-    for (let i = 0; i < 100 && rounds.length === 0; i++) await Bun.sleep(100);
+    await waitFor(() => rounds.length > 0, { timeoutMs: 10_000, intervalMs: 100, what: "a watch round" });
     stop.abort();
     await watching;
     expect(rounds[0]?.embedded).toBe(1);

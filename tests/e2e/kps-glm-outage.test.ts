@@ -18,6 +18,7 @@ import { createTestGlm, testLimits } from "../helpers/glm.ts";
 import { startServeProcess, type ServeProcess } from "../helpers/serve-process.ts";
 import { startTcpProxy } from "../helpers/tcp-proxy.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 const running: ServeProcess[] = [];
 afterAll(() => {
@@ -38,14 +39,6 @@ function outboxDepth(dataDir: string): number {
     return db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM swm_persist_queue").get()!.n;
   } finally {
     db.close();
-  }
-}
-
-async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(25);
   }
 }
 
@@ -96,9 +89,9 @@ test("GLM down: ProcessRawData queues chunks durably, they survive kill -9 and l
     // GLM returns: the worker drains the outbox (its retry backoff is at most 5 s).
     proxy.up();
     t0 = performance.now();
-    await until(async () => (await glm.store.count()) === ids.length, 15_000, "queued chunks in GLM");
+    await waitFor(async () => (await glm.store.count()) === ids.length, { timeoutMs: 15_000, intervalMs: 25, what: "queued chunks in GLM" });
     const drainMs = performance.now() - t0;
-    await until(() => outboxDepth(dataDir) === 0, 5000, "outbox empty");
+    await waitFor(() => outboxDepth(dataDir) === 0, { intervalMs: 25, what: "an empty outbox" });
     const rows = (await glm.store.getMany(ids));
     expect(rows.map((r) => r.id).sort()).toEqual([...ids].sort());
     expect(rows.every((r) => r.embedding?.length === 384)).toBe(true);

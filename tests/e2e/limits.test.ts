@@ -16,6 +16,7 @@ import { EventType, SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm
 import { startTestServer } from "../helpers/server.ts";
 import { removeTempDirs } from "../helpers/temp-dir.ts";
 import { codeOf } from "../helpers/connect-code.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 /** The limits under test, as environment variables (parsed by loadConfig like `dcsm serve` does). */
 const ENV = {
@@ -156,16 +157,18 @@ describe("SWM subscribers", () => {
     const slow = await rawSubscribe(server.httpUrl);
     const slowChunks: Buffer[] = [];
     slow.on("data", (c: Buffer) => slowChunks.push(c));
-    await Bun.sleep(200); // registered (its first frame arrives)
+    await waitFor(() => slowChunks.length > 0, { what: "the slow stream's first frame" }); // registered
     slow.pause(); // never read again: the kernel buffers fill, then the server's 16-event buffer
 
     const N = 300;
     const tag = `slow-${crypto.randomUUID()}`;
     const ac = new AbortController();
+    let fastSubscribed = false;
     const fast = (async () => {
       const seen: string[] = [];
       try {
         for await (const ev of swm.subscribeToSWMEvents({}, { signal: ac.signal })) {
+          if (ev.details === "subscribed") fastSubscribed = true;
           if (ev.eventType === EventType.KEM_PUBLISHED && ev.kemPayload?.metadata?.tag === tag) seen.push(ev.kemPayload.id);
           if (seen.length === N) break;
         }
@@ -174,7 +177,7 @@ describe("SWM subscribers", () => {
       }
       return seen;
     })();
-    await Bun.sleep(200);
+    await waitFor(() => fastSubscribed, { what: "the fast stream's subscribed event" });
     const content = new Uint8Array(60_000).fill(97); // 300 × 60 kB ≈ 18 MB: more than socket buffers hold
     const started = performance.now();
     const ids: string[] = [];
@@ -190,12 +193,9 @@ describe("SWM subscribers", () => {
 
     // Now read the slow stream to its end: its last frame is the end-stream error.
     slow.resume();
-    const deadline = Date.now() + 10_000;
-    let raw = "";
-    while (Date.now() < deadline && !/"error":\{[^}]*\}/.test(raw)) {
-      await Bun.sleep(50);
-      raw = Buffer.concat(slowChunks).toString("latin1");
-    }
+    const rawText = () => Buffer.concat(slowChunks).toString("latin1");
+    await waitFor(() => /"error":\{[^}]*\}/.test(rawText()), { timeoutMs: 10_000, intervalMs: 50, what: "the slow stream's end-stream error" });
+    const raw = rawText();
     slow.destroy();
     expect(raw.startsWith("HTTP/1.1 200")).toBe(true);
     const end = /\{"error":\{"code":"([a-z_]+)","message":"([^"]*)"/.exec(raw);

@@ -16,6 +16,7 @@ import { testPostgres } from "../helpers/postgres.ts";
 import { startServeProcess, type ServeProcess } from "../helpers/serve-process.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 import { prng, randomVector } from "../helpers/vectors.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 const pg = await testPostgres();
 const running: ServeProcess[] = [];
@@ -141,7 +142,7 @@ describe.skipIf(!pg)("three dcsm serve nodes on one PostgreSQL", () => {
         }
       }
     });
-    while (acked.size < 200) await Bun.sleep(5);
+    await waitFor(() => acked.size >= 200, { timeoutMs: 60_000, intervalMs: 5, what: "200 acknowledged writes" });
     await victim.proc.kill9();
     stop = true;
     await Promise.all(writers);

@@ -11,6 +11,7 @@ import type { DcsmServer } from "../../runtime/server.ts";
 import { startRedis, type TestRedis } from "../helpers/redis-server.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { removeTempDirs } from "../helpers/temp-dir.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 const enc = new TextEncoder();
 let redis: TestRedis;
@@ -34,31 +35,28 @@ for (const backend of ["in-process", "redis"] as const) {
       const glm = createClient(GlobalLongTermMemoryService, transport);
       const ac = new AbortController();
       const events: EventType[] = [];
+      let subscribed = false;
       const reading = (async () => {
         try {
           for await (const e of swm.subscribeToSWMEvents({ topics: [{ filterCriteria: "metadata.topic=e2e" }] }, { signal: ac.signal })) {
-            if (e.details !== "subscribed") events.push(e.eventType);
+            if (e.details === "subscribed") subscribed = true;
+            else events.push(e.eventType);
           }
         } catch (err) {
           if (ConnectError.from(err).code !== Code.Canceled) throw err;
         }
       })();
-      await Bun.sleep(100);
+      await waitFor(() => subscribed, { what: "the stream's subscribed event" });
       const pub = await swm.publishKEMToSWM({ kemToPublish: { content: enc.encode("written behind"), metadata: { topic: "e2e" } }, persistToGlmIfNewOrUpdated: true, agentId: "e2e" });
       expect(pub.queuedForGlmPersistence).toBe(true);
-      const deadline = Date.now() + 5000;
-      let inGlm = 0;
-      while (Date.now() < deadline && inGlm === 0) {
-        inGlm = (await glm.retrieveKEMs({ query: { ids: [pub.kemId] } })).kems.length;
-        if (inGlm === 0) await Bun.sleep(50);
-      }
+      const inGlm = await waitFor(async () => (await glm.retrieveKEMs({ query: { ids: [pub.kemId] } })).kems.length, { intervalMs: 50, what: "the KEM in GLM" });
       expect(inGlm).toBe(1);
       const st = await server.swm.writeBehindStats();
       expect([st.depth, st.persisted]).toEqual([0, 1]);
       const q = await swm.querySWM({ query: { metadataFilters: { topic: { kind: { case: "stringValue", value: "e2e" } } } } });
       expect(q.kems.map((k) => k.id)).toEqual([pub.kemId]);
       expect((await swm.incrementCounter({ counterId: "e2e", incrementBy: 2n })).currentValue).toBe(2n);
-      while (events.length < 2 && Date.now() < deadline) await Bun.sleep(20);
+      await waitFor(() => events.length >= 2, { what: "two events" });
       expect(events.slice(0, 2)).toEqual([EventType.KEM_PUBLISHED, EventType.KEM_UPDATED]); // the update adopts GLM's version
       ac.abort();
       await reading;
@@ -81,8 +79,7 @@ test("an event stream idle longer than Bun's 10 s request timeout stays open (he
   })();
   await Bun.sleep(11_000);
   await swm.publishKEMToSWM({ kemToPublish: { content: enc.encode("after a long idle") } });
-  const deadline = Date.now() + 3000;
-  while (!got.includes(EventType.KEM_PUBLISHED) && Date.now() < deadline) await Bun.sleep(20);
+  await waitFor(() => got.includes(EventType.KEM_PUBLISHED), { timeoutMs: 3000, what: "KEM_PUBLISHED after the idle period" });
   expect(got.filter((t) => t === EventType.HEARTBEAT).length).toBeGreaterThanOrEqual(2);
   expect(got.at(-1)).toBe(EventType.KEM_PUBLISHED);
   ac.abort();
@@ -103,12 +100,11 @@ test("event streams and locks over real gRPC (HTTP/2 listener)", async () => {
     }
   })();
   try {
-    const deadline = Date.now() + 5000;
-    while (!got.includes(EventType.HEARTBEAT) && Date.now() < deadline) await Bun.sleep(20); // stream is up
+    await waitFor(() => got.includes(EventType.HEARTBEAT), { what: "the stream's first HEARTBEAT" }); // stream is up
     await swm.publishKEMToSWM({ kemToPublish: { id: "grpc-kem", content: enc.encode("over h2") } });
     const lock = await swm.acquireLock({ resourceId: "grpc-res", agentId: "g" });
     expect(lock.fencingToken).toBeGreaterThan(0n);
-    while (!got.includes(EventType.KEM_PUBLISHED) && Date.now() < deadline) await Bun.sleep(20);
+    await waitFor(() => got.includes(EventType.KEM_PUBLISHED), { what: "KEM_PUBLISHED over gRPC" });
     expect(got).toContain(EventType.HEARTBEAT);
     expect(got).toContain(EventType.KEM_PUBLISHED);
   } finally {

@@ -21,6 +21,7 @@ import { Health, HealthCheckResponse_ServingStatus } from "../../sdk/gen/grpc/he
 import { startTestServer } from "../helpers/server.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 import { makeSelfSignedCert, type TestCert } from "../helpers/tls-cert.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 let server: Awaited<ReturnType<typeof startTestServer>>;
 let cert: TestCert;
@@ -116,10 +117,14 @@ describe.each(transports)("%s on the TLS port", (_name, make) => {
     const tag = `tls-${crypto.randomUUID()}`;
     const ac = new AbortController();
     const got: EventType[] = [];
+    let subscribed = false;
     const reading = (async () => {
       try {
         for await (const e of swm.subscribeToSWMEvents({ topics: [{ filterCriteria: `metadata.topic=${tag}` }] }, { signal: ac.signal })) {
-          if (e.eventType === EventType.HEARTBEAT) continue;
+          if (e.eventType === EventType.HEARTBEAT) {
+            subscribed ||= e.details === "subscribed";
+            continue;
+          }
           got.push(e.eventType);
           ac.abort();
         }
@@ -127,7 +132,7 @@ describe.each(transports)("%s on the TLS port", (_name, make) => {
         if (!(err instanceof ConnectError && err.code === Code.Canceled)) throw err;
       }
     })();
-    await Bun.sleep(200); // subscription registered
+    await waitFor(() => subscribed, { what: "the stream's subscribed event" });
     await swm.publishKEMToSWM({ kemToPublish: { content: new TextEncoder().encode("hot"), metadata: { topic: tag } }, agentId: "tls" });
     const timer = setTimeout(() => ac.abort(), 5000);
     await reading;

@@ -2,6 +2,7 @@
  * Reading the Prometheus text format in tests: scrape `/metrics` over HTTP, parse samples, look
  * values up by name and labels, and poll until a value holds.
  */
+import { waitFor } from "./wait-for.ts";
 
 /** Samples by canonical key: `name{a="x",b="y"}` with labels sorted by name. */
 export type Samples = Map<string, number>;
@@ -54,11 +55,13 @@ export async function scrape(baseUrl: string): Promise<Samples> {
  * @throws Error after `timeoutMs` (default 5000) with the last value.
  */
 export async function waitForMetric(baseUrl: string, name: string, labels: Record<string, string>, ok: (v: number) => boolean, timeoutMs = 5000): Promise<Samples> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const s = await scrape(baseUrl);
-    if (ok(value(s, name, labels))) return s;
-    if (Date.now() > deadline) throw new Error(`${name} ${JSON.stringify(labels)} stayed at ${value(s, name, labels)}`);
-    await Bun.sleep(20);
+  let last: Samples | undefined;
+  try {
+    return await waitFor(async () => {
+      last = await scrape(baseUrl);
+      return ok(value(last, name, labels)) ? last : undefined;
+    }, { timeoutMs });
+  } catch {
+    throw new Error(`${name} ${JSON.stringify(labels)} stayed at ${last ? value(last, name, labels) : "(no scrape)"}`);
   }
 }

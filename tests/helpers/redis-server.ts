@@ -4,6 +4,7 @@
  */
 import { spawn, type Subprocess } from "bun";
 import { createServer } from "node:net";
+import { waitFor } from "./wait-for.ts";
 
 /** Options of {@link startRedis}. */
 export interface TestRedisOptions {
@@ -59,12 +60,7 @@ export async function startRedis(options: TestRedisOptions = {}): Promise<TestRe
     const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--maxmemory-policy", options.policy ?? "volatile-lru"];
     if (options.maxmemory) args.push("--maxmemory", options.maxmemory);
     proc = spawn(["redis-server", ...args, ...(options.args ?? [])], { stdout: "ignore", stderr: "inherit" });
-    const end = Date.now() + 5000;
-    while (Date.now() < end) {
-      if ((await cli("PING")) === "PONG") return;
-      await Bun.sleep(20);
-    }
-    throw new Error(`redis-server on port ${port} did not start`);
+    await waitFor(async () => (await cli("PING")) === "PONG", { what: `redis-server on port ${port} answering PING` });
   };
   await launch();
   const stop = async (hard = false) => {

@@ -21,6 +21,7 @@ import { createDcsmLink } from "../../runtime/mcp/dcsm-link.ts";
 import { mountMcpEndpoint, type BunServerEnv, type McpEndpoint } from "../../runtime/mcp/http-endpoint.ts";
 import { createLogger } from "../../runtime/logger.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 let http: ReturnType<typeof Bun.serve>;
 let endpoint: McpEndpoint;
@@ -83,7 +84,7 @@ describe("/mcp limits", () => {
     const a = await connect();
     const sessionId = (a.transport as StreamableHTTPClientTransport).sessionId!;
     await a.listTools();
-    await Bun.sleep(700);
+    await waitFor(() => endpoint.sessionCount() === 0, { timeoutMs: 700, what: "the idle session closed" });
     expect(endpoint.sessionCount()).toBe(0);
     const res = await fetch(url(), {
       method: "POST",

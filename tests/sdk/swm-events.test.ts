@@ -9,6 +9,7 @@ import { createAgentSDK, EventType, kemText, type SWMMemoryEvent } from "../../s
 import { startTestServer } from "../helpers/server.ts";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.ts";
 import { removeTempDirs } from "../helpers/temp-dir.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 let server: Awaited<ReturnType<typeof startTestServer>>;
 let proxy: TcpProxy;
@@ -25,14 +26,6 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await Bun.sleep(10);
-  }
-}
-
 const writer = (id: string) => createAgentSDK({ baseUrl: server.httpUrl, agentId: id });
 const reader = (id: string) => createAgentSDK({ baseUrl: proxy.url, agentId: id, lpa: { maxEntries: 1000, indexedKeys: ["room"] }, retry: { maxRetries: 8, initialDelayMs: 20 } });
 
@@ -47,8 +40,7 @@ test("LPA follows publish, update and eviction events; survives drops by resumin
     idleTimeoutMs: 2000,
     onError: (e) => errors.push(e.message),
   });
-  await sub.ready;
-  await Bun.sleep(50); // the server registers the subscription right after the headers
+  await sub.ready; // the "subscribed" HEARTBEAT: the server has registered the subscription
 
   // Publish and update: B's LPA holds the latest version of each.
   const [k1, k2] = (await a.publishKemsToSwmBatch([{ content: "one", metadata: { room: "r1" } }, { content: "two", metadata: { room: "r1" } }])).kems;

@@ -11,6 +11,7 @@ import { normalizeVector } from "../../../services/shared/kem-mapping.ts";
 import { testPostgres } from "../../helpers/postgres.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
 import { prng, randomVector } from "../../helpers/vectors.ts";
+import { waitFor } from "../../helpers/wait-for.ts";
 
 const pg = await testPostgres();
 afterAll(async () => {
@@ -71,15 +72,11 @@ describe.skipIf(!pg)("vector index replicas on PostgreSQL", () => {
       const v = normalizeVector(randomVector(DIM, rand), DIM, "v");
       await repoA.write([{ id: `n${i}`, contentType: "text/plain", content: enc.encode("x"), metadata: {}, embedding: v }]);
       // Poll B's index itself (repository.search would catch up on its own).
-      let found = false;
-      for (let t = 0; t < 200 && !found; t++) {
-        found = (await indexB.search(v, 1))[0]?.id === `n${i}`;
-        if (!found) await Bun.sleep(5);
-      }
+      const found = await waitFor(async () => (await indexB.search(v, 1))[0]?.id === `n${i}`, { timeoutMs: 1000, intervalMs: 5, what: `n${i} in B's index` });
       expect(found).toBe(true);
     }
     await repoA.delete("n3");
-    for (let t = 0; t < 200 && indexB.stats().size !== 19; t++) await Bun.sleep(5);
+    await waitFor(() => indexB.stats().size === 19, { timeoutMs: 1000, intervalMs: 5, what: "the delete in B's index" });
     expect(indexB.stats().size).toBe(19);
     await stop();
     await storeA.close();

@@ -6,6 +6,7 @@ import { BackendUnavailableError, InvalidInputError } from "../../../services/sh
 import { startTcpProxy } from "../../helpers/tcp-proxy.ts";
 import { testPostgres } from "../../helpers/postgres.ts";
 import { kemStoreContract } from "./kem-store-contract.ts";
+import { waitFor } from "../../helpers/wait-for.ts";
 
 const pg = await testPostgres();
 afterAll(async () => pg?.close());
@@ -135,7 +136,7 @@ describe.skipIf(!pg)("PostgreSQL KEM store", () => {
     const stop = await b.onChange(() => woken++);
     const base = woken;
     await a.upsertMany([{ id: "w", contentType: "text/plain", content: enc.encode("x"), metadata: {}, embedding: null }]);
-    for (let i = 0; i < 100 && woken === base; i++) await Bun.sleep(10);
+    await waitFor(() => woken > base, { timeoutMs: 1000, what: "a NOTIFY wake-up on the other node" });
     expect(woken).toBeGreaterThan(base);
     await stop();
     await a.close();

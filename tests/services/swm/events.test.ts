@@ -34,15 +34,19 @@ afterAll(async () => {
 /** Collects events from a client stream in the background until `stop()`. */
 function listen(stream: (signal: AbortSignal) => AsyncIterable<SWMMemoryEvent>) {
   const got: SWMMemoryEvent[] = [];
+  const state = { subscribed: false };
   const ac = new AbortController();
   const done = (async () => {
     try {
-      for await (const e of stream(ac.signal)) if (!(e.eventType === EventType.HEARTBEAT && e.details === "subscribed")) got.push(e);
+      for await (const e of stream(ac.signal)) {
+        if (e.eventType === EventType.HEARTBEAT && e.details === "subscribed") state.subscribed = true;
+        else got.push(e);
+      }
     } catch (err) {
       if (ConnectError.from(err).code !== Code.Canceled) throw err;
     }
   })();
-  return { got, stop: async () => (ac.abort(), await done) };
+  return { got, subscribed: () => state.subscribed, stop: async () => (ac.abort(), await done) };
 }
 
 describe("SWM events across instances", () => {
@@ -56,7 +60,7 @@ describe("SWM events across instances", () => {
     const [a, b] = [await mk(), await mk()];
     const onA = listen((signal) => a.client.subscribeToSWMEvents({ agentId: "la" }, { signal }));
     const onB = listen((signal) => b.client.subscribeToSWMEvents({ agentId: "lb", topics: [{ filterCriteria: "metadata.team=blue" }] }, { signal }));
-    await Bun.sleep(100);
+    await waitFor(() => onA.subscribed() && onB.subscribed(), 3000, "both streams subscribed");
     await a.client.publishKEMToSWM({ kemToPublish: { id: "shared1", content: enc.encode("hi"), metadata: { team: "blue" } }, agentId: "writer-a" });
     await b.client.publishKEMToSWM({ kemToPublish: { id: "shared2", content: enc.encode("hi"), metadata: { team: "red" } }, agentId: "writer-b" });
     await waitFor(() => onA.got.length === 2 && onB.got.length === 1, 3000, "events on both");
@@ -85,7 +89,7 @@ describe("SWM events across instances", () => {
     const client = (url: string) => createClient(SharedWorkingMemoryService, createConnectTransport({ baseUrl: url, httpVersion: "1.1" }));
     const [ca, cb] = [client(pa.url), client(pb.url)];
     const onB = listen((signal) => cb.subscribeToSWMEvents({ topics: [{ filterCriteria: "kem_id=from-a" }] }, { signal }));
-    await Bun.sleep(700); // long enough for a heartbeat on the idle stream
+    await waitFor(() => onB.got.some((e) => e.eventType === EventType.HEARTBEAT), 3000, "a heartbeat on the idle stream");
     await ca.publishKEMToSWM({ kemToPublish: { id: "from-a", content: enc.encode("cross-process") }, agentId: "proc-a" });
     await waitFor(() => onB.got.some((e) => e.eventType === EventType.KEM_PUBLISHED), 3000, "event on B");
     expect(onB.got.some((e) => e.eventType === EventType.HEARTBEAT)).toBe(true);
@@ -136,7 +140,7 @@ describe("SWM events across instances", () => {
       open.push(s);
       await s.client.publishKEMToSWM({ kemToPublish: { id: "before", content: enc.encode("x") } });
       const sub = listen((signal) => s.client.subscribeToSWMEvents({}, { signal }));
-      await Bun.sleep(100);
+      await waitFor(() => sub.subscribed(), 3000, "the stream subscribed");
       await own.stop(true);
       await own.restart();
       await waitFor(() => sub.got.some((e) => e.eventType === EventType.RELOAD_REQUIRED), 8000, "RELOAD_REQUIRED");

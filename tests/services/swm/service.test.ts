@@ -23,20 +23,34 @@ afterAll(async () => {
 });
 
 
-/** Reads `n` events from a stream (then cancels it), skipping the "subscribed" heartbeat every stream starts with. */
-async function take(stream: AsyncIterable<SWMMemoryEvent>, n: number, ac: AbortController): Promise<SWMMemoryEvent[]> {
-  const out: SWMMemoryEvent[] = [];
-  try {
-    for await (const e of stream) {
-      if (e.eventType === EventType.HEARTBEAT && e.details === "subscribed") continue;
-      out.push(e);
-      if (out.length === n) break;
+/**
+ * Reads `n` events from a stream (then cancels it), skipping the "subscribed" heartbeat every
+ * stream starts with; `subscribed` resolves once that heartbeat is in (the server has registered
+ * the stream) or the stream has ended.
+ */
+function take(stream: AsyncIterable<SWMMemoryEvent>, n: number, ac: AbortController): Promise<SWMMemoryEvent[]> & { subscribed: Promise<void> } {
+  let markSubscribed!: () => void;
+  const subscribed = new Promise<void>((resolve) => (markSubscribed = resolve));
+  const events = (async () => {
+    const out: SWMMemoryEvent[] = [];
+    try {
+      for await (const e of stream) {
+        if (e.eventType === EventType.HEARTBEAT && e.details === "subscribed") {
+          markSubscribed();
+          continue;
+        }
+        out.push(e);
+        if (out.length === n) break;
+      }
+    } catch (err) {
+      if (ConnectError.from(err).code !== Code.Canceled) throw err;
+    } finally {
+      markSubscribed();
     }
-  } catch (err) {
-    if (ConnectError.from(err).code !== Code.Canceled) throw err;
-  }
-  ac.abort();
-  return out;
+    ac.abort();
+    return out;
+  })();
+  return Object.assign(events, { subscribed });
 }
 
 for (const kind of ["memory", "redis"] as Kind[]) {
@@ -51,7 +65,7 @@ for (const kind of ["memory", "redis"] as Kind[]) {
       const { client } = await swm();
       const ac = new AbortController();
       const events = take(client.subscribeToSWMEvents({ agentId: "watcher" }, { signal: ac.signal }), 2, ac);
-      await Bun.sleep(50);
+      await events.subscribed;
       const a = await client.publishKEMToSWM({ kemToPublish: { content: enc.encode("v1"), metadata: { topic: "AI" } }, agentId: "writer" });
       expect(a.kemId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
       expect([a.publishedToSwm, a.queuedForGlmPersistence]).toEqual([true, false]);
@@ -94,7 +108,7 @@ for (const kind of ["memory", "redis"] as Kind[]) {
       const { client } = await swm({ glm: glm.transport });
       const ac = new AbortController();
       const events = take(client.subscribeToSWMEvents({ topics: [{ filterCriteria: "metadata.topic=load" }] }, { signal: ac.signal }), 11, ac);
-      await Bun.sleep(50);
+      await events.subscribed;
       const filter = { metadataFilters: { topic: { kind: { case: "stringValue" as const, value: "load" } } } };
       const res = await client.loadKEMsFromGLM({ queryForGlm: filter, limit: 10 });
       expect(res.loadedKemsCount).toBe(10);
@@ -124,7 +138,7 @@ for (const kind of ["memory", "redis"] as Kind[]) {
       const byId = take(client.subscribeToSWMEvents({ topics: [{ filterCriteria: "kem_id=target", eventTypes: [EventType.KEM_UPDATED] }] }, { signal: ac1.signal }), 1, ac1);
       const ac2 = new AbortController();
       const byMeta = take(client.subscribeToSWMEvents({ topics: [{ filterCriteria: "metadata.project_id=alpha" }, { filterCriteria: "kem_id=other" }] }, { signal: ac2.signal }), 3, ac2);
-      await Bun.sleep(50);
+      await Promise.all([byId.subscribed, byMeta.subscribed]);
       await client.publishKEMToSWM({ kemToPublish: { id: "target", content: enc.encode("1"), metadata: { project_id: "beta" } } });
       await client.publishKEMToSWM({ kemToPublish: { id: "a1", content: enc.encode("1"), metadata: { project_id: "alpha", n: 1 } } });
       await client.publishKEMToSWM({ kemToPublish: { id: "b1", content: enc.encode("1"), metadata: { project_id: "gamma" } } });
@@ -178,8 +192,9 @@ for (const kind of ["memory", "redis"] as Kind[]) {
       expect(beats.map((e) => [e.eventType, e.sequence])).toEqual([[EventType.HEARTBEAT, 0n], [EventType.HEARTBEAT, 0n]]);
       expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
       const hold = [new AbortController(), new AbortController()];
-      const held = hold.map((h) => take(client.subscribeToSWMEvents({}, { signal: h.signal }), 1000, h).catch((e) => e));
-      await Bun.sleep(50);
+      const streams = hold.map((h) => take(client.subscribeToSWMEvents({}, { signal: h.signal }), 1000, h));
+      const held = streams.map((t) => t.catch((e) => e));
+      await Promise.all(streams.map((t) => t.subscribed));
       expect(await codeOf(take(client.subscribeToSWMEvents({}), 1, new AbortController()))).toBe(Code.ResourceExhausted);
       for (const h of hold) h.abort();
       await Promise.all(held);

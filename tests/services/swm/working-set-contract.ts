@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import type { EventLog, KemWrite, SwmEvent, WorkingSet } from "../../../services/swm/ports.ts";
+import { waitFor as waitUntil } from "../../helpers/wait-for.ts";
 
 /** What a backend factory returns for one test. */
 export interface ContractBackend {
@@ -25,13 +26,9 @@ export function kem(id: string, metadata: Record<string, string | number | boole
   return { id, contentType: "text/plain", content: enc.encode(`content of ${id}`), metadata, embedding: embedding ? Float32Array.from(embedding) : null };
 }
 
-/** Polls `cond` until true (or fails after `ms`). */
+/** Polls `cond` every 5 ms until true (or fails after `ms`): the shared `waitFor` with positional arguments. */
 export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 3000, what = "condition"): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
-  }
+  await waitUntil(cond, { timeoutMs: ms, intervalMs: 5, what });
 }
 
 /** Subscribes and collects events into an array. */
