@@ -7,16 +7,13 @@
  * In-flight calls are held open for real by AcquireLock waiting on a held lock.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { LockStatus, SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
-import { bearerAuth } from "../../sdk/auth.ts";
 import { newApiKey } from "../../runtime/auth/authenticator.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
-import { startTestServer } from "../helpers/server.ts";
-import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
+import { apiKeysFile, startTestServer } from "../helpers/server.ts";
+import { PROTOCOLS, transportTo, type Protocol } from "../helpers/transports.ts";
+import { removeTempDirs } from "../helpers/temp-dir.ts";
 
 const ALL = "read,write,publish,subscribe,lock";
 const keyA = newApiKey("agent-a", [`team-a:${ALL}`]);
@@ -27,19 +24,10 @@ const PROCESS = 6;
 const HOLD_MS = 3000;
 let server: DcsmServer;
 
-type Protocol = "connect" | "grpc-web" | "grpc";
-function transport(protocol: Protocol, token: string): Transport {
-  const interceptors = [bearerAuth(token)];
-  if (protocol === "grpc") return createGrpcTransport({ baseUrl: server.grpcUrl, interceptors });
-  if (protocol === "grpc-web") return createGrpcWebTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors });
-  return createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors });
-}
-const swmAs = (protocol: Protocol, token: string): Client<typeof SharedWorkingMemoryService> => createClient(SharedWorkingMemoryService, transport(protocol, token));
+const swmAs = (protocol: Protocol, token: string): Client<typeof SharedWorkingMemoryService> => createClient(SharedWorkingMemoryService, transportTo(server, protocol, token));
 
 beforeAll(async () => {
-  const keysFile = join(tempDir("dcsm-admission-"), "keys.json");
-  writeFileSync(keysFile, JSON.stringify({ keys: [keyA.entry, keyB.entry, keyC.entry] }));
-  server = await startTestServer({ apiKeysFile: keysFile, maxInFlight: PROCESS, maxInFlightPerPrincipal: PER_PRINCIPAL, retryAfterSeconds: 2, swmSubscriberBuffer: 20 });
+  server = await startTestServer({ apiKeysFile: apiKeysFile([keyA, keyB, keyC]), maxInFlight: PROCESS, maxInFlightPerPrincipal: PER_PRINCIPAL, retryAfterSeconds: 2, swmSubscriberBuffer: 20 });
 });
 afterAll(async () => {
   await server?.close();
@@ -72,7 +60,7 @@ async function hold(token: string, ns: string, n: number): Promise<Promise<unkno
 describe("admission control", () => {
   test("beyond the per-principal and the per-process bounds, calls get ResourceExhausted with retry-after at once, on every protocol", async () => {
     const aWaits = await hold(keyA.key, "team-a", PER_PRINCIPAL);
-    for (const protocol of ["connect", "grpc-web", "grpc"] as const) {
+    for (const protocol of PROTOCOLS) {
       const r = await refusal(swmAs(protocol, keyA.key).getCounter({ counterId: "team-a/n" }));
       console.log(`${protocol}: per-principal refusal in ${r.ms.toFixed(1)} ms`);
       expect(r).toMatchObject({ code: Code.ResourceExhausted, retryAfter: "2" });
@@ -85,7 +73,7 @@ describe("admission control", () => {
     // Another principal still gets through until the process is full.
     expect((await refusal(swmAs("grpc", keyB.key).getCounter({ counterId: "team-b/n" }))).code).toBe("ok");
     const bWaits = await hold(keyB.key, "team-b", PROCESS - PER_PRINCIPAL);
-    for (const protocol of ["connect", "grpc-web", "grpc"] as const) {
+    for (const protocol of PROTOCOLS) {
       const r = await refusal(swmAs(protocol, keyC.key).getCounter({ counterId: "team-c/n" }));
       console.log(`${protocol}: per-process refusal in ${r.ms.toFixed(1)} ms`);
       expect(r).toMatchObject({ code: Code.ResourceExhausted, retryAfter: "2" });

@@ -4,17 +4,14 @@
  * gRPC; a deleted KEM's key can be reused; an oversized key is refused for its item only.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { Code, createClient, type Client, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { Code, createClient, type Client } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
-import { bearerAuth } from "../../sdk/auth.ts";
 import { newApiKey } from "../../runtime/auth/authenticator.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
 import { codeOf } from "../helpers/connect-code.ts";
-import { startTestServer } from "../helpers/server.ts";
-import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
+import { apiKeysFile, startTestServer } from "../helpers/server.ts";
+import { PROTOCOLS, transportTo, type Protocol } from "../helpers/transports.ts";
+import { removeTempDirs } from "../helpers/temp-dir.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -24,30 +21,22 @@ const keyB = newApiKey("agent-b", [`team-b:${ALL}`]);
 let server: DcsmServer;
 
 beforeAll(async () => {
-  const dir = tempDir("dcsm-idem-");
-  const keysFile = join(dir, "keys.json");
-  writeFileSync(keysFile, JSON.stringify({ keys: [keyA.entry, keyB.entry] }));
-  server = await startTestServer({ apiKeysFile: keysFile });
+  server = await startTestServer({ apiKeysFile: apiKeysFile([keyA, keyB]) });
 });
 afterAll(async () => {
   await server?.close();
   removeTempDirs();
 });
 
-const PROTOCOLS: Record<string, (token: string) => Transport> = {
-  connect: (t) => createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors: [bearerAuth(t)] }),
-  "grpc-web": (t) => createGrpcWebTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors: [bearerAuth(t)] }),
-  grpc: (t) => createGrpcTransport({ baseUrl: server.grpcUrl, interceptors: [bearerAuth(t)] }),
-};
 
-function glmAs(protocol: string, token: string): Client<typeof GlobalLongTermMemoryService> {
-  return createClient(GlobalLongTermMemoryService, PROTOCOLS[protocol]!(token));
+function glmAs(protocol: Protocol, token: string): Client<typeof GlobalLongTermMemoryService> {
+  return createClient(GlobalLongTermMemoryService, transportTo(server, protocol, token));
 }
 
 const kem = (namespace: string, text: string) => ({ content: enc.encode(text), metadata: { namespace } });
 
 describe("idempotency keys between tenants", () => {
-  for (const protocol of Object.keys(PROTOCOLS)) {
+  for (const protocol of PROTOCOLS) {
     test(`${protocol}: the same key in two namespaces names two KEMs, each returned only to its own namespace`, async () => {
       const a = glmAs(protocol, keyA.key);
       const b = glmAs(protocol, keyB.key);

@@ -5,18 +5,16 @@
  * Real server, real keys file, Connect, gRPC-Web and gRPC over real sockets.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { Code, createClient, type Client, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { Code, createClient, type Client } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
-import { bearerAuth } from "../../sdk/auth.ts";
 import { newApiKey } from "../../runtime/auth/authenticator.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
-import { startTestServer } from "../helpers/server.ts";
-import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
+import { apiKeysFile, startTestServer } from "../helpers/server.ts";
+import { PROTOCOLS, transportTo, type Protocol } from "../helpers/transports.ts";
+import { removeTempDirs } from "../helpers/temp-dir.ts";
 import { codeOf } from "../helpers/connect-code.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -30,21 +28,13 @@ interface Clients {
   glm: Client<typeof GlobalLongTermMemoryService>;
   swm: Client<typeof SharedWorkingMemoryService>;
 }
-const PROTOCOLS = ["connect", "grpc-web", "grpc"] as const;
-function transport(protocol: (typeof PROTOCOLS)[number], token: string): Transport {
-  const interceptors = [bearerAuth(token)];
-  if (protocol === "grpc") return createGrpcTransport({ baseUrl: server.grpcUrl, interceptors });
-  if (protocol === "grpc-web") return createGrpcWebTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors });
-  return createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors });
-}
-function as(protocol: (typeof PROTOCOLS)[number], token: string): Clients {
-  const t = transport(protocol, token);
+function as(protocol: Protocol, token: string): Clients {
+  const t = transportTo(server, protocol, token);
   return { glm: createClient(GlobalLongTermMemoryService, t), swm: createClient(SharedWorkingMemoryService, t) };
 }
 
 beforeAll(async () => {
-  const keysFile = join(tempDir("dcsm-owner-"), "keys.json");
-  writeFileSync(keysFile, JSON.stringify({ keys: [keyA.entry, keyB.entry, keyAdmin.entry] }));
+  const keysFile = apiKeysFile([keyA, keyB, keyAdmin]);
   // A slow write-behind (1.5 s) leaves time to race a GLM write against a queued KEM.
   server = await startTestServer({ apiKeysFile: keysFile, swmWriteBehindDelayMs: 1500, swmWriteBehindBatch: 1000 });
 });
@@ -54,7 +44,7 @@ afterAll(async () => {
 });
 
 async function drained(): Promise<void> {
-  for (let i = 0; i < 200 && (await server.swm.writeBehindStats()).depth > 0; i++) await Bun.sleep(25);
+  await waitFor(async () => (await server.swm.writeBehindStats()).depth === 0, { what: "an empty write-behind queue" });
 }
 
 describe.each(PROTOCOLS)("ownership across GLM and SWM over %s", (protocol) => {

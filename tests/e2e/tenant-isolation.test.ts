@@ -8,19 +8,17 @@
  * keys on team-a, and an admin key.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { Code, createClient, type Client, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { Code, createClient, type Client } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import { LockStatus, ReleaseStatus, SharedWorkingMemoryService, type SWMMemoryEvent } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
-import { bearerAuth } from "../../sdk/auth.ts";
 import { newApiKey } from "../../runtime/auth/authenticator.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
-import { startTestServer } from "../helpers/server.ts";
-import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
+import { apiKeysFile, startTestServer } from "../helpers/server.ts";
+import { PROTOCOLS, transportTo, type Protocol } from "../helpers/transports.ts";
+import { removeTempDirs } from "../helpers/temp-dir.ts";
 import { codeOf } from "../helpers/connect-code.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 const ALL = "read,write,publish,subscribe,lock";
 const keyA = newApiKey("agent-a", [`team-a:${ALL}`]);
@@ -32,25 +30,15 @@ const keyLockA2 = newApiKey("agent-a2", ["team-a:lock"]);
 const STREAMS_PER_PRINCIPAL = 3;
 let server: DcsmServer;
 
-const PROTOCOLS = ["connect", "grpc-web", "grpc"] as const;
-type Protocol = (typeof PROTOCOLS)[number];
-function transport(protocol: Protocol, token: string): Transport {
-  const interceptors = [bearerAuth(token)];
-  if (protocol === "grpc") return createGrpcTransport({ baseUrl: server.grpcUrl, interceptors });
-  if (protocol === "grpc-web") return createGrpcWebTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors });
-  return createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors });
-}
 function swmAs(protocol: Protocol, token: string): Client<typeof SharedWorkingMemoryService> {
-  return createClient(SharedWorkingMemoryService, transport(protocol, token));
+  return createClient(SharedWorkingMemoryService, transportTo(server, protocol, token));
 }
 function glmAs(protocol: Protocol, token: string): Client<typeof GlobalLongTermMemoryService> {
-  return createClient(GlobalLongTermMemoryService, transport(protocol, token));
+  return createClient(GlobalLongTermMemoryService, transportTo(server, protocol, token));
 }
 
 beforeAll(async () => {
-  const keysFile = join(tempDir("dcsm-isolation-"), "keys.json");
-  writeFileSync(keysFile, JSON.stringify({ keys: [keyA.entry, keyB.entry, keyPublishA.entry, keyReadA.entry, keyAdmin.entry, keyLockA2.entry] }));
-  server = await startTestServer({ apiKeysFile: keysFile, swmMaxSubscribersPerPrincipal: STREAMS_PER_PRINCIPAL });
+  server = await startTestServer({ apiKeysFile: apiKeysFile([keyA, keyB, keyPublishA, keyReadA, keyAdmin, keyLockA2]), swmMaxSubscribersPerPrincipal: STREAMS_PER_PRINCIPAL });
 });
 afterAll(async () => {
   await server?.close();
@@ -75,14 +63,16 @@ describe.each(PROTOCOLS)("per-principal event stream cap over %s", (protocol) =>
     const other = await openStream(swmAs(protocol, keyB.key));
     expect(other.code).toBe("ok");
     mine.pop()!.close();
-    let again: Awaited<ReturnType<typeof openStream>> | undefined;
-    for (let i = 0; i < 50; i++) {
-      again = await openStream(swmAs(protocol, keyA.key));
-      if (again.code === "ok") break;
-      await Bun.sleep(20);
-    }
-    expect(again!.code).toBe("ok");
-    for (const s of [...mine, other, again!]) s.close();
+    // The server frees the slot when it sees the cancellation: retry until it has.
+    const again = await waitFor(
+      async () => {
+        const s = await openStream(swmAs(protocol, keyA.key));
+        return s.code === "ok" ? s : undefined;
+      },
+      { timeoutMs: 1000, what: "a freed stream slot" },
+    );
+    expect(again.code).toBe("ok");
+    for (const s of [...mine, other, again]) s.close();
     await Bun.sleep(100); // let the server see the cancellations before the next protocol
   });
 });
@@ -98,7 +88,7 @@ describe.each(PROTOCOLS)("persisting to GLM from SWM needs write, over %s", (pro
     expect(await codeOf(publisher.publishKEMToSWM({ kemToPublish: { content: new TextEncoder().encode("SWM only") } }))).toBe("ok");
     const writer = await swmAs(protocol, keyA.key).publishKEMToSWM({ kemToPublish: { content: new TextEncoder().encode("a persists") }, persistToGlmIfNewOrUpdated: true });
     expect(writer.queuedForGlmPersistence).toBe(true);
-    for (let i = 0; i < 100 && (await server.swm.writeBehindStats()).depth > 0; i++) await Bun.sleep(20);
+    await waitFor(async () => (await server.swm.writeBehindStats()).depth === 0, { what: "an empty write-behind queue" });
     const row = (await admin.retrieveKEMs({ query: { ids: [id] } })).kems[0]!;
     expect(new TextDecoder().decode(row.content)).toBe("a's durable row");
   });
@@ -108,8 +98,8 @@ describe.each(PROTOCOLS)("KPS stays within the namespace it writes, over %s", (p
   test("an admin ingest of the same source_path neither reuses nor deletes another tenant's chunks", async () => {
     const path = `docs/shared-${protocol}.md`;
     const enc = new TextEncoder();
-    const kpsA = createClient(KnowledgeProcessorService, transport(protocol, keyA.key));
-    const kpsAdmin = createClient(KnowledgeProcessorService, transport(protocol, keyAdmin.key));
+    const kpsA = createClient(KnowledgeProcessorService, transportTo(server, protocol, keyA.key));
+    const kpsAdmin = createClient(KnowledgeProcessorService, transportTo(server, protocol, keyAdmin.key));
     const a = await kpsA.processRawData({ sourcePath: path, rawContent: enc.encode("# Plan\nteam-a's private roadmap") });
     expect(a.kemIds.length).toBeGreaterThan(0);
     const admin = await kpsAdmin.processRawData({ sourcePath: path, rawContent: enc.encode("# Ops\nthe operators' runbook, a different text") });

@@ -2,6 +2,9 @@
  * Starts a real DCSM server for tests: both listeners on free ports, a fresh SQLite file in a
  * temporary folder, and the shared real model.
  */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { ApiKeyEntry } from "../../runtime/auth/authenticator.ts";
 import { loadConfig, type DcsmConfig } from "../../runtime/config.ts";
 import { startDcsmServer, type DcsmServer } from "../../runtime/server.ts";
 import { testEmbedder } from "./model.ts";
@@ -16,4 +19,15 @@ export async function startTestServer(overrides: Partial<Record<keyof DcsmConfig
   const config = loadConfig({}, { httpPort: 0, grpcPort: 0, dataDir, logLevel: "warn", modelOffline: true, warmup: "quick", ...overrides });
   const server = await startDcsmServer(config, { embedder: await testEmbedder() });
   return Object.assign(server, { dataDir });
+}
+
+/**
+ * Writes an API keys file (`DCSM_API_KEYS_FILE` format) in a fresh temporary folder.
+ * @param keys - keys made by `newApiKey`; their `entry` (id, hash, scopes) is written.
+ * @returns the file's path.
+ */
+export function apiKeysFile(keys: readonly { entry: ApiKeyEntry }[]): string {
+  const path = join(tempDir("dcsm-keys-"), "keys.json");
+  writeFileSync(path, JSON.stringify({ keys: keys.map((k) => k.entry) }));
+  return path;
 }

@@ -3,16 +3,15 @@
  * sockets), driven by the official SDK Client: tools, resources, scopes, sessions, errors.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { SignJWT } from "jose";
 import { newApiKey } from "../../runtime/auth/authenticator.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
-import { startTestServer } from "../helpers/server.ts";
-import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
+import { apiKeysFile, startTestServer } from "../helpers/server.ts";
+import { removeTempDirs } from "../helpers/temp-dir.ts";
 import { call, enforcesScopes, errorText, keyA, keyB, listsTools, locksAcrossSessions, ok, remembersAndRecalls } from "./scenarios.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 const keyReadOnlyA = newApiKey("reader-a", ["team-a:read"]);
 const JWT_SECRET = "an HS256 secret of at least thirty-two bytes for MCP";
@@ -26,9 +25,7 @@ async function connect(token?: string): Promise<Client> {
 }
 
 beforeAll(async () => {
-  const dir = tempDir("dcsm-mcp-http-");
-  const keysFile = join(dir, "keys.json");
-  writeFileSync(keysFile, JSON.stringify({ keys: [keyA.entry, keyB.entry, keyReadOnlyA.entry] }));
+  const keysFile = apiKeysFile([keyA, keyB, keyReadOnlyA]);
   server = await startTestServer({ apiKeysFile: keysFile, jwtSecret: JWT_SECRET });
 });
 afterAll(async () => {
@@ -173,11 +170,13 @@ describe("MCP over Streamable HTTP", () => {
       expect(seen.notes.map((n: { id: string }) => n.id)).toContain(shared.id);
       expect((await ok(other, "recent_shared", { filters: { kind: "status" } })).notes).toEqual([]);
       // Kept in long-term memory with an embedding (SWM write-behind): recall finds it by meaning.
-      let hit: { id: string } | undefined;
-      for (let i = 0; i < 50 && hit?.id !== shared.id; i++) {
-        hit = (await ok(two, "recall", { query: "did the deployment succeed?", k: 1, filters: { kind: "status" } })).results[0];
-        if (hit?.id !== shared.id) await Bun.sleep(100);
-      }
+      const hit = await waitFor(
+        async () => {
+          const first = (await ok(two, "recall", { query: "did the deployment succeed?", k: 1, filters: { kind: "status" } })).results[0] as { id: string } | undefined;
+          return first?.id === shared.id ? first : undefined;
+        },
+        { intervalMs: 100, what: "the shared note in recall" },
+      );
       expect(hit?.id).toBe(shared.id);
 
       expect((await ok(one, "increment_counter", { counter: "team-a/builds" })).value).toBe("1");

@@ -4,13 +4,12 @@
  * a data folder when no URL is given.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { REPO_ROOT } from "../../runtime/config.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
-import { startTestServer } from "../helpers/server.ts";
+import { apiKeysFile, startTestServer } from "../helpers/server.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 import { call, enforcesScopes, errorText, keyA, keyB, listsTools, locksAcrossSessions, ok, remembersAndRecalls } from "./scenarios.ts";
 
@@ -31,9 +30,7 @@ async function spawnMcp(env: Record<string, string>): Promise<Client> {
 const connect = (token: string) => spawnMcp({ DCSM_URL: server.httpUrl, DCSM_TOKEN: token });
 
 beforeAll(async () => {
-  const dir = tempDir("dcsm-mcp-stdio-");
-  const keysFile = join(dir, "keys.json");
-  writeFileSync(keysFile, JSON.stringify({ keys: [keyA.entry, keyB.entry] }));
+  const keysFile = apiKeysFile([keyA, keyB]);
   server = await startTestServer({ apiKeysFile: keysFile });
 });
 afterAll(async () => {

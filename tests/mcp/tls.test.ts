@@ -3,14 +3,13 @@
  * `dcsm mcp` over stdio to the https:// URL trusting the private CA (DCSM_TLS_CA).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { REPO_ROOT } from "../../runtime/config.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
-import { startTestServer } from "../helpers/server.ts";
+import { apiKeysFile, startTestServer } from "../helpers/server.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 import { makeSelfSignedCert, type TestCert } from "../helpers/tls-cert.ts";
 import { keyA, keyB, ok } from "./scenarios.ts";
@@ -21,8 +20,7 @@ let cert: TestCert;
 beforeAll(async () => {
   const dir = tempDir("dcsm-mcp-tls-");
   cert = makeSelfSignedCert(dir);
-  const keysFile = join(dir, "keys.json");
-  writeFileSync(keysFile, JSON.stringify({ keys: [keyA.entry, keyB.entry] }));
+  const keysFile = apiKeysFile([keyA, keyB]);
   server = await startTestServer({ tlsCert: cert.certPath, tlsKey: cert.keyPath, apiKeysFile: keysFile });
 });
 afterAll(async () => {
