@@ -133,16 +133,29 @@ for (const backend of backends) {
       expect((await store.count())).toBe(2);
     });
 
-    test("limits: batch size, page size, ids, dimension, content size, page token", async () => {
+    test("a batch over maxBatchSize is ResourceExhausted", async () => {
       const { client } = await makeGlm();
       const tooMany = Array.from({ length: limits.maxBatchSize + 1 }, (_, i) => ({ id: `t${i}`, content: enc.encode("x") }));
       expect(await codeOf(client.batchStoreKEMs({ kems: tooMany }))).toBe(Code.ResourceExhausted);
+    });
+
+    test("a page size over maxPageSize or negative, and more ids than maxQueryIds, are InvalidArgument", async () => {
+      const { client } = await makeGlm();
       expect(await codeOf(client.retrieveKEMs({ pageSize: limits.maxPageSize + 1 }))).toBe(Code.InvalidArgument);
       expect(await codeOf(client.retrieveKEMs({ pageSize: -1 }))).toBe(Code.InvalidArgument);
       expect(await codeOf(client.retrieveKEMs({ query: { ids: Array.from({ length: 1001 }, (_, i) => `i${i}`) } }))).toBe(Code.InvalidArgument);
+    });
+
+    test("a query vector of the wrong dimension, content over maxContentBytes, an id with a space and an idempotency key over its limit are InvalidArgument", async () => {
+      const { client } = await makeGlm();
       expect(await codeOf(client.retrieveKEMs({ query: { embeddingQuery: [1, 2] } }))).toBe(Code.InvalidArgument);
       expect(await codeOf(client.storeKEM({ kem: { content: new Uint8Array(limits.maxContentBytes + 1) } }))).toBe(Code.InvalidArgument);
       expect(await codeOf(client.storeKEM({ kem: { id: "has space", content: enc.encode("x") } }))).toBe(Code.InvalidArgument);
+      expect(await codeOf(client.storeKEM({ kem: { content: enc.encode("k") }, idempotencyKey: "k".repeat(limits.maxIdempotencyKeyChars + 1) }))).toBe(Code.InvalidArgument);
+    });
+
+    test("a malformed page token, or one made for another query, is InvalidArgument", async () => {
+      const { client } = await makeGlm();
       expect(await codeOf(client.retrieveKEMs({ pageToken: "garbage!" }))).toBe(Code.InvalidArgument);
       const first = await client.retrieveKEMs({ pageSize: 1 });
       await client.storeKEM({ kem: { content: enc.encode("a") } });
@@ -150,13 +163,15 @@ for (const backend of backends) {
       const page = await client.retrieveKEMs({ pageSize: 1 });
       expect(await codeOf(client.retrieveKEMs({ pageSize: 1, pageToken: page.nextPageToken, query: { ids: ["zzz"] } }))).toBe(Code.InvalidArgument);
       expect(first.kems.length).toBe(0);
-      // Without a model, a text query is searched lexically; dense modes need the model.
+    });
+
+    test("without a model a text query is searched lexically; dense modes are FailedPrecondition; LEXICAL needs a text query", async () => {
+      const { client } = await makeGlm();
       expect(await codeOf(client.retrieveKEMs({ query: { textQuery: "needs a model" } }))).toBe("ok");
       expect(await codeOf(client.retrieveKEMs({ query: { textQuery: "needs a model", searchMode: SearchMode.VECTOR } }))).toBe(Code.FailedPrecondition);
       expect(await codeOf(client.retrieveKEMs({ query: { textQuery: "needs a model", searchMode: SearchMode.HYBRID } }))).toBe(Code.FailedPrecondition);
       expect(await codeOf(client.retrieveKEMs({ query: { searchMode: SearchMode.LEXICAL } }))).toBe(Code.InvalidArgument);
       expect(await codeOf(client.retrieveKEMs({ query: { embeddingQuery: [1, 0, 0, 0, 0, 0, 0, 0], searchMode: SearchMode.LEXICAL } }))).toBe(Code.InvalidArgument);
-      expect(await codeOf(client.storeKEM({ kem: { content: enc.encode("k") }, idempotencyKey: "k".repeat(limits.maxIdempotencyKeyChars + 1) }))).toBe(Code.InvalidArgument);
     });
 
     test("a retried batch with the same idempotency keys stores nothing twice", async () => {
