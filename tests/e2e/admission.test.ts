@@ -6,14 +6,14 @@
  * subscribers are dropped while every publish completes.
  * In-flight calls are held open for real by AcquireLock waiting on a held lock.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { LockStatus, SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { newApiKey } from "../../runtime/auth/authenticator.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
-import { apiKeysFile, startTestServer } from "../helpers/server.ts";
+import { apiKeysFile } from "../helpers/server.ts";
 import { PROTOCOLS, transportTo, type Protocol } from "../helpers/transports.ts";
-import { removeTempDirs } from "../helpers/temp-dir.ts";
+import { serverPerFile } from "../helpers/server-per-file.ts";
 
 const ALL = "read,write,publish,subscribe,lock";
 const keyA = newApiKey("agent-a", [`team-a:${ALL}`]);
@@ -26,13 +26,7 @@ let server: DcsmServer;
 
 const swmAs = (protocol: Protocol, token: string): Client<typeof SharedWorkingMemoryService> => createClient(SharedWorkingMemoryService, transportTo(server, protocol, token));
 
-beforeAll(async () => {
-  server = await startTestServer({ apiKeysFile: apiKeysFile([keyA, keyB, keyC]), maxInFlight: PROCESS, maxInFlightPerPrincipal: PER_PRINCIPAL, retryAfterSeconds: 2, swmSubscriberBuffer: 20 });
-});
-afterAll(async () => {
-  await server?.close();
-  removeTempDirs();
-});
+serverPerFile((s) => (server = s), { apiKeysFile: apiKeysFile([keyA, keyB, keyC]), maxInFlight: PROCESS, maxInFlightPerPrincipal: PER_PRINCIPAL, retryAfterSeconds: 2, swmSubscriberBuffer: 20 });
 
 /** Fails with the error's code, `retry-after` and elapsed ms, or "ok". */
 async function refusal(p: Promise<unknown>): Promise<{ code: Code | "ok"; retryAfter: string | null; ms: number }> {

@@ -2,7 +2,7 @@
  * Bad input over real sockets: each case gets the right Connect code and a clear message, and the
  * server keeps serving (and keeps the data stored before) afterwards.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
@@ -13,18 +13,12 @@ import type { DcsmServer } from "../../runtime/server.ts";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import { createTransformersEmbedder } from "../../services/kps/embedder/transformers-embedder.ts";
-import { startTestServer } from "../helpers/server.ts";
-import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
+import { tempDir } from "../helpers/temp-dir.ts";
+import { serverPerFile } from "../helpers/server-per-file.ts";
 
 const MAX_MESSAGE = 64 * 1024;
 let server: DcsmServer;
-beforeAll(async () => {
-  server = await startTestServer({ maxMessageBytes: MAX_MESSAGE });
-});
-afterAll(async () => {
-  await server?.close();
-  removeTempDirs();
-});
+serverPerFile((s) => (server = s), { maxMessageBytes: MAX_MESSAGE });
 
 const enc = new TextEncoder();
 

@@ -4,16 +4,15 @@
  * accept, idle HTTP/2 sessions get GOAWAY, and health Watch streams (open without credentials)
  * are capped — so idle connections cannot starve the server.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as h2Connect } from "node:http2";
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Health } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
-import { startTestServer } from "../helpers/server.ts";
-import { removeTempDirs } from "../helpers/temp-dir.ts";
 import { codeOf } from "../helpers/connect-code.ts";
+import { serverPerFile } from "../helpers/server-per-file.ts";
 
 const CAP = 20;
 const HANDSHAKE_MS = 500;
@@ -21,13 +20,7 @@ const IDLE_MS = 800;
 const WATCHERS = 2;
 let server: DcsmServer;
 
-beforeAll(async () => {
-  server = await startTestServer({ grpcMaxConnections: CAP, grpcHandshakeTimeoutMs: HANDSHAKE_MS, grpcIdleTimeoutMs: IDLE_MS, healthMaxWatchers: WATCHERS });
-});
-afterAll(async () => {
-  await server?.close();
-  removeTempDirs();
-});
+serverPerFile((s) => (server = s), { grpcMaxConnections: CAP, grpcHandshakeTimeoutMs: HANDSHAKE_MS, grpcIdleTimeoutMs: IDLE_MS, healthMaxWatchers: WATCHERS });
 
 /** Opens a TCP connection that sends nothing; resolves once connected, with its close time (ms since `t0`). */
 function silent(port: number, t0: number): Promise<{ socket: Socket; closedAt: Promise<number> }> {

@@ -3,15 +3,15 @@
  * namespaces using the same key never see or block each other's KEMs, on Connect, gRPC-Web and
  * gRPC; a deleted KEM's key can be reused; an oversized key is refused for its item only.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { Code, createClient, type Client } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { newApiKey } from "../../runtime/auth/authenticator.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
 import { codeOf } from "../helpers/connect-code.ts";
-import { apiKeysFile, startTestServer } from "../helpers/server.ts";
+import { apiKeysFile } from "../helpers/server.ts";
 import { PROTOCOLS, transportTo, type Protocol } from "../helpers/transports.ts";
-import { removeTempDirs } from "../helpers/temp-dir.ts";
+import { serverPerFile } from "../helpers/server-per-file.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -20,13 +20,7 @@ const keyA = newApiKey("agent-a", [`team-a:${ALL}`]);
 const keyB = newApiKey("agent-b", [`team-b:${ALL}`]);
 let server: DcsmServer;
 
-beforeAll(async () => {
-  server = await startTestServer({ apiKeysFile: apiKeysFile([keyA, keyB]) });
-});
-afterAll(async () => {
-  await server?.close();
-  removeTempDirs();
-});
+serverPerFile((s) => (server = s), { apiKeysFile: apiKeysFile([keyA, keyB]) });
 
 
 function glmAs(protocol: Protocol, token: string): Client<typeof GlobalLongTermMemoryService> {

@@ -4,15 +4,14 @@
  * must rank the right document first in vector mode, and among the first three in the default
  * hybrid mode (where an unrelated document sharing one common word, "hot", can rank first).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { DcsmServer } from "../../runtime/server.ts";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { SearchMode } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
-import { startTestServer } from "../helpers/server.ts";
-import { removeTempDirs } from "../helpers/temp-dir.ts";
+import { serverPerFile } from "../helpers/server-per-file.ts";
 
 const DOCS: Record<string, string> = {
   "photosynthesis.txt": "Plants capture sunlight in their leaves and use it to turn carbon dioxide and water into sugar, releasing oxygen as a by-product.",
@@ -37,13 +36,7 @@ const QUESTIONS: [string, string][] = [
 ];
 
 let server: DcsmServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server?.close();
-  removeTempDirs();
-});
+serverPerFile((s) => (server = s));
 
 describe("semantic retrieval with the real model", () => {
   test("paraphrased questions rank the expected document first (vector) and in the top three (hybrid)", async () => {

@@ -7,18 +7,18 @@
  * Keys: agent-a / agent-b (every right but admin on team-a / team-b), publish-only and read-only
  * keys on team-a, and an admin key.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { Code, createClient, type Client } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import { LockStatus, ReleaseStatus, SharedWorkingMemoryService, type SWMMemoryEvent } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { newApiKey } from "../../runtime/auth/authenticator.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
-import { apiKeysFile, startTestServer } from "../helpers/server.ts";
+import { apiKeysFile } from "../helpers/server.ts";
 import { PROTOCOLS, transportTo, type Protocol } from "../helpers/transports.ts";
-import { removeTempDirs } from "../helpers/temp-dir.ts";
 import { codeOf } from "../helpers/connect-code.ts";
 import { waitFor } from "../helpers/wait-for.ts";
+import { serverPerFile } from "../helpers/server-per-file.ts";
 
 const ALL = "read,write,publish,subscribe,lock";
 const keyA = newApiKey("agent-a", [`team-a:${ALL}`]);
@@ -37,13 +37,7 @@ function glmAs(protocol: Protocol, token: string): Client<typeof GlobalLongTermM
   return createClient(GlobalLongTermMemoryService, transportTo(server, protocol, token));
 }
 
-beforeAll(async () => {
-  server = await startTestServer({ apiKeysFile: apiKeysFile([keyA, keyB, keyPublishA, keyReadA, keyAdmin, keyLockA2]), swmMaxSubscribersPerPrincipal: STREAMS_PER_PRINCIPAL });
-});
-afterAll(async () => {
-  await server?.close();
-  removeTempDirs();
-});
+serverPerFile((s) => (server = s), { apiKeysFile: apiKeysFile([keyA, keyB, keyPublishA, keyReadA, keyAdmin, keyLockA2]), swmMaxSubscribersPerPrincipal: STREAMS_PER_PRINCIPAL });
 
 /** Opens an event stream and waits for its first message; resolves the outcome code and a closer. */
 async function openStream(swm: Client<typeof SharedWorkingMemoryService>): Promise<{ code: Code | "ok"; close(): void }> {

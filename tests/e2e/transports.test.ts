@@ -15,17 +15,11 @@ import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_p
 import { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import { SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { Health, HealthCheckResponse_ServingStatus } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
-import { startTestServer } from "../helpers/server.ts";
-import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
+import { tempDir } from "../helpers/temp-dir.ts";
+import { serverPerFile } from "../helpers/server-per-file.ts";
 
 let server: DcsmServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server?.close();
-  removeTempDirs();
-});
+serverPerFile((s) => (server = s));
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
