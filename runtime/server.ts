@@ -122,6 +122,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     createSqliteKemStore({
       path: join(dataDir, "glm.sqlite"),
       idempotencyTtlMs: config.idempotencyTtlMs,
+      log,
       onMigrationProgress: (p) => log.info(p, `migrating the GLM store from schema ${p.from} to ${p.to}: ${p.done} of ${p.total} KEMs indexed`),
     });
   const qdrantUrl = qdrantUrlOf(config);
