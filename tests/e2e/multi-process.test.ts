@@ -1,5 +1,5 @@
 /**
- * Many processes, one store (seed 000): two `dcsm serve` processes on one data directory write and
+ * Many processes, one store (docs/architecture.md "Process model"): two `dcsm serve` processes on one data directory write and
  * read concurrently. No lock errors, nothing lost, nothing duplicated, and each process's vector
  * index sees the other's writes (it catches up from SQLite's change log).
  */
