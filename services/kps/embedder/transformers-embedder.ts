@@ -33,7 +33,8 @@ export interface TransformersEmbedderOptions {
   threads?: number;
   /**
    * Most padded tokens per model call (inputs × longest input): long inputs go in smaller batches,
-   * so one long input never pads a whole batch to the window (docs/decisions/0008-bounded-embedding-queue.md). @default batchSize × 64
+   * so one long input never pads a whole batch to the window
+   * (docs/decisions/0008-bounded-embedding-queue.md). @default batchSize × 64
    */
   maxBatchTokens?: number;
   /** ONNX Runtime CPU memory arena (faster reuse; grows with shape variety). @default true */

@@ -17,7 +17,10 @@ export interface OpenAiApiOptions {
   embedder: Embedder;
   /** Accepted API keys; empty means no authentication. Ignored when `authorize` is given. @default [] */
   apiKeys?: string[];
-  /** Decides whether a request's credentials are good (the server's authenticator, docs/security.md); wins over `apiKeys`. */
+  /**
+   * Decides whether a request's credentials are good (the server's authenticator,
+   * docs/security.md); wins over `apiKeys`.
+   */
   authorize?: (req: Request) => Promise<boolean>;
   /** Most inputs per request (400 `too_many_inputs` beyond). @default 2048 */
   maxInputs?: number;
