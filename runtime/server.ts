@@ -2,7 +2,7 @@
  * Starts a DCSM server: builds the backends from configuration (SQLite or PostgreSQL store, vector index,
  * embedding model), the GLM, KPS and SWM services, and both listeners (HTTP for Connect and
  * gRPC-Web on `Bun.serve`, h2c for gRPC on `node:http2`). One process, embedded defaults
- * (DESIGN.md "The shape").
+ * (docs/architecture.md "Process model").
  * @module
  */
 import { mkdirSync } from "node:fs";
@@ -99,7 +99,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
 
-  // Issue 8: authentication is off only on a loopback interface, unless explicitly --insecure.
+  // Authentication is off only on a loopback interface, unless explicitly --insecure (docs/security.md).
   const auth = await createAuthenticator(config);
   if (!auth.enabled && !isLoopback(config.host) && !config.insecure) {
     throw new Error(`refusing to serve on ${config.host} without authentication: configure DCSM_API_KEYS_FILE, DCSM_API_KEYS or DCSM_JWT_*, or pass --insecure (DCSM_INSECURE=1)`);
@@ -110,7 +110,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     throw new Error(`model ${embedder.modelId} makes ${embedder.dimension}-dim embeddings but DCSM_VECTOR_DIM is ${config.dimension}`);
   }
 
-  // Issue 6: GLM, KPS and /v1/embeddings share one cache and one micro-batching queue.
+  // GLM, KPS and /v1/embeddings share one cache and one micro-batching queue.
   const embedding = createEmbeddingStack(embedder, config, log, (req) => auth.authenticate(req.headers).then(() => true, () => false));
 
   // GLM's store: the embedded SQLite file, or PostgreSQL shared by many nodes (docs/postgres.md).
@@ -132,7 +132,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
         apiKey: config.qdrantApiKey || undefined,
         collection: config.qdrantCollection,
         dimension: config.dimension,
-        indexedKeys: [...new Set([...config.glmIndexedKeys, NAMESPACE_KEY])], // scoped queries filter on namespace (issue 8)
+        indexedKeys: [...new Set([...config.glmIndexedKeys, NAMESPACE_KEY])], // scoped queries filter on namespace (docs/security.md)
       })
     : config.vectorIndex === "exact"
       ? createExactVectorIndex({ dimension: config.dimension, initialCapacity: Math.max(1024, (await store.count())) })
@@ -142,7 +142,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
           snapshotDir: pgStore ? join(dataDir, "vector-index", `postgres-${pgStore.storeId}`) : join(dataDir, "vector-index"),
           log,
         });
-  // Seed 002 6: GLM does not start when Qdrant is unreachable at start-up.
+  // GLM does not start when Qdrant is unreachable at start-up (README "Configuration").
   if ("ensureCollection" in index) await (index as QdrantVectorIndex).ensureCollection();
   const repository = new KemRepository({ store, index, log });
   const t0 = performance.now();
@@ -155,7 +155,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   const glmTransport = config.glmUrl
     ? createConnectTransport({ baseUrl: config.glmUrl, httpVersion: "1.1", useBinaryFormat: true, interceptors: config.glmApiKey ? [bearerAuth(config.glmApiKey)] : [] })
     : createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, glm));
-  // Issue 8: with a remote GLM, KPS queues chunks durably (<dataDir>/kps-outbox.sqlite) while GLM is down.
+  // With a remote GLM, KPS queues chunks durably (<dataDir>/kps-outbox.sqlite) while GLM is down.
   const kpsSink = buildKpsSink(config, { glm: glmTransport, maxBatchSize: limits.maxBatchSize, log, dataDir });
   const kps = createKpsService({ embedder: embedding.embedder, sink: kpsSink.sink, limits });
   // GLM in this process: write-behind stores through its repository (no serialising transport).
@@ -165,7 +165,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   const serviceNames = [GlobalLongTermMemoryService.typeName, KnowledgeProcessorService.typeName, SharedWorkingMemoryService.typeName];
   const health = createHealthRegistry(serviceNames);
   const healthImpl = createHealthService(health, { maxWatchers: config.healthMaxWatchers });
-  // Issue 8: each service behind its namespace guard (callers with `*` scopes pass straight through).
+  // Each service behind its namespace guard (callers with `*` scopes pass straight through).
   // One ownership rule for both stores: an id owned in GLM or in SWM is written only by a principal
   // with the right on that namespace (StoreKEM, BatchStoreKEMs, PublishKEMToSWM; LoadKEMsFromGLM
   // and write-behind re-check it in the SWM service and worker).
@@ -180,7 +180,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     router.service(Health, healthImpl);
   };
 
-  // Server interceptors shared by both listeners, outermost first (issue 8: metrics, then auth).
+  // Server interceptors shared by both listeners, outermost first: metrics, then auth.
   const observability = createObservability({ log, vectorIndex: index, embedding, embedBatchSize: config.embedBatchSize, swm: swmRuntime });
   const interceptors: Interceptor[] = [observability.interceptor];
   interceptors.push(createAuthInterceptor(auth));
@@ -189,7 +189,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   const authenticate = (headers: Headers) => auth.authenticate(headers);
   const admission = createAdmission({ maxInFlight: config.maxInFlight, maxInFlightPerPrincipal: config.maxInFlightPerPrincipal, retryAfterSeconds: config.retryAfterSeconds });
   const app = createConnectApp({ routes, readMaxBytes: config.maxMessageBytes, interceptors, authenticate, admission });
-  // Issue 8: /metrics needs an admin scope on every namespace when authentication is on.
+  // /metrics needs an admin scope on every namespace when authentication is on.
   app.use("/metrics", async (c, next) => {
     if (!auth.enabled) return next();
     const p = await auth.authenticate(c.req.raw.headers).catch(() => undefined);
@@ -236,12 +236,12 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     (path, init) => embedding.openai.fetch(new Request(`http://dcsm.internal${path}`, init)),
   );
   const mcp = mountMcpEndpoint(app, { link: mcpLink, authenticate: (headers) => auth.authenticate(headers), authEnabled: auth.enabled, maxBodyBytes: config.maxMessageBytes });
-  // TLS (issue 8): one HTTPS port does ALPN for every protocol; this host then sits behind it on a private Unix socket.
+  // TLS: one HTTPS port does ALPN for every protocol; this host then sits behind it on a private Unix socket.
   const tls = readTlsMaterial(config);
   const innerSocketPath = tls ? createInnerSocketPath() : undefined;
   const http = Bun.serve({
     ...(innerSocketPath ? { unix: innerSocketPath } : { hostname: config.host, port: config.httpPort }),
-    // The web console (issue 5), bundled by Bun from runtime/console/ (embedded by `bun build --compile`).
+    // The web console (README "Web console"), bundled by Bun from runtime/console/ (embedded by `bun build --compile`).
     routes: { "/": consolePage },
     development: false,
     fetch: app.fetch,
@@ -308,7 +308,7 @@ export function isLoopback(host: string): boolean {
   return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
 }
 
-/** `metadata.namespace` when it is a string (issue 8). */
+/** `metadata.namespace` when it is a string (docs/security.md). */
 function namespaceOf(metadata: { [key: string]: unknown } | undefined): string | undefined {
   const v = metadata?.[NAMESPACE_KEY];
   return typeof v === "string" ? v : undefined;

@@ -1,5 +1,5 @@
 /**
- * GLM batch persistence (issues 3 and 7): `BatchStoreKEMs` of 100 and 1000 KEMs with 384-dim
+ * GLM batch persistence (bench/README.md "Targets"): `BatchStoreKEMs` of 100 and 1000 KEMs with 384-dim
  * embeddings through the service (validation, normalization, one SQLite transaction, index update)
  * and over Connect binary to a real server, against raw `bun:sqlite` writes of the same rows and
  * index entries (metadata index, FTS5) in transactions of the same size.

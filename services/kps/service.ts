@@ -1,6 +1,6 @@
 /**
- * The KPS service (`dcsm.v1.KnowledgeProcessorService`, seed 002 sections 3.3 and 4.1): decodes
- * raw text, splits it into chunks (on syntax boundaries for code and Markdown, issue 6), embeds
+ * The KPS service (`dcsm.v1.KnowledgeProcessorService`; docs/architecture.md "Data flow"): decodes
+ * raw text, splits it into chunks (on syntax boundaries for code and Markdown), embeds
  * every chunk and stores each as a KEM through GLM. Re-processing a document skips chunks whose
  * text and position are unchanged, reuses stored embeddings for moved text, and deletes the KEMs
  * of chunks that no longer exist.

@@ -102,7 +102,7 @@ describe("KPS", () => {
   });
 });
 
-describe("KPS re-ingest of code (issue 6)", () => {
+describe("KPS re-ingest of code", () => {
   const fn = (name: string, body: string) => `/** ${name} does one thing. */\nexport function ${name}(x: number): number {\n  // ${body}\n  return x * ${name.length};\n}\n`;
   const file = (names: string[], top = "") => top + names.map((n) => fn(n, `work for ${n} `.repeat(24))).join("\n");
   const send = (kps: Awaited<ReturnType<typeof makeKps>>["kps"], text: string) =>
