@@ -14,6 +14,7 @@
  * @module
  */
 import postgres from "postgres";
+import { assembleGlm } from "../../services/glm/assembly.ts";
 import { KemRepository } from "../../services/glm/kem-repository.ts";
 import type { VectorIndex } from "../../services/glm/ports.ts";
 import { migratePostgresSchema } from "../../services/glm/store/postgres-schema.ts";
@@ -97,9 +98,7 @@ export async function benchBatchStorePostgres(batch: number, rounds: number): Pr
 
     const store = await createPostgresKemStore({ url: (await pg.createDatabase()).url, maxConnections: 4 });
     const index = createHnswVectorIndex({ dimension: DIM });
-    const repository = new KemRepository({ store, index });
-    await repository.open();
-    const svcRun = serviceBatchRun(repository, freshBatches);
+    const svcRun = serviceBatchRun(await assembleGlm({ store, index }).open(), freshBatches);
     try {
       const results = await compareRuns({ name: `postgres.raw-insert/${batch}`, run: rawRun }, [{ name: `glm.batch-store/${batch}-postgres`, run: svcRun, target: 0.5 }]);
       await index.drained();
