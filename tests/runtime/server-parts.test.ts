@@ -117,6 +117,14 @@ describe("a failed start stops what started before it", () => {
     expectTornDown(a);
   });
 
+  test("embedding model: another dimension than DCSM_VECTOR_DIM; a preloaded model stays loaded", async () => {
+    const a = await failedStart({ dimension: model.dimension + 1 });
+    expect(String(a.error)).toContain(`DCSM_VECTOR_DIM is ${model.dimension + 1}`);
+    expect(a.started).toEqual(["data folder", "authentication"]);
+    expectTornDown(a);
+    expect((await model.embed(["still loaded"]))[0]!.length).toBe(model.dimension);
+  });
+
   test("storage: glm.sqlite is a folder", async () => {
     const dataDir = tempDir("dcsm-parts-");
     mkdirSync(join(dataDir, "glm.sqlite"));
