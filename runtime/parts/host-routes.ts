@@ -6,7 +6,7 @@
  */
 import { createRouterTransport } from "@connectrpc/connect";
 import type { Context, Next } from "hono";
-import type { KemStore } from "../../services/glm/ports.ts";
+import type { VectorIndex } from "../../services/glm/ports.ts";
 import type { Embedder } from "../../services/kps/ports.ts";
 import { can } from "../../services/shared/access.ts";
 import { ANONYMOUS, type Authenticator } from "../auth/authenticator.ts";
@@ -21,7 +21,6 @@ import type { SwmRuntime } from "../swm.ts";
 import type { HttpApp } from "./http-app.ts";
 import type { StartedPart } from "./part-stack.ts";
 import type { Storage } from "./storage.ts";
-import type { VectorIndex } from "../../services/glm/ports.ts";
 
 /**
  * `/metrics` guard: with authentication on, 401 without valid credentials and 403 without the
@@ -39,14 +38,21 @@ export function metricsAccess(auth: Authenticator) {
 
 /** What `/health` reports on. */
 export interface HealthSources {
+  /** Decides who sees the details. */
   auth: Authenticator;
+  /** Serving status ("" = the whole server). */
   health: HealthRegistry;
+  /** The model (id and dimension). */
   model: Embedder;
+  /** The store (KEM count and kind). */
   storage: Storage;
+  /** The vector index (its stats). */
   index: VectorIndex;
+  /** The embedding stack (readiness, queue and cache counters). */
   embedding: EmbeddingStack;
+  /** SWM (working-set and write-behind stats). */
   swm: SwmRuntime;
-  /** "redis" or "memory". */
+  /** SWM's backend as reported: "redis" or "memory". */
   swmBackend: string;
 }
 
