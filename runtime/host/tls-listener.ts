@@ -70,7 +70,8 @@ export function createInnerSocketPath(): string {
   return join(dir, "http.sock");
 }
 
-function removeSocketDir(socketPath: string): void {
+/** Removes the folder of a socket path made by {@link createInnerSocketPath} (once; later calls do nothing). */
+export function removeSocketDir(socketPath: string): void {
   const dir = dirname(socketPath);
   if (!socketDirs.delete(dir)) return;
   rmSync(dir, { recursive: true, force: true });
