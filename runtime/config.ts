@@ -1,6 +1,6 @@
 /**
  * DCSM configuration: one typed object built from `DCSM_*` environment variables and CLI flags,
- * validated with zod (DESIGN.md "Config": nothing else reads the environment).
+ * validated with zod; nothing else reads the environment (docs/architecture.md "Code layout").
  * @module
  */
 import { hostname } from "node:os";
@@ -113,7 +113,7 @@ const SETTINGS = {
   postgresPool: setting("DCSM_POSTGRES_POOL", positiveInt.max(1000).default(10)),
   /** Qdrant URL for GLM vectors; empty keeps vectors in process. */
   qdrantUrl: setting("QDRANT_URL", z.string().url().or(z.literal("")).default("")),
-  /** Qdrant host, used with `qdrantPort` when `qdrantUrl` is empty (seed 000). */
+  /** Qdrant host, used with `qdrantPort` when `qdrantUrl` is empty. */
   qdrantHost: setting("QDRANT_HOST", z.string().default("")),
   /** Qdrant port. @default 6333 */
   qdrantPort: setting("QDRANT_PORT", port.default(6333)),

@@ -1,5 +1,6 @@
 /**
- * The embedding stack the server hands to GLM, KPS and `/v1/embeddings` (issue 6): the model behind
+ * The embedding stack the server hands to GLM, KPS and `/v1/embeddings`
+ * (docs/decisions/0008-bounded-embedding-queue.md): the model behind
  * a bounded micro-batching queue, behind a bounded cache, with warm-up and readiness, and the
  * OpenAI-compatible API on top. Built from configuration here so `runtime/server.ts` only wires it.
  * @module
@@ -47,7 +48,7 @@ const GC_EVERY_MS = 2000;
  * @param model - the raw model.
  * @param config - batch size (`DCSM_EMBED_BATCH`), wait, queue, cache, warm-up, API keys, limits.
  * @param log - logger for warm-up and 5xx causes.
- * @param authorize - the server's credential check for `/v1/*` (issue 8); without it, `config.apiKeys`.
+ * @param authorize - the server's credential check for `/v1/*` (docs/security.md); without it, `config.apiKeys`.
  */
 export function createEmbeddingStack(model: Embedder, config: DcsmConfig, log: Logger, authorize?: (req: Request) => Promise<boolean>): EmbeddingStack {
   const batching = createBatchingEmbedder(model, { maxBatch: config.embedBatchSize, maxWaitMs: config.embedMaxWaitMs, maxQueue: config.embedQueue });
@@ -65,8 +66,8 @@ export function createEmbeddingStack(model: Embedder, config: DcsmConfig, log: L
     onError: (err) => log.error({ err }, "/v1 request failed"),
   });
   // Model outputs are large short-lived buffers the collector is slow to reclaim on its own: without
-  // this, RSS kept rising under load (seed 001 fixed the same in Python with gc.collect() per
-  // request; here it is at most once per GC_EVERY_MS while batches run, ~1% of model time).
+  // this, RSS kept rising under load. A full GC runs at most once per GC_EVERY_MS while batches
+  // run, ~1% of model time (docs/decisions/0008-bounded-embedding-queue.md).
   let seen = 0;
   const gcTimer = setInterval(() => {
     const batches = batching.stats().batches;

@@ -1,5 +1,6 @@
 /**
- * Lua scripts of the Redis working set (seed 002 4.3.1 layout). Each script reads the old state and
+ * Lua scripts of the Redis working set (layout: docs/redis-layout.md; why scripts:
+ * docs/decisions/0006-redis-lua-scripts.md). Each script reads the old state and
  * writes the KEM hash, its metadata and date indexes, the reverse index and the event-log entry in
  * one atomic step: a MULTI/EXEC transaction cannot read the previous version's index entries and
  * `created_at` inside the transaction, a script can. Redis's own clock (`TIME`) stamps every write,

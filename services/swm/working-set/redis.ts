@@ -1,10 +1,11 @@
 /**
- * Redis working set (seed 002 3.4, 4.3.1): `swm_kem:<id>` hashes, `swm_idx:meta:<key>:<value>`
+ * Redis working set (docs/redis-layout.md): `swm_kem:<id>` hashes, `swm_idx:meta:<key>:<value>`
  * sets for the configured keys, `swm_idx:date:created_at` / `updated_at` sorted sets, written
  * atomically by Lua scripts (see `redis-scripts.ts`), embeddings as raw little-endian float32 bytes.
  *
- * Eviction: the seed's `allkeys-lru` also evicts the index keys (40–80% stale ids measured). Here
- * only KEM hashes carry a TTL, Redis runs `volatile-lru`, so only KEM hashes are evicted; index,
+ * Eviction (docs/decisions/0003-redis-eviction-volatile-lru.md): `allkeys-lru` would also evict the
+ * index keys (40–80% stale ids measured). Here only KEM hashes carry a TTL, Redis runs
+ * `volatile-lru`, so only KEM hashes are evicted; index,
  * reverse-index, lock, counter, event and queue keys never are. Eviction and expiry notifications
  * (`notify-keyspace-events` with `Exe`) clean the indexes and emit KEM_EVICTED; readers that meet
  * an index entry whose hash is gone skip it and run the same cleanup (repair).
