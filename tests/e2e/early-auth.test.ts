@@ -18,6 +18,7 @@ import { bearerAuth } from "../../sdk/auth.ts";
 import { startServeProcess, type ServeProcess } from "../helpers/serve-process.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 import { codeOf } from "../helpers/connect-code.ts";
+import { responseHead } from "../helpers/response-head.ts";
 
 const KEY = "dcsm_early-auth-test-key";
 const BODY_BYTES = Math.round(13.8 * 1024 * 1024);
@@ -40,25 +41,11 @@ function rssMiB(pid: number): number {
 /** Sends an HTTP/1.1 request head declaring `BODY_BYTES` and `sendBytes` of body, then waits for the response head. */
 function http1Partial(baseUrl: string, contentType: string, sendBytes: number, timeoutMs: number): Promise<string> {
   const u = new URL(baseUrl);
-  return new Promise((resolve, reject) => {
-    const sock: Socket = netConnect(Number(u.port), u.hostname);
-    let got = "";
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`no response within ${timeoutMs} ms (got ${JSON.stringify(got)})`));
-    }, timeoutMs);
-    sock.on("error", () => {});
-    sock.on("data", (d) => {
-      got += d.toString("latin1");
-      if (got.includes("\r\n\r\n")) {
-        clearTimeout(timer);
-        sock.destroy();
-        resolve(got);
-      }
-    });
-    sock.write(`POST ${STORE_PATH} HTTP/1.1\r\nhost: ${u.host}\r\ncontent-type: ${contentType}\r\ncontent-length: ${BODY_BYTES}\r\n\r\n`);
-    sock.write(Buffer.alloc(sendBytes, 0x61));
-  });
+  const sock: Socket = netConnect(Number(u.port), u.hostname);
+  const head = responseHead(sock, timeoutMs);
+  sock.write(`POST ${STORE_PATH} HTTP/1.1\r\nhost: ${u.host}\r\ncontent-type: ${contentType}\r\ncontent-length: ${BODY_BYTES}\r\n\r\n`);
+  sock.write(Buffer.alloc(sendBytes, 0x61));
+  return head;
 }
 
 /** Sends gRPC headers and the first `sendBytes` of a `BODY_BYTES` envelope, then waits for the response headers. */

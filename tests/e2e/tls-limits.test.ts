@@ -12,6 +12,7 @@ import type { DcsmServer } from "../../runtime/server.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 import { makeSelfSignedCert, type TestCert } from "../helpers/tls-cert.ts";
+import { responseHead } from "../helpers/response-head.ts";
 
 const BODY_BYTES = Math.round(13.8 * 1024 * 1024);
 const STORE_PATH = "/dcsm.v1.GlobalLongTermMemoryService/StoreKEM";
@@ -50,23 +51,11 @@ describe("TLS port", () => {
     });
     expect(grpcStatus).toBe("16");
 
-    const head = await new Promise<string>((resolve, reject) => {
-      const sock = tlsConnect({ host: "127.0.0.1", port, servername: "localhost", ca: cert.cert, ALPNProtocols: ["http/1.1"] }, () => {
-        sock.write(`POST ${STORE_PATH} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/proto\r\ncontent-length: ${BODY_BYTES}\r\n\r\n`);
-        sock.write(Buffer.alloc(64 * 1024, 0x61));
-      });
-      let got = "";
-      const timer = setTimeout(() => (sock.destroy(), reject(new Error(`no response within 5 s: ${got}`))), 5000);
-      sock.on("error", () => {});
-      sock.on("data", (d) => {
-        got += d.toString("latin1");
-        if (got.includes("\r\n\r\n")) {
-          clearTimeout(timer);
-          sock.destroy();
-          resolve(got);
-        }
-      });
+    const sock = tlsConnect({ host: "127.0.0.1", port, servername: "localhost", ca: cert.cert, ALPNProtocols: ["http/1.1"] }, () => {
+      sock.write(`POST ${STORE_PATH} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/proto\r\ncontent-length: ${BODY_BYTES}\r\n\r\n`);
+      sock.write(Buffer.alloc(64 * 1024, 0x61));
     });
+    const head = await responseHead(sock, 5000);
     expect(head).toStartWith("HTTP/1.1 401");
   });
 
