@@ -13,7 +13,7 @@ import { GlobalLongTermMemoryService, MetadataUpdateMode, type RetrieveKEMsRespo
 import { KEMSchema, type KEM } from "./gen/dcsm/v1/kem_pb.ts";
 import { KnowledgeProcessorService, type ProcessRawDataRequestSchema, type ProcessRawDataResponse } from "./gen/dcsm/v1/kps_service_pb.ts";
 import { SharedWorkingMemoryService, type AcquireLockResponse, type GetLockInfoResponse, type ReleaseStatus, type SWMMemoryEvent } from "./gen/dcsm/v1/swm_service_pb.ts";
-import { holdLock, type HeldLock, type LockOptions } from "./distributed-lock.ts";
+import { holdLock, LOCK_DEFAULTS, type HeldLock, type LockOptions } from "./distributed-lock.ts";
 import { LocalAgentMemory, type LocalAgentMemoryOptions, type LocalQuery } from "./local-agent-memory.ts";
 import { withRetries, type RetryOptions } from "./retry.ts";
 import { subscribeSwmEvents, type HandleSwmEventsOptions, type SwmEventFilter, type SwmEventSubscription } from "./swm-events.ts";
@@ -297,7 +297,7 @@ export class AgentSDK {
   /** AcquireLock as this agent; `waitMs` (default 0) is how long the server waits. Returns the raw response (check `status`). */
   acquireDistributedLock(resourceId: string, options: LockOptions & { timeoutMs?: number } = {}): Promise<AcquireLockResponse> {
     const wait = options.waitMs ?? 0;
-    return this.swm.acquireLock({ resourceId, agentId: this.agentId, timeoutMs: wait, leaseDurationMs: options.leaseMs ?? 30_000 }, this.call(options, wait + 5000));
+    return this.swm.acquireLock({ resourceId, agentId: this.agentId, timeoutMs: wait, leaseDurationMs: options.leaseMs ?? LOCK_DEFAULTS.leaseMs }, this.call(options, wait + 5000));
   }
 
   /** ReleaseLock as this agent. @returns RELEASED, NOT_HELD (expired or never held) or INVALID_LOCK_ID. */
@@ -316,7 +316,7 @@ export class AgentSDK {
    * @throws ConnectError `Aborted` when still held by another agent after `waitMs` (default 10 s).
    */
   distributedLock(resourceId: string, options: LockOptions = {}): Promise<HeldLock> {
-    const wait = options.waitMs ?? 10_000;
+    const wait = options.waitMs ?? LOCK_DEFAULTS.waitMs;
     return holdLock(this.swm, this.agentId, resourceId, { ...options, waitMs: wait }, this.call({ signal: options.signal }, wait + 5000).timeoutMs);
   }
 

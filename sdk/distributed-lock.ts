@@ -10,6 +10,9 @@ import { LockStatus, ReleaseStatus, type AcquireLockResponse, type SharedWorking
 /** `Symbol.asyncDispose`, or its registered stand-in where the runtime lacks it (older browsers). */
 export const asyncDispose: typeof Symbol.asyncDispose = (Symbol.asyncDispose ?? Symbol.for("Symbol.asyncDispose")) as typeof Symbol.asyncDispose;
 
+/** Lock defaults: the lease when `leaseMs` is not given, and `distributedLock`'s wait, ms. */
+export const LOCK_DEFAULTS = Object.freeze({ leaseMs: 30_000, waitMs: 10_000 });
+
 /** Options of `distributedLock` and `acquireDistributedLock`. */
 export interface LockOptions {
   /** Lease length, ms (server bounds: 100 ms … 1 h; `InvalidArgument` outside). @default 30000 */
@@ -51,9 +54,9 @@ export interface HeldLock extends AsyncDisposable {
  *   (status TIMEOUT or NOT_AVAILABLE in the message); `InvalidArgument` for bad names or bounds.
  */
 export async function holdLock(swm: Client<typeof SharedWorkingMemoryService>, agentId: string, resourceId: string, options: LockOptions = {}, callTimeoutMs?: number): Promise<HeldLock> {
-  const leaseMs = options.leaseMs ?? 30_000;
+  const leaseMs = options.leaseMs ?? LOCK_DEFAULTS.leaseMs;
   const res: AcquireLockResponse = await swm.acquireLock(
-    { resourceId, agentId, leaseDurationMs: leaseMs, timeoutMs: options.waitMs ?? 10_000 },
+    { resourceId, agentId, leaseDurationMs: leaseMs, timeoutMs: options.waitMs ?? LOCK_DEFAULTS.waitMs },
     { signal: options.signal, timeoutMs: callTimeoutMs },
   );
   if (res.status !== LockStatus.ACQUIRED && res.status !== LockStatus.ALREADY_HELD_BY_YOU) {
