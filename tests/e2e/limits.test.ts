@@ -60,29 +60,44 @@ describe("configured limits", () => {
     expect(() => loadConfig({ DCSM_SWM_SUBSCRIBER_BUFFER: "lots" })).toThrow(/DCSM_SWM_SUBSCRIBER_BUFFER/);
     expect(() => loadConfig({ DCSM_MAX_METADATA_VALUE_BYTES: "-1" })).toThrow(/DCSM_MAX_METADATA_VALUE_BYTES/);
   });
+});
 
-  test("GLM, SWM and KPS enforce them with the documented codes", async () => {
+describe("GLM, SWM and KPS enforce the configured limits with the documented codes", () => {
+  const clients = () => {
     const transport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", useBinaryFormat: true });
-    const glm = createClient(GlobalLongTermMemoryService, transport);
-    const swm = createClient(SharedWorkingMemoryService, transport);
-    const kps = createClient(KnowledgeProcessorService, transport);
-    const x = enc.encode("x");
-    const fiveKeys = { a: 1, b: 2, c: 3, d: 4, e: 5 };
-    const longKey = { ["k".repeat(129)]: 1 };
-    const bigValue = { big: "v".repeat(400) };
-    const bigTotal = { a: "v".repeat(280), b: "v".repeat(280), c: "v".repeat(280), d: ["v".repeat(280), "v".repeat(280), "v".repeat(280), "v".repeat(280)] };
+    return {
+      glm: createClient(GlobalLongTermMemoryService, transport),
+      swm: createClient(SharedWorkingMemoryService, transport),
+      kps: createClient(KnowledgeProcessorService, transport),
+    };
+  };
+  const x = enc.encode("x");
+  const fiveKeys = { a: 1, b: 2, c: 3, d: 4, e: 5 };
 
-    // Content size: InvalidArgument at limit + 1, fine at the limit.
+  test("content size: InvalidArgument at the limit + 1, fine at the limit", async () => {
+    const { glm } = clients();
     expect(await codeOf(glm.storeKEM({ kem: { content: new Uint8Array(1001).fill(97) } }))).toBe(Code.InvalidArgument);
     expect(await codeOf(glm.storeKEM({ kem: { content: new Uint8Array(1000).fill(97) } }))).toBe("ok");
-    // Batch size: ResourceExhausted.
+  });
+
+  test("batch size: ResourceExhausted over the limit, fine at it", async () => {
+    const { glm } = clients();
     expect(await codeOf(glm.batchStoreKEMs({ kems: Array.from({ length: 6 }, () => ({ content: x })) }))).toBe(Code.ResourceExhausted);
     expect(await codeOf(glm.batchStoreKEMs({ kems: Array.from({ length: 5 }, () => ({ content: x })) }))).toBe("ok");
-    // Page size: InvalidArgument on GLM and SWM.
+  });
+
+  test("page size: InvalidArgument on GLM and SWM over the limit", async () => {
+    const { glm, swm } = clients();
     expect(await codeOf(glm.retrieveKEMs({ pageSize: 8 }))).toBe(Code.InvalidArgument);
     expect(await codeOf(glm.retrieveKEMs({ pageSize: 7 }))).toBe("ok");
     expect(await codeOf(swm.querySWM({ pageSize: 8 }))).toBe(Code.InvalidArgument);
-    // Metadata: key count, key length, one value's size, total size — on every way in.
+  });
+
+  test("metadata: key count, key length, one value's size, total size — on every way in, and per item in a batch", async () => {
+    const { glm, swm, kps } = clients();
+    const longKey = { ["k".repeat(129)]: 1 };
+    const bigValue = { big: "v".repeat(400) };
+    const bigTotal = { a: "v".repeat(280), b: "v".repeat(280), c: "v".repeat(280), d: ["v".repeat(280), "v".repeat(280), "v".repeat(280), "v".repeat(280)] };
     for (const metadata of [fiveKeys, longKey, bigValue, bigTotal]) {
       expect(await codeOf(glm.storeKEM({ kem: { content: x, metadata } }))).toBe(Code.InvalidArgument);
       expect(await codeOf(swm.publishKEMToSWM({ kemToPublish: { content: x, metadata } }))).toBe(Code.InvalidArgument);
@@ -91,14 +106,23 @@ describe("configured limits", () => {
     const batch = await glm.batchStoreKEMs({ kems: [{ content: x, metadata: fiveKeys }, { content: x, metadata: { a: 1, b: 2, c: 3, d: 4 } }] });
     expect(batch.results.map((r) => r.outcome.case)).toEqual(["error", "kem"]);
     expect(batch.results[0]!.outcome.value).toMatchObject({ code: "invalid_argument", message: "kem.metadata has 5 keys, over the limit of 4" });
-    // UpdateKEM: a merge that would end over the key limit is refused, the stored KEM unchanged.
+  });
+
+  test("UpdateKEM: a merge that would end over the key limit is refused, the stored KEM unchanged", async () => {
+    const { glm } = clients();
     const { kem } = await glm.storeKEM({ kem: { content: x, metadata: { a: 1, b: 2, c: 3 } } });
     expect(await codeOf(glm.updateKEM({ kemId: kem!.id, kemDataUpdate: { metadata: { d: 4, e: 5 } } }))).toBe(Code.InvalidArgument);
     expect((await glm.retrieveKEMs({ query: { ids: [kem!.id] } })).kems[0]!.metadata).toEqual({ a: 1, b: 2, c: 3 });
-    // Fixed limits: query.ids ≤ 1000, text_query ≤ 4096 characters.
+  });
+
+  test("fixed limits: query.ids ≤ 1000, text_query ≤ 4096 characters", async () => {
+    const { glm } = clients();
     expect(await codeOf(glm.retrieveKEMs({ query: { ids: Array.from({ length: 1001 }, (_, i) => `id-${i}`) } }))).toBe(Code.InvalidArgument);
     expect(await codeOf(glm.retrieveKEMs({ query: { textQuery: "a".repeat(4097) } }))).toBe(Code.InvalidArgument);
-    // Vector dimension must match the model's (384).
+  });
+
+  test("vector dimension must match the model's (384)", async () => {
+    const { glm, swm } = clients();
     expect(await codeOf(glm.storeKEM({ kem: { content: x, embeddings: new Array(383).fill(0.1) } }))).toBe(Code.InvalidArgument);
     expect(await codeOf(swm.querySWM({ query: { embeddingQuery: new Array(385).fill(0.1) } }))).toBe(Code.InvalidArgument);
   });
