@@ -16,6 +16,7 @@ import { startRedis, type TestRedis } from "../helpers/redis-server.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 import { spawnJsonLines } from "../helpers/json-lines-process.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 const UPDATES = Number(process.env.DCSM_COHERENCE_UPDATES ?? 1000);
 const FIXTURES = join(import.meta.dir, "fixtures");
@@ -75,20 +76,13 @@ test("Redis restart: B's LPA drops what SWM lost and follows the new event log",
   await sub.ready;
   const [before] = (await a.publishKemsToSwmBatch([{ id: "before-restart", content: "v1" }])).kems;
   for (let i = 2; i <= 5; i++) await a.publishKemsToSwmBatch([{ id: before!.id, content: `v${i}` }]);
-  const until = async (cond: () => boolean | Promise<boolean>, ms: number, what: string) => {
-    const end = Date.now() + ms;
-    while (!(await cond())) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await Bun.sleep(25);
-    }
-  };
-  await until(() => kemText(b.lpa.peek(before!.id) ?? { content: new Uint8Array() }) === "v5", 5000, "v5 in B's LPA");
+  await waitFor(() => kemText(b.lpa.peek(before!.id) ?? { content: new Uint8Array() }) === "v5", { timeoutMs: 5000, intervalMs: 25, what: "v5 in B's LPA" });
   const connections = sub.connections;
   await redis.stop(true);
   await redis.restart();
-  await until(() => sub.reloads > 0 && !b.lpa.has(before!.id), 10_000, "reload dropping the lost KEM");
-  await until(async () => (await a.publishKemsToSwmBatch([{ id: "after-restart", content: "new" }])).failed.length === 0, 10_000, "publish after restart");
-  await until(() => b.lpa.has("after-restart"), 5000, "the post-restart event in B's LPA");
+  await waitFor(() => sub.reloads > 0 && !b.lpa.has(before!.id), { timeoutMs: 10_000, intervalMs: 25, what: "reload dropping the lost KEM" });
+  await waitFor(async () => (await a.publishKemsToSwmBatch([{ id: "after-restart", content: "new" }])).failed.length === 0, { timeoutMs: 10_000, intervalMs: 25, what: "publish after restart" });
+  await waitFor(() => b.lpa.has("after-restart"), { timeoutMs: 5000, intervalMs: 25, what: "the post-restart event in B's LPA" });
   expect(sub.reloads).toBe(1);
   expect(sub.connections).toBe(connections); // the stream itself survived; the log behind it was new
   sub.close();

@@ -24,6 +24,7 @@ import { connectRedis, type RedisConnection } from "../../../services/swm/redis/
 import { startRedis, type TestRedis } from "../../helpers/redis-server.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
 import { startSwmProcess, type SwmProcess } from "./process.ts";
+import { waitFor } from "../../helpers/wait-for.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -136,14 +137,7 @@ test("Redis killed and restarted empty under load: Unavailable during the outage
   // KEMs written only before the restart: lost with Redis, so the subscriber must drop them.
   const lostIds = Array.from({ length: 20 }, (_, i) => `lost-${i}`);
   for (const id of lostIds) await client.publishKEMToSWM({ kemToPublish: { id, content: enc.encode(id), metadata: { topic: "red" } } });
-  const until = async (cond: () => boolean, ms: number, what: string) => {
-    const end = Date.now() + ms;
-    while (!cond()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await Bun.sleep(25);
-    }
-  };
-  await until(() => lostIds.every((id) => sdk.lpa.has(id)), 5000, "the pre-restart KEMs in the subscriber's LPA");
+  await waitFor(() => lostIds.every((id) => sdk.lpa.has(id)), { timeoutMs: 5000, intervalMs: 25, what: "the pre-restart KEMs in the subscriber's LPA" });
   const writesBefore = writes.ok;
   phase = "down";
   const tDown = performance.now();
@@ -203,7 +197,7 @@ test("Redis killed and restarted empty under load: Unavailable during the outage
     expect(recent.kems.length).toBe(s.cached.size);
 
     // 3. The subscriber opened before the restart followed it: reload, then the new log.
-    await until(() => sdk.lpa.has("final-marker"), 5000, "the marker in the subscriber's LPA");
+    await waitFor(() => sdk.lpa.has("final-marker"), { timeoutMs: 5000, intervalMs: 25, what: "the marker in the subscriber's LPA" });
     if (sub.reloads === 0) console.log("no reload", { special, connections: sub.connections, restartAt, lpa: sdk.lpa.ids().length, cached: s.cached.size });
     expect(sub.reloads).toBeGreaterThanOrEqual(1);
     const lpaIds = new Set(sdk.lpa.ids());
