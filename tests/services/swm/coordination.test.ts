@@ -2,31 +2,16 @@
  * Locks and counters under contention: many concurrent clients, and on Redis several SWM service
  * instances sharing one Redis (as several processes would).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { LockStatus, ReleaseStatus } from "../../../sdk/gen/dcsm/v1/swm_service_pb.ts";
-import { startRedis, type TestRedis } from "../../helpers/redis-server.ts";
-import { makeSwm, type TestSwm } from "./helpers.ts";
+import { swmPerFile, type TestSwm } from "./helpers.ts";
 
-let redis: TestRedis;
-const open: TestSwm[] = [];
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  for (const s of open) await s.close();
-  await redis.stop();
-});
+const swm = swmPerFile();
 
 async function instances(kind: "memory" | "redis", n: number): Promise<TestSwm[]> {
-  if (kind === "memory") {
-    const s = await makeSwm("memory");
-    open.push(s);
-    return [s];
-  }
+  if (kind === "memory") return [await swm.make("memory")];
   const prefix = `coord${Date.now()}-${Math.random()}:`;
-  const out = await Promise.all(Array.from({ length: n }, () => makeSwm("redis", { redisUrl: redis.url, prefix })));
-  open.push(...out);
-  return out;
+  return Promise.all(Array.from({ length: n }, () => swm.make("redis", { prefix })));
 }
 
 for (const kind of ["memory", "redis"] as const) {

@@ -1,7 +1,7 @@
 /**
  * Events across SWM instances and processes on one Redis, slow consumers, and a Redis restart.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { EventType, SubscribeToSWMEventsRequestSchema, SharedWorkingMemoryService, type SWMMemoryEvent } from "../../../sdk/gen/dcsm/v1/swm_service_pb.ts";
@@ -11,25 +11,18 @@ import { toConnectError } from "../../../services/shared/errors.ts";
 import { streamEvents } from "../../../services/swm/events/subscription.ts";
 import { DEFAULT_SWM_LIMITS } from "../../../services/swm/limits.ts";
 import { createRedisSwmBackend } from "../../../services/swm/backends.ts";
-import { freePort, startRedis, type TestRedis } from "../../helpers/redis-server.ts";
-import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
-import { makeSwm, type TestSwm } from "./helpers.ts";
+import { freePort, startRedis } from "../../helpers/redis-server.ts";
+import { tempDir } from "../../helpers/temp-dir.ts";
+import { swmPerFile } from "./helpers.ts";
 import { startSwmProcess, type SwmProcess } from "./process.ts";
 import { kem, waitFor } from "./working-set-contract.ts";
 
 const enc = new TextEncoder();
-let redis: TestRedis;
-const open: TestSwm[] = [];
 const procs: SwmProcess[] = [];
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
+afterAll(() => {
   for (const p of procs) p.proc.kill(9);
-  for (const s of open) await s.close();
-  await redis.stop();
-  removeTempDirs();
-});
+}); // registered before swmPerFile's hooks: the processes go before Redis does
+const swm = swmPerFile();
 
 /** Collects events from a client stream in the background until `stop()`. */
 function listen(stream: (signal: AbortSignal) => AsyncIterable<SWMMemoryEvent>) {
@@ -52,11 +45,7 @@ function listen(stream: (signal: AbortSignal) => AsyncIterable<SWMMemoryEvent>) 
 describe("SWM events across instances", () => {
   test("two SWM instances on one Redis: a publish through A reaches subscribers on A and B with the same sequence; a TTL expiry is announced once", async () => {
     const prefix = `share${Date.now()}:`;
-    const mk = async () => {
-      const s = await makeSwm("redis", { redisUrl: redis.url, prefix, indexedKeys: ["team"] });
-      open.push(s);
-      return s;
-    };
+    const mk = () => swm.make("redis", { prefix, indexedKeys: ["team"] });
     const [a, b] = [await mk(), await mk()];
     const onA = listen((signal) => a.client.subscribeToSWMEvents({ agentId: "la" }, { signal }));
     const onB = listen((signal) => b.client.subscribeToSWMEvents({ agentId: "lb", topics: [{ filterCriteria: "metadata.team=blue" }] }, { signal }));
@@ -71,7 +60,7 @@ describe("SWM events across instances", () => {
     expect(new TextDecoder().decode(onB.got[0]!.kemPayload!.content)).toBe("hi");
     // Expiry notifications reach both instances; the cleanup script lets only one announce it.
     // (Removal events match metadata topics on indexed keys: "team" is indexed here.)
-    const ttl = await createRedisSwmBackend({ url: redis.url, prefix, kemTtlMs: 150, indexedKeys: ["team"] });
+    const ttl = await createRedisSwmBackend({ url: swm.redisUrl, prefix, kemTtlMs: 150, indexedKeys: ["team"] });
     await ttl.workingSet.put([kem("shortlived", { team: "blue" })], { agentId: "" });
     await waitFor(() => onA.got.some((e) => e.eventType === EventType.KEM_EVICTED), 5000, "KEM_EVICTED");
     await Bun.sleep(300);
@@ -83,7 +72,7 @@ describe("SWM events across instances", () => {
   });
 
   test("two real SWM server processes on one Redis share events, KEMs and counters over HTTP", async () => {
-    const env = { REDIS_URL: redis.url, DCSM_SWM_REDIS_PREFIX: `proc${Date.now()}:`, DCSM_DATA_DIR: tempDir(), DCSM_GLM_URL: `http://127.0.0.1:${await freePort()}`, DCSM_SWM_HEARTBEAT_MS: "300" };
+    const env = { REDIS_URL: swm.redisUrl, DCSM_SWM_REDIS_PREFIX: `proc${Date.now()}:`, DCSM_DATA_DIR: tempDir(), DCSM_GLM_URL: `http://127.0.0.1:${await freePort()}`, DCSM_SWM_HEARTBEAT_MS: "300" };
     const [pa, pb] = await Promise.all([startSwmProcess(env), startSwmProcess(env)]);
     procs.push(pa, pb);
     const client = (url: string) => createClient(SharedWorkingMemoryService, createConnectTransport({ baseUrl: url, httpVersion: "1.1" }));
@@ -136,8 +125,7 @@ describe("SWM events across instances", () => {
   test("a Redis restart: subscribers get RELOAD_REQUIRED, SWM reconnects, re-applies eviction settings and serves again", async () => {
     const own = await startRedis();
     try {
-      const s = await makeSwm("redis", { redisUrl: own.url, prefix: "rs:" });
-      open.push(s);
+      const s = await swm.make("redis", { redisUrl: own.url, prefix: "rs:" });
       await s.client.publishKEMToSWM({ kemToPublish: { id: "before", content: enc.encode("x") } });
       const sub = listen((signal) => s.client.subscribeToSWMEvents({}, { signal }));
       await waitFor(() => sub.subscribed(), 3000, "the stream subscribed");

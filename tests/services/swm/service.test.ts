@@ -1,27 +1,18 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { EventType, LockStatus, ReleaseStatus, type SWMMemoryEvent } from "../../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { GlobalLongTermMemoryService } from "../../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { createClient } from "@connectrpc/connect";
 import { timestampToMicros } from "../../../services/shared/time.ts";
 import { createTestGlm, glmClientTransport } from "../../helpers/glm.ts";
-import { freePort, startRedis, type TestRedis } from "../../helpers/redis-server.ts";
-import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
-import { makeSwm, type Kind, type TestSwm } from "./helpers.ts";
+import { freePort } from "../../helpers/redis-server.ts";
+import { tempDir } from "../../helpers/temp-dir.ts";
+import { swmPerFile, type Kind, type makeSwm } from "./helpers.ts";
 import { codeOf } from "../../helpers/connect-code.ts";
 import { waitFor } from "../../helpers/wait-for.ts";
 
 const enc = new TextEncoder();
-let redis: TestRedis;
-const open: TestSwm[] = [];
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  for (const s of open.splice(0)) await s.close();
-  await redis.stop();
-  removeTempDirs();
-});
+const swmFile = swmPerFile();
 
 
 /**
@@ -56,11 +47,7 @@ function take(stream: AsyncIterable<SWMMemoryEvent>, n: number, ac: AbortControl
 
 for (const kind of ["memory", "redis"] as Kind[]) {
   describe(`SWM service on ${kind}`, () => {
-    const swm = async (o: Parameters<typeof makeSwm>[1] = {}) => {
-      const s = await makeSwm(kind, { redisUrl: redis.url, ...o });
-      open.push(s);
-      return s;
-    };
+    const swm = (o: Parameters<typeof makeSwm>[1] = {}) => swmFile.make(kind, o);
 
     test("PublishKEMToSWM: generated UUIDv7 id, KEM_PUBLISHED then KEM_UPDATED to a subscriber; QuerySWM finds it", async () => {
       const { client } = await swm();
