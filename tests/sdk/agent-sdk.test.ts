@@ -3,25 +3,21 @@
  * (LPA → SWM → GLM), store/update/delete, SWM publish and load, retries, timeouts and aborts,
  * locks with `await using`, counters.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createAgentSDK, kemText, LockStatus, ReleaseStatus } from "../../sdk/index.ts";
 import { createAgentSDK as createServerAgentSDK } from "../../sdk/server.ts";
-import { startTestServer } from "../helpers/server.ts";
+import type { DcsmServer } from "../../runtime/server.ts";
+import { serverPerFile } from "../helpers/server-per-file.ts";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.ts";
-import { removeTempDirs } from "../helpers/temp-dir.ts";
 
-let server: Awaited<ReturnType<typeof startTestServer>>;
+let server: DcsmServer;
 let proxy: TcpProxy;
 
-beforeAll(async () => {
-  server = await startTestServer();
-  proxy = await startTcpProxy(Number(new URL(server.httpUrl).port));
-});
-afterAll(async () => {
-  await proxy.close();
-  await server.close();
-  removeTempDirs();
+afterAll(() => proxy?.close()); // registered first: the proxy closes before the server
+serverPerFile(async (s) => {
+  server = s;
+  proxy = await startTcpProxy(Number(new URL(s.httpUrl).port));
 });
 
 const agent = (id: string, extra: Partial<Parameters<typeof createAgentSDK>[0]> = {}) =>

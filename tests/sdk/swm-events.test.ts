@@ -4,27 +4,23 @@
  * resumes from its last sequence without loss; when the missed events are gone from the server's
  * history (RELOAD_REQUIRED) it reloads the LPA.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect, test } from "bun:test";
 import { createAgentSDK, EventType, kemText, type SWMMemoryEvent } from "../../sdk/index.ts";
-import { startTestServer } from "../helpers/server.ts";
+import type { DcsmServer } from "../../runtime/server.ts";
+import { serverPerFile } from "../helpers/server-per-file.ts";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.ts";
-import { removeTempDirs } from "../helpers/temp-dir.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 
-let server: Awaited<ReturnType<typeof startTestServer>>;
+let server: DcsmServer;
 let proxy: TcpProxy;
 const HISTORY = 30;
 const MAX_ENTRIES = 40;
 
-beforeAll(async () => {
-  server = await startTestServer({ swmEventHistory: HISTORY, swmMaxEntries: MAX_ENTRIES, swmHeartbeatMs: 200 });
-  proxy = await startTcpProxy(Number(new URL(server.httpUrl).port));
-});
-afterAll(async () => {
-  await proxy.close();
-  await server.close();
-  removeTempDirs();
-});
+afterAll(() => proxy?.close()); // registered first: the proxy closes before the server
+serverPerFile(async (s) => {
+  server = s;
+  proxy = await startTcpProxy(Number(new URL(s.httpUrl).port));
+}, { swmEventHistory: HISTORY, swmMaxEntries: MAX_ENTRIES, swmHeartbeatMs: 200 });
 
 const writer = (id: string) => createAgentSDK({ baseUrl: server.httpUrl, agentId: id });
 const reader = (id: string) => createAgentSDK({ baseUrl: proxy.url, agentId: id, lpa: { maxEntries: 1000, indexedKeys: ["room"] }, retry: { maxRetries: 8, initialDelayMs: 20 } });
