@@ -35,6 +35,7 @@ export async function startStorage(config: DcsmConfig, dataDir: string, log: Log
   const store = createSqliteKemStore({
     path: join(dataDir, "glm.sqlite"),
     idempotencyTtlMs: config.idempotencyTtlMs,
+    log,
     onMigrationProgress: (p) => log.info(p, `migrating the GLM store from schema ${p.from} to ${p.to}: ${p.done} of ${p.total} KEMs indexed`),
   });
   return { value: { store, kind: "sqlite" }, stop: () => store.close() };
