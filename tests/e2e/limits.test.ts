@@ -168,12 +168,19 @@ describe("SWM subscribers", () => {
     expect(await codeOf(open())).toBe(Code.ResourceExhausted);
     ac.abort();
     await Promise.allSettled(streams.map((s) => s.next()));
-    await Bun.sleep(100);
+    // Slots are freed when the server sees the streams end: retry a new stream until it is admitted.
     const again = new AbortController();
-    const it = swm.subscribeToSWMEvents({}, { signal: again.signal })[Symbol.asyncIterator]();
-    expect((await it.next()).value?.details).toBe("subscribed"); // slots are freed when streams end
+    const first = await waitFor(
+      async () => {
+        const it = swm.subscribeToSWMEvents({}, { signal: again.signal })[Symbol.asyncIterator]();
+        const r = await it.next().catch(() => undefined);
+        return r && { it, value: r.value };
+      },
+      { timeoutMs: 2000, what: "a freed subscriber slot" },
+    );
+    expect(first.value?.details).toBe("subscribed");
     again.abort();
-    await it.next().catch(() => undefined);
+    await first.it.next().catch(() => undefined);
   });
 
   test("a subscriber that never reads is dropped with ResourceExhausted; others get every event; publishers never stall", async () => {
