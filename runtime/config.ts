@@ -133,6 +133,12 @@ export const configSchema = z.object({
   maxInFlightPerPrincipal: positiveInt.max(1_000_000).default(256),
   /** Seconds in the `retry-after` of an admission refusal (`DCSM_RETRY_AFTER_SECONDS`). @default 1 */
   retryAfterSeconds: positiveInt.max(3600).default(1),
+  /**
+   * Event-loop lag target of admission, ms (`DCSM_ADMISSION_LAG_MS`; 0 turns the check off): while
+   * every tick of the event loop has been later than this for 100 ms, unary calls are refused
+   * `ResourceExhausted` like a full process (runtime/host/loop-lag.ts, docs/overload.md). @default 0
+   */
+  admissionLagMs: z.coerce.number().int().min(0).max(10_000).default(0),
   /** Most open connections on the gRPC (h2c) and TLS listeners; more are closed on accept (`DCSM_GRPC_MAX_CONNECTIONS`). @default 1024 */
   grpcMaxConnections: positiveInt.max(1_000_000).default(1024),
   /** Longest time for a new gRPC/TLS connection to complete its HTTP/2 preface (TLS: send its first byte), ms (`DCSM_GRPC_HANDSHAKE_TIMEOUT_MS`). @default 10000 */
@@ -256,6 +262,7 @@ const ENV_NAMES: Record<keyof DcsmConfig, string> = {
   maxInFlight: "DCSM_MAX_IN_FLIGHT",
   maxInFlightPerPrincipal: "DCSM_MAX_IN_FLIGHT_PER_PRINCIPAL",
   retryAfterSeconds: "DCSM_RETRY_AFTER_SECONDS",
+  admissionLagMs: "DCSM_ADMISSION_LAG_MS",
   grpcMaxConnections: "DCSM_GRPC_MAX_CONNECTIONS",
   grpcHandshakeTimeoutMs: "DCSM_GRPC_HANDSHAKE_TIMEOUT_MS",
   grpcIdleTimeoutMs: "DCSM_GRPC_IDLE_TIMEOUT_MS",

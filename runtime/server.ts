@@ -39,6 +39,8 @@ import { hybridOf, limitsOf, qdrantUrlOf, type DcsmConfig } from "./config.ts";
 import consolePage from "./console/index.html";
 import { createAdmission } from "./host/admission.ts";
 import { createConnectApp } from "./host/connect-app.ts";
+import { createFastRefusal } from "./host/fast-refusal.ts";
+import { startLoopLagMonitor } from "./host/loop-lag.ts";
 import { createEmbeddingStack } from "./host/embedding-stack.ts";
 import { startGrpcListener } from "./host/grpc-listener.ts";
 import { createInnerSocketPath, startTlsListener } from "./host/tls-listener.ts";
@@ -186,7 +188,10 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
   // Authenticate every RPC from its headers and admit it before its body is read (early-auth.ts,
   // admission.ts); the interceptor stays for calls that reach a router some other way.
   const authenticate = (headers: Headers) => auth.authenticate(headers);
-  const admission = createAdmission({ maxInFlight: config.maxInFlight, maxInFlightPerPrincipal: config.maxInFlightPerPrincipal, retryAfterSeconds: config.retryAfterSeconds });
+  const loopLag = config.admissionLagMs > 0 ? startLoopLagMonitor({ targetMs: config.admissionLagMs }) : undefined;
+  const admission = createAdmission({ maxInFlight: config.maxInFlight, maxInFlightPerPrincipal: config.maxInFlightPerPrincipal, retryAfterSeconds: config.retryAfterSeconds }, loopLag);
+  // Process-wide refusals are answered before routing and authentication (fast-refusal.ts).
+  const fastRefusal = createFastRefusal(routes, admission);
   const app = createConnectApp({ routes, readMaxBytes: config.maxMessageBytes, interceptors, authenticate, admission });
   // Issue 8: /metrics needs an admin scope on every namespace when authentication is on.
   app.use("/metrics", async (c, next) => {
@@ -217,6 +222,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
         vectorIndex: index.stats(),
         embedding: embedding.stats(),
         swm: { backend: config.redisUrl ? "redis" : "memory", workingSet: await swmRuntime.backend.workingSet.stats(), writeBehind: await swmRuntime.writeBehindStats() },
+        admission: { ...admission.stats(), loopLagMs: Math.round((loopLag?.lagMs() ?? 0) * 10) / 10, congestions: loopLag?.congestions() ?? 0 },
         rssBytes: process.memoryUsage.rss(),
       },
       code,
@@ -243,7 +249,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     // The web console (issue 5), bundled by Bun from runtime/console/ (embedded by `bun build --compile`).
     routes: { "/": consolePage },
     development: false,
-    fetch: app.fetch,
+    fetch: (req, srv) => fastRefusal.fetch(req) ?? app.fetch(req, srv),
     maxRequestBodySize: config.maxMessageBytes + 1024,
     error(err) {
       log.error({ err }, "unhandled HTTP error");
@@ -294,6 +300,7 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
       await swmRuntime.close();
       await kpsSink.close();
       embedding.close();
+      loopLag?.stop();
       await stopFollowing?.();
       await index.close();
       await store.close();

@@ -10,6 +10,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { withBadRequestStatusRoutes } from "./bad-request-status.ts";
 import type { RouteRegistration } from "./connect-app.ts";
 import type { Admission } from "./admission.ts";
+import { createFastRefusal } from "./fast-refusal.ts";
 import { applyConnectionLimits, type ConnectionLimits } from "./connection-limits.ts";
 import { nodeEarlyAuth, OPEN_READ_MAX_BYTES, type AuthenticateHeaders } from "./early-auth.ts";
 
@@ -39,7 +40,7 @@ export async function startGrpcListener(routes: RouteRegistration, host: string,
   const base = { routes: withBadRequestStatusRoutes(routes), grpc: true, grpcWeb: false, connect: false, interceptors, writeMaxBytes: readMaxBytes };
   let handler = connectNodeAdapter({ ...base, readMaxBytes });
   if (authenticate) {
-    const early = nodeEarlyAuth(routes, authenticate, admission);
+    const early = nodeEarlyAuth(routes, authenticate, admission, admission ? createFastRefusal(routes, admission) : undefined);
     handler = early.wrap(connectNodeAdapter({ ...base, readMaxBytes, contextValues: early.contextValues }), connectNodeAdapter({ ...base, readMaxBytes: OPEN_READ_MAX_BYTES })) as typeof handler;
   }
   const server: Http2Server = createServer({}, handler);

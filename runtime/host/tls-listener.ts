@@ -22,6 +22,7 @@ import { withBadRequestStatusRoutes } from "./bad-request-status.ts";
 import type { RouteRegistration } from "./connect-app.ts";
 import type { GrpcListener } from "./grpc-listener.ts";
 import type { Admission } from "./admission.ts";
+import { createFastRefusal } from "./fast-refusal.ts";
 import { applyConnectionLimits, type ConnectionLimits } from "./connection-limits.ts";
 import { nodeEarlyAuth, OPEN_READ_MAX_BYTES, type AuthenticateHeaders, type NodeHandler } from "./early-auth.ts";
 
@@ -158,7 +159,7 @@ export async function startTlsListener(options: TlsListenerOptions): Promise<Tls
   };
   let adapter: NodeHandler = connectNodeAdapter(adapterOptions) as NodeHandler;
   if (options.authenticate) {
-    const early = nodeEarlyAuth(options.routes, options.authenticate, options.admission);
+    const early = nodeEarlyAuth(options.routes, options.authenticate, options.admission, options.admission ? createFastRefusal(options.routes, options.admission) : undefined);
     adapter = early.wrap(connectNodeAdapter({ ...adapterOptions, contextValues: early.contextValues }) as NodeHandler, connectNodeAdapter({ ...adapterOptions, readMaxBytes: OPEN_READ_MAX_BYTES }) as NodeHandler);
   }
   const corsOrigin = options.corsOrigin ?? "*";
