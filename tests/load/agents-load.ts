@@ -270,7 +270,8 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
       await probe.ask(`start ${PROBE_CALLS_PER_SECOND} ${settings.deadlineMs}`);
       offered = await offerOpenLoop(agents, overloadRate, settings.overloadSeconds);
       probeReport = (await probe.ask("stop")).probe as ProbeReport;
-      admissionStats = ((await (await fetch(`${httpUrl}/health`)).json()) as { admission?: Record<string, number> }).admission;
+      const health = (await (await fetch(`${httpUrl}/health`)).json()) as { admission?: Record<string, number>; embedding?: { gc?: Record<string, number> } };
+      admissionStats = { ...health.admission, ...Object.fromEntries(Object.entries(health.embedding?.gc ?? {}).map(([k, v]) => [`gc.${k}`, v])) };
       loopDelayMs.overload = { client: clientLoop.take(), server: await serverLoop() };
       sample();
       log(`overload phase done: ${offered.offered} calls offered, at most ${offered.maxInFlight} in progress, load ${loadSamples.slice(loadAtOverload).join(" ")}`);
@@ -401,7 +402,7 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
       out.write(`${formatTable(o.latencyMs, o.errors)}\n\n`);
       out.write(`overload: ${o.succeededPerSecond} calls/s succeeded, ${o.refused} refused (p50 ${o.refusalLatencyMs.p50} ms, p99 ${o.refusalLatencyMs.p99} ms), ${o.failed} failed; event lag p50 ${o.eventLagMs.p50} ms, p99 ${o.eventLagMs.p99} ms\n`);
       const pr = o.probe;
-      if (o.serverAdmission) out.write(`overload, server admission counters since start: ${JSON.stringify(o.serverAdmission)}\n`);
+      if (o.serverAdmission) out.write(`overload, server admission and background GC counters since start: ${JSON.stringify(o.serverAdmission)}\n`);
       if (pr) out.write(`overload, probe process (${PROBE_CALLS_PER_SECOND} calls/s): ${pr.refusalLatencyMs.count} refused (p50 ${pr.refusalLatencyMs.p50} ms, p99 ${pr.refusalLatencyMs.p99} ms, max ${pr.refusalLatencyMs.max} ms), ${pr.succeededLatencyMs.count} succeeded (p50 ${pr.succeededLatencyMs.p50} ms, p99 ${pr.succeededLatencyMs.p99} ms), ${pr.failed} failed; its event-loop delay p99 ${pr.loopDelayMs.p99} ms\n`);
     }
     const schedule = (d: LoopDelaySummary) => (d.schedule ? ` (main thread: ${Math.round(d.schedule.cpuShare * 100)}% on a CPU, ${Math.round(d.schedule.runQueueShare * 100)}% waiting for one, ${d.schedule.waitPerSliceMs} ms per wait)` : "");
