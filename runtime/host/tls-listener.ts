@@ -20,7 +20,7 @@ import { cors as connectCors, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { withBadRequestStatusRoutes } from "./bad-request-status.ts";
 import type { RouteRegistration } from "./connect-app.ts";
-import type { GrpcListener } from "./grpc-listener.ts";
+import { COMPRESS_MIN_BYTES, type GrpcListener } from "./grpc-listener.ts";
 import type { Admission } from "./admission.ts";
 import { createFastRefusal } from "./fast-refusal.ts";
 import { applyConnectionLimits, type ConnectionLimits } from "./connection-limits.ts";
@@ -154,6 +154,7 @@ export async function startTlsListener(options: TlsListenerOptions): Promise<Tls
     connect: true,
     readMaxBytes: options.readMaxBytes,
     writeMaxBytes: options.readMaxBytes, // responses are bounded like requests
+    compressMinBytes: COMPRESS_MIN_BYTES,
     interceptors: options.interceptors ?? [],
     fallback: (req: NodeRequest, res: unknown) => fallback(req, res as NodeResponse),
   };
