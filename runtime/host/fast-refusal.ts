@@ -15,7 +15,7 @@
  */
 import type { ConnectError } from "@connectrpc/connect";
 import type { Admission } from "./admission.ts";
-import type { RouteRegistration } from "./connect-app.ts";
+import { readBodyUpTo, type RouteRegistration } from "./connect-app.ts";
 import { earlyErrorResponse, OPEN_READ_MAX_BYTES, OPEN_SERVICES, rpcPaths } from "./early-auth.ts";
 
 /** An encoded refusal: status, header pairs and body (null: trailers-only). */
@@ -39,11 +39,14 @@ function protocolOf(contentType: string | null | undefined): string {
 /** The fast refusal of a host. */
 export interface FastRefusal {
   /**
-   * For `Bun.serve`'s fetch: the refusal to send now, or undefined to go on as usual. The body is
-   * left unread: Bun discards it and keeps the connection, except for a body declared over
-   * {@link OPEN_READ_MAX_BYTES} or of unknown length, where the answer says `connection: close`.
+   * For `Bun.serve`'s fetch: the refusal to send, or undefined to go on as usual. A body of
+   * declared length up to {@link OPEN_READ_MAX_BYTES} is left unread (Bun discards it and keeps the
+   * connection) and the answer is immediate; one of unknown length (chunked: connect-node's
+   * HTTP/1.1 client sends so) is read and dropped up to that size first, because closing the
+   * connection under a client still sending makes its write fail with EPIPE instead of reading the
+   * refusal; beyond that size, or declared larger, the answer says `connection: close`.
    */
-  fetch(req: Request): Response | undefined;
+  fetch(req: Request): Response | Promise<Response> | undefined;
   /**
    * For a `node:http2` (or `node:http`) request: the refusal to write now, or undefined to go on.
    * @param path - the request path without its query. @param headers - the request's header object.
@@ -89,10 +92,21 @@ export function createFastRefusal(routes: RouteRegistration, admission: Admissio
       const error = due(path, req.method);
       if (!error) return undefined;
       const enc = encode(error, h.get("content-type"));
-      const headers = new Headers(enc.headers);
-      const length = Number(h.get("content-length") ?? Number.NaN);
-      if (req.body !== null && !(Number.isSafeInteger(length) && length <= OPEN_READ_MAX_BYTES)) headers.set("connection", "close");
-      return new Response(enc.body as BodyInit | null, { status: enc.status, headers });
+      const answer = (keep: boolean) => {
+        const headers = new Headers(enc.headers);
+        if (!keep) headers.set("connection", "close");
+        return new Response(enc.body as BodyInit | null, { status: enc.status, headers });
+      };
+      const declared = h.get("content-length");
+      if (req.body === null) return answer(true);
+      if (declared !== null) {
+        const length = Number(declared);
+        return answer(Number.isSafeInteger(length) && length <= OPEN_READ_MAX_BYTES);
+      }
+      return readBodyUpTo(req, OPEN_READ_MAX_BYTES).then(
+        (body) => answer(body !== null),
+        () => answer(false),
+      );
     },
     node(path, method, headers) {
       if (!unary.has(path) || headers.origin !== undefined) return undefined;

@@ -157,6 +157,10 @@ describe("admission control", () => {
     expect(refused.status).toBe(429);
     expect(refused.headers["retry-after"]).toBe("2");
     expect(refused.headers.connection).not.toBe("close");
+    // The same with a chunked body (how connect-node's HTTP/1.1 client sends): read and dropped, the connection kept.
+    const chunked = await conn.send(`POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`);
+    expect(chunked.status).toBe(429);
+    expect(chunked.headers.connection).not.toBe("close");
     // A browser's call (Origin) is refused by the ordinary path, with the CORS headers it needs to read the answer.
     const cors = await fetch(`${server.httpUrl}${path}`, { method: "POST", body, headers: { "content-type": "application/json", origin: "https://app.example", authorization: `Bearer ${keyC.key}` } });
     expect(cors.status).toBe(429);

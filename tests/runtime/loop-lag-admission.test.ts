@@ -145,12 +145,12 @@ describe("fast refusal", () => {
 
   test("a full process refuses unary calls in each protocol's form, keeping the connection for a small body", async () => {
     const fast = full();
-    const connect = fast.fetch(post(getCounter, "application/json"))!;
+    const connect = (await fast.fetch(post(getCounter, "application/json")))!;
     expect(connect.status).toBe(429);
     expect(connect.headers.get("retry-after")).toBe("2");
     expect(connect.headers.get("connection")).toBeNull();
     expect(((await connect.json()) as { code: string }).code).toBe("resource_exhausted");
-    const grpcWeb = fast.fetch(post(getCounter, "application/grpc-web+proto"))!;
+    const grpcWeb = (await fast.fetch(post(getCounter, "application/grpc-web+proto")))!;
     expect(grpcWeb.status).toBe(200);
     expect(grpcWeb.headers.get("grpc-status")).toBe(String(Code.ResourceExhausted));
     expect(grpcWeb.headers.get("retry-after")).toBe("2");
@@ -159,7 +159,11 @@ describe("fast refusal", () => {
     expect(grpc.headerObject["grpc-status"]).toBe(String(Code.ResourceExhausted));
     expect(grpc.headerObject["content-type"]).toBe("application/grpc+proto");
     // A large or unknown-length body is not read: the connection closes after the answer.
-    expect(fast.fetch(post(getCounter, "application/proto", {}, "x".repeat(70_000)))!.headers.get("connection")).toBe("close");
+    expect((await fast.fetch(post(getCounter, "application/proto", {}, "x".repeat(70_000))))!.headers.get("connection")).toBe("close");
+    // Unknown length (chunked): read and dropped up to 64 KiB, the connection kept; beyond, closed.
+    const chunked = (size: number) => new Request(`${base}${getCounter}`, { method: "POST", headers: { "content-type": "application/proto" }, body: new Blob(["x".repeat(size)]).stream() });
+    expect((await fast.fetch(chunked(1000)))!.headers.get("connection")).toBeNull();
+    expect((await fast.fetch(chunked(70_000)))!.headers.get("connection")).toBe("close");
   });
 
   test("streams, open services, other paths and browser requests take the ordinary path", () => {
