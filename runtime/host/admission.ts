@@ -55,6 +55,8 @@ export interface Admission {
    * Its message is the same for every call of one cause, so the hosts may encode it once.
    */
   refuseEarly(): ConnectError | undefined;
+  /** True when {@link refuseEarly} would refuse now; counts nothing (a cheap test for the hosts' hot path). */
+  busy(): boolean;
   /** Current counters. */
   stats(): AdmissionStats;
 }
@@ -87,6 +89,7 @@ export function createAdmission(limits: AdmissionLimits, loopLag?: LoopLagMonito
   };
   return {
     refuseEarly: processRefusal,
+    busy: () => inFlight >= limits.maxInFlight || (loopLag?.congested() ?? false),
     enter(principalId) {
       const mine = byPrincipal.get(principalId) ?? 0;
       if (mine >= limits.maxInFlightPerPrincipal) {

@@ -83,6 +83,7 @@ export function createFastRefusal(routes: RouteRegistration, admission: Admissio
   };
   return {
     fetch(req) {
+      if (!admission.busy()) return undefined; // the common case: nothing to parse
       const url = req.url;
       const start = url.indexOf("/", url.indexOf("//") + 2);
       const q = url.indexOf("?", start);
@@ -109,7 +110,7 @@ export function createFastRefusal(routes: RouteRegistration, admission: Admissio
       );
     },
     node(path, method, headers) {
-      if (!unary.has(path) || headers.origin !== undefined) return undefined;
+      if (!admission.busy() || !unary.has(path) || headers.origin !== undefined) return undefined;
       const error = due(path, method);
       if (!error) return undefined;
       const ct = headers["content-type"];

@@ -16,7 +16,12 @@
  * performance targets are reported MET or MISSED without failing the run: every call succeeded
  * within its deadline or was refused (`ResourceExhausted`/`Unavailable`), p99 refusal latency at
  * most {@link REFUSAL_P99_MS}, and event lag, from the publisher's acknowledgement to delivery,
- * p99 at most {@link OVERLOAD_LAG_P99_MS} for the overload phase's publishes.
+ * p99 at most {@link OVERLOAD_LAG_P99_MS} for the overload phase's publishes. So that a slow
+ * refusal can be placed, it also reports a probe process's figures for the same phase (probe.ts:
+ * an idle client, so without this process's own queueing), the event-loop delay of this process
+ * and of the server with their main threads' share on a CPU and waiting for one (loop-delay.ts),
+ * and the server's admission and background-GC counters (`/health` details). Why:
+ * docs/overload.md.
  *
  * Flags override environment: `--seconds` (DCSM_LOAD_SECONDS, 60), `--agents` (DCSM_LOAD_AGENTS,
  * 200), `--swm=redis|memory` (DCSM_LOAD_SWM, redis), `--json` (DCSM_LOAD_JSON), `--subscribers`

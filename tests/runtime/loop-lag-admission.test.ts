@@ -97,9 +97,11 @@ describe("admission with a lag monitor", () => {
     expect(refused).toBeInstanceOf(ConnectError);
     expect((refused as ConnectError).code).toBe(Code.ResourceExhausted);
     expect((refused as ConnectError).metadata.get("retry-after")).toBe("3");
+    expect(admission.busy()).toBe(true);
     expect(admission.refuseEarly()?.code).toBe(Code.ResourceExhausted);
     expect(admission.stats()).toMatchObject({ inFlight: 1, refusedCongested: 2, refusedProcess: 0, refusedPrincipal: 0 });
     await until(() => !m.congested());
+    expect(admission.busy()).toBe(false);
     expect(admission.refuseEarly()).toBeUndefined();
     expect(admission.enter("q")).toBeFunction();
     (ok as () => void)();
@@ -113,6 +115,7 @@ describe("admission with a lag monitor", () => {
     expect(admission.refuseEarly()).toBeUndefined();
     admission.enter("b");
     admission.enter("b");
+    expect(admission.busy()).toBe(true);
     expect(admission.refuseEarly()?.rawMessage).toContain("4 calls in progress");
     expect(admission.stats()).toMatchObject({ inFlight: 4, refusedPrincipal: 1, refusedProcess: 1 });
     (a1 as () => void)();
