@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 /**
  * Standalone run of the embeddings case (`npm run bench:embeddings`): `/v1/embeddings` against the
- * raw transformers.js pipeline, exit code 1 when below the issue 6 target (≥ 90%). The same case
+ * raw transformers.js pipeline, exit code 1 when below the target (≥ 90%, bench/README.md). The same case
  * runs in the suite as `kps.embeddings` (`bun run bench -- kps.embeddings`).
  *
  * Environment: BENCH_SENTENCES (640 here), BENCH_BATCH (32), BENCH_REPEATS (3), BENCH_CLIENTS (2),

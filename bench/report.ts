@@ -2,7 +2,7 @@
  * `bun run bench:report results.json [--readme bench/README.md]`: rewrites the marked results
  * section of bench/README.md (between `<!-- bench:results:start -->` and
  * `<!-- bench:results:end -->`) from a `--json` result file: machine, date, versions, load, the
- * issue 7 targets with their measured ratios, and every case.
+ * targets (listed in bench/README.md) with their measured ratios, and every case.
  * @module
  */
 import { readFileSync, writeFileSync } from "node:fs";
@@ -32,7 +32,7 @@ export function renderResults(doc: ResultsFile): string {
   lines.push(`- ${doc.repeats ?? 3} repeats per case${doc.seconds ? `, ${Math.round(doc.seconds)} s in all` : ""}${doc.filter ? `, filter \`${doc.filter}\`` : ""}`, "");
   const targets = doc.results.filter((r) => r.target !== undefined);
   if (targets.length) {
-    lines.push("| Target (issue 7) | Measured | Baseline | Ratio (spread) | Status |", "|---|---:|---|---:|---|");
+    lines.push("| Target | Measured | Baseline | Ratio (spread) | Status |", "|---|---:|---|---:|---|");
     for (const r of targets) {
       lines.push(`| ${r.case} ≥ ${(r.target! * 100).toFixed(0)}% | ${fmtOps(r.opsPerSec)}/s | ${r.baseline} ${fmtOps(r.baselineOpsPerSec!)}/s | ${pct(r.ratio)} (±${((r.ratioSpread ?? 0) * 50).toFixed(0)}%) | ${r.ratio! >= r.target! ? "met" : "**missed**"} |`);
     }

@@ -1,6 +1,6 @@
 /**
  * DCSM configuration: one typed object built from `DCSM_*` environment variables and CLI flags,
- * validated with zod (DESIGN.md "Config": nothing else reads the environment).
+ * validated with zod; nothing else reads the environment (docs/architecture.md "Code layout").
  * @module
  */
 import { hostname } from "node:os";
@@ -102,7 +102,7 @@ export const configSchema = z.object({
   postgresPool: positiveInt.max(1000).default(10),
   /** Qdrant URL for GLM vectors (`QDRANT_URL`); empty keeps vectors in process. */
   qdrantUrl: z.string().url().or(z.literal("")).default(""),
-  /** Qdrant host (`QDRANT_HOST`), used with `qdrantPort` when `qdrantUrl` is empty (seed 000). */
+  /** Qdrant host (`QDRANT_HOST`), used with `qdrantPort` when `qdrantUrl` is empty. */
   qdrantHost: z.string().default(""),
   /** Qdrant port (`QDRANT_PORT`). @default 6333 */
   qdrantPort: port.default(6333),

@@ -3,7 +3,7 @@
  * batch calls): in one process a plain retrying sink (GLM cannot be
  * unreachable); with a remote GLM (`DCSM_GLM_URL`) a durable sink whose outbox is a SQLite file in
  * the data folder (`kps-outbox.sqlite`, the write-behind queue SWM uses) drained into GLM by a
- * write-behind worker (issue 8 "Faults": KPS keeps embedded chunks queued while GLM is down).
+ * write-behind worker (KPS keeps embedded chunks queued while GLM is down; docs/consistency.md).
  * @module
  */
 import { join } from "node:path";

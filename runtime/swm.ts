@@ -40,7 +40,7 @@ export interface SwmRuntime {
  */
 export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; repository?: KemBatchRepository; limits: KemLimits; log: Logger; dataDir: string }): Promise<SwmRuntime> {
   const { log } = deps;
-  // `namespace` is always indexed: scoped queries pin it, and evicted/deleted events must carry it (issue 8).
+  // `namespace` is always indexed: scoped queries pin it, and evicted/deleted events must carry it (docs/security.md).
   const indexedKeys = [...new Set([...config.swmIndexedKeys, NAMESPACE_KEY])];
   const backend = config.redisUrl
     ? await createRedisSwmBackend({
@@ -64,7 +64,7 @@ export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; repos
         claimIdleMs: config.swmClaimIdleMs,
         log,
       });
-  backend.workingSet = countLookups(backend.workingSet); // QuerySWM-by-ids hit/miss counters for /metrics (issue 8)
+  backend.workingSet = countLookups(backend.workingSet); // QuerySWM-by-ids hit/miss counters for /metrics
   const worker = createWriteBehindWorker({
     queue: backend.persistQueue!,
     glm: deps.repository ? createRepositoryGlmWriter(deps.repository, deps.limits) : deps.glm,

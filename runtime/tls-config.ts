@@ -1,8 +1,9 @@
 /**
- * TLS settings (issue 8): `DCSM_TLS_CERT`, `DCSM_TLS_KEY` (PEM file paths, both or neither) and
- * `DCSM_TLS_CA` (PEM bundle clients trust). Zod pieces for `runtime/config.ts` that check at start
- * that each file exists and parses and that the key belongs to the certificate, so a bad setting
- * stops the server with a message naming the variable instead of failing at the first handshake.
+ * TLS settings (README "TLS (one port for everything)"): `DCSM_TLS_CERT`, `DCSM_TLS_KEY` (PEM file
+ * paths, both or neither) and `DCSM_TLS_CA` (PEM bundle clients trust). Zod pieces for
+ * `runtime/config.ts` that check at start that each file exists and parses and that the key belongs
+ * to the certificate, so a bad setting stops the server with a message naming the variable instead
+ * of failing at the first handshake.
  * @module
  */
 import { createPrivateKey, X509Certificate } from "node:crypto";

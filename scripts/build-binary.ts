@@ -4,8 +4,8 @@
  *   bun scripts/build-binary.ts [--outfile dist/dcsm]
  *
  * What goes in: the CLI (`runtime/cli/main.ts`), the web console (HTML import, bundled by Bun),
- * the HNSW graph worker (extra entry point, so `new Worker(new URL("./hnsw-graph-worker.ts", …))`
- * resolves inside the executable), the native addons of onnxruntime-node (with
+ * the HNSW graph worker and the lexical search worker (extra entry points, so
+ * `new Worker(new URL("./hnsw-graph-worker.ts", …))` resolves inside the executable), the native addons of onnxruntime-node (with
  * `libonnxruntime.so.1`) and usearch, and the bundled model (all-MiniLM-L6-v2, q8 weights).
  * Native files cannot be loaded from the executable's embedded file system, so the loaders of
  * both addons (and of the tree-sitter WASM files) are rewritten to load them from a cache folder
@@ -62,6 +62,7 @@ const REWRITES: { file: RegExp; from: string | RegExp; to: string }[] = [
   // The HNSW graph worker is an extra entry point; inside the executable it lives at its path
   // relative to the entry points' common folder (the repository root), not beside the bundle.
   { file: /services[\\/]glm[\\/]vector[\\/]hnsw-index\.ts$/, from: 'new URL("./hnsw-graph-worker.ts", import.meta.url).href', to: '"./services/glm/vector/hnsw-graph-worker.ts"' },
+  { file: /services[\\/]glm[\\/]store[\\/]sqlite-lexical-thread\.ts$/, from: 'new URL("./sqlite-lexical-worker.ts", import.meta.url).href', to: '"./services/glm/store/sqlite-lexical-worker.ts"' },
   { file: /usearch[\\/]javascript[\\/]dist[\\/](esm|cjs)[\\/]usearch\.js$/, from: "build(getBuildDir(getDirName()))", to: `require(${NATIVE_DIR} + "/usearch.node")` },
 ];
 
@@ -121,7 +122,7 @@ await import(${JSON.stringify(join(ROOT, "runtime", "cli", "main.ts"))});
   );
   mkdirSync(resolve(outfile, ".."), { recursive: true });
   const result = await Bun.build({
-    entrypoints: [entry, join(ROOT, "services", "glm", "vector", "hnsw-graph-worker.ts")],
+    entrypoints: [entry, join(ROOT, "services", "glm", "vector", "hnsw-graph-worker.ts"), join(ROOT, "services", "glm", "store", "sqlite-lexical-worker.ts")],
     compile: { outfile },
     target: "bun",
     minify: { syntax: true, whitespace: true },

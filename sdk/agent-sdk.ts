@@ -1,6 +1,6 @@
 /**
- * The Agent SDK (seed 002 sections 3.5, 4.2, 4.3, 4.3.2): typed GLM, SWM and KPS clients with
- * retries and timeouts, the agent's local memory (LPA) with the seed's cache semantics, SWM
+ * The Agent SDK (docs/architecture.md): typed GLM, SWM and KPS clients with retries and timeouts,
+ * the agent's local memory (LPA; cache semantics in docs/consistency.md), SWM
  * publishing and events, distributed locks and counters. Browser-safe: no `node:` or `bun:`
  * imports (gRPC over HTTP/2 is in the server-only entry `sdk/server.ts`).
  * @module
@@ -45,7 +45,7 @@ export interface AgentSDKOptions {
   defaultTimeoutMs?: number;
   /** `fetch` used by the built-in transports. @default globalThis.fetch */
   fetch?: typeof globalThis.fetch;
-  /** API key or JWT sent as `authorization: Bearer` by the built-in transports (issue 8). @default none */
+  /** API key or JWT sent as `authorization: Bearer` by the built-in transports (docs/security.md). @default none */
   token?: string | (() => string | Promise<string>);
 }
 
@@ -83,13 +83,13 @@ export function createFetchTransport(options: Pick<AgentSDKOptions, "baseUrl" | 
  * `ConnectError` (`Code` from the server, `DeadlineExceeded` on timeout, `Canceled` on abort).
  */
 export class AgentSDK {
-  /** Global long-term memory client (seed 3.2). */
+  /** Global long-term memory client. */
   readonly glm: Client<typeof GlobalLongTermMemoryService>;
-  /** Shared working memory client (seed 3.4). */
+  /** Shared working memory client. */
   readonly swm: Client<typeof SharedWorkingMemoryService>;
-  /** Knowledge processing client (seed 3.3). */
+  /** Knowledge processing client. */
   readonly kps: Client<typeof KnowledgeProcessorService>;
-  /** The agent's local memory (LPA, seed 4.3.2). */
+  /** The agent's local memory (LPA; docs/consistency.md). */
   readonly lpa: LocalAgentMemory;
   /** This agent's id. */
   readonly agentId: string;
@@ -113,13 +113,13 @@ export class AgentSDK {
     return { signal: o.signal, timeoutMs: this.timeoutMs > 0 ? Math.max(this.timeoutMs, atLeastMs) : undefined };
   }
 
-  /** KEMs in the local memory matching `q`, newest first; indexed metadata keys use the indexes (seed 3.6). No network. */
+  /** KEMs in the local memory matching `q`, newest first; indexed metadata keys use the indexes. No network. */
   queryLocalMemory(q: LocalQuery = {}): KEM[] {
     return this.lpa.query(q);
   }
 
   /**
-   * One KEM by id (seed 3.5 `get_kem`, 4.2): from the local memory unless `forceRemote`, else from
+   * One KEM by id: from the local memory unless `forceRemote`, else from
    * SWM, else from GLM; a remote hit is written back to the local memory.
    * @returns the KEM, or undefined when no tier has it. SWM being `Unavailable` falls through to GLM.
    */
@@ -141,7 +141,7 @@ export class AgentSDK {
   }
 
   /**
-   * Stores KEMs in GLM (seed 3.5 `store_kems`) in batches of `batchSize`, each item with an
+   * Stores KEMs in GLM in batches of `batchSize`, each item with an
    * idempotency key so retries never store twice; stored KEMs (server ids and timestamps, the
    * embeddings sent) go to the local memory. Per-item failures are returned, not thrown.
    */
@@ -189,7 +189,7 @@ export class AgentSDK {
   }
 
   /**
-   * Partially updates a KEM in GLM (seed 3.5 `update_kem`): only the fields given in `patch`;
+   * Partially updates a KEM in GLM: only the fields given in `patch`;
    * metadata is merged key by key unless `patch.replaceMetadata`. The result goes to the local memory.
    * @throws ConnectError `NotFound` for an unknown id, `InvalidArgument` for bad values.
    */
@@ -207,7 +207,7 @@ export class AgentSDK {
   }
 
   /**
-   * Deletes a KEM from GLM and drops it from the local memory (seed 3.5 `delete_kem`).
+   * Deletes a KEM from GLM and drops it from the local memory.
    * @throws ConnectError `NotFound` when GLM has no such KEM (it is dropped locally anyway).
    */
   async deleteKem(id: string, options: CallOptions = {}): Promise<void> {
@@ -236,7 +236,7 @@ export class AgentSDK {
   }
 
   /**
-   * Publishes KEMs to SWM (seed 3.5 `publish_kems_to_swm_batch`, 4.3), up to `concurrency` calls at
+   * Publishes KEMs to SWM, up to `concurrency` calls at
    * once; id-less KEMs get a UUIDv7 here so retries republish the same KEM. Published KEMs (with
    * SWM timestamps) go to the local memory. Per-item failures are returned, not thrown.
    * @param options.persistToGlm - also queue each KEM for write-behind to GLM. @default false
@@ -264,7 +264,7 @@ export class AgentSDK {
   }
 
   /**
-   * Loads the SWM KEMs matching `query` into the local memory (seed 3.5 `load_kems_to_lpa_from_swm`).
+   * Loads the SWM KEMs matching `query` into the local memory.
    * @throws ConnectError `InvalidArgument` for a bad query (e.g. `textQuery`, which SWM does not support).
    * @param options.maxKems - stop after this many. @default 1000
    * @returns the loaded KEMs, newest `updated_at` first.
@@ -286,7 +286,7 @@ export class AgentSDK {
   }
 
   /**
-   * Subscribes to SWM events (seed 3.5 `handle_swm_events`) and, with `autoUpdateLpa` (default),
+   * Subscribes to SWM events and, with `autoUpdateLpa` (default),
    * keeps the local memory coherent; reconnects with the last sequence after network drops.
    * @returns the subscription (close it when done).
    */
@@ -312,7 +312,7 @@ export class AgentSDK {
 
   /**
    * Acquires a lock for a scope: `await using lock = await sdk.distributedLock("name", { leaseMs })`
-   * releases it when the scope ends; `lock.fencingToken` guards writes (seed 3.5 `distributed_lock`).
+   * releases it when the scope ends; `lock.fencingToken` guards writes.
    * @throws ConnectError `Aborted` when still held by another agent after `waitMs` (default 10 s).
    */
   distributedLock(resourceId: string, options: LockOptions = {}): Promise<HeldLock> {
@@ -337,7 +337,7 @@ function codeOf(name: string): Code {
 }
 
 /**
- * Creates an Agent SDK (seed 002 3.5) on `transport`, or on a fetch transport for `baseUrl` and
+ * Creates an Agent SDK on `transport`, or on a fetch transport for `baseUrl` and
  * `protocol` (`connect` or `grpc-web`).
  * @throws TypeError for a missing or empty `agentId`, no `baseUrl`/`transport`, or `grpc` here;
  *   RangeError for a bad `lpa.maxEntries` or `retry.maxRetries`.

@@ -1,5 +1,5 @@
 /**
- * Credentials for DCSM calls (issue 8): an API key or a JWT, sent as `authorization: Bearer
+ * Credentials for DCSM calls (docs/security.md): an API key or a JWT, sent as `authorization: Bearer
  * <token>` on every protocol (gRPC metadata and HTTP headers alike).
  * @module
  */

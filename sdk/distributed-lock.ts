@@ -1,5 +1,5 @@
 /**
- * Scoped distributed locks (seed 002 3.5 "distributed_lock" context manager) for
+ * Scoped distributed locks (an `AsyncDisposable` lease, like a context manager) for
  * `await using lock = await sdk.distributedLock("name", { leaseMs })`.
  * Browser-safe: no `node:` or `bun:` imports.
  * @module

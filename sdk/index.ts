@@ -2,7 +2,7 @@
  * DCSM Agent SDK, browser-safe entry (no `node:` or `bun:` imports; runs in browsers, Deno, Bun
  * and Node over Connect or gRPC-Web). `createAgentSDK` gives an agent typed GLM, SWM and KPS
  * clients with retries, its local memory (LPA) kept coherent by SWM events, distributed locks and
- * counters (seed 002 sections 3.5, 3.6, 4.2, 4.3, 4.3.2). Also exported: the generated contracts
+ * counters (docs/architecture.md, docs/consistency.md). Also exported: the generated contracts
  * (service descriptors, message schemas and types). gRPC over HTTP/2 is in `sdk/server.ts`.
  * @module
  */
@@ -27,11 +27,11 @@ export { applyEventToLpa, reloadLocalMemory, type HandleSwmEventsOptions, type S
 
 /** Typed clients of the three DCSM services sharing one transport. */
 export interface DcsmServiceClients {
-  /** Global long-term memory (seed 002 3.2). */
+  /** Global long-term memory. */
   glm: Client<typeof GlobalLongTermMemoryService>;
-  /** Knowledge processing (seed 002 3.3). */
+  /** Knowledge processing. */
   kps: Client<typeof KnowledgeProcessorService>;
-  /** Shared working memory (seed 002 3.4). */
+  /** Shared working memory. */
   swm: Client<typeof SharedWorkingMemoryService>;
 }
 

@@ -1,7 +1,7 @@
 /**
  * `IndexedLRUCache`: an LRU cache (on the `lru-cache` package) whose entries are also indexed by the
  * values of chosen metadata keys, so equality queries intersect small id sets instead of scanning
- * (seed 002 section 3.6). SWM's in-process working set and the Agent SDK's local memory both use it.
+ * (docs/consistency.md "SWM is a cache"). SWM's in-process working set and the Agent SDK's local memory both use it.
  *
  * Browser-safe: no `node:` or `bun:` imports.
  * @module
@@ -16,7 +16,7 @@ export interface IndexedLRUCacheOptions<V> {
   maxSize?: number;
   /** Size of one entry, required with `maxSize` (a positive integer). @default none */
   sizeOf?: (value: V, key: string) => number;
-  /** Metadata keys to index. Only string values are indexed (seed 3.6). @default [] */
+  /** Metadata keys to index. Only string values are indexed. @default [] */
   indexedKeys?: readonly string[];
   /** Returns the metadata object of a value (top-level keys are looked up). */
   metadataOf: (value: V) => Readonly<Record<string, unknown>> | null | undefined;
@@ -28,7 +28,7 @@ export interface IndexedLRUCacheOptions<V> {
 }
 
 /**
- * LRU cache with secondary indexes on metadata values (seed 002 3.6).
+ * LRU cache with secondary indexes on metadata values.
  *
  * - `get` and `set` make an entry most recently used; `peek` does not.
  * - Replacing an entry first removes its old index entries, then adds the new ones.

@@ -1,5 +1,5 @@
 /**
- * LocalAgentMemory (LPA, "ЛПА"): the agent-side cache of KEMs (seed 002 sections 3.5 and 4.3.2),
+ * LocalAgentMemory (LPA, "ЛПА"): the agent-side cache of KEMs (docs/consistency.md),
  * an {@link IndexedLRUCache} of `KEM` messages indexed by chosen metadata keys.
  * Browser-safe: no `node:` or `bun:` imports.
  * @module
@@ -15,7 +15,7 @@ export type { LocalAgentMemoryStats } from "./lpa-metrics.ts";
 export interface LocalAgentMemoryOptions {
   /** Most KEMs kept; the least recently used one is dropped past it. @default 1000 */
   maxEntries?: number;
-  /** Metadata keys indexed for {@link LocalAgentMemory.query} (string values only, seed 3.6). @default [] */
+  /** Metadata keys indexed for {@link LocalAgentMemory.query} (string values only). @default [] */
   indexedKeys?: readonly string[];
 }
 
@@ -37,7 +37,7 @@ export function compareTimestamps(a: Timestamp | undefined, b: Timestamp | undef
 }
 
 /**
- * The agent's local memory: an LRU of KEMs with metadata indexes (seed 002 4.3.2). Writes never
+ * The agent's local memory: an LRU of KEMs with metadata indexes. Writes never
  * replace a cached KEM with an older one (by `updated_at`), so a slow read cannot undo a newer
  * event. Not persistent; one per SDK instance. Counts `get(id)` hits and misses ({@link stats}).
  */
@@ -77,7 +77,7 @@ export class LocalAgentMemory {
 
   /**
    * Size and `get(id)` hit/miss counters since construction or {@link resetStats}. LPA hit ratios
-   * are client-side: the server's `/metrics` cannot see them (issue 8).
+   * are client-side: the server's `/metrics` cannot see them.
    */
   stats(): LocalAgentMemoryStats {
     const total = this.hits + this.misses;
@@ -138,7 +138,7 @@ export class LocalAgentMemory {
   }
 
   /**
-   * KEMs matching `q`, newest `updated_at` first (seed 3.6 point 4: indexed string filters
+   * KEMs matching `q`, newest `updated_at` first (indexed string filters
    * intersect index sets before other filters run). Recency is untouched.
    */
   query(q: LocalQuery = {}): KEM[] {

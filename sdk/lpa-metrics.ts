@@ -1,5 +1,5 @@
 /**
- * LPA (LocalAgentMemory) metrics in the Prometheus text format (issue 8, "Observability"). The LPA
+ * LPA (LocalAgentMemory) metrics in the Prometheus text format (README "Metrics and logs"). The LPA
  * lives in the agent's process, so its hit ratio is measured there, not by the server's `/metrics`:
  * an agent that runs an HTTP endpoint appends {@link formatLpaMetrics} to its own scrape output.
  * Browser-safe: no imports.

@@ -24,8 +24,8 @@ export const DEFAULT_RETRY: Readonly<RetryOptions> = Object.freeze({ maxRetries:
 export const RETRYABLE_CODES: ReadonlySet<Code> = new Set([Code.Unavailable, Code.DeadlineExceeded]);
 
 /**
- * True when repeating `req` cannot change the outcome beyond the first success (seed 002 3.5:
- * clients retry only what is safe). Reads, lock info, counters' reads, `UpdateKEM` (same patch
+ * True when repeating `req` cannot change the outcome beyond the first success
+ * (clients retry only what is safe). Reads, lock info, counters' reads, `UpdateKEM` (same patch
  * twice gives the same KEM), GLM stores that carry idempotency keys, and SWM publishes of a KEM
  * with an id (a replay is a `KEM_UPDATED` of the same content) are idempotent. `IncrementCounter`,
  * `AcquireLock`, `ReleaseLock`, `DeleteKEM`, id-less stores and `ProcessRawData` are not.

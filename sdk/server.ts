@@ -23,7 +23,7 @@ export interface NodeTransportOptions {
   useBinaryFormat?: boolean;
   /** CA certificate(s), PEM, to trust for an `https://` server with a private or self-signed certificate. */
   ca?: string | Buffer;
-  /** API key or JWT sent as `authorization: Bearer` (issue 8). @default none */
+  /** API key or JWT sent as `authorization: Bearer` (docs/security.md). @default none */
   token?: string | (() => string | Promise<string>);
 }
 

@@ -1,5 +1,5 @@
 /**
- * `handleSwmEvents`: a resilient SWM event subscription (seed 002 3.5 "handle_swm_events") that
+ * `handleSwmEvents`: a resilient SWM event subscription (docs/consistency.md "The agent's local memory") that
  * keeps the agent's local memory coherent — published and updated KEMs replace the cached copy,
  * evicted and deleted ones are dropped — and reconnects after network drops with its last
  * sequence number, reloading the cache when the server says events were lost (RELOAD_REQUIRED).

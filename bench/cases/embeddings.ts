@@ -1,6 +1,6 @@
 /**
- * Throughput of `/v1/embeddings` against the raw `@huggingface/transformers` pipeline (issue 6:
- * target ≥ 90% of the raw sentences/s at the same batch size, measured in the same run).
+ * Throughput of `/v1/embeddings` against the raw `@huggingface/transformers` pipeline (bench/README.md
+ * targets: ≥ 90% of the raw sentences/s at the same batch size, measured in the same run).
  *
  * `kps.embeddings/raw-pipeline-b<B>` calls the feature-extraction pipeline directly on batches of
  * B sentences, one after another; `kps.embeddings/http-v1-b<B>` sends the same number of requests

@@ -1,5 +1,5 @@
 /**
- * GLM batch persistence (issues 3 and 7): `BatchStoreKEMs` of 100 and 1000 KEMs with 384-dim
+ * GLM batch persistence (bench/README.md "Targets"): `BatchStoreKEMs` of 100 and 1000 KEMs with 384-dim
  * embeddings through the service (validation, normalization, one SQLite transaction, index update)
  * and over Connect binary to a real server, against raw `bun:sqlite` writes of the same rows and
  * index entries (metadata index, FTS5) in transactions of the same size.
@@ -11,8 +11,7 @@ import { create, type JsonObject } from "@bufbuild/protobuf";
 import { createClient, createHandlerContext } from "@connectrpc/connect";
 import { BatchStoreKEMsRequestSchema, GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KEMSchema, type KEM } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
-import { KemRepository } from "../../services/glm/kem-repository.ts";
-import { createGlmService } from "../../services/glm/service.ts";
+import { assembleGlm, type Glm } from "../../services/glm/assembly.ts";
 import { metadataTagsOf } from "../../services/glm/store/metadata-index.ts";
 import { TABLES_V2 } from "../../services/glm/store/sqlite-schema.ts";
 import { createSqliteKemStore } from "../../services/glm/store/sqlite-store.ts";
@@ -45,11 +44,11 @@ export function makeKems(count: number, seed: number): KEM[] {
 /**
  * A timed run of the BatchStoreKEMs handler (what an RPC reaches in process: validation,
  * normalization, the store transaction, change log, index update), called directly.
- * @param repository - the GLM repository the handler writes through.
+ * @param glm - the assembled GLM whose handler is called (opened).
  * @param batches - makes the run's batches (outside the timed part).
  */
-export function serviceBatchRun(repository: KemRepository, batches: () => KEM[][]): () => Promise<Sample> {
-  const impl = createGlmService({ repository });
+export function serviceBatchRun(glm: Glm, batches: () => KEM[][]): () => Promise<Sample> {
+  const impl = glm.service;
   const method = GlobalLongTermMemoryService.method.batchStoreKEMs;
   const ctx = createHandlerContext({ service: GlobalLongTermMemoryService, method, protocolName: "in-process", requestMethod: "POST", url: "http://localhost/dcsm.v1.GlobalLongTermMemoryService/BatchStoreKEMs" });
   return async () => {
@@ -103,9 +102,7 @@ export async function benchBatchStore(batch: number, rounds: number): Promise<Be
   // transaction, change log, index update), called directly.
   const store = createSqliteKemStore({ path: join(dir, "glm.sqlite") });
   const index = createHnswVectorIndex({ dimension: DIM });
-  const repository = new KemRepository({ store, index });
-  await repository.open();
-  const svcRun = serviceBatchRun(repository, freshBatches);
+  const svcRun = serviceBatchRun(await assembleGlm({ store, index }).open(), freshBatches);
 
   // Full RPC stack: Connect binary over fetch to a real server (its GLM: SQLite + HNSW index).
   const { server } = await benchServer("memory");

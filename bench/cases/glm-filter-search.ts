@@ -20,9 +20,9 @@ import { createClient, createRouterTransport } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KEMQuerySchema, type KEMQuery } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
-import { KemRepository } from "../../services/glm/kem-repository.ts";
+import { assembleGlm } from "../../services/glm/assembly.ts";
+import type { KemRepository } from "../../services/glm/kem-repository.ts";
 import type { KemWrite } from "../../services/glm/ports.ts";
-import { createGlmService } from "../../services/glm/service.ts";
 import { createSqliteKemStore } from "../../services/glm/store/sqlite-store.ts";
 import { createHnswVectorIndex } from "../../services/glm/vector/hnsw-index.ts";
 import { createGlmSink } from "../../services/kps/glm-sink.ts";
@@ -129,17 +129,15 @@ export async function benchFilterSearch(n: number, queries: number): Promise<Ben
   const embedder = await benchEmbedder();
   const store = createSqliteKemStore({ path: join(dir, "glm.sqlite") });
   const index = createHnswVectorIndex({ dimension: DIM });
-  const repository = new KemRepository({ store, index });
-  await repository.open();
+  const limits = { ...DEFAULT_KEM_LIMITS, dimension: DIM };
+  const local = await assembleGlm({ store, index, embedder, limits }).open();
   const t0 = performance.now();
-  const words = await fillFilterBenchStore(repository, n);
+  const words = await fillFilterBenchStore(local.repository, n);
   const loadMs = performance.now() - t0;
   await index.drained();
   const graphMs = performance.now() - t0;
 
-  const limits = { ...DEFAULT_KEM_LIMITS, dimension: DIM };
-  const glmImpl = createGlmService({ repository, embedder, limits });
-  const glm = createClient(GlobalLongTermMemoryService, createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, glmImpl)));
+  const glm = createClient(GlobalLongTermMemoryService, local.transport);
   const meta = (key: string, value: string) => ({ [key]: { kind: { case: "stringValue" as const, value } } });
   // Queries: 3–5 keywords of ranks 150–3000. The synthetic vocabulary has no function words; in
   // English text the ~150 most frequent words are almost all stopwords, which queries drop.
@@ -161,7 +159,7 @@ export async function benchFilterSearch(n: number, queries: number): Promise<Ben
   raw.close();
 
   // KPS re-ingest of an unchanged one-chunk document into this store.
-  const kpsImpl = createKpsService({ embedder, sink: createGlmSink({ transport: createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, glmImpl)) }) });
+  const kpsImpl = createKpsService({ embedder, sink: createGlmSink({ transport: local.transport }) });
   const kps = createClient(KnowledgeProcessorService, createRouterTransport(({ service }) => service(KnowledgeProcessorService, kpsImpl)));
   const doc = { rawContent: new TextEncoder().encode("A short note that fits in one chunk and does not change."), sourcePath: "notes/unchanged.md", contentType: "text/markdown" };
   await kps.processRawData(doc);

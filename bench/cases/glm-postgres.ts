@@ -14,7 +14,7 @@
  * @module
  */
 import postgres from "postgres";
-import { KemRepository } from "../../services/glm/kem-repository.ts";
+import { assembleGlm } from "../../services/glm/assembly.ts";
 import type { VectorIndex } from "../../services/glm/ports.ts";
 import { migratePostgresSchema } from "../../services/glm/store/postgres-schema.ts";
 import { createPostgresKemStore } from "../../services/glm/store/postgres-store.ts";
@@ -97,9 +97,7 @@ export async function benchBatchStorePostgres(batch: number, rounds: number): Pr
 
     const store = await createPostgresKemStore({ url: (await pg.createDatabase()).url, maxConnections: 4 });
     const index = createHnswVectorIndex({ dimension: DIM });
-    const repository = new KemRepository({ store, index });
-    await repository.open();
-    const svcRun = serviceBatchRun(repository, freshBatches);
+    const svcRun = serviceBatchRun(await assembleGlm({ store, index }).open(), freshBatches);
     try {
       const results = await compareRuns({ name: `postgres.raw-insert/${batch}`, run: rawRun }, [{ name: `glm.batch-store/${batch}-postgres`, run: svcRun, target: 0.5 }]);
       await index.drained();
@@ -156,12 +154,10 @@ export async function benchReplicaLag(writes: number): Promise<BenchResult[]> {
     const { url } = await pg.createDatabase();
     const storeA = await createPostgresKemStore({ url, maxConnections: 2 });
     const storeB = await createPostgresKemStore({ url, maxConnections: 2 });
-    const repoA = new KemRepository({ store: storeA, index: createExactVectorIndex({ dimension: DIM }) });
+    const repoA = (await assembleGlm({ store: storeA, index: createExactVectorIndex({ dimension: DIM }) }).open()).repository;
     const follower = watchedIndex();
-    const repoB = new KemRepository({ store: storeB, index: follower.index });
-    await repoA.open();
-    await repoB.open();
-    const stop = await storeB.onChange(() => repoB.requestCatchUp());
+    // Node B follows A's commits through PostgreSQL NOTIFY, as a server node does.
+    const nodeB = await assembleGlm({ store: storeB, index: follower.index }).open({ follow: storeB });
     let seed = 900;
     const run = async (): Promise<Sample> => {
       const kems = makeKems(writes, seed++);
@@ -180,7 +176,7 @@ export async function benchReplicaLag(writes: number): Promise<BenchResult[]> {
     try {
       return await compareRuns(null, [{ name: "glm.replica-lag/postgres", run }]);
     } finally {
-      await stop();
+      await nodeB.stopFollowing();
       await storeA.close();
       await storeB.close();
     }

@@ -15,7 +15,7 @@ import { create } from "@bufbuild/protobuf";
 import { createClient, createRouterTransport } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KEMQuerySchema, SearchMode } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
-import { KemRepository } from "../../services/glm/kem-repository.ts";
+import { assembleGlm } from "../../services/glm/assembly.ts";
 import type { KemWrite } from "../../services/glm/ports.ts";
 import type { HybridOptions } from "../../services/glm/search/kem-search.ts";
 import { createGlmService } from "../../services/glm/service.ts";
@@ -55,8 +55,7 @@ export async function loadLocomoGlm(split: LocomoSplit): Promise<LoadedLocomo> {
   const questionVectors = await embedder.embed(split.questions.map((q) => q.question));
   const store = createSqliteKemStore({ path: join(benchDir("dcsm-bench-locomo-"), "glm.sqlite") });
   const index = createExactVectorIndex({ dimension: embedder.dimension });
-  const repository = new KemRepository({ store, index });
-  await repository.open();
+  const { repository } = await assembleGlm({ store, index, embedder, limits: { ...DEFAULT_KEM_LIMITS, dimension: embedder.dimension } }).open();
   const enc = new TextEncoder();
   const writes: KemWrite[] = split.turns.map((t, i) => ({
     id: idOf(t.conversation, t.diaId),
@@ -72,6 +71,7 @@ export async function loadLocomoGlm(split: LocomoSplit): Promise<LoadedLocomo> {
     turnVectors,
     questionVectors,
     async rank(mode, k, hybrid) {
+      // One service per hybrid setting over the same repository (the ranking parameters vary, the data does not).
       const impl = createGlmService({ repository, embedder, limits, hybrid });
       const client = createClient(GlobalLongTermMemoryService, createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, impl)));
       const ranked: string[][] = [];

@@ -1,5 +1,5 @@
 /**
- * GLM vector search at scale (issue 3): HNSW (usearch graph + exact re-scoring, the production
+ * GLM vector search at scale: HNSW (usearch graph + exact re-scoring, the production
  * index) against exact search on clustered 384-dim vectors — insert rate (vectors searchable per
  * second), graph build rate, query latency p50/p99 and recall@10 versus exact search. Queries are
  * sequential; ops/s is the median over the repeat groups of queries.

@@ -26,7 +26,7 @@ import { REPO_ROOT, loadConfig, type DcsmConfig } from "../../runtime/config.ts"
 import { createDcsmClients, createTransport, type DcsmClients } from "../../runtime/cli/clients.ts";
 import { walkIngestFiles } from "../../runtime/cli/file-walker.ts";
 import { startDcsmServer, type DcsmServer } from "../../runtime/server.ts";
-import { KemRepository } from "../../services/glm/kem-repository.ts";
+import { assembleGlm } from "../../services/glm/assembly.ts";
 import { createSqliteKemStore } from "../../services/glm/store/sqlite-store.ts";
 import { createHnswVectorIndex } from "../../services/glm/vector/hnsw-index.ts";
 import { chunkDocument } from "../../services/kps/chunking/chunk-document.ts";
@@ -182,8 +182,7 @@ export async function benchKpsIngestLargeStore(): Promise<BenchResult[]> {
   {
     const store = createSqliteKemStore({ path: join(fullDir, "glm.sqlite") });
     const index = createHnswVectorIndex({ dimension: 384, snapshotDir: join(fullDir, "vector-index") });
-    const repository = new KemRepository({ store, index });
-    await repository.open();
+    const { repository } = await assembleGlm({ store, index }).open();
     await fillFilterBenchStore(repository, 100_000);
     await index.drained();
     await index.snapshot();

@@ -53,7 +53,7 @@ export interface Contender {
   name: string;
   /** One timed run. */
   run: () => Promise<Sample>;
-  /** Target ratio (issue 7), when the case has one. */
+  /** Target ratio (bench/README.md "Targets"), when the case has one. */
   target?: number;
 }
 

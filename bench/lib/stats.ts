@@ -46,7 +46,7 @@ export interface BenchResult {
   ratio?: number;
   /** Relative spread of the per-repeat ratios. */
   ratioSpread?: number;
-  /** The target ratio from issue 7, when this case has one. */
+  /** The target ratio (bench/README.md "Targets"), when this case has one. */
   target?: number;
   /** Extra figures (recall, build rate, …). */
   extra?: Record<string, number | string>;

@@ -1,5 +1,5 @@
 /**
- * Authentication of every call (issue 8 "Security"): API keys, stored as SHA-256 hashes with their
+ * Authentication of every call (docs/security.md): API keys, stored as SHA-256 hashes with their
  * scopes in a keys file (or given whole in `DCSM_API_KEYS`, every right on every namespace), and
  * JWTs (HS256 with a shared secret, RS256 with a public key) verified by `jose`. The same
  * credentials work on every protocol: gRPC metadata and HTTP headers are both headers —

@@ -1,5 +1,5 @@
 /**
- * The authentication interceptor both listeners run around every RPC (issue 8): it authenticates
+ * The authentication interceptor both listeners run around every RPC (docs/security.md): it authenticates
  * the call from its headers (gRPC metadata are headers too) and puts the principal in the Connect
  * context, where the service guards read it. The gRPC health service stays open, as load balancers
  * and orchestrators probe it without credentials.

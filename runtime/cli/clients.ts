@@ -23,7 +23,7 @@ export interface DcsmClients {
  * @param baseUrl - e.g. "http://127.0.0.1:8080" (or the gRPC URL for `grpc`), or "https://…".
  * @param protocol - wire protocol. @default "connect"
  * @param ca - PEM CA certificate(s) to trust for `https://` (private or self-signed certificates).
- * @param token - API key or JWT sent as `authorization: Bearer` (issue 8).
+ * @param token - API key or JWT sent as `authorization: Bearer` (docs/security.md).
  */
 export function createTransport(baseUrl: string, protocol: Protocol = "connect", ca?: string | Buffer, token?: string): Transport {
   const nodeOptions = ca ? { ca } : undefined;

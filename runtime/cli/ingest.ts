@@ -3,7 +3,7 @@
  * files per call and a few calls at a time (falling back to one `ProcessRawData` per file against
  * a server without the batch RPC), with a progress bar showing files, chunks and chunks/s. KPS chunks code on syntax
  * boundaries and skips unchanged chunks; for each folder this also removes the KEMs of files that
- * are gone from it (issue 6), found by the folder's `source_root` metadata.
+ * are gone from it, found by the folder's `source_root` metadata.
  * @module
  */
 import { readFileSync, statSync } from "node:fs";

@@ -1,5 +1,5 @@
 /**
- * Removal of deleted files' KEMs (issue 6): lists every KEM of an ingested folder through GLM
+ * Removal of deleted files' KEMs: lists every KEM of an ingested folder through GLM
  * `RetrieveKEMs` with the metadata filter `source_root` (equality, all pages), and deletes with
  * `DeleteKEM` those whose `source_path` is no longer among the folder's files.
  * @module

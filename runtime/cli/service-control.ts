@@ -1,5 +1,5 @@
 /**
- * `dcsm start | stop | status | warmup` (issue 6; seed 001's manage.sh "start + warmup" / "stop"):
+ * `dcsm start | stop | status | warmup` (README "VS Code tasks"):
  * runs `dcsm serve` in the background with a pid file and a log in the data folder, waits until
  * `/health` reports ready (model warmed up), and stops it gracefully. The VS Code tasks in
  * `.vscode/tasks.json` call these.

@@ -1,5 +1,5 @@
 /**
- * `dcsm ingest --watch` (issue 6): after the first pass, watches each folder (recursive `fs.watch`)
+ * `dcsm ingest --watch`: after the first pass, watches each folder (recursive `fs.watch`)
  * and re-indexes the files that changed, in debounced rounds; files deleted or newly ignored lose
  * their KEMs. Unchanged chunks of a changed file are skipped by KPS, so a round costs about one
  * model call per edited definition.

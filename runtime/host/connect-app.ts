@@ -1,6 +1,6 @@
 /**
  * The HTTP host: Hono on `Bun.serve` serving the Connect protocol (JSON and binary) and gRPC-Web,
- * with CORS for browsers (DESIGN.md "Transport"). Routes come from the same registration function
+ * with CORS for browsers (docs/architecture.md "Transport"). Routes come from the same registration function
  * the gRPC listener uses, so every service answers identically on all protocols.
  * @module
  */
@@ -84,7 +84,7 @@ function universalRequest(req: Request, contextValues: ContextValues | undefined
 
 /**
  * A fetch handler for a unary method: reads the request body whole (`arrayBuffer()`) and answers
- * with the response bytes, not a `ReadableStream` (DESIGN.md "Transport": streaming bodies cost
+ * with the response bytes, not a `ReadableStream` (docs/architecture.md "Transport": streaming bodies cost
  * Bun a stream pipe per call; whole bodies measured +20–55% throughput, bench `rpc.unary/*`). Bun
  * bounds the body with `maxRequestBodySize`; the Connect handler still enforces `readMaxBytes`.
  */

@@ -1,5 +1,6 @@
 /**
- * The embedding stack the server hands to GLM, KPS and `/v1/embeddings` (issue 6): the model behind
+ * The embedding stack the server hands to GLM, KPS and `/v1/embeddings`
+ * (docs/decisions/0008-bounded-embedding-queue.md): the model behind
  * a bounded micro-batching queue, behind a bounded cache, with warm-up and readiness, and the
  * OpenAI-compatible API on top. Built from configuration here so `runtime/server.ts` only wires it.
  * @module
@@ -51,7 +52,7 @@ const FULL_GC_RSS_GROWTH = 64 * 1024 * 1024;
  * @param model - the raw model.
  * @param config - batch size (`DCSM_EMBED_BATCH`), wait, queue, cache, warm-up, API keys, limits.
  * @param log - logger for warm-up and 5xx causes.
- * @param authorize - the server's credential check for `/v1/*` (issue 8); without it, `config.apiKeys`.
+ * @param authorize - the server's credential check for `/v1/*` (docs/security.md); without it, `config.apiKeys`.
  */
 export function createEmbeddingStack(model: Embedder, config: DcsmConfig, log: Logger, authorize?: (req: Request) => Promise<boolean>): EmbeddingStack {
   const batching = createBatchingEmbedder(model, { maxBatch: config.embedBatchSize, maxWaitMs: config.embedMaxWaitMs, maxQueue: config.embedQueue });
@@ -73,7 +74,7 @@ export function createEmbeddingStack(model: Embedder, config: DcsmConfig, log: L
   // synchronous collection when RSS grew by FULL_GC_RSS_GROWTH since the last one, else only an
   // asynchronous hint. A full collection stops the event loop (80-120 ms measured under the load
   // test), and every request waits through it: done every 2 s it was 19% of the server's main
-  // thread and the longest stalls in the load test's overload phase (docs/overload.md).
+  // thread and the longest stalls in the load test's overload phase (docs/overload.md; the queue itself: docs/decisions/0008-bounded-embedding-queue.md).
   let seen = 0;
   let rssAfterFull = process.memoryUsage.rss();
   const gc = { full: 0, hinted: 0 };

@@ -1,7 +1,7 @@
 /**
  * The gRPC listener: `node:http2` cleartext (h2c) server with `connectNodeAdapter`, from the same
  * route registration as the HTTP host. Real gRPC needs HTTP/2 trailers, which a fetch `Response`
- * cannot send, hence a second listener (DESIGN.md "Transport").
+ * cannot send, hence a second listener (docs/architecture.md "Transport").
  * @module
  */
 import { createServer, type Http2Server } from "node:http2";

@@ -1,5 +1,5 @@
 /**
- * The TLS listener (issue 8): one port that does ALPN. `node:http2` `createSecureServer` with
+ * The TLS listener (docs/architecture.md "Transport"): one port that does ALPN. `node:http2` `createSecureServer` with
  * `allowHTTP1` answers `h2` (gRPC, Connect, gRPC-Web over HTTP/2) and `http/1.1` (Connect and
  * gRPC-Web for browsers and HTTP/1.1 clients) on the same socket, through `connectNodeAdapter` built
  * from the same route registration and interceptors as the plaintext listeners.
@@ -71,7 +71,8 @@ export function createInnerSocketPath(): string {
   return join(dir, "http.sock");
 }
 
-function removeSocketDir(socketPath: string): void {
+/** Removes the folder of a socket path made by {@link createInnerSocketPath} (once; later calls do nothing). */
+export function removeSocketDir(socketPath: string): void {
   const dir = dirname(socketPath);
   if (!socketDirs.delete(dir)) return;
   rmSync(dir, { recursive: true, force: true });

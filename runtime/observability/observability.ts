@@ -1,5 +1,5 @@
 /**
- * Observability of one DCSM server (issue 8): a Prometheus registry with the per-RPC metrics,
+ * Observability of one DCSM server (README "Metrics and logs"): a Prometheus registry with the per-RPC metrics,
  * the stats-backed metrics and the process metrics, the server interceptor that feeds them, and the
  * `/metrics` response. One registry per server, so several servers in one process (tests) do not
  * share counters.

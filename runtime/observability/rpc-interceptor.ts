@@ -1,5 +1,5 @@
 /**
- * The observability server interceptor (issue 8): request ids, per-request child loggers, one log
+ * The observability server interceptor (README "Metrics and logs"): request ids, per-request child loggers, one log
  * line per finished RPC, and the per-RPC metrics. It must be the outermost interceptor so it sees
  * (and counts) the errors of the ones inside it, such as authentication.
  * @module

@@ -1,5 +1,5 @@
 /**
- * Per-RPC Prometheus metrics (issue 8, "Observability"): request counts, latency histograms and
+ * Per-RPC Prometheus metrics (README "Metrics and logs"): request counts, latency histograms and
  * calls in flight, labelled by service, method, protocol and Connect code name.
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics read from component stats at scrape time (issue 8, "Observability"): GLM's
+ * Prometheus metrics read from component stats at scrape time (README "Metrics and logs"): GLM's
  * vector index, the embedding queue and cache, SWM's id-lookup hit ratio, working set and
  * write-behind queue. Each metric's `collect()` reads the live `stats()` of its component, so
  * nothing is sampled in the background.

@@ -1,5 +1,5 @@
 /**
- * Namespace access control in front of the GLM service (issue 8 "Scopes per key"): every RPC
+ * Namespace access control in front of the GLM service (docs/security.md): every RPC
  * checks the caller's rights on the namespaces it touches before the GLM implementation runs.
  * Callers with a `*` scope (and every caller when authentication is off) pass straight through.
  * @module

@@ -1,5 +1,5 @@
 /**
- * Namespace access control in front of the KPS service (issue 8 "Scopes per key"): the chunks
+ * Namespace access control in front of the KPS service (docs/security.md): the chunks
  * of a document go to one namespace (`initial_metadata.namespace`, defaulting to the caller's),
  * on which the caller needs `write`. KPS derives chunk ids from the namespace and source, and
  * looks up earlier chunks within that namespace only, so tenants ingesting the same path never

@@ -1,5 +1,5 @@
 /**
- * Namespace scoping of requests (issue 8 "Scopes per key"), shared by the GLM, SWM and KPS
+ * Namespace scoping of requests (docs/security.md), shared by the GLM, SWM and KPS
  * guards: which namespace a written KEM goes to, how a query is confined to what the caller may
  * read, and which namespace a lock or counter name belongs to.
  * @module

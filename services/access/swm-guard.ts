@@ -1,5 +1,5 @@
 /**
- * Namespace access control in front of the SWM service (issue 8 "Scopes per key"). Event streams
+ * Namespace access control in front of the SWM service (docs/security.md). Event streams
  * are filtered inside the SWM service itself (it reads the principal from the call context, so
  * other tenants' events never take buffer space); everything else is checked here.
  * @module

@@ -1,5 +1,5 @@
 /**
- * The `BatchStoreKEMs` answer from its per-item results (seed 002 3.2: `successfully_stored_kems`
+ * The `BatchStoreKEMs` answer from its per-item results (`glm_service.proto`: `successfully_stored_kems`
  * and `failed_kem_references` next to the per-item `results`), shared by the GLM service and the
  * namespace guard that answers denied items itself.
  * @module

@@ -1,7 +1,7 @@
 /**
- * GLM's repository: keeps the SQLite store and the vector index consistent (seed 002 3.2, "batch
- * store and consistency"), and keeps a local index current with writes made by other processes
- * sharing the same SQLite file (seed 000: many processes, one store).
+ * GLM's repository: keeps the SQLite store and the vector index consistent (docs/consistency.md),
+ * and keeps a local index current with writes made by other processes sharing the same SQLite
+ * file (docs/architecture.md "Process model").
  *
  * - Writes go to SQLite first (the source of truth), then to the index. When an external index
  *   (Qdrant) rejects the vectors, the rows are undone — new rows removed, replaced rows restored —

@@ -1,5 +1,5 @@
 /**
- * The GLM service (`dcsm.v1.GlobalLongTermMemoryService`, seed 002 sections 3.2, 4.1 and 7.1):
+ * The GLM service (`dcsm.v1.GlobalLongTermMemoryService`; docs/storage.md, docs/search.md):
  * the durable store of every KEM, with metadata/date filters, vector and text search, pagination,
  * batch store, update and delete. Works against the {@link KemStore} and {@link VectorIndex} ports.
  * @module

@@ -1,5 +1,5 @@
 /**
- * A {@link KemSink} that never loses embedded chunks while GLM is unreachable (issue 8 "Faults"):
+ * A {@link KemSink} that never loses embedded chunks while GLM is unreachable (docs/consistency.md):
  * when the wrapped sink gives up with `Unavailable` (after its own retries), the KEMs go to a
  * durable {@link PersistQueue} (the write-behind queue SWM uses; in `dcsm serve` a SQLite file in
  * the data folder) and a write-behind worker stores them in GLM once it answers again.

@@ -1,7 +1,7 @@
 /**
  * KPS's link to GLM: a {@link KemSink} over a Connect client (in-process router transport when
  * co-located, Connect over HTTP when remote), retrying while GLM is unreachable with exponential backoff
- * (seed 002 3.3: the GLM client retries; DESIGN.md: services reach each other over Connect).
+ * (docs/architecture.md "Transport": services reach each other over Connect).
  * @module
  */
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";

@@ -25,7 +25,7 @@ export interface EmbedOptions {
 import type { ModelProfile } from "./embedder/model-profile.ts";
 
 /**
- * A sentence-embedding model (seed 002 3.3: "generation of vector embeddings for text content").
+ * A sentence-embedding model: turns text content into vector embeddings.
  * Embeddings are mean-pooled over tokens and L2-normalized.
  */
 export interface Embedder {

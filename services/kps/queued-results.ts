@@ -1,6 +1,6 @@
 /**
  * Marks batch-store answers that a {@link KemSink} made up because it queued the KEMs for GLM
- * instead of storing them (GLM unreachable; issue 8 "Faults"). Driver-free, so `service.ts` can
+ * instead of storing them (GLM unreachable; docs/consistency.md "Write-behind"). Driver-free, so `service.ts` can
  * ask without importing the queue's backend.
  * @module
  */

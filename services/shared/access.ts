@@ -1,6 +1,6 @@
 /**
- * Who is calling and what they may do: principals, namespaces and rights (issue 8 "Scopes per
- * key"). A KEM belongs to one namespace, named by its reserved metadata key `namespace`
+ * Who is calling and what they may do: principals, namespaces and rights (docs/security.md).
+ * A KEM belongs to one namespace, named by its reserved metadata key `namespace`
  * ({@link NAMESPACE_KEY}); a principal holds rights per namespace, or on every namespace (`*`).
  * The services never read credentials: the host authenticates each call and puts the
  * {@link Principal} in the Connect context under {@link principalKey}. Calls that carry no

@@ -2,7 +2,7 @@
  * Named domain errors thrown by DCSM backends, and their mapping to Connect codes.
  *
  * Backends never throw `ConnectError` themselves: they throw one of the classes below, and each
- * service maps it with {@link toConnectError} at its boundary (DESIGN.md "Conventions").
+ * service maps it with {@link toConnectError} at its boundary (docs/architecture.md "Code layout").
  * @module
  */
 import { Code, ConnectError } from "@connectrpc/connect";

@@ -17,7 +17,7 @@ const ID_PATTERN = /^[\x21-\x7e]+$/; // printable ASCII, no spaces
 const METADATA_KEY_PATTERN = /^[A-Za-z0-9_\-:.@/]+$/;
 const encoder = new TextEncoder();
 
-/** Generates a KEM id: a UUIDv7 (time-ordered, DESIGN.md "Storage"). */
+/** Generates a KEM id: a UUIDv7 (time-ordered; docs/decisions/0009-uuidv7-kem-ids.md). */
 export function newKemId(): string {
   return uuidv7();
 }
@@ -154,7 +154,7 @@ function scalarOf(key: string, v: Value): string | number | boolean {
 }
 
 /**
- * Validates and parses a KEMQuery (seed 002 7.1.1 / 7.2.1 semantics: every set criterion must hold).
+ * Validates and parses a KEMQuery (every set criterion must hold; docs/search.md, docs/consistency.md).
  * @throws InvalidInputError for too many ids, bad keys or values, an inverted date range, a vector
  *   of the wrong dimension, or both `embedding_query` and `text_query`.
  */

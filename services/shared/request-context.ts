@@ -1,5 +1,5 @@
 /**
- * Per-RPC request context shared by the runtime and the services (issue 8, "Observability"): the
+ * Per-RPC request context shared by the runtime and the services (README "Metrics and logs"): the
  * request id and a child logger that carries it, as Connect context values. The runtime's
  * observability interceptor sets both for every RPC; a service handler reads them with
  * {@link requestLog} and {@link requestId} from its `HandlerContext`.

@@ -1,6 +1,7 @@
 /**
- * Opening a SQLite file in WAL mode when other processes may open it at the same moment (seed 000:
- * many processes, one store; seed 002 4.1.1: `journal_mode=WAL`, `busy_timeout`).
+ * Opening a SQLite file in WAL mode when other processes may open it at the same moment (several
+ * processes share one store: `journal_mode=WAL`, `busy_timeout`; see
+ * docs/decisions/0001-sqlite-wal-and-busy-timeout.md).
  *
  * SQLite does not call the busy handler for every lock it needs while switching a database to WAL:
  * when two processes open a new file together, `PRAGMA journal_mode = WAL` in one of them can fail

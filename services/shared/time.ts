@@ -1,6 +1,7 @@
 /**
- * Server timestamps for KEMs: microsecond-precision ISO 8601 strings (seed 002 4.1.1:
- * `created_at TEXT` "YYYY-MM-DDTHH:MM:SS.ffffff") and their conversion to protobuf `Timestamp`.
+ * Server timestamps for KEMs: microsecond-precision ISO 8601 strings
+ * ("YYYY-MM-DDTHH:MM:SS.ffffffZ"; docs/decisions/0002-microsecond-timestamps.md) and their
+ * conversion to protobuf `Timestamp`.
  * @module
  */
 import { timestampFromMs, type Timestamp } from "@bufbuild/protobuf/wkt";

@@ -1,5 +1,5 @@
 /**
- * Ports of the SWM service (seed 002 sections 3.4, 4.2, 4.3, 4.3.1, 7.2): the working set, the
+ * Ports of the SWM service (docs/consistency.md, docs/redis-layout.md): the working set, the
  * event log, locks and counters, and the write-behind queue. Backends implement them
  * (`working-set/redis.ts`, `working-set/memory.ts`, ...); `service.ts` sees only these interfaces.
  * Every method may throw `BackendUnavailableError` (→ `Unavailable`) when the backend is down.
@@ -89,7 +89,7 @@ export interface WorkingSetStats {
 }
 
 /**
- * The hot working set of KEMs (seed 3.4, 3.6, 4.3.1): bounded, LRU-evicted, indexed by configured
+ * The hot working set of KEMs (docs/consistency.md): bounded, LRU-evicted, indexed by configured
  * metadata keys (string values) and by `created_at`/`updated_at`. Every change appends an event
  * to the matching {@link EventLog} atomically with the change.
  */
@@ -117,7 +117,7 @@ export interface WorkingSet {
   /** Removes a KEM and emits KEM_DELETED. @returns false when it was not cached. */
   delete(id: string, options: PutOptions): Promise<boolean>;
   /**
-   * Matching records, `updated_at` desc then id desc (seed 7.2.1 order of filters: ids, indexed
+   * Matching records, `updated_at` desc then id desc (filters applied in the order ids, indexed
    * metadata, other metadata, dates). Index entries that point at evicted KEMs are skipped and
    * repaired.
    */
@@ -227,7 +227,7 @@ export interface QueueStats {
 }
 
 /**
- * Durable queue of KEMs waiting for write-behind to GLM (seed 3.4, 4.3). Entries survive a crash
+ * Durable queue of KEMs waiting for write-behind to GLM (docs/consistency.md). Entries survive a crash
  * of the process (kill -9) and are delivered at least once; GLM's idempotency keys make the
  * effect exactly once.
  */

@@ -1,5 +1,5 @@
 /**
- * The SWM service (`dcsm.v1.SharedWorkingMemoryService`, seed 002 sections 3.4, 4.2, 4.3, 7.2):
+ * The SWM service (`dcsm.v1.SharedWorkingMemoryService`; docs/architecture.md, docs/consistency.md):
  * the hot working set where agents meet — publish and query KEMs, load them from GLM, subscribe
  * to lifecycle events, coordinate with leased locks and counters, and persist to GLM write-behind.
  * Works against the ports in `ports.ts`; imports no driver.
@@ -143,7 +143,7 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
     async *subscribeToSWMEvents(req, ctx: HandlerContext) {
       try {
         if (req.agentId.length > swm.maxNameLength) throw new InvalidInputError(`agent_id is longer than ${swm.maxNameLength} characters`);
-        // Issue 8: a caller confined to namespaces only sees events of KEMs in them.
+        // A caller confined to namespaces only sees events of KEMs in them (docs/security.md).
         const principal = principalOf(ctx);
         const allowed = namespacesWith(principal, "subscribe");
         yield* streamEvents(events, events.epoch, req, swm, ctx.signal, allowed === "all" ? undefined : new Set(allowed), principal.id);

@@ -1,5 +1,5 @@
 /**
- * Issue 8 "Security": authentication on every protocol and namespace scopes on every RPC, against
+ * Security (docs/security.md): authentication on every protocol and namespace scopes on every RPC, against
  * a real server with a real keys file, real HS256/RS256 JWTs (jose) and real sockets. Two tenants,
  * team-a and team-b, each with its own key: one must never read, update, delete, overwrite,
  * subscribe to or lock the other's data.

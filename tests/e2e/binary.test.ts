@@ -17,6 +17,9 @@ let proc: Subprocess<"ignore", "pipe", "pipe"> | undefined;
 let httpUrl = "";
 let grpcUrl = "";
 let home = "";
+/** Everything the executable wrote to stdout, complete once `outDone` resolves. */
+let out = "";
+let outDone: Promise<void> = Promise.resolve();
 
 beforeAll(async () => {
   const dir = tempDir("dcsm-binary-");
@@ -30,7 +33,6 @@ beforeAll(async () => {
     stderr: "pipe",
   });
   const reader = proc.stdout.getReader();
-  let out = "";
   const deadline = Date.now() + 90_000;
   while (!/gRPC on (\S+)/.test(out)) {
     if (Date.now() > deadline) throw new Error(`dcsm did not start: ${out}`);
@@ -38,7 +40,9 @@ beforeAll(async () => {
     if (r.done) throw new Error(`dcsm exited (${await proc.exited}): ${out}\n${await new Response(proc.stderr).text()}`);
     out += new TextDecoder().decode(r.value);
   }
-  reader.releaseLock();
+  outDone = (async () => {
+    for (let r = await reader.read(); !r.done; r = await reader.read()) out += new TextDecoder().decode(r.value);
+  })();
   const m = /on (\S+) and gRPC on (\S+)/.exec(out)!;
   httpUrl = m[1]!;
   grpcUrl = m[2]!;
@@ -84,6 +88,15 @@ test("the executable serves the console and all services from an empty folder", 
   sub.close();
   await sub.done;
 }, 60_000);
+
+test("every worker thread started inside the executable (none fell back)", async () => {
+  proc!.kill("SIGTERM");
+  await proc!.exited;
+  await outDone;
+  const log = out + (await new Response(proc!.stderr).text());
+  expect(log).not.toContain("lexical search thread failed");
+  expect(log).not.toContain("HNSW graph unavailable");
+});
 
 test("the unpacked cache holds the native addons and the model", () => {
   const cache = join(home, ".cache", "dcsm");

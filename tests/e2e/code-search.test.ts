@@ -1,5 +1,5 @@
 /**
- * Code indexing end to end (issue 6): `dcsm ingest` of this repository's own GLM and KPS sources
+ * Code indexing end to end: `dcsm ingest` of this repository's own GLM and KPS sources
  * into a real server, questions answered with the defining file, filters, re-ingest skipping
  * unchanged chunks, deleted files removed, and `--watch` re-indexing edits.
  */

@@ -1,5 +1,5 @@
 /**
- * Reduced memory soak inside the normal suite (issue 6): 300 mixed `/v1/embeddings` requests from
+ * Reduced memory soak inside the normal suite: 300 mixed `/v1/embeddings` requests from
  * 32 concurrent clients against `dcsm serve` in a child process; RSS after must stay within 15% of
  * RSS after warm-up, and every request must succeed or get a 429. The full 20,000-request run is
  * `npm run test:soak` (tests/soak/embeddings-soak.ts).

@@ -1,5 +1,5 @@
 /**
- * kill -9 of `dcsm serve` during batch writes (issue 8 "Faults"): a client keeps sending
+ * kill -9 of `dcsm serve` during batch writes: a client keeps sending
  * BatchStoreKEMs (random 384-dim embeddings) and records every id whose batch was acknowledged;
  * the server is SIGKILLed mid-stream and restarted on the same data folder. Every acknowledged id
  * must be in SQLite (RetrieveKEMs by ids), found first by vector search with its own embedding

@@ -1,5 +1,5 @@
 /**
- * KPS with a remote GLM that goes away (issue 8 "Faults"): `dcsm serve` runs as a real process
+ * KPS with a remote GLM that goes away: `dcsm serve` runs as a real process
  * with `DCSM_GLM_URL` pointing at a real GLM behind a TCP proxy that refuses connections (GLM
  * down). ProcessRawData still succeeds, says the chunks were queued, and the embedded chunks sit
  * in `<dataDir>/kps-outbox.sqlite`; they survive a kill -9 of the server, and land in GLM (with

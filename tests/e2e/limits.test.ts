@@ -1,5 +1,5 @@
 /**
- * Configured limits over real sockets (issue 8, "Limits and bad input"): every limit set through
+ * Configured limits over real sockets (docs/security.md "Limits"): every limit set through
  * its `DCSM_*` variable is enforced with the documented Connect code on a running server, and a
  * slow SWM subscriber (one that never reads its socket) is dropped with `ResourceExhausted`
  * while other subscribers keep receiving every event and publishers never stall.

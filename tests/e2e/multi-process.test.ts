@@ -1,7 +1,7 @@
 /**
- * Many processes, one store (seed 000): two `dcsm serve` processes on one data directory write and
- * read concurrently. No lock errors, nothing lost, nothing duplicated, and each process's vector
- * index sees the other's writes (it catches up from SQLite's change log).
+ * Many processes, one store (docs/architecture.md "Process model"): two `dcsm serve` processes on
+ * one data directory write and read concurrently. No lock errors, nothing lost, nothing duplicated,
+ * and each process's vector index sees the other's writes (it catches up from SQLite's change log).
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";

@@ -1,5 +1,5 @@
 /**
- * `/v1/embeddings` and `/v1/models` end to end (issue 6): the official `openai` npm client and raw
+ * `/v1/embeddings` and `/v1/models` end to end: the official `openai` npm client and raw
  * fetch against a real server on a free port with the real model.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";

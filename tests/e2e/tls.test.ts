@@ -1,5 +1,5 @@
 /**
- * TLS end to end (issue 8): a real server with DCSM_TLS_CERT/DCSM_TLS_KEY (a self-signed
+ * TLS end to end: a real server with DCSM_TLS_CERT/DCSM_TLS_KEY (a self-signed
  * certificate made by openssl at test time) serves every protocol on ONE port: ALPN gives `h2` or
  * `http/1.1`; gRPC, Connect and gRPC-Web work over HTTP/2 and Connect and gRPC-Web over HTTP/1.1;
  * /health, /v1/embeddings, the console and CORS work over HTTPS on both versions; plaintext and

@@ -4,12 +4,11 @@
  * `Bun.serve`), optionally on a chosen port so a test can start it late ("GLM down, then up").
  */
 import { join } from "node:path";
-import { createRouterTransport, type Transport } from "@connectrpc/connect";
+import type { Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
-import { KemRepository } from "../../services/glm/kem-repository.ts";
+import { assembleGlm } from "../../services/glm/assembly.ts";
 import type { KemStore } from "../../services/glm/ports.ts";
-import { createGlmService } from "../../services/glm/service.ts";
 import { createSqliteKemStore } from "../../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../../services/glm/vector/exact-index.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../../services/shared/limits.ts";
@@ -42,13 +41,11 @@ export function testLimits(dimension = 8): KemLimits {
 export function createTestGlm(dir: string, limits: KemLimits = testLimits()): TestGlm {
   const path = join(dir, "glm.sqlite");
   const store = createSqliteKemStore({ path });
-  const index = createExactVectorIndex({ dimension: limits.dimension });
-  const repository = new KemRepository({ store, index });
-  const impl = createGlmService({ repository, limits });
+  const { service: impl, transport } = assembleGlm({ store, index: createExactVectorIndex({ dimension: limits.dimension }), limits });
   return {
     store,
     path,
-    transport: createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, impl)),
+    transport,
     serve(port = 0) {
       const app = createConnectApp({ routes: (r) => r.service(GlobalLongTermMemoryService, impl), readMaxBytes: 16 * 1024 * 1024 });
       const server = Bun.serve({ hostname: "127.0.0.1", port, fetch: app.fetch });

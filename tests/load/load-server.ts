@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /**
- * The server side of the load test (issue 8, "Load"), run as a child process so that the server
+ * The server side of the load test (README "Overload, measured"), run as a child process so that the server
  * and the 200 agents do not share one event loop: starts one real DCSM server with
  * {@link startTestServer} (both listeners on free ports, a fresh data folder, the committed model),
  * SWM on Redis when `REDIS_URL` is given, else the in-process working set.

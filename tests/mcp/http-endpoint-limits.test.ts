@@ -7,13 +7,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { createRouterTransport } from "@connectrpc/connect";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { Hono } from "hono";
-import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
-import { KemRepository } from "../../services/glm/kem-repository.ts";
-import { createGlmService } from "../../services/glm/service.ts";
+import { assembleGlm } from "../../services/glm/assembly.ts";
 import { createSqliteKemStore } from "../../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../../services/glm/vector/exact-index.ts";
 import { ANONYMOUS } from "../../runtime/auth/authenticator.ts";
@@ -29,13 +26,11 @@ const url = () => new URL("/mcp", `http://127.0.0.1:${http.port}`);
 
 beforeAll(async () => {
   store = createSqliteKemStore({ path: join(tempDir("dcsm-mcp-limits-"), "glm.sqlite") });
-  const repository = new KemRepository({ store, index: createExactVectorIndex({ dimension: 384, initialCapacity: 16 }), log: createLogger("silent") });
-  await repository.open();
-  const glm = createGlmService({ repository });
+  const glm = await assembleGlm({ store, index: createExactVectorIndex({ dimension: 384, initialCapacity: 16 }), log: createLogger("silent") }).open();
   // A fault named as such: /v1/embeddings answering 503 as while the model warms up (a real
   // warm-up is too short to test against); GLM itself is the real service.
   const embeddingsWarmingUp = async () => new Response("model warming up", { status: 503 });
-  const link = createDcsmLink(createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, glm)), embeddingsWarmingUp);
+  const link = createDcsmLink(glm.transport, embeddingsWarmingUp);
   const app = new Hono<{ Bindings: BunServerEnv }>();
   endpoint = mountMcpEndpoint(app, { link, authenticate: async () => ANONYMOUS, authEnabled: false, maxSessions: 2, idleMs: 300, maxBodyBytes: 4096 });
   http = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: app.fetch });

@@ -1,5 +1,5 @@
 /**
- * Issue 8: scope syntax and authenticator configuration errors (the server must not start with a
+ * Scope syntax and authenticator configuration errors (the server must not start with a
  * bad keys file or scope), with real files and real jose-signed tokens.
  */
 import { afterAll, describe, expect, test } from "bun:test";

@@ -1,5 +1,5 @@
 /**
- * Issue 8 observability, end to end over real sockets: `/metrics` scraped over HTTP after calls
+ * Observability (README "Metrics and logs"), end to end over real sockets: `/metrics` scraped over HTTP after calls
  * over Connect, gRPC-Web and gRPC (per-RPC counters and histograms with protocol and code labels,
  * server streams, stats-backed gauges for GLM, embeddings and SWM on both backends), request ids
  * (`x-request-id` echoed, generated, sanitised) and the per-RPC JSON log lines.

@@ -1,5 +1,5 @@
 /**
- * TLS configuration (issue 8): DCSM_TLS_CERT and DCSM_TLS_KEY come together, name files that
+ * TLS configuration: DCSM_TLS_CERT and DCSM_TLS_KEY come together, name files that
  * exist and parse, and match; DCSM_TLS_CA must parse. Real files made by openssl.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";

@@ -27,7 +27,7 @@ afterAll(async () => {
 const agent = (id: string, extra: Partial<Parameters<typeof createAgentSDK>[0]> = {}) =>
   createAgentSDK({ baseUrl: server.httpUrl, agentId: id, lpa: { maxEntries: 100, indexedKeys: ["topic"] }, ...extra });
 
-describe("KEM operations with the seed's cache semantics", () => {
+describe("KEM operations with the local memory's cache semantics", () => {
   test("storeKems writes GLM and the LPA; getKem serves LPA, then SWM, then GLM, writing back", async () => {
     const a = agent("a1");
     const out = await a.storeKems([

@@ -10,7 +10,7 @@ function make(max: number, evicted: string[] = [], extra: Partial<ConstructorPar
   return new IndexedLRUCache<Item>({ max, indexedKeys: ["topic", "source"], metadataOf: (v) => v.md, onEvict: (k) => evicted.push(k), ...extra });
 }
 
-describe("IndexedLRUCache (seed 3.6)", () => {
+describe("IndexedLRUCache", () => {
   test("evicts the least recently used; get refreshes recency, peek does not; eviction cleans indexes", () => {
     const evicted: string[] = [];
     const c = make(3, evicted);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /**
- * The full memory soak (issue 6): 20,000 `/v1/embeddings` requests of mixed sizes from 32
+ * The full memory soak: 20,000 `/v1/embeddings` requests of mixed sizes from 32
  * concurrent clients against `dcsm serve` in a child process; fails (exit 1) when the server's RSS
  * after the soak is more than 15% above its RSS after warm-up, or when any request fails with
  * anything but a 429. Run with `npm run test:soak` (takes minutes on 2 cores).

@@ -1,8 +1,9 @@
 /**
- * Memory soak of `/v1/embeddings` (issue 6, "Memory stays flat"): starts `dcsm serve` in a child
- * process with full warm-up, reads its RSS once it reports ready, sends `requests` requests of
- * mixed sizes from `clients` concurrent clients, lets it settle, and reads the RSS again.
- * The seed 001 service grew until it was OOM-killed under this kind of load.
+ * Memory soak of `/v1/embeddings` (memory stays flat;
+ * docs/decisions/0008-bounded-embedding-queue.md): starts `dcsm serve` in a child process with full
+ * warm-up, reads its RSS once it reports ready, sends `requests` requests of mixed sizes from
+ * `clients` concurrent clients, lets it settle, and reads the RSS again. An embeddings service
+ * without bounded work and timely GC grows until it is OOM-killed under this kind of load.
  * @module
  */
 import { join } from "node:path";

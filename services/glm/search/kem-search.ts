@@ -136,11 +136,16 @@ export class KemSearch {
       return { hits: await this.vectorHits(vector, limit, q, after, offset) };
     }
     const window = cursor?.w ?? Math.min(MAX_HYBRID_WINDOW, Math.max(this.hybrid.window, limit));
+    // The lexical list (on the store's lexical thread where it has one), the model's embedding and
+    // the dense plan run at the same time; the dense search starts once the embedding is there.
+    const lexicalList = this.repo.store.lexicalSearch(q.text!, window, { filter: q.filtered ? q.filter : undefined });
     const embedding = this.embed(q.text!);
-    // The lexical list and the dense plan (SQLite work on this thread) run while the model embeds.
-    const lexical = await this.repo.store.lexicalSearch(q.text!, window, { filter: q.filtered ? q.filter : undefined });
+    // Whichever fails first is the error; the other one's failure must not go unhandled.
+    lexicalList.catch(() => {});
+    embedding.catch(() => {});
     const plan = await this.densePlan(q);
     const dense = await this.denseHits(await embedding, window, q, plan, undefined, 0);
+    const lexical = await lexicalList;
     const fused = reciprocalRankFusion(
       [
         { hits: dense, weight: this.hybrid.vectorWeight },

@@ -7,7 +7,7 @@
  * `sqlite-filter-plan.ts` and never scan `kems` (docs/search.md).
  * @module
  */
-import type { Database, SQLQueryBindings, Statement } from "bun:sqlite";
+import type { Database, SQLQueryBindings } from "bun:sqlite";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { NAMESPACE_KEY } from "../../shared/access.ts";
 import { applyPatch } from "./kem-patch.ts";
@@ -15,11 +15,13 @@ import { blobToVector, vectorToBlob } from "./vector-bytes.ts";
 import { NotFoundError } from "../../shared/errors.ts";
 import { openWalDatabase } from "../../shared/sqlite-open.ts";
 import { isoToMicros, microsToIso, nowMicros } from "../../shared/time.ts";
-import { lexicalBodyOf, toMatchExpression } from "../lexical/lexical-text.ts";
+import { lexicalBodyOf } from "../lexical/lexical-text.ts";
 import type { KemFilter, KemPatch, KemRecord, KemStore, KemWrite, LexicalHit, UpdatedCursor } from "../ports.ts";
-import { isAfter, sortHits } from "../vector/exact-store.ts";
-import { indexedEntriesOf, metadataTagsOf, metadataTagToken } from "./metadata-index.ts";
-import { chooseDriver, createEstimator, idsQuery, isFiltered, matchQuery, pageQuery } from "./sqlite-filter-plan.ts";
+import { indexedEntriesOf, metadataTagsOf } from "./metadata-index.ts";
+import { chooseDriver, createEstimator, idsQuery, matchQuery, pageQuery } from "./sqlite-filter-plan.ts";
+import { createSqliteLexicalSearch } from "./sqlite-lexical.ts";
+import { LexicalThread, LexicalThreadFailedError } from "./sqlite-lexical-thread.ts";
+import { createStatementCache } from "./sqlite-statement-cache.ts";
 import { migrateSchema, type MigrationProgress, type RowIndexer } from "./sqlite-schema.ts";
 
 /** Options of {@link createSqliteKemStore}. */
@@ -32,6 +34,15 @@ export interface SqliteKemStoreOptions {
   idempotencyTtlMs?: number;
   /** Called while an older data folder is migrated at open (every 50,000 KEMs and at the end). */
   onMigrationProgress?: (progress: MigrationProgress) => void;
+  /**
+   * Run lexical searches on a worker thread with its own read-only connection, in parallel with
+   * the rest of a hybrid query (`sqlite-lexical-thread.ts`); a file store only. @default true
+   */
+  lexicalThread?: boolean;
+  /** Location of the lexical worker script (packaging). */
+  lexicalWorkerUrl?: string;
+  /** Told when the lexical thread fails (search then runs on the store's connection). */
+  log?: { warn(obj: object, msg: string): void };
 }
 
 interface Row {
@@ -48,8 +59,14 @@ interface Row {
 const COLUMNS = "rid, id, content_type, content, metadata, created_at, updated_at, embedding";
 const K_COLUMNS = "k.rid, k.id, k.content_type, k.content, k.metadata, k.created_at, k.updated_at, k.embedding";
 
-/** Dynamic filter statements kept prepared (keyed by SQL text; the shapes are few). */
-const STATEMENT_CACHE_SIZE = 256;
+/** A lexical thread for a store in a file, unless turned off; none for an in-memory database. */
+function lexicalThreadFor(options: SqliteKemStoreOptions): LexicalThread | undefined {
+  const path = options.path;
+  if (options.lexicalThread === false || path === ":memory:" || path === "" || path.startsWith("file::memory:")) return undefined;
+  const thread = new LexicalThread({ path, busyTimeoutMs: options.busyTimeoutMs ?? 7500, workerUrl: options.lexicalWorkerUrl });
+  thread.onFailed = (err) => options.log?.warn({ err: err.message }, "GLM lexical search thread failed; lexical search runs on the store's connection");
+  return thread;
+}
 
 function rowToRecord(r: Row): KemRecord {
   return {
@@ -119,24 +136,11 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
   const minSeqStmt = db.query<{ s: number | null }, []>("SELECT MIN(seq) AS s FROM kem_changes");
   const pruneStmt = db.query<unknown, [number]>("DELETE FROM kem_changes WHERE seq <= ?");
   const dataVersionStmt = db.query<{ data_version: number }, []>("PRAGMA data_version");
-  const ftsTop = db.query<{ rid: number; s: number }, [string, number]>(
-    // bm25() with explicit weights (body 1, tags 0) measured 25% faster than the configured `rank`.
-    "SELECT rowid AS rid, bm25(kem_fts, 1.0, 0.0) AS s FROM kem_fts WHERE kem_fts MATCH ? ORDER BY s LIMIT ?",
-  );
-  const ridsToIds = db.query<{ rid: number; id: string }, [string]>("SELECT rid, id FROM kems WHERE rid IN (SELECT value FROM json_each(?))");
   const estimator = createEstimator(db);
-  const statements = new Map<string, Statement>();
+  const prepared = createStatementCache(db);
+  const localLexical = createSqliteLexicalSearch(db, prepared);
+  const lexicalThread = lexicalThreadFor(options);
   let writesSinceKeyPrune = 0;
-
-  function prepared<T>(sql: string): Statement<T, SQLQueryBindings[]> {
-    let stmt = statements.get(sql);
-    if (!stmt) {
-      if (statements.size >= STATEMENT_CACHE_SIZE) statements.clear();
-      stmt = db.query(sql);
-      statements.set(sql, stmt);
-    }
-    return stmt as Statement<T, SQLQueryBindings[]>;
-  }
 
   /** The live KEM an idempotency key names in `scope`, if any. */
   function idempotentHit(scope: string, key: string, nowUs: number): Row | null {
@@ -232,17 +236,6 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
   });
 
   /** Ids of the given rows (by rid) that pass `filter` (all of them without one). */
-  function idsOfRids(rids: number[], filter: KemFilter | undefined): Map<number, string> {
-    const json = JSON.stringify(rids);
-    const rows = filter && isFiltered(filter)
-      ? (() => {
-          const q = matchQuery(filter, "rid");
-          return prepared<{ rid: number; id: string }>(q.sql).all(json, ...q.params);
-        })()
-      : ridsToIds.all(json);
-    return new Map(rows.map((r) => [r.rid, r.id]));
-  }
-
   return {
     upsertMany: async (items, keys) => upsertTx.immediate(items, keys),
     async getMany(ids) {
@@ -271,26 +264,12 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
       return new Set(prepared<{ id: string }>(q.sql).all(JSON.stringify(ids), ...q.params).map((r) => r.id));
     },
     async lexicalSearch(query, k, opts = {}) {
-      const words = toMatchExpression(query);
-      if (words === undefined || k <= 0) return [];
-      const tags = Object.entries(opts.filter?.metadata ?? {}).map(([key, v]) => `"${metadataTagToken(key, v)}"`);
-      const expr = tags.length > 0 ? `tags : (${tags.join(" AND ")}) AND body : (${words})` : `body : (${words})`;
-      for (let depth = Math.max(64, 2 * k); ; depth *= 4) {
-        const top = ftsTop.all(expr, depth);
-        const exhausted = top.length < depth;
-        const ids = idsOfRids(top.map((t) => t.rid), opts.filter);
-        const hits: LexicalHit[] = [];
-        for (const t of top) {
-          const id = ids.get(t.rid);
-          // FTS5 ranks by bm25(), which is negative (more negative = better): report -bm25.
-          if (id !== undefined && isAfter(-t.s, id, opts.after)) hits.push({ id, score: -t.s });
-        }
-        sortHits(hits);
-        if (exhausted) return hits.slice(0, k);
-        // Enough hits, and the k-th is strictly better than everything not fetched yet (no tie
-        // at the cut could put an unfetched KEM with a smaller id before it).
-        const boundary = -top[top.length - 1]!.s;
-        if (hits.length >= k && hits[k - 1]!.score > boundary) return hits.slice(0, k);
+      if (!lexicalThread || lexicalThread.failed) return localLexical(query, k, opts);
+      try {
+        return await lexicalThread.search(query, k, opts);
+      } catch (err) {
+        if (err instanceof LexicalThreadFailedError) return localLexical(query, k, opts);
+        throw err;
       }
     },
     update: async (id, patch) => updateTx.immediate(id, patch),
@@ -311,7 +290,10 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
       for (const row of stmt.iterate()) fn(row.id, blobToVector(row.embedding));
     },
     count: async () => countStmt.get()!.n,
-    close: async () => db.close(),
+    close: async () => {
+      lexicalThread?.close();
+      db.close();
+    },
   };
 }
 

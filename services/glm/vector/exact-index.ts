@@ -1,6 +1,6 @@
 /**
  * The reference vector index: exact cosine search over an {@link ExactVectorStore}
- * (DESIGN.md "Vector index", ≈33 ms per query at 100k×384). Right for small stores and as the
+ * (about 30 ms per query at 100k×384: `glm.search/exact-100k` in bench/README.md). Right for small stores and as the
  * ground truth approximate indexes are measured against.
  * @module
  */

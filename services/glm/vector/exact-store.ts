@@ -1,6 +1,6 @@
 /**
  * In-memory store of L2-normalized float32 vectors in one contiguous `Float32Array`, with exact
- * (brute-force) top-k cosine search. It is the reference index (DESIGN.md "Vector index"), the
+ * (brute-force) top-k cosine search. It is the reference index (README "Storage and consistency"), the
  * not-yet-indexed tail and re-ranker of the HNSW index, and the exact path for filtered queries.
  * @module
  */

@@ -1,7 +1,8 @@
 /**
  * Worker thread that owns the usearch HNSW graph for {@link createHnswVectorIndex}, so graph
- * inserts run on another core and never block request handling (DESIGN.md: "writes never wait for
- * the graph"). Messages are processed in order; every request that expects an answer carries `req`.
+ * inserts run on another core and never block request handling (writes never wait for the graph;
+ * README "Storage and consistency"). Messages are processed in order; every request that expects an
+ * answer carries `req`.
  *
  * In: `init` {opts, snapshot?}, `add` {keys, vectors}, `remove` {key}, `search` {req, vector, k},
  * `save` {req, path}, `clear`. Out: `ready` {size, snapshotError?}, `added` {keys}, `result` {req,

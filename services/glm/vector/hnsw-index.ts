@@ -1,7 +1,7 @@
 /**
  * Approximate vector index for large stores: an HNSW graph (`usearch`) built by a background
  * indexer on a worker thread (`hnsw-graph-worker.ts`), over an {@link ExactVectorStore} that holds
- * every vector in float32 (DESIGN.md "Vector index"). Writes never wait for the graph: a new or
+ * every vector in float32 (README "Storage and consistency"). Writes never wait for the graph: a new or
  * changed vector is searchable at once through the exact "tail", which the indexer moves into the
  * graph in slices on the other core.
  *

@@ -1,7 +1,7 @@
 /**
- * Translation of GLM filters to Qdrant filters, over the seed's point layout (seed 002 4.1.1,
- * "Qdrant point structure"): payload `kem_id_ref` (the KEM id), `md_<key>` (each metadata key),
- * `created_at_ts` / `updated_at_ts` (Unix seconds). Seed 7.1.1 shows the expected shape:
+ * Translation of GLM filters to Qdrant filters, over the point layout in docs/storage.md ("Qdrant
+ * point layout"): payload `kem_id_ref` (the KEM id), `md_<key>` (each metadata key),
+ * `created_at_ts` / `updated_at_ts` (Unix seconds). The shape produced:
  * `must: [{key: "md_source", match: {value: "manual"}}, {key: "created_at_ts", range: {gte: …}}]`.
  * @module
  */
@@ -32,7 +32,7 @@ export function pointIdOf(kemId: string): string {
   return UUID.test(kemId) ? kemId.toLowerCase() : uuidv5(kemId, POINT_ID_NAMESPACE);
 }
 
-/** Seconds, rounded down, of a microsecond timestamp (the seed's `*_ts` payload unit). */
+/** Seconds, rounded down, of a microsecond timestamp (the `*_ts` payload unit). */
 export function secondsOf(us: number): number {
   return Math.floor(us / 1_000_000);
 }

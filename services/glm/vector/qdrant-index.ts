@@ -1,10 +1,10 @@
 /**
- * GLM's scale-out vector backend on a Qdrant server (`@qdrant/js-client-rest`; seeds 000 and 002
- * 4.1.1): one collection with the configured dimension and cosine distance, the seed's point
+ * GLM's scale-out vector backend on a Qdrant server (`@qdrant/js-client-rest`; docs/storage.md
+ * "Qdrant point layout"): one collection with the configured dimension and cosine distance, point
  * payload (`kem_id_ref`, `md_<key>`, `created_at_ts`, `updated_at_ts`), payload indexes for the
  * filtered keys, and GLM filters translated to Qdrant filters. The index is shared by every DCSM
  * process pointing at the same Qdrant, so it is `external`: writes can fail independently of
- * SQLite, and the repository undoes the rows when they do (seed 3.2).
+ * SQLite, and the repository undoes the rows when they do (docs/consistency.md).
  * @module
  */
 import { QdrantClient } from "@qdrant/js-client-rest";

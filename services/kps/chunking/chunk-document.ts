@@ -1,5 +1,5 @@
 /**
- * Chooses how a document is chunked (issue 6): source code and Markdown in a language tree-sitter
+ * Chooses how a document is chunked: source code and Markdown in a language tree-sitter
  * parses go through {@link chunkCode} (syntax boundaries, symbol names); everything else, and any
  * file whose grammar fails to load, through the line/paragraph {@link chunkText}. KPS calls this for
  * every `ProcessRawData`, so every client gets language-aware chunks.

@@ -1,5 +1,5 @@
 /**
- * Language-aware chunking on syntax boundaries (issue 6, "Code indexing"): parses source with
+ * Language-aware chunking on syntax boundaries (README "Code search with DCSM itself"): parses source with
  * tree-sitter (`web-tree-sitter`, WASM grammars from {@link LANGUAGES}) and makes one chunk per
  * definition (function, class, method, type, Markdown section) with its leading comments, small
  * neighbouring statements packed together, and definitions over budget split into their members

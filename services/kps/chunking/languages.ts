@@ -1,5 +1,5 @@
 /**
- * Languages the code chunker parses with tree-sitter (issue 6, "Code indexing"): how a file is
+ * Languages the code chunker parses with tree-sitter (README "Code search with DCSM itself"): how a file is
  * recognised (extension, MIME type), which WASM grammar parses it, and which syntax nodes are
  * definitions with a symbol name. Grammars: `@vscode/tree-sitter-wasm` (TypeScript, TSX,
  * JavaScript, Python, Go, Rust) and tree-sitter-markdown v0.5.3 vendored in `grammars/` (see its

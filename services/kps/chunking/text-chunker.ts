@@ -1,7 +1,7 @@
 /**
  * Splits text into chunks for embedding: paragraphs packed greedily up to a character budget,
  * overlong paragraphs split on lines, overlong lines split hard. Every chunk knows the 1-based
- * line range it came from, so a search hit can point at `path:start-end` (issue 2, KPS).
+ * line range it came from, so a search hit can point at `path:start-end`.
  * @module
  */
 

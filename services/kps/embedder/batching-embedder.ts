@@ -1,14 +1,15 @@
 /**
- * A bounded queue with dynamic micro-batching in front of the embedding model (issue 6,
- * "Concurrency"). Inputs from concurrent callers (`/v1/embeddings`, KPS `ProcessRawData`, GLM text
- * queries) are merged into model calls of up to `maxBatch` inputs. When the model is idle, a call
- * starts at once with every input queued in the same turn of the event loop (no batching delay for
- * a lone query); while a model call runs, new inputs gather and the next call takes up to
- * `maxBatch` of them as soon as `maxBatch` wait or the oldest has waited `maxWaitMs` (continuous
- * batching: the batch size follows the load). One model call runs at a time (the
- * model already uses every core). When more than `maxQueue` inputs wait, new calls fail at once with
- * {@link QueueFullError} (HTTP 429 / `ResourceExhausted`) carrying a Retry-After estimate, so memory
- * stays bounded under any load (the seed 001 service fell over from unbounded work, not the model).
+ * A bounded queue with dynamic micro-batching in front of the embedding model
+ * (docs/decisions/0008-bounded-embedding-queue.md). Inputs from concurrent callers
+ * (`/v1/embeddings`, KPS `ProcessRawData`, GLM text queries) are merged into model calls of up to
+ * `maxBatch` inputs. When the model is idle, a call starts at once with every input queued in the
+ * same turn of the event loop (no batching delay for a lone query); while a model call runs, new
+ * inputs gather and the next call takes up to `maxBatch` of them as soon as `maxBatch` wait or the
+ * oldest has waited `maxWaitMs` (continuous batching: the batch size follows the load). One model
+ * call runs at a time (the model already uses every core). When more than `maxQueue` inputs wait,
+ * new calls fail at once with {@link QueueFullError} (HTTP 429 / `ResourceExhausted`) carrying a
+ * Retry-After estimate, so memory stays bounded under any load (unbounded queued work, not the
+ * model, is what runs a server out of memory).
  * @module
  */
 import { LimitExceededError } from "../../shared/errors.ts";

@@ -1,6 +1,6 @@
 /**
  * The embedding model on `@huggingface/transformers` (feature-extraction, mean pooling, L2
- * normalization; DESIGN.md "Embeddings"). Loads a local model folder in the Transformers.js layout
+ * normalization; README "The embedding model"). Loads a local model folder in the Transformers.js layout
  * (`<modelDir>/<modelId>/{config.json,tokenizer.json,onnx/model_quantized.onnx}`) and, when allowed,
  * downloads any other Hugging Face model id the usual way.
  * @module
@@ -33,7 +33,8 @@ export interface TransformersEmbedderOptions {
   threads?: number;
   /**
    * Most padded tokens per model call (inputs × longest input): long inputs go in smaller batches,
-   * so one long input never pads a whole batch to the window (issue 6). @default batchSize × 64
+   * so one long input never pads a whole batch to the window
+   * (docs/decisions/0008-bounded-embedding-queue.md). @default batchSize × 64
    */
   maxBatchTokens?: number;
   /** ONNX Runtime CPU memory arena (faster reuse; grows with shape variety). @default true */

@@ -1,8 +1,9 @@
 /**
- * Warm-up of the embedding model before a server reports ready (issue 6; seed 001 "start +
- * warmup"): runs the largest batch the queue will ever send (`maxBatch` inputs at the full token
- * window) and a few small ones, so ONNX Runtime sizes its memory arena and compiles its kernels
- * before the first real request — and so memory measured after warm-up is the steady state.
+ * Warm-up of the embedding model before a server reports ready
+ * (docs/decisions/0008-bounded-embedding-queue.md): runs the largest batch the queue will ever send
+ * (`maxBatch` inputs at the full token window) and a few small ones, so ONNX Runtime sizes its
+ * memory arena and compiles its kernels before the first real request — and so memory measured
+ * after warm-up is the steady state.
  * @module
  */
 import type { Embedder } from "../ports.ts";

@@ -1,5 +1,5 @@
 /**
- * Inputs longer than the model's token window (issue 6): either truncated to the window (the
+ * Inputs longer than the model's token window (README "Embeddings for IDE tools"): either truncated to the window (the
  * default; what the model does anyway, now counted and reported) or split into windows that are
  * embedded separately and mean-pooled (weighted by tokens, then L2-normalized) into one vector.
  * Token counts are taken on a clipped prefix, so a huge input costs little tokenizer time.

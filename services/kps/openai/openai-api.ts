@@ -1,5 +1,5 @@
 /**
- * The OpenAI-compatible embeddings API (issue 6): `POST /v1/embeddings`, `GET /v1/models` and
+ * The OpenAI-compatible embeddings API: `POST /v1/embeddings`, `GET /v1/models` and
  * `GET /v1/models/{id}`, as a fetch handler (`Request` → `Response`) the host mounts under `/v1`.
  * IDE tools (Roo Code, Continue, …) and the official `openai` clients point their base URL at
  * `http://host:port/v1`. Shapes follow https://platform.openai.com/docs/api-reference/embeddings.
@@ -17,7 +17,10 @@ export interface OpenAiApiOptions {
   embedder: Embedder;
   /** Accepted API keys; empty means no authentication. Ignored when `authorize` is given. @default [] */
   apiKeys?: string[];
-  /** Decides whether a request's credentials are good (the server's authenticator, issue 8); wins over `apiKeys`. */
+  /**
+   * Decides whether a request's credentials are good (the server's authenticator,
+   * docs/security.md); wins over `apiKeys`.
+   */
   authorize?: (req: Request) => Promise<boolean>;
   /** Most inputs per request (400 `too_many_inputs` beyond). @default 2048 */
   maxInputs?: number;

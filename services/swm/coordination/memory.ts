@@ -1,6 +1,6 @@
 /**
- * In-process locks and counters for the embedded SWM (seed 002 3.4 "distributed locks and
- * counters", here scoped to one process). Leases are checked against `Date.now()`; fencing tokens
+ * In-process locks and counters for the embedded SWM (the Redis ones, docs/redis-layout.md, scoped
+ * to one process). Leases are checked against `Date.now()`; fencing tokens
  * come from one process-wide counter, so every grant gets a larger token than any earlier grant.
  * @module
  */

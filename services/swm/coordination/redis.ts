@@ -1,5 +1,6 @@
 /**
- * Redis locks and counters shared by every SWM process on one Redis (seed 002 3.4).
+ * Redis locks and counters shared by every SWM process on one Redis (docs/redis-layout.md
+ * "Locks and counters").
  *
  * A lock is a hash `swm_lock:<resource>` (agent, lock_id, acquired, expires, fence) with no Redis
  * TTL: leases are checked in Lua against Redis's own clock (`TIME`), so all processes agree on

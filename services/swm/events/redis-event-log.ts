@@ -2,7 +2,7 @@
  * Redis event log: the `swm_events` stream written by the working-set scripts (entry id
  * `<sequence>-0`, bounded with `XADD MAXLEN ~`), read by one blocking `XREAD` loop per process and
  * fanned out to that process's subscribers. Every SWM process on the same Redis sees every event,
- * whichever process caused it (issue 4 "several SWM processes share events").
+ * whichever process caused it (docs/redis-layout.md "Events").
  *
  * Stream entries hold headers only (kind, id, agent, time, metadata, updated_at); the KEM payload
  * of published/updated events is read from the working set when that version is still cached,

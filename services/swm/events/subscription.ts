@@ -1,5 +1,5 @@
 /**
- * SubscribeToSWMEvents (seed 002 3.4, 7.2.2): topic parsing and matching, and the event stream
+ * SubscribeToSWMEvents (docs/consistency.md "Events"): topic parsing and matching, and the event stream
  * itself — history replay or RELOAD_REQUIRED on resume, live events through a bounded buffer,
  * HEARTBEAT events on idle streams, a clean end when the client cancels.
  * @module
@@ -37,8 +37,8 @@ const TYPE_OF: Record<SwmEventKind, EventType> = {
 };
 
 /**
- * Parses and validates the request's topics (seed 7.2.2 filter syntax: "", "kem_id=<id>",
- * "metadata.<key>=<value>").
+ * Parses and validates the request's topics (filter syntax, as in `swm_service.proto`: "",
+ * "kem_id=<id>", "metadata.<key>=<value>"; an event matches when any topic matches).
  * @throws InvalidInputError (→ `InvalidArgument`) for an unknown topic type, filter syntax or
  *   event type, or more than `maxTopics` topics.
  */
@@ -123,7 +123,7 @@ const activeByPrincipal = new WeakMap<EventLog, Map<string, number>>();
  *   process already serves `maxSubscribers` streams, or later when this consumer falls
  *   `subscriberBuffer` events behind.
  * @param namespaces - when set, only events of KEMs in these namespaces (metadata `namespace`,
- *   an SWM-indexed key, so evicted and deleted events carry it too) are sent (issue 8).
+ *   an SWM-indexed key, so evicted and deleted events carry it too) are sent (docs/security.md).
  * @param principalId - the caller, counted against `maxSubscribersPerPrincipal` (so one principal
  *   cannot take every stream slot of the process); `LimitExceededError` beyond.
  */

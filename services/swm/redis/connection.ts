@@ -1,6 +1,6 @@
 /**
- * Redis connection for the SWM backends: one node-redis client (DESIGN.md "SWM on Redis": never
- * Bun's built-in client, which damages binary fields and has no MULTI), with typed helpers that
+ * Redis connection for the SWM backends: one node-redis client (never Bun's built-in client, which
+ * damages binary fields and has no MULTI; docs/decisions/0005-node-redis-client.md), with typed helpers that
  * return binary-safe `Buffer`s, plain strings, or exact 64-bit integers as strings, and Lua
  * scripts run by SHA with a NOSCRIPT fallback. Driver errors become named DCSM errors.
  * @module

@@ -2,7 +2,7 @@
  * An in-memory `updated_at` index for the in-process working set: records kept sorted by
  * (`updated_at`, id) ascending, so "newest first" pages, cursors and `updated_at` ranges are
  * answered by binary search and a walk from the newest end (the in-process counterpart of the
- * Redis `swm_idx:date:updated_at` sorted set, seed 4.3.1). New writes carry the newest time, so
+ * Redis `swm_idx:date:updated_at` sorted set, docs/redis-layout.md). New writes carry the newest time, so
  * inserts append; removals cost one binary search and a splice.
  * @module
  */

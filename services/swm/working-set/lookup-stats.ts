@@ -1,5 +1,5 @@
 /**
- * Hit/miss counters of SWM id lookups (issue 8, "Observability"), as a decorator over any
+ * Hit/miss counters of SWM id lookups (README "Metrics and logs"), as a decorator over any
  * {@link WorkingSet} so both backends count the same way.
  *
  * An id lookup is `WorkingSet.query` with an `ids` filter on its first page (no `after` cursor):

@@ -1,5 +1,5 @@
 /**
- * In-process working set on {@link IndexedLRUCache} (seed 002 3.6): the embedded default. KEMs are
+ * In-process working set on {@link IndexedLRUCache}: the embedded default. KEMs are
  * kept as records; the cache bounds entries (and optionally bytes) with LRU eviction, and its
  * eviction callback cleans the indexes and emits KEM_EVICTED. Every change appends to a
  * {@link MemoryEventLog} in the same synchronous step, so events and cache never disagree.
@@ -133,7 +133,7 @@ export function createMemoryWorkingSet(options: MemoryWorkingSetOptions): Memory
           if (page.length === q.limit) break;
         }
       }
-      for (const r of page) cache.get(r.id); // reading makes them recently used (seed 3.6)
+      for (const r of page) cache.get(r.id); // reading makes them recently used
       return page;
     },
     async stats() {

@@ -1,5 +1,5 @@
 /**
- * Query planning shared by the working-set backends (seed 002 7.2.1): which metadata filters can
+ * Query planning shared by the working-set backends (docs/consistency.md "SWM is a cache"): which metadata filters can
  * use an index, how the rest is checked, and the `updated_at` desc, id desc order with its keyset
  * cursor.
  * @module
@@ -15,8 +15,8 @@ export interface QueryPlan {
 }
 
 /**
- * Splits metadata filters: string values on indexed keys go to the index (seed 3.6 indexes only
- * string values), everything else is checked per record.
+ * Splits metadata filters: string values on indexed keys go to the index (only string values are
+ * indexed), everything else is checked per record.
  */
 export function planQuery(filter: KemFilter, indexedKeys: readonly string[]): QueryPlan {
   const indexed: [string, string][] = [];

@@ -1,5 +1,6 @@
 /**
- * Lua scripts of the Redis working set (seed 002 4.3.1 layout). Each script reads the old state and
+ * Lua scripts of the Redis working set (layout: docs/redis-layout.md; why scripts:
+ * docs/decisions/0006-redis-lua-scripts.md). Each script reads the old state and
  * writes the KEM hash, its metadata and date indexes, the reverse index and the event-log entry in
  * one atomic step: a MULTI/EXEC transaction cannot read the previous version's index entries and
  * `created_at` inside the transaction, a script can. Redis's own clock (`TIME`) stamps every write,
@@ -64,11 +65,8 @@ end
 `;
 
 /**
- * PUT: ARGV = prefix, mode ("put" | "refresh" | "load": keep the given timestamps | "touch": a
- * refresh of the timestamps only, leaving content, metadata and embedding as cached, their ARGV
- * empty), id, content_type, content, metadata JSON, embedding bytes ("" = none), ttl ms, agent,
- * details, event maxlen, expected updated µs (refresh, touch), created µs and updated µs (refresh,
- * load, touch), then indexed metadata as key, value pairs.
+ * PUT: writes or refreshes a cached KEM. ARGV is built by {@link putScriptArgs} (one field per
+ * position, in {@link PutScriptArgs}' order), then the indexed metadata as key, value pairs.
  * Returns {existed 0/1, sequence, created µs, updated µs}, or {-1} when a refresh found another version.
  */
 export const PUT_SCRIPT = `#!lua
@@ -121,10 +119,10 @@ return {existed and 1 or 0, seq, created, updated}
 `;
 
 /**
- * REMOVE: ARGV = prefix, mode ("delete" | "evicted" | "expired"), id, agent, details, event maxlen.
- * "delete" removes a cached KEM; "evicted"/"expired" clean the indexes of a KEM whose hash is already
- * gone (eviction, expiry, or a stale id found by a reader). Only the first caller for a given
- * removal emits the event (idempotent across processes).
+ * REMOVE: ARGV is built by {@link removeScriptArgs}. "delete" removes a cached KEM;
+ * "evicted"/"expired" clean the indexes of a KEM whose hash is already gone (eviction, expiry, or a
+ * stale id found by a reader). Only the first caller for a given removal emits the event
+ * (idempotent across processes).
  * Returns the event sequence number, or 0 when there was nothing to do.
  */
 export const REMOVE_SCRIPT = `#!lua flags=allow-oom
@@ -143,3 +141,69 @@ if was == 0 and mode ~= 'delete' then return 0 end
 local json = next(md) == nil and '{}' or cjson.encode(md)
 return event(mode == 'delete' and 'deleted' or 'evicted', id, ARGV[4], ARGV[5], json, 0, ARGV[6], now_us())
 `;
+
+/** A script argument: text, or bytes passed to Redis as they are. */
+export type ScriptArg = string | Buffer;
+
+/** The fields of a {@link PUT_SCRIPT} call, in ARGV order (ARGV[1] … ARGV[14], then the pairs). */
+export interface PutScriptArgs {
+  /** Key prefix P (ARGV[1]). */
+  prefix: string;
+  /**
+   * ARGV[2]: "put" stamps new timestamps; "refresh" and "load" keep `createdUs`/`updatedUs`
+   * ("refresh" only while the cached version is `expectedUpdatedUs`); "touch" is a refresh of the
+   * timestamps alone, leaving content, metadata and embedding as cached (send them empty).
+   */
+  mode: "put" | "refresh" | "load" | "touch";
+  /** KEM id (ARGV[3]). */
+  id: string;
+  /** MIME type (ARGV[4]). */
+  contentType: string;
+  /** Content bytes (ARGV[5]). */
+  content: ScriptArg;
+  /** Metadata as JSON (ARGV[6]). */
+  metadataJson: string;
+  /** Embedding as little-endian float32 bytes, "" for none (ARGV[7]). */
+  embedding: ScriptArg;
+  /** Hash TTL in ms (ARGV[8]). */
+  ttlMs: string;
+  /** Agent named in the event (ARGV[9]). */
+  agentId: string;
+  /** Event details (ARGV[10]). */
+  details: string;
+  /** Event stream MAXLEN (ARGV[11]). */
+  eventMaxlen: string;
+  /** Cached version a refresh or touch expects, µs; "" otherwise (ARGV[12]). */
+  expectedUpdatedUs: string;
+  /** Timestamps kept by refresh, load and touch, µs; "" for a put (ARGV[13], ARGV[14]). */
+  createdUs: string;
+  updatedUs: string;
+  /** Indexed metadata as key, value, key, value… (ARGV[15] on). */
+  indexedPairs: string[];
+}
+
+/** ARGV of a {@link PUT_SCRIPT} call. */
+export function putScriptArgs(a: PutScriptArgs): ScriptArg[] {
+  return [a.prefix, a.mode, a.id, a.contentType, a.content, a.metadataJson, a.embedding, a.ttlMs, a.agentId, a.details, a.eventMaxlen, a.expectedUpdatedUs, a.createdUs, a.updatedUs, ...a.indexedPairs];
+}
+
+/** The fields of a {@link REMOVE_SCRIPT} call, in ARGV order. */
+export interface RemoveScriptArgs {
+  /** Key prefix P (ARGV[1]). */
+  prefix: string;
+  /** ARGV[2]: "delete" a cached KEM, or clean up after one that was "evicted" or "expired". */
+  mode: "delete" | "evicted" | "expired";
+  /** KEM id (ARGV[3]). */
+  id: string;
+  /** Agent named in the event (ARGV[4]). */
+  agentId: string;
+  /** Event details (ARGV[5]). */
+  details: string;
+  /** Event stream MAXLEN (ARGV[6]). */
+  eventMaxlen: string;
+}
+
+/** ARGV of a {@link REMOVE_SCRIPT} call. */
+export function removeScriptArgs(a: RemoveScriptArgs): ScriptArg[] {
+  return [a.prefix, a.mode, a.id, a.agentId, a.details, a.eventMaxlen];
+}

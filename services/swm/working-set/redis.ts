@@ -1,10 +1,11 @@
 /**
- * Redis working set (seed 002 3.4, 4.3.1): `swm_kem:<id>` hashes, `swm_idx:meta:<key>:<value>`
+ * Redis working set (docs/redis-layout.md): `swm_kem:<id>` hashes, `swm_idx:meta:<key>:<value>`
  * sets for the configured keys, `swm_idx:date:created_at` / `updated_at` sorted sets, written
  * atomically by Lua scripts (see `redis-scripts.ts`), embeddings as raw little-endian float32 bytes.
  *
- * Eviction: the seed's `allkeys-lru` also evicts the index keys (40–80% stale ids measured). Here
- * only KEM hashes carry a TTL, Redis runs `volatile-lru`, so only KEM hashes are evicted; index,
+ * Eviction (docs/decisions/0003-redis-eviction-volatile-lru.md): `allkeys-lru` would also evict the
+ * index keys (40–80% stale ids measured). Here only KEM hashes carry a TTL, Redis runs
+ * `volatile-lru`, so only KEM hashes are evicted; index,
  * reverse-index, lock, counter, event and queue keys never are. Eviction and expiry notifications
  * (`notify-keyspace-events` with `Exe`) clean the indexes and emit KEM_EVICTED; readers that meet
  * an index entry whose hash is gone skip it and run the same cleanup (repair).
@@ -15,7 +16,7 @@ import { v7 as uuidv7 } from "uuid";
 import type { KemRecord, PutOptions, PutResult, WorkingSet, WorkingSetQuery, WorkingSetStats } from "../ports.ts";
 import type { RedisConnection } from "../redis/connection.ts";
 import { isAfter, matchesRest, newestFirst, planQuery, type QueryPlan } from "./query-plan.ts";
-import { PUT_SCRIPT, REMOVE_SCRIPT } from "./redis-scripts.ts";
+import { PUT_SCRIPT, putScriptArgs, REMOVE_SCRIPT, removeScriptArgs, type PutScriptArgs } from "./redis-scripts.ts";
 
 /** Options of {@link createRedisWorkingSet}. */
 export interface RedisWorkingSetOptions {
@@ -58,6 +59,14 @@ function toRecord(h: Record<string, Buffer> | null | undefined): KemRecord | nul
 }
 
 /** The value of a one-key CONFIG GET reply (RESP2 array or RESP3 map). */
+/** A record as the PUT script takes it (timestamps only where they are kept). */
+type PutRecord = Pick<KemRecord, "id" | "contentType" | "content" | "metadata" | "embedding"> & { createdAtUs?: number; updatedAtUs?: number };
+
+/** Bytes of a typed array as a Buffer over the same memory (no copy). */
+function bytesOf(a: Uint8Array | Float32Array): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
 function configValue(reply: unknown): string {
   if (Array.isArray(reply)) return String(reply[1] ?? "");
   return String(Object.values((reply ?? {}) as Record<string, string>)[0] ?? "");
@@ -118,7 +127,7 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
   await configure();
 
   async function remove(mode: "delete" | "evicted" | "expired", id: string, agent: string, details: string): Promise<number> {
-    return Number(await redis.script(REMOVE_SCRIPT, [], [P, mode, id, agent, details, maxlen]));
+    return Number(await redis.script(REMOVE_SCRIPT, [], removeScriptArgs({ prefix: P, mode, id, agentId: agent, details, eventMaxlen: maxlen })));
   }
 
   async function repair(id: string): Promise<void> {
@@ -181,32 +190,49 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
     }
   }
 
+  /**
+   * The PUT script's fields for a record: "put" stamps new timestamps, "load" and "refresh" keep
+   * the record's, "touch" sends only the timestamps.
+   */
+  function putFields(mode: PutScriptArgs["mode"], rec: PutRecord, opts: { agentId: string; details?: string }, expectedUpdatedUs?: number): PutScriptArgs {
+    const touch = mode === "touch";
+    const keep = mode !== "put";
+    return {
+      prefix: P,
+      mode,
+      id: rec.id,
+      contentType: touch ? "" : rec.contentType,
+      content: touch ? "" : bytesOf(rec.content),
+      metadataJson: touch ? "" : JSON.stringify(rec.metadata),
+      embedding: touch || !rec.embedding ? "" : bytesOf(rec.embedding),
+      ttlMs: ttl,
+      agentId: opts.agentId,
+      details: opts.details ?? "",
+      eventMaxlen: maxlen,
+      expectedUpdatedUs: expectedUpdatedUs === undefined ? "" : String(expectedUpdatedUs),
+      createdUs: keep ? String(rec.createdAtUs ?? 0) : "",
+      updatedUs: keep ? String(rec.updatedAtUs ?? 0) : "",
+      indexedPairs: touch ? [] : indexedPairs(rec.metadata, indexedKeys),
+    };
+  }
+
   const ws: RedisWorkingSet = {
     prefix: P,
     configure,
     indexedKeys,
     async put(items, opts: PutOptions) {
+      const mode = opts.keepTimestamps === true ? "load" : "put";
       return Promise.all(
         items.map(async (item): Promise<PutResult> => {
-          const metadata = JSON.stringify(item.metadata);
-          const emb = item.embedding ? Buffer.from(item.embedding.buffer, item.embedding.byteOffset, item.embedding.byteLength) : "";
-          const keep = opts.keepTimestamps === true;
-          const args = [P, keep ? "load" : "put", item.id, item.contentType, Buffer.from(item.content.buffer, item.content.byteOffset, item.content.byteLength), metadata, emb, ttl, opts.agentId, opts.details ?? "", maxlen, "", keep ? String(item.createdAtUs ?? 0) : "", keep ? String(item.updatedAtUs ?? 0) : "", ...indexedPairs(item.metadata, indexedKeys)];
-          const [existed, seq, created, updated] = await redis.script<number[]>(PUT_SCRIPT, [], args);
+          const [existed, seq, created, updated] = await redis.script<number[]>(PUT_SCRIPT, [], putScriptArgs(putFields(mode, item, opts)));
           const { id, contentType, content, embedding } = item;
           return { record: { id, contentType, content, metadata: item.metadata, embedding, createdAtUs: created!, updatedAtUs: updated! }, existed: existed === 1, sequence: seq! };
         }),
       );
     },
     async refresh(rec, expectedUpdatedAtUs, opts, timestampsOnly) {
-      if (timestampsOnly) {
-        const args = [P, "touch", rec.id, "", "", "", "", ttl, opts.agentId, opts.details ?? "", maxlen, String(expectedUpdatedAtUs), String(rec.createdAtUs), String(rec.updatedAtUs)];
-        const [r] = await redis.script<number[]>(PUT_SCRIPT, [], args);
-        return r !== -1;
-      }
-      const emb = rec.embedding ? Buffer.from(rec.embedding.buffer, rec.embedding.byteOffset, rec.embedding.byteLength) : "";
-      const args = [P, "refresh", rec.id, rec.contentType, Buffer.from(rec.content.buffer, rec.content.byteOffset, rec.content.byteLength), JSON.stringify(rec.metadata), emb, ttl, opts.agentId, opts.details ?? "", maxlen, String(expectedUpdatedAtUs), String(rec.createdAtUs), String(rec.updatedAtUs), ...indexedPairs(rec.metadata, indexedKeys)];
-      const [r] = await redis.script<number[]>(PUT_SCRIPT, [], args);
+      const fields = putFields(timestampsOnly ? "touch" : "refresh", rec, opts, expectedUpdatedAtUs);
+      const [r] = await redis.script<number[]>(PUT_SCRIPT, [], putScriptArgs(fields));
       return r !== -1;
     },
     async get(ids) {

@@ -1,5 +1,5 @@
 /**
- * Write-behind worker (seed 002 3.4 `_glm_persistence_worker`, 4.3): drains the durable
+ * Write-behind worker (docs/consistency.md "Write-behind"): drains the durable
  * {@link PersistQueue} into GLM in batches bounded by size and by the age of the oldest entry —
  * one claim, one decode per record, one GLM write (`KemRepository.write` in this process, one
  * `BatchStoreKEMs` over the network; see `glm-writer.ts`) and one ack per batch; after a full

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { payloadOf, pointIdOf, toQdrantFilter } from "../../../services/glm/vector/qdrant-filter.ts";
 
-describe("KEMQuery → Qdrant filter translation (seed 002 7.1.1)", () => {
-  test("the seed's example: metadata equalities and a created_at lower bound", () => {
+describe("KEMQuery → Qdrant filter translation (docs/storage.md)", () => {
+  test("the documented example: metadata equalities and a created_at lower bound", () => {
     const from = Date.UTC(2023, 0, 1) * 1000;
     expect(toQdrantFilter({ metadata: { source: "manual", topic: "AI" }, createdFromUs: from })).toEqual({
       must: [

@@ -1,7 +1,7 @@
 /**
  * The Qdrant backend. The contract suite runs against a real Qdrant when QDRANT_URL is set (no
  * Qdrant server can run on the project's machines). The consistency test always runs: a Qdrant
- * URL that refuses connections is a real fault, and the rows must be undone (seed 002 3.2).
+ * URL that refuses connections is a real fault, and the rows must be undone (docs/consistency.md).
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";

@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { Code, createClient, createRouterTransport, type Client } from "@connectrpc/connect";
+import { Code, createClient, type Client } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KEMQuerySchema, SearchMode, type KEMQuery } from "../../../sdk/gen/dcsm/v1/kem_pb.ts";
-import { KemRepository } from "../../../services/glm/kem-repository.ts";
-import { createGlmService } from "../../../services/glm/service.ts";
+import { assembleGlm } from "../../../services/glm/assembly.ts";
 import type { KemStore } from "../../../services/glm/ports.ts";
 import { createPostgresKemStore } from "../../../services/glm/store/postgres-store.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
@@ -54,10 +53,8 @@ beforeAll(async () => {
 async function makeGlm(backend: (typeof backends)[number], limits?: Partial<KemLimits>): Promise<Client<typeof GlobalLongTermMemoryService>> {
   const store = await backend.open();
   opened.push(store);
-  const repository = new KemRepository({ store, index: createExactVectorIndex({ dimension: dim }) });
-  await repository.open();
-  const impl = createGlmService({ repository, embedder, limits: { ...DEFAULT_KEM_LIMITS, dimension: dim, ...limits } });
-  const client = createClient(GlobalLongTermMemoryService, createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, impl)));
+  const glm = await assembleGlm({ store, index: createExactVectorIndex({ dimension: dim }), embedder, limits: { ...DEFAULT_KEM_LIMITS, dimension: dim, ...limits } }).open();
+  const client = createClient(GlobalLongTermMemoryService, glm.transport);
   const vectors = await embedder.embed(NOTES.map((n) => n.at(2) as string));
   await client.batchStoreKEMs({
     kems: NOTES.map(([id, ns, text], i) => ({ id, content: enc.encode(text), metadata: { namespace: ns }, embeddings: Array.from(vectors[i]!) })),

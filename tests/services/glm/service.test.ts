@@ -1,10 +1,9 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { Code, createClient, createRouterTransport } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService, MetadataUpdateMode } from "../../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { SearchMode } from "../../../sdk/gen/dcsm/v1/kem_pb.ts";
-import { KemRepository } from "../../../services/glm/kem-repository.ts";
-import { createGlmService } from "../../../services/glm/service.ts";
+import { assembleGlm } from "../../../services/glm/assembly.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../../../services/glm/vector/exact-index.ts";
 import { DEFAULT_KEM_LIMITS } from "../../../services/shared/limits.ts";
@@ -38,10 +37,8 @@ for (const backend of backends) {
     const store = await backend.open();
     opened.push(store);
     const index = createExactVectorIndex({ dimension: DIM });
-    const repository = new KemRepository({ store, index });
-    await repository.open();
-    const impl = createGlmService({ repository, limits });
-    return { store, index, client: createClient(GlobalLongTermMemoryService, createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, impl))) };
+    const { transport } = await assembleGlm({ store, index, limits }).open();
+    return { store, index, client: createClient(GlobalLongTermMemoryService, transport) };
   }
 
   describe(`GLM service (${backend.name})`, () => {

@@ -1,5 +1,5 @@
 /**
- * The shared contract every GLM vector index must pass (DESIGN.md "Conventions":
+ * The shared contract every GLM vector index must pass (docs/architecture.md "Code layout":
  * `vectorIndexContract(make)`), run against the exact, HNSW and (with QDRANT_URL) Qdrant indexes.
  */
 import { describe, expect, test } from "bun:test";

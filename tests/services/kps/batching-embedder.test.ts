@@ -1,6 +1,7 @@
 /**
- * The embedding layer of issue 6 on the real model: micro-batching across concurrent callers,
- * back-pressure when the queue is full, cancellation, the bounded cache and warm-up.
+ * The embedding layer (docs/decisions/0008-bounded-embedding-queue.md) on the real model:
+ * micro-batching across concurrent callers, back-pressure when the queue is full, cancellation, the
+ * bounded cache and warm-up.
  */
 import { describe, expect, test } from "bun:test";
 import { createBatchingEmbedder, QueueFullError } from "../../../services/kps/embedder/batching-embedder.ts";

@@ -1,5 +1,5 @@
 /**
- * Language-aware chunking (issue 6): tree-sitter grammars for TypeScript, Python, Go, Rust and
+ * Language-aware chunking: tree-sitter grammars for TypeScript, Python, Go, Rust and
  * Markdown; one chunk per definition with its symbol; big definitions split into members; every
  * line kept; line-window fallback for other text.
  */

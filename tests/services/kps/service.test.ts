@@ -3,10 +3,8 @@ import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { GlobalLongTermMemoryService } from "../../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KnowledgeProcessorService } from "../../../sdk/gen/dcsm/v1/kps_service_pb.ts";
-import { KemRepository } from "../../../services/glm/kem-repository.ts";
-import { createGlmService } from "../../../services/glm/service.ts";
+import { assembleGlm } from "../../../services/glm/assembly.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../../../services/glm/vector/exact-index.ts";
 import { chunkText } from "../../../services/kps/chunking/text-chunker.ts";
@@ -23,8 +21,7 @@ async function makeKps(glmTransport?: ReturnType<typeof createConnectTransport>,
   const embedder = await testEmbedder();
   const store = createSqliteKemStore({ path: join(tempDir(), "glm.sqlite") });
   const index = createExactVectorIndex({ dimension: 384 });
-  const glmImpl = createGlmService({ repository: new KemRepository({ store, index }), embedder });
-  const transport = glmTransport ?? createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, glmImpl));
+  const transport = glmTransport ?? assembleGlm({ store, index, embedder }).transport;
   const sink = createGroupCommitSink({ inner: createGlmSink({ transport, maxRetries: 2, initialDelayMs: 10, maxDelayMs: 20 }), maxBatchSize: 1000 });
   // As in the server: the model behind the micro-batching queue, so concurrent documents meet there.
   const kpsImpl = createKpsService({ embedder: createBatchingEmbedder(embedder), sink, ...kpsOptions });
@@ -102,7 +99,7 @@ describe("KPS", () => {
   });
 });
 
-describe("KPS re-ingest of code (issue 6)", () => {
+describe("KPS re-ingest of code", () => {
   const fn = (name: string, body: string) => `/** ${name} does one thing. */\nexport function ${name}(x: number): number {\n  // ${body}\n  return x * ${name.length};\n}\n`;
   const file = (names: string[], top = "") => top + names.map((n) => fn(n, `work for ${n} `.repeat(24))).join("\n");
   const send = (kps: Awaited<ReturnType<typeof makeKps>>["kps"], text: string) =>

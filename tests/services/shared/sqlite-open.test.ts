@@ -1,5 +1,6 @@
 /**
- * Two processes opening one SQLite file at the same moment (seed 000: many processes, one store).
+ * Two processes opening one SQLite file at the same moment (many processes, one store;
+ * docs/decisions/0001-sqlite-wal-and-busy-timeout.md).
  * A real second process holds a lock on the new file; opening it in WAL mode must wait for that
  * lock, never fail at once with "database is locked", and fail with SQLITE_BUSY only after the busy
  * timeout.

@@ -1,5 +1,5 @@
 /**
- * Redis restarts under load (issue 8 "Faults"): an SWM server process on a real redis-server
+ * Redis restarts under load: an SWM server process on a real redis-server
  * serves writers and readers continuously while Redis is killed and started again, empty, on the
  * same port (no persistence: everything cached is lost).
  *

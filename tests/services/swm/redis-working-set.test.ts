@@ -1,5 +1,5 @@
 /**
- * Redis-specific behaviour of the working set: the seed key layout, eviction under `maxmemory`
+ * Redis-specific behaviour of the working set: the key layout (docs/redis-layout.md), eviction under `maxmemory`
  * with clean indexes, and readers repairing stale ids. Real redis-server on a free port.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -44,7 +44,7 @@ describe("Redis working set", () => {
     expect(Date.now() - t0).toBeLessThan(5000);
   });
 
-  test("writes the seed layout: hash fields, ISO and unix-second timestamps, raw float32 embeddings, TTL only on the hash", async () => {
+  test("writes the documented layout: hash fields, ISO and unix-second timestamps, raw float32 embeddings, TTL only on the hash", async () => {
     const b = await createRedisSwmBackend({ url: redis.url, prefix: "lay:", indexedKeys: ["topic"] });
     try {
       const [r] = await b.workingSet.put([kem("k1", { topic: "AI", n: 1 }, [1, 0.5, -0.25])], { agentId: "a" });

@@ -1,5 +1,5 @@
 /**
- * One contract for every SWM working-set backend (DESIGN.md: `workingSetContract(make)`): the same
+ * One contract for every SWM working-set backend (docs/architecture.md "Code layout"): the same
  * assertions run against the in-process and the Redis backend.
  */
 import { afterEach, describe, expect, test } from "bun:test";

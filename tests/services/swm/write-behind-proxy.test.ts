@@ -1,5 +1,5 @@
 /**
- * SWM write-behind to a remote GLM whose network path breaks (issue 8 "Faults"): GLM runs behind
+ * SWM write-behind to a remote GLM whose network path breaks: GLM runs behind
  * a TCP proxy; the proxy cuts every open connection mid-stream and then resets new ones (connect
  * errors surface as `Aborted`/`Internal`, not only `Unavailable`). KEMs published with the persist
  * flag meanwhile stay queued in the SQLite queue, survive a kill -9 of the SWM process, and land

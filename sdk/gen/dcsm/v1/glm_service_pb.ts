@@ -180,14 +180,14 @@ export type BatchStoreKEMsResponse = Message<"dcsm.v1.BatchStoreKEMsResponse"> &
   results: BatchStoreKEMResult[];
 
   /**
-   * The KEMs stored successfully (seed field), in request order.
+   * The KEMs stored successfully, in request order (a summary of `results`).
    *
    * @generated from field: repeated dcsm.v1.KEM successfully_stored_kems = 2;
    */
   successfullyStoredKems: KEM[];
 
   /**
-   * Indexes (as decimal strings) or ids of the items that failed (seed field).
+   * Indexes (as decimal strings) or ids of the items that failed (a summary of `results`).
    *
    * @generated from field: repeated string failed_kem_references = 3;
    */
@@ -407,8 +407,8 @@ export const MetadataUpdateModeSchema: GenEnum<MetadataUpdateMode> = /*@__PURE__
   enumDesc(file_dcsm_v1_glm_service, 0);
 
 /**
- * GlobalLongTermMemoryService (GLM) is the durable store of every KEM (seed 002, sections 3.2,
- * 4.1 and 7.1): content and metadata in SQLite, embeddings in a vector index (embedded or Qdrant).
+ * GlobalLongTermMemoryService (GLM) is the durable store of every KEM (docs/storage.md,
+ * docs/search.md): content and metadata in SQLite, embeddings in a vector index (embedded or Qdrant).
  *
  * @generated from service dcsm.v1.GlobalLongTermMemoryService
  */
@@ -428,7 +428,7 @@ export const GlobalLongTermMemoryService: GenService<{
   },
   /**
    * BatchStoreKEMs stores many KEMs in one transaction and reports a result per item, in order, so
-   * one bad item never sinks the batch silently (seed 3.2, "batch store and consistency").
+   * one bad item never sinks the batch silently (docs/consistency.md).
    * Errors: INVALID_ARGUMENT when the batch itself is malformed (too many items, key count mismatch).
    *
    * @generated from rpc dcsm.v1.GlobalLongTermMemoryService.BatchStoreKEMs

@@ -16,7 +16,7 @@ export const file_dcsm_v1_kem: GenFile = /*@__PURE__*/
 
 /**
  * KEM (Contextualized Memory Unit, "КЕП") is the unit of knowledge every DCSM service stores and
- * exchanges (seed 002, sections 2 and 4.1.1). A KEM is content plus the context needed to find it:
+ * exchanges (docs/architecture.md). A KEM is content plus the context needed to find it:
  * metadata, embeddings and server-assigned timestamps.
  *
  * @generated from message dcsm.v1.KEM
@@ -39,14 +39,14 @@ export type KEM = Message<"dcsm.v1.KEM"> & {
   contentType: string;
 
   /**
-   * The content itself. Text is UTF-8 encoded (seed 4.1.1: `content BLOB`).
+   * The content itself, as bytes. Text is UTF-8 encoded.
    *
    * @generated from field: bytes content = 3;
    */
   content: Uint8Array;
 
   /**
-   * Free-form metadata (seed: topic, source, relevance, access rights...). Top-level keys with
+   * Free-form metadata (e.g. topic, source, relevance). Top-level keys with
    * string, number or bool values can be used in `KEMQuery.metadata_filters`. The key `namespace`
    * is reserved: the namespace the KEM belongs to, which scoped credentials are checked against.
    *
@@ -85,7 +85,7 @@ export const KEMSchema: GenMessage<KEM> = /*@__PURE__*/
   messageDesc(file_dcsm_v1_kem, 0);
 
 /**
- * KEMQuery selects KEMs (seed 002, sections 3.2, 7.1.1 and 7.2.1). Every criterion that is set must
+ * KEMQuery selects KEMs (docs/search.md, docs/consistency.md). Every criterion that is set must
  * hold (AND). GLM uses every field; SWM ignores `embedding_query` and `text_query`.
  *
  * @generated from message dcsm.v1.KEMQuery

@@ -130,7 +130,7 @@ export type ProcessRawDataRequest = Message<"dcsm.v1.ProcessRawDataRequest"> & {
   rawContent: Uint8Array;
 
   /**
-   * Metadata copied into every KEM made from this data (seed field `initial_metadata`).
+   * Metadata copied into every KEM made from this data.
    *
    * @generated from field: google.protobuf.Struct initial_metadata = 4;
    */
@@ -225,8 +225,8 @@ export const ProcessRawDataResponseSchema: GenMessage<ProcessRawDataResponse> = 
   messageDesc(file_dcsm_v1_kps_service, 4);
 
 /**
- * KnowledgeProcessorService (KPS) is the entry point of new knowledge (seed 002, sections 3.3 and
- * 4.1): it decodes raw data, splits it into chunks, embeds each chunk and stores each as a KEM in GLM.
+ * KnowledgeProcessorService (KPS) is the entry point of new knowledge (docs/architecture.md "Data
+ * flow"): it decodes raw data, splits it into chunks, embeds each chunk and stores each as a KEM in GLM.
  *
  * @generated from service dcsm.v1.KnowledgeProcessorService
  */

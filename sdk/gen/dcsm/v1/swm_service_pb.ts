@@ -30,7 +30,7 @@ export type PublishKEMToSWMRequest = Message<"dcsm.v1.PublishKEMToSWMRequest"> &
   kemToPublish?: KEM | undefined;
 
   /**
-   * Also queue the KEM for write-behind persistence to GLM (seed 3.4, 4.3).
+   * Also queue the KEM for write-behind persistence to GLM (docs/consistency.md "Write-behind").
    *
    * @generated from field: bool persist_to_glm_if_new_or_updated = 2;
    */
@@ -114,7 +114,7 @@ export type SubscriptionTopic = Message<"dcsm.v1.SubscriptionTopic"> & {
   type: SubscriptionTopic_TopicType;
 
   /**
-   * Filter (seed 7.2.2): "" (everything), "kem_id=<id>" or "metadata.<key>=<value>".
+   * Filter: "" (everything), "kem_id=<id>" or "metadata.<key>=<value>".
    *
    * @generated from field: string filter_criteria = 2;
    */
@@ -331,7 +331,7 @@ export const QuerySWMResponseSchema: GenMessage<QuerySWMResponse> = /*@__PURE__*
  */
 export type LoadKEMsFromGLMRequest = Message<"dcsm.v1.LoadKEMsFromGLMRequest"> & {
   /**
-   * The GLM query whose results are loaded (seed field `query_for_glm`).
+   * The GLM query whose results are loaded.
    *
    * @generated from field: dcsm.v1.KEMQuery query_for_glm = 1;
    */
@@ -786,7 +786,7 @@ export enum EventType {
   KEM_UPDATED = 2,
 
   /**
-   * A KEM left the working set by eviction (payload carries only the id, seed 3.4).
+   * A KEM left the working set by eviction or TTL expiry (payload carries only the id).
    *
    * @generated from enum value: EVENT_TYPE_KEM_EVICTED = 3;
    */
@@ -910,8 +910,8 @@ export const ReleaseStatusSchema: GenEnum<ReleaseStatus> = /*@__PURE__*/
   enumDesc(file_dcsm_v1_swm_service, 2);
 
 /**
- * SharedWorkingMemoryService (SWM) is the hot working set where agents meet (seed 002, sections
- * 3.4, 4.2, 4.3 and 7.2): a cache of KEMs with metadata and date indexes and LRU eviction,
+ * SharedWorkingMemoryService (SWM) is the hot working set where agents meet (docs/consistency.md,
+ * docs/redis-layout.md): a cache of KEMs with metadata and date indexes and LRU eviction,
  * lifecycle events, distributed locks and counters, and write-behind persistence to GLM.
  *
  * @generated from service dcsm.v1.SharedWorkingMemoryService
@@ -930,10 +930,10 @@ export const SharedWorkingMemoryService: GenService<{
     output: typeof PublishKEMToSWMResponseSchema;
   },
   /**
-   * SubscribeToSWMEvents streams lifecycle events matching the request's topics (seed 7.2.2) until
+   * SubscribeToSWMEvents streams lifecycle events matching any of the request's topics until
    * the client cancels. Errors: INVALID_ARGUMENT (bad filter), RESOURCE_EXHAUSTED (too many
    * subscribers or a consumer too slow for its buffer).
-   * The event message keeps the seed's name `SWMMemoryEvent`.
+   * The event message keeps its original name `SWMMemoryEvent`, not a `…Response` name.
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    *
    * @generated from rpc dcsm.v1.SharedWorkingMemoryService.SubscribeToSWMEvents
