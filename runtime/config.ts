@@ -145,6 +145,12 @@ const SETTINGS = {
   maxInFlight: setting("DCSM_MAX_IN_FLIGHT", positiveInt.max(1_000_000).default(1024)),
   /** Most unary RPCs in progress per principal (API key id or JWT subject); more are `ResourceExhausted` with `retry-after`. @default 256 */
   maxInFlightPerPrincipal: setting("DCSM_MAX_IN_FLIGHT_PER_PRINCIPAL", positiveInt.max(1_000_000).default(256)),
+  /**
+   * Event-loop lag target of admission, ms (0 turns the check off): while every tick of the event
+   * loop has been later than this for 100 ms, unary calls are refused `ResourceExhausted` like a
+   * full process (runtime/host/loop-lag.ts, docs/overload.md). @default 0
+   */
+  admissionLagMs: setting("DCSM_ADMISSION_LAG_MS", z.coerce.number().int().min(0).max(10_000).default(0)),
   /** Seconds in the `retry-after` of an admission refusal. @default 1 */
   retryAfterSeconds: setting("DCSM_RETRY_AFTER_SECONDS", positiveInt.max(3600).default(1)),
   /** Most open connections on the gRPC (h2c) and TLS listeners; more are closed on accept. @default 1024 */

@@ -56,7 +56,7 @@ function single(bytes: Uint8Array): AsyncIterable<Uint8Array> {
  * Reads a request body of at most `max` bytes, or returns null (and cancels the read) beyond:
  * the body limit of calls without credentials.
  */
-async function readBodyUpTo(req: Request, max: number): Promise<Uint8Array | null> {
+export async function readBodyUpTo(req: Request, max: number): Promise<Uint8Array | null> {
   const declared = Number(req.headers.get("content-length") ?? "0");
   if (declared > max) return null;
   if (!req.body) return new Uint8Array(0);

@@ -22,6 +22,7 @@ import { Health } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
 import { principalKey, type Principal } from "../../services/shared/access.ts";
 import { toConnectError } from "../../services/shared/errors.ts";
 import type { Admission } from "./admission.ts";
+import type { FastRefusal } from "./fast-refusal.ts";
 import type { RouteRegistration } from "./connect-app.ts";
 
 /** Services callable without credentials. */
@@ -102,13 +103,13 @@ export interface EarlyErrorResponse {
  */
 export function earlyErrorResponse(contentType: string | null, error: ConnectError): EarlyErrorResponse {
   const ct = (contentType ?? "").toLowerCase();
-  const headers = new Headers(error.metadata); // e.g. retry-after
   if (ct.startsWith("application/grpc")) {
-    // gRPC and gRPC-Web: trailers-only response.
-    headers.set("content-type", ct.split(";")[0]!);
+    // gRPC and gRPC-Web: trailers-only response (setTrailerStatus adds the error's metadata, e.g. retry-after).
+    const headers = new Headers({ "content-type": ct.split(";")[0]! });
     setTrailerStatus(headers, error);
     return { status: 200, headers, body: null };
   }
+  const headers = new Headers(error.metadata); // e.g. retry-after
   if (ct.startsWith("application/connect+")) {
     headers.set("content-type", ct.split(";")[0]!);
     const json = JSON.stringify(endStreamToJson(new Headers(), error, {}));
@@ -144,6 +145,12 @@ function writeEarlyNode(req: NodeRequest, res: NodeResponse, error: ConnectError
   const r = earlyErrorResponse(req.headers["content-type"] ?? null, error);
   const headers: Record<string, string> = {};
   r.headers.forEach((v, k) => (headers[k] = v));
+  writeEncodedNode(req, res, r.status, headers, r.body);
+}
+
+/** Writes an encoded early answer (status, headers, body or null for trailers-only) as {@link writeEarlyNode} does. */
+export function writeEncodedNode(req: NodeRequest, res: NodeResponse, status: number, headers: Record<string, string>, body: Uint8Array | null): void {
+  const r = { status, body };
   const stream = (res as Http2ServerResponse).stream as ServerHttp2Stream | undefined;
   if (req.httpVersionMajor >= 2 && stream) {
     if (!stream.destroyed) {
@@ -163,12 +170,13 @@ function writeEarlyNode(req: NodeRequest, res: NodeResponse, error: ConnectError
 /**
  * Wraps a node handler (`connectNodeAdapter`) so that each RPC is authenticated from its headers
  * (and admitted, with `admission`) before its body is read: refused callers get `Unauthenticated`
- * (or `ResourceExhausted`) at once; calls to
+ * (or `ResourceExhausted`) at once — with `fast`, a process-wide refusal even before the headers
+ * are authenticated (`fast-refusal.ts`); calls to
  * {@link OPEN_SERVICES} go to `openHandler` (built with `readMaxBytes` {@link OPEN_READ_MAX_BYTES}).
  * Requests for other paths (not RPCs) go to `handler` untouched.
  * @returns the wrapped handler and the `contextValues` function to give `connectNodeAdapter`.
  */
-export function nodeEarlyAuth(routes: RouteRegistration, authenticate: AuthenticateHeaders, admission?: Admission): {
+export function nodeEarlyAuth(routes: RouteRegistration, authenticate: AuthenticateHeaders, admission?: Admission, fast?: FastRefusal): {
   wrap(handler: NodeHandler, openHandler: NodeHandler): NodeHandler;
   contextValues(req: NodeRequest): ContextValues;
 } {
@@ -184,6 +192,8 @@ export function nodeEarlyAuth(routes: RouteRegistration, authenticate: Authentic
         const path = (req.url ?? "").split("?")[0]!;
         const route = paths.get(path);
         if (route === undefined || req.method === "OPTIONS") return handler(req, res);
+        const refusal = fast?.node(path, req.method, req.headers);
+        if (refusal) return writeEncodedNode(req, res, refusal.status, refusal.headerObject, refusal.body);
         void gateRequest(authenticate, route, headersOf(req), admission).then((gate) => {
           if (gate.kind === "refused") return writeEarlyNode(req, res, gate.error);
           if (gate.kind === "open") {

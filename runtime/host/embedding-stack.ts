@@ -24,6 +24,8 @@ export interface EmbeddingStackStats {
   queue: BatchingStats;
   /** Cache counters, including `hitRatio`. */
   cache: EmbeddingCacheStats;
+  /** Background collections while batches ran: `full` (synchronous, RSS had grown) and `hinted` (asynchronous). */
+  gc: { full: number; hinted: number };
 }
 
 /** The built stack. */
@@ -40,8 +42,10 @@ export interface EmbeddingStack {
   close(): void;
 }
 
-/** How often a busy stack runs a full garbage collection, in ms. */
+/** How often a busy stack asks for a garbage collection, in ms. */
 const GC_EVERY_MS = 2000;
+/** RSS growth since the last full collection above which the next one is full (synchronous), bytes. */
+const FULL_GC_RSS_GROWTH = 64 * 1024 * 1024;
 
 /**
  * Builds the stack around a loaded model.
@@ -66,14 +70,26 @@ export function createEmbeddingStack(model: Embedder, config: DcsmConfig, log: L
     onError: (err) => log.error({ err }, "/v1 request failed"),
   });
   // Model outputs are large short-lived buffers the collector is slow to reclaim on its own: without
-  // this, RSS kept rising under load. A full GC runs at most once per GC_EVERY_MS while batches
-  // run, ~1% of model time (docs/decisions/0008-bounded-embedding-queue.md).
+  // this, RSS kept rising under load. At most once per GC_EVERY_MS while batches run: a full,
+  // synchronous collection when RSS grew by FULL_GC_RSS_GROWTH since the last one, else only an
+  // asynchronous hint. A full collection stops the event loop (80-120 ms measured under the load
+  // test), and every request waits through it: done every 2 s it was 19% of the server's main
+  // thread and the longest stalls in the load test's overload phase (docs/overload.md; the queue itself: docs/decisions/0008-bounded-embedding-queue.md).
   let seen = 0;
+  let rssAfterFull = process.memoryUsage.rss();
+  const gc = { full: 0, hinted: 0 };
   const gcTimer = setInterval(() => {
     const batches = batching.stats().batches;
     if (batches === seen) return;
     seen = batches;
-    Bun.gc(true);
+    if (process.memoryUsage.rss() - rssAfterFull >= FULL_GC_RSS_GROWTH) {
+      Bun.gc(true);
+      gc.full++;
+      rssAfterFull = process.memoryUsage.rss();
+    } else {
+      Bun.gc(false);
+      gc.hinted++;
+    }
   }, GC_EVERY_MS);
   gcTimer.unref();
   return {
@@ -87,6 +103,6 @@ export function createEmbeddingStack(model: Embedder, config: DcsmConfig, log: L
       ready = true;
       log.info({ ms: Math.round(report.ms), inputs: report.inputs }, "embedding model warmed up");
     },
-    stats: () => ({ ready, warmupMs, queue: batching.stats(), cache: cached.cacheStats() }),
+    stats: () => ({ ready, warmupMs, queue: batching.stats(), cache: cached.cacheStats(), gc: { ...gc } }),
   };
 }

@@ -10,8 +10,18 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { withBadRequestStatusRoutes } from "./bad-request-status.ts";
 import type { RouteRegistration } from "./connect-app.ts";
 import type { Admission } from "./admission.ts";
+import { createFastRefusal } from "./fast-refusal.ts";
 import { applyConnectionLimits, type ConnectionLimits } from "./connection-limits.ts";
 import { nodeEarlyAuth, OPEN_READ_MAX_BYTES, type AuthenticateHeaders } from "./early-auth.ts";
+
+/**
+ * Smallest response message the `node:http2` listeners compress (when the client accepts gzip or
+ * brotli), bytes. connect-node's default, 1 KiB, had gzip take 6% of the server's main thread in
+ * the load test (docs/overload.md): on the networks DCSM serves, compressing search pages of a few
+ * KiB costs the one event loop more than the bytes it saves. The HTTP host (Connect, gRPC-Web)
+ * does not compress responses at all.
+ */
+export const COMPRESS_MIN_BYTES = 64 * 1024;
 
 /** A started gRPC listener. */
 export interface GrpcListener {
@@ -36,10 +46,10 @@ export interface GrpcListener {
  */
 export async function startGrpcListener(routes: RouteRegistration, host: string, port: number, readMaxBytes: number, interceptors: Interceptor[] = [], authenticate?: AuthenticateHeaders, connectionLimits?: ConnectionLimits, admission?: Admission): Promise<GrpcListener> {
   // Responses are bounded like requests: a larger one is ResourceExhausted, never sent.
-  const base = { routes: withBadRequestStatusRoutes(routes), grpc: true, grpcWeb: false, connect: false, interceptors, writeMaxBytes: readMaxBytes };
+  const base = { routes: withBadRequestStatusRoutes(routes), grpc: true, grpcWeb: false, connect: false, interceptors, writeMaxBytes: readMaxBytes, compressMinBytes: COMPRESS_MIN_BYTES };
   let handler = connectNodeAdapter({ ...base, readMaxBytes });
   if (authenticate) {
-    const early = nodeEarlyAuth(routes, authenticate, admission);
+    const early = nodeEarlyAuth(routes, authenticate, admission, admission ? createFastRefusal(routes, admission) : undefined);
     handler = early.wrap(connectNodeAdapter({ ...base, readMaxBytes, contextValues: early.contextValues }), connectNodeAdapter({ ...base, readMaxBytes: OPEN_READ_MAX_BYTES })) as typeof handler;
   }
   const server: Http2Server = createServer({}, handler);

@@ -20,8 +20,9 @@ import { cors as connectCors, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { withBadRequestStatusRoutes } from "./bad-request-status.ts";
 import type { RouteRegistration } from "./connect-app.ts";
-import type { GrpcListener } from "./grpc-listener.ts";
+import { COMPRESS_MIN_BYTES, type GrpcListener } from "./grpc-listener.ts";
 import type { Admission } from "./admission.ts";
+import { createFastRefusal } from "./fast-refusal.ts";
 import { applyConnectionLimits, type ConnectionLimits } from "./connection-limits.ts";
 import { nodeEarlyAuth, OPEN_READ_MAX_BYTES, type AuthenticateHeaders, type NodeHandler } from "./early-auth.ts";
 
@@ -154,12 +155,13 @@ export async function startTlsListener(options: TlsListenerOptions): Promise<Tls
     connect: true,
     readMaxBytes: options.readMaxBytes,
     writeMaxBytes: options.readMaxBytes, // responses are bounded like requests
+    compressMinBytes: COMPRESS_MIN_BYTES,
     interceptors: options.interceptors ?? [],
     fallback: (req: NodeRequest, res: unknown) => fallback(req, res as NodeResponse),
   };
   let adapter: NodeHandler = connectNodeAdapter(adapterOptions) as NodeHandler;
   if (options.authenticate) {
-    const early = nodeEarlyAuth(options.routes, options.authenticate, options.admission);
+    const early = nodeEarlyAuth(options.routes, options.authenticate, options.admission, options.admission ? createFastRefusal(options.routes, options.admission) : undefined);
     adapter = early.wrap(connectNodeAdapter({ ...adapterOptions, contextValues: early.contextValues }) as NodeHandler, connectNodeAdapter({ ...adapterOptions, readMaxBytes: OPEN_READ_MAX_BYTES }) as NodeHandler);
   }
   const corsOrigin = options.corsOrigin ?? "*";

@@ -54,11 +54,13 @@ export interface HealthSources {
   swm: SwmRuntime;
   /** SWM's backend as reported: "redis" or "memory". */
   swmBackend: string;
+  /** Admission counters (calls in progress, refusals by cause, event-loop lag), when admission runs. */
+  admission?: () => Record<string, number>;
 }
 
 /**
  * `/health`: 200 `{"status":"ok"}` once serving, 503 `{"status":"starting"}` before; the details
- * (model, counts, index, cache and SWM counters, RSS in bytes) for everyone without
+ * (model, counts, index, cache and SWM counters, admission counters, RSS in bytes) for everyone without
  * authentication, only for an admin on every namespace with it.
  */
 export function healthHandler(s: HealthSources) {
@@ -80,6 +82,7 @@ export function healthHandler(s: HealthSources) {
         vectorIndex: s.index.stats(),
         embedding: s.embedding.stats(),
         swm: { backend: s.swmBackend, workingSet: await s.swm.backend.workingSet.stats(), writeBehind: await s.swm.writeBehindStats() },
+        ...(s.admission ? { admission: s.admission() } : {}),
         rssBytes: process.memoryUsage.rss(),
       },
       code,
@@ -97,7 +100,7 @@ export function startHostRoutes(config: DcsmConfig, http: HttpApp, sources: Heal
   const { auth, embedding } = sources;
   app.use("/metrics", metricsAccess(auth));
   app.get("/metrics", () => http.observability.metricsResponse());
-  app.get("/health", healthHandler(sources));
+  app.get("/health", healthHandler({ admission: http.admissionStats, ...sources }));
   app.get("/whoami", whoAmIHandler(auth));
   app.all("/v1/*", async (c) => {
     const p = auth.enabled ? await auth.authenticate(c.req.raw.headers).catch(() => undefined) : ANONYMOUS;

@@ -12,6 +12,8 @@ import { createAuthInterceptor } from "../auth/interceptor.ts";
 import type { DcsmConfig } from "../config.ts";
 import { createAdmission, type Admission } from "../host/admission.ts";
 import { createConnectApp, type RouteRegistration } from "../host/connect-app.ts";
+import { createFastRefusal, type FastRefusal } from "../host/fast-refusal.ts";
+import { startLoopLagMonitor } from "../host/loop-lag.ts";
 import type { AuthenticateHeaders } from "../host/early-auth.ts";
 import type { EmbeddingStack } from "../host/embedding-stack.ts";
 import type { Logger } from "../logger.ts";
@@ -31,11 +33,15 @@ export interface HttpApp {
   authenticate: AuthenticateHeaders;
   /** Admission control shared by both listeners. */
   admission: Admission;
+  /** Process-wide refusals answered before routing and authentication (runtime/host/fast-refusal.ts). */
+  fastRefusal: FastRefusal;
+  /** Admission counters with the event-loop lag monitor's (for `/health`). */
+  admissionStats: () => Record<string, number>;
   /** Metrics registry and `/metrics` response. */
   observability: Observability;
 }
 
-/** Builds the app (nothing to stop: the listeners own the sockets). */
+/** Builds the app; stopping stops the event-loop lag monitor (the listeners own the sockets). */
 export function startHttpApp(
   config: DcsmConfig,
   deps: { routes: RouteRegistration; auth: Authenticator; log: Logger; index: VectorIndex; embedding: EmbeddingStack; swm: SwmRuntime },
@@ -45,7 +51,11 @@ export function startHttpApp(
   const interceptors: Interceptor[] = [observability.interceptor, createAuthInterceptor(auth)];
   // The interceptor stays for calls that reach a router some other way (MCP's in-process link).
   const authenticate: AuthenticateHeaders = (headers) => auth.authenticate(headers);
-  const admission = createAdmission({ maxInFlight: config.maxInFlight, maxInFlightPerPrincipal: config.maxInFlightPerPrincipal, retryAfterSeconds: config.retryAfterSeconds });
+  // DCSM_ADMISSION_LAG_MS: also refuse while the event loop is congested (runtime/host/loop-lag.ts, docs/overload.md).
+  const loopLag = config.admissionLagMs > 0 ? startLoopLagMonitor({ targetMs: config.admissionLagMs }) : undefined;
+  const admission = createAdmission({ maxInFlight: config.maxInFlight, maxInFlightPerPrincipal: config.maxInFlightPerPrincipal, retryAfterSeconds: config.retryAfterSeconds }, loopLag);
+  const fastRefusal = createFastRefusal(deps.routes, admission);
+  const admissionStats = () => ({ ...admission.stats(), loopLagMs: Math.round((loopLag?.lagMs() ?? 0) * 10) / 10, congestions: loopLag?.congestions() ?? 0 });
   const app = createConnectApp({ routes: deps.routes, readMaxBytes: config.maxMessageBytes, interceptors, authenticate, admission });
-  return { value: { app, routes: deps.routes, interceptors, authenticate, admission, observability } };
+  return { value: { app, routes: deps.routes, interceptors, authenticate, admission, fastRefusal, admissionStats, observability }, stop: () => loopLag?.stop() };
 }

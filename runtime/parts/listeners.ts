@@ -53,7 +53,8 @@ export function startHttpHost(config: DcsmConfig, http: HttpApp, tls: Pick<HttpE
     // The web console, bundled by Bun from runtime/console/ (embedded by `bun build --compile`).
     routes: { "/": consolePage },
     development: false,
-    fetch: http.app.fetch,
+    // Process-wide refusals first, before Hono's routing and authentication (fast-refusal.ts).
+    fetch: (req, srv) => http.fastRefusal.fetch(req) ?? http.app.fetch(req, srv),
     maxRequestBodySize: config.maxMessageBytes + 1024,
     error(err) {
       log.error({ err }, "unhandled HTTP error");

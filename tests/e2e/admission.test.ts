@@ -7,7 +7,9 @@
  * In-flight calls are held open for real by AcquireLock waiting on a held lock.
  */
 import { describe, expect, test } from "bun:test";
+import { connect as netConnect, type Socket } from "node:net";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { LockStatus, SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { newApiKey } from "../../runtime/auth/authenticator.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
@@ -51,6 +53,48 @@ async function hold(token: string, ns: string, n: number): Promise<Promise<unkno
   return waits;
 }
 
+/** One raw HTTP/1.1 connection: `send` writes a request and resolves with the next complete response (Content-Length bodies). */
+async function rawHttp1(baseUrl: string): Promise<{ send(request: string): Promise<{ status: number; headers: Record<string, string>; body: string }>; open(): boolean; close(): void }> {
+  const u = new URL(baseUrl);
+  const sock: Socket = netConnect(Number(u.port), u.hostname);
+  await new Promise<void>((resolve, reject) => {
+    sock.once("connect", resolve);
+    sock.once("error", reject);
+  });
+  let buf = "";
+  let waiting: (() => void) | undefined;
+  sock.on("close", () => waiting?.());
+  sock.on("data", (d) => {
+    buf += d.toString("latin1");
+    waiting?.();
+  });
+  const parse = () => {
+    const end = buf.indexOf("\r\n\r\n");
+    if (end < 0) return undefined;
+    const [statusLine, ...lines] = buf.slice(0, end).split("\r\n");
+    const headers: Record<string, string> = {};
+    for (const l of lines) headers[l.slice(0, l.indexOf(":")).toLowerCase()] = l.slice(l.indexOf(":") + 1).trim();
+    const length = Number(headers["content-length"] ?? 0);
+    if (buf.length < end + 4 + length) return undefined;
+    const body = buf.slice(end + 4, end + 4 + length);
+    buf = buf.slice(end + 4 + length);
+    return { status: Number(statusLine!.split(" ")[1]), headers, body };
+  };
+  return {
+    async send(request) {
+      sock.write(request);
+      for (;;) {
+        const r = parse();
+        if (r) return r;
+        if (sock.destroyed) throw new Error("connection closed");
+        await new Promise<void>((resolve) => (waiting = resolve));
+      }
+    },
+    open: () => !sock.destroyed,
+    close: () => sock.destroy(),
+  };
+}
+
 describe("admission control", () => {
   test("beyond the per-principal and the per-process bounds, calls get ResourceExhausted with retry-after at once, on every protocol", async () => {
     const aWaits = await hold(keyA.key, "team-a", PER_PRINCIPAL);
@@ -78,6 +122,37 @@ describe("admission control", () => {
     expect(outcomes).toEqual(Array(PROCESS).fill(LockStatus.TIMEOUT));
     expect((await refusal(swmAs("connect", keyC.key).getCounter({ counterId: "team-c/n" }))).code).toBe("ok");
     expect((await refusal(swmAs("grpc", keyA.key).getCounter({ counterId: "team-a/n" }))).code).toBe("ok");
+  }, 30_000);
+
+  test("a full process refuses unary calls before authenticating them, in each protocol's form; HTTP/1.1 connections stay usable; browsers still get CORS headers", async () => {
+    const waits = [...(await hold(keyA.key, "team-a", PER_PRINCIPAL)), ...(await hold(keyB.key, "team-b", PROCESS - PER_PRINCIPAL))];
+    // Without credentials: ResourceExhausted (the process-wide refusal comes first), not Unauthenticated.
+    for (const protocol of ["connect", "grpc-web", "grpc"] as const) {
+      const anon = protocol === "grpc" ? createGrpcTransport({ baseUrl: server.grpcUrl }) : (protocol === "connect" ? createConnectTransport : createGrpcWebTransport)({ baseUrl: server.httpUrl, httpVersion: "1.1" });
+      const r = await refusal(createClient(SharedWorkingMemoryService, anon).getCounter({ counterId: "team-c/n" }));
+      expect(r).toMatchObject({ code: Code.ResourceExhausted, retryAfter: "2" });
+    }
+    // One keep-alive HTTP/1.1 connection: refused now (body left unread), served later on the same socket.
+    const conn = await rawHttp1(server.httpUrl);
+    const path = `/${SharedWorkingMemoryService.typeName}/GetCounter`;
+    const body = JSON.stringify({ counterId: "team-c/n" });
+    const refused = await conn.send(`POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: Bearer ${keyC.key}\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+    expect(refused.status).toBe(429);
+    expect(refused.headers["retry-after"]).toBe("2");
+    expect(refused.headers.connection).not.toBe("close");
+    // The same with a chunked body (how connect-node's HTTP/1.1 client sends): read and dropped, the connection kept.
+    const chunked = await conn.send(`POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`);
+    expect(chunked.status).toBe(429);
+    expect(chunked.headers.connection).not.toBe("close");
+    // A browser's call (Origin) is refused by the ordinary path, with the CORS headers it needs to read the answer.
+    const cors = await fetch(`${server.httpUrl}${path}`, { method: "POST", body, headers: { "content-type": "application/json", origin: "https://app.example", authorization: `Bearer ${keyC.key}` } });
+    expect(cors.status).toBe(429);
+    expect(cors.headers.get("access-control-allow-origin")).toBe("*");
+    await Promise.all(waits);
+    expect(conn.open()).toBe(true);
+    const served = await conn.send(`POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: Bearer ${keyC.key}\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+    expect(served.status).toBe(200);
+    conn.close();
   }, 30_000);
 
   test("stalled event subscribers never block publishers: every publish completes while five streams are not read", async () => {

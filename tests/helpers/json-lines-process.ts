@@ -15,11 +15,12 @@ export interface JsonLinesProcess {
 }
 
 /**
- * Starts `bun <script> ...args`.
+ * Starts `bun ...bunFlags <script> ...args`.
  * @param script - path of the script. @param args - its arguments. @param env - extra environment.
+ * @param bunFlags - flags for Bun itself (e.g. `--cpu-prof`).
  */
-export function spawnJsonLines(script: string, args: string[] = [], env: Record<string, string> = {}): JsonLinesProcess {
-  const p = spawn([process.execPath, script, ...args], { stdin: "pipe", stdout: "pipe", stderr: "inherit", env: { ...process.env, ...env } });
+export function spawnJsonLines(script: string, args: string[] = [], env: Record<string, string> = {}, bunFlags: string[] = []): JsonLinesProcess {
+  const p = spawn([process.execPath, ...bunFlags, script, ...args], { stdin: "pipe", stdout: "pipe", stderr: "inherit", env: { ...process.env, ...env } });
   const reader = p.stdout.getReader();
   const dec = new TextDecoder();
   let buf = "";

@@ -16,7 +16,12 @@
  * performance targets are reported MET or MISSED without failing the run: every call succeeded
  * within its deadline or was refused (`ResourceExhausted`/`Unavailable`), p99 refusal latency at
  * most {@link REFUSAL_P99_MS}, and event lag, from the publisher's acknowledgement to delivery,
- * p99 at most {@link OVERLOAD_LAG_P99_MS} for the overload phase's publishes.
+ * p99 at most {@link OVERLOAD_LAG_P99_MS} for the overload phase's publishes. So that a slow
+ * refusal can be placed, it also reports a probe process's figures for the same phase (probe.ts:
+ * an idle client, so without this process's own queueing), the event-loop delay of this process
+ * and of the server with their main threads' share on a CPU and waiting for one (loop-delay.ts),
+ * and the server's admission and background-GC counters (`/health` details). Why:
+ * docs/overload.md.
  *
  * Flags override environment: `--seconds` (DCSM_LOAD_SECONDS, 60), `--agents` (DCSM_LOAD_AGENTS,
  * 200), `--swm=redis|memory` (DCSM_LOAD_SWM, redis), `--json` (DCSM_LOAD_JSON), `--subscribers`
@@ -31,11 +36,11 @@ import { dirname, join } from "node:path";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { startRedis, type TestRedis } from "../helpers/redis-server.ts";
 import { DEFAULT_MIX, LoadAgent, newPolicy, type CallPolicy, type ErrorCount, type LoadMix, type LoadProtocol } from "./load-agent.ts";
-import { sampleLoopDelay } from "./loop-delay.ts";
+import { sampleLoopDelay, type LoopDelaySummary } from "./loop-delay.ts";
 import { offerOpenLoop } from "./open-loop.ts";
 import { formatTable, summarise, type LatencySummary } from "./stats.ts";
 import { establishedTo, verifyGlm, verifySwm } from "./verify.ts";
-import { spawnJsonLines } from "../helpers/json-lines-process.ts";
+import { spawnJsonLines, type JsonLinesProcess } from "../helpers/json-lines-process.ts";
 
 /** Settings of one load run. */
 export interface LoadSettings {
@@ -67,6 +72,23 @@ export interface LoadSettings {
 export const REFUSAL_P99_MS = 50;
 /** Bound on the p99 event lag (publisher's acknowledgement to delivery) in the overload phase, ms. */
 export const OVERLOAD_LAG_P99_MS = 250;
+/**
+ * Calls per second of the refusal probe (probe.ts): a separate, nearly idle client process timing
+ * the same server during the overload phase, so that the load generator's own queueing can be
+ * told apart from the server's.
+ */
+export const PROBE_CALLS_PER_SECOND = 30;
+
+/** What the probe reports (probe.ts). */
+interface ProbeReport {
+  seconds: number;
+  refusalLatencyMs: LatencySummary;
+  succeededLatencyMs: LatencySummary;
+  failed: number;
+  failureSamples: string[];
+  loopDelayMs: LatencySummary;
+}
+
 /** Per-call deadline of the closed-loop phase, ms (back-pressure answers are retried up to 5 times). */
 const CLOSED_LOOP_DEADLINE_MS = 30_000;
 
@@ -159,7 +181,9 @@ export function loadAverage(): [number, number, number] {
 
 /** The child server process and its line protocol (see load-server.ts). */
 async function startServerProcess(redisUrl: string) {
-  const { p, next, ask } = spawnJsonLines(join(import.meta.dir, "load-server.ts"), [], { REDIS_URL: redisUrl });
+  // DCSM_LOAD_SERVER_BUN_FLAGS: flags for the server's Bun, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const flags = (process.env.DCSM_LOAD_SERVER_BUN_FLAGS ?? "").split(/\s+/).filter(Boolean);
+  const { p, next, ask } = spawnJsonLines(join(import.meta.dir, "load-server.ts"), [], { REDIS_URL: redisUrl }, flags);
   const ready = (await next()) as { httpUrl: string; grpcUrl: string; dimension?: number; backend: string };
   return { p, ready, ask };
 }
@@ -185,6 +209,7 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
   const run = `load${Date.now().toString(36)}`;
   let redis: TestRedis | undefined;
   let server: Awaited<ReturnType<typeof startServerProcess>> | undefined;
+  let probe: JsonLinesProcess | undefined;
   const agents: LoadAgent[] = [];
   try {
     if (settings.swm === "redis") redis = await startRedis();
@@ -208,8 +233,8 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
 
     // Event-loop delay of both processes per phase: time every latency below includes.
     const clientLoop = sampleLoopDelay();
-    const loopDelayMs: Record<string, { client: LatencySummary; server: LatencySummary }> = {};
-    const serverLoop = async () => (await server!.ask("loop-delay")).loopDelayMs as LatencySummary;
+    const loopDelayMs: Record<string, { client: LoopDelaySummary; server: LoopDelaySummary }> = {};
+    const serverLoop = async () => (await server!.ask("loop-delay")).loopDelayMs as LoopDelaySummary;
     await serverLoop();
     const loadBefore = loadAverage();
     const loadSamples: number[] = [];
@@ -238,12 +263,20 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
     // Overload: the same agents, open loop, at overloadFactor times the rate just reached.
     const overload: CallPolicy = newPolicy("overload", settings.deadlineMs, 0);
     let offered = { offered: 0, seconds: 0, maxInFlight: 0 };
+    let probeReport: ProbeReport | undefined;
+    let admissionStats: Record<string, number> | undefined;
     const overloadRate = settings.overloadFactor * closedRate;
     if (settings.overloadSeconds > 0) {
       log(`overload phase: ${overloadRate.toFixed(1)} calls/s offered (${settings.overloadFactor}x), deadline ${settings.deadlineMs} ms, for ${settings.overloadSeconds} s`);
       for (const a of agents) a.policy = overload;
       const loadAtOverload = loadSamples.length;
+      probe = spawnJsonLines(join(import.meta.dir, "probe.ts"), [httpUrl, grpcUrl]);
+      await probe.next();
+      await probe.ask(`start ${PROBE_CALLS_PER_SECOND} ${settings.deadlineMs}`);
       offered = await offerOpenLoop(agents, overloadRate, settings.overloadSeconds);
+      probeReport = (await probe.ask("stop")).probe as ProbeReport;
+      const health = (await (await fetch(`${httpUrl}/health`)).json()) as { admission?: Record<string, number>; embedding?: { gc?: Record<string, number> } };
+      admissionStats = { ...health.admission, ...Object.fromEntries(Object.entries(health.embedding?.gc ?? {}).map(([k, v]) => [`gc.${k}`, v])) };
       loopDelayMs.overload = { client: clientLoop.take(), server: await serverLoop() };
       sample();
       log(`overload phase done: ${offered.offered} calls offered, at most ${offered.maxInFlight} in progress, load ${loadSamples.slice(loadAtOverload).join(" ")}`);
@@ -295,6 +328,8 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
       failureSamples: overload.failureSamples,
       publishesAcknowledged: agents.reduce((s, a) => s + a.acked.filter((k) => k.phase === "overload").length, 0),
       eventLagMs: summarise(lags.get("overload") ?? [], ovSeconds),
+      probe: probeReport ?? null,
+      serverAdmission: admissionStats ?? null,
     };
     const sub = {
       streams: subscribers.length,
@@ -371,8 +406,12 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
       out.write(`\noverload: ${o.offeredCallsPerSecond} calls/s offered (${settings.overloadFactor}x), open loop, deadline ${settings.deadlineMs} ms, ${offered.seconds.toFixed(1)} s\n\n`);
       out.write(`${formatTable(o.latencyMs, o.errors)}\n\n`);
       out.write(`overload: ${o.succeededPerSecond} calls/s succeeded, ${o.refused} refused (p50 ${o.refusalLatencyMs.p50} ms, p99 ${o.refusalLatencyMs.p99} ms), ${o.failed} failed; event lag p50 ${o.eventLagMs.p50} ms, p99 ${o.eventLagMs.p99} ms\n`);
+      const pr = o.probe;
+      if (o.serverAdmission) out.write(`overload, server admission and background GC counters since start: ${JSON.stringify(o.serverAdmission)}\n`);
+      if (pr) out.write(`overload, probe process (${PROBE_CALLS_PER_SECOND} calls/s): ${pr.refusalLatencyMs.count} refused (p50 ${pr.refusalLatencyMs.p50} ms, p99 ${pr.refusalLatencyMs.p99} ms, max ${pr.refusalLatencyMs.max} ms), ${pr.succeededLatencyMs.count} succeeded (p50 ${pr.succeededLatencyMs.p50} ms, p99 ${pr.succeededLatencyMs.p99} ms), ${pr.failed} failed; its event-loop delay p99 ${pr.loopDelayMs.p99} ms\n`);
     }
-    for (const [phase, d] of Object.entries(loopDelayMs)) out.write(`event-loop delay, ${phase}: load process p50 ${d.client.p50} ms, p99 ${d.client.p99} ms, max ${d.client.max} ms; server p50 ${d.server.p50} ms, p99 ${d.server.p99} ms, max ${d.server.max} ms\n`);
+    const schedule = (d: LoopDelaySummary) => (d.schedule ? ` (main thread: ${Math.round(d.schedule.cpuShare * 100)}% on a CPU, ${Math.round(d.schedule.runQueueShare * 100)}% waiting for one, ${d.schedule.waitPerSliceMs} ms per wait)` : "");
+    for (const [phase, d] of Object.entries(loopDelayMs)) out.write(`event-loop delay, ${phase}: load process p50 ${d.client.p50} ms, p99 ${d.client.p99} ms, max ${d.client.max} ms${schedule(d.client)}; server p50 ${d.server.p50} ms, p99 ${d.server.p99} ms, max ${d.server.max} ms${schedule(d.server)}\n`);
     out.write(`load average (1 min) before ${loadBefore[0]}, during ${loadDuring}, after ${loadAfter[0]} on ${navigator.hardwareConcurrency} cores\n`);
     for (const c of checks) out.write(`${c.target ? (c.ok ? "MET " : "MISSED (target)") : c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}\n`);
     if (report.errorSamples.length) out.write(`errors seen:\n  ${report.errorSamples.join("\n  ")}\n`);
@@ -385,6 +424,12 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
     }
     return report;
   } finally {
+    if (probe) {
+      probe.p.stdin.write("close\n");
+      probe.p.stdin.flush();
+      await Promise.race([probe.p.exited, Bun.sleep(5_000)]);
+      probe.p.kill();
+    }
     await Promise.all(agents.map((a) => a.close()));
     if (server) {
       await Promise.race([server.ask("close").catch(() => undefined), Bun.sleep(10_000)]);

@@ -28,9 +28,12 @@ export const LOAD_MAX_IN_FLIGHT = 16;
 /** Configuration overrides shared by both SWM backends: the metadata keys the agents query by, and admission. */
 export const LOAD_SERVER_OVERRIDES = { swmIndexedKeys: "agent,group", logLevel: "warn" } as const;
 
+/** Event-loop lag target of the load-test server's admission, ms (0: off). `DCSM_ADMISSION_LAG_MS` overrides it. */
+export const LOAD_ADMISSION_LAG_MS = 0;
+
 function admissionOverrides() {
   const n = Number(process.env.DCSM_MAX_IN_FLIGHT ?? LOAD_MAX_IN_FLIGHT);
-  return { maxInFlight: n, maxInFlightPerPrincipal: n };
+  return { maxInFlight: n, maxInFlightPerPrincipal: n, admissionLagMs: Number(process.env.DCSM_ADMISSION_LAG_MS ?? LOAD_ADMISSION_LAG_MS) };
 }
 
 /**

@@ -4,12 +4,41 @@
  * for the loop (busy with other work), which adds to every latency measured in that process.
  * @module
  */
+import { readFileSync } from "node:fs";
 import { summarise, type LatencySummary } from "./stats.ts";
+
+/**
+ * Scheduler figures of this process's main (JavaScript) thread over a window, from Linux's
+ * `/proc/self/task/<pid>/schedstat` (time on a CPU, time runnable but waiting in the run queue,
+ * time slices): how much of the window the thread ran, and how much it was ready to run but had
+ * no CPU — a wait that no code in the process can shorten, and that every request it handles then
+ * shares.
+ */
+export interface ThreadSchedule {
+  /** Share of the window on a CPU, 0..1. */
+  cpuShare: number;
+  /** Share of the window runnable but waiting for a CPU, 0..1. */
+  runQueueShare: number;
+  /** Mean run-queue wait per time slice, ms. */
+  waitPerSliceMs: number;
+}
+
+/** Event-loop delay of a window, with the main thread's schedule where Linux tells it. */
+export type LoopDelaySummary = LatencySummary & { schedule?: ThreadSchedule };
+
+function schedStat(): [number, number, number] | undefined {
+  try {
+    const [run, wait, slices] = readFileSync(`/proc/self/task/${process.pid}/schedstat`, "utf8").trim().split(/\s+/).map(Number);
+    return [run! / 1e6, wait! / 1e6, slices!];
+  } catch {
+    return undefined;
+  }
+}
 
 /** A running sampler. */
 export interface LoopDelaySampler {
   /** Summary of the delays (ms) since the start or the last `take`, and a fresh start. */
-  take(): LatencySummary;
+  take(): LoopDelaySummary;
   /** Stops the timer. */
   stop(): void;
 }
@@ -21,6 +50,7 @@ export interface LoopDelaySampler {
 export function sampleLoopDelay(intervalMs = 10): LoopDelaySampler {
   let delays: number[] = [];
   let since = performance.now();
+  let sched = schedStat();
   let expected = since + intervalMs;
   const timer = setInterval(() => {
     const now = performance.now();
@@ -31,7 +61,14 @@ export function sampleLoopDelay(intervalMs = 10): LoopDelaySampler {
   return {
     take() {
       const now = performance.now();
-      const s = summarise(delays, (now - since) / 1000);
+      const s: LoopDelaySummary = summarise(delays, (now - since) / 1000);
+      const next = schedStat();
+      if (sched && next) {
+        const wall = now - since;
+        const r = (x: number) => Math.round(x * 1000) / 1000;
+        s.schedule = { cpuShare: r((next[0] - sched[0]) / wall), runQueueShare: r((next[1] - sched[1]) / wall), waitPerSliceMs: r((next[1] - sched[1]) / Math.max(1, next[2] - sched[2])) };
+      }
+      sched = next;
       delays = [];
       since = now;
       return s;
