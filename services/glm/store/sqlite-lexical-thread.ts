@@ -41,6 +41,7 @@ export class LexicalThread {
     this.worker = new Worker(options.workerUrl ?? new URL("./sqlite-lexical-worker.ts", import.meta.url).href) as RefWorker;
     this.worker.onmessage = (ev: MessageEvent) => {
       const m = ev.data as { type: string; req?: number; hits?: LexicalHit[]; message?: string; code?: string };
+      if (m.type === "closed") return this.onClosed();
       if (m.type === "fatal") return this.fail(new LexicalThreadFailedError(`lexical thread failed: ${m.message}`));
       const w = m.req === undefined ? undefined : this.waiting.get(m.req);
       if (!w) return;
@@ -84,8 +85,23 @@ export class LexicalThread {
     });
   }
 
-  /** Stops the worker; searches in flight reject with {@link LexicalThreadFailedError}. */
-  close(): void {
+  private onClosed: () => void = () => {};
+
+  /**
+   * Closes the worker's connection, then stops the worker; searches in flight reject with
+   * {@link LexicalThreadFailedError}. Resolves once the file is released (or after
+   * `timeoutMs` if the worker does not answer, when it is stopped anyway).
+   */
+  async close(timeoutMs = 2000): Promise<void> {
+    if (!this.failed) {
+      const closed = new Promise<void>((resolve) => {
+        this.onClosed = resolve;
+        setTimeout(resolve, timeoutMs).unref();
+      });
+      this.worker.ref();
+      this.worker.postMessage({ type: "close" });
+      await closed;
+    }
     this.fail(new LexicalThreadFailedError("lexical thread closed"), true);
   }
 }

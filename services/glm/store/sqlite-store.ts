@@ -292,7 +292,7 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
     },
     count: async () => countStmt.get()!.n,
     close: async () => {
-      lexicalThread?.close();
+      await lexicalThread?.close();
       db.close();
     },
   };
