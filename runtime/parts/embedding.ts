@@ -1,7 +1,7 @@
 /**
  * The embedder parts: the model (loaded from `DCSM_MODEL`, or one the caller already loaded) and
  * the embedding stack GLM, KPS and `/v1/embeddings` share (one cache, one micro-batching queue;
- * runtime/host/embedding-stack.ts).
+ * runtime/parts/embedding-stack.ts).
  * @module
  */
 import { join, resolve } from "node:path";
@@ -9,7 +9,7 @@ import { createTransformersEmbedder } from "../../services/kps/embedder/transfor
 import type { Embedder } from "../../services/kps/ports.ts";
 import type { Authenticator } from "../auth/authenticator.ts";
 import type { DcsmConfig } from "../config.ts";
-import { createEmbeddingStack, type EmbeddingStack } from "../host/embedding-stack.ts";
+import { createEmbeddingStack, type EmbeddingStack } from "./embedding-stack.ts";
 import type { Logger } from "../logger.ts";
 import type { StartedPart } from "./part-stack.ts";
 

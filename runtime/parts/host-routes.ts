@@ -13,7 +13,7 @@ import { ANONYMOUS, type Authenticator } from "../auth/authenticator.ts";
 import { callerContext } from "../auth/caller-context.ts";
 import { whoAmIHandler } from "../auth/whoami.ts";
 import type { DcsmConfig } from "../config.ts";
-import type { EmbeddingStack } from "../host/embedding-stack.ts";
+import type { EmbeddingStack } from "./embedding-stack.ts";
 import { ServingStatus, type HealthRegistry } from "../host/health.ts";
 import { createDcsmLink } from "../mcp/dcsm-link.ts";
 import { mountMcpEndpoint } from "../mcp/http-endpoint.ts";

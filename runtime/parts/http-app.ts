@@ -15,7 +15,7 @@ import { createConnectApp, type RouteRegistration } from "../host/connect-app.ts
 import { createFastRefusal, type FastRefusal } from "../host/fast-refusal.ts";
 import { startLoopLagMonitor } from "../host/loop-lag.ts";
 import type { AuthenticateHeaders } from "../host/early-auth.ts";
-import type { EmbeddingStack } from "../host/embedding-stack.ts";
+import type { EmbeddingStack } from "./embedding-stack.ts";
 import type { Logger } from "../logger.ts";
 import { createObservability, type Observability } from "../observability/observability.ts";
 import type { SwmRuntime } from "../swm.ts";

@@ -8,10 +8,10 @@ import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_p
 import { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import { SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { Health } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
-import { guardGlm } from "../../services/access/glm-guard.ts";
-import { guardKps } from "../../services/access/kps-guard.ts";
-import { ownersAcross, type NamespaceLookup } from "../../services/access/scoping.ts";
-import { guardSwm } from "../../services/access/swm-guard.ts";
+import { guardGlm } from "../../services/guards/glm-guard.ts";
+import { guardKps } from "../../services/guards/kps-guard.ts";
+import { ownersAcross, type NamespaceLookup } from "../../services/guards/scoping.ts";
+import { guardSwm } from "../../services/guards/swm-guard.ts";
 import type { KemStore } from "../../services/glm/ports.ts";
 import { NAMESPACE_KEY } from "../../services/shared/access.ts";
 import type { DcsmConfig } from "../config.ts";
