@@ -22,7 +22,7 @@ import {
 } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import { BackendUnavailableError, InvalidInputError, LimitExceededError, mapErrors, toConnectError } from "../shared/errors.ts";
 import { isTextContentType } from "../shared/content-types.ts";
-import { checkMetadataSize } from "../shared/kem-mapping.ts";
+import { checkMetadataSize, vectorToNumbers } from "../shared/kem-mapping.ts";
 import { NAMESPACE_KEY } from "../shared/access.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
 import { chunkDocument } from "./chunking/chunk-document.ts";
@@ -183,7 +183,7 @@ export function createKpsService(options: KpsServiceOptions): ServiceImpl<typeof
     const freshVectors = await embedder.embed(asDocuments(embedder, fresh.map((p) => p.chunk.text)));
     let f = 0;
     const kems: KEM[] = toWrite.map((p, i) =>
-      create(KEMSchema, { id: p.id, contentType, content: encoder.encode(p.chunk.text), metadata: p.metadata, embeddings: Array.from(reuse[i] ?? freshVectors[f++]!) }),
+      create(KEMSchema, { id: p.id, contentType, content: encoder.encode(p.chunk.text), metadata: p.metadata, embeddings: vectorToNumbers(reuse[i] ?? freshVectors[f++]!) }),
     );
 
     const stored = new Map<number, string>();

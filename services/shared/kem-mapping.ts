@@ -117,6 +117,17 @@ export function checkMetadataSize(metadata: JsonObject, limits: KemLimits): void
   }
 }
 
+/**
+ * The values of a float32 vector as a plain `number[]` (the wire type of `KEM.embeddings`), each
+ * value exactly as stored. An indexed loop: `Array.from` on a typed array walks the iterator
+ * protocol and measured about 15x slower for 384 values under Bun.
+ */
+export function vectorToNumbers(v: Float32Array): number[] {
+  const out = new Array<number>(v.length);
+  for (let i = 0; i < v.length; i++) out[i] = v[i]!;
+  return out;
+}
+
 /** Converts a stored record to the wire KEM (embedding included unless `withEmbeddings` is false). */
 export function recordToKem(rec: KemRecord, withEmbeddings = true): KEM {
   return create(KEMSchema, {
@@ -124,7 +135,7 @@ export function recordToKem(rec: KemRecord, withEmbeddings = true): KEM {
     contentType: rec.contentType,
     content: rec.content,
     metadata: rec.metadata,
-    embeddings: withEmbeddings && rec.embedding ? Array.from(rec.embedding) : [],
+    embeddings: withEmbeddings && rec.embedding ? vectorToNumbers(rec.embedding) : [],
     createdAt: microsToTimestamp(rec.createdAtUs),
     updatedAt: microsToTimestamp(rec.updatedAtUs),
   });
