@@ -4,7 +4,9 @@
  * `persist_to_glm_if_new_or_updated` (64 in flight, handler called in process), and the clock
  * stops when its worker has stored all of them in GLM (batches of `DCSM_SWM_WRITE_BEHIND_BATCH`,
  * default 100). Baselines: raw `bun:sqlite` inserts of the same rows in transactions of that size,
- * and for Redis also a composite of the raw queue commands and that insert (see `compositeRun`).
+ * and for Redis also a composite of the raw queue commands and that insert (see `compositeRun`);
+ * and, without a target, raw `bun:sqlite` doing every write GLM's schema asks per KEM
+ * (`rawGlmWrites`), to show how much of the gap is GLM's indexing rather than the pipeline.
  * Each result's extra figures give the publish phase: its wall time and per-publish p50/p99.
  * Also the KPS outbox drain (`benchKpsOutbox`).
  * @module
@@ -15,7 +17,11 @@ import { create } from "@bufbuild/protobuf";
 import { createHandlerContext } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { PublishKEMToSWMRequestSchema, SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import { v7 as uuidv7 } from "uuid";
 import { newKemId } from "../../services/shared/kem-mapping.ts";
+import { lexicalBodyOf } from "../../services/glm/lexical/lexical-text.ts";
+import { indexedEntriesOf, metadataTagsOf } from "../../services/glm/store/metadata-index.ts";
+import { TABLES_V2 } from "../../services/glm/store/sqlite-schema.ts";
 import { microsToIso, nowMicros } from "../../services/shared/time.ts";
 import { clusteredVectors } from "../lib/clustered-vectors.ts";
 import type { KemRecord } from "../../services/swm/ports.ts";
@@ -88,6 +94,38 @@ function rawSqlite(dir: string) {
   return { insert, close: () => db.close() };
 }
 
+/**
+ * Raw `bun:sqlite` doing, per KEM, the writes GLM's SQLite schema asks for (`sqlite-schema.ts`):
+ * the `kems` row, its `kem_meta` entries, its `kem_fts` row (written last in the transaction, as
+ * GLM does), an idempotency key and a change-log entry; one transaction per batch. No validation,
+ * no upsert or idempotency lookups, no vector index.
+ */
+function rawGlmWrites(dir: string) {
+  const db = new Database(join(dir, "raw-glm.sqlite"), { create: true });
+  db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+  db.exec(TABLES_V2);
+  const row = db.prepare<{ rid: number }, [string, string, Uint8Array, string, string, string, Uint8Array]>(
+    "INSERT INTO kems (id, content_type, content, metadata, created_at, updated_at, embedding) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING rid",
+  );
+  const meta = db.prepare("INSERT INTO kem_meta (key, value, updated_at, id) VALUES (?, ?, ?, ?)");
+  const fts = db.prepare("INSERT INTO kem_fts (rowid, body, tags) VALUES (?, ?, ?)");
+  const key = db.prepare("INSERT INTO idempotency_keys (scope, key, kem_id, created_at) VALUES ('', ?, ?, ?)");
+  const change = db.prepare("INSERT INTO kem_changes (kem_id) VALUES (?)");
+  const insert = db.transaction((rows: Item[]) => {
+    const text: [number, string, string][] = [];
+    for (const r of rows) {
+      const now = microsToIso(nowMicros());
+      const { rid } = row.get(r.id, "text/plain", CONTENT, JSON.stringify(r.metadata), now, now, new Uint8Array(r.embedding.buffer, r.embedding.byteOffset, r.embedding.byteLength))!;
+      for (const [k, v] of indexedEntriesOf(r.metadata)) meta.run(k, v, now, r.id);
+      key.run(uuidv7(), r.id, now);
+      change.run(r.id);
+      text.push([rid, lexicalBodyOf("text/plain", CONTENT)!, metadataTagsOf(r.metadata)]);
+    }
+    for (const [rid, body, tags] of text) fts.run(rid, body, tags);
+  });
+  return { insert, close: () => db.close() };
+}
+
 /** The record SWM queues for an item (as cached: SWM's timestamps). */
 function recordOf(it: Item): KemRecord {
   const now = nowMicros();
@@ -130,7 +168,9 @@ export async function benchWriteBehind(): Promise<BenchResult[]> {
   const mem = await benchServer("memory");
   const red = await benchServer("redis");
   const batchSize = mem.config.swmWriteBehindBatch;
-  const sqlite = rawSqlite(benchDir());
+  const dir = benchDir();
+  const sqlite = rawSqlite(dir);
+  const glmRows = rawGlmWrites(dir);
   const redis = await connectRedis((await benchRedis()).url);
   const rawRun = async (): Promise<Sample> => {
     const rows = items();
@@ -139,19 +179,34 @@ export async function benchWriteBehind(): Promise<BenchResult[]> {
     return { n: N, wallMs: performance.now() - t0 };
   };
   const composite = `redis+sqlite.raw-queue/wb-${batchSize}`;
+  const glmWrites = `sqlite.raw-glm-writes/wb-${batchSize}`;
+  const rawGlmRun = async (): Promise<Sample> => {
+    const rows = items();
+    const t0 = performance.now();
+    for (let i = 0; i < rows.length; i += batchSize) glmRows.insert(rows.slice(i, i + batchSize));
+    return { n: N, wallMs: performance.now() - t0 };
+  };
   try {
     const results = await compareRuns({ name: `sqlite.raw-insert/wb-${batchSize}`, run: rawRun }, [
       { name: composite, run: () => compositeRun(redis, sqlite, batchSize) },
+      { name: glmWrites, run: rawGlmRun },
       { name: "swm.write-behind/memory", run: drainRun(mem), target: 0.5 },
       { name: "swm.write-behind/redis", run: drainRun(red), target: 0.25 },
     ]);
-    const base = results.find((r) => r.case === composite)!;
-    const wb = results.find((r) => r.case === "swm.write-behind/redis")!;
-    const ratios = wb.runs!.map((x, i) => x / base.runs![i]!);
-    results.push({ ...wb, case: "swm.write-behind/redis:composite", baseline: composite, baselineOpsPerSec: base.opsPerSec, ratio: median(ratios), ratioSpread: spreadOf(ratios), target: 0.5 });
+    const against = (name: string, baseName: string, target?: number) => {
+      const base = results.find((r) => r.case === baseName)!;
+      const wb = results.find((r) => r.case === name)!;
+      const ratios = wb.runs!.map((x, i) => x / base.runs![i]!);
+      const { target: _, ...rest } = wb;
+      return { ...rest, baseline: baseName, baselineOpsPerSec: base.opsPerSec, ratio: median(ratios), ratioSpread: spreadOf(ratios), ...(target === undefined ? {} : { target }) };
+    };
+    results.push({ ...against("swm.write-behind/redis", composite, 0.5), case: "swm.write-behind/redis:composite" });
+    results.push({ ...against("swm.write-behind/memory", glmWrites), case: "swm.write-behind/memory:glm-writes" });
+    results.push({ ...against("swm.write-behind/redis", glmWrites), case: "swm.write-behind/redis:glm-writes" });
     return results;
   } finally {
     sqlite.close();
+    glmRows.close();
     await redis.close();
   }
 }
