@@ -61,6 +61,12 @@ export interface DcsmServer {
   embedder: Embedder;
   /** SWM (backend and write-behind stats, for tests and metrics). */
   swm: SwmRuntime;
+  /**
+   * Resolves when GLM's vector index has no background work left (every stored vector is in the
+   * HNSW graph; at once for the exact index and Qdrant). For tests and benches that must not
+   * charge one run's graph building to the next.
+   */
+  vectorIndexIdle(): Promise<void>;
   /** Stops both listeners (letting open calls finish briefly) and closes the store. */
   close(): Promise<void>;
 }
@@ -280,6 +286,9 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     grpcUrl,
     embedder,
     swm: swmRuntime,
+    vectorIndexIdle: async () => {
+      if ("drained" in index) await (index as { drained(): Promise<void> }).drained();
+    },
     async close() {
       if (closed) return;
       closed = true;

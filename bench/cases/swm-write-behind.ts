@@ -10,6 +10,9 @@
  * Each result's extra figures give the publish phase (wall time, per-publish p50/p99) and
  * `cpuUsPerKem`: this process's CPU time (all its threads: the HNSW graph worker too, not the Redis
  * server) per KEM over the timed run, which a loaded machine inflates far less than wall time.
+ * Every timed run (baselines included) starts once the bench servers' HNSW graphs have caught up:
+ * the graph is built on a worker thread after GLM has stored the KEMs, and one run's graph
+ * building would otherwise land on the next run.
  * Also the KPS outbox drain (`benchKpsOutbox`).
  * @module
  */
@@ -64,20 +67,29 @@ function cpuPerKem(c0: NodeJS.CpuUsage): number {
 /** Times `fn` over the N rows it is given, wall and CPU. */
 async function timedRows(fn: (rows: Item[]) => void | Promise<void>): Promise<Sample> {
   const rows = items();
+  await Promise.all(idleServers().map((s) => s.vectorIndexIdle()));
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   await fn(rows);
   return { n: N, wallMs: performance.now() - t0, extra: { cpuUsPerKem: cpuPerKem(c0) } };
 }
 
+/** Servers whose background index work every timed run waits out before it starts. */
+const servers = new Set<BenchServer["server"]>();
+const idleServers = () => [...servers];
+
 /** Publishes N KEMs with write-behind and waits until the worker has persisted them all. */
 export function drainRun({ server }: BenchServer): () => Promise<Sample> {
+  servers.add(server);
   const impl = server.swm.service;
   const ctx = createHandlerContext({ service: SharedWorkingMemoryService, method: SharedWorkingMemoryService.method.publishKEMToSWM, protocolName: "in-process", requestMethod: "POST", url: "http://localhost/" });
   return async () => {
     // The callers' requests are built before the clock starts: their construction (embeddings as
     // `number[]`) is the client's work, which the raw baselines do not do either.
     const requests = items().map((it) => create(PublishKEMToSWMRequestSchema, { agentId: "bench", persistToGlmIfNewOrUpdated: true, kemToPublish: { id: it.id, contentType: "text/plain", content: CONTENT, metadata: it.metadata, embeddings: Array.from(it.embedding) } }));
+    // The previous runs' HNSW graph building (this server's or the other's) finishes first: it
+    // runs on a worker thread after GLM has stored the KEMs and would otherwise land on this run.
+    await Promise.all(idleServers().map((s) => s.vectorIndexIdle()));
     const before = (await server.swm.writeBehindStats()).persisted;
     const c0 = process.cpuUsage();
     const t0 = performance.now();
@@ -163,6 +175,7 @@ async function compositeRun(redis: RedisConnection, sqlite: ReturnType<typeof ra
   const keys = rows.map(() => newKemId());
   const key = `bench-raw-queue:${seed}`;
   await redis.cmd(["XGROUP", "CREATE", key, "g", "0", "MKSTREAM"]);
+  await Promise.all(idleServers().map((s) => s.vectorIndexIdle()));
   const t0 = performance.now();
   await pool(N, IN_FLIGHT, (i) => redis.cmd(["XADD", key, "*", "key", keys[i]!, "kem", payloads[i]!]));
   for (let done = 0; done < N; ) {
@@ -242,6 +255,7 @@ export async function benchKpsOutbox(): Promise<BenchResult[]> {
   });
   const drain = async (): Promise<Sample> => {
     await queue.enqueue(items().map(recordOf));
+    await server.vectorIndexIdle();
     const t0 = performance.now();
     const worker = createWriteBehindWorker({ queue, glm, batchSize, maxDelayMs: config.swmWriteBehindDelayMs });
     try {
