@@ -116,7 +116,13 @@ export function createSqlitePersistQueue(options: SqlitePersistQueueOptions): Pe
     for (const seq of newer) delLease.run(seq);
   });
   const del = db.query<unknown, [number]>("DELETE FROM swm_persist_queue WHERE seq = ?");
-  const stat = db.query<{ n: number; t: number | null }, []>("SELECT COUNT(*) AS n, MIN(enqueued_at_ms) AS t FROM swm_persist_queue");
+  // Two statements: a lone COUNT(*) takes SQLite's count fast path and MIN() seeks the index,
+  // where the combined query scanned the index (127 µs against 1 µs at a depth of 2000; stats are
+  // polled by the worker, /metrics and benches). Read in one transaction they cost 43 µs: depth
+  // and age may come from two moments a concurrent write apart, which only informs.
+  const countRows = db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM swm_persist_queue");
+  const oldest = db.query<{ t: number | null }, []>("SELECT MIN(enqueued_at_ms) AS t FROM swm_persist_queue");
+  const stat = { get: () => ({ n: countRows.get()!.n, t: oldest.get()!.t }) };
   const enqueueTx = db.transaction((group: Pending[]) => {
     const now = Date.now();
     for (const p of group) {
