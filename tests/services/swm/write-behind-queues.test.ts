@@ -106,6 +106,23 @@ describe("Redis queue: claims", () => {
     expect((await q.stats()).depth).toBe(1);
     await conn.close();
   });
+
+  test("own entries are answered with the enqueued records; another process's entries are decoded", async () => {
+    const conn = await connectRedis(redisHolder.server.url);
+    const q = await createRedisPersistQueue({ redis: conn, prefix: "local:", consumer: "c1", claimIdleMs: 60_000 });
+    const other = await createRedisPersistQueue({ redis: conn, prefix: "local:", consumer: "c2", claimIdleMs: 60_000 });
+    const mine = [rec("l-1", { a: 1 }), rec("l-2", { b: [true, null] })];
+    await q.enqueue(mine);
+    await other.enqueue([rec("l-3", { c: "x" })]);
+    const got = await q.claim(10);
+    expect(got.map((g) => g.record.id)).toEqual(["l-1", "l-2", "l-3"]);
+    expect(got[0]!.record).toBe(mine[0]!);
+    expect(got[1]!.record).toBe(mine[1]!);
+    expect(got[2]!.record).toEqual(rec("l-3", { c: "x" })); // decoded from the entry's bytes
+    await q.ack(got.map((g) => g.handle));
+    expect((await q.stats()).depth).toBe(0);
+    await conn.close();
+  });
 });
 
 describe("unreadable records", () => {
