@@ -36,6 +36,12 @@ export interface DcsmServer {
   /** SWM (backend and write-behind stats, for tests and metrics). */
   swm: SwmRuntime;
   /**
+   * Resolves when GLM's vector index has no background work left (every stored vector is in the
+   * HNSW graph; at once for the exact index and Qdrant). For tests and benches that must not
+   * charge one run's graph building to the next.
+   */
+  vectorIndexIdle(): Promise<void>;
+  /**
    * Stops the server: health turns NOT_SERVING, both listeners stop accepting and let open calls
    * finish for up to 2 s, then every part stops in reverse start order (the store last). Calling
    * it again waits for the same teardown.
@@ -90,7 +96,10 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     const httpUrl = tls.tls ? `https://${host}:${rpc.port}` : `http://${host}:${endpoint.port}`;
     const grpcUrl = tls.tls ? httpUrl : `http://${host}:${rpc.port}`; // TLS: one port for all protocols
     log.info({ httpUrl, grpcUrl, dataDir, model: model.modelId, kems: await storage.store.count() }, "DCSM serving GLM, KPS and SWM");
-    return { httpUrl, grpcUrl, embedder: model, swm, close: () => parts.stopAll() };
+    const vectorIndexIdle = async () => {
+      if ("drained" in index) await (index as { drained(): Promise<void> }).drained();
+    };
+    return { httpUrl, grpcUrl, embedder: model, swm, vectorIndexIdle, close: () => parts.stopAll() };
   } catch (err) {
     await parts.stopAll().catch(() => {}); // each teardown error is logged by the stack
     throw err;

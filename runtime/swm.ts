@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { createClient, type ServiceImpl, type Transport } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import type { SharedWorkingMemoryService } from "../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import type { KemStore } from "../services/glm/ports.ts";
 import { NAMESPACE_KEY } from "../services/shared/access.ts";
 import type { KemLimits } from "../services/shared/limits.ts";
 import { createMemorySwmBackend, createRedisSwmBackend, type SwmBackend } from "../services/swm/backends.ts";
@@ -17,6 +18,9 @@ import { createRepositoryGlmWriter, type KemBatchRepository } from "../services/
 import { createWriteBehindWorker, type WriteBehindStats } from "../services/swm/write-behind/worker.ts";
 import type { DcsmConfig } from "./config.ts";
 import type { Logger } from "./logger.ts";
+
+/** GLM's repository when GLM runs in this process: batches are written through it, ownership read from its store. */
+export type InProcessGlm = KemBatchRepository & { readonly store: Pick<KemStore, "getMany"> };
 
 /** A built SWM: the service, its backend, and the write-behind worker. */
 export interface SwmRuntime {
@@ -38,7 +42,7 @@ export interface SwmRuntime {
  *   logger, data folder.
  * @throws BackendUnavailableError when `REDIS_URL` is set and Redis cannot be reached.
  */
-export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; repository?: KemBatchRepository; limits: KemLimits; log: Logger; dataDir: string }): Promise<SwmRuntime> {
+export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; repository?: InProcessGlm; limits: KemLimits; log: Logger; dataDir: string }): Promise<SwmRuntime> {
   const { log } = deps;
   // `namespace` is always indexed: scoped queries pin it, and evicted/deleted events must carry it (docs/security.md).
   const indexedKeys = [...new Set([...config.swmIndexedKeys, NAMESPACE_KEY])];
@@ -72,7 +76,9 @@ export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; repos
     batchSize: Math.min(config.swmWriteBehindBatch, deps.limits.maxBatchSize),
     maxDelayMs: config.swmWriteBehindDelayMs,
     log,
-    ownershipConflicts: glmOwnershipConflicts(deps.glm, deps.limits.maxPageSize),
+    // In process the namespaces come from GLM's store (an index lookup per id), not from a
+    // RetrieveKEMs call that would encode and decode whole KEMs, embeddings included.
+    ownershipConflicts: glmOwnershipConflicts(deps.repository ? storeNamespaceLookup(deps.repository.store) : glmNamespaceLookup(deps.glm, deps.limits.maxPageSize)),
   });
   const service = createSwmService({
     ...backend,
@@ -104,8 +110,7 @@ function namespaceOf(metadata: { [key: string]: unknown } | undefined): string |
  * written (write-behind never moves a GLM KEM between namespaces; the publish-time check can be
  * raced by a GLM write of the same id).
  */
-function glmOwnershipConflicts(glmTransport: Transport, maxPageSize: number): (records: { id: string; metadata?: { [key: string]: unknown } }[]) => Promise<Map<string, string>> {
-  const lookup = glmNamespaceLookup(glmTransport, maxPageSize);
+function glmOwnershipConflicts(lookup: (ids: string[]) => Promise<Map<string, string | undefined>>): (records: { id: string; metadata?: { [key: string]: unknown } }[]) => Promise<Map<string, string>> {
   return async (records) => {
     const inGlm = await lookup([...new Set(records.map((r) => r.id))]);
     const out = new Map<string, string>();
@@ -139,4 +144,13 @@ export function glmNamespaceLookup(glmTransport: Transport, maxPageSize: number)
     }
     return out;
   };
+}
+
+/**
+ * Namespaces of GLM KEMs by id, read from GLM's store in this process (ids GLM does not hold are
+ * absent from the map; a KEM without a namespace maps to undefined).
+ * @param store - GLM's store.
+ */
+export function storeNamespaceLookup(store: Pick<KemStore, "getMany">): (ids: string[]) => Promise<Map<string, string | undefined>> {
+  return async (ids) => new Map((await store.getMany(ids)).map((r) => [r.id, namespaceOf(r.metadata)]));
 }

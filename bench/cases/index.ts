@@ -54,7 +54,7 @@ export const CASES: BenchCase[] = [
   { name: "glm.batch-store/1000", results: ["sqlite.raw-insert/1000", "glm.batch-store/1000", "glm.batch-store/1000-connect-binary"], run: () => benchBatchStore(1000, 4) },
   { name: "glm.batch-store/1000-postgres", results: ["postgres.raw-insert/1000", "glm.batch-store/1000-postgres"], run: () => benchBatchStorePostgres(1000, 4) },
   { name: "glm.replica-lag/postgres", results: ["glm.replica-lag/postgres"], run: () => benchReplicaLag(200) },
-  { name: "swm.write-behind", results: ["sqlite.raw-insert/wb-100", "redis+sqlite.raw-queue/wb-100", "swm.write-behind/memory", "swm.write-behind/redis", "swm.write-behind/redis:composite"], run: benchWriteBehind },
+  { name: "swm.write-behind", results: ["sqlite.raw-insert/wb-100", "redis+sqlite.raw-queue/wb-100", "swm.write-behind/memory", "swm.write-behind/redis", "swm.write-behind/redis:composite", "sqlite.raw-glm-writes/wb-100", "swm.write-behind/memory:glm-writes", "swm.write-behind/redis:glm-writes"], run: benchWriteBehind },
   { name: "kps.outbox", results: ["sqlite.raw-insert/outbox-100", "kps.outbox/drain"], run: benchKpsOutbox },
   { name: "kps.embeddings", results: ["kps.embeddings/raw-pipeline-b32", "kps.embeddings/http-v1-b32"], run: () => benchEmbeddings() },
   { name: "kps.ingest", results: ["kps.raw-pipeline/turns", "kps.ingest/turns", "kps.raw-pipeline/code", "kps.ingest/code"], run: benchKpsIngest },

@@ -4,8 +4,15 @@
  * `persist_to_glm_if_new_or_updated` (64 in flight, handler called in process), and the clock
  * stops when its worker has stored all of them in GLM (batches of `DCSM_SWM_WRITE_BEHIND_BATCH`,
  * default 100). Baselines: raw `bun:sqlite` inserts of the same rows in transactions of that size,
- * and for Redis also a composite of the raw queue commands and that insert (see `compositeRun`).
- * Each result's extra figures give the publish phase: its wall time and per-publish p50/p99.
+ * and for Redis also a composite of the raw queue commands and that insert (see `compositeRun`);
+ * and, without a target, raw `bun:sqlite` doing every write GLM's schema asks per KEM
+ * (`rawGlmWrites`), to show how much of the gap is GLM's indexing rather than the pipeline.
+ * Each result's extra figures give the publish phase (wall time, per-publish p50/p99) and
+ * `cpuUsPerKem`: this process's CPU time (all its threads: the HNSW graph worker too, not the Redis
+ * server) per KEM over the timed run, which a loaded machine inflates far less than wall time.
+ * Every timed run (baselines included) starts once the bench servers' HNSW graphs have caught up:
+ * the graph is built on a worker thread after GLM has stored the KEMs, and one run's graph
+ * building would otherwise land on the next run.
  * Also the KPS outbox drain (`benchKpsOutbox`).
  * @module
  */
@@ -15,7 +22,11 @@ import { create } from "@bufbuild/protobuf";
 import { createHandlerContext } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { PublishKEMToSWMRequestSchema, SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import { v7 as uuidv7 } from "uuid";
 import { newKemId } from "../../services/shared/kem-mapping.ts";
+import { lexicalBodyOf } from "../../services/glm/lexical/lexical-text.ts";
+import { indexedEntriesOf, metadataTagsOf } from "../../services/glm/store/metadata-index.ts";
+import { TABLES_V2 } from "../../services/glm/store/sqlite-schema.ts";
 import { microsToIso, nowMicros } from "../../services/shared/time.ts";
 import { clusteredVectors } from "../lib/clustered-vectors.ts";
 import type { KemRecord } from "../../services/swm/ports.ts";
@@ -47,19 +58,42 @@ function items(): Item[] {
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
+/** CPU µs of this process per KEM since `c0`. */
+function cpuPerKem(c0: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(c0);
+  return Math.round((c.user + c.system) / N);
+}
+
+/** Times `fn` over the N rows it is given, wall and CPU. */
+async function timedRows(fn: (rows: Item[]) => void | Promise<void>): Promise<Sample> {
+  const rows = items();
+  await Promise.all(idleServers().map((s) => s.vectorIndexIdle()));
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await fn(rows);
+  return { n: N, wallMs: performance.now() - t0, extra: { cpuUsPerKem: cpuPerKem(c0) } };
+}
+
+/** Servers whose background index work every timed run waits out before it starts. */
+const servers = new Set<BenchServer["server"]>();
+const idleServers = () => [...servers];
+
 /** Publishes N KEMs with write-behind and waits until the worker has persisted them all. */
 export function drainRun({ server }: BenchServer): () => Promise<Sample> {
+  servers.add(server);
   const impl = server.swm.service;
   const ctx = createHandlerContext({ service: SharedWorkingMemoryService, method: SharedWorkingMemoryService.method.publishKEMToSWM, protocolName: "in-process", requestMethod: "POST", url: "http://localhost/" });
   return async () => {
-    const batch = items();
+    // The callers' requests are built before the clock starts: their construction (embeddings as
+    // `number[]`) is the client's work, which the raw baselines do not do either.
+    const requests = items().map((it) => create(PublishKEMToSWMRequestSchema, { agentId: "bench", persistToGlmIfNewOrUpdated: true, kemToPublish: { id: it.id, contentType: "text/plain", content: CONTENT, metadata: it.metadata, embeddings: Array.from(it.embedding) } }));
+    // The previous runs' HNSW graph building (this server's or the other's) finishes first: it
+    // runs on a worker thread after GLM has stored the KEMs and would otherwise land on this run.
+    await Promise.all(idleServers().map((s) => s.vectorIndexIdle()));
     const before = (await server.swm.writeBehindStats()).persisted;
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
-    const published = await pool(N, IN_FLIGHT, (i) => {
-      const it = batch[i]!;
-      const req = create(PublishKEMToSWMRequestSchema, { agentId: "bench", persistToGlmIfNewOrUpdated: true, kemToPublish: { id: it.id, contentType: "text/plain", content: CONTENT, metadata: it.metadata, embeddings: Array.from(it.embedding) } });
-      return impl.publishKEMToSWM!(req, ctx) as Promise<unknown>;
-    });
+    const published = await pool(N, IN_FLIGHT, (i) => impl.publishKEMToSWM!(requests[i]!, ctx) as Promise<unknown>);
     const publishedMs = performance.now() - t0;
     const deadline = Date.now() + 120_000;
     for (;;) {
@@ -70,7 +104,8 @@ export function drainRun({ server }: BenchServer): () => Promise<Sample> {
       await Bun.sleep(5);
     }
     const lat = published.latenciesMs!.sort((a, b) => a - b);
-    return { n: N, wallMs: performance.now() - t0, extra: { publishMs: Math.round(publishedMs), publishP50Ms: round2(percentile(lat, 50)), publishP99Ms: round2(percentile(lat, 99)) } };
+    const wallMs = performance.now() - t0;
+    return { n: N, wallMs, extra: { publishMs: Math.round(publishedMs), publishP50Ms: round2(percentile(lat, 50)), publishP99Ms: round2(percentile(lat, 99)), cpuUsPerKem: cpuPerKem(c0) } };
   };
 }
 
@@ -86,6 +121,38 @@ function rawSqlite(dir: string) {
       const now = microsToIso(nowMicros());
       ins.run(r.id, "text/plain", CONTENT, JSON.stringify(r.metadata), now, now, new Uint8Array(r.embedding.buffer, r.embedding.byteOffset, r.embedding.byteLength));
     }
+  });
+  return { insert, close: () => db.close() };
+}
+
+/**
+ * Raw `bun:sqlite` doing, per KEM, the writes GLM's SQLite schema asks for (`sqlite-schema.ts`):
+ * the `kems` row, its `kem_meta` entries, its `kem_fts` row (written last in the transaction, as
+ * GLM does), an idempotency key and a change-log entry; one transaction per batch. No validation,
+ * no upsert or idempotency lookups, no vector index.
+ */
+function rawGlmWrites(dir: string) {
+  const db = new Database(join(dir, "raw-glm.sqlite"), { create: true });
+  db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+  db.exec(TABLES_V2);
+  const row = db.prepare<{ rid: number }, [string, string, Uint8Array, string, string, string, Uint8Array]>(
+    "INSERT INTO kems (id, content_type, content, metadata, created_at, updated_at, embedding) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING rid",
+  );
+  const meta = db.prepare("INSERT INTO kem_meta (key, value, updated_at, id) VALUES (?, ?, ?, ?)");
+  const fts = db.prepare("INSERT INTO kem_fts (rowid, body, tags) VALUES (?, ?, ?)");
+  const key = db.prepare("INSERT INTO idempotency_keys (scope, key, kem_id, created_at) VALUES ('', ?, ?, ?)");
+  const change = db.prepare("INSERT INTO kem_changes (kem_id) VALUES (?)");
+  const insert = db.transaction((rows: Item[]) => {
+    const text: [number, string, string][] = [];
+    for (const r of rows) {
+      const now = microsToIso(nowMicros());
+      const { rid } = row.get(r.id, "text/plain", CONTENT, JSON.stringify(r.metadata), now, now, new Uint8Array(r.embedding.buffer, r.embedding.byteOffset, r.embedding.byteLength))!;
+      for (const [k, v] of indexedEntriesOf(r.metadata)) meta.run(k, v, now, r.id);
+      key.run(uuidv7(), r.id, now);
+      change.run(r.id);
+      text.push([rid, lexicalBodyOf("text/plain", CONTENT)!, metadataTagsOf(r.metadata)]);
+    }
+    for (const [rid, body, tags] of text) fts.run(rid, body, tags);
   });
   return { insert, close: () => db.close() };
 }
@@ -108,6 +175,7 @@ async function compositeRun(redis: RedisConnection, sqlite: ReturnType<typeof ra
   const keys = rows.map(() => newKemId());
   const key = `bench-raw-queue:${seed}`;
   await redis.cmd(["XGROUP", "CREATE", key, "g", "0", "MKSTREAM"]);
+  await Promise.all(idleServers().map((s) => s.vectorIndexIdle()));
   const t0 = performance.now();
   await pool(N, IN_FLIGHT, (i) => redis.cmd(["XADD", key, "*", "key", keys[i]!, "kem", payloads[i]!]));
   for (let done = 0; done < N; ) {
@@ -132,28 +200,39 @@ export async function benchWriteBehind(): Promise<BenchResult[]> {
   const mem = await benchServer("memory");
   const red = await benchServer("redis");
   const batchSize = mem.config.swmWriteBehindBatch;
-  const sqlite = rawSqlite(benchDir());
+  const dir = benchDir();
+  const sqlite = rawSqlite(dir);
+  const glmRows = rawGlmWrites(dir);
   const redis = await connectRedis((await benchRedis()).url);
-  const rawRun = async (): Promise<Sample> => {
-    const rows = items();
-    const t0 = performance.now();
+  const rawRun = () => timedRows((rows) => {
     for (let i = 0; i < rows.length; i += batchSize) sqlite.insert(rows.slice(i, i + batchSize));
-    return { n: N, wallMs: performance.now() - t0 };
-  };
+  });
   const composite = `redis+sqlite.raw-queue/wb-${batchSize}`;
+  const glmWrites = `sqlite.raw-glm-writes/wb-${batchSize}`;
+  const rawGlmRun = () => timedRows((rows) => {
+    for (let i = 0; i < rows.length; i += batchSize) glmRows.insert(rows.slice(i, i + batchSize));
+  });
   try {
     const results = await compareRuns({ name: `sqlite.raw-insert/wb-${batchSize}`, run: rawRun }, [
       { name: composite, run: () => compositeRun(redis, sqlite, batchSize) },
+      { name: glmWrites, run: rawGlmRun },
       { name: "swm.write-behind/memory", run: drainRun(mem), target: 0.5 },
       { name: "swm.write-behind/redis", run: drainRun(red), target: 0.25 },
     ]);
-    const base = results.find((r) => r.case === composite)!;
-    const wb = results.find((r) => r.case === "swm.write-behind/redis")!;
-    const ratios = wb.runs!.map((x, i) => x / base.runs![i]!);
-    results.push({ ...wb, case: "swm.write-behind/redis:composite", baseline: composite, baselineOpsPerSec: base.opsPerSec, ratio: median(ratios), ratioSpread: spreadOf(ratios), target: 0.5 });
+    const against = (name: string, baseName: string, target?: number) => {
+      const base = results.find((r) => r.case === baseName)!;
+      const wb = results.find((r) => r.case === name)!;
+      const ratios = wb.runs!.map((x, i) => x / base.runs![i]!);
+      const { target: _, ...rest } = wb;
+      return { ...rest, baseline: baseName, baselineOpsPerSec: base.opsPerSec, ratio: median(ratios), ratioSpread: spreadOf(ratios), ...(target === undefined ? {} : { target }) };
+    };
+    results.push({ ...against("swm.write-behind/redis", composite, 0.5), case: "swm.write-behind/redis:composite" });
+    results.push({ ...against("swm.write-behind/memory", glmWrites), case: "swm.write-behind/memory:glm-writes" });
+    results.push({ ...against("swm.write-behind/redis", glmWrites), case: "swm.write-behind/redis:glm-writes" });
     return results;
   } finally {
     sqlite.close();
+    glmRows.close();
     await redis.close();
   }
 }
@@ -171,14 +250,12 @@ export async function benchKpsOutbox(): Promise<BenchResult[]> {
   const sqlite = rawSqlite(dir);
   const queue = createSqlitePersistQueue({ path: join(dir, "kps-outbox.sqlite") });
   const glm = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", useBinaryFormat: true });
-  const rawRun = async (): Promise<Sample> => {
-    const rows = items();
-    const t0 = performance.now();
+  const rawRun = () => timedRows((rows) => {
     for (let i = 0; i < rows.length; i += batchSize) sqlite.insert(rows.slice(i, i + batchSize));
-    return { n: N, wallMs: performance.now() - t0 };
-  };
+  });
   const drain = async (): Promise<Sample> => {
     await queue.enqueue(items().map(recordOf));
+    await server.vectorIndexIdle();
     const t0 = performance.now();
     const worker = createWriteBehindWorker({ queue, glm, batchSize, maxDelayMs: config.swmWriteBehindDelayMs });
     try {

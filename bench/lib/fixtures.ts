@@ -53,12 +53,15 @@ export interface BenchServer {
 /**
  * A full DCSM server on free ports (Connect/gRPC-Web on `Bun.serve`, gRPC on h2c), SWM in process
  * (`"memory"`) or on the run's Redis (`"redis"`), `topic` indexed in SWM, fresh data folder.
+ * `DCSM_SWM_WRITE_BEHIND_BATCH` and `DCSM_SWM_WRITE_BEHIND_DELAY_MS` of the bench's environment
+ * apply (to measure other write-behind batch sizes); other settings are the defaults.
  */
 export function benchServer(swm: "memory" | "redis"): Promise<BenchServer> {
   return shared(`server-${swm}`, async () => {
     const dataDir = benchDir("dcsm-bench-server-");
     const redisUrl = swm === "redis" ? (await benchRedis()).url : "";
-    const config = loadConfig({}, { httpPort: 0, grpcPort: 0, dataDir, logLevel: "warn", modelOffline: true, warmup: "quick", redisUrl, swmIndexedKeys: ["topic"] });
+    const env = { DCSM_SWM_WRITE_BEHIND_BATCH: process.env.DCSM_SWM_WRITE_BEHIND_BATCH, DCSM_SWM_WRITE_BEHIND_DELAY_MS: process.env.DCSM_SWM_WRITE_BEHIND_DELAY_MS };
+    const config = loadConfig(env, { httpPort: 0, grpcPort: 0, dataDir, logLevel: "warn", modelOffline: true, warmup: "quick", redisUrl, swmIndexedKeys: ["topic"] });
     const server = await startDcsmServer(config, { embedder: await benchEmbedder() });
     cleanups.unshift(() => server.close());
     return { server, config };

@@ -15,7 +15,7 @@ import { ProcessRawDataResponseSchema, type ProcessRawDataRequest, type ProcessR
 import { NAMESPACE_KEY } from "../shared/access.ts";
 import { isTextContentType } from "../shared/content-types.ts";
 import { BackendUnavailableError, InvalidInputError } from "../shared/errors.ts";
-import { checkMetadataSize } from "../shared/kem-mapping.ts";
+import { checkMetadataSize, vectorToNumbers } from "../shared/kem-mapping.ts";
 import type { KemLimits } from "../shared/limits.ts";
 import { chunkDocument } from "./chunking/chunk-document.ts";
 import type { CodeChunk } from "./chunking/code-chunker.ts";
@@ -242,7 +242,7 @@ export async function embedKems(diff: ChunkDiff, contentType: string, embedder: 
   const freshVectors = await embedder.embed(asDocuments(embedder, diff.fresh.map((p) => p.chunk.text)));
   let f = 0;
   return diff.toWrite.map((p, i) =>
-    create(KEMSchema, { id: p.id, contentType, content: utf8Out.encode(p.chunk.text), metadata: p.metadata, embeddings: Array.from(diff.reuse[i] ?? freshVectors[f++]!) }),
+    create(KEMSchema, { id: p.id, contentType, content: utf8Out.encode(p.chunk.text), metadata: p.metadata, embeddings: vectorToNumbers(diff.reuse[i] ?? freshVectors[f++]!) }),
   );
 }
 

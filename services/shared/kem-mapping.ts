@@ -52,17 +52,40 @@ export function normalizeVector(values: ArrayLike<number>, dimension: number, fi
   if (values.length !== dimension) {
     throw new InvalidInputError(`${field} has dimension ${values.length} (expected ${dimension})`);
   }
-  const out = new Float32Array(dimension);
+  // Wire embeddings (number[]) and model output (Float32Array) take separate copies of the loop:
+  // one loop fed both kinds measured twice as slow per call (4.7 against 2.2 µs at 384-d).
+  return Array.isArray(values) ? normalizeNumbers(values, field) : normalizeTyped(values, field);
+}
+
+function normalizeNumbers(values: number[], field: string): Float32Array {
+  const out = new Float32Array(values.length);
   let norm = 0;
-  for (let i = 0; i < dimension; i++) {
+  for (let i = 0; i < values.length; i++) {
     const x = values[i]!;
     if (!Number.isFinite(x)) throw new InvalidInputError(`${field}[${i}] is not a finite number`);
     out[i] = x;
     norm += x * x;
   }
+  return scaled(out, norm, field);
+}
+
+function normalizeTyped(values: ArrayLike<number>, field: string): Float32Array {
+  const out = new Float32Array(values.length);
+  let norm = 0;
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i]!;
+    if (!Number.isFinite(x)) throw new InvalidInputError(`${field}[${i}] is not a finite number`);
+    out[i] = x;
+    norm += x * x;
+  }
+  return scaled(out, norm, field);
+}
+
+/** `out` divided by the square root of `norm` (the sum of squares of the values given). */
+function scaled(out: Float32Array, norm: number, field: string): Float32Array {
   if (norm === 0) throw new InvalidInputError(`${field} is a zero vector`);
   const inv = 1 / Math.sqrt(norm);
-  for (let i = 0; i < dimension; i++) out[i]! *= inv;
+  for (let i = 0; i < out.length; i++) out[i]! *= inv;
   return out;
 }
 
@@ -117,6 +140,17 @@ export function checkMetadataSize(metadata: JsonObject, limits: KemLimits): void
   }
 }
 
+/**
+ * The values of a float32 vector as a plain `number[]` (the wire type of `KEM.embeddings`), each
+ * value exactly as stored. An indexed loop: `Array.from` on a typed array walks the iterator
+ * protocol and measured about 15x slower for 384 values under Bun.
+ */
+export function vectorToNumbers(v: Float32Array): number[] {
+  const out = new Array<number>(v.length);
+  for (let i = 0; i < v.length; i++) out[i] = v[i]!;
+  return out;
+}
+
 /** Converts a stored record to the wire KEM (embedding included unless `withEmbeddings` is false). */
 export function recordToKem(rec: KemRecord, withEmbeddings = true): KEM {
   return create(KEMSchema, {
@@ -124,7 +158,7 @@ export function recordToKem(rec: KemRecord, withEmbeddings = true): KEM {
     contentType: rec.contentType,
     content: rec.content,
     metadata: rec.metadata,
-    embeddings: withEmbeddings && rec.embedding ? Array.from(rec.embedding) : [],
+    embeddings: withEmbeddings && rec.embedding ? vectorToNumbers(rec.embedding) : [],
     createdAt: microsToTimestamp(rec.createdAtUs),
     updatedAt: microsToTimestamp(rec.updatedAtUs),
   });

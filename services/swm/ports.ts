@@ -232,7 +232,10 @@ export interface QueueStats {
  * effect exactly once.
  */
 export interface PersistQueue {
-  /** Appends records durably (the call returns after the write is durable). */
+  /**
+   * Appends records durably (the call returns after the write is durable). The caller does not
+   * change the records afterwards: a queue may hand the same objects to its own claims.
+   */
   enqueue(records: KemRecord[]): Promise<void>;
   /**
    * Up to `max` oldest entries for this worker to send. Entries stay queued until acknowledged;

@@ -168,7 +168,20 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
     return true;
   }
 
-  const upsertTx = db.transaction((items: KemWrite[], keys: (string | undefined)[] | undefined): KemRecord[] => {
+  /** A transaction body that ends by writing its held `kem_fts` changes (dropped if it throws). */
+  function indexed<A extends unknown[], R>(body: (...args: A) => R): (...args: A) => R {
+    return (...args) => {
+      try {
+        const out = body(...args);
+        derived.flush();
+        return out;
+      } finally {
+        derived.discard();
+      }
+    };
+  }
+
+  const upsertTx = db.transaction(indexed((items: KemWrite[], keys: (string | undefined)[] | undefined): KemRecord[] => {
     const out: KemRecord[] = [];
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
@@ -204,9 +217,9 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
       idemPrune.run(microsToIso(nowMicros() - idempotencyTtlUs));
     }
     return out;
-  });
+  }));
 
-  const updateTx = db.transaction((id: string, patch: KemPatch): KemRecord => {
+  const updateTx = db.transaction(indexed((id: string, patch: KemPatch): KemRecord => {
     const row = getStmt.get(id);
     if (!row) throw new NotFoundError(`KEM ${id} not found`);
     const cur = rowToRecord(row);
@@ -217,24 +230,24 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
     derived.remove(row.rid, id);
     derived.add(row.rid, id, next.contentType, next.content, next.metadata, updatedIso);
     return next;
-  });
+  }));
 
-  const restoreTx = db.transaction((records: KemRecord[], removeIds: string[]) => {
+  const restoreTx = db.transaction(indexed((records: KemRecord[], removeIds: string[]) => {
     for (const r of records) {
       deleteRecord(r.id);
       insertRecord(r);
       logChange.run(r.id);
     }
     for (const id of removeIds) if (deleteRecord(id)) logChange.run(id);
-  });
-  const deleteTx = db.transaction((id: string): boolean => {
+  }));
+  const deleteTx = db.transaction(indexed((id: string): boolean => {
     const gone = deleteRecord(id);
     if (gone) {
       idemDeleteFor.run(id);
       logChange.run(id);
     }
     return gone;
-  });
+  }));
 
   /** Ids of the given rows (by rid) that pass `filter` (all of them without one). */
   return {
@@ -298,10 +311,22 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
   };
 }
 
-/** Writes and removes a row's derived index entries (`kem_meta`, `kem_fts`). */
+/**
+ * Writes and removes a row's derived index entries (`kem_meta`, `kem_fts`). `kem_meta` is written
+ * at once; `kem_fts` changes are held until {@link DerivedIndexWriter.flush} (in call order), which
+ * the transaction runs after its other statements. FTS5 writes its pending terms to disk as a new
+ * segment whenever a later statement of the transaction opens a statement savepoint (an upsert,
+ * `INSERT OR REPLACE`, an AUTOINCREMENT insert do), so interleaving FTS inserts with the row's
+ * other writes made one tiny segment per KEM, to be merged again at commit (the `kems` upsert
+ * measured 52 µs per KEM that way, 15 µs with the FTS writes last; docs/storage.md "Write path").
+ */
 interface DerivedIndexWriter extends RowIndexer {
   add(rid: number, id: string, contentType: string, content: Uint8Array, metadata: JsonObject, updatedIso: string): void;
   remove(rid: number, id: string): void;
+  /** Runs the held `kem_fts` changes; call last in the transaction. */
+  flush(): void;
+  /** Drops held changes (the transaction failed and rolls back). */
+  discard(): void;
 }
 
 function derivedIndexWriter(db: Database): DerivedIndexWriter {
@@ -311,19 +336,34 @@ function derivedIndexWriter(db: Database): DerivedIndexWriter {
   const metaDelete = db.query<unknown, [string]>("DELETE FROM kem_meta WHERE id = ?");
   const ftsInsert = db.query<unknown, [number, string, string]>("INSERT INTO kem_fts (rowid, body, tags) VALUES (?, ?, ?)");
   const ftsDelete = db.query<unknown, [number]>("DELETE FROM kem_fts WHERE rowid = ?");
+  /** Held `kem_fts` changes: an insert `[rid, body, tags]` or a delete `[rid]`. */
+  let held: ([number, string, string] | [number])[] = [];
   const add: DerivedIndexWriter["add"] = (rid, id, contentType, content, metadata, updatedIso) => {
     for (const [key, value] of indexedEntriesOf(metadata)) metaInsert.run(key, value, updatedIso, id);
     const body = lexicalBodyOf(contentType, content);
-    if (body !== undefined) ftsInsert.run(rid, body, metadataTagsOf(metadata));
+    if (body !== undefined) held.push([rid, body, metadataTagsOf(metadata)]);
+  };
+  const flush = () => {
+    const ops = held;
+    held = [];
+    for (const op of ops) {
+      if (op.length === 1) ftsDelete.run(op[0]);
+      else ftsInsert.run(op[0], op[1], op[2]);
+    }
   };
   return {
     add,
     remove(rid, id) {
       metaDelete.run(id);
-      ftsDelete.run(rid);
+      held.push([rid]);
+    },
+    flush,
+    discard() {
+      held = [];
     },
     indexRow(row) {
       add(row.rid, row.id, row.content_type, row.content, JSON.parse(row.metadata) as JsonObject, row.updated_at);
+      flush();
     },
   };
 }

@@ -9,14 +9,17 @@
  * went unacknowledged, and at least every second; a steady-state claim is one XREADGROUP). The
  * stream has no TTL, so `volatile-lru` never evicts it (Redis persistence — AOF — decides
  * durability across a Redis crash). An entry that cannot be read is moved to the stream
- * `swm_persist_dead` (id, key, bytes, error) instead of blocking the queue.
+ * `swm_persist_dead` (id, key, bytes, error) instead of blocking the queue. Records this process
+ * enqueued are kept in memory until acknowledged (up to `LOCAL_RECORDS_MAX`, as the SQLite queue
+ * does), so its own claims return them without decoding the entry's bytes.
  * @module
  */
 import { v7 as uuidv7 } from "uuid";
-import type { PersistQueue, QueuedKem } from "../ports.ts";
+import type { KemRecord, PersistQueue, QueuedKem } from "../ports.ts";
 import type { RedisConnection } from "../redis/connection.ts";
 import { decodeRecord, encodeRecord, RecordFormatError } from "./codec.ts";
 import { SWM_DEFAULTS } from "../../shared/defaults.ts";
+import { LOCAL_RECORDS_MAX } from "./sqlite-queue.ts";
 
 /** Options of {@link createRedisPersistQueue}. */
 export interface RedisPersistQueueOptions {
@@ -43,7 +46,8 @@ interface Unreadable {
   newerVersion: boolean;
 }
 
-function toQueued(entries: StreamEntry[], unreadable: Unreadable[]): QueuedKem[] {
+/** Queued entries of a stream read; a record found in `local` (by entry id) is not decoded. */
+function toQueued(entries: StreamEntry[], unreadable: Unreadable[], local: Map<string, KemRecord>): QueuedKem[] {
   const out: QueuedKem[] = [];
   for (const [id, fields] of entries) {
     if (!fields) continue; // deleted meanwhile
@@ -54,7 +58,7 @@ function toQueued(entries: StreamEntry[], unreadable: Unreadable[]): QueuedKem[]
     const kem = f.get("kem");
     try {
       if (!key || !kem) throw new RecordFormatError("stream entry has no key or kem field");
-      out.push({ handle, idempotencyKey: key.toString(), record: decodeRecord(kem), enqueuedAtMs: Number(handle.split("-")[0]) });
+      out.push({ handle, idempotencyKey: key.toString(), record: local.get(handle) ?? decodeRecord(kem), enqueuedAtMs: Number(handle.split("-")[0]) });
     } catch (err) {
       if (!(err instanceof RecordFormatError)) throw err;
       unreadable.push({ handle, key: key ?? Buffer.alloc(0), kem: kem ?? Buffer.alloc(0), error: err.message, newerVersion: err.newerVersion });
@@ -110,6 +114,12 @@ export async function createRedisPersistQueue(options: RedisPersistQueueOptions)
   let nextRecovery = 0;
   /** Handles claimed by this queue and not acknowledged yet (a failed send leaves some). */
   const outstanding = new Set<string>();
+  /**
+   * Records this process enqueued and not yet acknowledged, by entry id: the objects given to
+   * `enqueue`. Cleared when the stream is empty, so entries another worker took over and
+   * acknowledged do not stay here.
+   */
+  const local = new Map<string, KemRecord>();
   try {
     await redis.cmd(["XGROUP", "CREATE", key, group, "0", "MKSTREAM"]);
   } catch (err) {
@@ -123,9 +133,11 @@ export async function createRedisPersistQueue(options: RedisPersistQueueOptions)
   return {
     async enqueue(records) {
       await Promise.all(
-        records.map((r) => {
+        records.map(async (r) => {
           const bytes = encodeRecord(r);
-          return redis.cmd(["XADD", key, "*", "key", uuidv7(), "kem", Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]);
+          const id = await redis.cmd<string>(["XADD", key, "*", "key", uuidv7(), "kem", Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]);
+          // A claim reading the entry before this reply arrived decodes it instead.
+          if (local.size < LOCAL_RECORDS_MAX) local.set(String(id), r);
         }),
       );
     },
@@ -142,11 +154,11 @@ export async function createRedisPersistQueue(options: RedisPersistQueueOptions)
         nextRecovery = now + recoverEveryMs;
         outstanding.clear(); // what is still ours is read back below (the rest by a later recovery)
         const auto = await redis.bin<[Buffer, StreamEntry[], unknown]>(["XAUTOCLAIM", key, group, consumer, idle, "0-0", "COUNT", String(max)]);
-        add(toQueued(auto[1] ?? [], unreadable));
-        if (seen.size < max) add(toQueued(streamOf(await redis.bin(["XREADGROUP", "GROUP", group, consumer, "COUNT", String(max), "STREAMS", key, "0"])), unreadable));
+        add(toQueued(auto[1] ?? [], unreadable, local));
+        if (seen.size < max) add(toQueued(streamOf(await redis.bin(["XREADGROUP", "GROUP", group, consumer, "COUNT", String(max), "STREAMS", key, "0"])), unreadable, local));
         if (seen.size > 0) await redis.cmd(["XCLAIM", key, group, consumer, "0", ...seen.keys(), "JUSTID"]); // reset idle: still ours
       }
-      if (seen.size < max) add(toQueued(streamOf(await redis.bin(["XREADGROUP", "GROUP", group, consumer, "COUNT", String(max - seen.size), "STREAMS", key, ">"])), unreadable));
+      if (seen.size < max) add(toQueued(streamOf(await redis.bin(["XREADGROUP", "GROUP", group, consumer, "COUNT", String(max - seen.size), "STREAMS", key, ">"])), unreadable, local));
       for (const h of seen.keys()) outstanding.add(h);
       const dead = unreadable.filter((u) => !u.newerVersion);
       if (dead.length > 0) {
@@ -160,12 +172,16 @@ export async function createRedisPersistQueue(options: RedisPersistQueueOptions)
     async ack(handles) {
       if (handles.length === 0) return;
       await redis.script(ACK_AND_DELETE, [key], [group, ...handles]);
-      for (const h of handles) outstanding.delete(h);
+      for (const h of handles) {
+        outstanding.delete(h);
+        local.delete(h);
+      }
     },
     async stats() {
       // Issued together: node-redis pipelines them into one round trip.
       const [len, first] = await Promise.all([redis.cmd(["XLEN", key]), redis.cmd<[string, string[]][]>(["XRANGE", key, "-", "+", "COUNT", "1"])]);
       const depth = Number(len);
+      if (depth === 0) local.clear();
       const t = first[0] ? Number(first[0][0].split("-")[0]) : 0;
       return { depth, oldestAgeMs: t ? Math.max(0, Date.now() - t) : 0 };
     },

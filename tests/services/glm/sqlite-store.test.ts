@@ -41,3 +41,38 @@ describe("SQLite KEM store", () => {
     db.close();
   });
 });
+
+describe("SQLite KEM store: lexical index writes held to the end of the transaction", () => {
+  const text = (id: string, body: string) => ({ id, contentType: "text/plain", content: enc.encode(body), metadata: { tag: id }, embedding: null });
+  const ids = (hits: { id: string }[]) => hits.map((h) => h.id).sort();
+
+  test("a batch writing one id twice indexes only its last text; a restore re-indexes the rows it puts back", async () => {
+    const store = createSqliteKemStore({ path: join(tempDir(), "glm.sqlite") });
+    await store.upsertMany([text("a", "alpha walrus"), text("b", "beta walrus"), text("a", "gamma narwhal")]);
+    expect(ids(await store.lexicalSearch("alpha", 10))).toEqual([]);
+    expect(ids(await store.lexicalSearch("gamma", 10))).toEqual(["a"]);
+    expect(ids(await store.lexicalSearch("walrus", 10))).toEqual(["b"]);
+    expect(ids(await store.lexicalSearch("narwhal", 10, { filter: { metadata: { tag: "a" } } }))).toEqual(["a"]);
+    const before = await store.getMany(["a", "b"]);
+    await store.upsertMany([text("a", "delta"), text("c", "epsilon")]);
+    await store.restore(before, ["c"]);
+    expect(ids(await store.lexicalSearch("delta epsilon", 10))).toEqual([]);
+    expect(ids(await store.lexicalSearch("narwhal walrus", 10))).toEqual(["a", "b"]);
+    await store.close();
+  });
+
+  test("a batch of 200 KEMs adds one FTS5 segment, not one per KEM", async () => {
+    const path = join(tempDir(), "glm.sqlite");
+    const store = createSqliteKemStore({ path });
+    // Keys make every item also write an idempotency key and a change-log entry between the FTS inserts' rows.
+    const items = Array.from({ length: 200 }, (_, i) => text(`k${i}`, `note ${i} about walruses`));
+    await store.upsertMany(items, items.map((_, i) => `key-${i}`));
+    await store.close();
+    const db = new Database(path, { readonly: true });
+    // One segment per flush: writing each KEM's FTS row between its other writes left 10 after the
+    // merges at commit.
+    const segments = db.query<{ n: number }, []>("SELECT COUNT(DISTINCT segid) AS n FROM kem_fts_idx").get()!.n;
+    db.close();
+    expect(segments).toBe(1);
+  });
+});

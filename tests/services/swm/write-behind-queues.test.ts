@@ -4,7 +4,9 @@
  * unacknowledged entries back on the next claim (not only after the recovery interval), and a
  * claim after an ack returns only new entries. On both, a record that cannot be read is moved to
  * a dead-letter table/stream (bytes kept) instead of blocking the queue, and a record of a newer
- * format is left for a newer process.
+ * format is left for a newer process. A SQLite queue answers its own claims from the records it
+ * was given (up to its in-memory limit) and decodes the stored bytes for the rest and for rows of
+ * another process sharing the file.
  */
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
@@ -13,7 +15,7 @@ import type { KemRecord } from "../../../services/swm/ports.ts";
 import { connectRedis } from "../../../services/swm/redis/connection.ts";
 import { encodeRecord } from "../../../services/swm/write-behind/codec.ts";
 import { createRedisPersistQueue } from "../../../services/swm/write-behind/redis-queue.ts";
-import { createSqlitePersistQueue } from "../../../services/swm/write-behind/sqlite-queue.ts";
+import { createSqlitePersistQueue, LOCAL_RECORDS_MAX } from "../../../services/swm/write-behind/sqlite-queue.ts";
 import { redisPerFile } from "../../helpers/redis-per-file.ts";
 import { tempDir } from "../../helpers/temp-dir.ts";
 
@@ -56,6 +58,37 @@ describe("SQLite queue: group commit", () => {
   });
 });
 
+describe("SQLite queue: own records kept in memory", () => {
+  test("own claims return the enqueued records; past LOCAL_RECORDS_MAX and for another process's rows the stored bytes are decoded", async () => {
+    const path = join(tempDir(), "q.sqlite");
+    const q = createSqlitePersistQueue({ path });
+    const other = createSqlitePersistQueue({ path }); // a second process on the same data folder
+    const mine = Array.from({ length: LOCAL_RECORDS_MAX + 3 }, (_, i) => rec(`m-${i}`, { i }));
+    await q.enqueue(mine);
+    await other.enqueue([rec("o-1", { from: "other" })]);
+    const claimed = [];
+    for (let batch = await q.claim(1000); batch.length > 0; batch = await q.claim(1000)) {
+      claimed.push(...batch);
+      await q.ack(batch.map((b) => b.handle));
+    }
+    expect(claimed.length).toBe(mine.length + 1);
+    // The first LOCAL_RECORDS_MAX are the very objects given; the rest are decoded copies, equal in every field.
+    claimed.slice(0, LOCAL_RECORDS_MAX).forEach((c, i) => expect(c.record).toBe(mine[i]!));
+    for (const [i, c] of claimed.slice(LOCAL_RECORDS_MAX, mine.length).entries()) {
+      expect(c.record).not.toBe(mine[LOCAL_RECORDS_MAX + i]!);
+      expect(c.record).toEqual(mine[LOCAL_RECORDS_MAX + i]!);
+    }
+    expect(claimed.at(-1)!.record).toEqual(rec("o-1", { from: "other" }));
+    expect((await q.stats()).depth).toBe(0);
+    // Memory is free again: the next own enqueue is answered from memory.
+    const next = rec("m-next");
+    await q.enqueue([next]);
+    expect((await q.claim(10))[0]!.record).toBe(next);
+    await q.close();
+    await other.close();
+  });
+});
+
 describe("Redis queue: claims", () => {
   test("own unacknowledged entries come back on the next claim; after an ack a claim returns only new entries", async () => {
     const conn = await connectRedis(redisHolder.server.url);
@@ -71,6 +104,23 @@ describe("Redis queue: claims", () => {
     await q.enqueue([rec("r-4")]);
     expect((await q.claim(10)).map((g) => g.record.id)).toEqual(["r-4"]);
     expect((await q.stats()).depth).toBe(1);
+    await conn.close();
+  });
+
+  test("own entries are answered with the enqueued records; another process's entries are decoded", async () => {
+    const conn = await connectRedis(redisHolder.server.url);
+    const q = await createRedisPersistQueue({ redis: conn, prefix: "local:", consumer: "c1", claimIdleMs: 60_000 });
+    const other = await createRedisPersistQueue({ redis: conn, prefix: "local:", consumer: "c2", claimIdleMs: 60_000 });
+    const mine = [rec("l-1", { a: 1 }), rec("l-2", { b: [true, null] })];
+    await q.enqueue(mine);
+    await other.enqueue([rec("l-3", { c: "x" })]);
+    const got = await q.claim(10);
+    expect(got.map((g) => g.record.id)).toEqual(["l-1", "l-2", "l-3"]);
+    expect(got[0]!.record).toBe(mine[0]!);
+    expect(got[1]!.record).toBe(mine[1]!);
+    expect(got[2]!.record).toEqual(rec("l-3", { c: "x" })); // decoded from the entry's bytes
+    await q.ack(got.map((g) => g.handle));
+    expect((await q.stats()).depth).toBe(0);
     await conn.close();
   });
 });
