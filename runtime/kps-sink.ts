@@ -12,8 +12,8 @@ import { createDurableKemSink } from "../services/kps/durable-sink.ts";
 import { createGlmSink } from "../services/kps/glm-sink.ts";
 import { createGroupCommitSink } from "../services/kps/group-commit-sink.ts";
 import type { KemSink } from "../services/kps/ports.ts";
-import { createSqlitePersistQueue } from "../services/swm/write-behind/sqlite-queue.ts";
-import { createWriteBehindWorker, type WriteBehindStats } from "../services/swm/write-behind/worker.ts";
+import { createSqlitePersistQueue } from "../services/write-behind/sqlite-queue.ts";
+import { createWriteBehindWorker, type WriteBehindStats } from "../services/write-behind/worker.ts";
 import type { DcsmConfig } from "./config.ts";
 import type { Logger } from "./logger.ts";
 

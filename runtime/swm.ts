@@ -14,8 +14,8 @@ import type { KemLimits } from "../services/shared/limits.ts";
 import { createMemorySwmBackend, createRedisSwmBackend, type SwmBackend } from "../services/swm/backends.ts";
 import { createSwmService } from "../services/swm/service.ts";
 import { countLookups } from "../services/swm/working-set/lookup-stats.ts";
-import { createRepositoryGlmWriter, type KemBatchRepository } from "../services/swm/write-behind/glm-writer.ts";
-import { createWriteBehindWorker, type WriteBehindStats } from "../services/swm/write-behind/worker.ts";
+import { createRepositoryGlmWriter, type KemBatchRepository } from "../services/write-behind/glm-writer.ts";
+import { createWriteBehindWorker, type WriteBehindStats } from "../services/write-behind/worker.ts";
 import type { DcsmConfig } from "./config.ts";
 import type { Logger } from "./logger.ts";
 

@@ -6,7 +6,7 @@
  *   keys, a 384-d float32 embedding, µs timestamps) — SWM's SQLite and Redis queues and KPS's
  *   outbox. Baseline `codec.record/protobuf`: the wire `KEM` protobuf the queues used before
  *   (embedding through `number[]`). Candidates: `hand-laid` (the format in
- *   `services/swm/write-behind/codec.ts`), `msgpackr-array` (`Packr({ moreTypes: true })`, the
+ *   `services/write-behind/codec.ts`), `msgpackr-array` (`Packr({ moreTypes: true })`, the
  *   record as a 7-element array), `msgpackr-records` (the record object with msgpackr's record
  *   extension; a fresh structure table per message so any process can read it).
  * - `codec.metadata/*`: the metadata object alone, as the Redis working-set hash and the Redis event
@@ -22,8 +22,8 @@ import { Packr } from "msgpackr";
 import { KEMSchema } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { recordToKem } from "../../services/shared/kem-mapping.ts";
 import { nowMicros } from "../../services/shared/time.ts";
-import type { KemRecord } from "../../services/swm/ports.ts";
-import { decodeRecord, encodeRecord, kemToRecord } from "../../services/swm/write-behind/codec.ts";
+import type { KemRecord } from "../../services/shared/kem-record.ts";
+import { decodeRecord, encodeRecord, kemToRecord } from "../../services/write-behind/codec.ts";
 import { clusteredVectors } from "../lib/clustered-vectors.ts";
 import { compareMicro } from "../lib/measure.ts";
 import type { BenchResult } from "../lib/stats.ts";

@@ -22,7 +22,7 @@ import { KEMQuerySchema, type KEMQuery } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import { assembleGlm } from "../../services/glm/assembly.ts";
 import type { KemRepository } from "../../services/glm/kem-repository.ts";
-import type { KemWrite } from "../../services/glm/ports.ts";
+import type { KemWrite } from "../../services/shared/kem-record.ts";
 import { createSqliteKemStore } from "../../services/glm/store/sqlite-store.ts";
 import { createHnswVectorIndex } from "../../services/glm/vector/hnsw-index.ts";
 import { createGlmSink } from "../../services/kps/glm-sink.ts";

@@ -16,7 +16,7 @@ import { createClient, createRouterTransport } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KEMQuerySchema, SearchMode } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { assembleGlm } from "../../services/glm/assembly.ts";
-import type { KemWrite } from "../../services/glm/ports.ts";
+import type { KemWrite } from "../../services/shared/kem-record.ts";
 import type { HybridOptions } from "../../services/glm/search/kem-search.ts";
 import { createGlmService } from "../../services/glm/service.ts";
 import { createSqliteKemStore } from "../../services/glm/store/sqlite-store.ts";

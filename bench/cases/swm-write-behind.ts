@@ -29,11 +29,11 @@ import { indexedEntriesOf, metadataTagsOf } from "../../services/glm/store/metad
 import { TABLES_V2 } from "../../services/glm/store/sqlite-schema.ts";
 import { microsToIso, nowMicros } from "../../services/shared/time.ts";
 import { clusteredVectors } from "../lib/clustered-vectors.ts";
-import type { KemRecord } from "../../services/swm/ports.ts";
+import type { KemRecord } from "../../services/shared/kem-record.ts";
 import { connectRedis, type RedisConnection } from "../../services/swm/redis/connection.ts";
-import { encodeRecord } from "../../services/swm/write-behind/codec.ts";
-import { createSqlitePersistQueue } from "../../services/swm/write-behind/sqlite-queue.ts";
-import { createWriteBehindWorker } from "../../services/swm/write-behind/worker.ts";
+import { encodeRecord } from "../../services/write-behind/codec.ts";
+import { createSqlitePersistQueue } from "../../services/write-behind/sqlite-queue.ts";
+import { createWriteBehindWorker } from "../../services/write-behind/worker.ts";
 import { benchDir, benchRedis, benchServer, type BenchServer } from "../lib/fixtures.ts";
 import { compareRuns, pool, type Sample } from "../lib/measure.ts";
 import { median, percentile, spreadOf, type BenchResult } from "../lib/stats.ts";

@@ -9,7 +9,7 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import type { VectorIndexStats } from "../../services/glm/ports.ts";
 import type { WorkingSet, WorkingSetStats } from "../../services/swm/ports.ts";
 import { hasLookupStats } from "../../services/swm/working-set/lookup-stats.ts";
-import type { WriteBehindStats } from "../../services/swm/write-behind/worker.ts";
+import type { WriteBehindStats } from "../../services/write-behind/worker.ts";
 import type { EmbeddingStackStats } from "../parts/embedding-stack.ts";
 import type { Logger } from "../logger.ts";
 

@@ -15,7 +15,8 @@
  * @module
  */
 import { BackendUnavailableError, DcsmError, isSqliteBusy } from "../shared/errors.ts";
-import type { KemPatch, KemRecord, KemStore, KemWrite, VectorEntry, VectorHit, VectorIndex, VectorSearchOptions } from "./ports.ts";
+import type { KemPatch, KemStore, VectorEntry, VectorHit, VectorIndex, VectorSearchOptions } from "./ports.ts";
+import type { KemRecord, KemWrite } from "../shared/kem-record.ts";
 
 /** Options of {@link KemRepository}. */
 export interface KemRepositoryOptions {

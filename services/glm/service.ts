@@ -24,7 +24,8 @@ import { decodePageToken, encodePageToken, fingerprint } from "../shared/page-to
 import { kemWireBytes } from "../shared/response-budget.ts";
 import { updatedOrderPage } from "../shared/keyset-page.ts";
 import { KemRepository } from "./kem-repository.ts";
-import type { KemPatch, KemWrite, QueryEmbedder } from "./ports.ts";
+import type { KemPatch, QueryEmbedder } from "./ports.ts";
+import type { KemWrite } from "../shared/kem-record.ts";
 import { type HybridOptions, KemSearch, MAX_HYBRID_WINDOW, type ResolvedMode, type SearchCursor } from "./search/kem-search.ts";
 import { batchStoreResponse } from "./batch-response.ts";
 

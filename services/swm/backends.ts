@@ -8,12 +8,13 @@ import { createMemoryCounterStore, createMemoryLockStore } from "./coordination/
 import { createRedisCounterStore, createRedisLockStore } from "./coordination/redis.ts";
 import { createMemoryEventLog } from "./events/memory-event-log.ts";
 import { createRedisEventLog } from "./events/redis-event-log.ts";
-import type { CounterStore, EventLog, LockStore, PersistQueue, WorkingSet } from "./ports.ts";
+import type { CounterStore, EventLog, LockStore, WorkingSet } from "./ports.ts";
+import type { PersistQueue } from "../write-behind/ports.ts";
 import { connectRedis } from "./redis/connection.ts";
 import { createMemoryWorkingSet } from "./working-set/memory.ts";
 import { createRedisWorkingSet } from "./working-set/redis.ts";
-import { createRedisPersistQueue } from "./write-behind/redis-queue.ts";
-import { createSqlitePersistQueue } from "./write-behind/sqlite-queue.ts";
+import { createRedisPersistQueue } from "../write-behind/redis-queue.ts";
+import { createSqlitePersistQueue } from "../write-behind/sqlite-queue.ts";
 
 /** The SWM backends, ready for {@link createSwmService}. */
 export interface SwmBackend {

@@ -30,8 +30,9 @@ import { updatedOrderPage } from "../shared/keyset-page.ts";
 import { can, NAMESPACE_KEY, namespacesWith, principalOf } from "../shared/access.ts";
 import { streamEvents } from "./events/subscription.ts";
 import { DEFAULT_SWM_LIMITS, type SwmLimits } from "./limits.ts";
-import type { CounterStore, EventLog, LockInfo, LockStore, PersistQueue, WorkingSet } from "./ports.ts";
-import { kemToRecord } from "./write-behind/codec.ts";
+import type { CounterStore, EventLog, LockInfo, LockStore, WorkingSet } from "./ports.ts";
+import type { PersistQueue } from "../write-behind/ports.ts";
+import { kemToRecord } from "../write-behind/codec.ts";
 import { abortableSleep } from "../../sdk/abortable-sleep.ts";
 
 /** Dependencies of {@link createSwmService}. */

@@ -12,7 +12,8 @@ import { SearchMode } from "../../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { InvalidInputError, PreconditionError } from "../../shared/errors.ts";
 import { normalizeVector } from "../../shared/kem-mapping.ts";
 import type { KemRepository } from "../kem-repository.ts";
-import type { KemFilter, QueryEmbedder, VectorHit } from "../ports.ts";
+import type { QueryEmbedder, VectorHit } from "../ports.ts";
+import type { KemFilter } from "../../shared/kem-record.ts";
 import { isAfter } from "../vector/exact-store.ts";
 import { reciprocalRankFusion } from "./rank-fusion.ts";
 

@@ -6,7 +6,8 @@
  */
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { nowMicros } from "../../shared/time.ts";
-import type { KemPatch, KemRecord } from "../ports.ts";
+import type { KemPatch } from "../ports.ts";
+import type { KemRecord } from "../../shared/kem-record.ts";
 
 /**
  * The record after `patch`, validated by `patch.validate` (which throws to refuse it).

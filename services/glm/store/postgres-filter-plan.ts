@@ -13,7 +13,7 @@
  *   key, `kems_created_at` or the ordered walk of `kems_updated_at`.
  * @module
  */
-import type { KemFilter, UpdatedCursor } from "../ports.ts";
+import type { KemFilter, UpdatedCursor } from "../../shared/kem-record.ts";
 import { microsToIso } from "../../shared/time.ts";
 import { metadataTagToken } from "./metadata-index.ts";
 

@@ -10,7 +10,7 @@
  */
 import type postgres from "postgres";
 import { microsToIso, nowMicros } from "../../shared/time.ts";
-import type { KemRecord, KemWrite } from "../ports.ts";
+import type { KemRecord, KemWrite } from "../../shared/kem-record.ts";
 import { Params } from "./postgres-filter-plan.ts";
 import { getRows, rowToRecord, scopeOf } from "./postgres-rows.ts";
 import type { Tx } from "./postgres-transaction.ts";

@@ -5,7 +5,8 @@
  * @module
  */
 import type postgres from "postgres";
-import type { KemFilter, KemRecord, KemStore } from "../ports.ts";
+import type { KemStore } from "../ports.ts";
+import type { KemFilter, KemRecord } from "../../shared/kem-record.ts";
 import { chooseMetaDriver, conditionsOf, idsQuery, inList, metaHashesOf, pageQuery, Params, PG_ESTIMATE_CAP } from "./postgres-filter-plan.ts";
 import { getRows, type Row, rowToRecord } from "./postgres-rows.ts";
 import { blobToVector } from "./vector-bytes.ts";

@@ -7,7 +7,7 @@
 import type postgres from "postgres";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { NAMESPACE_KEY } from "../../shared/access.ts";
-import type { KemRecord } from "../ports.ts";
+import type { KemRecord } from "../../shared/kem-record.ts";
 import { inList, Params, ROW_COLUMNS } from "./postgres-filter-plan.ts";
 import type { Tx } from "./postgres-transaction.ts";
 import { blobToVector } from "./vector-bytes.ts";

@@ -16,7 +16,7 @@
  */
 import type { Database, SQLQueryBindings } from "bun:sqlite";
 import { microsToIso } from "../../shared/time.ts";
-import type { KemFilter, UpdatedCursor } from "../ports.ts";
+import type { KemFilter, UpdatedCursor } from "../../shared/kem-record.ts";
 import { indexedValueOf } from "./metadata-index.ts";
 
 /** Index entries counted at most when estimating a criterion's matches. */

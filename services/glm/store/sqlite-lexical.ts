@@ -11,7 +11,8 @@
  */
 import type { Database } from "bun:sqlite";
 import { toMatchExpression } from "../lexical/lexical-text.ts";
-import type { KemFilter, LexicalHit, LexicalSearchOptions } from "../ports.ts";
+import type { LexicalHit, LexicalSearchOptions } from "../ports.ts";
+import type { KemFilter } from "../../shared/kem-record.ts";
 import { isAfter, sortHits } from "../vector/exact-store.ts";
 import { metadataTagToken } from "./metadata-index.ts";
 import { isFiltered, matchQuery } from "./sqlite-filter-plan.ts";

@@ -11,7 +11,8 @@
  */
 import type { JsonObject } from "@bufbuild/protobuf";
 import { v7 as uuidv7 } from "uuid";
-import type { EventLog, EventSubscription, KemRecord, SwmEvent, SwmEventKind } from "../ports.ts";
+import type { EventLog, EventSubscription, SwmEvent, SwmEventKind } from "../ports.ts";
+import type { KemRecord } from "../../shared/kem-record.ts";
 import type { RedisConnection } from "../redis/connection.ts";
 
 /** Options of {@link createRedisEventLog}. */

@@ -10,7 +10,8 @@
  * checks), not as a cache read on behalf of an agent.
  * @module
  */
-import type { KemRecord, WorkingSet } from "../ports.ts";
+import type { WorkingSet } from "../ports.ts";
+import type { KemRecord } from "../../shared/kem-record.ts";
 
 /** Id lookup counters since start. */
 export interface LookupStats {

@@ -11,7 +11,8 @@ import { LimitExceededError } from "../../shared/errors.ts";
 import { nowMicros } from "../../shared/time.ts";
 import type { MemoryEventLog } from "../events/memory-event-log.ts";
 import { DateOrder } from "./date-order.ts";
-import type { KemRecord, PutOptions, PutResult, WorkingSet, WorkingSetQuery } from "../ports.ts";
+import type { PutOptions, PutResult, WorkingSet, WorkingSetQuery } from "../ports.ts";
+import type { KemRecord } from "../../shared/kem-record.ts";
 import { intersectIds, matchesRest, planQuery, recordBytes, topNewest } from "./query-plan.ts";
 import { SWM_DEFAULTS } from "../../shared/defaults.ts";
 

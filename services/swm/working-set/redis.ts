@@ -13,7 +13,8 @@
  */
 import type { JsonObject } from "@bufbuild/protobuf";
 import { v7 as uuidv7 } from "uuid";
-import type { KemRecord, PutOptions, PutResult, WorkingSet, WorkingSetQuery, WorkingSetStats } from "../ports.ts";
+import type { PutOptions, PutResult, WorkingSet, WorkingSetQuery, WorkingSetStats } from "../ports.ts";
+import type { KemRecord } from "../../shared/kem-record.ts";
 import type { RedisConnection } from "../redis/connection.ts";
 import { isAfter, matchesRest, newestFirst, planQuery, type QueryPlan } from "./query-plan.ts";
 import { PUT_SCRIPT, putScriptArgs, REMOVE_SCRIPT, removeScriptArgs, type PutScriptArgs } from "./redis-scripts.ts";

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import type { KemWrite } from "../../../services/glm/ports.ts";
+import type { KemWrite } from "../../../services/shared/kem-record.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
 

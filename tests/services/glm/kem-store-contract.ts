@@ -3,7 +3,8 @@
  * run by each backend's test file against a real file or a real database.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import type { KemRecord, KemStore, KemWrite } from "../../../services/glm/ports.ts";
+import type { KemStore } from "../../../services/glm/ports.ts";
+import type { KemRecord, KemWrite } from "../../../services/shared/kem-record.ts";
 import { NotFoundError } from "../../../services/shared/errors.ts";
 
 /** Options a backend passes to its store. */

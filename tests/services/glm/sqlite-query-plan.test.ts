@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
-import type { KemFilter } from "../../../services/glm/ports.ts";
+import type { KemFilter } from "../../../services/shared/kem-record.ts";
 import { chooseDriver, createEstimator, type Driver, idsQuery, matchQuery, pageQuery } from "../../../services/glm/store/sqlite-filter-plan.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";

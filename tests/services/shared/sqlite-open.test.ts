@@ -9,7 +9,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
 import { openWalDatabase } from "../../../services/shared/sqlite-open.ts";
-import { createSqlitePersistQueue } from "../../../services/swm/write-behind/sqlite-queue.ts";
+import { createSqlitePersistQueue } from "../../../services/write-behind/sqlite-queue.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
 
 afterAll(removeTempDirs);

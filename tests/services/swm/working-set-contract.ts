@@ -3,7 +3,8 @@
  * assertions run against the in-process and the Redis backend.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import type { EventLog, KemWrite, SwmEvent, WorkingSet } from "../../../services/swm/ports.ts";
+import type { EventLog, SwmEvent, WorkingSet } from "../../../services/swm/ports.ts";
+import type { KemWrite } from "../../../services/shared/kem-record.ts";
 import { waitFor as waitUntil } from "../../helpers/wait-for.ts";
 
 /** What a backend factory returns for one test. */

@@ -10,11 +10,11 @@ import { join } from "node:path";
 import { toBinary } from "@bufbuild/protobuf";
 import { KEMSchema } from "../../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { recordToKem } from "../../../services/shared/kem-mapping.ts";
-import type { KemRecord } from "../../../services/swm/ports.ts";
+import type { KemRecord } from "../../../services/shared/kem-record.ts";
 import { connectRedis } from "../../../services/swm/redis/connection.ts";
-import { decodeRecord, encodeRecord, RecordFormatError } from "../../../services/swm/write-behind/codec.ts";
-import { createRedisPersistQueue } from "../../../services/swm/write-behind/redis-queue.ts";
-import { createSqlitePersistQueue } from "../../../services/swm/write-behind/sqlite-queue.ts";
+import { decodeRecord, encodeRecord, RecordFormatError } from "../../../services/write-behind/codec.ts";
+import { createRedisPersistQueue } from "../../../services/write-behind/redis-queue.ts";
+import { createSqlitePersistQueue } from "../../../services/write-behind/sqlite-queue.ts";
 import { redisPerFile } from "../../helpers/redis-per-file.ts";
 import { tempDir } from "../../helpers/temp-dir.ts";
 

@@ -11,11 +11,11 @@
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
-import type { KemRecord } from "../../../services/swm/ports.ts";
+import type { KemRecord } from "../../../services/shared/kem-record.ts";
 import { connectRedis } from "../../../services/swm/redis/connection.ts";
-import { encodeRecord } from "../../../services/swm/write-behind/codec.ts";
-import { createRedisPersistQueue } from "../../../services/swm/write-behind/redis-queue.ts";
-import { createSqlitePersistQueue, LOCAL_RECORDS_MAX } from "../../../services/swm/write-behind/sqlite-queue.ts";
+import { encodeRecord } from "../../../services/write-behind/codec.ts";
+import { createRedisPersistQueue } from "../../../services/write-behind/redis-queue.ts";
+import { createSqlitePersistQueue, LOCAL_RECORDS_MAX } from "../../../services/write-behind/sqlite-queue.ts";
 import { redisPerFile } from "../../helpers/redis-per-file.ts";
 import { tempDir } from "../../helpers/temp-dir.ts";
 

@@ -10,9 +10,9 @@ import { GlobalLongTermMemoryService } from "../../../sdk/gen/dcsm/v1/glm_servic
 import { EventType } from "../../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { createRedisSwmBackend } from "../../../services/swm/backends.ts";
 import { connectRedis } from "../../../services/swm/redis/connection.ts";
-import { createRedisPersistQueue } from "../../../services/swm/write-behind/redis-queue.ts";
-import { createSqlitePersistQueue } from "../../../services/swm/write-behind/sqlite-queue.ts";
-import { createWriteBehindWorker, type WriteBehindWorker } from "../../../services/swm/write-behind/worker.ts";
+import { createRedisPersistQueue } from "../../../services/write-behind/redis-queue.ts";
+import { createSqlitePersistQueue } from "../../../services/write-behind/sqlite-queue.ts";
+import { createWriteBehindWorker, type WriteBehindWorker } from "../../../services/write-behind/worker.ts";
 import { recordToKem } from "../../../services/shared/kem-mapping.ts";
 import { timestampToMicros } from "../../../services/shared/time.ts";
 import { createTestGlm, testLimits } from "../../helpers/glm.ts";

@@ -11,9 +11,11 @@
  */
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { ExponentialBackoff, handleWhen, retry } from "cockatiel";
-import type { KemRecord, PersistQueue, QueueStats, QueuedKem, WorkingSet } from "../ports.ts";
+import type { WorkingSet } from "../swm/ports.ts";
+import type { PersistQueue, QueueStats, QueuedKem } from "./ports.ts";
+import type { KemRecord } from "../shared/kem-record.ts";
 import { createRpcGlmWriter, type GlmBatchWriter } from "./glm-writer.ts";
-import { SWM_DEFAULTS } from "../../shared/defaults.ts";
+import { SWM_DEFAULTS } from "../shared/defaults.ts";
 
 function sameBytes(a: ArrayBufferView | null, b: ArrayBufferView | null): boolean {
   if (a === b) return true;

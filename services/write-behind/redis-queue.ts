@@ -15,10 +15,11 @@
  * @module
  */
 import { v7 as uuidv7 } from "uuid";
-import type { KemRecord, PersistQueue, QueuedKem } from "../ports.ts";
-import type { RedisConnection } from "../redis/connection.ts";
+import type { PersistQueue, QueuedKem } from "./ports.ts";
+import type { KemRecord } from "../shared/kem-record.ts";
+import type { RedisConnection } from "../swm/redis/connection.ts";
 import { decodeRecord, encodeRecord, RecordFormatError } from "./codec.ts";
-import { SWM_DEFAULTS } from "../../shared/defaults.ts";
+import { SWM_DEFAULTS } from "../shared/defaults.ts";
 import { LOCAL_RECORDS_MAX } from "./sqlite-queue.ts";
 
 /** Options of {@link createRedisPersistQueue}. */

@@ -22,9 +22,9 @@
  * @module
  */
 import { fromBinary } from "@bufbuild/protobuf";
-import { KEMSchema, type KEM } from "../../../sdk/gen/dcsm/v1/kem_pb.ts";
-import { timestampToMicros } from "../../shared/time.ts";
-import type { KemRecord } from "../ports.ts";
+import { KEMSchema, type KEM } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
+import { timestampToMicros } from "../shared/time.ts";
+import type { KemRecord } from "../shared/kem-record.ts";
 
 /** The format {@link encodeRecord} writes. */
 export const RECORD_FORMAT_VERSION = 1;

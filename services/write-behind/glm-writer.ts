@@ -6,14 +6,15 @@
  * @module
  */
 import { Code, createClient, type Transport } from "@connectrpc/connect";
-import { GlobalLongTermMemoryService } from "../../../sdk/gen/dcsm/v1/glm_service_pb.ts";
-import type { KemWrite } from "../../glm/ports.ts";
-import { checkMetadataSize, recordToKem, validateKemId } from "../../shared/kem-mapping.ts";
-import { InvalidInputError } from "../../shared/errors.ts";
-import type { KemLimits } from "../../shared/limits.ts";
-import type { KemRecord, QueuedKem } from "../ports.ts";
+import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import type { KemWrite } from "../shared/kem-record.ts";
+import { checkMetadataSize, recordToKem, validateKemId } from "../shared/kem-mapping.ts";
+import { InvalidInputError } from "../shared/errors.ts";
+import type { KemLimits } from "../shared/limits.ts";
+import type { QueuedKem } from "./ports.ts";
+import type { KemRecord } from "../shared/kem-record.ts";
 import { kemToRecord } from "./codec.ts";
-import { codeName } from "../../../sdk/code-names.ts";
+import { codeName } from "../../sdk/code-names.ts";
 
 /** The outcome of one item: GLM's stored version, or why GLM rejected it (`code` is a Connect code name). */
 export type StoredOutcome = { record: KemRecord } | { error: { code: string; message: string } };

@@ -15,10 +15,11 @@
  * @module
  */
 import { v7 as uuidv7 } from "uuid";
-import { openWalDatabase } from "../../shared/sqlite-open.ts";
-import type { KemRecord, PersistQueue, QueuedKem } from "../ports.ts";
+import { openWalDatabase } from "../shared/sqlite-open.ts";
+import type { PersistQueue, QueuedKem } from "./ports.ts";
+import type { KemRecord } from "../shared/kem-record.ts";
 import { decodeRecord, encodeRecord, RecordFormatError } from "./codec.ts";
-import { SWM_DEFAULTS } from "../../shared/defaults.ts";
+import { SWM_DEFAULTS } from "../shared/defaults.ts";
 
 /** A queue row as a claim reads it (the record's bytes are read separately, when needed). */
 interface ClaimedRow {
