@@ -16,7 +16,7 @@ import { createWriteBehindWorker } from "../../../services/write-behind/worker.t
 import { testLimits } from "../../helpers/glm.ts";
 import { redisPerFile } from "../../helpers/redis-per-file.ts";
 import { tempDir } from "../../helpers/temp-dir.ts";
-import { collect, waitFor } from "./working-set-contract.ts";
+import { collect, waitFor } from "../swm/working-set-contract.ts";
 
 const redisHolder = redisPerFile();
 

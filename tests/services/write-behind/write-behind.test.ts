@@ -18,8 +18,8 @@ import { timestampToMicros } from "../../../services/shared/time.ts";
 import { createTestGlm, testLimits } from "../../helpers/glm.ts";
 import { freePort, startRedis, type TestRedis } from "../../helpers/redis-server.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
-import { makeSwm } from "./helpers.ts";
-import { kem, waitFor } from "./working-set-contract.ts";
+import { makeSwm } from "../swm/helpers.ts";
+import { kem, waitFor } from "../swm/working-set-contract.ts";
 import { join } from "node:path";
 
 const enc = new TextEncoder();

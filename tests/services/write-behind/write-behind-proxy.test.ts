@@ -14,8 +14,8 @@ import { SharedWorkingMemoryService } from "../../../sdk/gen/dcsm/v1/swm_service
 import { createTestGlm } from "../../helpers/glm.ts";
 import { startTcpProxy } from "../../helpers/tcp-proxy.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
-import { startSwmProcess, type SwmProcess } from "./process.ts";
-import { waitFor } from "./working-set-contract.ts";
+import { startSwmProcess, type SwmProcess } from "../swm/process.ts";
+import { waitFor } from "../swm/working-set-contract.ts";
 
 const procs: SwmProcess[] = [];
 afterAll(() => {
