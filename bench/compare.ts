@@ -37,9 +37,20 @@ export function compareResults(a: BenchResult[], b: BenchResult[], threshold = 0
     const byRatio = ra.ratio !== undefined && rb.ratio !== undefined;
     const va = byRatio ? ra.ratio! : ra.opsPerSec;
     const vb = byRatio ? rb.ratio! : rb.opsPerSec;
-    const noise = Math.max(threshold, byRatio ? Math.max(ra.ratioSpread ?? 0, rb.ratioSpread ?? 0) : Math.max(ra.spread ?? 0, rb.spread ?? 0));
+    const noise = Math.max(
+      threshold,
+      byRatio ? Math.max(ra.ratioSpread ?? 0, rb.ratioSpread ?? 0) : Math.max(ra.spread ?? 0, rb.spread ?? 0),
+    );
     const change = vb / va - 1;
-    out.push({ case: rb.case, metric: byRatio ? "ratio" : "ops/s", a: va, b: vb, change, noise, verdict: change < -noise ? "regression" : change > noise ? "improvement" : "same" });
+    out.push({
+      case: rb.case,
+      metric: byRatio ? "ratio" : "ops/s",
+      a: va,
+      b: vb,
+      change,
+      noise,
+      verdict: change < -noise ? "regression" : change > noise ? "improvement" : "same",
+    });
   }
   return out;
 }
@@ -57,7 +68,9 @@ if (import.meta.main) {
   const fmt = (c: CaseChange, v: number) => (c.metric === "ratio" ? `${(v * 100).toFixed(1)}%` : v.toFixed(0));
   for (const c of changes) {
     const flag = c.verdict === "regression" ? "  REGRESSION" : c.verdict === "improvement" ? "  improved" : "";
-    console.log(`${c.case.padEnd(40)} ${c.metric.padEnd(5)} ${fmt(c, c.a).padStart(10)} → ${fmt(c, c.b).padStart(10)}  ${(c.change >= 0 ? "+" : "") + (c.change * 100).toFixed(1)}% (noise ±${(c.noise * 100).toFixed(0)}%)${flag}`);
+    console.log(
+      `${c.case.padEnd(40)} ${c.metric.padEnd(5)} ${fmt(c, c.a).padStart(10)} → ${fmt(c, c.b).padStart(10)}  ${(c.change >= 0 ? "+" : "") + (c.change * 100).toFixed(1)}% (noise ±${(c.noise * 100).toFixed(0)}%)${flag}`,
+    );
   }
   const bad = changes.filter((c) => c.verdict === "regression");
   console.log(`${changes.length} cases compared, ${bad.length} regressions beyond noise`);

@@ -27,12 +27,15 @@ for (const rrfK of ks) {
       const s = scoreRetrieval(split.questions, ranked);
       const setting = `k=${rrfK} wv=${vectorWeight} wl=1 window=${window}`;
       rows.push({ setting, r5: s.recallAt5, r10: s.recallAt10, h10: s.hitAt10 });
-      console.log(`${setting.padEnd(36)} r@5 ${s.recallAt5.toFixed(4)}  r@10 ${s.recallAt10.toFixed(4)}  hit@10 ${s.hitAt10.toFixed(4)}`);
+      console.log(
+        `${setting.padEnd(36)} r@5 ${s.recallAt5.toFixed(4)}  r@10 ${s.recallAt10.toFixed(4)}  hit@10 ${s.hitAt10.toFixed(4)}`,
+      );
     }
   }
 }
 rows.sort((a, b) => b.r10 - a.r10 || b.h10 - a.h10);
 console.log("\nbest by recall@10:");
-for (const r of rows.slice(0, 10)) console.log(`${r.setting.padEnd(36)} r@5 ${r.r5.toFixed(4)}  r@10 ${r.r10.toFixed(4)}  hit@10 ${r.h10.toFixed(4)}`);
+for (const r of rows.slice(0, 10))
+  console.log(`${r.setting.padEnd(36)} r@5 ${r.r5.toFixed(4)}  r@10 ${r.r10.toFixed(4)}  hit@10 ${r.h10.toFixed(4)}`);
 glm.close();
 await closeFixtures();

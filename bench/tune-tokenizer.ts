@@ -14,7 +14,12 @@ import { lexicalBodyOf, queryWords, STOPWORDS, toMatchExpression } from "../serv
 import { locomoDir } from "./cases/glm-retrieval.ts";
 import { loadLocomo, scoreRetrieval } from "./lib/locomo.ts";
 
-const TOKENIZERS = ["unicode61 remove_diacritics 2", "porter unicode61 remove_diacritics 2", "trigram", "porter unicode61 remove_diacritics 2 (no identifier split)"];
+const TOKENIZERS = [
+  "unicode61 remove_diacritics 2",
+  "porter unicode61 remove_diacritics 2",
+  "trigram",
+  "porter unicode61 remove_diacritics 2 (no identifier split)",
+];
 const enc = new TextEncoder();
 
 /** A corpus: documents (id, group, text) and queries (text, group, relevant ids). */
@@ -27,13 +32,20 @@ function rank(tokenizer: string, corpus: Corpus, k: number, splitIdentifiers = t
   const db = new Database(":memory:");
   db.exec(`CREATE VIRTUAL TABLE f USING fts5(body, grp UNINDEXED, tokenize='${tokenizer}')`);
   const ins = db.query("INSERT INTO f (rowid, body, grp) VALUES (?, ?, ?)");
-  corpus.docs.forEach((d, i) => ins.run(i + 1, splitIdentifiers ? lexicalBodyOf("text/plain", enc.encode(d.text))! : d.text, d.group));
-  const search = db.query<{ rowid: number }, [string, string, number]>("SELECT rowid FROM f WHERE f MATCH ? AND grp = ? ORDER BY rank LIMIT ?");
+  corpus.docs.forEach((d, i) =>
+    ins.run(i + 1, splitIdentifiers ? lexicalBodyOf("text/plain", enc.encode(d.text))! : d.text, d.group),
+  );
+  const search = db.query<{ rowid: number }, [string, string, number]>(
+    "SELECT rowid FROM f WHERE f MATCH ? AND grp = ? ORDER BY rank LIMIT ?",
+  );
   return corpus.queries.map((q) => {
     // trigram matches substrings of 3+ characters: quote each word (shorter words cannot match).
-    const expr = tokenizer === "trigram"
-      ? [...new Set(queryWords(q.text).filter((w) => w.length >= 3 && !STOPWORDS.has(w)))].map((w) => `"${w}"`).join(" OR ")
-      : toMatchExpression(q.text);
+    const expr =
+      tokenizer === "trigram"
+        ? [...new Set(queryWords(q.text).filter((w) => w.length >= 3 && !STOPWORDS.has(w)))]
+            .map((w) => `"${w}"`)
+            .join(" OR ")
+        : toMatchExpression(q.text);
     if (!expr) return [];
     return search.all(`body : (${expr})`, q.group, k).map((r) => corpus.docs[r.rowid - 1]!.id);
   });
@@ -53,9 +65,13 @@ function codeCorpus(root: string): Corpus {
   const corpus: Corpus = { docs: [], queries: [] };
   for (const file of files) {
     const src = readFileSync(file, "utf8");
-    const re = /\/\*\*([\s\S]*?)\*\/\s*\n(export (?:async )?(?:function|class|const|interface|type) (\w+)[\s\S]*?)(?=\n\/\*\*|\nexport |$)/g;
+    const re =
+      /\/\*\*([\s\S]*?)\*\/\s*\n(export (?:async )?(?:function|class|const|interface|type) (\w+)[\s\S]*?)(?=\n\/\*\*|\nexport |$)/g;
     for (const m of src.matchAll(re)) {
-      const doc = m[1]!.replace(/^\s*\* ?/gm, " ").replace(/\s+/g, " ").trim();
+      const doc = m[1]!
+        .replace(/^\s*\* ?/gm, " ")
+        .replace(/\s+/g, " ")
+        .trim();
       const first = doc.split(/(?<=\.)\s/)[0]!.replace(/\{@link (\w+)\}/g, "$1");
       const code = m[2]!.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
       if (first.length < 20 || m[3]!.length < 3) continue;
@@ -73,7 +89,9 @@ const prose: Corpus | undefined = split && {
   queries: split.questions.map((q) => ({ text: q.question, group: q.conversation, relevant: q.evidence })),
 };
 const code = codeCorpus(resolve(import.meta.dir, ".."));
-console.log(`prose: ${prose ? `${prose.docs.length} turns, ${prose.queries.length} questions` : "SKIPPED (no LoCoMo data)"}; code: ${code.docs.length} declarations`);
+console.log(
+  `prose: ${prose ? `${prose.docs.length} turns, ${prose.queries.length} questions` : "SKIPPED (no LoCoMo data)"}; code: ${code.docs.length} declarations`,
+);
 for (const label of TOKENIZERS) {
   const tok = label.replace(" (no identifier split)", "");
   const splitIds = label === tok;

@@ -6,10 +6,10 @@
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { z } from "zod";
+import { DEFAULT_HYBRID, type HybridOptions, MAX_HYBRID_WINDOW } from "../services/glm/search/kem-search.ts";
 import { EMBEDDING_DEFAULTS, GLM_DEFAULTS, SWM_DEFAULTS } from "../services/shared/defaults.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../services/shared/limits.ts";
 import { DEFAULT_SWM_LIMITS } from "../services/swm/limits.ts";
-import { DEFAULT_HYBRID, type HybridOptions, MAX_HYBRID_WINDOW } from "../services/glm/search/kem-search.ts";
 import { checkTlsPair, pemFile } from "./tls-config.ts";
 
 /** Repository root (where `models/` ships). */
@@ -17,16 +17,14 @@ export const REPO_ROOT = resolve(import.meta.dir, "..");
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
-const bool = z
-  .union([z.boolean(), z.string()])
-  .transform((v, ctx) => {
-    if (typeof v === "boolean") return v;
-    const s = v.trim().toLowerCase();
-    if (["1", "true", "yes", "on"].includes(s)) return true;
-    if (["0", "false", "no", "off", ""].includes(s)) return false;
-    ctx.addIssue({ code: "custom", message: `expected a boolean (1/0, true/false), got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  });
+const bool = z.union([z.boolean(), z.string()]).transform((v, ctx) => {
+  if (typeof v === "boolean") return v;
+  const s = v.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(s)) return true;
+  if (["0", "false", "no", "off", ""].includes(s)) return false;
+  ctx.addIssue({ code: "custom", message: `expected a boolean (1/0, true/false), got ${JSON.stringify(v)}` });
+  return z.NEVER;
+});
 
 /** A comma-separated list (or an array, from overrides): items trimmed, empty ones dropped. */
 const commaList = z
@@ -66,11 +64,17 @@ const SETTINGS = {
   /** ONNX Runtime CPU memory arena: faster buffer reuse, but RSS grows with shape variety. @default true */
   modelArena: setting("DCSM_MODEL_ARENA", bool.default(true)),
   /** Longest wait for a fuller model batch, in ms. @default 2 */
-  embedMaxWaitMs: setting("DCSM_EMBED_MAX_WAIT_MS", z.coerce.number().min(0).max(1000).default(EMBEDDING_DEFAULTS.maxWaitMs)),
+  embedMaxWaitMs: setting(
+    "DCSM_EMBED_MAX_WAIT_MS",
+    z.coerce.number().min(0).max(1000).default(EMBEDDING_DEFAULTS.maxWaitMs),
+  ),
   /** Most inputs waiting for the model; beyond, 429 / `ResourceExhausted`. @default 8192 */
   embedQueue: setting("DCSM_EMBED_QUEUE", positiveInt.max(1_000_000).default(EMBEDDING_DEFAULTS.maxQueue)),
   /** Embedding cache size in MiB, 0 disables it. @default 32 */
-  embedCacheMb: setting("DCSM_EMBED_CACHE_MB", z.coerce.number().int().min(0).max(65536).default(EMBEDDING_DEFAULTS.cacheMb)),
+  embedCacheMb: setting(
+    "DCSM_EMBED_CACHE_MB",
+    z.coerce.number().int().min(0).max(65536).default(EMBEDDING_DEFAULTS.cacheMb),
+  ),
   /**
    * Model warm-up before reporting ready: "full" runs the largest batch the queue
    * sends (`DCSM_EMBED_BATCH` inputs at the full token window) so memory is at its steady state;
@@ -85,7 +89,13 @@ const SETTINGS = {
    */
   apiKeysFile: setting("DCSM_API_KEYS_FILE", z.string().default("")),
   /** HS256 secret for JWTs, at least 32 bytes. @default "" (HS256 off) */
-  jwtSecret: setting("DCSM_JWT_SECRET", z.string().refine((s) => s === "" || Buffer.byteLength(s) >= 32, "must be at least 32 bytes").default("")),
+  jwtSecret: setting(
+    "DCSM_JWT_SECRET",
+    z
+      .string()
+      .refine((s) => s === "" || Buffer.byteLength(s) >= 32, "must be at least 32 bytes")
+      .default(""),
+  ),
   /** PEM file of the RS256 public key (SPKI) JWTs are verified with. @default "" */
   jwtPublicKeyFile: setting("DCSM_JWT_PUBLIC_KEY_FILE", z.string().default("")),
   /** Required JWT `iss`. @default "" (not checked) */
@@ -97,7 +107,10 @@ const SETTINGS = {
   /** Bearer token DCSM sends to a remote GLM, when `DCSM_GLM_URL` needs one. @default "" */
   glmApiKey: setting("DCSM_GLM_API_KEY", z.string().default("")),
   /** Most inputs per `/v1/embeddings` request. @default 2048 */
-  openaiMaxInputs: setting("DCSM_OPENAI_MAX_INPUTS", positiveInt.max(100_000).default(EMBEDDING_DEFAULTS.openaiMaxInputs)),
+  openaiMaxInputs: setting(
+    "DCSM_OPENAI_MAX_INPUTS",
+    positiveInt.max(100_000).default(EMBEDDING_DEFAULTS.openaiMaxInputs),
+  ),
   /** Inputs over the model window: "truncate" or "pool" (chunk and mean-pool). @default "truncate" */
   longInput: setting("DCSM_LONG_INPUT", z.enum(["truncate", "pool"]).default("truncate")),
   /** Embedding dimension; must match the model. @default 384 */
@@ -108,7 +121,14 @@ const SETTINGS = {
    * PostgreSQL for GLM's store, e.g. "postgres://dcsm:secret@db:5432/dcsm":
    * many stateless DCSM nodes share it (docs/postgres.md). Empty keeps the embedded SQLite file.
    */
-  postgresUrl: setting("DCSM_POSTGRES_URL", z.string().regex(/^postgres(ql)?:\/\//, "expected a postgres:// or postgresql:// URL").or(z.literal("")).default("")),
+  postgresUrl: setting(
+    "DCSM_POSTGRES_URL",
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, "expected a postgres:// or postgresql:// URL")
+      .or(z.literal(""))
+      .default(""),
+  ),
   /** Connections in this node's PostgreSQL pool. @default 10 */
   postgresPool: setting("DCSM_POSTGRES_POOL", positiveInt.max(1000).default(10)),
   /** Qdrant URL for GLM vectors; empty keeps vectors in process. */
@@ -127,7 +147,12 @@ const SETTINGS = {
     z
       .string()
       .default("source_path,kind,language")
-      .transform((s) => s.split(",").map((k) => k.trim()).filter(Boolean)),
+      .transform((s) =>
+        s
+          .split(",")
+          .map((k) => k.trim())
+          .filter(Boolean),
+      ),
   ),
   /** How long GLM remembers an idempotency key, ms (docs/storage.md). @default 86400000 */
   idempotencyTtlMs: setting("DCSM_IDEMPOTENCY_TTL_MS", positiveInt.default(GLM_DEFAULTS.idempotencyTtlMs)),
@@ -136,9 +161,15 @@ const SETTINGS = {
   /** Hybrid search RRF constant (docs/search.md). @default 5 */
   hybridRrfK: setting("DCSM_HYBRID_RRF_K", z.coerce.number().min(0).max(1000).default(DEFAULT_HYBRID.rrfK)),
   /** Hybrid search weight of the dense list. @default 1 */
-  hybridVectorWeight: setting("DCSM_HYBRID_VECTOR_WEIGHT", z.coerce.number().min(0).max(100).default(DEFAULT_HYBRID.vectorWeight)),
+  hybridVectorWeight: setting(
+    "DCSM_HYBRID_VECTOR_WEIGHT",
+    z.coerce.number().min(0).max(100).default(DEFAULT_HYBRID.vectorWeight),
+  ),
   /** Hybrid search weight of the lexical list. @default 1 */
-  hybridLexicalWeight: setting("DCSM_HYBRID_LEXICAL_WEIGHT", z.coerce.number().min(0).max(100).default(DEFAULT_HYBRID.lexicalWeight)),
+  hybridLexicalWeight: setting(
+    "DCSM_HYBRID_LEXICAL_WEIGHT",
+    z.coerce.number().min(0).max(100).default(DEFAULT_HYBRID.lexicalWeight),
+  ),
   /** Hybrid search rank window: hits per list and most results per query. @default 100 */
   hybridWindow: setting("DCSM_HYBRID_WINDOW", positiveInt.max(MAX_HYBRID_WINDOW).default(DEFAULT_HYBRID.window)),
   /** Most unary RPCs in progress in the process; more are `ResourceExhausted` with `retry-after`. @default 1024 */
@@ -172,24 +203,45 @@ const SETTINGS = {
   /** Largest KEM metadata, bytes of JSON. @default 65536 */
   maxMetadataBytes: setting("DCSM_MAX_METADATA_BYTES", positiveInt.default(DEFAULT_KEM_LIMITS.maxMetadataBytes)),
   /** Most top-level metadata keys per KEM. @default 256 */
-  maxMetadataKeys: setting("DCSM_MAX_METADATA_KEYS", positiveInt.max(100000).default(DEFAULT_KEM_LIMITS.maxMetadataKeys)),
+  maxMetadataKeys: setting(
+    "DCSM_MAX_METADATA_KEYS",
+    positiveInt.max(100000).default(DEFAULT_KEM_LIMITS.maxMetadataKeys),
+  ),
   /** Largest single top-level metadata value, bytes of JSON. @default 16384 */
-  maxMetadataValueBytes: setting("DCSM_MAX_METADATA_VALUE_BYTES", positiveInt.default(DEFAULT_KEM_LIMITS.maxMetadataValueBytes)),
+  maxMetadataValueBytes: setting(
+    "DCSM_MAX_METADATA_VALUE_BYTES",
+    positiveInt.default(DEFAULT_KEM_LIMITS.maxMetadataValueBytes),
+  ),
   /** Base URL of a remote GLM for KPS; empty means in-process. */
   glmUrl: setting("DCSM_GLM_URL", z.string().url().or(z.literal("")).default("")),
   /** Redis for SWM, e.g. "redis://127.0.0.1:6379/0"; empty means the in-process working set. */
-  redisUrl: setting("REDIS_URL", z.string().regex(/^rediss?:\/\//, "expected a redis:// or rediss:// URL").or(z.literal("")).default("")),
+  redisUrl: setting(
+    "REDIS_URL",
+    z
+      .string()
+      .regex(/^rediss?:\/\//, "expected a redis:// or rediss:// URL")
+      .or(z.literal(""))
+      .default(""),
+  ),
   /** Metadata keys SWM indexes, comma-separated. @default [] */
   swmIndexedKeys: setting(
     "DCSM_SWM_INDEXED_KEYS",
-    commaList.pipe(z.array(z.string().regex(/^[A-Za-z0-9_\-.@/]{1,128}$/, "metadata keys use [A-Za-z0-9_-.@/]"))).default([]),
+    commaList
+      .pipe(z.array(z.string().regex(/^[A-Za-z0-9_\-.@/]{1,128}$/, "metadata keys use [A-Za-z0-9_-.@/]")))
+      .default([]),
   ),
   /** Most KEMs in the in-process working set. @default 100000 */
   swmMaxEntries: setting("DCSM_SWM_MAX_ENTRIES", positiveInt.default(SWM_DEFAULTS.maxEntries)),
   /** Byte bound of the in-process working set, 0 for none. @default 0 */
   swmMaxBytes: setting("DCSM_SWM_MAX_BYTES", z.coerce.number().int().min(0).default(0)),
   /** `maxmemory` SWM sets on Redis, e.g. "512mb"; empty leaves it. @default "" */
-  swmRedisMaxmemory: setting("DCSM_SWM_REDIS_MAXMEMORY", z.string().regex(/^(\d+(kb|mb|gb|b)?)?$/i, "expected a size like 512mb").default("")),
+  swmRedisMaxmemory: setting(
+    "DCSM_SWM_REDIS_MAXMEMORY",
+    z
+      .string()
+      .regex(/^(\d+(kb|mb|gb|b)?)?$/i, "expected a size like 512mb")
+      .default(""),
+  ),
   /** Prefix of SWM's Redis keys. @default "" */
   swmRedisPrefix: setting("DCSM_SWM_REDIS_PREFIX", z.string().max(64).default("")),
   /** TTL of cached KEMs on Redis after their last write, ms. @default 2592000000 (30 days) */
@@ -203,17 +255,32 @@ const SETTINGS = {
    */
   swmEventHistoryBytes: setting("DCSM_SWM_EVENT_HISTORY_BYTES", positiveInt.default(SWM_DEFAULTS.eventHistoryBytes)),
   /** Most open SWM event streams per process; more are `ResourceExhausted`. @default 1000 */
-  swmMaxSubscribers: setting("DCSM_SWM_MAX_SUBSCRIBERS", positiveInt.max(1_000_000).default(DEFAULT_SWM_LIMITS.maxSubscribers)),
+  swmMaxSubscribers: setting(
+    "DCSM_SWM_MAX_SUBSCRIBERS",
+    positiveInt.max(1_000_000).default(DEFAULT_SWM_LIMITS.maxSubscribers),
+  ),
   /** Most open SWM event streams per principal (API key id or JWT subject) per process; more are `ResourceExhausted`. @default 100 */
-  swmMaxSubscribersPerPrincipal: setting("DCSM_SWM_MAX_SUBSCRIBERS_PER_PRINCIPAL", positiveInt.max(1_000_000).default(DEFAULT_SWM_LIMITS.maxSubscribersPerPrincipal)),
+  swmMaxSubscribersPerPrincipal: setting(
+    "DCSM_SWM_MAX_SUBSCRIBERS_PER_PRINCIPAL",
+    positiveInt.max(1_000_000).default(DEFAULT_SWM_LIMITS.maxSubscribersPerPrincipal),
+  ),
   /** Events buffered per event stream; a consumer further behind is dropped with `ResourceExhausted`. @default 1000 */
-  swmSubscriberBuffer: setting("DCSM_SWM_SUBSCRIBER_BUFFER", positiveInt.max(1_000_000).default(DEFAULT_SWM_LIMITS.subscriberBuffer)),
+  swmSubscriberBuffer: setting(
+    "DCSM_SWM_SUBSCRIBER_BUFFER",
+    positiveInt.max(1_000_000).default(DEFAULT_SWM_LIMITS.subscriberBuffer),
+  ),
   /** Idle time before an event stream gets a HEARTBEAT, ms. @default 15000 */
   swmHeartbeatMs: setting("DCSM_SWM_HEARTBEAT_MS", positiveInt.min(100).default(DEFAULT_SWM_LIMITS.heartbeatMs)),
   /** Largest write-behind batch to GLM. @default 100 */
-  swmWriteBehindBatch: setting("DCSM_SWM_WRITE_BEHIND_BATCH", positiveInt.max(10_000).default(SWM_DEFAULTS.writeBehindBatch)),
+  swmWriteBehindBatch: setting(
+    "DCSM_SWM_WRITE_BEHIND_BATCH",
+    positiveInt.max(10_000).default(SWM_DEFAULTS.writeBehindBatch),
+  ),
   /** Longest wait before a partial write-behind batch is sent, ms. @default 200 */
-  swmWriteBehindDelayMs: setting("DCSM_SWM_WRITE_BEHIND_DELAY_MS", positiveInt.default(SWM_DEFAULTS.writeBehindDelayMs)),
+  swmWriteBehindDelayMs: setting(
+    "DCSM_SWM_WRITE_BEHIND_DELAY_MS",
+    positiveInt.default(SWM_DEFAULTS.writeBehindDelayMs),
+  ),
   /** Consumer name of this process's write-behind worker on Redis. @default the host name */
   swmWorkerName: setting("DCSM_SWM_WORKER_NAME", z.string().min(1).max(128).default(hostname())),
   /** Queued writes pending this long on a dead worker are taken over, ms. @default 30000 */
@@ -232,14 +299,21 @@ type Settings = typeof SETTINGS;
 
 /** Schema of {@link DcsmConfig}, built from the settings table. */
 export const configSchema = z
-  .object(Object.fromEntries(Object.entries(SETTINGS).map(([k, v]) => [k, v.schema])) as { [K in keyof Settings]: Settings[K]["schema"] })
+  .object(
+    Object.fromEntries(Object.entries(SETTINGS).map(([k, v]) => [k, v.schema])) as {
+      [K in keyof Settings]: Settings[K]["schema"];
+    },
+  )
   .superRefine(checkTlsPair);
 
 /** The validated DCSM configuration. */
 export type DcsmConfig = z.infer<typeof configSchema>;
 
 /** The environment variable of each field. */
-const ENV_NAMES = Object.fromEntries(Object.entries(SETTINGS).map(([k, v]) => [k, v.env])) as Record<keyof DcsmConfig, string>;
+const ENV_NAMES = Object.fromEntries(Object.entries(SETTINGS).map(([k, v]) => [k, v.env])) as Record<
+  keyof DcsmConfig,
+  string
+>;
 
 /** Thrown for an invalid configuration; the message lists every bad setting and its variable. */
 export class ConfigError extends Error {
@@ -253,7 +327,10 @@ export class ConfigError extends Error {
  * @param overrides - explicit values, highest precedence.
  * @throws ConfigError listing each invalid value with its variable name.
  */
-export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Record<keyof DcsmConfig, unknown>> = {}): DcsmConfig {
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<Record<keyof DcsmConfig, unknown>> = {},
+): DcsmConfig {
   const raw: Record<string, unknown> = {};
   for (const [key, name] of Object.entries(ENV_NAMES)) {
     const v = env[name];
@@ -295,5 +372,10 @@ export function limitsOf(config: DcsmConfig): KemLimits {
 
 /** The hybrid search parameters implied by a configuration. */
 export function hybridOf(config: DcsmConfig): HybridOptions {
-  return { rrfK: config.hybridRrfK, vectorWeight: config.hybridVectorWeight, lexicalWeight: config.hybridLexicalWeight, window: config.hybridWindow };
+  return {
+    rrfK: config.hybridRrfK,
+    vectorWeight: config.hybridVectorWeight,
+    lexicalWeight: config.hybridLexicalWeight,
+    window: config.hybridWindow,
+  };
 }

@@ -32,12 +32,19 @@ export interface KpsSinkRuntime {
  * @param config - validated configuration (`glmUrl`, `dataDir`, write-behind batch and delay).
  * @param deps - GLM transport, GLM batch limit, logger, resolved data folder.
  */
-export function buildKpsSink(config: DcsmConfig, deps: { glm: Transport; maxBatchSize: number; log: Logger; dataDir: string }): KpsSinkRuntime {
+export function buildKpsSink(
+  config: DcsmConfig,
+  deps: { glm: Transport; maxBatchSize: number; log: Logger; dataDir: string },
+): KpsSinkRuntime {
   const inner = createGlmSink({ transport: deps.glm });
   // Concurrent documents share GLM BatchStoreKEMs calls (one storage transaction for many documents).
   const grouped = (sink: KemSink) => createGroupCommitSink({ inner: sink, maxBatchSize: deps.maxBatchSize });
   if (!config.glmUrl) return { sink: grouped(inner), outboxStats: async () => undefined, close: async () => {} };
-  const queue = createSqlitePersistQueue({ path: join(deps.dataDir, "kps-outbox.sqlite"), claimIdleMs: config.swmClaimIdleMs, log: deps.log });
+  const queue = createSqlitePersistQueue({
+    path: join(deps.dataDir, "kps-outbox.sqlite"),
+    claimIdleMs: config.swmClaimIdleMs,
+    log: deps.log,
+  });
   const worker = createWriteBehindWorker({
     queue,
     glm: deps.glm,

@@ -8,7 +8,7 @@
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Embedder } from "../services/kps/ports.ts";
-import { limitsOf, type DcsmConfig } from "./config.ts";
+import { type DcsmConfig, limitsOf } from "./config.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { startAuth } from "./parts/auth.ts";
 import { startEmbeddingStack, startModel } from "./parts/embedding.ts";
@@ -79,15 +79,25 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     const storage = await parts.start("storage", () => startStorage(config, dataDir, log));
     const index = await parts.start("vector index", () => startVectorIndex(config, dataDir, storage, log));
     const glm = await parts.start("GLM", () => startGlm(config, storage, index, embedding.embedder, limits, log));
-    const kps = await parts.start("KPS", () => startKps(config, glm.transport, embedding.embedder, limits, log, dataDir));
+    const kps = await parts.start("KPS", () =>
+      startKps(config, glm.transport, embedding.embedder, limits, log, dataDir),
+    );
     const swm = await parts.start("SWM", () => startSwm(config, glm, limits, log, dataDir));
-    const { routes, health } = await parts.start("routes", () => startRoutes(config, { glm, kps: kps.service, swm, maxPageSize: limits.maxPageSize }));
-    const http = await parts.start("HTTP app", () => startHttpApp(config, { routes, auth, log, index, embedding, swm }));
+    const { routes, health } = await parts.start("routes", () =>
+      startRoutes(config, { glm, kps: kps.service, swm, maxPageSize: limits.maxPageSize }),
+    );
+    const http = await parts.start("HTTP app", () =>
+      startHttpApp(config, { routes, auth, log, index, embedding, swm }),
+    );
     const swmBackend = config.redisUrl ? "redis" : "memory";
-    await parts.start("host routes", () => startHostRoutes(config, http, { auth, health, model, storage, index, embedding, swm, swmBackend }));
+    await parts.start("host routes", () =>
+      startHostRoutes(config, http, { auth, health, model, storage, index, embedding, swm, swmBackend }),
+    );
     const tls = await parts.start("TLS material", () => startTlsMaterial(config));
     const endpoint = await parts.start("HTTP host", () => startHttpHost(config, http, tls, log));
-    const rpc = await parts.start(tls.tls ? "TLS listener" : "gRPC listener", () => startRpcListener(config, http, endpoint));
+    const rpc = await parts.start(tls.tls ? "TLS listener" : "gRPC listener", () =>
+      startRpcListener(config, http, endpoint),
+    );
     // /health says "starting" (503) until the model is warm.
     await parts.start("model warm-up", async () => ({ value: await embedding.warmUp() }));
     await parts.start("serving", () => startServing(health));
@@ -95,7 +105,10 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     const host = config.host.includes(":") ? `[${config.host}]` : config.host;
     const httpUrl = tls.tls ? `https://${host}:${rpc.port}` : `http://${host}:${endpoint.port}`;
     const grpcUrl = tls.tls ? httpUrl : `http://${host}:${rpc.port}`; // TLS: one port for all protocols
-    log.info({ httpUrl, grpcUrl, dataDir, model: model.modelId, kems: await storage.store.count() }, "DCSM serving GLM, KPS and SWM");
+    log.info(
+      { httpUrl, grpcUrl, dataDir, model: model.modelId, kems: await storage.store.count() },
+      "DCSM serving GLM, KPS and SWM",
+    );
     const vectorIndexIdle = async () => {
       if ("drained" in index) await (index as { drained(): Promise<void> }).drained();
     };

@@ -42,7 +42,10 @@ export interface SwmRuntime {
  *   logger, data folder.
  * @throws BackendUnavailableError when `REDIS_URL` is set and Redis cannot be reached.
  */
-export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; repository?: InProcessGlm; limits: KemLimits; log: Logger; dataDir: string }): Promise<SwmRuntime> {
+export async function buildSwm(
+  config: DcsmConfig,
+  deps: { glm: Transport; repository?: InProcessGlm; limits: KemLimits; log: Logger; dataDir: string },
+): Promise<SwmRuntime> {
   const { log } = deps;
   // `namespace` is always indexed: scoped queries pin it, and evicted/deleted events must carry it (docs/security.md).
   const indexedKeys = [...new Set([...config.swmIndexedKeys, NAMESPACE_KEY])];
@@ -78,14 +81,23 @@ export async function buildSwm(config: DcsmConfig, deps: { glm: Transport; repos
     log,
     // In process the namespaces come from GLM's store (an index lookup per id), not from a
     // RetrieveKEMs call that would encode and decode whole KEMs, embeddings included.
-    ownershipConflicts: glmOwnershipConflicts(deps.repository ? storeNamespaceLookup(deps.repository.store) : glmNamespaceLookup(deps.glm, deps.limits.maxPageSize)),
+    ownershipConflicts: glmOwnershipConflicts(
+      deps.repository
+        ? storeNamespaceLookup(deps.repository.store)
+        : glmNamespaceLookup(deps.glm, deps.limits.maxPageSize),
+    ),
   });
   const service = createSwmService({
     ...backend,
     onEnqueued: () => worker.notify(),
     glm: deps.glm,
     limits: deps.limits,
-    swmLimits: { heartbeatMs: config.swmHeartbeatMs, maxSubscribers: config.swmMaxSubscribers, maxSubscribersPerPrincipal: config.swmMaxSubscribersPerPrincipal, subscriberBuffer: config.swmSubscriberBuffer },
+    swmLimits: {
+      heartbeatMs: config.swmHeartbeatMs,
+      maxSubscribers: config.swmMaxSubscribers,
+      maxSubscribersPerPrincipal: config.swmMaxSubscribersPerPrincipal,
+      subscriberBuffer: config.swmSubscriberBuffer,
+    },
   });
   log.info({ backend: config.redisUrl ? "redis" : "in-process", indexedKeys }, "SWM ready");
   return {
@@ -110,7 +122,9 @@ function namespaceOf(metadata: { [key: string]: unknown } | undefined): string |
  * written (write-behind never moves a GLM KEM between namespaces; the publish-time check can be
  * raced by a GLM write of the same id).
  */
-function glmOwnershipConflicts(lookup: (ids: string[]) => Promise<Map<string, string | undefined>>): (records: { id: string; metadata?: { [key: string]: unknown } }[]) => Promise<Map<string, string>> {
+function glmOwnershipConflicts(
+  lookup: (ids: string[]) => Promise<Map<string, string | undefined>>,
+): (records: { id: string; metadata?: { [key: string]: unknown } }[]) => Promise<Map<string, string>> {
   return async (records) => {
     const inGlm = await lookup([...new Set(records.map((r) => r.id))]);
     const out = new Map<string, string>();
@@ -118,7 +132,11 @@ function glmOwnershipConflicts(lookup: (ids: string[]) => Promise<Map<string, st
       if (!inGlm.has(r.id)) continue;
       const glmNs = inGlm.get(r.id);
       const mine = namespaceOf(r.metadata);
-      if (glmNs !== mine) out.set(r.id, `GLM holds ${r.id} in ${glmNs === undefined ? "no namespace" : `namespace ${glmNs}`}, the queued KEM is in ${mine === undefined ? "no namespace" : `namespace ${mine}`}`);
+      if (glmNs !== mine)
+        out.set(
+          r.id,
+          `GLM holds ${r.id} in ${glmNs === undefined ? "no namespace" : `namespace ${glmNs}`}, the queued KEM is in ${mine === undefined ? "no namespace" : `namespace ${mine}`}`,
+        );
     }
     return out;
   };
@@ -128,7 +146,10 @@ function glmOwnershipConflicts(lookup: (ids: string[]) => Promise<Map<string, st
  * Namespaces of GLM KEMs by id, asked over `glmTransport` (RetrieveKEMs by ids, every page).
  * @param maxPageSize - GLM's largest page (ids are asked in chunks of at most this many, ≤ 1000).
  */
-export function glmNamespaceLookup(glmTransport: Transport, maxPageSize: number): (ids: string[]) => Promise<Map<string, string | undefined>> {
+export function glmNamespaceLookup(
+  glmTransport: Transport,
+  maxPageSize: number,
+): (ids: string[]) => Promise<Map<string, string | undefined>> {
   const glm = createClient(GlobalLongTermMemoryService, glmTransport);
   const chunk = Math.max(1, Math.min(1000, maxPageSize));
   return async (ids) => {
@@ -151,6 +172,8 @@ export function glmNamespaceLookup(glmTransport: Transport, maxPageSize: number)
  * absent from the map; a KEM without a namespace maps to undefined).
  * @param store - GLM's store.
  */
-export function storeNamespaceLookup(store: Pick<KemStore, "getMany">): (ids: string[]) => Promise<Map<string, string | undefined>> {
+export function storeNamespaceLookup(
+  store: Pick<KemStore, "getMany">,
+): (ids: string[]) => Promise<Map<string, string | undefined>> {
   return async (ids) => new Map((await store.getMany(ids)).map((r) => [r.id, namespaceOf(r.metadata)]));
 }

@@ -48,7 +48,9 @@ export function pemFile(kind: "cert" | "key"): z.ZodDefault<z.ZodString> {
           if (kind === "cert") new X509Certificate(pem);
           else createPrivateKey(pem);
         } catch (err) {
-          throw new Error(`${path} is not a PEM ${kind === "cert" ? "certificate" : "private key"} (${firstLine(err)})`);
+          throw new Error(
+            `${path} is not a PEM ${kind === "cert" ? "certificate" : "private key"} (${firstLine(err)})`,
+          );
         }
       } catch (err) {
         ctx.addIssue({ code: "custom", message: (err as Error).message });
@@ -67,17 +69,29 @@ export function pemFile(kind: "cert" | "key"): z.ZodDefault<z.ZodString> {
 export function checkTlsPair(config: TlsSettings, ctx: z.RefinementCtx): void {
   if (!config.tlsCert && !config.tlsKey) return;
   if (!config.tlsKey) {
-    ctx.addIssue({ code: "custom", path: ["tlsKey"], message: "DCSM_TLS_CERT is set but DCSM_TLS_KEY is not: TLS needs both (or neither)" });
+    ctx.addIssue({
+      code: "custom",
+      path: ["tlsKey"],
+      message: "DCSM_TLS_CERT is set but DCSM_TLS_KEY is not: TLS needs both (or neither)",
+    });
     return;
   }
   if (!config.tlsCert) {
-    ctx.addIssue({ code: "custom", path: ["tlsCert"], message: "DCSM_TLS_KEY is set but DCSM_TLS_CERT is not: TLS needs both (or neither)" });
+    ctx.addIssue({
+      code: "custom",
+      path: ["tlsCert"],
+      message: "DCSM_TLS_KEY is set but DCSM_TLS_CERT is not: TLS needs both (or neither)",
+    });
     return;
   }
   try {
     const cert = new X509Certificate(readFileSync(config.tlsCert));
     if (!cert.checkPrivateKey(createPrivateKey(readFileSync(config.tlsKey)))) {
-      ctx.addIssue({ code: "custom", path: ["tlsKey"], message: `${config.tlsKey} is not the private key of the certificate in ${config.tlsCert}` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["tlsKey"],
+        message: `${config.tlsKey} is not the private key of the certificate in ${config.tlsCert}`,
+      });
     }
   } catch {
     // Unreadable or unparsable: the field's own check reported it.

@@ -23,7 +23,16 @@ const ROOT = resolve(import.meta.dir, "..");
 const NM = join(ROOT, "node_modules");
 const MODEL = "all-MiniLM-L6-v2";
 /** Model files the default configuration (q8) reads. */
-const MODEL_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "LICENSE", "PROVENANCE.md", "onnx/model_quantized.onnx"];
+const MODEL_FILES = [
+  "config.json",
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "vocab.txt",
+  "LICENSE",
+  "PROVENANCE.md",
+  "onnx/model_quantized.onnx",
+];
 
 /** Code grammars KPS's chunker loads (services/kps/chunking/languages.ts). */
 const GRAMMARS = ["typescript", "tsx", "javascript", "python", "go", "rust"];
@@ -31,11 +40,16 @@ const GRAMMARS = ["typescript", "tsx", "javascript", "python", "go", "rust"];
 /** Native files (and WASM grammars) for this platform: name in DCSM_NATIVE_DIR → source path. */
 function nativeFiles(): Record<string, string> {
   if (process.platform !== "linux" || (process.arch !== "x64" && process.arch !== "arm64")) {
-    throw new Error(`build-binary: only linux-x64 and linux-arm64 are supported (this is ${process.platform}-${process.arch})`);
+    throw new Error(
+      `build-binary: only linux-x64 and linux-arm64 are supported (this is ${process.platform}-${process.arch})`,
+    );
   }
   const ort = join(NM, "onnxruntime-node", "bin", "napi-v6", "linux", process.arch);
   const grammars = Object.fromEntries(
-    GRAMMARS.map((g) => [`tree-sitter-wasm/wasm/tree-sitter-${g}.wasm`, join(NM, "@vscode", "tree-sitter-wasm", "wasm", `tree-sitter-${g}.wasm`)]),
+    GRAMMARS.map((g) => [
+      `tree-sitter-wasm/wasm/tree-sitter-${g}.wasm`,
+      join(NM, "@vscode", "tree-sitter-wasm", "wasm", `tree-sitter-${g}.wasm`),
+    ]),
   );
   return {
     "libonnxruntime.so.1": join(ort, "libonnxruntime.so.1"),
@@ -53,17 +67,49 @@ const NATIVE_DIR = `require(${JSON.stringify(join(ROOT, "runtime", "binary", "pr
 /** Rewrites that make dependencies work inside the executable (each must match, or the build fails). */
 const REWRITES: { file: RegExp; from: string | RegExp; to: string }[] = [
   // transformers.js loads onnxruntime-node through createRequire, which the bundler cannot follow.
-  { file: /@huggingface[\\/]transformers[\\/]dist[\\/]transformers\.node\.mjs$/, from: 'requireFromHere("onnxruntime-node")', to: 'require("onnxruntime-node")' },
-  { file: /onnxruntime-node[\\/]dist[\\/]binding\.js$/, from: /require\(`\.\.\/bin\/napi-v6\/\$\{process\.platform\}\/\$\{process\.arch\}\/onnxruntime_binding\.node`\)/, to: `require(${NATIVE_DIR} + "/onnxruntime_binding.node")` },
+  {
+    file: /@huggingface[\\/]transformers[\\/]dist[\\/]transformers\.node\.mjs$/,
+    from: 'requireFromHere("onnxruntime-node")',
+    to: 'require("onnxruntime-node")',
+  },
+  {
+    file: /onnxruntime-node[\\/]dist[\\/]binding\.js$/,
+    from: /require\(`\.\.\/bin\/napi-v6\/\$\{process\.platform\}\/\$\{process\.arch\}\/onnxruntime_binding\.node`\)/,
+    to: `require(${NATIVE_DIR} + "/onnxruntime_binding.node")`,
+  },
   // tree-sitter: the runtime's WASM and the grammars are read from files, located relative to modules.
-  { file: /web-tree-sitter[\\/]web-tree-sitter\.js$/, from: 'new URL("web-tree-sitter.wasm", import.meta.url).href', to: `(${NATIVE_DIR} + "/web-tree-sitter.wasm")` },
-  { file: /services[\\/]kps[\\/]chunking[\\/]languages\.ts$/, from: 'dirname(require.resolve("@vscode/tree-sitter-wasm/package.json"))', to: `(${NATIVE_DIR} + "/tree-sitter-wasm")` },
-  { file: /services[\\/]kps[\\/]chunking[\\/]languages\.ts$/, from: 'join(import.meta.dir, "grammars", "tree-sitter-markdown.wasm")', to: `join(${NATIVE_DIR}, "tree-sitter-markdown.wasm")` },
+  {
+    file: /web-tree-sitter[\\/]web-tree-sitter\.js$/,
+    from: 'new URL("web-tree-sitter.wasm", import.meta.url).href',
+    to: `(${NATIVE_DIR} + "/web-tree-sitter.wasm")`,
+  },
+  {
+    file: /services[\\/]kps[\\/]chunking[\\/]languages\.ts$/,
+    from: 'dirname(require.resolve("@vscode/tree-sitter-wasm/package.json"))',
+    to: `(${NATIVE_DIR} + "/tree-sitter-wasm")`,
+  },
+  {
+    file: /services[\\/]kps[\\/]chunking[\\/]languages\.ts$/,
+    from: 'join(import.meta.dir, "grammars", "tree-sitter-markdown.wasm")',
+    to: `join(${NATIVE_DIR}, "tree-sitter-markdown.wasm")`,
+  },
   // The HNSW graph worker is an extra entry point; inside the executable it lives at its path
   // relative to the entry points' common folder (the repository root), not beside the bundle.
-  { file: /services[\\/]glm[\\/]vector[\\/]hnsw-index\.ts$/, from: 'new URL("./hnsw-graph-worker.ts", import.meta.url).href', to: '"./services/glm/vector/hnsw-graph-worker.ts"' },
-  { file: /services[\\/]glm[\\/]store[\\/]sqlite-lexical-thread\.ts$/, from: 'new URL("./sqlite-lexical-worker.ts", import.meta.url).href', to: '"./services/glm/store/sqlite-lexical-worker.ts"' },
-  { file: /usearch[\\/]javascript[\\/]dist[\\/](esm|cjs)[\\/]usearch\.js$/, from: "build(getBuildDir(getDirName()))", to: `require(${NATIVE_DIR} + "/usearch.node")` },
+  {
+    file: /services[\\/]glm[\\/]vector[\\/]hnsw-index\.ts$/,
+    from: 'new URL("./hnsw-graph-worker.ts", import.meta.url).href',
+    to: '"./services/glm/vector/hnsw-graph-worker.ts"',
+  },
+  {
+    file: /services[\\/]glm[\\/]store[\\/]sqlite-lexical-thread\.ts$/,
+    from: 'new URL("./sqlite-lexical-worker.ts", import.meta.url).href',
+    to: '"./services/glm/store/sqlite-lexical-worker.ts"',
+  },
+  {
+    file: /usearch[\\/]javascript[\\/]dist[\\/](esm|cjs)[\\/]usearch\.js$/,
+    from: "build(getBuildDir(getDirName()))",
+    to: `require(${NATIVE_DIR} + "/usearch.node")`,
+  },
 ];
 
 const plugin: BunPlugin = {
@@ -71,7 +117,8 @@ const plugin: BunPlugin = {
   setup(build) {
     build.onResolve({ filter: /^sharp$/ }, () => ({ path: "sharp", namespace: "dcsm-stub" }));
     build.onLoad({ filter: /.*/, namespace: "dcsm-stub" }, () => ({
-      contents: 'export default function sharp() { throw new Error("image input (sharp) is not available in the dcsm executable"); }',
+      contents:
+        'export default function sharp() { throw new Error("image input (sharp) is not available in the dcsm executable"); }',
       loader: "js",
     }));
     const any = new RegExp(REWRITES.map((r) => r.file.source).join("|"));
@@ -79,7 +126,10 @@ const plugin: BunPlugin = {
       let src = readFileSync(args.path, "utf8");
       for (const r of REWRITES.filter((x) => x.file.test(args.path))) {
         const out = src.replace(r.from, r.to);
-        if (out === src) throw new Error(`build-binary: ${relative(ROOT, args.path)} changed; the rewrite of ${String(r.from)} no longer applies`);
+        if (out === src)
+          throw new Error(
+            `build-binary: ${relative(ROOT, args.path)} changed; the rewrite of ${String(r.from)} no longer applies`,
+          );
         src = out;
       }
       return { contents: src, loader: args.path.endsWith(".ts") ? "ts" : "js" };
@@ -122,14 +172,19 @@ await import(${JSON.stringify(join(ROOT, "runtime", "cli", "main.ts"))});
   );
   mkdirSync(resolve(outfile, ".."), { recursive: true });
   const result = await Bun.build({
-    entrypoints: [entry, join(ROOT, "services", "glm", "vector", "hnsw-graph-worker.ts"), join(ROOT, "services", "glm", "store", "sqlite-lexical-worker.ts")],
+    entrypoints: [
+      entry,
+      join(ROOT, "services", "glm", "vector", "hnsw-graph-worker.ts"),
+      join(ROOT, "services", "glm", "store", "sqlite-lexical-worker.ts"),
+    ],
     compile: { outfile },
     target: "bun",
     minify: { syntax: true, whitespace: true },
     plugins: [plugin],
     define: { "process.env.DCSM_BINARY_BUILD": JSON.stringify(buildId) },
   });
-  if (!result.success) throw new AggregateError(result.logs, `bun build --compile failed:\n${result.logs.map(String).join("\n")}`);
+  if (!result.success)
+    throw new AggregateError(result.logs, `bun build --compile failed:\n${result.logs.map(String).join("\n")}`);
   return { outfile, buildId };
 }
 
@@ -137,5 +192,7 @@ if (import.meta.main) {
   const { values } = parseArgs({ options: { outfile: { type: "string", default: join(ROOT, "dist", "dcsm") } } });
   const t0 = performance.now();
   const { outfile, buildId } = await buildBinary(resolve(values.outfile!));
-  process.stdout.write(`built ${outfile} (${(statSync(outfile).size / 1e6).toFixed(0)} MB, build ${buildId}) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  process.stdout.write(
+    `built ${outfile} (${(statSync(outfile).size / 1e6).toFixed(0)} MB, build ${buildId}) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+  );
 }

@@ -21,7 +21,10 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { loadLocomo } from "../bench/lib/locomo.ts";
 
-type Extractor = (texts: string[], o: { pooling: "mean"; normalize: boolean }) => Promise<{ data: Float32Array; dims: number[] }>;
+type Extractor = (
+  texts: string[],
+  o: { pooling: "mean"; normalize: boolean },
+) => Promise<{ data: Float32Array; dims: number[] }>;
 
 const [refPath, ...specs] = process.argv.slice(2);
 if (!refPath || specs.length === 0) {
@@ -40,7 +43,9 @@ tf.env.allowRemoteModels = false;
 
 const ref = JSON.parse(readFileSync(refPath, "utf8")) as { sentences: string[]; embeddings: number[][] };
 const locomo = loadLocomo(process.env.DCSM_BENCH_LOCOMO_DIR ?? join(repo, "..", "shared", "datasets", "locomo-dev"));
-const prose = locomo ? locomo.turns.map((t) => t.text) : Array.from({ length: 4096 }, (_, i) => `Sentence ${i}: the agent stores a memory and finds it again by meaning.`);
+const prose = locomo
+  ? locomo.turns.map((t) => t.text)
+  : Array.from({ length: 4096 }, (_, i) => `Sentence ${i}: the agent stores a memory and finds it again by meaning.`);
 const code: string[] = [];
 const walk = (d: string) => {
   for (const f of readdirSync(d)) {
@@ -55,7 +60,18 @@ const walk = (d: string) => {
 };
 for (const d of ["services", "runtime", "sdk", "bench"]) walk(join(repo, d));
 
-const variants: { name: string; dtype: string; threads: number; batch: number; extractor: Extractor; prose: number[]; code: number[]; proseCpu: number[]; codeCpu: number[]; min: number }[] = [];
+const variants: {
+  name: string;
+  dtype: string;
+  threads: number;
+  batch: number;
+  extractor: Extractor;
+  prose: number[];
+  code: number[];
+  proseCpu: number[];
+  codeCpu: number[];
+  min: number;
+}[] = [];
 for (const spec of specs) {
   const [name, rest] = spec.split("=") as [string, string];
   const [dirPart, dtype, threadsPart, batchPart] = rest.split(":") as [string, string, string?, string?];
@@ -66,7 +82,10 @@ for (const spec of specs) {
   const extractor = (await tf.pipeline("feature-extraction", basename(dir), {
     dtype: dtype as "fp32",
     device: "cpu",
-    session_options: { enableMemPattern: false, ...(vThreads ? { intraOpNumThreads: vThreads, interOpNumThreads: 1 } : {}) },
+    session_options: {
+      enableMemPattern: false,
+      ...(vThreads ? { intraOpNumThreads: vThreads, interOpNumThreads: 1 } : {}),
+    },
   })) as unknown as Extractor;
   // Quality: every reference sentence, as one batch and one at a time; the worse of the two counts.
   const d = ref.embeddings[0]!.length;
@@ -78,14 +97,26 @@ for (const spec of specs) {
     min = Math.min(min, cos(all.data, i * d, ref.embeddings[i]!), cos(one.data, 0, ref.embeddings[i]!));
   }
   await extractor(prose.slice(0, batch), { pooling: "mean", normalize: true }); // warm-up
-  variants.push({ name, dtype, threads: vThreads, batch: vBatch, extractor, prose: [], code: [], proseCpu: [], codeCpu: [], min });
+  variants.push({
+    name,
+    dtype,
+    threads: vThreads,
+    batch: vBatch,
+    extractor,
+    prose: [],
+    code: [],
+    proseCpu: [],
+    codeCpu: [],
+    min,
+  });
 }
 
 /** Texts per second of wall time, and per second of this process's CPU time (user + system). */
 async function rate(extractor: Extractor, texts: string[], batch: number): Promise<[number, number]> {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
-  for (let i = 0; i < texts.length; i += batch) await extractor(texts.slice(i, i + batch), { pooling: "mean", normalize: true });
+  for (let i = 0; i < texts.length; i += batch)
+    await extractor(texts.slice(i, i + batch), { pooling: "mean", normalize: true });
   const c = process.cpuUsage(c0);
   return [texts.length / ((performance.now() - t0) / 1000), texts.length / ((c.user + c.system) / 1e6)];
 }
@@ -106,5 +137,19 @@ for (let r = 0; r < rounds; r++) {
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 for (const v of variants) {
-  console.log(JSON.stringify({ name: v.name, dtype: v.dtype, minCosine: Number(v.min.toFixed(6)), proseTextsPerS: Number(median(v.prose).toFixed(1)), codeChunksPerS: Number(median(v.code).toFixed(1)), prosePerCpuS: Number(median(v.proseCpu).toFixed(1)), codePerCpuS: Number(median(v.codeCpu).toFixed(1)), prose: v.prose.map((x) => Math.round(x)), code: v.code.map((x) => Math.round(x)), batch: v.batch, threads: v.threads }));
+  console.log(
+    JSON.stringify({
+      name: v.name,
+      dtype: v.dtype,
+      minCosine: Number(v.min.toFixed(6)),
+      proseTextsPerS: Number(median(v.prose).toFixed(1)),
+      codeChunksPerS: Number(median(v.code).toFixed(1)),
+      prosePerCpuS: Number(median(v.proseCpu).toFixed(1)),
+      codePerCpuS: Number(median(v.codeCpu).toFixed(1)),
+      prose: v.prose.map((x) => Math.round(x)),
+      code: v.code.map((x) => Math.round(x)),
+      batch: v.batch,
+      threads: v.threads,
+    }),
+  );
 }

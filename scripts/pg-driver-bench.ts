@@ -65,7 +65,9 @@ try {
     for (let i = 0; i < SELECTS; i++) await sql.unsafe(SELECT, [`b${i % BATCHES}-${i % 1000}`], { prepare: true });
     const selectUs = ((performance.now() - t) / SELECTS) * 1000;
     const t2 = performance.now();
-    await Promise.all(Array.from({ length: SELECTS }, (_, i) => sql.unsafe(SELECT, [`b${i % BATCHES}-${i % 1000}`], { prepare: true })));
+    await Promise.all(
+      Array.from({ length: SELECTS }, (_, i) => sql.unsafe(SELECT, [`b${i % BATCHES}-${i % 1000}`], { prepare: true })),
+    );
     results.postgres = { insertMs: median(ins), selectUs, concurrentUs: ((performance.now() - t2) / SELECTS) * 1000 };
     await sql.unsafe("DROP TABLE kems");
     await sql.end();
@@ -82,15 +84,22 @@ try {
       ins.push(performance.now() - t);
     }
     const t = performance.now();
-    for (let i = 0; i < SELECTS; i++) await client.query({ name: "sel", text: SELECT, values: [`b${i % BATCHES}-${i % 1000}`] });
+    for (let i = 0; i < SELECTS; i++)
+      await client.query({ name: "sel", text: SELECT, values: [`b${i % BATCHES}-${i % 1000}`] });
     const selectUs = ((performance.now() - t) / SELECTS) * 1000;
     const t2 = performance.now();
-    await Promise.all(Array.from({ length: SELECTS }, (_, i) => client.query({ name: "sel", text: SELECT, values: [`b${i % BATCHES}-${i % 1000}`] })));
+    await Promise.all(
+      Array.from({ length: SELECTS }, (_, i) =>
+        client.query({ name: "sel", text: SELECT, values: [`b${i % BATCHES}-${i % 1000}`] }),
+      ),
+    );
     results.pg = { insertMs: median(ins), selectUs, concurrentUs: ((performance.now() - t2) / SELECTS) * 1000 };
     await client.end();
   }
   for (const [name, r] of Object.entries(results)) {
-    console.log(`${name.padEnd(9)} batch insert 1000 KEMs: median ${r.insertMs.toFixed(1)} ms; point select: ${r.selectUs.toFixed(0)} µs/query sequential, ${r.concurrentUs.toFixed(0)} µs/query with ${SELECTS} in flight on the one connection`);
+    console.log(
+      `${name.padEnd(9)} batch insert 1000 KEMs: median ${r.insertMs.toFixed(1)} ms; point select: ${r.selectUs.toFixed(0)} µs/query sequential, ${r.concurrentUs.toFixed(0)} µs/query with ${SELECTS} in flight on the one connection`,
+    );
   }
 } finally {
   await admin.unsafe(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);

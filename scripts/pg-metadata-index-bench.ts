@@ -39,18 +39,31 @@ const META = `jsonb_build_object('kind', CASE WHEN g % 2000 = 0 THEN 'rare' WHEN
 const hashOf = (key: string, valueSql: string) => `hashtextextended('${key}' || chr(1) || (${valueSql}), 0)`;
 try {
   for (const t of ["kems_gin", "kems_side"]) {
-    await sql.unsafe(`CREATE TABLE ${t} (id text PRIMARY KEY, metadata jsonb NOT NULL, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)`);
-    await sql.unsafe(`INSERT INTO ${t} SELECT lpad(g::text, 8, '0'), ${META}, now() - (g || ' ms')::interval, now() - (g || ' ms')::interval FROM generate_series(1, ${N}) g`);
+    await sql.unsafe(
+      `CREATE TABLE ${t} (id text PRIMARY KEY, metadata jsonb NOT NULL, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)`,
+    );
+    await sql.unsafe(
+      `INSERT INTO ${t} SELECT lpad(g::text, 8, '0'), ${META}, now() - (g || ' ms')::interval, now() - (g || ' ms')::interval FROM generate_series(1, ${N}) g`,
+    );
     await sql.unsafe(`CREATE INDEX ON ${t} (updated_at, id)`);
   }
   await sql.unsafe("CREATE INDEX kems_gin_meta ON kems_gin USING gin (metadata jsonb_path_ops)");
-  await sql.unsafe("CREATE TABLE kem_meta (h bigint NOT NULL, updated_at timestamptz NOT NULL, id text NOT NULL, PRIMARY KEY (h, updated_at, id))");
+  await sql.unsafe(
+    "CREATE TABLE kem_meta (h bigint NOT NULL, updated_at timestamptz NOT NULL, id text NOT NULL, PRIMARY KEY (h, updated_at, id))",
+  );
   await sql.unsafe("CREATE INDEX ON kem_meta (id)");
-  await sql.unsafe(`INSERT INTO kem_meta SELECT ${hashOf("kind", "k.metadata->>'kind'")}, k.updated_at, k.id FROM kems_side k`);
-  await sql.unsafe(`INSERT INTO kem_meta SELECT ${hashOf("tag", "k.metadata->>'tag'")}, k.updated_at, k.id FROM kems_side k`);
-  await sql.unsafe(`INSERT INTO kem_meta SELECT ${hashOf("era", "k.metadata->>'era'")}, k.updated_at, k.id FROM kems_side k`);
+  await sql.unsafe(
+    `INSERT INTO kem_meta SELECT ${hashOf("kind", "k.metadata->>'kind'")}, k.updated_at, k.id FROM kems_side k`,
+  );
+  await sql.unsafe(
+    `INSERT INTO kem_meta SELECT ${hashOf("tag", "k.metadata->>'tag'")}, k.updated_at, k.id FROM kems_side k`,
+  );
+  await sql.unsafe(
+    `INSERT INTO kem_meta SELECT ${hashOf("era", "k.metadata->>'era'")}, k.updated_at, k.id FROM kems_side k`,
+  );
   await sql.unsafe("VACUUM ANALYZE");
-  const h = async (key: string, value: string) => (await sql.unsafe<{ h: string }[]>(`SELECT ${hashOf(key, "$1::text")} AS h`, [value]))[0]!.h;
+  const h = async (key: string, value: string) =>
+    (await sql.unsafe<{ h: string }[]>(`SELECT ${hashOf(key, "$1::text")} AS h`, [value]))[0]!.h;
 
   const cases: [string, Record<string, string | number>][] = [
     ["frequent value (kind = doc, 50%)", { kind: "doc" }],
@@ -61,17 +74,26 @@ try {
     ["frequent but oldest (era = old, 10%)", { era: "old" }],
   ];
   for (const [label, filter] of cases) {
-    const gin = await time("SELECT id FROM kems_gin WHERE metadata @> $1::text::jsonb ORDER BY updated_at DESC, id DESC LIMIT 20", [JSON.stringify(filter)]);
+    const gin = await time(
+      "SELECT id FROM kems_gin WHERE metadata @> $1::text::jsonb ORDER BY updated_at DESC, id DESC LIMIT 20",
+      [JSON.stringify(filter)],
+    );
     // Side table: walk the least frequent pair (as the store's planner chooses), recheck with @>.
     // The walk is fenced (OFFSET 0) and joined LATERAL, so PostgreSQL cannot trade it for a scan
     // driven by its (absent) estimate of the @> recheck.
-    const [key, value] = filter.era ? ["era", String(filter.era)] : filter.kind === "rare" || filter.tag === undefined ? ["kind", String(filter.kind)] : ["tag", String(filter.tag)];
+    const [key, value] = filter.era
+      ? ["era", String(filter.era)]
+      : filter.kind === "rare" || filter.tag === undefined
+        ? ["kind", String(filter.kind)]
+        : ["tag", String(filter.tag)];
     const side = await time(
       `SELECT k.id FROM (SELECT m.updated_at, m.id FROM kem_meta m WHERE m.h = $1::text::int8 ORDER BY m.updated_at DESC, m.id DESC OFFSET 0) m
        CROSS JOIN LATERAL (SELECT k.id FROM kems_side k WHERE k.id = m.id AND k.metadata @> $2::text::jsonb) k ORDER BY m.updated_at DESC, m.id DESC LIMIT 20`,
       [await h(key, value), JSON.stringify(filter)],
     );
-    console.log(`${label.padEnd(46)} GIN jsonb_path_ops: ${gin.toFixed(2).padStart(7)} ms   kem_meta walk: ${side.toFixed(2).padStart(6)} ms`);
+    console.log(
+      `${label.padEnd(46)} GIN jsonb_path_ops: ${gin.toFixed(2).padStart(7)} ms   kem_meta walk: ${side.toFixed(2).padStart(6)} ms`,
+    );
   }
   // Write cost: 1000 new KEMs (3 metadata pairs each) in one transaction, median of 10.
   for (const mode of ["gin", "side"] as const) {
@@ -80,15 +102,21 @@ try {
       const t = performance.now();
       await sql.begin(async (tx) => {
         const table = mode === "gin" ? "kems_gin" : "kems_side";
-        await tx.unsafe(`INSERT INTO ${table} SELECT 'w${r}-' || g, ${META}, now(), now() FROM generate_series(1, 1000) g`);
+        await tx.unsafe(
+          `INSERT INTO ${table} SELECT 'w${r}-' || g, ${META}, now(), now() FROM generate_series(1, 1000) g`,
+        );
         if (mode === "side") {
           const keys = ["kind", "tag", "era"].map((key) => `(${hashOf(key, `(${META})->>'${key}'`)})`).join(", ");
-          await tx.unsafe(`INSERT INTO kem_meta SELECT h, now(), 'w${r}-' || g FROM generate_series(1, 1000) g, LATERAL (VALUES ${keys}) AS v(h)`);
+          await tx.unsafe(
+            `INSERT INTO kem_meta SELECT h, now(), 'w${r}-' || g FROM generate_series(1, 1000) g, LATERAL (VALUES ${keys}) AS v(h)`,
+          );
         }
       });
       ts.push(performance.now() - t);
     }
-    console.log(`write 1000 KEMs, ${mode === "gin" ? "GIN jsonb_path_ops" : "kem_meta (3 entries each)"}: median ${median(ts).toFixed(1)} ms`);
+    console.log(
+      `write 1000 KEMs, ${mode === "gin" ? "GIN jsonb_path_ops" : "kem_meta (3 entries each)"}: median ${median(ts).toFixed(1)} ms`,
+    );
   }
 } finally {
   await sql.end();

@@ -29,7 +29,10 @@ if (missing.length > 0) {
   if (root && onPath("apt-get")) {
     console.log(`installing test prerequisites from Debian packages: ${pkgs.join(", ")}`);
     const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-    for (const args of [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", ...pkgs]]) {
+    for (const args of [
+      ["apt-get", "update", "-qq"],
+      ["apt-get", "install", "-y", "-qq", ...pkgs],
+    ]) {
       const r = Bun.spawnSync(args, { env, stdout: "inherit", stderr: "inherit" });
       if (r.exitCode !== 0) {
         console.error(`\`${args.join(" ")}\` failed (exit ${r.exitCode})`);
@@ -39,7 +42,9 @@ if (missing.length > 0) {
   }
   const still = NEEDS.filter((n) => !n.present());
   if (still.length > 0) {
-    console.error(`the test suite needs ${still.map((n) => n.what).join(" and ")}: install the Debian package(s) ${still.map((n) => n.pkg).join(" ")} (e.g. sudo apt-get install ${still.map((n) => n.pkg).join(" ")})`);
+    console.error(
+      `the test suite needs ${still.map((n) => n.what).join(" and ")}: install the Debian package(s) ${still.map((n) => n.pkg).join(" ")} (e.g. sudo apt-get install ${still.map((n) => n.pkg).join(" ")})`,
+    );
     process.exit(1);
   }
 }

@@ -6,20 +6,46 @@
  * @module
  */
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
+import { type Client, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { v7 as uuidv7 } from "uuid";
-import { GlobalLongTermMemoryService, MetadataUpdateMode, type RetrieveKEMsResponse } from "./gen/dcsm/v1/glm_service_pb.ts";
-import { KEMSchema, type KEM } from "./gen/dcsm/v1/kem_pb.ts";
-import { KnowledgeProcessorService, type ProcessRawDataRequestSchema, type ProcessRawDataResponse } from "./gen/dcsm/v1/kps_service_pb.ts";
-import { SharedWorkingMemoryService, type AcquireLockResponse, type GetLockInfoResponse, type ReleaseStatus, type SWMMemoryEvent } from "./gen/dcsm/v1/swm_service_pb.ts";
-import { holdLock, LOCK_DEFAULTS, type HeldLock, type LockOptions } from "./distributed-lock.ts";
-import { LocalAgentMemory, type LocalAgentMemoryOptions, type LocalQuery } from "./local-agent-memory.ts";
-import { withRetries, type RetryOptions } from "./retry.ts";
-import { subscribeSwmEvents, type HandleSwmEventsOptions, type SwmEventFilter, type SwmEventSubscription } from "./swm-events.ts";
-import { makeTransport, type AgentProtocol, type TransportMakers } from "./transport.ts";
 import { codeFromName } from "./code-names.ts";
-import { kemInit, kemQueryInit, type KemInput, type KemPatch, type KemQueryInput, type SearchModeName } from "./kem-input.ts";
+import { type HeldLock, holdLock, LOCK_DEFAULTS, type LockOptions } from "./distributed-lock.ts";
+import {
+  GlobalLongTermMemoryService,
+  MetadataUpdateMode,
+  type RetrieveKEMsResponse,
+} from "./gen/dcsm/v1/glm_service_pb.ts";
+import { type KEM, KEMSchema } from "./gen/dcsm/v1/kem_pb.ts";
+import {
+  KnowledgeProcessorService,
+  type ProcessRawDataRequestSchema,
+  type ProcessRawDataResponse,
+} from "./gen/dcsm/v1/kps_service_pb.ts";
+import {
+  type AcquireLockResponse,
+  type GetLockInfoResponse,
+  type ReleaseStatus,
+  SharedWorkingMemoryService,
+  type SWMMemoryEvent,
+} from "./gen/dcsm/v1/swm_service_pb.ts";
+import {
+  type KemInput,
+  type KemPatch,
+  type KemQueryInput,
+  kemInit,
+  kemQueryInit,
+  type SearchModeName,
+} from "./kem-input.ts";
+import { LocalAgentMemory, type LocalAgentMemoryOptions, type LocalQuery } from "./local-agent-memory.ts";
+import { type RetryOptions, withRetries } from "./retry.ts";
+import {
+  type HandleSwmEventsOptions,
+  type SwmEventFilter,
+  type SwmEventSubscription,
+  subscribeSwmEvents,
+} from "./swm-events.ts";
+import { type AgentProtocol, makeTransport, type TransportMakers } from "./transport.ts";
 
 export type { AgentProtocol };
 
@@ -69,7 +95,9 @@ export interface BatchOutcome {
  * Builds the transport for `baseUrl` and `protocol` with fetch (browsers, Deno, Bun, Node ≥ 18).
  * @throws TypeError for `grpc` (use `sdk/server.ts`) or a missing `baseUrl`.
  */
-export function createFetchTransport(options: Pick<AgentSDKOptions, "baseUrl" | "protocol" | "useBinaryFormat" | "fetch" | "token">): Transport {
+export function createFetchTransport(
+  options: Pick<AgentSDKOptions, "baseUrl" | "protocol" | "useBinaryFormat" | "fetch" | "token">,
+): Transport {
   const { fetch } = options;
   const makers: TransportMakers = {
     connect: (base) => createConnectTransport({ ...base, fetch }),
@@ -145,20 +173,32 @@ export class AgentSDK {
    * idempotency key so retries never store twice; stored KEMs (server ids and timestamps, the
    * embeddings sent) go to the local memory. Per-item failures are returned, not thrown.
    */
-  async storeKems(kems: readonly KemInput[], options: CallOptions & { batchSize?: number } = {}): Promise<BatchOutcome> {
+  async storeKems(
+    kems: readonly KemInput[],
+    options: CallOptions & { batchSize?: number } = {},
+  ): Promise<BatchOutcome> {
     const size = options.batchSize ?? 500;
     const out: BatchOutcome = { kems: [], failed: [] };
     for (let at = 0; at < kems.length; at += size) {
       const items = kems.slice(at, at + size).map(kemInit);
-      const res = await this.glm.batchStoreKEMs({ kems: items, idempotencyKeys: items.map(() => uuidv7()) }, this.call(options));
+      const res = await this.glm.batchStoreKEMs(
+        { kems: items, idempotencyKeys: items.map(() => uuidv7()) },
+        this.call(options),
+      );
       for (const r of res.results) {
         if (r.outcome.case === "kem") {
           const sent = items[r.index]!;
-          const kem = r.outcome.value.embeddings.length === 0 && sent.embeddings?.length ? create(KEMSchema, { ...r.outcome.value, embeddings: [...sent.embeddings] }) : r.outcome.value;
+          const kem =
+            r.outcome.value.embeddings.length === 0 && sent.embeddings?.length
+              ? create(KEMSchema, { ...r.outcome.value, embeddings: [...sent.embeddings] })
+              : r.outcome.value;
           this.lpa.put(kem);
           out.kems.push(kem);
         } else if (r.outcome.case === "error") {
-          out.failed.push({ index: at + r.index, error: new ConnectError(r.outcome.value.message, codeFromName(r.outcome.value.code)) });
+          out.failed.push({
+            index: at + r.index,
+            error: new ConnectError(r.outcome.value.message, codeFromName(r.outcome.value.code)),
+          });
         }
       }
     }
@@ -175,14 +215,24 @@ export class AgentSDK {
   async ingestDocuments(
     documents: readonly MessageInitShape<typeof ProcessRawDataRequestSchema>[],
     options: CallOptions & { batchSize?: number } = {},
-  ): Promise<{ processed: { index: number; response: ProcessRawDataResponse }[]; failed: { index: number; error: ConnectError }[] }> {
+  ): Promise<{
+    processed: { index: number; response: ProcessRawDataResponse }[];
+    failed: { index: number; error: ConnectError }[];
+  }> {
     const size = Math.max(1, options.batchSize ?? 64);
-    const out: { processed: { index: number; response: ProcessRawDataResponse }[]; failed: { index: number; error: ConnectError }[] } = { processed: [], failed: [] };
+    const out: {
+      processed: { index: number; response: ProcessRawDataResponse }[];
+      failed: { index: number; error: ConnectError }[];
+    } = { processed: [], failed: [] };
     for (let at = 0; at < documents.length; at += size) {
       const res = await this.kps.batchProcessRawData({ documents: documents.slice(at, at + size) }, this.call(options));
       for (const r of res.results) {
         if (r.outcome.case === "response") out.processed.push({ index: at + r.index, response: r.outcome.value });
-        else if (r.outcome.case === "error") out.failed.push({ index: at + r.index, error: new ConnectError(r.outcome.value.message, codeFromName(r.outcome.value.code)) });
+        else if (r.outcome.case === "error")
+          out.failed.push({
+            index: at + r.index,
+            error: new ConnectError(r.outcome.value.message, codeFromName(r.outcome.value.code)),
+          });
       }
     }
     return out;
@@ -196,10 +246,17 @@ export class AgentSDK {
   async updateKem(id: string, patch: KemPatch, options: CallOptions = {}): Promise<KEM> {
     const { replaceMetadata, ...fields } = patch;
     const init = kemInit(fields);
-    const paths = (["content", "contentType", "metadata", "embeddings"] as const).filter((f) => fields[f] !== undefined).map((f) => (f === "contentType" ? "content_type" : f));
+    const paths = (["content", "contentType", "metadata", "embeddings"] as const)
+      .filter((f) => fields[f] !== undefined)
+      .map((f) => (f === "contentType" ? "content_type" : f));
     if (paths.length === 0) throw new ConnectError("updateKem: the patch sets no field", Code.InvalidArgument);
     const res = await this.glm.updateKEM(
-      { kemId: id, kemDataUpdate: init, updateMask: { paths }, metadataMode: replaceMetadata ? MetadataUpdateMode.REPLACE : MetadataUpdateMode.MERGE },
+      {
+        kemId: id,
+        kemDataUpdate: init,
+        updateMask: { paths },
+        metadataMode: replaceMetadata ? MetadataUpdateMode.REPLACE : MetadataUpdateMode.MERGE,
+      },
       this.call(options),
     );
     if (res.kem) this.lpa.put(res.kem);
@@ -228,10 +285,22 @@ export class AgentSDK {
    */
   async searchGlm(
     text: string,
-    options: CallOptions & { pageSize?: number; pageToken?: string; mode?: SearchModeName } & Pick<KemQueryInput, "metadataFilters" | "createdAfter" | "createdBefore" | "updatedAfter" | "updatedBefore"> = {},
+    options: CallOptions & { pageSize?: number; pageToken?: string; mode?: SearchModeName } & Pick<
+        KemQueryInput,
+        "metadataFilters" | "createdAfter" | "createdBefore" | "updatedAfter" | "updatedBefore"
+      > = {},
   ): Promise<RetrieveKEMsResponse> {
-    const { pageSize, pageToken, mode, metadataFilters, createdAfter, createdBefore, updatedAfter, updatedBefore } = options;
-    const query = kemQueryInit({ textQuery: text, searchMode: mode, metadataFilters, createdAfter, createdBefore, updatedAfter, updatedBefore });
+    const { pageSize, pageToken, mode, metadataFilters, createdAfter, createdBefore, updatedAfter, updatedBefore } =
+      options;
+    const query = kemQueryInit({
+      textQuery: text,
+      searchMode: mode,
+      metadataFilters,
+      createdAfter,
+      createdBefore,
+      updatedAfter,
+      updatedBefore,
+    });
     return this.glm.retrieveKEMs({ query, pageSize: pageSize ?? 10, pageToken: pageToken ?? "" }, this.call(options));
   }
 
@@ -241,7 +310,10 @@ export class AgentSDK {
    * SWM timestamps) go to the local memory. Per-item failures are returned, not thrown.
    * @param options.persistToGlm - also queue each KEM for write-behind to GLM. @default false
    */
-  async publishKemsToSwmBatch(kems: readonly KemInput[], options: CallOptions & { persistToGlm?: boolean; concurrency?: number } = {}): Promise<BatchOutcome> {
+  async publishKemsToSwmBatch(
+    kems: readonly KemInput[],
+    options: CallOptions & { persistToGlm?: boolean; concurrency?: number } = {},
+  ): Promise<BatchOutcome> {
     const items = kems.map((k) => ({ ...kemInit(k), id: k.id || uuidv7() }));
     const results: (KEM | ConnectError)[] = new Array(items.length);
     let next = 0;
@@ -249,7 +321,14 @@ export class AgentSDK {
       while (next < items.length) {
         const i = next++;
         try {
-          const res = await this.swm.publishKEMToSWM({ kemToPublish: items[i], persistToGlmIfNewOrUpdated: options.persistToGlm ?? false, agentId: this.agentId }, this.call(options));
+          const res = await this.swm.publishKEMToSWM(
+            {
+              kemToPublish: items[i],
+              persistToGlmIfNewOrUpdated: options.persistToGlm ?? false,
+              agentId: this.agentId,
+            },
+            this.call(options),
+          );
           results[i] = res.kem!;
           this.lpa.put(res.kem!);
         } catch (err) {
@@ -259,7 +338,9 @@ export class AgentSDK {
     };
     await Promise.all(Array.from({ length: Math.min(items.length, Math.max(1, options.concurrency ?? 8)) }, worker));
     const out: BatchOutcome = { kems: [], failed: [] };
-    results.forEach((r, index) => (r instanceof ConnectError ? out.failed.push({ index, error: r }) : out.kems.push(r)));
+    results.forEach((r, index) =>
+      r instanceof ConnectError ? out.failed.push({ index, error: r }) : out.kems.push(r),
+    );
     return out;
   }
 
@@ -275,7 +356,10 @@ export class AgentSDK {
     const out: KEM[] = [];
     let pageToken = "";
     do {
-      const page = await this.swm.querySWM({ query: q, pageSize: Math.min(1000, max - out.length), pageToken }, this.call(options));
+      const page = await this.swm.querySWM(
+        { query: q, pageSize: Math.min(1000, max - out.length), pageToken },
+        this.call(options),
+      );
       for (const k of page.kems) {
         this.lpa.put(k);
         out.push(k);
@@ -290,14 +374,24 @@ export class AgentSDK {
    * keeps the local memory coherent; reconnects with the last sequence after network drops.
    * @returns the subscription (close it when done).
    */
-  handleSwmEvents(filter: SwmEventFilter, handler: (ev: SWMMemoryEvent) => void | Promise<void>, options: HandleSwmEventsOptions = {}): SwmEventSubscription {
+  handleSwmEvents(
+    filter: SwmEventFilter,
+    handler: (ev: SWMMemoryEvent) => void | Promise<void>,
+    options: HandleSwmEventsOptions = {},
+  ): SwmEventSubscription {
     return subscribeSwmEvents(this.swm, this.lpa, this.agentId, filter, handler, options);
   }
 
   /** AcquireLock as this agent; `waitMs` (default 0) is how long the server waits. Returns the raw response (check `status`). */
-  acquireDistributedLock(resourceId: string, options: LockOptions & { timeoutMs?: number } = {}): Promise<AcquireLockResponse> {
+  acquireDistributedLock(
+    resourceId: string,
+    options: LockOptions & { timeoutMs?: number } = {},
+  ): Promise<AcquireLockResponse> {
     const wait = options.waitMs ?? 0;
-    return this.swm.acquireLock({ resourceId, agentId: this.agentId, timeoutMs: wait, leaseDurationMs: options.leaseMs ?? LOCK_DEFAULTS.leaseMs }, this.call(options, wait + 5000));
+    return this.swm.acquireLock(
+      { resourceId, agentId: this.agentId, timeoutMs: wait, leaseDurationMs: options.leaseMs ?? LOCK_DEFAULTS.leaseMs },
+      this.call(options, wait + 5000),
+    );
   }
 
   /** ReleaseLock as this agent. @returns RELEASED, NOT_HELD (expired or never held) or INVALID_LOCK_ID. */
@@ -317,11 +411,21 @@ export class AgentSDK {
    */
   distributedLock(resourceId: string, options: LockOptions = {}): Promise<HeldLock> {
     const wait = options.waitMs ?? LOCK_DEFAULTS.waitMs;
-    return holdLock(this.swm, this.agentId, resourceId, { ...options, waitMs: wait }, this.call({ signal: options.signal }, wait + 5000).timeoutMs);
+    return holdLock(
+      this.swm,
+      this.agentId,
+      resourceId,
+      { ...options, waitMs: wait },
+      this.call({ signal: options.signal }, wait + 5000).timeoutMs,
+    );
   }
 
   /** Atomically adds `by` (default 1; may be negative) to a counter. Not retried (not idempotent). @returns the new value. */
-  async incrementDistributedCounter(counterId: string, by: number | bigint = 1, options: CallOptions = {}): Promise<bigint> {
+  async incrementDistributedCounter(
+    counterId: string,
+    by: number | bigint = 1,
+    options: CallOptions = {},
+  ): Promise<bigint> {
     return (await this.swm.incrementCounter({ counterId, incrementBy: BigInt(by) }, this.call(options))).currentValue;
   }
 

@@ -27,6 +27,10 @@ let byName: Map<string, Code> | undefined;
  * @returns the `Code`; `Code.Unknown` for a name that is none.
  */
 export function codeFromName(name: string): Code {
-  byName ??= new Map(Object.values(Code).filter((c): c is Code => typeof c === "number").map((c) => [codeName(c), c]));
+  byName ??= new Map(
+    Object.values(Code)
+      .filter((c): c is Code => typeof c === "number")
+      .map((c) => [codeName(c), c]),
+  );
   return byName.get(name) ?? Code.Unknown;
 }

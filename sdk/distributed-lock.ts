@@ -4,11 +4,17 @@
  * Browser-safe: no `node:` or `bun:` imports.
  * @module
  */
-import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import { LockStatus, ReleaseStatus, type AcquireLockResponse, type SharedWorkingMemoryService } from "./gen/dcsm/v1/swm_service_pb.ts";
+import { type Client, Code, ConnectError } from "@connectrpc/connect";
+import {
+  type AcquireLockResponse,
+  LockStatus,
+  type ReleaseStatus,
+  type SharedWorkingMemoryService,
+} from "./gen/dcsm/v1/swm_service_pb.ts";
 
 /** `Symbol.asyncDispose`, or its registered stand-in where the runtime lacks it (older browsers). */
-export const asyncDispose: typeof Symbol.asyncDispose = (Symbol.asyncDispose ?? Symbol.for("Symbol.asyncDispose")) as typeof Symbol.asyncDispose;
+export const asyncDispose: typeof Symbol.asyncDispose = (Symbol.asyncDispose ??
+  Symbol.for("Symbol.asyncDispose")) as typeof Symbol.asyncDispose;
 
 /** Lock defaults: the lease when `leaseMs` is not given, and `distributedLock`'s wait, ms. */
 export const LOCK_DEFAULTS = Object.freeze({ leaseMs: 30_000, waitMs: 10_000 });
@@ -53,7 +59,13 @@ export interface HeldLock extends AsyncDisposable {
  * @throws ConnectError `Aborted` when the lock is held by another agent after `waitMs`
  *   (status TIMEOUT or NOT_AVAILABLE in the message); `InvalidArgument` for bad names or bounds.
  */
-export async function holdLock(swm: Client<typeof SharedWorkingMemoryService>, agentId: string, resourceId: string, options: LockOptions = {}, callTimeoutMs?: number): Promise<HeldLock> {
+export async function holdLock(
+  swm: Client<typeof SharedWorkingMemoryService>,
+  agentId: string,
+  resourceId: string,
+  options: LockOptions = {},
+  callTimeoutMs?: number,
+): Promise<HeldLock> {
   const leaseMs = options.leaseMs ?? LOCK_DEFAULTS.leaseMs;
   const res: AcquireLockResponse = await swm.acquireLock(
     { resourceId, agentId, leaseDurationMs: leaseMs, timeoutMs: options.waitMs ?? LOCK_DEFAULTS.waitMs },

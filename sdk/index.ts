@@ -6,25 +6,62 @@
  * (service descriptors, message schemas and types). gRPC over HTTP/2 is in `sdk/server.ts`.
  * @module
  */
-import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "./gen/dcsm/v1/glm_service_pb.ts";
 import { KnowledgeProcessorService } from "./gen/dcsm/v1/kps_service_pb.ts";
 import { SharedWorkingMemoryService } from "./gen/dcsm/v1/swm_service_pb.ts";
 
-export * from "./gen/dcsm/v1/kem_pb.ts";
-export * from "./gen/dcsm/v1/glm_service_pb.ts";
-export * from "./gen/dcsm/v1/kps_service_pb.ts";
-export * from "./gen/dcsm/v1/swm_service_pb.ts";
-export { AgentSDK, createAgentSDK, createFetchTransport, type AgentProtocol, type AgentSDKOptions, type BatchOutcome, type CallOptions } from "./agent-sdk.ts";
+export {
+  type AgentProtocol,
+  AgentSDK,
+  type AgentSDKOptions,
+  type BatchOutcome,
+  type CallOptions,
+  createAgentSDK,
+  createFetchTransport,
+} from "./agent-sdk.ts";
 export { bearerAuth } from "./auth.ts";
 export { codeFromName, codeName } from "./code-names.ts";
 export { asyncDispose, type HeldLock, type LockOptions } from "./distributed-lock.ts";
+export * from "./gen/dcsm/v1/glm_service_pb.ts";
+export * from "./gen/dcsm/v1/kem_pb.ts";
+export * from "./gen/dcsm/v1/kps_service_pb.ts";
+export * from "./gen/dcsm/v1/swm_service_pb.ts";
 export { IndexedLRUCache, type IndexedLRUCacheOptions } from "./indexed-lru-cache.ts";
-export { kemInit, kemQueryInit, kemText, searchModeOf, type KemInput, type KemPatch, type KemQueryInput, type SearchModeName } from "./kem-input.ts";
-export { compareTimestamps, LocalAgentMemory, type LocalAgentMemoryOptions, type LocalAgentMemoryStats, type LocalQuery } from "./local-agent-memory.ts";
+export {
+  type KemInput,
+  type KemPatch,
+  type KemQueryInput,
+  kemInit,
+  kemQueryInit,
+  kemText,
+  type SearchModeName,
+  searchModeOf,
+} from "./kem-input.ts";
+export {
+  compareTimestamps,
+  LocalAgentMemory,
+  type LocalAgentMemoryOptions,
+  type LocalAgentMemoryStats,
+  type LocalQuery,
+} from "./local-agent-memory.ts";
 export { formatLpaMetrics } from "./lpa-metrics.ts";
-export { DEFAULT_RETRY, isIdempotent, isRetryable, normalizeNetworkError, RETRYABLE_CODES, withRetries, type RetryOptions } from "./retry.ts";
-export { applyEventToLpa, reloadLocalMemory, type HandleSwmEventsOptions, type SwmEventFilter, type SwmEventSubscription } from "./swm-events.ts";
+export {
+  DEFAULT_RETRY,
+  isIdempotent,
+  isRetryable,
+  normalizeNetworkError,
+  RETRYABLE_CODES,
+  type RetryOptions,
+  withRetries,
+} from "./retry.ts";
+export {
+  applyEventToLpa,
+  type HandleSwmEventsOptions,
+  reloadLocalMemory,
+  type SwmEventFilter,
+  type SwmEventSubscription,
+} from "./swm-events.ts";
 
 /** Typed clients of the three DCSM services sharing one transport. */
 export interface DcsmServiceClients {

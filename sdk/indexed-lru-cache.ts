@@ -48,7 +48,8 @@ export class IndexedLRUCache<V> {
    * @throws RangeError when `max` is below 1, or `maxSize` is set without `sizeOf`.
    */
   constructor(options: IndexedLRUCacheOptions<V>) {
-    if (!Number.isInteger(options.max) || options.max < 1) throw new RangeError("IndexedLRUCache max must be an integer >= 1");
+    if (!Number.isInteger(options.max) || options.max < 1)
+      throw new RangeError("IndexedLRUCache max must be an integer >= 1");
     if (options.maxSize !== undefined && !options.sizeOf) throw new RangeError("IndexedLRUCache maxSize needs sizeOf");
     this.indexedKeys = [...new Set(options.indexedKeys ?? [])];
     for (const k of this.indexedKeys) this.indexes.set(k, new Map());
@@ -57,7 +58,10 @@ export class IndexedLRUCache<V> {
     this.lru = new LRUCache<string, V & {}>({
       max: options.max,
       ...(options.maxSize !== undefined
-        ? { maxSize: options.maxSize, sizeCalculation: (v: V & {}, k: string) => Math.max(1, Math.ceil(options.sizeOf!(v, k))) }
+        ? {
+            maxSize: options.maxSize,
+            sizeCalculation: (v: V & {}, k: string) => Math.max(1, Math.ceil(options.sizeOf!(v, k))),
+          }
         : {}),
       dispose: (value, key, reason) => {
         this.unindex(key, value);

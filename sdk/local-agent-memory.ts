@@ -81,7 +81,13 @@ export class LocalAgentMemory {
    */
   stats(): LocalAgentMemoryStats {
     const total = this.hits + this.misses;
-    return { entries: this.cache.size, maxEntries: this.maxEntries, hits: this.hits, misses: this.misses, hitRatio: total === 0 ? 0 : this.hits / total };
+    return {
+      entries: this.cache.size,
+      maxEntries: this.maxEntries,
+      hits: this.hits,
+      misses: this.misses,
+      hitRatio: total === 0 ? 0 : this.hits / total,
+    };
   }
 
   /** Zeroes the hit and miss counters. */

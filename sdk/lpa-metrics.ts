@@ -46,7 +46,8 @@ function labelText(labels: Readonly<Record<string, string>>, extra?: [string, st
  */
 export function formatLpaMetrics(stats: LocalAgentMemoryStats, labels: Readonly<Record<string, string>> = {}): string {
   for (const k of Object.keys(labels)) {
-    if (!LABEL_NAME.test(k) || k.startsWith("__") || k === "result") throw new TypeError(`formatLpaMetrics: invalid label name ${JSON.stringify(k)}`);
+    if (!LABEL_NAME.test(k) || k.startsWith("__") || k === "result")
+      throw new TypeError(`formatLpaMetrics: invalid label name ${JSON.stringify(k)}`);
   }
   const l = labelText(labels);
   return [

@@ -5,7 +5,7 @@
  * @module
  */
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
-import { ExponentialBackoff, decorrelatedJitterGenerator, handleWhen, retry } from "cockatiel";
+import { decorrelatedJitterGenerator, ExponentialBackoff, handleWhen, retry } from "cockatiel";
 
 /** Retry policy of the Agent SDK. Defaults in {@link DEFAULT_RETRY}. */
 export interface RetryOptions {
@@ -18,7 +18,11 @@ export interface RetryOptions {
 }
 
 /** Default retry policy: up to 4 retries, 50 ms growing ×2 up to 2 s, with jitter. */
-export const DEFAULT_RETRY: Readonly<RetryOptions> = Object.freeze({ maxRetries: 4, initialDelayMs: 50, maxDelayMs: 2000 });
+export const DEFAULT_RETRY: Readonly<RetryOptions> = Object.freeze({
+  maxRetries: 4,
+  initialDelayMs: 50,
+  maxDelayMs: 2000,
+});
 
 /** Connect codes that are retried: the call may not have run, or may run again safely. */
 export const RETRYABLE_CODES: ReadonlySet<Code> = new Set([Code.Unavailable, Code.DeadlineExceeded]);
@@ -80,23 +84,35 @@ export function isRetryable(err: unknown): boolean {
  * @param onRetry - called before each retry with the failed attempt's error (logging, metrics).
  * @throws RangeError when `maxRetries` is not an integer >= 0.
  */
-export function withRetries(transport: Transport, options: Partial<RetryOptions> = {}, onRetry?: (err: ConnectError, method: string) => void): Transport {
+export function withRetries(
+  transport: Transport,
+  options: Partial<RetryOptions> = {},
+  onRetry?: (err: ConnectError, method: string) => void,
+): Transport {
   const o = { ...DEFAULT_RETRY, ...options };
-  if (!Number.isInteger(o.maxRetries) || o.maxRetries < 0) throw new RangeError("retry.maxRetries must be an integer >= 0");
+  if (!Number.isInteger(o.maxRetries) || o.maxRetries < 0)
+    throw new RangeError("retry.maxRetries must be an integer >= 0");
   if (o.maxRetries === 0) {
     return {
       unary: (...args) => transport.unary(...args).catch((err: unknown) => Promise.reject(normalizeNetworkError(err))),
-      stream: (...args) => transport.stream(...args).catch((err: unknown) => Promise.reject(normalizeNetworkError(err))),
+      stream: (...args) =>
+        transport.stream(...args).catch((err: unknown) => Promise.reject(normalizeNetworkError(err))),
     };
   }
   const policy = retry(handleWhen(isRetryable), {
     maxAttempts: o.maxRetries,
-    backoff: new ExponentialBackoff({ initialDelay: o.initialDelayMs, maxDelay: o.maxDelayMs, generator: decorrelatedJitterGenerator }),
+    backoff: new ExponentialBackoff({
+      initialDelay: o.initialDelayMs,
+      maxDelay: o.maxDelayMs,
+      generator: decorrelatedJitterGenerator,
+    }),
   });
   return {
     unary(method, signal, timeoutMs, header, input, contextValues) {
       if (!isIdempotent(method.name, input)) {
-        return transport.unary(method, signal, timeoutMs, header, input, contextValues).catch((err: unknown) => Promise.reject(normalizeNetworkError(err)));
+        return transport
+          .unary(method, signal, timeoutMs, header, input, contextValues)
+          .catch((err: unknown) => Promise.reject(normalizeNetworkError(err)));
       }
       const deadline = timeoutMs !== undefined && timeoutMs > 0 ? Date.now() + timeoutMs : undefined;
       let attempt = 0;
@@ -104,7 +120,10 @@ export function withRetries(transport: Transport, options: Partial<RetryOptions>
         .execute(async () => {
           if (signal?.aborted) throw new NotRetried(ConnectError.from(signal.reason ?? "aborted", Code.Canceled));
           const left = deadline === undefined ? undefined : deadline - Date.now();
-          if (left !== undefined && left <= 0) throw new NotRetried(new ConnectError(`deadline of ${timeoutMs} ms exceeded after ${attempt} attempts`, Code.DeadlineExceeded));
+          if (left !== undefined && left <= 0)
+            throw new NotRetried(
+              new ConnectError(`deadline of ${timeoutMs} ms exceeded after ${attempt} attempts`, Code.DeadlineExceeded),
+            );
           try {
             return await transport.unary(method, signal, left, header, input, contextValues);
           } catch (err) {
@@ -116,7 +135,8 @@ export function withRetries(transport: Transport, options: Partial<RetryOptions>
         }, signal)
         .catch((err: unknown) => {
           if (err instanceof NotRetried) throw err.error;
-          if (!(err instanceof ConnectError) && signal?.aborted) throw ConnectError.from(signal.reason ?? err, Code.Canceled);
+          if (!(err instanceof ConnectError) && signal?.aborted)
+            throw ConnectError.from(signal.reason ?? err, Code.Canceled);
           throw err;
         });
     },

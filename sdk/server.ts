@@ -6,7 +6,7 @@
  */
 import type { Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { AgentSDK, type AgentProtocol, type AgentSDKOptions } from "./agent-sdk.ts";
+import { type AgentProtocol, AgentSDK, type AgentSDKOptions } from "./agent-sdk.ts";
 import { makeTransport, type TransportMakers } from "./transport.ts";
 
 export * from "./index.ts";
@@ -47,7 +47,19 @@ export function createNodeTransport(options: NodeTransportOptions): Transport {
  * defaults to "grpc" and every protocol runs on `@connectrpc/connect-node`.
  * @throws TypeError without `baseUrl` or `transport`, or for an empty `agentId`.
  */
-export function createAgentSDK(options: AgentSDKOptions & { httpVersion?: "1.1" | "2"; ca?: string | Buffer }): AgentSDK {
+export function createAgentSDK(
+  options: AgentSDKOptions & { httpVersion?: "1.1" | "2"; ca?: string | Buffer },
+): AgentSDK {
   if (options.transport) return new AgentSDK(options.transport, options);
-  return new AgentSDK(createNodeTransport({ baseUrl: options.baseUrl ?? "", protocol: options.protocol, httpVersion: options.httpVersion, useBinaryFormat: options.useBinaryFormat, ca: options.ca, token: options.token }), options);
+  return new AgentSDK(
+    createNodeTransport({
+      baseUrl: options.baseUrl ?? "",
+      protocol: options.protocol,
+      httpVersion: options.httpVersion,
+      useBinaryFormat: options.useBinaryFormat,
+      ca: options.ca,
+      token: options.token,
+    }),
+    options,
+  );
 }

@@ -6,10 +6,10 @@
  * Browser-safe: no `node:` or `bun:` imports.
  * @module
  */
-import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import { type Client, Code, ConnectError } from "@connectrpc/connect";
+import { abortableSleep } from "./abortable-sleep.ts";
 import { EventType, type SharedWorkingMemoryService, type SWMMemoryEvent } from "./gen/dcsm/v1/swm_service_pb.ts";
 import type { LocalAgentMemory } from "./local-agent-memory.ts";
-import { abortableSleep } from "./abortable-sleep.ts";
 
 /** Which events to receive; criteria are OR-ed (an event matching any is delivered). Empty: all. */
 export interface SwmEventFilter {
@@ -66,7 +66,13 @@ export interface SwmEventSubscription {
 }
 
 /** Codes after which reconnecting cannot help. */
-const FATAL = new Set([Code.InvalidArgument, Code.Unimplemented, Code.PermissionDenied, Code.Unauthenticated, Code.FailedPrecondition]);
+const FATAL = new Set([
+  Code.InvalidArgument,
+  Code.Unimplemented,
+  Code.PermissionDenied,
+  Code.Unauthenticated,
+  Code.FailedPrecondition,
+]);
 
 const REMOVALS = [EventType.KEM_EVICTED, EventType.KEM_DELETED];
 
@@ -77,11 +83,15 @@ const REMOVALS = [EventType.KEM_EVICTED, EventType.KEM_DELETED];
  */
 function topicsOf(f: SwmEventFilter, coherent: boolean) {
   const eventTypes = [...(f.eventTypes ?? [])];
-  const criteria = [...(f.kemIds ?? []).map((id) => `kem_id=${id}`), ...Object.entries(f.metadata ?? {}).map(([k, v]) => `metadata.${k}=${v}`)];
+  const criteria = [
+    ...(f.kemIds ?? []).map((id) => `kem_id=${id}`),
+    ...Object.entries(f.metadata ?? {}).map(([k, v]) => `metadata.${k}=${v}`),
+  ];
   if (criteria.length === 0) return eventTypes.length ? [{ filterCriteria: "", eventTypes }] : [];
   const topics = criteria.map((filterCriteria) => ({ filterCriteria, eventTypes }));
   const wantsRemovals = eventTypes.length === 0 || eventTypes.some((t) => REMOVALS.includes(t));
-  if (coherent && wantsRemovals && Object.keys(f.metadata ?? {}).length > 0) topics.push({ filterCriteria: "", eventTypes: REMOVALS });
+  if (coherent && wantsRemovals && Object.keys(f.metadata ?? {}).length > 0)
+    topics.push({ filterCriteria: "", eventTypes: REMOVALS });
   return topics;
 }
 
@@ -89,7 +99,11 @@ function topicsOf(f: SwmEventFilter, coherent: boolean) {
  * Reloads every cached KEM from SWM (`QuerySWM` by ids, 1000 per call): found ones replace the
  * cached copy, the others are dropped (they left the working set while events were missed).
  */
-export async function reloadLocalMemory(swm: Client<typeof SharedWorkingMemoryService>, lpa: LocalAgentMemory, signal?: AbortSignal): Promise<void> {
+export async function reloadLocalMemory(
+  swm: Client<typeof SharedWorkingMemoryService>,
+  lpa: LocalAgentMemory,
+  signal?: AbortSignal,
+): Promise<void> {
   const ids = lpa.ids();
   for (let i = 0; i < ids.length; i += 1000) {
     const chunk = ids.slice(i, i + 1000);
@@ -149,7 +163,12 @@ export function subscribeSwmEvents(
   options.signal?.addEventListener("abort", onAbort, { once: true });
   if (options.signal?.aborted) stop.abort();
   const topics = topicsOf(filter, auto);
-  const state = { lastSequence: undefined as bigint | undefined, epoch: undefined as string | undefined, connections: 0, reloads: 0 };
+  const state = {
+    lastSequence: undefined as bigint | undefined,
+    epoch: undefined as string | undefined,
+    connections: 0,
+    reloads: 0,
+  };
   let markReady!: () => void;
   const ready = new Promise<void>((r) => (markReady = r));
   const report = (err: unknown) => options.onError?.(ConnectError.from(err));
@@ -198,7 +217,11 @@ export function subscribeSwmEvents(
       let idle: ReturnType<typeof setTimeout> | undefined;
       const touch = () => {
         if (idle) clearTimeout(idle);
-        if (idleMs > 0) idle = setTimeout(() => call.abort(new ConnectError(`no SWM event or heartbeat for ${idleMs} ms`, Code.Unavailable)), idleMs);
+        if (idleMs > 0)
+          idle = setTimeout(
+            () => call.abort(new ConnectError(`no SWM event or heartbeat for ${idleMs} ms`, Code.Unavailable)),
+            idleMs,
+          );
       };
       const blind = state.connections > 0 && state.lastSequence === undefined;
       state.connections++;
@@ -214,7 +237,8 @@ export function subscribeSwmEvents(
             onHeader: () => {
               markReady();
               // A failed reload ends this stream; the next one reloads again.
-              if (blind) reloading = reload().catch((err: unknown) => call.abort(ConnectError.from(err, Code.Unavailable)));
+              if (blind)
+                reloading = reload().catch((err: unknown) => call.abort(ConnectError.from(err, Code.Unavailable)));
             },
           },
         );

@@ -44,7 +44,11 @@ export interface TransportMakers {
  * @param defaultProtocol - protocol when `choice.protocol` is not given.
  * @throws TypeError without `baseUrl`, for an unknown protocol, or for `grpc` where the runtime has none.
  */
-export function makeTransport(makers: TransportMakers, choice: TransportChoice, defaultProtocol: AgentProtocol): Transport {
+export function makeTransport(
+  makers: TransportMakers,
+  choice: TransportChoice,
+  defaultProtocol: AgentProtocol,
+): Transport {
   if (!choice.baseUrl) throw new TypeError("createAgentSDK needs baseUrl or transport");
   const base: TransportBase = {
     baseUrl: choice.baseUrl,
@@ -56,7 +60,9 @@ export function makeTransport(makers: TransportMakers, choice: TransportChoice, 
   if (protocol === "grpc-web") return makers.grpcWeb(base);
   if (protocol === "grpc" && makers.grpc) return makers.grpc(base);
   if (protocol === "grpc") {
-    throw new TypeError(`protocol "grpc" is not available in this entry: use createAgentSDK from "sdk/server.ts" for gRPC, or "connect" / "grpc-web"`);
+    throw new TypeError(
+      `protocol "grpc" is not available in this entry: use createAgentSDK from "sdk/server.ts" for gRPC, or "connect" / "grpc-web"`,
+    );
   }
   throw new TypeError(`unknown protocol ${JSON.stringify(protocol)}: use "connect", "grpc-web" or "grpc"`);
 }

@@ -7,9 +7,9 @@
 import { create } from "@bufbuild/protobuf";
 import { LRUCache } from "lru-cache";
 import { do_not_optimize } from "mitata";
-import { KEMSchema, type KEM } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
-import { IndexedLRUCache } from "../../sdk/indexed-lru-cache.ts";
+import { type KEM, KEMSchema } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { createAgentSDK } from "../../sdk/index.ts";
+import { IndexedLRUCache } from "../../sdk/indexed-lru-cache.ts";
 import { compareMicro } from "../lib/measure.ts";
 import type { BenchResult } from "../lib/stats.ts";
 
@@ -52,10 +52,13 @@ export async function benchCacheGet(): Promise<BenchResult[]> {
   let a = 0;
   let b = 0;
   let c = 0;
-  const res = await compareMicro({ name: "cache.get/lru-cache", fn: () => do_not_optimize(lru.get(keys[(b = (b + 7) % N)]!)) }, [
-    { name: "cache.get/indexed-lru", fn: () => do_not_optimize(ix.get(keys[(a = (a + 7) % N)]!)), target: 0.5 },
-    { name: "cache.get/map", fn: () => do_not_optimize(map.get(keys[(c = (c + 7) % N)]!)) },
-  ]);
+  const res = await compareMicro(
+    { name: "cache.get/lru-cache", fn: () => do_not_optimize(lru.get(keys[(b = (b + 7) % N)]!)) },
+    [
+      { name: "cache.get/indexed-lru", fn: () => do_not_optimize(ix.get(keys[(a = (a + 7) % N)]!)), target: 0.5 },
+      { name: "cache.get/map", fn: () => do_not_optimize(map.get(keys[(c = (c + 7) % N)]!)) },
+    ],
+  );
   return res;
 }
 
@@ -128,7 +131,11 @@ export async function benchCacheQuery(): Promise<BenchResult[]> {
  * points at an unused port), against a plain `lru-cache` get of the same KEM objects.
  */
 export async function benchLpaHit(): Promise<BenchResult[]> {
-  const sdk = createAgentSDK({ baseUrl: "http://127.0.0.1:9", agentId: "bench", lpa: { maxEntries: N, indexedKeys: ["topic"] } });
+  const sdk = createAgentSDK({
+    baseUrl: "http://127.0.0.1:9",
+    agentId: "bench",
+    lpa: { maxEntries: N, indexedKeys: ["topic"] },
+  });
   const content = new TextEncoder().encode("x".repeat(200));
   const kems: KEM[] = keys.map((id, i) => create(KEMSchema, { id, content, metadata: { topic: `t${i % TOPICS}` } }));
   const lru = new LRUCache<string, KEM>({ max: N });

@@ -21,8 +21,8 @@ import { do_not_optimize } from "mitata";
 import { Packr } from "msgpackr";
 import { KEMSchema } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { recordToKem } from "../../services/shared/kem-mapping.ts";
-import { nowMicros } from "../../services/shared/time.ts";
 import type { KemRecord } from "../../services/shared/kem-record.ts";
+import { nowMicros } from "../../services/shared/time.ts";
 import { decodeRecord, encodeRecord, kemToRecord } from "../../services/write-behind/codec.ts";
 import { clusteredVectors } from "../lib/clustered-vectors.ts";
 import { compareMicro } from "../lib/measure.ts";
@@ -34,7 +34,9 @@ export function sampleRecord(): KemRecord {
   return {
     id: "0192f3a4-5b6c-7d8e-9f01-23456789abcd",
     contentType: "text/plain",
-    content: new TextEncoder().encode("A note published to SWM and persisted to GLM by the write-behind worker. ".repeat(3)),
+    content: new TextEncoder().encode(
+      "A note published to SWM and persisted to GLM by the write-behind worker. ".repeat(3),
+    ),
     metadata: { topic: "t3", n: 1234, namespace: "team-a" },
     embedding: clusteredVectors(1, 384, { seed: 7 }),
     createdAtUs: now,
@@ -55,8 +57,14 @@ function unpackArray(b: Uint8Array): KemRecord {
 }
 
 /** The record's codec candidates (encode, decode), by result name. */
-export const RECORD_CODECS: Record<string, { encode: (r: KemRecord) => Uint8Array; decode: (b: Uint8Array) => KemRecord }> = {
-  protobuf: { encode: (r) => toBinary(KEMSchema, recordToKem(r)), decode: (b) => kemToRecord(fromBinary(KEMSchema, b)) },
+export const RECORD_CODECS: Record<
+  string,
+  { encode: (r: KemRecord) => Uint8Array; decode: (b: Uint8Array) => KemRecord }
+> = {
+  protobuf: {
+    encode: (r) => toBinary(KEMSchema, recordToKem(r)),
+    decode: (b) => kemToRecord(fromBinary(KEMSchema, b)),
+  },
   "hand-laid": { encode: encodeRecord, decode: decodeRecord },
   "msgpackr-array": { encode: packArray, decode: unpackArray },
   "msgpackr-records": { encode: (r) => recordPackr.pack(r), decode: (b) => recordPackr.unpack(b) as KemRecord },
@@ -65,7 +73,11 @@ export const RECORD_CODECS: Record<string, { encode: (r: KemRecord) => Uint8Arra
 /** `codec.record/*`: encode + decode of one queued record. */
 export async function benchRecordCodecs(): Promise<BenchResult[]> {
   const rec = sampleRecord();
-  const [base, ...rest] = Object.entries(RECORD_CODECS).map(([name, c]) => ({ name: `codec.record/${name}`, fn: () => do_not_optimize(c.decode(c.encode(rec))), bytes: c.encode(rec).byteLength }));
+  const [base, ...rest] = Object.entries(RECORD_CODECS).map(([name, c]) => ({
+    name: `codec.record/${name}`,
+    fn: () => do_not_optimize(c.decode(c.encode(rec))),
+    bytes: c.encode(rec).byteLength,
+  }));
   const results = await compareMicro(base!, rest);
   const sizes = new Map([base!, ...rest].map((c) => [c.name, c.bytes]));
   for (const r of results) r.extra = { ...r.extra, bytes: sizes.get(r.case)! };
@@ -75,11 +87,18 @@ export async function benchRecordCodecs(): Promise<BenchResult[]> {
 /** `codec.metadata/*`: encode + decode of a metadata object. */
 export async function benchMetadataCodecs(): Promise<BenchResult[]> {
   const md = { topic: "t3", n: 1234, namespace: "team-a", source: "docs/guide.md", tags: ["a", "b"], score: 0.75 };
-  const json = { name: "codec.metadata/json", fn: () => do_not_optimize(JSON.parse(JSON.stringify(md))), bytes: new TextEncoder().encode(JSON.stringify(md)).byteLength };
-  const mp = { name: "codec.metadata/msgpackr", fn: () => do_not_optimize(arrayPackr.unpack(arrayPackr.pack(md))), bytes: arrayPackr.pack(md).byteLength };
+  const json = {
+    name: "codec.metadata/json",
+    fn: () => do_not_optimize(JSON.parse(JSON.stringify(md))),
+    bytes: new TextEncoder().encode(JSON.stringify(md)).byteLength,
+  };
+  const mp = {
+    name: "codec.metadata/msgpackr",
+    fn: () => do_not_optimize(arrayPackr.unpack(arrayPackr.pack(md))),
+    bytes: arrayPackr.pack(md).byteLength,
+  };
   const results = await compareMicro(json, [mp]);
   results[0]!.extra = { ...results[0]!.extra, bytes: json.bytes };
   results[1]!.extra = { ...results[1]!.extra, bytes: mp.bytes };
   return results;
 }
-

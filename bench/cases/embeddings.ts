@@ -18,13 +18,21 @@ import { benchDir } from "../lib/fixtures.ts";
 import { compareRuns, type Sample } from "../lib/measure.ts";
 import type { BenchResult } from "../lib/stats.ts";
 
-const WORDS = "the agent stores a memory unit and later finds it again by meaning while other agents share locks events counters and vectors in one place".split(" ");
+const WORDS =
+  "the agent stores a memory unit and later finds it again by meaning while other agents share locks events counters and vectors in one place".split(
+    " ",
+  );
 
 /** `n` distinct sentences of 10–20 words (the round number is in every sentence: no reuse across rounds). */
 function sentences(n: number, round: number, kind: string): string[] {
   let seed = round * 7919 + kind.length;
   const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
-  return Array.from({ length: n }, (_, i) => `${kind} ${round}.${i}: ` + Array.from({ length: 10 + Math.floor(rand() * 10) }, () => WORDS[Math.floor(rand() * WORDS.length)]).join(" "));
+  return Array.from(
+    { length: n },
+    (_, i) =>
+      `${kind} ${round}.${i}: ` +
+      Array.from({ length: 10 + Math.floor(rand() * 10) }, () => WORDS[Math.floor(rand() * WORDS.length)]).join(" "),
+  );
 }
 
 /** Options of {@link benchEmbeddings}. */
@@ -47,14 +55,26 @@ export async function benchEmbeddings(options: EmbeddingsBenchOptions = {}): Pro
   const N = options.sentences ?? Number(process.env.BENCH_SENTENCES ?? 320);
   const B = options.batch ?? Number(process.env.BENCH_BATCH ?? 32);
   const CLIENTS = options.clients ?? Number(process.env.BENCH_CLIENTS ?? 2);
-  const config = loadConfig(process.env, { httpPort: 0, grpcPort: 0, dataDir: benchDir(), logLevel: "warn", modelOffline: true, embedCacheMb: 0, embedBatchSize: B, warmup: "full" });
+  const config = loadConfig(process.env, {
+    httpPort: 0,
+    grpcPort: 0,
+    dataDir: benchDir(),
+    logLevel: "warn",
+    modelOffline: true,
+    embedCacheMb: 0,
+    embedBatchSize: B,
+    warmup: "full",
+  });
   const server = await startDcsmServer(config);
   try {
     // The raw baseline: the library's pipeline as its README shows it, default session options.
     const tf = await import("@huggingface/transformers");
     tf.env.localModelPath = config.modelDir.endsWith("/") ? config.modelDir : `${config.modelDir}/`;
     tf.env.allowRemoteModels = false;
-    const extractor = await tf.pipeline("feature-extraction", config.model, { dtype: config.modelDtype, device: "cpu" });
+    const extractor = await tf.pipeline("feature-extraction", config.model, {
+      dtype: config.modelDtype,
+      device: "cpu",
+    });
     const embedRaw = (batch: string[]) => extractor(batch, { pooling: "mean", normalize: true });
     for (let i = 0; i < 3; i++) await embedRaw(sentences(B, -1 - i, "warm"));
 
@@ -84,9 +104,17 @@ export async function benchEmbeddings(options: EmbeddingsBenchOptions = {}): Pro
         }
       };
       await Promise.all(Array.from({ length: CLIENTS }, client));
-      return { n: texts.length, wallMs: performance.now() - t0, extra: { model: config.model, dtype: config.modelDtype, clients: CLIENTS } };
+      return {
+        n: texts.length,
+        wallMs: performance.now() - t0,
+        extra: { model: config.model, dtype: config.modelDtype, clients: CLIENTS },
+      };
     };
-    return await compareRuns({ name: `kps.embeddings/raw-pipeline-b${B}`, run: rawRun }, [{ name: `kps.embeddings/http-v1-b${B}`, run: httpRun, target: 0.9 }], { repeats: options.repeats, warmup: false });
+    return await compareRuns(
+      { name: `kps.embeddings/raw-pipeline-b${B}`, run: rawRun },
+      [{ name: `kps.embeddings/http-v1-b${B}`, run: httpRun, target: 0.9 }],
+      { repeats: options.repeats, warmup: false },
+    );
   } finally {
     await server.close();
   }

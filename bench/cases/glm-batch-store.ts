@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { createClient, createHandlerContext } from "@connectrpc/connect";
 import { BatchStoreKEMsRequestSchema, GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
-import { KEMSchema, type KEM } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
+import { type KEM, KEMSchema } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { assembleGlm, type Glm } from "../../services/glm/assembly.ts";
 import { metadataTagsOf } from "../../services/glm/store/metadata-index.ts";
 import { TABLES_V2 } from "../../services/glm/store/sqlite-schema.ts";
@@ -29,7 +29,9 @@ const DIM = 384;
 /** `count` KEMs of about 200 bytes of text, three metadata keys and a clustered 384-dim embedding. */
 export function makeKems(count: number, seed: number): KEM[] {
   const vecs = clusteredVectors(count, DIM, { seed });
-  const content = new TextEncoder().encode("A memory unit of about two hundred bytes of text content, the size of a short paragraph ".repeat(2));
+  const content = new TextEncoder().encode(
+    "A memory unit of about two hundred bytes of text content, the size of a short paragraph ".repeat(2),
+  );
   return Array.from({ length: count }, (_, i) =>
     create(KEMSchema, {
       id: newKemId(),
@@ -50,7 +52,13 @@ export function makeKems(count: number, seed: number): KEM[] {
 export function serviceBatchRun(glm: Glm, batches: () => KEM[][]): () => Promise<Sample> {
   const impl = glm.service;
   const method = GlobalLongTermMemoryService.method.batchStoreKEMs;
-  const ctx = createHandlerContext({ service: GlobalLongTermMemoryService, method, protocolName: "in-process", requestMethod: "POST", url: "http://localhost/dcsm.v1.GlobalLongTermMemoryService/BatchStoreKEMs" });
+  const ctx = createHandlerContext({
+    service: GlobalLongTermMemoryService,
+    method,
+    protocolName: "in-process",
+    requestMethod: "POST",
+    url: "http://localhost/dcsm.v1.GlobalLongTermMemoryService/BatchStoreKEMs",
+  });
   return async () => {
     const requests = batches().map((kems) => create(BatchStoreKEMsRequestSchema, { kems }));
     const n = requests.reduce((sum, r) => sum + r.kems.length, 0);
@@ -92,7 +100,9 @@ export async function benchBatchStore(batch: number, rounds: number): Promise<Be
     }
   });
   const rawRun = async (): Promise<Sample> => {
-    const rows = freshBatches().map((b) => b.map((k): Row => [k.id, k.contentType, k.content, k.metadata as JsonObject, new Float32Array(k.embeddings)]));
+    const rows = freshBatches().map((b) =>
+      b.map((k): Row => [k.id, k.contentType, k.content, k.metadata as JsonObject, new Float32Array(k.embeddings)]),
+    );
     const t0 = performance.now();
     for (const r of rows) tx(r);
     return { n: batch * rounds, wallMs: performance.now() - t0 };

@@ -18,19 +18,19 @@ import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { createClient, createRouterTransport } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
-import { KEMQuerySchema, type KEMQuery } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
+import { type KEMQuery, KEMQuerySchema } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import { assembleGlm } from "../../services/glm/assembly.ts";
 import type { KemRepository } from "../../services/glm/kem-repository.ts";
-import type { KemWrite } from "../../services/shared/kem-record.ts";
 import { createSqliteKemStore } from "../../services/glm/store/sqlite-store.ts";
 import { createHnswVectorIndex } from "../../services/glm/vector/hnsw-index.ts";
 import { createGlmSink } from "../../services/kps/glm-sink.ts";
 import { createKpsService } from "../../services/kps/service.ts";
+import type { KemWrite } from "../../services/shared/kem-record.ts";
 import { DEFAULT_KEM_LIMITS } from "../../services/shared/limits.ts";
 import { clusteredVectors, prng } from "../lib/clustered-vectors.ts";
 import { benchDir, benchEmbedder } from "../lib/fixtures.ts";
-import { percentile, type BenchResult } from "../lib/stats.ts";
+import { type BenchResult, percentile } from "../lib/stats.ts";
 
 const DIM = 384;
 const SYLLABLES = "ka ri to ne mo sa lu vi pe da no ge ru mi ta so be fi zu ho la ke".split(" ");
@@ -99,7 +99,14 @@ export async function fillFilterBenchStore(repository: KemRepository, n: number)
 function latencyResult(name: string, latMs: number[], extra?: Record<string, number | string>): BenchResult {
   const sorted = [...latMs].sort((a, b) => a - b);
   const total = latMs.reduce((a, b) => a + b, 0);
-  return { case: name, n: latMs.length, opsPerSec: latMs.length / (total / 1000), p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), extra };
+  return {
+    case: name,
+    n: latMs.length,
+    opsPerSec: latMs.length / (total / 1000),
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    extra,
+  };
 }
 
 async function timed(n: number, fn: (i: number) => Promise<unknown>): Promise<number[]> {
@@ -142,30 +149,76 @@ export async function benchFilterSearch(n: number, queries: number): Promise<Ben
   // Queries: 3–5 keywords of ranks 150–3000. The synthetic vocabulary has no function words; in
   // English text the ~150 most frequent words are almost all stopwords, which queries drop.
   const qrand = prng(5);
-  const texts = Array.from({ length: queries }, () => Array.from({ length: 3 + Math.floor(qrand() * 3) }, () => words[150 + Math.floor(qrand() * 2850)]!).join(" "));
+  const texts = Array.from({ length: queries }, () =>
+    Array.from({ length: 3 + Math.floor(qrand() * 3) }, () => words[150 + Math.floor(qrand() * 2850)]!).join(" "),
+  );
   const retrieve = (query: KEMQuery) => glm.retrieveKEMs({ query, pageSize: 20 });
 
   const raw = new Database(join(dir, "glm.sqlite"), { readonly: true });
-  const rawFilter = raw.query("SELECT k.* FROM kem_meta m CROSS JOIN kems k ON k.id = m.id WHERE m.key = 'namespace' AND m.value = ? ORDER BY m.updated_at DESC, m.id DESC LIMIT 20");
-  const rawBase = latencyResult(`sqlite.raw-filter/${label}`, await timed(queries, async (i) => rawFilter.all(`ns-${i % 100}`)));
-  const onePct = latencyResult(`glm.filter/${label}-1pct`, await timed(queries, (i) => retrieve(create(KEMQuerySchema, { metadataFilters: meta("namespace", `ns-${i % 100}`) }))));
-  const rare = latencyResult(`glm.filter/${label}-0.01pct`, await timed(queries, (i) => retrieve(create(KEMQuerySchema, { metadataFilters: meta("tag", `t-${(i * 37) % 10_000}`) }))));
-  const embedBase = latencyResult("kps.raw-embed/query", await timed(queries, (i) => embedder.embed([`${texts[i]!} ${i}`])));
-  const textFilter = latencyResult(`glm.filter/${label}-text-1pct`, await timed(queries, (i) => retrieve(create(KEMQuerySchema, { textQuery: `${texts[i]!} ${i}`, metadataFilters: meta("namespace", `ns-${i % 100}`) }))));
-  const hybrid = latencyResult(`glm.search/hybrid-${label}`, await timed(queries, (i) => retrieve(create(KEMQuerySchema, { textQuery: `${texts[i]!} x${i}` }))), {
-    loadPerSec: Math.round(n / (loadMs / 1000)),
-    graphBuildS: Math.round(graphMs / 1000),
-  });
+  const rawFilter = raw.query(
+    "SELECT k.* FROM kem_meta m CROSS JOIN kems k ON k.id = m.id WHERE m.key = 'namespace' AND m.value = ? ORDER BY m.updated_at DESC, m.id DESC LIMIT 20",
+  );
+  const rawBase = latencyResult(
+    `sqlite.raw-filter/${label}`,
+    await timed(queries, async (i) => rawFilter.all(`ns-${i % 100}`)),
+  );
+  const onePct = latencyResult(
+    `glm.filter/${label}-1pct`,
+    await timed(queries, (i) =>
+      retrieve(create(KEMQuerySchema, { metadataFilters: meta("namespace", `ns-${i % 100}`) })),
+    ),
+  );
+  const rare = latencyResult(
+    `glm.filter/${label}-0.01pct`,
+    await timed(queries, (i) =>
+      retrieve(create(KEMQuerySchema, { metadataFilters: meta("tag", `t-${(i * 37) % 10_000}`) })),
+    ),
+  );
+  const embedBase = latencyResult(
+    "kps.raw-embed/query",
+    await timed(queries, (i) => embedder.embed([`${texts[i]!} ${i}`])),
+  );
+  const textFilter = latencyResult(
+    `glm.filter/${label}-text-1pct`,
+    await timed(queries, (i) =>
+      retrieve(
+        create(KEMQuerySchema, { textQuery: `${texts[i]!} ${i}`, metadataFilters: meta("namespace", `ns-${i % 100}`) }),
+      ),
+    ),
+  );
+  const hybrid = latencyResult(
+    `glm.search/hybrid-${label}`,
+    await timed(queries, (i) => retrieve(create(KEMQuerySchema, { textQuery: `${texts[i]!} x${i}` }))),
+    {
+      loadPerSec: Math.round(n / (loadMs / 1000)),
+      graphBuildS: Math.round(graphMs / 1000),
+    },
+  );
   raw.close();
 
   // KPS re-ingest of an unchanged one-chunk document into this store.
   const kpsImpl = createKpsService({ embedder, sink: createGlmSink({ transport: local.transport }) });
-  const kps = createClient(KnowledgeProcessorService, createRouterTransport(({ service }) => service(KnowledgeProcessorService, kpsImpl)));
-  const doc = { rawContent: new TextEncoder().encode("A short note that fits in one chunk and does not change."), sourcePath: "notes/unchanged.md", contentType: "text/markdown" };
+  const kps = createClient(
+    KnowledgeProcessorService,
+    createRouterTransport(({ service }) => service(KnowledgeProcessorService, kpsImpl)),
+  );
+  const doc = {
+    rawContent: new TextEncoder().encode("A short note that fits in one chunk and does not change."),
+    sourcePath: "notes/unchanged.md",
+    contentType: "text/markdown",
+  };
   await kps.processRawData(doc);
   const reingest = latencyResult(`kps.reingest/${label}`, await timed(queries, () => kps.processRawData(doc)));
 
   await index.close();
   await store.close();
-  return [rawBase, withBaseline(onePct, rawBase), withBaseline(rare, rawBase), embedBase, withBaseline(textFilter, embedBase), withBaseline(hybrid, embedBase), reingest];
+  return [
+    rawBase,
+    withBaseline(onePct, rawBase),
+    withBaseline(rare, rawBase),
+    embedBase,
+    withBaseline(textFilter, embedBase),
+    withBaseline(hybrid, embedBase),
+    reingest,
+  ];
 }

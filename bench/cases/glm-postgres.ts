@@ -16,20 +16,19 @@
 import postgres from "postgres";
 import { assembleGlm } from "../../services/glm/assembly.ts";
 import type { VectorIndex } from "../../services/glm/ports.ts";
+import { metaHashesOf } from "../../services/glm/store/postgres-filter-plan.ts";
 import { migratePostgresSchema } from "../../services/glm/store/postgres-schema.ts";
 import { createPostgresKemStore } from "../../services/glm/store/postgres-store.ts";
-import { metaHashesOf } from "../../services/glm/store/postgres-filter-plan.ts";
 import { createExactVectorIndex } from "../../services/glm/vector/exact-index.ts";
 import { createHnswVectorIndex } from "../../services/glm/vector/hnsw-index.ts";
 import { normalizeVector } from "../../services/shared/kem-mapping.ts";
 import { microsToIso, nowMicros } from "../../services/shared/time.ts";
-import { testPostgres, type TestPostgres } from "../../tests/helpers/postgres.ts";
-import { makeKems, serviceBatchRun } from "./glm-batch-store.ts";
+import { type TestPostgres, testPostgres } from "../../tests/helpers/postgres.ts";
 import { compareRuns, type Sample } from "../lib/measure.ts";
 import type { BenchResult } from "../lib/stats.ts";
+import { makeKems, serviceBatchRun } from "./glm-batch-store.ts";
 
 const DIM = 384;
-
 
 async function server(): Promise<TestPostgres | undefined> {
   const pg = await testPostgres();
@@ -72,7 +71,9 @@ export async function benchBatchStorePostgres(batch: number, rounds: number): Pr
             b: new TextDecoder().decode(k.content),
           };
         });
-        const meta = rows.flatMap((r) => metaHashesOf(r.m as Record<string, unknown>).map((h) => ({ h: h.toString(), t: r.t, id: r.id })));
+        const meta = rows.flatMap((r) =>
+          metaHashesOf(r.m as Record<string, unknown>).map((h) => ({ h: h.toString(), t: r.t, id: r.id })),
+        );
         return { rows: JSON.stringify(rows), meta: JSON.stringify(meta), ids: JSON.stringify(rows.map((r) => r.id)) };
       });
       const t0 = performance.now();
@@ -87,9 +88,17 @@ export async function benchBatchStorePostgres(batch: number, rounds: number): Pr
             [b.rows],
             { prepare: true },
           );
-          await tx.unsafe("INSERT INTO kem_meta (h, updated_at, id) SELECT x.h::int8, x.t::timestamptz, x.id FROM jsonb_to_recordset($1::text::jsonb) AS x(h text, t text, id text)", [b.meta], { prepare: true });
+          await tx.unsafe(
+            "INSERT INTO kem_meta (h, updated_at, id) SELECT x.h::int8, x.t::timestamptz, x.id FROM jsonb_to_recordset($1::text::jsonb) AS x(h text, t text, id text)",
+            [b.meta],
+            { prepare: true },
+          );
           await tx.unsafe("SELECT pg_advisory_xact_lock(1145258829, 2)");
-          await tx.unsafe("INSERT INTO kem_changes (kem_id) SELECT jsonb_array_elements_text($1::text::jsonb)", [b.ids], { prepare: true });
+          await tx.unsafe(
+            "INSERT INTO kem_changes (kem_id) SELECT jsonb_array_elements_text($1::text::jsonb)",
+            [b.ids],
+            { prepare: true },
+          );
         });
       }
       return { n: batch * rounds, wallMs: performance.now() - t0 };
@@ -99,7 +108,9 @@ export async function benchBatchStorePostgres(batch: number, rounds: number): Pr
     const index = createHnswVectorIndex({ dimension: DIM });
     const svcRun = serviceBatchRun(await assembleGlm({ store, index }).open(), freshBatches);
     try {
-      const results = await compareRuns({ name: `postgres.raw-insert/${batch}`, run: rawRun }, [{ name: `glm.batch-store/${batch}-postgres`, run: svcRun, target: 0.5 }]);
+      const results = await compareRuns({ name: `postgres.raw-insert/${batch}`, run: rawRun }, [
+        { name: `glm.batch-store/${batch}-postgres`, run: svcRun, target: 0.5 },
+      ]);
       await index.drained();
       return results;
     } finally {
@@ -154,7 +165,8 @@ export async function benchReplicaLag(writes: number): Promise<BenchResult[]> {
     const { url } = await pg.createDatabase();
     const storeA = await createPostgresKemStore({ url, maxConnections: 2 });
     const storeB = await createPostgresKemStore({ url, maxConnections: 2 });
-    const repoA = (await assembleGlm({ store: storeA, index: createExactVectorIndex({ dimension: DIM }) }).open()).repository;
+    const repoA = (await assembleGlm({ store: storeA, index: createExactVectorIndex({ dimension: DIM }) }).open())
+      .repository;
     const follower = watchedIndex();
     // Node B follows A's commits through PostgreSQL NOTIFY, as a server node does.
     const nodeB = await assembleGlm({ store: storeB, index: follower.index }).open({ follow: storeB });
@@ -165,7 +177,13 @@ export async function benchReplicaLag(writes: number): Promise<BenchResult[]> {
       const t0 = performance.now();
       for (const k of kems) {
         const arrived = follower.arrival(k.id);
-        const write = { id: k.id, contentType: k.contentType, content: k.content, metadata: k.metadata!, embedding: normalizeVector(k.embeddings, DIM, "embeddings") };
+        const write = {
+          id: k.id,
+          contentType: k.contentType,
+          content: k.content,
+          metadata: k.metadata!,
+          embedding: normalizeVector(k.embeddings, DIM, "embeddings"),
+        };
         await repoA.write([write]);
         const acked = performance.now();
         await arrived;

@@ -16,15 +16,21 @@ import { createClient, createRouterTransport } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KEMQuerySchema, SearchMode } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { assembleGlm } from "../../services/glm/assembly.ts";
-import type { KemWrite } from "../../services/shared/kem-record.ts";
 import type { HybridOptions } from "../../services/glm/search/kem-search.ts";
 import { createGlmService } from "../../services/glm/service.ts";
 import { createSqliteKemStore } from "../../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../../services/glm/vector/exact-index.ts";
+import type { KemWrite } from "../../services/shared/kem-record.ts";
 import { DEFAULT_KEM_LIMITS } from "../../services/shared/limits.ts";
 import { benchDir, benchEmbedder } from "../lib/fixtures.ts";
-import { loadLocomo, scoreRetrieval, type LocomoQuestion, type LocomoSplit, type RetrievalScores } from "../lib/locomo.ts";
-import { percentile, type BenchResult } from "../lib/stats.ts";
+import {
+  type LocomoQuestion,
+  type LocomoSplit,
+  loadLocomo,
+  type RetrievalScores,
+  scoreRetrieval,
+} from "../lib/locomo.ts";
+import { type BenchResult, percentile } from "../lib/stats.ts";
 
 /** Where the dev split is read from. */
 export function locomoDir(): string {
@@ -55,7 +61,12 @@ export async function loadLocomoGlm(split: LocomoSplit): Promise<LoadedLocomo> {
   const questionVectors = await embedder.embed(split.questions.map((q) => q.question));
   const store = createSqliteKemStore({ path: join(benchDir("dcsm-bench-locomo-"), "glm.sqlite") });
   const index = createExactVectorIndex({ dimension: embedder.dimension });
-  const { repository } = await assembleGlm({ store, index, embedder, limits: { ...DEFAULT_KEM_LIMITS, dimension: embedder.dimension } }).open();
+  const { repository } = await assembleGlm({
+    store,
+    index,
+    embedder,
+    limits: { ...DEFAULT_KEM_LIMITS, dimension: embedder.dimension },
+  }).open();
   const enc = new TextEncoder();
   const writes: KemWrite[] = split.turns.map((t, i) => ({
     id: idOf(t.conversation, t.diaId),
@@ -73,13 +84,20 @@ export async function loadLocomoGlm(split: LocomoSplit): Promise<LoadedLocomo> {
     async rank(mode, k, hybrid) {
       // One service per hybrid setting over the same repository (the ranking parameters vary, the data does not).
       const impl = createGlmService({ repository, embedder, limits, hybrid });
-      const client = createClient(GlobalLongTermMemoryService, createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, impl)));
+      const client = createClient(
+        GlobalLongTermMemoryService,
+        createRouterTransport(({ service }) => service(GlobalLongTermMemoryService, impl)),
+      );
       const ranked: string[][] = [];
       const latMs: number[] = [];
       for (const q of split.questions) {
         const t0 = performance.now();
         const res = await client.retrieveKEMs({
-          query: create(KEMQuerySchema, { textQuery: q.question, searchMode: mode, metadataFilters: { conversation: { kind: { case: "stringValue", value: q.conversation } } } }),
+          query: create(KEMQuerySchema, {
+            textQuery: q.question,
+            searchMode: mode,
+            metadataFilters: { conversation: { kind: { case: "stringValue", value: q.conversation } } },
+          }),
           pageSize: k,
         });
         latMs.push(performance.now() - t0);
@@ -92,7 +110,12 @@ export async function loadLocomoGlm(split: LocomoSplit): Promise<LoadedLocomo> {
 }
 
 /** Exact cosine ranking of each question's conversation turns, straight from the embeddings. */
-export function rawDenseRanking(split: LocomoSplit, turnVectors: Float32Array[], questionVectors: Float32Array[], k: number): string[][] {
+export function rawDenseRanking(
+  split: LocomoSplit,
+  turnVectors: Float32Array[],
+  questionVectors: Float32Array[],
+  k: number,
+): string[][] {
   return split.questions.map((q: LocomoQuestion, qi) => {
     const qv = questionVectors[qi]!;
     const scored: { id: string; s: number }[] = [];
@@ -111,7 +134,11 @@ export function rawDenseRanking(split: LocomoSplit, turnVectors: Float32Array[],
 function resultOf(name: string, scores: RetrievalScores, latMs?: number[]): BenchResult {
   const sorted = latMs ? [...latMs].sort((a, b) => a - b) : undefined;
   const total = latMs?.reduce((a, b) => a + b, 0);
-  const extra: Record<string, number> = { recallAt5: scores.recallAt5, recallAt10: scores.recallAt10, hitAt10: scores.hitAt10 };
+  const extra: Record<string, number> = {
+    recallAt5: scores.recallAt5,
+    recallAt10: scores.recallAt10,
+    hitAt10: scores.hitAt10,
+  };
   for (const [c, r] of Object.entries(scores.recallAt10ByCategory)) extra[`recallAt10_cat${c}`] = r;
   return {
     case: name,

@@ -9,7 +9,7 @@ import { ExactVectorStore } from "../../services/glm/vector/exact-store.ts";
 import { createHnswVectorIndex } from "../../services/glm/vector/hnsw-index.ts";
 import { clusteredVectors } from "../lib/clustered-vectors.ts";
 import { repeatCount } from "../lib/measure.ts";
-import { median, percentile, spreadOf, type BenchResult } from "../lib/stats.ts";
+import { type BenchResult, median, percentile, spreadOf } from "../lib/stats.ts";
 
 const DIM = 384;
 
@@ -25,7 +25,16 @@ function grouped(name: string, latMs: number[], extra?: Record<string, number | 
     runs.push(g.length / (g.reduce((a, b) => a + b, 0) / 1000));
   }
   const sorted = [...latMs].sort((a, b) => a - b);
-  return { case: name, n: latMs.length, opsPerSec: median(runs), runs, spread: spreadOf(runs), p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), extra };
+  return {
+    case: name,
+    n: latMs.length,
+    opsPerSec: median(runs),
+    runs,
+    spread: spreadOf(runs),
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    extra,
+  };
 }
 
 /**

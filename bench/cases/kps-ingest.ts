@@ -22,11 +22,11 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT, loadConfig, type DcsmConfig } from "../../runtime/config.ts";
 import { createDcsmClients, type DcsmClients } from "../../runtime/cli/clients.ts";
-import { createNodeTransport } from "../../sdk/server.ts";
 import { walkIngestFiles } from "../../runtime/cli/file-walker.ts";
-import { startDcsmServer, type DcsmServer } from "../../runtime/server.ts";
+import { type DcsmConfig, loadConfig, REPO_ROOT } from "../../runtime/config.ts";
+import { type DcsmServer, startDcsmServer } from "../../runtime/server.ts";
+import { createNodeTransport } from "../../sdk/server.ts";
 import { assembleGlm } from "../../services/glm/assembly.ts";
 import { createSqliteKemStore } from "../../services/glm/store/sqlite-store.ts";
 import { createHnswVectorIndex } from "../../services/glm/vector/hnsw-index.ts";
@@ -34,7 +34,7 @@ import { chunkDocument } from "../../services/kps/chunking/chunk-document.ts";
 import { fitChunksToModel } from "../../services/kps/service.ts";
 import { benchDir } from "../lib/fixtures.ts";
 import { loadLocomo } from "../lib/locomo.ts";
-import { compareRuns, type Contender, type Sample } from "../lib/measure.ts";
+import { type Contender, compareRuns, type Sample } from "../lib/measure.ts";
 import type { BenchResult } from "../lib/stats.ts";
 import { fillFilterBenchStore } from "./glm-filter-search.ts";
 
@@ -53,7 +53,15 @@ function locomoDir(): string {
 
 function serverConfig(dataDir: string): DcsmConfig {
   // Cache off: every repeat must reach the model, as a first ingest does.
-  return loadConfig(process.env, { httpPort: 0, grpcPort: 0, dataDir, logLevel: "warn", modelOffline: true, embedCacheMb: 0, warmup: "full" });
+  return loadConfig(process.env, {
+    httpPort: 0,
+    grpcPort: 0,
+    dataDir,
+    logLevel: "warn",
+    modelOffline: true,
+    embedCacheMb: 0,
+    warmup: "full",
+  });
 }
 
 /** The raw baseline: the library's pipeline as its README shows it, on `texts`, batches of 32. */
@@ -64,7 +72,8 @@ async function rawPipeline(config: DcsmConfig) {
   const extractor = await tf.pipeline("feature-extraction", config.model, { dtype: config.modelDtype, device: "cpu" });
   return async (texts: string[]): Promise<Sample> => {
     const t0 = performance.now();
-    for (let i = 0; i < texts.length; i += RAW_BATCH) await extractor(texts.slice(i, i + RAW_BATCH), { pooling: "mean", normalize: true });
+    for (let i = 0; i < texts.length; i += RAW_BATCH)
+      await extractor(texts.slice(i, i + RAW_BATCH), { pooling: "mean", normalize: true });
     return { n: texts.length, wallMs: performance.now() - t0 };
   };
 }
@@ -83,10 +92,15 @@ async function ingest(clients: DcsmClients, docs: Doc[], batch: number, tag: str
       const part = docs.slice(next, next + batch);
       next += batch;
       const res = await clients.kps.batchProcessRawData({
-        documents: part.map((d) => ({ rawContent: enc.encode(d.text), contentType: d.contentType, sourcePath: `${tag}/${d.sourcePath}` })),
+        documents: part.map((d) => ({
+          rawContent: enc.encode(d.text),
+          contentType: d.contentType,
+          sourcePath: `${tag}/${d.sourcePath}`,
+        })),
       });
       for (const r of res.results) {
-        if (r.outcome.case !== "response") throw new Error(`document ${part[r.index]!.sourcePath} failed: ${r.outcome.value?.message}`);
+        if (r.outcome.case !== "response")
+          throw new Error(`document ${part[r.index]!.sourcePath} failed: ${r.outcome.value?.message}`);
         chunks += r.outcome.value.kemIds.length;
       }
     }
@@ -98,13 +112,21 @@ async function ingest(clients: DcsmClients, docs: Doc[], batch: number, tag: str
 async function startServer(dataDir: string): Promise<{ server: DcsmServer; clients: DcsmClients; config: DcsmConfig }> {
   const config = serverConfig(dataDir);
   const server = await startDcsmServer(config);
-  return { server, config, clients: createDcsmClients(createNodeTransport({ baseUrl: server.httpUrl, protocol: "connect" })) };
+  return {
+    server,
+    config,
+    clients: createDcsmClients(createNodeTransport({ baseUrl: server.httpUrl, protocol: "connect" })),
+  };
 }
 
 function turnDocs(): Doc[] | undefined {
   const split = loadLocomo(locomoDir());
   if (!split) return undefined;
-  return split.turns.map((t) => ({ text: t.text, sourcePath: `${t.conversation}/${t.diaId}`, contentType: "text/plain" }));
+  return split.turns.map((t) => ({
+    text: t.text,
+    sourcePath: `${t.conversation}/${t.diaId}`,
+    contentType: "text/plain",
+  }));
 }
 
 /** `n` turns for repeat `round`, taken in order and wrapping around. */
@@ -131,15 +153,29 @@ export async function benchKpsIngest(): Promise<BenchResult[]> {
       let rr = 0;
       let ir = 0;
       out.push(
-        ...(await compareRuns({ name: "kps.raw-pipeline/turns", run: () => raw(slice(turns, turnsPerRepeat, rr++).map((d) => d.text)) }, [
-          { name: "kps.ingest/turns", target: 0.85, run: () => ingest(clients, slice(turns, turnsPerRepeat, ir), batch, `turns-r${ir++}`) },
-        ])),
+        ...(await compareRuns(
+          { name: "kps.raw-pipeline/turns", run: () => raw(slice(turns, turnsPerRepeat, rr++).map((d) => d.text)) },
+          [
+            {
+              name: "kps.ingest/turns",
+              target: 0.85,
+              run: () => ingest(clients, slice(turns, turnsPerRepeat, ir), batch, `turns-r${ir++}`),
+            },
+          ],
+        )),
       );
     }
 
     // This repository's source, cut as KPS cuts it (the raw pipeline embeds those exact chunks).
-    const files = walkIngestFiles(["services", "runtime", "sdk", "bench"].map((p) => join(REPO_ROOT, p)), { exclude: ["gen/"] });
-    const allDocs: Doc[] = files.map((f) => ({ text: readFileSync(f.path, "utf8"), sourcePath: f.sourcePath, contentType: f.contentType }));
+    const files = walkIngestFiles(
+      ["services", "runtime", "sdk", "bench"].map((p) => join(REPO_ROOT, p)),
+      { exclude: ["gen/"] },
+    );
+    const allDocs: Doc[] = files.map((f) => ({
+      text: readFileSync(f.path, "utf8"),
+      sourcePath: f.sourcePath,
+      contentType: f.contentType,
+    }));
     // The first files (walk order) up to about BENCH_INGEST_CODE_BYTES of source per repeat.
     const docs: Doc[] = [];
     for (let bytes = 0, i = 0; i < allDocs.length && bytes < codeBytes; i++) {
@@ -147,10 +183,20 @@ export async function benchKpsIngest(): Promise<BenchResult[]> {
       bytes += allDocs[i]!.text.length;
     }
     const { createTransformersEmbedder } = await import("../../services/kps/embedder/transformers-embedder.ts");
-    const tokenizerOnly = await createTransformersEmbedder({ modelId: config.model, modelDir: config.modelDir, allowDownload: false, dtype: config.modelDtype });
+    const tokenizerOnly = await createTransformersEmbedder({
+      modelId: config.model,
+      modelDir: config.modelDir,
+      allowDownload: false,
+      dtype: config.modelDtype,
+    });
     const chunkTexts: string[] = [];
     for (const d of docs) {
-      const doc = await chunkDocument(d.text, { sourcePath: d.sourcePath, contentType: d.contentType, maxChars: 1200, maxCodeChars: 600 });
+      const doc = await chunkDocument(d.text, {
+        sourcePath: d.sourcePath,
+        contentType: d.contentType,
+        maxChars: 1200,
+        maxCodeChars: 600,
+      });
       for (const c of await fitChunksToModel(doc.chunks, tokenizerOnly)) chunkTexts.push(c.text);
     }
     await tokenizerOnly.dispose();
@@ -196,8 +242,15 @@ export async function benchKpsIngestLargeStore(): Promise<BenchResult[]> {
     let er = 0;
     let fr = 0;
     const contenders: Contender[] = [
-      { name: "kps.ingest/turns-empty", run: () => ingest(empty.clients, slice(turns, turnsPerRepeat, er), batch, `empty-r${er++}`) },
-      { name: "kps.ingest/turns-100k", target: 0.9, run: () => ingest(full.clients, slice(turns, turnsPerRepeat, fr), batch, `full-r${fr++}`) },
+      {
+        name: "kps.ingest/turns-empty",
+        run: () => ingest(empty.clients, slice(turns, turnsPerRepeat, er), batch, `empty-r${er++}`),
+      },
+      {
+        name: "kps.ingest/turns-100k",
+        target: 0.9,
+        run: () => ingest(full.clients, slice(turns, turnsPerRepeat, fr), batch, `full-r${fr++}`),
+      },
     ];
     const [base, cand] = await compareRuns(contenders[0]!, [contenders[1]!]);
     return [base!, cand!];

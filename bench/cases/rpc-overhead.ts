@@ -11,7 +11,7 @@ import { Health, HealthCheckResponse_ServingStatus } from "../../sdk/gen/grpc/he
 import { benchServer } from "../lib/fixtures.ts";
 import { compareRuns, pool } from "../lib/measure.ts";
 import type { BenchResult } from "../lib/stats.ts";
-import { transportFor, type RpcProtocol } from "../lib/transports.ts";
+import { type RpcProtocol, transportFor } from "../lib/transports.ts";
 import { IN_FLIGHT } from "./swm.ts";
 
 /** Calls per repeat. */

@@ -21,28 +21,30 @@ import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { createHandlerContext } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { PublishKEMToSWMRequestSchema, SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { v7 as uuidv7 } from "uuid";
-import { newKemId } from "../../services/shared/kem-mapping.ts";
+import { PublishKEMToSWMRequestSchema, SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { lexicalBodyOf } from "../../services/glm/lexical/lexical-text.ts";
 import { indexedEntriesOf, metadataTagsOf } from "../../services/glm/store/metadata-index.ts";
 import { TABLES_V2 } from "../../services/glm/store/sqlite-schema.ts";
-import { microsToIso, nowMicros } from "../../services/shared/time.ts";
-import { clusteredVectors } from "../lib/clustered-vectors.ts";
+import { newKemId } from "../../services/shared/kem-mapping.ts";
 import type { KemRecord } from "../../services/shared/kem-record.ts";
+import { microsToIso, nowMicros } from "../../services/shared/time.ts";
 import { connectRedis, type RedisConnection } from "../../services/swm/redis/connection.ts";
 import { encodeRecord } from "../../services/write-behind/codec.ts";
 import { createSqlitePersistQueue } from "../../services/write-behind/sqlite-queue.ts";
 import { createWriteBehindWorker } from "../../services/write-behind/worker.ts";
-import { benchDir, benchRedis, benchServer, type BenchServer } from "../lib/fixtures.ts";
+import { clusteredVectors } from "../lib/clustered-vectors.ts";
+import { type BenchServer, benchDir, benchRedis, benchServer } from "../lib/fixtures.ts";
 import { compareRuns, pool, type Sample } from "../lib/measure.ts";
-import { median, percentile, spreadOf, type BenchResult } from "../lib/stats.ts";
+import { type BenchResult, median, percentile, spreadOf } from "../lib/stats.ts";
 import { IN_FLIGHT } from "./swm.ts";
 
 const DIM = 384;
 /** KEMs per repeat. */
 const N = 2000;
-const CONTENT = new TextEncoder().encode("A note published to SWM and persisted to GLM by the write-behind worker. ".repeat(3));
+const CONTENT = new TextEncoder().encode(
+  "A note published to SWM and persisted to GLM by the write-behind worker. ".repeat(3),
+);
 
 interface Item {
   id: string;
@@ -53,7 +55,11 @@ interface Item {
 let seed = 500;
 function items(): Item[] {
   const vecs = clusteredVectors(N, DIM, { seed: seed++ });
-  return Array.from({ length: N }, (_, i) => ({ id: newKemId(), embedding: vecs.subarray(i * DIM, (i + 1) * DIM), metadata: { topic: `t${i % 10}`, n: i } }));
+  return Array.from({ length: N }, (_, i) => ({
+    id: newKemId(),
+    embedding: vecs.subarray(i * DIM, (i + 1) * DIM),
+    metadata: { topic: `t${i % 10}`, n: i },
+  }));
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
@@ -82,11 +88,29 @@ const idleServers = () => [...servers];
 export function drainRun({ server }: BenchServer): () => Promise<Sample> {
   servers.add(server);
   const impl = server.swm.service;
-  const ctx = createHandlerContext({ service: SharedWorkingMemoryService, method: SharedWorkingMemoryService.method.publishKEMToSWM, protocolName: "in-process", requestMethod: "POST", url: "http://localhost/" });
+  const ctx = createHandlerContext({
+    service: SharedWorkingMemoryService,
+    method: SharedWorkingMemoryService.method.publishKEMToSWM,
+    protocolName: "in-process",
+    requestMethod: "POST",
+    url: "http://localhost/",
+  });
   return async () => {
     // The callers' requests are built before the clock starts: their construction (embeddings as
     // `number[]`) is the client's work, which the raw baselines do not do either.
-    const requests = items().map((it) => create(PublishKEMToSWMRequestSchema, { agentId: "bench", persistToGlmIfNewOrUpdated: true, kemToPublish: { id: it.id, contentType: "text/plain", content: CONTENT, metadata: it.metadata, embeddings: Array.from(it.embedding) } }));
+    const requests = items().map((it) =>
+      create(PublishKEMToSWMRequestSchema, {
+        agentId: "bench",
+        persistToGlmIfNewOrUpdated: true,
+        kemToPublish: {
+          id: it.id,
+          contentType: "text/plain",
+          content: CONTENT,
+          metadata: it.metadata,
+          embeddings: Array.from(it.embedding),
+        },
+      }),
+    );
     // The previous runs' HNSW graph building (this server's or the other's) finishes first: it
     // runs on a worker thread after GLM has stored the KEMs and would otherwise land on this run.
     await Promise.all(idleServers().map((s) => s.vectorIndexIdle()));
@@ -105,7 +129,16 @@ export function drainRun({ server }: BenchServer): () => Promise<Sample> {
     }
     const lat = published.latenciesMs!.sort((a, b) => a - b);
     const wallMs = performance.now() - t0;
-    return { n: N, wallMs, extra: { publishMs: Math.round(publishedMs), publishP50Ms: round2(percentile(lat, 50)), publishP99Ms: round2(percentile(lat, 99)), cpuUsPerKem: cpuPerKem(c0) } };
+    return {
+      n: N,
+      wallMs,
+      extra: {
+        publishMs: Math.round(publishedMs),
+        publishP50Ms: round2(percentile(lat, 50)),
+        publishP99Ms: round2(percentile(lat, 99)),
+        cpuUsPerKem: cpuPerKem(c0),
+      },
+    };
   };
 }
 
@@ -113,13 +146,23 @@ export function drainRun({ server }: BenchServer): () => Promise<Sample> {
 function rawSqlite(dir: string) {
   const db = new Database(join(dir, "raw.sqlite"), { create: true });
   db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
-  db.exec("CREATE TABLE kems (id TEXT PRIMARY KEY, content_type TEXT NOT NULL, content BLOB NOT NULL, metadata TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, embedding BLOB)");
+  db.exec(
+    "CREATE TABLE kems (id TEXT PRIMARY KEY, content_type TEXT NOT NULL, content BLOB NOT NULL, metadata TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, embedding BLOB)",
+  );
   db.exec("CREATE INDEX i1 ON kems(created_at); CREATE INDEX i2 ON kems(updated_at);");
   const ins = db.prepare("INSERT INTO kems VALUES (?, ?, ?, ?, ?, ?, ?)");
   const insert = db.transaction((rows: Item[]) => {
     for (const r of rows) {
       const now = microsToIso(nowMicros());
-      ins.run(r.id, "text/plain", CONTENT, JSON.stringify(r.metadata), now, now, new Uint8Array(r.embedding.buffer, r.embedding.byteOffset, r.embedding.byteLength));
+      ins.run(
+        r.id,
+        "text/plain",
+        CONTENT,
+        JSON.stringify(r.metadata),
+        now,
+        now,
+        new Uint8Array(r.embedding.buffer, r.embedding.byteOffset, r.embedding.byteLength),
+      );
     }
   });
   return { insert, close: () => db.close() };
@@ -146,7 +189,15 @@ function rawGlmWrites(dir: string) {
     const text: [number, string, string][] = [];
     for (const r of rows) {
       const now = microsToIso(nowMicros());
-      const { rid } = row.get(r.id, "text/plain", CONTENT, JSON.stringify(r.metadata), now, now, new Uint8Array(r.embedding.buffer, r.embedding.byteOffset, r.embedding.byteLength))!;
+      const { rid } = row.get(
+        r.id,
+        "text/plain",
+        CONTENT,
+        JSON.stringify(r.metadata),
+        now,
+        now,
+        new Uint8Array(r.embedding.buffer, r.embedding.byteOffset, r.embedding.byteLength),
+      )!;
       for (const [k, v] of indexedEntriesOf(r.metadata)) meta.run(k, v, now, r.id);
       key.run(uuidv7(), r.id, now);
       change.run(r.id);
@@ -160,7 +211,15 @@ function rawGlmWrites(dir: string) {
 /** The record SWM queues for an item (as cached: SWM's timestamps). */
 function recordOf(it: Item): KemRecord {
   const now = nowMicros();
-  return { id: it.id, contentType: "text/plain", content: CONTENT, metadata: it.metadata, embedding: it.embedding, createdAtUs: now, updatedAtUs: now };
+  return {
+    id: it.id,
+    contentType: "text/plain",
+    content: CONTENT,
+    metadata: it.metadata,
+    embedding: it.embedding,
+    createdAtUs: now,
+    updatedAtUs: now,
+  };
 }
 
 /**
@@ -169,7 +228,11 @@ function recordOf(it: Item): KemRecord {
  * pipelines them), XREADGROUP of a batch, XACK + XDEL pipelined — with each batch inserted by raw
  * `bun:sqlite` in between. No validation, no working set, no GLM bookkeeping.
  */
-async function compositeRun(redis: RedisConnection, sqlite: ReturnType<typeof rawSqlite>, batchSize: number): Promise<Sample> {
+async function compositeRun(
+  redis: RedisConnection,
+  sqlite: ReturnType<typeof rawSqlite>,
+  batchSize: number,
+): Promise<Sample> {
   const rows = items();
   const payloads = rows.map((it) => Buffer.from(encodeRecord(recordOf(it))));
   const keys = rows.map(() => newKemId());
@@ -179,8 +242,19 @@ async function compositeRun(redis: RedisConnection, sqlite: ReturnType<typeof ra
   const t0 = performance.now();
   await pool(N, IN_FLIGHT, (i) => redis.cmd(["XADD", key, "*", "key", keys[i]!, "kem", payloads[i]!]));
   for (let done = 0; done < N; ) {
-    const reply = await redis.bin<[Buffer, [Buffer, Buffer[]][]][]>(["XREADGROUP", "GROUP", "g", "c", "COUNT", String(batchSize), "STREAMS", key, ">"]);
-    const entries = (Array.isArray(reply) ? reply[0]![1] : Object.values(reply as Record<string, [Buffer, Buffer[]][]>)[0]!) ?? [];
+    const reply = await redis.bin<[Buffer, [Buffer, Buffer[]][]][]>([
+      "XREADGROUP",
+      "GROUP",
+      "g",
+      "c",
+      "COUNT",
+      String(batchSize),
+      "STREAMS",
+      key,
+      ">",
+    ]);
+    const entries =
+      (Array.isArray(reply) ? reply[0]![1] : Object.values(reply as Record<string, [Buffer, Buffer[]][]>)[0]!) ?? [];
     sqlite.insert(rows.slice(done, done + entries.length));
     const ids = entries.map(([id]) => id.toString());
     await Promise.all([redis.cmd(["XACK", key, "g", ...ids]), redis.cmd(["XDEL", key, ...ids])]);
@@ -204,14 +278,16 @@ export async function benchWriteBehind(): Promise<BenchResult[]> {
   const sqlite = rawSqlite(dir);
   const glmRows = rawGlmWrites(dir);
   const redis = await connectRedis((await benchRedis()).url);
-  const rawRun = () => timedRows((rows) => {
-    for (let i = 0; i < rows.length; i += batchSize) sqlite.insert(rows.slice(i, i + batchSize));
-  });
+  const rawRun = () =>
+    timedRows((rows) => {
+      for (let i = 0; i < rows.length; i += batchSize) sqlite.insert(rows.slice(i, i + batchSize));
+    });
   const composite = `redis+sqlite.raw-queue/wb-${batchSize}`;
   const glmWrites = `sqlite.raw-glm-writes/wb-${batchSize}`;
-  const rawGlmRun = () => timedRows((rows) => {
-    for (let i = 0; i < rows.length; i += batchSize) glmRows.insert(rows.slice(i, i + batchSize));
-  });
+  const rawGlmRun = () =>
+    timedRows((rows) => {
+      for (let i = 0; i < rows.length; i += batchSize) glmRows.insert(rows.slice(i, i + batchSize));
+    });
   try {
     const results = await compareRuns({ name: `sqlite.raw-insert/wb-${batchSize}`, run: rawRun }, [
       { name: composite, run: () => compositeRun(redis, sqlite, batchSize) },
@@ -224,7 +300,14 @@ export async function benchWriteBehind(): Promise<BenchResult[]> {
       const wb = results.find((r) => r.case === name)!;
       const ratios = wb.runs!.map((x, i) => x / base.runs![i]!);
       const { target: _, ...rest } = wb;
-      return { ...rest, baseline: baseName, baselineOpsPerSec: base.opsPerSec, ratio: median(ratios), ratioSpread: spreadOf(ratios), ...(target === undefined ? {} : { target }) };
+      return {
+        ...rest,
+        baseline: baseName,
+        baselineOpsPerSec: base.opsPerSec,
+        ratio: median(ratios),
+        ratioSpread: spreadOf(ratios),
+        ...(target === undefined ? {} : { target }),
+      };
     };
     results.push({ ...against("swm.write-behind/redis", composite, 0.5), case: "swm.write-behind/redis:composite" });
     results.push({ ...against("swm.write-behind/memory", glmWrites), case: "swm.write-behind/memory:glm-writes" });
@@ -250,9 +333,10 @@ export async function benchKpsOutbox(): Promise<BenchResult[]> {
   const sqlite = rawSqlite(dir);
   const queue = createSqlitePersistQueue({ path: join(dir, "kps-outbox.sqlite") });
   const glm = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", useBinaryFormat: true });
-  const rawRun = () => timedRows((rows) => {
-    for (let i = 0; i < rows.length; i += batchSize) sqlite.insert(rows.slice(i, i + batchSize));
-  });
+  const rawRun = () =>
+    timedRows((rows) => {
+      for (let i = 0; i < rows.length; i += batchSize) sqlite.insert(rows.slice(i, i + batchSize));
+    });
   const drain = async (): Promise<Sample> => {
     await queue.enqueue(items().map(recordOf));
     await server.vectorIndexIdle();
@@ -273,7 +357,9 @@ export async function benchKpsOutbox(): Promise<BenchResult[]> {
     }
   };
   try {
-    return await compareRuns({ name: `sqlite.raw-insert/outbox-${batchSize}`, run: rawRun }, [{ name: "kps.outbox/drain", run: drain }]);
+    return await compareRuns({ name: `sqlite.raw-insert/outbox-${batchSize}`, run: rawRun }, [
+      { name: "kps.outbox/drain", run: drain },
+    ]);
   } finally {
     await queue.close();
     sqlite.close();

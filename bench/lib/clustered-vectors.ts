@@ -26,7 +26,11 @@ function gauss(rand: () => number): number {
  * @param spread - noise relative to the centre scale (0.35 gives tight but overlapping clusters).
  * @returns one contiguous Float32Array of n·dim floats, rows normalized.
  */
-export function clusteredVectors(n: number, dim: number, opts: { clusters?: number; spread?: number; seed?: number } = {}): Float32Array {
+export function clusteredVectors(
+  n: number,
+  dim: number,
+  opts: { clusters?: number; spread?: number; seed?: number } = {},
+): Float32Array {
   const rand = prng(opts.seed ?? 1);
   const clusters = opts.clusters ?? Math.max(10, Math.round(Math.sqrt(n)));
   const spread = opts.spread ?? 0.35;

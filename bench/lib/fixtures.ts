@@ -8,8 +8,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig, type DcsmConfig } from "../../runtime/config.ts";
-import { startDcsmServer, type DcsmServer } from "../../runtime/server.ts";
+import { type DcsmConfig, loadConfig } from "../../runtime/config.ts";
+import { type DcsmServer, startDcsmServer } from "../../runtime/server.ts";
 import type { Embedder } from "../../services/kps/ports.ts";
 import { testEmbedder } from "../../tests/helpers/model.ts";
 import { startRedis, type TestRedis } from "../../tests/helpers/redis-server.ts";
@@ -60,8 +60,20 @@ export function benchServer(swm: "memory" | "redis"): Promise<BenchServer> {
   return shared(`server-${swm}`, async () => {
     const dataDir = benchDir("dcsm-bench-server-");
     const redisUrl = swm === "redis" ? (await benchRedis()).url : "";
-    const env = { DCSM_SWM_WRITE_BEHIND_BATCH: process.env.DCSM_SWM_WRITE_BEHIND_BATCH, DCSM_SWM_WRITE_BEHIND_DELAY_MS: process.env.DCSM_SWM_WRITE_BEHIND_DELAY_MS };
-    const config = loadConfig(env, { httpPort: 0, grpcPort: 0, dataDir, logLevel: "warn", modelOffline: true, warmup: "quick", redisUrl, swmIndexedKeys: ["topic"] });
+    const env = {
+      DCSM_SWM_WRITE_BEHIND_BATCH: process.env.DCSM_SWM_WRITE_BEHIND_BATCH,
+      DCSM_SWM_WRITE_BEHIND_DELAY_MS: process.env.DCSM_SWM_WRITE_BEHIND_DELAY_MS,
+    };
+    const config = loadConfig(env, {
+      httpPort: 0,
+      grpcPort: 0,
+      dataDir,
+      logLevel: "warn",
+      modelOffline: true,
+      warmup: "quick",
+      redisUrl,
+      swmIndexedKeys: ["topic"],
+    });
     const server = await startDcsmServer(config, { embedder: await benchEmbedder() });
     cleanups.unshift(() => server.close());
     return { server, config };

@@ -58,17 +58,25 @@ export function loadLocomo(dir: string): LocomoSplit | undefined {
   if (!existsSync(dir)) return undefined;
   const turns: LocomoTurn[] = [];
   const questions: LocomoQuestion[] = [];
-  for (const file of readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith(".json"))
+    .sort()) {
     const conversation = file.replace(/\.json$/, "");
     const doc = JSON.parse(readFileSync(join(dir, file), "utf8")) as Record<string, unknown>;
     for (let s = 1; ; s++) {
-      const session = doc[`session_${s}`] as { speaker: string; dia_id: string; text: string; blip_caption?: string }[] | undefined;
+      const session = doc[`session_${s}`] as
+        | { speaker: string; dia_id: string; text: string; blip_caption?: string }[]
+        | undefined;
       const date = doc[`session_${s}_date_time`] as string | undefined;
       if (date === undefined) break;
       if (!Array.isArray(session)) continue;
       for (const t of session) {
         const caption = t.blip_caption ? ` (shares a photo: ${t.blip_caption})` : "";
-        turns.push({ conversation, diaId: normaliseEvidence(t.dia_id)[0] ?? t.dia_id, text: `[${date}] ${t.speaker}: ${t.text}${caption}` });
+        turns.push({
+          conversation,
+          diaId: normaliseEvidence(t.dia_id)[0] ?? t.dia_id,
+          text: `[${date}] ${t.speaker}: ${t.text}${caption}`,
+        });
       }
     }
     for (const qa of doc.qa as { question: string; category: number; evidence: string[] }[]) {

@@ -6,7 +6,7 @@
  * @module
  */
 import { measure } from "mitata";
-import { median, percentile, spreadOf, type BenchResult } from "./stats.ts";
+import { type BenchResult, median, percentile, spreadOf } from "./stats.ts";
 
 /** One timed run of an operation: `n` operations over `wallMs`, optional per-op latencies (ms). */
 export interface Sample {
@@ -72,7 +72,11 @@ function resultOf(name: string, samples: Sample[]): BenchResult {
  * run each unless `warmup` is false), and returns the baseline's result followed by each
  * candidate's with its ratio to the baseline.
  */
-export async function compareRuns(baseline: Contender | null, candidates: Contender[], options: { repeats?: number; warmup?: boolean } = {}): Promise<BenchResult[]> {
+export async function compareRuns(
+  baseline: Contender | null,
+  candidates: Contender[],
+  options: { repeats?: number; warmup?: boolean } = {},
+): Promise<BenchResult[]> {
   const repeats = options.repeats ?? repeatCount();
   const all = baseline ? [baseline, ...candidates] : candidates;
   if (options.warmup ?? true) for (const c of all) await c.run();
@@ -84,7 +88,12 @@ export async function compareRuns(baseline: Contender | null, candidates: Conten
     for (let i = 1; i < results.length; i++) {
       const res = results[i]!;
       const ratios = res.runs!.map((x, r) => x / base.runs![r]!);
-      Object.assign(res, { baseline: base.case, baselineOpsPerSec: base.opsPerSec, ratio: median(ratios), ratioSpread: spreadOf(ratios) });
+      Object.assign(res, {
+        baseline: base.case,
+        baselineOpsPerSec: base.opsPerSec,
+        ratio: median(ratios),
+        ratioSpread: spreadOf(ratios),
+      });
       const target = all[i]!.target;
       if (target !== undefined) res.target = target;
     }
@@ -108,7 +117,11 @@ export interface MicroContender {
  * loaded machine are only ever slowed down, by preemption or GC, never sped up) and its ratio is
  * best / best baseline. The first contender is the baseline.
  */
-export async function compareMicro(baseline: MicroContender, candidates: MicroContender[], options: { repeats?: number; minCpuMs?: number } = {}): Promise<BenchResult[]> {
+export async function compareMicro(
+  baseline: MicroContender,
+  candidates: MicroContender[],
+  options: { repeats?: number; minCpuMs?: number } = {},
+): Promise<BenchResult[]> {
   const all = [baseline, ...candidates];
   const opts = { min_cpu_time: (options.minCpuMs ?? 250) * 1e6 };
   const stats = all.map(() => [] as { p50: number; p99: number; samples: number }[]);
@@ -121,13 +134,27 @@ export async function compareMicro(baseline: MicroContender, candidates: MicroCo
   const results = all.map((c, i): BenchResult => {
     const runs = stats[i]!.map((s) => 1e9 / s.p50);
     const best = stats[i]!.reduce((a, b) => (b.p50 < a.p50 ? b : a));
-    return { case: c.name, n: best.samples, opsPerSec: Math.max(...runs), runs, spread: spreadOf(runs), p50Ms: best.p50 / 1e6, p99Ms: best.p99 / 1e6, extra: { stat: "best of repeats" } };
+    return {
+      case: c.name,
+      n: best.samples,
+      opsPerSec: Math.max(...runs),
+      runs,
+      spread: spreadOf(runs),
+      p50Ms: best.p50 / 1e6,
+      p99Ms: best.p99 / 1e6,
+      extra: { stat: "best of repeats" },
+    };
   });
   const base = results[0]!;
   for (let i = 1; i < results.length; i++) {
     const res = results[i]!;
     const ratios = res.runs!.map((x, r) => x / base.runs![r]!);
-    Object.assign(res, { baseline: base.case, baselineOpsPerSec: base.opsPerSec, ratio: res.opsPerSec / base.opsPerSec, ratioSpread: spreadOf(ratios) });
+    Object.assign(res, {
+      baseline: base.case,
+      baselineOpsPerSec: base.opsPerSec,
+      ratio: res.opsPerSec / base.opsPerSec,
+      ratioSpread: spreadOf(ratios),
+    });
     if (all[i]!.target !== undefined) res.target = all[i]!.target;
   }
   return results;

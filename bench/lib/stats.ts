@@ -12,7 +12,10 @@ export function percentile(sorted: number[], p: number): number {
 
 /** Median of numbers (any order); NaN for none. */
 export function median(xs: readonly number[]): number {
-  return percentile([...xs].sort((a, b) => a - b), 50);
+  return percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 }
 
 /** Relative spread of repeated figures: (max − min) / median; 0 for fewer than two. */
@@ -56,9 +59,21 @@ export interface BenchResult {
  * Summarizes per-operation latencies (ms) measured over `wallMs` (one repeat).
  * @returns a result with ops/s, p50 and p99 (ms).
  */
-export function summarize(name: string, latenciesMs: number[], wallMs: number, extra?: Record<string, number | string>): BenchResult {
+export function summarize(
+  name: string,
+  latenciesMs: number[],
+  wallMs: number,
+  extra?: Record<string, number | string>,
+): BenchResult {
   const sorted = [...latenciesMs].sort((a, b) => a - b);
-  return { case: name, n: sorted.length, opsPerSec: sorted.length / (wallMs / 1000), p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), extra };
+  return {
+    case: name,
+    n: sorted.length,
+    opsPerSec: sorted.length / (wallMs / 1000),
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    extra,
+  };
 }
 
 function fmtMs(ms: number): string {
@@ -76,12 +91,22 @@ export function fmtOps(x: number): string {
 
 /** Formats a result as one line for the terminal. */
 export function formatResult(r: BenchResult): string {
-  const parts = [`${r.case.padEnd(36)} ${fmtOps(r.opsPerSec).padStart(8)} ops/s ±${((r.spread ?? 0) * 50).toFixed(0).padStart(2)}%`];
+  const parts = [
+    `${r.case.padEnd(36)} ${fmtOps(r.opsPerSec).padStart(8)} ops/s ±${((r.spread ?? 0) * 50).toFixed(0).padStart(2)}%`,
+  ];
   if (r.p50Ms !== undefined) parts.push(`p50 ${fmtMs(r.p50Ms).padStart(9)}  p99 ${fmtMs(r.p99Ms!).padStart(9)}`);
   if (r.ratio !== undefined) {
-    const t = r.target !== undefined ? ` (target ≥ ${(r.target * 100).toFixed(0)}%: ${r.ratio >= r.target ? "met" : "MISSED"})` : "";
+    const t =
+      r.target !== undefined
+        ? ` (target ≥ ${(r.target * 100).toFixed(0)}%: ${r.ratio >= r.target ? "met" : "MISSED"})`
+        : "";
     parts.push(`${(r.ratio * 100).toFixed(1)}% of ${r.baseline}${t}`);
   }
-  if (r.extra) parts.push(Object.entries(r.extra).map(([k, v]) => `${k}=${typeof v === "number" ? +v.toFixed(4) : v}`).join(" "));
+  if (r.extra)
+    parts.push(
+      Object.entries(r.extra)
+        .map(([k, v]) => `${k}=${typeof v === "number" ? +v.toFixed(4) : v}`)
+        .join(" "),
+    );
   return parts.join("  |  ");
 }

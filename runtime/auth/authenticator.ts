@@ -8,11 +8,11 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { importSPKI, jwtVerify, type CryptoKey, type JWTVerifyOptions } from "jose";
+import { type CryptoKey, importSPKI, type JWTVerifyOptions, jwtVerify } from "jose";
 import { z } from "zod";
-import type { DcsmConfig } from "../config.ts";
+import { type Principal, parseScopes, RIGHTS, SYSTEM_PRINCIPAL } from "../../services/shared/access.ts";
 import { AuthenticationError } from "../../services/shared/errors.ts";
-import { parseScopes, RIGHTS, SYSTEM_PRINCIPAL, type Principal } from "../../services/shared/access.ts";
+import type { DcsmConfig } from "../config.ts";
 
 /** One entry of the API keys file. */
 const keyEntrySchema = z.object({
@@ -72,7 +72,8 @@ function principalFrom(id: string, scopes: string[]): Principal {
 
 /** Scope strings of a JWT: `scopes` (array) or `scope` (space-separated, OAuth 2). */
 function jwtScopes(payload: Record<string, unknown>): string[] {
-  if (Array.isArray(payload.scopes) && payload.scopes.every((s) => typeof s === "string")) return payload.scopes as string[];
+  if (Array.isArray(payload.scopes) && payload.scopes.every((s) => typeof s === "string"))
+    return payload.scopes as string[];
   if (typeof payload.scope === "string") return payload.scope.split(/\s+/).filter((s) => s !== "");
   return [];
 }
@@ -82,9 +83,12 @@ function jwtScopes(payload: Record<string, unknown>): string[] {
  * @throws Error (the server does not start) for an unreadable or invalid keys file, a bad scope,
  *   or an unreadable RS256 public key.
  */
-export async function createAuthenticator(config: Pick<DcsmConfig, "apiKeys" | "apiKeysFile" | "jwtSecret" | "jwtPublicKeyFile" | "jwtIssuer" | "jwtAudience">): Promise<Authenticator> {
+export async function createAuthenticator(
+  config: Pick<DcsmConfig, "apiKeys" | "apiKeysFile" | "jwtSecret" | "jwtPublicKeyFile" | "jwtIssuer" | "jwtAudience">,
+): Promise<Authenticator> {
   const byHash = new Map<string, Principal>();
-  for (const [i, key] of config.apiKeys.entries()) byHash.set(hashApiKey(key), { ...SYSTEM_PRINCIPAL, id: `api-key-${i + 1}` });
+  for (const [i, key] of config.apiKeys.entries())
+    byHash.set(hashApiKey(key), { ...SYSTEM_PRINCIPAL, id: `api-key-${i + 1}` });
   if (config.apiKeysFile) {
     let parsed: z.infer<typeof keysFileSchema>;
     try {
@@ -124,7 +128,10 @@ export async function createAuthenticator(config: Pick<DcsmConfig, "apiKeys" | "
       throw new AuthenticationError("the bearer token is not a well-formed JWT");
     }
     const entry = jwtKeys.find((k) => k.alg === header.alg);
-    if (!entry) throw new AuthenticationError(`JWT algorithm ${JSON.stringify(header.alg)} is not accepted here (accepted: ${jwtKeys.map((k) => k.alg).join(", ") || "none"})`);
+    if (!entry)
+      throw new AuthenticationError(
+        `JWT algorithm ${JSON.stringify(header.alg)} is not accepted here (accepted: ${jwtKeys.map((k) => k.alg).join(", ") || "none"})`,
+      );
     let payload: Record<string, unknown>;
     try {
       ({ payload } = await jwtVerify(token, entry.key, { ...verifyOptions, algorithms: [entry.alg] }));
@@ -132,7 +139,10 @@ export async function createAuthenticator(config: Pick<DcsmConfig, "apiKeys" | "
       throw new AuthenticationError(`JWT rejected: ${(err as Error).message}`);
     }
     const scopes = jwtScopes(payload);
-    if (scopes.length === 0) throw new AuthenticationError(`JWT of ${String(payload.sub)} carries no scopes (claim "scopes" or "scope"; rights: ${RIGHTS.join(", ")})`);
+    if (scopes.length === 0)
+      throw new AuthenticationError(
+        `JWT of ${String(payload.sub)} carries no scopes (claim "scopes" or "scope"; rights: ${RIGHTS.join(", ")})`,
+      );
     try {
       return principalFrom(String(payload.sub), scopes);
     } catch (err) {
@@ -145,7 +155,10 @@ export async function createAuthenticator(config: Pick<DcsmConfig, "apiKeys" | "
     async authenticate(headers) {
       if (!enabled) return ANONYMOUS;
       const token = credentialOf(headers);
-      if (!token) throw new AuthenticationError("credentials required: send authorization: Bearer <API key or JWT>, or x-api-key");
+      if (!token)
+        throw new AuthenticationError(
+          "credentials required: send authorization: Bearer <API key or JWT>, or x-api-key",
+        );
       if (jwtKeys.length > 0 && token.split(".").length === 3 && !token.startsWith("dcsm_")) return fromJwt(token);
       const p = byHash.get(hashApiKey(token));
       if (!p) throw new AuthenticationError("unknown API key");

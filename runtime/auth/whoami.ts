@@ -6,7 +6,7 @@
  * @module
  */
 import type { Context } from "hono";
-import { RIGHTS, type Principal, type Right } from "../../services/shared/access.ts";
+import { type Principal, RIGHTS, type Right } from "../../services/shared/access.ts";
 import type { Authenticator } from "./authenticator.ts";
 
 /** The JSON body of `GET /whoami` (200). */
@@ -27,7 +27,13 @@ export interface WhoAmI {
 export function whoAmIOf(p: Principal, authEnabled: boolean): WhoAmI {
   const scopes: Record<string, Right[]> = {};
   for (const [ns, set] of p.scopes) scopes[ns] = RIGHTS.filter((r) => set.has(r));
-  return { authEnabled, principal: p.id, scopes, ...(p.defaultNamespace ? { defaultNamespace: p.defaultNamespace } : {}), rights: RIGHTS };
+  return {
+    authEnabled,
+    principal: p.id,
+    scopes,
+    ...(p.defaultNamespace ? { defaultNamespace: p.defaultNamespace } : {}),
+    rights: RIGHTS,
+  };
 }
 
 /**

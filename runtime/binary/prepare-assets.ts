@@ -31,7 +31,13 @@ export function cacheDirOf(buildId: string, env: Record<string, string | undefin
       return "";
     }
   })();
-  const base = env.DCSM_CACHE_DIR || (env.XDG_CACHE_HOME ? join(env.XDG_CACHE_HOME, "dcsm") : home ? join(home, ".cache", "dcsm") : join(tmpdir(), "dcsm-cache"));
+  const base =
+    env.DCSM_CACHE_DIR ||
+    (env.XDG_CACHE_HOME
+      ? join(env.XDG_CACHE_HOME, "dcsm")
+      : home
+        ? join(home, ".cache", "dcsm")
+        : join(tmpdir(), "dcsm-cache"));
   return join(base, buildId);
 }
 
@@ -64,7 +70,9 @@ export function prepareBinaryAssets(buildId: string, assets: EmbeddedAssets): st
     for (const [rel, from] of Object.entries(assets.native)) copyOnce(from, join(dir, "native", rel));
     for (const [rel, from] of Object.entries(assets.models)) copyOnce(from, join(dir, "models", rel));
   } catch (err) {
-    throw new Error(`dcsm: cannot unpack native libraries and the model into ${dir} (set DCSM_CACHE_DIR to a writable folder): ${(err as Error).message}`);
+    throw new Error(
+      `dcsm: cannot unpack native libraries and the model into ${dir} (set DCSM_CACHE_DIR to a writable folder): ${(err as Error).message}`,
+    );
   }
   process.env.DCSM_NATIVE_DIR = join(dir, "native");
   process.env.DCSM_MODEL_DIR ||= join(dir, "models");

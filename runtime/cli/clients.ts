@@ -2,7 +2,7 @@
  * Connect clients for the CLI (server side, Node/Bun transports): Connect, gRPC-Web or gRPC.
  * @module
  */
-import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import type { AgentProtocol } from "../../sdk/transport.ts";
@@ -18,7 +18,10 @@ export interface DcsmClients {
 
 /** Creates GLM and KPS clients on one transport. */
 export function createDcsmClients(transport: Transport): DcsmClients {
-  return { glm: createClient(GlobalLongTermMemoryService, transport), kps: createClient(KnowledgeProcessorService, transport) };
+  return {
+    glm: createClient(GlobalLongTermMemoryService, transport),
+    kps: createClient(KnowledgeProcessorService, transport),
+  };
 }
 
 /**
@@ -31,6 +34,11 @@ export function createDcsmClients(transport: Transport): DcsmClients {
 export function clientUrlFromEnv(env: Record<string, string | undefined> = process.env): string {
   if (env.DCSM_URL) return env.DCSM_URL;
   const raw = env.DCSM_HOST || "127.0.0.1";
-  const host = raw === "0.0.0.0" || raw === "::" || raw === "[::]" ? "127.0.0.1" : raw.includes(":") && !raw.startsWith("[") ? `[${raw}]` : raw;
+  const host =
+    raw === "0.0.0.0" || raw === "::" || raw === "[::]"
+      ? "127.0.0.1"
+      : raw.includes(":") && !raw.startsWith("[")
+        ? `[${raw}]`
+        : raw;
   return `${env.DCSM_TLS_CERT ? "https" : "http"}://${host}:${env.DCSM_HTTP_PORT || "8080"}`;
 }

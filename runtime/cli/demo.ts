@@ -5,9 +5,9 @@
  * @module
  */
 import { join } from "node:path";
-import { REPO_ROOT, type DcsmConfig } from "../config.ts";
-import { startDcsmServer } from "../server.ts";
 import { createNodeTransport } from "../../sdk/server.ts";
+import { type DcsmConfig, REPO_ROOT } from "../config.ts";
+import { startDcsmServer } from "../server.ts";
 import { createDcsmClients, type Protocol } from "./clients.ts";
 import { ingestPaths } from "./ingest.ts";
 import { formatHits, searchText } from "./search.ts";
@@ -36,7 +36,9 @@ export async function runDemo(config: DcsmConfig): Promise<number> {
     out(`server: Connect/gRPC-Web ${server.httpUrl}, gRPC ${server.grpcUrl}`);
     const connect = createDcsmClients(createNodeTransport({ baseUrl: server.httpUrl, protocol: "connect" }));
     const paths = DEMO_PATHS.map((p) => join(REPO_ROOT, p));
-    out(`\ningesting this repository's source and docs (${DEMO_PATHS.join(", ")}) through KnowledgeProcessorService.BatchProcessRawData…`);
+    out(
+      `\ningesting this repository's source and docs (${DEMO_PATHS.join(", ")}) through KnowledgeProcessorService.BatchProcessRawData…`,
+    );
     const report = await ingestPaths(connect, paths, { exclude: ["gen/"] });
     out(
       `ingested ${report.files} files → ${report.chunks} KEMs in ${report.seconds.toFixed(1)} s ` +
@@ -46,7 +48,9 @@ export async function runDemo(config: DcsmConfig): Promise<number> {
 
     const latencies: number[] = [];
     for (const { question, protocol } of DEMO_QUESTIONS) {
-      const clients = createDcsmClients(createNodeTransport({ baseUrl: protocol === "grpc" ? server.grpcUrl : server.httpUrl, protocol }));
+      const clients = createDcsmClients(
+        createNodeTransport({ baseUrl: protocol === "grpc" ? server.grpcUrl : server.httpUrl, protocol }),
+      );
       await searchText(clients, question, 1); // warm the connection
       const t0 = performance.now();
       const hits = await searchText(clients, question, 3);
@@ -55,7 +59,9 @@ export async function runDemo(config: DcsmConfig): Promise<number> {
       out(`\nQ (${protocol}, ${ms.toFixed(1)} ms): ${question}\n${formatHits(hits)}`);
     }
     latencies.sort((a, b) => a - b);
-    out(`\nsearch latency (hybrid: text query → embedding and lexical match → fused ranking → rows): median ${latencies[Math.floor(latencies.length / 2)]!.toFixed(1)} ms over ${latencies.length} queries`);
+    out(
+      `\nsearch latency (hybrid: text query → embedding and lexical match → fused ranking → rows): median ${latencies[Math.floor(latencies.length / 2)]!.toFixed(1)} ms over ${latencies.length} queries`,
+    );
     out(`try it yourself while a server runs: bun runtime/cli/main.ts search "your question" --url ${server.httpUrl}`);
     return report.failed.length > 0 ? 1 : 0;
   } finally {

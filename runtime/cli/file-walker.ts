@@ -33,7 +33,19 @@ export interface WalkOptions {
 }
 
 /** Folders and files never ingested, whatever `.gitignore` says. */
-const ALWAYS_IGNORED = [".git/", "node_modules/", "data/", "dist/", ".cache/", "*.lock", "package-lock.json", "bun.lockb", "*.onnx", "*.min.js", "*.map"];
+const ALWAYS_IGNORED = [
+  ".git/",
+  "node_modules/",
+  "data/",
+  "dist/",
+  ".cache/",
+  "*.lock",
+  "package-lock.json",
+  "bun.lockb",
+  "*.onnx",
+  "*.min.js",
+  "*.map",
+];
 
 const TYPES: Record<string, string> = {
   ".md": "text/markdown",
@@ -127,7 +139,12 @@ export function walkIngestFiles(paths: string[], options: WalkOptions = {}): Ing
   for (const p of paths) {
     const abs = resolve(p);
     const st = statSync(abs);
-    const builtin = { base: st.isDirectory() ? abs : resolve(abs, ".."), ig: ignore().add(ALWAYS_IGNORED).add(options.exclude ?? []) };
+    const builtin = {
+      base: st.isDirectory() ? abs : resolve(abs, ".."),
+      ig: ignore()
+        .add(ALWAYS_IGNORED)
+        .add(options.exclude ?? []),
+    };
     if (st.isDirectory()) walk(abs, abs, [builtin]);
     else consider(abs, resolve(abs, ".."), st.size);
   }

@@ -8,12 +8,12 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { SingleBar, Presets } from "cli-progress";
-import { Code, ConnectError } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { Presets, SingleBar } from "cli-progress";
 import type { ProcessRawDataRequestSchema, ProcessRawDataResponse } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import type { DcsmClients } from "./clients.ts";
-import { walkIngestFiles, type IngestFile, type SkipReason } from "./file-walker.ts";
+import { type IngestFile, type SkipReason, walkIngestFiles } from "./file-walker.ts";
 import { pruneDeletedFiles } from "./prune.ts";
 
 /** Options of {@link ingestPaths}. */
@@ -69,18 +69,30 @@ export interface IngestReport {
  * @param options - concurrency, progress, chunk size.
  * @returns counts and rate; per-file failures are reported, not thrown.
  */
-export async function ingestPaths(clients: DcsmClients, paths: string[], options: IngestOptions = {}): Promise<IngestReport> {
+export async function ingestPaths(
+  clients: DcsmClients,
+  paths: string[],
+  options: IngestOptions = {},
+): Promise<IngestReport> {
   const skipped: Partial<Record<SkipReason, number>> = {};
   const roots: { root: string; files: IngestFile[] }[] = [];
   const files: (IngestFile & { root?: string })[] = [];
   for (const p of paths) {
-    const found = walkIngestFiles([p], { maxFileBytes: options.maxFileBytes, exclude: options.exclude, onSkip: (_p, r) => void (skipped[r] = (skipped[r] ?? 0) + 1) });
+    const found = walkIngestFiles([p], {
+      maxFileBytes: options.maxFileBytes,
+      exclude: options.exclude,
+      onSkip: (_p, r) => void (skipped[r] = (skipped[r] ?? 0) + 1),
+    });
     const root = statSync(p).isDirectory() ? resolve(p) : undefined;
     if (root) roots.push({ root, files: found });
     for (const f of found) if (!options.only || options.only.has(f.sourcePath)) files.push({ ...f, root });
   }
   const bar = new SingleBar(
-    { format: "ingest [{bar}] {value}/{total} files | {chunks} chunks | {rate} chunks/s | {file}", hideCursor: true, stream: process.stderr },
+    {
+      format: "ingest [{bar}] {value}/{total} files | {chunks} chunks | {rate} chunks/s | {file}",
+      hideCursor: true,
+      stream: process.stderr,
+    },
     Presets.shades_classic,
   );
   const showBar = options.progress !== false;
@@ -114,7 +126,10 @@ export async function ingestPaths(clients: DcsmClients, paths: string[], options
     contentType: f.contentType,
     sourcePath: f.sourcePath,
     maxChunkChars: options.maxChunkChars ?? 0,
-    initialMetadata: { kind: f.contentType === "text/markdown" ? "doc" : "code", ...(f.root ? { source_root: f.root } : {}) },
+    initialMetadata: {
+      kind: f.contentType === "text/markdown" ? "doc" : "code",
+      ...(f.root ? { source_root: f.root } : {}),
+    },
   });
   const record = (f: IngestFile, outcome: ProcessRawDataResponse | Error) => {
     if (outcome instanceof Error) failed.push({ path: f.sourcePath, error: outcome.message });
@@ -125,7 +140,12 @@ export async function ingestPaths(clients: DcsmClients, paths: string[], options
       removedChunks += outcome.chunksRemoved;
     }
     done++;
-    if (showBar) bar.update(done, { chunks, rate: (chunks / ((performance.now() - t0) / 1000)).toFixed(1), file: f.sourcePath.slice(-40) });
+    if (showBar)
+      bar.update(done, {
+        chunks,
+        rate: (chunks / ((performance.now() - t0) / 1000)).toFixed(1),
+        file: f.sourcePath.slice(-40),
+      });
   };
   const one = async (f: IngestFile & { root?: string }) => {
     try {
@@ -154,7 +174,11 @@ export async function ingestPaths(clients: DcsmClients, paths: string[], options
         for (const r of res.results) {
           const f = g[r.index]!;
           if (r.outcome.case === "response") record(f, r.outcome.value);
-          else record(f, new Error(`[${r.outcome.value?.code ?? "unknown"}] ${r.outcome.value?.message ?? "not processed"}`));
+          else
+            record(
+              f,
+              new Error(`[${r.outcome.value?.code ?? "unknown"}] ${r.outcome.value?.message ?? "not processed"}`),
+            );
         }
       } catch (err) {
         if (err instanceof ConnectError && err.code === Code.Unimplemented) {
@@ -175,5 +199,16 @@ export async function ingestPaths(clients: DcsmClients, paths: string[], options
     }
   }
   const seconds = (performance.now() - t0) / 1000;
-  return { files: done - failed.length, chunks, embedded, unchanged, removedFiles, removedChunks, failed, skipped, seconds, chunksPerSecond: seconds > 0 ? chunks / seconds : 0 };
+  return {
+    files: done - failed.length,
+    chunks,
+    embedded,
+    unchanged,
+    removedFiles,
+    removedChunks,
+    failed,
+    skipped,
+    seconds,
+    chunksPerSecond: seconds > 0 ? chunks / seconds : 0,
+  };
 }

@@ -7,11 +7,11 @@
 import { readFileSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConnectError } from "@connectrpc/connect";
-import { ConfigError, loadConfig, type DcsmConfig } from "../config.ts";
+import { createNodeTransport } from "../../sdk/server.ts";
 import { newApiKey } from "../auth/authenticator.ts";
+import { ConfigError, type DcsmConfig, loadConfig } from "../config.ts";
 import { runMcpStdio } from "../mcp/stdio-entry.ts";
 import { startDcsmServer } from "../server.ts";
-import { createNodeTransport } from "../../sdk/server.ts";
 import { clientUrlFromEnv, createDcsmClients, type Protocol } from "./clients.ts";
 import { runDemo } from "./demo.ts";
 import { ingestPaths } from "./ingest.ts";
@@ -51,7 +51,8 @@ class UsageError extends Error {}
 function num(v: string | undefined, name: string, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
   return n;
 }
 
@@ -100,7 +101,8 @@ async function main(argv: string[]): Promise<number> {
   const ca = caFile ? readFileSync(caFile) : undefined;
   const protocol = (values.protocol ?? "connect") as Protocol;
   const token = values.token ?? process.env.DCSM_TOKEN ?? undefined;
-  if (!["connect", "grpc-web", "grpc"].includes(protocol)) throw new UsageError("--protocol must be connect, grpc-web or grpc");
+  if (!["connect", "grpc-web", "grpc"].includes(protocol))
+    throw new UsageError("--protocol must be connect, grpc-web or grpc");
 
   switch (command) {
     case "serve": {
@@ -136,7 +138,9 @@ async function main(argv: string[]): Promise<number> {
         process.once("SIGTERM", () => stop.abort());
         await watchFolders(clients, folders, stop.signal, {
           onRound: (r, changed) =>
-            process.stdout.write(`re-indexed ${changed.length} changed path(s): ${r.embedded} embedded, ${r.unchanged} unchanged, ${r.removedChunks} removed\n`),
+            process.stdout.write(
+              `re-indexed ${changed.length} changed path(s): ${r.embedded} embedded, ${r.unchanged} unchanged, ${r.removedChunks} removed\n`,
+            ),
           onError: (err) => process.stderr.write(`dcsm: watch round failed: ${(err as Error).message}\n`),
         });
         return 0;
@@ -149,9 +153,16 @@ async function main(argv: string[]): Promise<number> {
       const clients = createDcsmClients(createNodeTransport({ baseUrl: url, protocol, ca, token }));
       const t0 = performance.now();
       const mode = values.mode;
-      if (mode !== undefined && mode !== "hybrid" && mode !== "vector" && mode !== "lexical") throw new UsageError(`--mode must be hybrid, vector or lexical, not ${JSON.stringify(mode)}`);
-      const hits = await searchText(clients, query, num(values.k, "k", 1, 1000) ?? 5, { pathPrefix: values["path-prefix"], language: values.language, mode });
-      process.stdout.write(`${hits.length} results in ${(performance.now() - t0).toFixed(1)} ms\n${formatHits(hits)}\n`);
+      if (mode !== undefined && mode !== "hybrid" && mode !== "vector" && mode !== "lexical")
+        throw new UsageError(`--mode must be hybrid, vector or lexical, not ${JSON.stringify(mode)}`);
+      const hits = await searchText(clients, query, num(values.k, "k", 1, 1000) ?? 5, {
+        pathPrefix: values["path-prefix"],
+        language: values.language,
+        mode,
+      });
+      process.stdout.write(
+        `${hits.length} results in ${(performance.now() - t0).toFixed(1)} ms\n${formatHits(hits)}\n`,
+      );
       return 0;
     }
     case "start":
@@ -169,15 +180,21 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${await warmupRequest(url, serverConfig(values).apiKeys[0])}\n`);
       return 0;
     case "keys": {
-      if (positionals[0] !== "new") throw new UsageError('keys needs a subcommand: dcsm keys new --id ID --scope NS:RIGHTS');
-      if (!values.id || !values.scope?.length) throw new UsageError("keys new needs --id and at least one --scope, e.g. --scope team-a:read,write,publish,subscribe,lock");
+      if (positionals[0] !== "new")
+        throw new UsageError("keys needs a subcommand: dcsm keys new --id ID --scope NS:RIGHTS");
+      if (!values.id || !values.scope?.length)
+        throw new UsageError(
+          "keys new needs --id and at least one --scope, e.g. --scope team-a:read,write,publish,subscribe,lock",
+        );
       let made;
       try {
         made = newApiKey(values.id, values.scope);
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
-      process.stdout.write(`key (shown once; give it to the agent): ${made.key}\nentry for DCSM_API_KEYS_FILE "keys": ${JSON.stringify(made.entry)}\n`);
+      process.stdout.write(
+        `key (shown once; give it to the agent): ${made.key}\nentry for DCSM_API_KEYS_FILE "keys": ${JSON.stringify(made.entry)}\n`,
+      );
       return 0;
     }
     case "mcp":
@@ -190,7 +207,9 @@ async function main(argv: string[]): Promise<number> {
       });
       return 0;
     case "demo":
-      return runDemo(serverConfig({ ...values, "http-port": values["http-port"] ?? "0", "grpc-port": values["grpc-port"] ?? "0" }));
+      return runDemo(
+        serverConfig({ ...values, "http-port": values["http-port"] ?? "0", "grpc-port": values["grpc-port"] ?? "0" }),
+      );
     case undefined:
     case "help":
     case "--help":

@@ -22,11 +22,19 @@ export interface PruneReport {
  * @param present - `source_path`s that still exist under it.
  * @throws ConnectError from GLM (`Unavailable` when it is down); a KEM deleted meanwhile (`NotFound`) is not an error.
  */
-export async function pruneDeletedFiles(clients: DcsmClients, root: string, present: Set<string>): Promise<PruneReport> {
+export async function pruneDeletedFiles(
+  clients: DcsmClients,
+  root: string,
+  present: Set<string>,
+): Promise<PruneReport> {
   const gone = new Map<string, string[]>();
   let pageToken = "";
   do {
-    const res = await clients.glm.retrieveKEMs({ query: { metadataFilters: { source_root: { kind: { case: "stringValue", value: root } } } }, pageSize: 1000, pageToken });
+    const res = await clients.glm.retrieveKEMs({
+      query: { metadataFilters: { source_root: { kind: { case: "stringValue", value: root } } } },
+      pageSize: 1000,
+      pageToken,
+    });
     for (const kem of res.kems) {
       const path = kem.metadata?.source_path;
       if (typeof path === "string" && !present.has(path)) gone.set(path, [...(gone.get(path) ?? []), kem.id]);

@@ -6,7 +6,7 @@
  * are read best-first until `k` hits match or {@link MAX_SCANNED} results were looked at.
  * @module
  */
-import { searchModeOf, type SearchModeName } from "../../sdk/kem-input.ts";
+import { type SearchModeName, searchModeOf } from "../../sdk/kem-input.ts";
 import type { DcsmClients } from "./clients.ts";
 
 /** One search hit. */
@@ -49,7 +49,12 @@ export const MAX_SCANNED = 5000;
  * @param k - number of hits (1..1000). @default 5
  * @throws ConnectError from GLM (`InvalidArgument` for a blank query, `FailedPrecondition` without a model).
  */
-export async function searchText(clients: DcsmClients, query: string, k = 5, filters: SearchFilters = {}): Promise<SearchHit[]> {
+export async function searchText(
+  clients: DcsmClients,
+  query: string,
+  k = 5,
+  filters: SearchFilters = {},
+): Promise<SearchHit[]> {
   const dec = new TextDecoder();
   const str = (v: unknown) => (typeof v === "string" ? v : "");
   const metadataFilters: Record<string, { kind: { case: "stringValue"; value: string } }> = {};
@@ -60,7 +65,11 @@ export async function searchText(clients: DcsmClients, query: string, k = 5, fil
   let pageToken = "";
   let scanned = 0;
   do {
-    const res = await clients.glm.retrieveKEMs({ query: { textQuery: query, metadataFilters, searchMode: searchModeOf(filters.mode) }, pageSize, pageToken });
+    const res = await clients.glm.retrieveKEMs({
+      query: { textQuery: query, metadataFilters, searchMode: searchModeOf(filters.mode) },
+      pageSize,
+      pageToken,
+    });
     res.kems.forEach((kem, i) => {
       const md = kem.metadata ?? {};
       const source = str(md.source_path);

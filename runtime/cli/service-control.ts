@@ -38,7 +38,10 @@ function runningPid(config: DcsmConfig): number | undefined {
 }
 
 /** `/health` JSON (details need an admin `token` when authentication is on), or undefined when nothing answers. */
-export async function fetchHealth(url: string, token?: string): Promise<{ status: string; [k: string]: unknown } | undefined> {
+export async function fetchHealth(
+  url: string,
+  token?: string,
+): Promise<{ status: string; [k: string]: unknown } | undefined> {
   try {
     const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
     return (await (await fetch(`${url}/health`, { headers, signal: AbortSignal.timeout(2000) })).json()) as never;
@@ -64,7 +67,13 @@ export async function startBackground(config: DcsmConfig, mainPath: string, time
   const out = openSync(files.log, "a");
   const child = Bun.spawn([process.execPath, mainPath, "serve"], {
     stdio: ["ignore", out, out],
-    env: { ...process.env, DCSM_HOST: config.host, DCSM_HTTP_PORT: String(config.httpPort), DCSM_GRPC_PORT: String(config.grpcPort), DCSM_DATA_DIR: resolve(config.dataDir) },
+    env: {
+      ...process.env,
+      DCSM_HOST: config.host,
+      DCSM_HTTP_PORT: String(config.httpPort),
+      DCSM_GRPC_PORT: String(config.grpcPort),
+      DCSM_DATA_DIR: resolve(config.dataDir),
+    },
   });
   closeSync(out);
   child.unref();
@@ -75,7 +84,8 @@ export async function startBackground(config: DcsmConfig, mainPath: string, time
       rmSync(files.pid, { force: true });
       throw new Error(`dcsm serve exited during start-up; see ${files.log}`);
     }
-    if ((await fetchHealth(url))?.status === "ok") return `DCSM started (pid ${child.pid}) on ${url}, model warmed up; log: ${files.log}`;
+    if ((await fetchHealth(url))?.status === "ok")
+      return `DCSM started (pid ${child.pid}) on ${url}, model warmed up; log: ${files.log}`;
     await Bun.sleep(250);
   }
   throw new Error(`dcsm serve did not become ready within ${timeoutMs / 1000} s; see ${files.log}`);
@@ -111,9 +121,13 @@ export async function warmupRequest(url: string, apiKey?: string): Promise<strin
   const res = await fetch(`${url}/v1/embeddings`, {
     method: "POST",
     headers: { "content-type": "application/json", ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
-    body: JSON.stringify({ input: ["warm-up: function releaseLock(id) {}", "where are locks released?"], encoding_format: "base64" }),
+    body: JSON.stringify({
+      input: ["warm-up: function releaseLock(id) {}", "where are locks released?"],
+      encoding_format: "base64",
+    }),
   });
   const body = (await res.json()) as { data?: unknown[]; error?: { message: string } };
-  if (res.status !== 200) throw new Error(`/v1/embeddings answered ${res.status}: ${body.error?.message ?? "unknown error"}`);
+  if (res.status !== 200)
+    throw new Error(`/v1/embeddings answered ${res.status}: ${body.error?.message ?? "unknown error"}`);
   return `/v1/embeddings answered ${body.data?.length} embeddings in ${(performance.now() - t0).toFixed(0)} ms`;
 }

@@ -5,11 +5,11 @@
  * model call per edited definition.
  * @module
  */
-import { watch, type FSWatcher } from "node:fs";
+import { type FSWatcher, watch } from "node:fs";
 import { resolve, sep } from "node:path";
 import type { DcsmClients } from "./clients.ts";
 import { walkIngestFiles } from "./file-walker.ts";
-import { ingestPaths, type IngestOptions, type IngestReport } from "./ingest.ts";
+import { type IngestOptions, type IngestReport, ingestPaths } from "./ingest.ts";
 
 /** Options of {@link watchFolders}. */
 export interface WatchOptions extends IngestOptions {
@@ -29,7 +29,12 @@ export interface WatchOptions extends IngestOptions {
  * @param options - ingest options, debounce and callbacks.
  * @returns when stopped.
  */
-export async function watchFolders(clients: DcsmClients, folders: string[], signal: AbortSignal, options: WatchOptions = {}): Promise<void> {
+export async function watchFolders(
+  clients: DcsmClients,
+  folders: string[],
+  signal: AbortSignal,
+  options: WatchOptions = {},
+): Promise<void> {
   const roots = folders.map((f) => resolve(f));
   const known = new Map(roots.map((r) => [r, new Set(walkIngestFiles([r], options).map((f) => f.sourcePath))]));
   const changed = new Map<string, Set<string>>(roots.map((r) => [r, new Set()]));
@@ -48,7 +53,11 @@ export async function watchFolders(clients: DcsmClients, folders: string[], sign
       const relevant = [...batch].filter((p) => now.has(p) || before.has(p));
       if (relevant.length === 0) continue;
       try {
-        const report = await ingestPaths(clients, [root], { ...options, progress: false, only: new Set(relevant.filter((p) => now.has(p))) });
+        const report = await ingestPaths(clients, [root], {
+          ...options,
+          progress: false,
+          only: new Set(relevant.filter((p) => now.has(p))),
+        });
         options.onRound?.(report, relevant);
       } catch (err) {
         options.onError?.(err);

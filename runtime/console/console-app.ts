@@ -11,7 +11,7 @@ import { byId, setStatus, setUnauthenticatedHandler } from "./dom.ts";
 import { IngestView } from "./ingest-view.ts";
 import { KemDetail } from "./kem-detail.ts";
 import { MemoriesView } from "./memories-view.ts";
-import { forgetToken, savedToken, Session, signIn } from "./session.ts";
+import { forgetToken, Session, savedToken, signIn } from "./session.ts";
 import { StatusView } from "./status-view.ts";
 import { WorkingMemoryView } from "./working-memory-view.ts";
 

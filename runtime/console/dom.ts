@@ -3,8 +3,9 @@
  * of long values (wrapped in a box that scrolls, or truncated with a "show all" toggle).
  * @module
  */
-import { Code, ConnectError } from "@connectrpc/connect";
+
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { codeName } from "../../sdk/code-names.ts";
 
 type Child = Node | string | number | null | undefined | false;
@@ -13,7 +14,11 @@ type Child = Node | string | number | null | undefined | false;
  * Builds an element: `h("button", { class: "x", onclick }, "Save")`. Attributes starting with `on`
  * are event handlers; `true` sets a boolean attribute, `false`/`undefined` leaves it out.
  */
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, unknown> = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, unknown> = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === false || v === null) continue;
@@ -21,7 +26,8 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<s
     else if (k === "dataset") Object.assign(el.dataset, v);
     else el.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(typeof c === "number" ? String(c) : c);
+  for (const c of children)
+    if (c !== null && c !== undefined && c !== false) el.append(typeof c === "number" ? String(c) : c);
   return el;
 }
 
@@ -66,7 +72,11 @@ export function longText(text: string, limit = 160, cls = "wrap"): HTMLElement {
     return span;
   }
   const head = document.createTextNode(`${text.slice(0, limit)}… `);
-  const more = h("button", { type: "button", class: "link", "aria-label": `show all ${text.length} characters` }, `show all (${text.length} chars)`);
+  const more = h(
+    "button",
+    { type: "button", class: "link", "aria-label": `show all ${text.length} characters` },
+    `show all (${text.length} chars)`,
+  );
   more.onclick = () => {
     span.replaceChildren(text);
   };
@@ -100,7 +110,15 @@ export function parseFilters(text: string): Record<string, string | number | boo
     if (eq <= 0) throw new Error(`filter ${JSON.stringify(t)} is not key=value`);
     const key = t.slice(0, eq).trim();
     const raw = t.slice(eq + 1).trim();
-    out[key] = /^".*"$/.test(raw) ? raw.slice(1, -1) : raw === "true" ? true : raw === "false" ? false : raw !== "" && /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
+    out[key] = /^".*"$/.test(raw)
+      ? raw.slice(1, -1)
+      : raw === "true"
+        ? true
+        : raw === "false"
+          ? false
+          : raw !== "" && /^-?\d+(\.\d+)?$/.test(raw)
+            ? Number(raw)
+            : raw;
   }
   return out;
 }

@@ -5,10 +5,10 @@
  * `end_line`), fetched back from GLM by id. Offered only to principals with `write` somewhere.
  * @module
  */
-import { kemText, type KEM } from "../../sdk/index.ts";
+import { type KEM, kemText } from "../../sdk/index.ts";
+import { isTextContentType } from "../../services/shared/content-types.ts";
 import { byId, errorText, h, setStatus } from "./dom.ts";
 import type { KemDetail } from "./kem-detail.ts";
-import { isTextContentType } from "../../services/shared/content-types.ts";
 import type { Session } from "./session.ts";
 
 /** Largest file sent, bytes (the server's message limit applies too; this keeps the browser responsive). */
@@ -51,7 +51,9 @@ export class IngestView {
       e.preventDefault();
       const text = byId<HTMLTextAreaElement>("ingest-text").value;
       if (!text.trim()) return;
-      const name = byId<HTMLInputElement>("ingest-name").value.trim() || `pasted-${new Date().toISOString().replace(/[:.]/g, "-")}.md`;
+      const name =
+        byId<HTMLInputElement>("ingest-name").value.trim() ||
+        `pasted-${new Date().toISOString().replace(/[:.]/g, "-")}.md`;
       const bytes = new TextEncoder().encode(text);
       this.enqueue({ name, read: async () => bytes, contentType: "text/plain", size: bytes.length });
       byId<HTMLTextAreaElement>("ingest-text").value = "";
@@ -69,7 +71,12 @@ export class IngestView {
 
   private addFiles(files: File[]): void {
     for (const f of files) {
-      this.enqueue({ name: f.name, read: async () => new Uint8Array(await f.arrayBuffer()), contentType: f.type && isTextContentType(f.type) ? f.type : "text/plain", size: f.size });
+      this.enqueue({
+        name: f.name,
+        read: async () => new Uint8Array(await f.arrayBuffer()),
+        contentType: f.type && isTextContentType(f.type) ? f.type : "text/plain",
+        size: f.size,
+      });
     }
   }
 
@@ -77,14 +84,35 @@ export class IngestView {
     const state = h("span", { class: "state" }, "queued");
     const bar = h("progress", { max: 3, value: 0, "aria-label": `progress of ${job.name}` });
     const chunks = h("div", { class: "chunks" });
-    const li = h("li", { class: "ingest-item", dataset: { name: job.name } }, h("div", { class: "ingest-head" }, h("strong", { class: "wrap" }, job.name), ` · ${job.size} bytes · `, state, " ", bar), chunks);
+    const li = h(
+      "li",
+      { class: "ingest-item", dataset: { name: job.name } },
+      h(
+        "div",
+        { class: "ingest-head" },
+        h("strong", { class: "wrap" }, job.name),
+        ` · ${job.size} bytes · `,
+        state,
+        " ",
+        bar,
+      ),
+      chunks,
+    );
     byId("ingest-list").prepend(li);
     const ns = byId<HTMLInputElement>("ingest-ns").value.trim();
     const maxChunkChars = Number(byId<HTMLInputElement>("ingest-chunk").value) || 0;
     this.queue = this.queue.then(() => this.run(job, ns, maxChunkChars, state, bar, chunks, li));
   }
 
-  private async run(job: Job, ns: string, maxChunkChars: number, state: HTMLElement, bar: HTMLProgressElement, chunks: HTMLElement, li: HTMLElement): Promise<void> {
+  private async run(
+    job: Job,
+    ns: string,
+    maxChunkChars: number,
+    state: HTMLElement,
+    bar: HTMLProgressElement,
+    chunks: HTMLElement,
+    li: HTMLElement,
+  ): Promise<void> {
     const s = this.session();
     const fail = (msg: string) => {
       setStatus(state, msg, true);
@@ -104,14 +132,23 @@ export class IngestView {
     const t0 = performance.now();
     try {
       const res = await s.sdk.kps.processRawData(
-        { sourcePath: job.name, contentType: job.contentType, rawContent: bytes, initialMetadata: ns ? { namespace: ns } : undefined, maxChunkChars },
+        {
+          sourcePath: job.name,
+          contentType: job.contentType,
+          rawContent: bytes,
+          initialMetadata: ns ? { namespace: ns } : undefined,
+          maxChunkChars,
+        },
         { timeoutMs: 300_000 },
       );
       if (!res.success) return fail(res.statusMessage || "KPS did not store the document");
       bar.value = 3;
       state.textContent = `done: ${res.kemIds.length} chunks (${res.chunksEmbedded} embedded, ${res.chunksUnchanged} unchanged, ${res.chunksRemoved} removed) in ${(performance.now() - t0).toFixed(0)} ms`;
       li.dataset.state = "done";
-      const kems = res.kemIds.length ? (await s.sdk.glm.retrieveKEMs({ query: { ids: res.kemIds }, pageSize: Math.min(res.kemIds.length, 1000) })).kems : [];
+      const kems = res.kemIds.length
+        ? (await s.sdk.glm.retrieveKEMs({ query: { ids: res.kemIds }, pageSize: Math.min(res.kemIds.length, 1000) }))
+            .kems
+        : [];
       const line = (k: KEM) => Number(k.metadata?.start_line ?? 0);
       kems.sort((a, b) => line(a) - line(b));
       chunks.replaceChildren(
@@ -119,10 +156,21 @@ export class IngestView {
           "ol",
           { class: "chunk-list" },
           ...kems.map((k) => {
-            const open = h("button", { type: "button", class: "link" }, `lines ${String(k.metadata?.start_line ?? "?")}–${String(k.metadata?.end_line ?? "?")}`);
+            const open = h(
+              "button",
+              { type: "button", class: "link" },
+              `lines ${String(k.metadata?.start_line ?? "?")}–${String(k.metadata?.end_line ?? "?")}`,
+            );
             open.onclick = () => void this.detail.open(k);
             const text = kemText(k).replace(/\s+/g, " ").trim();
-            return h("li", { class: "chunk", dataset: { kemId: k.id } }, open, " ", h("span", { class: "meta" }, String(k.metadata?.language ?? "")), h("div", { class: "trunc" }, text.length > 160 ? `${text.slice(0, 160)}…` : text));
+            return h(
+              "li",
+              { class: "chunk", dataset: { kemId: k.id } },
+              open,
+              " ",
+              h("span", { class: "meta" }, String(k.metadata?.language ?? "")),
+              h("div", { class: "trunc" }, text.length > 160 ? `${text.slice(0, 160)}…` : text),
+            );
           }),
         ),
       );

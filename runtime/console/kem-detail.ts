@@ -5,11 +5,10 @@
  * offered only when the principal holds `write` on the KEM's namespace.
  * @module
  */
-import { kemText, type KEM } from "../../sdk/index.ts";
-import { byId, errorText, h, setStatus, timeText } from "./dom.ts";
+import { type KEM, kemText } from "../../sdk/index.ts";
 import { isTextContentType } from "../../services/shared/content-types.ts";
+import { byId, errorText, h, setStatus, timeText } from "./dom.ts";
 import type { Session } from "./session.ts";
-
 
 /** True when the KEM's content is text (same rule as the server's, services/shared/content-types.ts). */
 export function isTextKem(kem: KEM): boolean {
@@ -27,7 +26,10 @@ export function renderContent(kem: KEM): { kind: string; el: HTMLElement } {
   if (!isTextKem(kem)) {
     const bytes = kem.content;
     const hex = Array.from(bytes.slice(0, 256), (b) => b.toString(16).padStart(2, "0")).join(" ");
-    return { kind: `binary · ${bytes.length} bytes`, el: h("pre", { class: "content wrap" }, hex + (bytes.length > 256 ? " …" : "")) };
+    return {
+      kind: `binary · ${bytes.length} bytes`,
+      el: h("pre", { class: "content wrap" }, hex + (bytes.length > 256 ? " …" : "")),
+    };
   }
   const text = kemText(kem);
   if (/json/i.test(kem.contentType)) {
@@ -39,7 +41,10 @@ export function renderContent(kem: KEM): { kind: string; el: HTMLElement } {
   }
   const lang = kem.metadata?.language;
   if (typeof lang === "string" && lang !== "text" && lang !== "markdown") {
-    return { kind: `code · ${lang}`, el: h("pre", { class: "content code" }, h("code", { class: `language-${lang}`, "data-language": lang }, text)) };
+    return {
+      kind: `code · ${lang}`,
+      el: h("pre", { class: "content code" }, h("code", { class: `language-${lang}`, "data-language": lang }, text)),
+    };
   }
   return { kind: kem.contentType || "text", el: h("pre", { class: "content wrap" }, text) };
 }
@@ -86,9 +91,28 @@ export class KemDetail {
     const status = h("p", { class: "status", id: "kem-status", role: "status" });
     const actions = h("div", { class: "actions" });
     if (mayWrite) {
-      if (isTextKem(kem)) actions.append(h("button", { type: "button", id: "kem-edit", onclick: () => this.edit(kem) }, "Edit"));
-      actions.append(h("button", { type: "button", id: "kem-delete", class: "danger", onclick: () => this.confirmDelete(kem, actions, status) }, "Delete"));
-    } else actions.append(h("span", { class: "status" }, `read only: ${s.who.principal} may not write ${ns ? `namespace ${ns}` : "KEMs without a namespace"}`));
+      if (isTextKem(kem))
+        actions.append(h("button", { type: "button", id: "kem-edit", onclick: () => this.edit(kem) }, "Edit"));
+      actions.append(
+        h(
+          "button",
+          {
+            type: "button",
+            id: "kem-delete",
+            class: "danger",
+            onclick: () => this.confirmDelete(kem, actions, status),
+          },
+          "Delete",
+        ),
+      );
+    } else
+      actions.append(
+        h(
+          "span",
+          { class: "status" },
+          `read only: ${s.who.principal} may not write ${ns ? `namespace ${ns}` : "KEMs without a namespace"}`,
+        ),
+      );
     this.body.replaceChildren(
       h("h3", { id: "kem-dialog-title" }, "KEM ", h("code", { class: "wrap" }, kem.id)),
       h(
@@ -97,7 +121,11 @@ export class KemDetail {
         h("dt", {}, "namespace"),
         h("dd", {}, ns ?? "—"),
         h("dt", {}, "content type"),
-        h("dd", {}, h("span", { id: "kem-kind" }, kind === kem.contentType ? kind : `${kem.contentType || "(none)"} · ${kind}`)),
+        h(
+          "dd",
+          {},
+          h("span", { id: "kem-kind" }, kind === kem.contentType ? kind : `${kem.contentType || "(none)"} · ${kind}`),
+        ),
         h("dt", {}, "created"),
         h("dd", {}, timeText(kem.createdAt)),
         h("dt", {}, "updated"),
@@ -135,14 +163,19 @@ export class KemDetail {
       let md: Record<string, unknown>;
       try {
         md = JSON.parse(metadata.value) as Record<string, unknown>;
-        if (typeof md !== "object" || md === null || Array.isArray(md)) throw new Error("metadata must be a JSON object");
+        if (typeof md !== "object" || md === null || Array.isArray(md))
+          throw new Error("metadata must be a JSON object");
       } catch (err) {
         setStatus(status, `metadata: ${(err as Error).message}`, true);
         return;
       }
       save.disabled = true;
       try {
-        const updated = await this.session().sdk.updateKem(kem.id, { content: content.value, metadata: md as never, replaceMetadata: true });
+        const updated = await this.session().sdk.updateKem(kem.id, {
+          content: content.value,
+          metadata: md as never,
+          replaceMetadata: true,
+        });
         this.show(updated);
         setStatus(byId("kem-status"), `saved at ${timeText(updated.updatedAt)}`);
         this.onChange("updated", updated);
@@ -158,7 +191,11 @@ export class KemDetail {
   private confirmDelete(kem: KEM, actions: HTMLElement, status: HTMLElement): void {
     const yes = h("button", { type: "button", id: "kem-delete-confirm", class: "danger" }, "Yes, delete it");
     const no = h("button", { type: "button", onclick: () => this.show(kem) }, "Cancel");
-    actions.replaceChildren(h("span", { role: "alert" }, "Delete this KEM from GLM for every agent? This cannot be undone. "), yes, no);
+    actions.replaceChildren(
+      h("span", { role: "alert" }, "Delete this KEM from GLM for every agent? This cannot be undone. "),
+      yes,
+      no,
+    );
     yes.onclick = async () => {
       yes.disabled = true;
       try {

@@ -5,9 +5,16 @@
  * Rows open the KEM detail dialog.
  * @module
  */
-import { kemQueryInit, kemText, type KEM, type KemQueryInput, type RetrieveKEMsResponse, type SearchModeName } from "../../sdk/index.ts";
+import {
+  type KEM,
+  type KemQueryInput,
+  kemQueryInit,
+  kemText,
+  type RetrieveKEMsResponse,
+  type SearchModeName,
+} from "../../sdk/index.ts";
 import { byId, dateInput, errorText, h, parseFilters, setStatus, timeText } from "./dom.ts";
-import { namespaceOfKem, type KemDetail } from "./kem-detail.ts";
+import { type KemDetail, namespaceOfKem } from "./kem-detail.ts";
 import type { Session } from "./session.ts";
 
 const preview = (s: string, n = 140) => {
@@ -118,16 +125,25 @@ export class MemoriesView {
     this.tokens.length = this.page + 2;
     const ranked = q.text !== "";
     byId("mem-table").classList.toggle("ranked", ranked);
-    byId("mem-score-head").textContent = ranked ? `score (${q.mode === "vector" ? "cosine" : q.mode === "lexical" ? "BM25" : "RRF"})` : "";
+    byId("mem-score-head").textContent = ranked
+      ? `score (${q.mode === "vector" ? "cosine" : q.mode === "lexical" ? "BM25" : "RRF"})`
+      : "";
     byId("mem-rows").replaceChildren(...res.kems.map((kem, i) => this.row(kem, ranked ? res.scores[i] : undefined)));
     const what = ranked ? `${res.kems.length} results (${q.mode})` : `${res.kems.length} KEMs, newest first`;
-    setStatus(this.status, `${what} · page ${this.page + 1}${res.nextPageToken ? "" : " (last)"} · ${(performance.now() - t0).toFixed(0)} ms`);
+    setStatus(
+      this.status,
+      `${what} · page ${this.page + 1}${res.nextPageToken ? "" : " (last)"} · ${(performance.now() - t0).toFixed(0)} ms`,
+    );
     byId<HTMLButtonElement>("mem-prev").disabled = this.page === 0;
     byId<HTMLButtonElement>("mem-next").disabled = !res.nextPageToken;
   }
 
   private row(kem: KEM, score: number | undefined): HTMLTableRowElement {
-    const open = h("button", { type: "button", class: "link row-open", title: "open this KEM" }, preview(kemText(kem)) || "(empty)");
+    const open = h(
+      "button",
+      { type: "button", class: "link row-open", title: "open this KEM" },
+      preview(kemText(kem)) || "(empty)",
+    );
     open.onclick = () => void this.detail.open(kem);
     const md = { ...(kem.metadata ?? {}) };
     delete md.namespace;
@@ -136,7 +152,12 @@ export class MemoriesView {
       "tr",
       { dataset: { kemId: kem.id } },
       h("td", { class: "score" }, score === undefined ? "" : score.toFixed(4)),
-      h("td", { class: "content-cell" }, open, h("div", { class: "meta trunc", title: mdText }, mdText === "{}" ? "" : mdText)),
+      h(
+        "td",
+        { class: "content-cell" },
+        open,
+        h("div", { class: "meta trunc", title: mdText }, mdText === "{}" ? "" : mdText),
+      ),
       h("td", { class: "col-type" }, kem.contentType),
       h("td", {}, namespaceOfKem(kem) ?? "—"),
       h("td", { class: "nowrap" }, timeText(kem.updatedAt)),
@@ -144,4 +165,3 @@ export class MemoriesView {
     );
   }
 }
-

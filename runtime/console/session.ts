@@ -4,7 +4,7 @@
  * the Agent SDK built with it (gRPC-Web or Connect over fetch).
  * @module
  */
-import { createAgentSDK, type AgentProtocol, type AgentSDK } from "../../sdk/index.ts";
+import { type AgentProtocol, type AgentSDK, createAgentSDK } from "../../sdk/index.ts";
 import type { Right } from "../../services/shared/access.ts";
 import type { WhoAmI } from "../auth/whoami.ts";
 
@@ -28,7 +28,13 @@ export class Session {
     /** Transport protocol used from the page. */
     readonly protocol: AgentProtocol,
   ) {
-    this.sdk = createAgentSDK({ baseUrl: location.origin, protocol, agentId: this.agentId, token: token || undefined, lpa: { maxEntries: 200 } });
+    this.sdk = createAgentSDK({
+      baseUrl: location.origin,
+      protocol,
+      agentId: this.agentId,
+      token: token || undefined,
+      lpa: { maxEntries: 200 },
+    });
   }
 
   /** True when the principal holds `right` (or admin) on `namespace`, or on every namespace (`*`). */

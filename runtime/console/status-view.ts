@@ -17,8 +17,24 @@ interface Health {
   kems?: number;
   store?: string;
   vectorIndex?: { kind: string; size: number; unindexed: number };
-  embedding?: { ready: boolean; queue: { queued: number; maxQueue: number; batches: number; inputs: number; rejected: number; meanBatch: number; inputsPerSecond: number }; cache: { hits: number; misses: number; hitRatio: number; entries: number; bytes: number; maxBytes: number } };
-  swm?: { backend: string; workingSet?: { kems: number; evictions: number }; writeBehind: { depth: number; oldestAgeMs: number; persisted: number; rejected: number; failedAttempts: number } };
+  embedding?: {
+    ready: boolean;
+    queue: {
+      queued: number;
+      maxQueue: number;
+      batches: number;
+      inputs: number;
+      rejected: number;
+      meanBatch: number;
+      inputsPerSecond: number;
+    };
+    cache: { hits: number; misses: number; hitRatio: number; entries: number; bytes: number; maxBytes: number };
+  };
+  swm?: {
+    backend: string;
+    workingSet?: { kems: number; evictions: number };
+    writeBehind: { depth: number; oldestAgeMs: number; persisted: number; rejected: number; failedAttempts: number };
+  };
   rssBytes?: number;
 }
 
@@ -46,9 +62,12 @@ export class StatusView {
   start(): void {
     const who = this.session().who;
     byId("status-scopes").replaceChildren(
-      ...Object.entries(who.scopes).map(([ns, rights]) => h("tr", {}, h("td", {}, ns === "*" ? "* (every namespace)" : ns), h("td", {}, rights.join(", ")))),
+      ...Object.entries(who.scopes).map(([ns, rights]) =>
+        h("tr", {}, h("td", {}, ns === "*" ? "* (every namespace)" : ns), h("td", {}, rights.join(", "))),
+      ),
     );
-    byId("status-principal").textContent = `${who.principal}${who.authEnabled ? "" : " (authentication is off)"}${who.defaultNamespace ? ` · writes default to ${who.defaultNamespace}` : ""}`;
+    byId("status-principal").textContent =
+      `${who.principal}${who.authEnabled ? "" : " (authentication is off)"}${who.defaultNamespace ? ` · writes default to ${who.defaultNamespace}` : ""}`;
   }
 
   private async load(): Promise<void> {
@@ -68,26 +87,59 @@ export class StatusView {
     setStatus(byId("status-ready"), ready ? "ready" : `not ready (${body.status}, HTTP ${code})`, !ready);
     const cards: [string, string, string][] = [];
     const feed = this.feed;
-    cards.push(["event stream", feed.state, feed.lagMs === undefined ? "no event yet" : `lag ${feed.lagMs} ms · ${feed.received} events${feed.lastSequence !== undefined ? ` · last #${feed.lastSequence}` : ""}`]);
+    cards.push([
+      "event stream",
+      feed.state,
+      feed.lagMs === undefined
+        ? "no event yet"
+        : `lag ${feed.lagMs} ms · ${feed.received} events${feed.lastSequence !== undefined ? ` · last #${feed.lastSequence}` : ""}`,
+    ]);
     if (body.kems !== undefined) {
       cards.push(["KEMs in GLM", String(body.kems), `store ${body.store ?? "?"}`]);
-      if (body.vectorIndex) cards.push(["vector index", body.vectorIndex.kind, `${body.vectorIndex.size} vectors · ${body.vectorIndex.unindexed} not yet in the graph`]);
+      if (body.vectorIndex)
+        cards.push([
+          "vector index",
+          body.vectorIndex.kind,
+          `${body.vectorIndex.size} vectors · ${body.vectorIndex.unindexed} not yet in the graph`,
+        ]);
       cards.push(["model", body.model ?? "?", `${body.dimension ?? "?"} dimensions`]);
       if (body.embedding) {
         const q = body.embedding.queue;
         const c = body.embedding.cache;
-        cards.push(["embedding queue", `${q.queued} / ${q.maxQueue}`, `${q.inputs} inputs in ${q.batches} batches (mean ${q.meanBatch.toFixed(1)}) · ${q.inputsPerSecond.toFixed(0)}/s · ${q.rejected} rejected`]);
-        cards.push(["embedding cache", `${(c.hitRatio * 100).toFixed(0)} % hits`, `${c.entries} vectors · ${mb(c.bytes)} of ${mb(c.maxBytes)} · ${c.hits} hits, ${c.misses} misses`]);
+        cards.push([
+          "embedding queue",
+          `${q.queued} / ${q.maxQueue}`,
+          `${q.inputs} inputs in ${q.batches} batches (mean ${q.meanBatch.toFixed(1)}) · ${q.inputsPerSecond.toFixed(0)}/s · ${q.rejected} rejected`,
+        ]);
+        cards.push([
+          "embedding cache",
+          `${(c.hitRatio * 100).toFixed(0)} % hits`,
+          `${c.entries} vectors · ${mb(c.bytes)} of ${mb(c.maxBytes)} · ${c.hits} hits, ${c.misses} misses`,
+        ]);
       }
       if (body.swm) {
         const w = body.swm.writeBehind;
         const ws = body.swm.workingSet;
         if (ws) cards.push(["SWM working set", `${ws.kems} KEMs`, `${ws.evictions} evicted since start`]);
-        cards.push(["SWM backend", body.swm.backend, `write-behind queue ${w.depth} (oldest ${w.oldestAgeMs} ms) · ${w.persisted} persisted · ${w.rejected} rejected · ${w.failedAttempts} failed attempts`]);
+        cards.push([
+          "SWM backend",
+          body.swm.backend,
+          `write-behind queue ${w.depth} (oldest ${w.oldestAgeMs} ms) · ${w.persisted} persisted · ${w.rejected} rejected · ${w.failedAttempts} failed attempts`,
+        ]);
       }
       if (body.rssBytes !== undefined) cards.push(["server memory", mb(body.rssBytes), "resident set size"]);
     }
-    out.replaceChildren(...cards.map(([title, value, note]) => h("div", { class: "card" }, h("div", { class: "card-title" }, title), h("div", { class: "card-value wrap" }, value), h("div", { class: "meta wrap" }, note))));
+    out.replaceChildren(
+      ...cards.map(([title, value, note]) =>
+        h(
+          "div",
+          { class: "card" },
+          h("div", { class: "card-title" }, title),
+          h("div", { class: "card-value wrap" }, value),
+          h("div", { class: "meta wrap" }, note),
+        ),
+      ),
+    );
     byId("status-note").hidden = body.kems !== undefined;
   }
 }

@@ -6,9 +6,9 @@
  * Each part shows only when the principal holds its right (`read`, `subscribe`, `lock`).
  * @module
  */
-import { EventType, kemQueryInit, kemText, type KEM, type SWMMemoryEvent } from "../../sdk/index.ts";
+import { EventType, type KEM, kemQueryInit, kemText, type SWMMemoryEvent } from "../../sdk/index.ts";
 import { byId, errorText, h, parseFilters, setStatus, timeText } from "./dom.ts";
-import { namespaceOfKem, type KemDetail } from "./kem-detail.ts";
+import { type KemDetail, namespaceOfKem } from "./kem-detail.ts";
 import type { Session } from "./session.ts";
 
 /** Feed entries kept in the page. */
@@ -137,11 +137,18 @@ export class WorkingMemoryView {
     if (ns) md.namespace = ns;
     setStatus(status, "loading…");
     try {
-      const res = await s.sdk.swm.querySWM({ query: kemQueryInit({ metadataFilters: md }), pageSize: 20, pageToken: this.tokens[this.page] ?? "" });
+      const res = await s.sdk.swm.querySWM({
+        query: kemQueryInit({ metadataFilters: md }),
+        pageSize: 20,
+        pageToken: this.tokens[this.page] ?? "",
+      });
       this.tokens[this.page + 1] = res.nextPageToken;
       this.tokens.length = this.page + 2;
       byId("swm-rows").replaceChildren(...res.kems.map((k) => this.row(k)));
-      setStatus(status, `${res.kems.length} KEMs in the working set, newest first · page ${this.page + 1}${res.nextPageToken ? "" : " (last)"}`);
+      setStatus(
+        status,
+        `${res.kems.length} KEMs in the working set, newest first · page ${this.page + 1}${res.nextPageToken ? "" : " (last)"}`,
+      );
       byId<HTMLButtonElement>("swm-prev").disabled = this.page === 0;
       byId<HTMLButtonElement>("swm-next").disabled = !res.nextPageToken;
     } catch (err) {
@@ -151,7 +158,11 @@ export class WorkingMemoryView {
 
   private row(kem: KEM): HTMLTableRowElement {
     const text = kemText(kem).replace(/\s+/g, " ").trim();
-    const open = h("button", { type: "button", class: "link row-open" }, text.length > 120 ? `${text.slice(0, 120)}…` : text || "(empty)");
+    const open = h(
+      "button",
+      { type: "button", class: "link row-open" },
+      text.length > 120 ? `${text.slice(0, 120)}…` : text || "(empty)",
+    );
     open.onclick = () => void this.detail.open(kem);
     const md = JSON.stringify(kem.metadata ?? {});
     return h(
@@ -173,7 +184,10 @@ export class WorkingMemoryView {
     byId<HTMLButtonElement>("ev-resume").disabled = true;
     void (async () => {
       try {
-        const stream = s.sdk.swm.subscribeToSWMEvents({ agentId: s.agentId, resumeAfterSequence: resumeAfter }, { signal: ac.signal });
+        const stream = s.sdk.swm.subscribeToSWMEvents(
+          { agentId: s.agentId, resumeAfterSequence: resumeAfter },
+          { signal: ac.signal },
+        );
         for await (const ev of stream) {
           if (this.stats.state !== "live") this.setState("live");
           this.onEvent(ev);
@@ -201,13 +215,17 @@ export class WorkingMemoryView {
   }
 
   private onEvent(ev: SWMMemoryEvent): void {
-    if (ev.eventTime) this.stats.lagMs = Date.now() - (Number(ev.eventTime.seconds) * 1000 + Math.floor(ev.eventTime.nanos / 1e6));
+    if (ev.eventTime)
+      this.stats.lagMs = Date.now() - (Number(ev.eventTime.seconds) * 1000 + Math.floor(ev.eventTime.nanos / 1e6));
     if (ev.eventType === EventType.HEARTBEAT) return;
     this.stats.received++;
     this.stats.lastSequence = ev.sequence;
     byId("ev-last").textContent = `last #${ev.sequence}`;
     const kem = ev.kemPayload;
-    const body = kem && (ev.eventType === EventType.KEM_PUBLISHED || ev.eventType === EventType.KEM_UPDATED) ? kemText(kem).replace(/\s+/g, " ").trim() : "";
+    const body =
+      kem && (ev.eventType === EventType.KEM_PUBLISHED || ev.eventType === EventType.KEM_UPDATED)
+        ? kemText(kem).replace(/\s+/g, " ").trim()
+        : "";
     const type = EventType[ev.eventType] ?? String(ev.eventType);
     const li = h(
       "li",
@@ -220,7 +238,11 @@ export class WorkingMemoryView {
       " ",
       kem?.id ? h("code", { class: "id" }, kem.id) : "",
       h("div", { class: "trunc", title: body }, body),
-      h("div", { class: "meta trunc" }, `${ev.sourceAgentId || "-"}${ev.details ? ` · ${ev.details}` : ""}${kem?.metadata ? ` · ${JSON.stringify(kem.metadata)}` : ""}`),
+      h(
+        "div",
+        { class: "meta trunc" },
+        `${ev.sourceAgentId || "-"}${ev.details ? ` · ${ev.details}` : ""}${kem?.metadata ? ` · ${JSON.stringify(kem.metadata)}` : ""}`,
+      ),
     );
     this.filterOne(li);
     const feed = byId("ev-feed");
@@ -237,14 +259,25 @@ export class WorkingMemoryView {
   private filterOne(li: HTMLElement): void {
     const text = byId<HTMLInputElement>("ev-filter").value.trim().toLowerCase();
     const type = byId<HTMLSelectElement>("ev-type").value;
-    li.hidden = (type !== "" && li.dataset.type !== type) || (text !== "" && !(li.textContent ?? "").toLowerCase().includes(text));
+    li.hidden =
+      (type !== "" && li.dataset.type !== type) ||
+      (text !== "" && !(li.textContent ?? "").toLowerCase().includes(text));
   }
 
   private async readWatched(): Promise<void> {
     const s = this.session();
     const lockRows = await Promise.all(
       [...this.locks].map(async (id) => {
-        const forget = h("button", { type: "button", class: "link", "aria-label": `stop watching ${id}`, onclick: () => (this.locks.delete(id), void this.readWatched()) }, "×");
+        const forget = h(
+          "button",
+          {
+            type: "button",
+            class: "link",
+            "aria-label": `stop watching ${id}`,
+            onclick: () => (this.locks.delete(id), void this.readWatched()),
+          },
+          "×",
+        );
         try {
           const info = await s.sdk.getDistributedLockInfo(id);
           const left = Number(info.leaseExpiresAtUnixMs) - Date.now();
@@ -254,25 +287,64 @@ export class WorkingMemoryView {
             h("td", {}, h("code", { class: "wrap" }, id)),
             h("td", {}, info.isLocked ? "held" : "free"),
             h("td", { class: "holder" }, info.isLocked ? info.currentHolderAgentId : "—"),
-            h("td", { class: "lease" }, info.isLocked ? (info.leaseExpiresAtUnixMs > 0n ? `${Math.max(0, left / 1000).toFixed(1)} s` : "no lease") : "—"),
+            h(
+              "td",
+              { class: "lease" },
+              info.isLocked
+                ? info.leaseExpiresAtUnixMs > 0n
+                  ? `${Math.max(0, left / 1000).toFixed(1)} s`
+                  : "no lease"
+                : "—",
+            ),
             h("td", { class: "fencing" }, info.isLocked ? info.fencingToken.toString() : "—"),
-            h("td", { class: "col-id" }, info.isLocked ? h("code", { class: "trunc id", title: info.lockId }, info.lockId) : "—"),
+            h(
+              "td",
+              { class: "col-id" },
+              info.isLocked ? h("code", { class: "trunc id", title: info.lockId }, info.lockId) : "—",
+            ),
             h("td", {}, forget),
           );
         } catch (err) {
-          return h("tr", { dataset: { resource: id } }, h("td", {}, h("code", { class: "wrap" }, id)), h("td", { colspan: 5, class: "error" }, errorText(err)), h("td", {}, forget));
+          return h(
+            "tr",
+            { dataset: { resource: id } },
+            h("td", {}, h("code", { class: "wrap" }, id)),
+            h("td", { colspan: 5, class: "error" }, errorText(err)),
+            h("td", {}, forget),
+          );
         }
       }),
     );
     byId("lock-rows").replaceChildren(...lockRows);
     const counterRows = await Promise.all(
       [...this.counters].map(async (id) => {
-        const forget = h("button", { type: "button", class: "link", "aria-label": `stop watching ${id}`, onclick: () => (this.counters.delete(id), void this.readWatched()) }, "×");
+        const forget = h(
+          "button",
+          {
+            type: "button",
+            class: "link",
+            "aria-label": `stop watching ${id}`,
+            onclick: () => (this.counters.delete(id), void this.readWatched()),
+          },
+          "×",
+        );
         try {
           const v = await s.sdk.getDistributedCounter(id);
-          return h("tr", { dataset: { counter: id } }, h("td", {}, h("code", { class: "wrap" }, id)), h("td", { class: "value" }, v.toString()), h("td", {}, forget));
+          return h(
+            "tr",
+            { dataset: { counter: id } },
+            h("td", {}, h("code", { class: "wrap" }, id)),
+            h("td", { class: "value" }, v.toString()),
+            h("td", {}, forget),
+          );
         } catch (err) {
-          return h("tr", { dataset: { counter: id } }, h("td", {}, h("code", { class: "wrap" }, id)), h("td", { class: "error" }, errorText(err)), h("td", {}, forget));
+          return h(
+            "tr",
+            { dataset: { counter: id } },
+            h("td", {}, h("code", { class: "wrap" }, id)),
+            h("td", { class: "error" }, errorText(err)),
+            h("td", {}, forget),
+          );
         }
       }),
     );

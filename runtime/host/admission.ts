@@ -69,13 +69,19 @@ export interface Admission {
  * @throws RangeError for a limit below 1.
  */
 export function createAdmission(limits: AdmissionLimits, loopLag?: LoopLagMonitor): Admission {
-  for (const [k, v] of Object.entries(limits)) if (!Number.isInteger(v) || v < 1) throw new RangeError(`${k} must be an integer >= 1`);
+  for (const [k, v] of Object.entries(limits))
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`${k} must be an integer >= 1`);
   let inFlight = 0;
   const byPrincipal = new Map<string, number>();
   const stats = { refusedProcess: 0, refusedPrincipal: 0, refusedCongested: 0 };
-  const refuse = (message: string) => new ConnectError(message, Code.ResourceExhausted, { "retry-after": String(limits.retryAfterSeconds) });
-  const full = refuse(`the server has ${limits.maxInFlight} calls in progress, its limit; retry after ${limits.retryAfterSeconds} s`);
-  const congested = refuse(`the server is congested (its event loop is running late); retry after ${limits.retryAfterSeconds} s`);
+  const refuse = (message: string) =>
+    new ConnectError(message, Code.ResourceExhausted, { "retry-after": String(limits.retryAfterSeconds) });
+  const full = refuse(
+    `the server has ${limits.maxInFlight} calls in progress, its limit; retry after ${limits.retryAfterSeconds} s`,
+  );
+  const congested = refuse(
+    `the server is congested (its event loop is running late); retry after ${limits.retryAfterSeconds} s`,
+  );
   const processRefusal = (): ConnectError | undefined => {
     if (inFlight >= limits.maxInFlight) {
       stats.refusedProcess++;
@@ -94,7 +100,9 @@ export function createAdmission(limits: AdmissionLimits, loopLag?: LoopLagMonito
       const mine = byPrincipal.get(principalId) ?? 0;
       if (mine >= limits.maxInFlightPerPrincipal) {
         stats.refusedPrincipal++;
-        return refuse(`${principalId} already has ${limits.maxInFlightPerPrincipal} calls in progress, the limit per principal; retry after ${limits.retryAfterSeconds} s`);
+        return refuse(
+          `${principalId} already has ${limits.maxInFlightPerPrincipal} calls in progress, the limit per principal; retry after ${limits.retryAfterSeconds} s`,
+        );
       }
       const refusal = processRefusal();
       if (refusal) return refusal;

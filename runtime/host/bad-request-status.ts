@@ -56,7 +56,11 @@ function fixGrpcWebTrailerFrame(chunk: Uint8Array): Uint8Array {
   return out;
 }
 
-async function* fixStream(res: UniversalServerResponse, body: AsyncIterable<Uint8Array>, grpcWeb: boolean): AsyncGenerator<Uint8Array> {
+async function* fixStream(
+  res: UniversalServerResponse,
+  body: AsyncIterable<Uint8Array>,
+  grpcWeb: boolean,
+): AsyncGenerator<Uint8Array> {
   for await (const chunk of body) yield grpcWeb ? fixGrpcWebTrailerFrame(chunk) : chunk;
   // gRPC writes trailers after the body: they hold the final status by now.
   if (res.trailer) fixTrailers(res.trailer);
@@ -96,7 +100,11 @@ export function withBadRequestStatus(handler: UniversalHandler): UniversalHandle
       }
       if (err?.code === "internal" && typeof err.message === "string" && BAD_INPUT.test(err.message)) {
         res.header?.delete("content-length");
-        return { ...res, status: 400, body: once(encoder.encode(JSON.stringify({ ...err, code: "invalid_argument" }))) };
+        return {
+          ...res,
+          status: 400,
+          body: once(encoder.encode(JSON.stringify({ ...err, code: "invalid_argument" }))),
+        };
       }
       return { ...res, body: once(bytes) };
     }
@@ -125,6 +133,7 @@ export function withBadRequestStatusRoutes(routes: (router: ConnectRouter) => vo
   return (router) => {
     const before = router.handlers.length;
     routes(router);
-    for (let i = before; i < router.handlers.length; i++) router.handlers[i] = withBadRequestStatus(router.handlers[i]!);
+    for (let i = before; i < router.handlers.length; i++)
+      router.handlers[i] = withBadRequestStatus(router.handlers[i]!);
   };
 }

@@ -4,13 +4,31 @@
  * the gRPC listener uses, so every service answers identically on all protocols.
  * @module
  */
-import { cors as connectCors, createConnectRouter, type ConnectError, type ConnectRouter, type ContextValues, type Interceptor } from "@connectrpc/connect";
-import { universalServerRequestFromFetch, universalServerResponseToFetch, type UniversalHandler } from "@connectrpc/connect/protocol";
+import {
+  type ConnectError,
+  type ConnectRouter,
+  type ContextValues,
+  cors as connectCors,
+  createConnectRouter,
+  type Interceptor,
+} from "@connectrpc/connect";
+import {
+  type UniversalHandler,
+  universalServerRequestFromFetch,
+  universalServerResponseToFetch,
+} from "@connectrpc/connect/protocol";
 import { Hono } from "hono";
 import { cors } from "hono/cors";
-import { withBadRequestStatusRoutes } from "./bad-request-status.ts";
 import type { Admission } from "./admission.ts";
-import { contextValuesFor, earlyErrorResponse, gateRequest, OPEN_READ_MAX_BYTES, openBodyTooLarge, type AuthenticateHeaders } from "./early-auth.ts";
+import { withBadRequestStatusRoutes } from "./bad-request-status.ts";
+import {
+  type AuthenticateHeaders,
+  contextValuesFor,
+  earlyErrorResponse,
+  gateRequest,
+  OPEN_READ_MAX_BYTES,
+  openBodyTooLarge,
+} from "./early-auth.ts";
 
 /** Registers services on a router; shared by the HTTP and gRPC listeners. */
 export type RouteRegistration = (router: ConnectRouter) => void;
@@ -88,7 +106,9 @@ function universalRequest(req: Request, contextValues: ContextValues | undefined
  * Bun a stream pipe per call; whole bodies measured +20–55% throughput, bench `rpc.unary/*`). Bun
  * bounds the body with `maxRequestBodySize`; the Connect handler still enforces `readMaxBytes`.
  */
-function createUnaryFetchHandler(handler: UniversalHandler): (req: Request, contextValues?: ContextValues, readBody?: Uint8Array) => Promise<Response> {
+function createUnaryFetchHandler(
+  handler: UniversalHandler,
+): (req: Request, contextValues?: ContextValues, readBody?: Uint8Array) => Promise<Response> {
   return async (req, contextValues, readBody) => {
     let bytes: Uint8Array;
     if (readBody) bytes = readBody;
@@ -98,11 +118,22 @@ function createUnaryFetchHandler(handler: UniversalHandler): (req: Request, cont
       } catch {
         // The client went away or sent a broken body (found by tests/e2e/fuzz.test.ts): answer 400
         // instead of letting Hono log the AbortError and answer 500.
-        return Response.json({ code: "invalid_argument", message: "the request body could not be read" }, { status: 400 });
+        return Response.json(
+          { code: "invalid_argument", message: "the request body could not be read" },
+          { status: 400 },
+        );
       }
     }
     const body = single(bytes);
-    const res = await handler({ httpVersion: "", method: req.method, url: req.url, header: req.headers, body, signal: req.signal, contextValues });
+    const res = await handler({
+      httpVersion: "",
+      method: req.method,
+      url: req.url,
+      header: req.headers,
+      body,
+      signal: req.signal,
+      contextValues,
+    });
     let out: Uint8Array | null = null;
     if (res.body) {
       const chunks: Uint8Array[] = [];
@@ -114,8 +145,11 @@ function createUnaryFetchHandler(handler: UniversalHandler): (req: Request, cont
 }
 
 /** A fetch handler for a streaming method: the response streams. */
-function createStreamingFetchHandler(handler: UniversalHandler): (req: Request, contextValues?: ContextValues, readBody?: Uint8Array) => Promise<Response> {
-  return async (req, contextValues, readBody) => universalServerResponseToFetch(await handler(universalRequest(req, contextValues, readBody)));
+function createStreamingFetchHandler(
+  handler: UniversalHandler,
+): (req: Request, contextValues?: ContextValues, readBody?: Uint8Array) => Promise<Response> {
+  return async (req, contextValues, readBody) =>
+    universalServerResponseToFetch(await handler(universalRequest(req, contextValues, readBody)));
 }
 
 /**
@@ -128,7 +162,8 @@ async function earlyFetchResponse(req: Request, error: ConnectError, overLimit =
   const r = earlyErrorResponse(req.headers.get("content-type"), error);
   const length = Number(req.headers.get("content-length") ?? Number.NaN);
   const declaredLarge = Number.isSafeInteger(length) && length > OPEN_READ_MAX_BYTES;
-  const drained = !overLimit && !declaredLarge && (await readBodyUpTo(req, OPEN_READ_MAX_BYTES).catch(() => null)) !== null;
+  const drained =
+    !overLimit && !declaredLarge && (await readBodyUpTo(req, OPEN_READ_MAX_BYTES).catch(() => null)) !== null;
   if (!drained) r.headers.set("connection", "close");
   return new Response(r.body as BodyInit | null, { status: r.status, headers: r.headers });
 }
@@ -142,7 +177,14 @@ async function earlyFetchResponse(req: Request, error: ConnectError, overLimit =
  */
 export function createConnectApp(options: ConnectAppOptions): Hono<{ Bindings: BunServerEnv }> {
   // Responses are bounded like requests: a larger one is ResourceExhausted, never sent.
-  const router = createConnectRouter({ grpc: false, grpcWeb: true, connect: true, readMaxBytes: options.readMaxBytes, writeMaxBytes: options.readMaxBytes, interceptors: options.interceptors ?? [] });
+  const router = createConnectRouter({
+    grpc: false,
+    grpcWeb: true,
+    connect: true,
+    readMaxBytes: options.readMaxBytes,
+    writeMaxBytes: options.readMaxBytes,
+    interceptors: options.interceptors ?? [],
+  });
   withBadRequestStatusRoutes(options.routes)(router); // undecodable requests: InvalidArgument, not Internal
   const app = new Hono<{ Bindings: BunServerEnv }>();
   app.use(
@@ -151,7 +193,15 @@ export function createConnectApp(options: ConnectAppOptions): Hono<{ Bindings: B
       origin: options.corsOrigin ?? "*",
       // DELETE and the Mcp-* / Last-Event-ID headers: browser MCP clients of /mcp (MCP Streamable HTTP).
       allowMethods: [...connectCors.allowedMethods, "DELETE"],
-      allowHeaders: [...connectCors.allowedHeaders, "Authorization", "Api-Key", "X-Request-Id", "Mcp-Session-Id", "Mcp-Protocol-Version", "Last-Event-ID"],
+      allowHeaders: [
+        ...connectCors.allowedHeaders,
+        "Authorization",
+        "Api-Key",
+        "X-Request-Id",
+        "Mcp-Session-Id",
+        "Mcp-Protocol-Version",
+        "Last-Event-ID",
+      ],
       exposeHeaders: [...connectCors.exposedHeaders, "X-Request-Id", "Mcp-Session-Id"],
       maxAge: 7200,
     }),

@@ -10,8 +10,9 @@
  *   GOAWAY (open streams, health `Watch` included, keep it open; those are bounded by their own caps).
  * @module
  */
-import type { Server as NetServer, Socket } from "node:net";
+
 import type { Http2Session } from "node:http2";
+import type { Server as NetServer, Socket } from "node:net";
 
 /** Connection limits; every value is required (defaults live in the configuration). */
 export interface ConnectionLimits {

@@ -13,17 +13,34 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { constants as http2Constants, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Stream } from "node:http2";
-import { Code, ConnectError, createConnectRouter, createContextKey, createContextValues, type ContextValues } from "@connectrpc/connect";
+import {
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  constants as http2Constants,
+  type ServerHttp2Stream,
+} from "node:http2";
+import {
+  Code,
+  ConnectError,
+  type ContextValues,
+  createConnectRouter,
+  createContextKey,
+  createContextValues,
+} from "@connectrpc/connect";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
-import { codeToHttpStatus, endStreamFlag, endStreamToJson, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import {
+  codeToHttpStatus,
+  endStreamFlag,
+  endStreamToJson,
+  errorToJsonBytes,
+} from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { Health } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
-import { principalKey, type Principal } from "../../services/shared/access.ts";
+import { type Principal, principalKey } from "../../services/shared/access.ts";
 import { toConnectError } from "../../services/shared/errors.ts";
 import type { Admission } from "./admission.ts";
-import type { FastRefusal } from "./fast-refusal.ts";
 import type { RouteRegistration } from "./connect-app.ts";
+import type { FastRefusal } from "./fast-refusal.ts";
 
 /** Services callable without credentials. */
 export const OPEN_SERVICES: ReadonlySet<string> = new Set([Health.typeName]);
@@ -35,7 +52,9 @@ export const OPEN_READ_MAX_BYTES = 64 * 1024;
 export type AuthenticateHeaders = (headers: Headers) => Promise<Principal>;
 
 /** The principal the host authenticated; unset (undefined) when the host did not authenticate the call. */
-export const hostPrincipalKey = createContextKey<Principal | undefined>(undefined, { description: "dcsm principal authenticated by the host" });
+export const hostPrincipalKey = createContextKey<Principal | undefined>(undefined, {
+  description: "dcsm principal authenticated by the host",
+});
 
 /** Connect context values carrying a host-authenticated principal. */
 export function contextValuesFor(principal: Principal): ContextValues {
@@ -64,7 +83,12 @@ export interface RpcRoute {
 export function rpcPaths(routes: RouteRegistration): Map<string, RpcRoute> {
   const router = createConnectRouter();
   routes(router);
-  return new Map(router.handlers.map((h) => [h.requestPath, { service: h.service.typeName, streaming: h.method.methodKind !== "unary" }]));
+  return new Map(
+    router.handlers.map((h) => [
+      h.requestPath,
+      { service: h.service.typeName, streaming: h.method.methodKind !== "unary" },
+    ]),
+  );
 }
 
 /**
@@ -72,7 +96,12 @@ export function rpcPaths(routes: RouteRegistration): Map<string, RpcRoute> {
  * (with an admission slot for unary calls when `admission` is given — `release` it when the
  * response is complete), or refused (`Unauthenticated`, or `ResourceExhausted` from admission).
  */
-export async function gateRequest(authenticate: AuthenticateHeaders, route: RpcRoute, headers: Headers, admission?: Admission): Promise<GateOutcome> {
+export async function gateRequest(
+  authenticate: AuthenticateHeaders,
+  route: RpcRoute,
+  headers: Headers,
+  admission?: Admission,
+): Promise<GateOutcome> {
   if (OPEN_SERVICES.has(route.service)) return { kind: "open" };
   let principal: Principal;
   try {
@@ -121,7 +150,10 @@ export function earlyErrorResponse(contentType: string | null, error: ConnectErr
 
 /** `ResourceExhausted` for an open-service body over {@link OPEN_READ_MAX_BYTES}. */
 export function openBodyTooLarge(): ConnectError {
-  return new ConnectError(`request body is over ${OPEN_READ_MAX_BYTES} bytes, the limit for calls without credentials`, Code.ResourceExhausted);
+  return new ConnectError(
+    `request body is over ${OPEN_READ_MAX_BYTES} bytes, the limit for calls without credentials`,
+    Code.ResourceExhausted,
+  );
 }
 
 /** A `node:http` / `node:http2` compatibility request or response (both listeners' handlers take either). */
@@ -149,7 +181,13 @@ function writeEarlyNode(req: NodeRequest, res: NodeResponse, error: ConnectError
 }
 
 /** Writes an encoded early answer (status, headers, body or null for trailers-only) as {@link writeEarlyNode} does. */
-export function writeEncodedNode(req: NodeRequest, res: NodeResponse, status: number, headers: Record<string, string>, body: Uint8Array | null): void {
+export function writeEncodedNode(
+  req: NodeRequest,
+  res: NodeResponse,
+  status: number,
+  headers: Record<string, string>,
+  body: Uint8Array | null,
+): void {
   const r = { status, body };
   const stream = (res as Http2ServerResponse).stream as ServerHttp2Stream | undefined;
   if (req.httpVersionMajor >= 2 && stream) {
@@ -176,7 +214,12 @@ export function writeEncodedNode(req: NodeRequest, res: NodeResponse, status: nu
  * Requests for other paths (not RPCs) go to `handler` untouched.
  * @returns the wrapped handler and the `contextValues` function to give `connectNodeAdapter`.
  */
-export function nodeEarlyAuth(routes: RouteRegistration, authenticate: AuthenticateHeaders, admission?: Admission, fast?: FastRefusal): {
+export function nodeEarlyAuth(
+  routes: RouteRegistration,
+  authenticate: AuthenticateHeaders,
+  admission?: Admission,
+  fast?: FastRefusal,
+): {
   wrap(handler: NodeHandler, openHandler: NodeHandler): NodeHandler;
   contextValues(req: NodeRequest): ContextValues;
 } {
@@ -197,7 +240,8 @@ export function nodeEarlyAuth(routes: RouteRegistration, authenticate: Authentic
         void gateRequest(authenticate, route, headersOf(req), admission).then((gate) => {
           if (gate.kind === "refused") return writeEarlyNode(req, res, gate.error);
           if (gate.kind === "open") {
-            if (Number(req.headers["content-length"] ?? "0") > OPEN_READ_MAX_BYTES) return writeEarlyNode(req, res, openBodyTooLarge());
+            if (Number(req.headers["content-length"] ?? "0") > OPEN_READ_MAX_BYTES)
+              return writeEarlyNode(req, res, openBodyTooLarge());
             return openHandler(req, res);
           }
           principals.set(req, gate.principal);

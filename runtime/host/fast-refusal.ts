@@ -15,7 +15,7 @@
  */
 import type { ConnectError } from "@connectrpc/connect";
 import type { Admission } from "./admission.ts";
-import { readBodyUpTo, type RouteRegistration } from "./connect-app.ts";
+import { type RouteRegistration, readBodyUpTo } from "./connect-app.ts";
 import { earlyErrorResponse, OPEN_READ_MAX_BYTES, OPEN_SERVICES, rpcPaths } from "./early-auth.ts";
 
 /** An encoded refusal: status, header pairs and body (null: trailers-only). */
@@ -51,7 +51,11 @@ export interface FastRefusal {
    * For a `node:http2` (or `node:http`) request: the refusal to write now, or undefined to go on.
    * @param path - the request path without its query. @param headers - the request's header object.
    */
-  node(path: string, method: string | undefined, headers: Record<string, string | string[] | undefined>): EncodedRefusal | undefined;
+  node(
+    path: string,
+    method: string | undefined,
+    headers: Record<string, string | string[] | undefined>,
+  ): EncodedRefusal | undefined;
 }
 
 /**
@@ -73,7 +77,10 @@ export function createFastRefusal(routes: RouteRegistration, admission: Admissio
       const r = earlyErrorResponse(proto || null, error);
       const headers: [string, string][] = [];
       r.headers.forEach((v, k) => headers.push([k, v]));
-      byProto.set(proto, (enc = { status: r.status, headers, headerObject: Object.fromEntries(headers), body: r.body }));
+      byProto.set(
+        proto,
+        (enc = { status: r.status, headers, headerObject: Object.fromEntries(headers), body: r.body }),
+      );
     }
     return enc;
   };

@@ -7,12 +7,12 @@
 import { createServer, type Http2Server } from "node:http2";
 import type { Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Admission } from "./admission.ts";
 import { withBadRequestStatusRoutes } from "./bad-request-status.ts";
 import type { RouteRegistration } from "./connect-app.ts";
-import type { Admission } from "./admission.ts";
-import { createFastRefusal } from "./fast-refusal.ts";
 import { applyConnectionLimits, type ConnectionLimits } from "./connection-limits.ts";
-import { nodeEarlyAuth, OPEN_READ_MAX_BYTES, type AuthenticateHeaders } from "./early-auth.ts";
+import { type AuthenticateHeaders, nodeEarlyAuth, OPEN_READ_MAX_BYTES } from "./early-auth.ts";
+import { createFastRefusal } from "./fast-refusal.ts";
 
 /**
  * Smallest response message the `node:http2` listeners compress (when the client accepts gzip or
@@ -44,13 +44,38 @@ export interface GrpcListener {
  * @param admission - admission control of unary calls, with `authenticate` (`admission.ts`); none when omitted.
  * @throws the listen error (e.g. EADDRINUSE).
  */
-export async function startGrpcListener(routes: RouteRegistration, host: string, port: number, readMaxBytes: number, interceptors: Interceptor[] = [], authenticate?: AuthenticateHeaders, connectionLimits?: ConnectionLimits, admission?: Admission): Promise<GrpcListener> {
+export async function startGrpcListener(
+  routes: RouteRegistration,
+  host: string,
+  port: number,
+  readMaxBytes: number,
+  interceptors: Interceptor[] = [],
+  authenticate?: AuthenticateHeaders,
+  connectionLimits?: ConnectionLimits,
+  admission?: Admission,
+): Promise<GrpcListener> {
   // Responses are bounded like requests: a larger one is ResourceExhausted, never sent.
-  const base = { routes: withBadRequestStatusRoutes(routes), grpc: true, grpcWeb: false, connect: false, interceptors, writeMaxBytes: readMaxBytes, compressMinBytes: COMPRESS_MIN_BYTES };
+  const base = {
+    routes: withBadRequestStatusRoutes(routes),
+    grpc: true,
+    grpcWeb: false,
+    connect: false,
+    interceptors,
+    writeMaxBytes: readMaxBytes,
+    compressMinBytes: COMPRESS_MIN_BYTES,
+  };
   let handler = connectNodeAdapter({ ...base, readMaxBytes });
   if (authenticate) {
-    const early = nodeEarlyAuth(routes, authenticate, admission, admission ? createFastRefusal(routes, admission) : undefined);
-    handler = early.wrap(connectNodeAdapter({ ...base, readMaxBytes, contextValues: early.contextValues }), connectNodeAdapter({ ...base, readMaxBytes: OPEN_READ_MAX_BYTES })) as typeof handler;
+    const early = nodeEarlyAuth(
+      routes,
+      authenticate,
+      admission,
+      admission ? createFastRefusal(routes, admission) : undefined,
+    );
+    handler = early.wrap(
+      connectNodeAdapter({ ...base, readMaxBytes, contextValues: early.contextValues }),
+      connectNodeAdapter({ ...base, readMaxBytes: OPEN_READ_MAX_BYTES }),
+    ) as typeof handler;
   }
   const server: Http2Server = createServer({}, handler);
   if (connectionLimits) applyConnectionLimits(server, connectionLimits);

@@ -5,7 +5,11 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { Health, HealthCheckResponse_ServingStatus as ServingStatus, HealthCheckResponseSchema } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
+import {
+  type Health,
+  HealthCheckResponseSchema,
+  HealthCheckResponse_ServingStatus as ServingStatus,
+} from "../../sdk/gen/grpc/health/v1/health_pb.ts";
 
 /** Serving status of the server ("" key) and of each named service. */
 export interface HealthRegistry {
@@ -51,7 +55,10 @@ export function createHealthRegistry(services: string[]): HealthRegistry {
  * `Code.ResourceExhausted`.
  * @param options - `maxWatchers` (default 64).
  */
-export function createHealthService(registry: HealthRegistry, options: { maxWatchers?: number } = {}): ServiceImpl<typeof Health> {
+export function createHealthService(
+  registry: HealthRegistry,
+  options: { maxWatchers?: number } = {},
+): ServiceImpl<typeof Health> {
   const maxWatchers = options.maxWatchers ?? 64;
   let watchers = 0;
   return {
@@ -61,7 +68,11 @@ export function createHealthService(registry: HealthRegistry, options: { maxWatc
       return create(HealthCheckResponseSchema, { status: s });
     },
     async *watch(req, ctx) {
-      if (watchers >= maxWatchers) throw new ConnectError(`${maxWatchers} health Watch streams are open, the limit of this server; use Check or retry later`, Code.ResourceExhausted);
+      if (watchers >= maxWatchers)
+        throw new ConnectError(
+          `${maxWatchers} health Watch streams are open, the limit of this server; use Check or retry later`,
+          Code.ResourceExhausted,
+        );
       watchers++;
       try {
         let last: ServingStatus | undefined;

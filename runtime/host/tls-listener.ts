@@ -11,20 +11,32 @@
  * @module
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
-import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from "node:http2";
+import {
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type ServerResponse,
+} from "node:http";
+import {
+  createSecureServer,
+  type Http2SecureServer,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type Http2Session,
+} from "node:http2";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { TLSSocket } from "node:tls";
 import { cors as connectCors, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Admission } from "./admission.ts";
 import { withBadRequestStatusRoutes } from "./bad-request-status.ts";
 import type { RouteRegistration } from "./connect-app.ts";
-import { COMPRESS_MIN_BYTES, type GrpcListener } from "./grpc-listener.ts";
-import type { Admission } from "./admission.ts";
-import { createFastRefusal } from "./fast-refusal.ts";
 import { applyConnectionLimits, type ConnectionLimits } from "./connection-limits.ts";
-import { nodeEarlyAuth, OPEN_READ_MAX_BYTES, type AuthenticateHeaders, type NodeHandler } from "./early-auth.ts";
+import { type AuthenticateHeaders, type NodeHandler, nodeEarlyAuth, OPEN_READ_MAX_BYTES } from "./early-auth.ts";
+import { createFastRefusal } from "./fast-refusal.ts";
+import { COMPRESS_MIN_BYTES, type GrpcListener } from "./grpc-listener.ts";
 
 /** Options of {@link startTlsListener}. */
 export interface TlsListenerOptions {
@@ -79,7 +91,15 @@ export function removeSocketDir(socketPath: string): void {
 }
 
 /** Headers that belong to one connection (RFC 9113 8.2.2) and never cross the proxy. */
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "http2-settings"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "http2-settings",
+]);
 
 function forwardHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
@@ -93,7 +113,10 @@ function forwardHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
 /** A request as `allowHTTP1` delivers it: HTTP/1.1 objects from `node:http`, or the HTTP/2 compatibility ones. */
 type NodeRequest = IncomingMessage | Http2ServerRequest;
 /** The response matching {@link NodeRequest}; only the methods both share are used. */
-type NodeResponse = Pick<ServerResponse, "setHeader" | "headersSent" | "writableFinished" | "end" | "destroy" | "on"> & {
+type NodeResponse = Pick<
+  ServerResponse,
+  "setHeader" | "headersSent" | "writableFinished" | "end" | "destroy" | "on"
+> & {
   writeHead(status: number, headers: OutgoingHttpHeaders): unknown;
 } & NodeJS.WritableStream;
 
@@ -161,8 +184,16 @@ export async function startTlsListener(options: TlsListenerOptions): Promise<Tls
   };
   let adapter: NodeHandler = connectNodeAdapter(adapterOptions) as NodeHandler;
   if (options.authenticate) {
-    const early = nodeEarlyAuth(options.routes, options.authenticate, options.admission, options.admission ? createFastRefusal(options.routes, options.admission) : undefined);
-    adapter = early.wrap(connectNodeAdapter({ ...adapterOptions, contextValues: early.contextValues }) as NodeHandler, connectNodeAdapter({ ...adapterOptions, readMaxBytes: OPEN_READ_MAX_BYTES }) as NodeHandler);
+    const early = nodeEarlyAuth(
+      options.routes,
+      options.authenticate,
+      options.admission,
+      options.admission ? createFastRefusal(options.routes, options.admission) : undefined,
+    );
+    adapter = early.wrap(
+      connectNodeAdapter({ ...adapterOptions, contextValues: early.contextValues }) as NodeHandler,
+      connectNodeAdapter({ ...adapterOptions, readMaxBytes: OPEN_READ_MAX_BYTES }) as NodeHandler,
+    );
   }
   const corsOrigin = options.corsOrigin ?? "*";
   // Open HTTP/1.1 sockets with their count of unfinished requests (idle ones close at once on shutdown).

@@ -48,9 +48,12 @@ export function createDcsmLink(transport: Transport, fetchDcsm: DcsmFetch): Dcsm
         body: JSON.stringify({ input: text }),
         signal: options?.signal,
       });
-      const body = (await res.json().catch(() => undefined)) as { data?: { embedding?: number[] }[]; error?: { message?: string } } | undefined;
+      const body = (await res.json().catch(() => undefined)) as
+        | { data?: { embedding?: number[] }[]; error?: { message?: string } }
+        | undefined;
       const embedding = body?.data?.[0]?.embedding;
-      if (!res.ok || !Array.isArray(embedding)) throw new EmbeddingError(res.status, body?.error?.message ?? `POST /v1/embeddings answered ${res.status}`);
+      if (!res.ok || !Array.isArray(embedding))
+        throw new EmbeddingError(res.status, body?.error?.message ?? `POST /v1/embeddings answered ${res.status}`);
       return embedding;
     },
   };

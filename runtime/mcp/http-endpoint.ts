@@ -13,9 +13,10 @@
  * namespace scopes unchanged.
  * @module
  */
-import type { Hono } from "hono";
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import type { Hono } from "hono";
 import { namespacesWith, type Principal } from "../../services/shared/access.ts";
 import { credentialOf } from "../auth/authenticator.ts";
 import type { DcsmLink } from "./dcsm-link.ts";
@@ -96,10 +97,13 @@ export function mountMcpEndpoint(app: Hono<{ Bindings: BunServerEnv }>, options:
     sessions.delete(id);
     await s.server.close().catch(() => {});
   };
-  const sweep = setInterval(() => {
-    const cutoff = Date.now() - idleMs;
-    for (const [id, s] of sessions) if (s.lastSeen < cutoff) void closeSession(id);
-  }, Math.min(60_000, Math.max(100, idleMs / 2)));
+  const sweep = setInterval(
+    () => {
+      const cutoff = Date.now() - idleMs;
+      for (const [id, s] of sessions) if (s.lastSeen < cutoff) void closeSession(id);
+    },
+    Math.min(60_000, Math.max(100, idleMs / 2)),
+  );
   sweep.unref?.();
 
   app.all(MCP_PATH, async (c) => {
@@ -118,7 +122,12 @@ export function mountMcpEndpoint(app: Hono<{ Bindings: BunServerEnv }>, options:
     }
     const token = credentialOf(req.headers) ?? "";
     const readable = namespacesWith(principal, "read");
-    const authInfo = { token, clientId: principal.id, scopes: [], extra: { [READABLE_NAMESPACES]: readable === "all" ? [] : readable } };
+    const authInfo = {
+      token,
+      clientId: principal.id,
+      scopes: [],
+      extra: { [READABLE_NAMESPACES]: readable === "all" ? [] : readable },
+    };
     // Tool calls may wait (locks) and GET streams stay open: lift Bun's idle timeout for /mcp.
     c.env?.timeout?.(req, 0);
 
@@ -126,13 +135,18 @@ export function mountMcpEndpoint(app: Hono<{ Bindings: BunServerEnv }>, options:
     if (sessionId) {
       const s = sessions.get(sessionId);
       if (!s) return jsonRpcError(404, -32001, "session not found (closed or expired): initialize a new session");
-      if (s.principalId !== principal.id) return jsonRpcError(403, -32000, `session belongs to another principal than ${principal.id}`);
+      if (s.principalId !== principal.id)
+        return jsonRpcError(403, -32000, `session belongs to another principal than ${principal.id}`);
       s.lastSeen = Date.now();
       return s.transport.handleRequest(req, { authInfo });
     }
 
-    if (req.method !== "POST") return jsonRpcError(400, -32000, "no Mcp-Session-Id: send an initialize request (POST) first");
-    if (sessions.size + opening >= maxSessions) return jsonRpcError(503, -32000, `too many open MCP sessions (limit ${maxSessions}); retry later`, { "retry-after": "5" });
+    if (req.method !== "POST")
+      return jsonRpcError(400, -32000, "no Mcp-Session-Id: send an initialize request (POST) first");
+    if (sessions.size + opening >= maxSessions)
+      return jsonRpcError(503, -32000, `too many open MCP sessions (limit ${maxSessions}); retry later`, {
+        "retry-after": "5",
+      });
     opening++;
     let created: Session | undefined;
     try {
@@ -145,7 +159,10 @@ export function mountMcpEndpoint(app: Hono<{ Bindings: BunServerEnv }>, options:
         onsessionclosed: (id) => void closeSession(id),
       });
       const callerOf: CallerOf = (extra) => ({
-        call: { headers: extra.authInfo?.token ? { authorization: `Bearer ${extra.authInfo.token}` } : undefined, signal: extra.signal },
+        call: {
+          headers: extra.authInfo?.token ? { authorization: `Bearer ${extra.authInfo.token}` } : undefined,
+          signal: extra.signal,
+        },
         agentId: `${principal.id}:mcp-${extra.sessionId ?? transport.sessionId ?? "session"}`,
       });
       const server = createDcsmMcpServer(options.link, callerOf);

@@ -8,7 +8,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import pkg from "../../package.json" with { type: "json" };
 import type { DcsmLink } from "./dcsm-link.ts";
 import { registerDcsmResources } from "./resources.ts";
-import { registerDcsmTools, type CallerOf } from "./tools.ts";
+import { type CallerOf, registerDcsmTools } from "./tools.ts";
 
 /** What the server tells an agent about itself at initialization (MCP `instructions`). */
 export const DCSM_MCP_INSTRUCTIONS =
@@ -24,7 +24,10 @@ export const DCSM_MCP_INSTRUCTIONS =
  * @returns a server not yet connected to a transport.
  */
 export function createDcsmMcpServer(link: DcsmLink, callerOf: CallerOf): McpServer {
-  const server = new McpServer({ name: "dcsm", title: "DCSM shared memory", version: pkg.version }, { instructions: DCSM_MCP_INSTRUCTIONS, capabilities: { tools: {}, resources: {} } });
+  const server = new McpServer(
+    { name: "dcsm", title: "DCSM shared memory", version: pkg.version },
+    { instructions: DCSM_MCP_INSTRUCTIONS, capabilities: { tools: {}, resources: {} } },
+  );
   registerDcsmTools(server, link, callerOf);
   registerDcsmResources(server, link, callerOf);
   return server;

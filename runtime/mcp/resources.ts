@@ -6,12 +6,12 @@
  * @module
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ResourceTemplate, type McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { type McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { ErrorCode, McpError, type ReadResourceResult } from "@modelcontextprotocol/sdk/types.js";
+import { codeName } from "../../sdk/code-names.ts";
 import { kemQueryInit } from "../../sdk/kem-input.ts";
 import type { DcsmLink } from "./dcsm-link.ts";
-import { codeName } from "../../sdk/code-names.ts";
-import { memoryView, type CallerOf, type MemoryView } from "./tools.ts";
+import { type CallerOf, type MemoryView, memoryView } from "./tools.ts";
 
 /** JSON-RPC error code of an unknown resource (MCP spec, "Resources" → "Error Handling"). */
 export const RESOURCE_NOT_FOUND = -32002;
@@ -34,10 +34,18 @@ export function renderMemory(m: MemoryView): string {
 function resourceError(err: unknown, uri: string): McpError {
   if (err instanceof McpError) return err;
   if (err instanceof ConnectError) {
-    const rpc = err.code === Code.NotFound ? RESOURCE_NOT_FOUND : err.code === Code.InvalidArgument ? ErrorCode.InvalidParams : ErrorCode.InternalError;
+    const rpc =
+      err.code === Code.NotFound
+        ? RESOURCE_NOT_FOUND
+        : err.code === Code.InvalidArgument
+          ? ErrorCode.InvalidParams
+          : ErrorCode.InternalError;
     return new McpError(rpc, `DCSM error ${codeName(err.code)} reading ${uri}: ${err.rawMessage}`);
   }
-  return new McpError(ErrorCode.InternalError, `reading ${uri} failed: ${err instanceof Error ? err.message : String(err)}`);
+  return new McpError(
+    ErrorCode.InternalError,
+    `reading ${uri} failed: ${err instanceof Error ? err.message : String(err)}`,
+  );
 }
 
 /**
@@ -50,11 +58,18 @@ export function registerDcsmResources(server: McpServer, link: DcsmLink, callerO
   server.registerResource(
     "kem",
     new ResourceTemplate("kem://{id}", { list: undefined }),
-    { title: "Memory (KEM)", description: "One memory of DCSM long-term memory: its text, then its id, timestamps and metadata.", mimeType: "text/plain" },
+    {
+      title: "Memory (KEM)",
+      description: "One memory of DCSM long-term memory: its text, then its id, timestamps and metadata.",
+      mimeType: "text/plain",
+    },
     async (uri, vars, extra): Promise<ReadResourceResult> => {
       const id = decodeURIComponent(String(vars.id ?? ""));
       try {
-        const res = await link.glm.retrieveKEMs({ query: kemQueryInit({ ids: [id] }), pageSize: 1 }, callerOf(extra).call);
+        const res = await link.glm.retrieveKEMs(
+          { query: kemQueryInit({ ids: [id] }), pageSize: 1 },
+          callerOf(extra).call,
+        );
         const kem = res.kems[0];
         if (!kem) throw new McpError(RESOURCE_NOT_FOUND, `no memory ${id} (or not readable with these credentials)`);
         return { contents: [{ uri: uri.href, mimeType: "text/plain", text: renderMemory(memoryView(kem)) }] };
@@ -69,15 +84,32 @@ export function registerDcsmResources(server: McpServer, link: DcsmLink, callerO
     new ResourceTemplate("kem-namespace://{namespace}/recent", {
       list: async (extra) => {
         const namespaces = (extra.authInfo?.extra?.[READABLE_NAMESPACES] ?? []) as string[];
-        return { resources: namespaces.map((ns) => ({ uri: `kem-namespace://${ns}/recent`, name: `${ns}-recent`, title: `Recent memories of ${ns}`, mimeType: "text/plain" })) };
+        return {
+          resources: namespaces.map((ns) => ({
+            uri: `kem-namespace://${ns}/recent`,
+            name: `${ns}-recent`,
+            title: `Recent memories of ${ns}`,
+            mimeType: "text/plain",
+          })),
+        };
       },
     }),
-    { title: "Recent memories of a namespace", description: `The ${RECENT_RESOURCE_SIZE} most recently updated memories of one namespace, newest first.`, mimeType: "text/plain" },
+    {
+      title: "Recent memories of a namespace",
+      description: `The ${RECENT_RESOURCE_SIZE} most recently updated memories of one namespace, newest first.`,
+      mimeType: "text/plain",
+    },
     async (uri, vars, extra): Promise<ReadResourceResult> => {
       const ns = decodeURIComponent(String(vars.namespace ?? ""));
       try {
-        const res = await link.glm.retrieveKEMs({ query: kemQueryInit({ metadataFilters: { namespace: ns } }), pageSize: RECENT_RESOURCE_SIZE }, callerOf(extra).call);
-        const text = res.kems.length === 0 ? `no memories in namespace ${ns}\n` : res.kems.map((k) => renderMemory(memoryView(k))).join("\n");
+        const res = await link.glm.retrieveKEMs(
+          { query: kemQueryInit({ metadataFilters: { namespace: ns } }), pageSize: RECENT_RESOURCE_SIZE },
+          callerOf(extra).call,
+        );
+        const text =
+          res.kems.length === 0
+            ? `no memories in namespace ${ns}\n`
+            : res.kems.map((k) => renderMemory(memoryView(k))).join("\n");
         return { contents: [{ uri: uri.href, mimeType: "text/plain", text }] };
       } catch (err) {
         throw resourceError(err, uri.href);

@@ -10,7 +10,7 @@ import { hostname } from "node:os";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { createNodeTransport } from "../../sdk/server.ts";
 import type { DcsmConfig } from "../config.ts";
-import { startDcsmServer, type DcsmServer } from "../server.ts";
+import { type DcsmServer, startDcsmServer } from "../server.ts";
 import { createDcsmLink, networkFetch } from "./dcsm-link.ts";
 import { createDcsmMcpServer, fixedCaller } from "./mcp-server.ts";
 

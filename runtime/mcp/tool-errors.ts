@@ -7,8 +7,8 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { EmbeddingError } from "./dcsm-link.ts";
 import { codeName } from "../../sdk/code-names.ts";
+import { EmbeddingError } from "./dcsm-link.ts";
 
 /** What each Connect code means for an agent calling a DCSM tool. */
 const MEANING: Record<Code, string> = {
@@ -66,4 +66,3 @@ export function toolError(err: unknown): CallToolResult {
     content: [{ type: "text", text: `DCSM error ${name} (${meaning}): ${message}` }],
   };
 }
-

@@ -7,13 +7,13 @@
  * @module
  */
 import type { JsonObject } from "@bufbuild/protobuf";
-import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import { kemInit, kemQueryInit, kemText, type KemQueryInput } from "../../sdk/kem-input.ts";
-import { LockStatus, MetadataUpdateMode, ReleaseStatus, type KEM } from "../../sdk/index.ts";
+import { type KEM, LockStatus, MetadataUpdateMode, ReleaseStatus } from "../../sdk/index.ts";
+import { type KemQueryInput, kemInit, kemQueryInit, kemText } from "../../sdk/kem-input.ts";
 import type { DcsmLink, LinkCallOptions } from "./dcsm-link.ts";
 import { toolError } from "./tool-errors.ts";
 
@@ -44,13 +44,18 @@ const namespace = z
 const filters = z
   .record(z.string(), metadataValue)
   .optional()
-  .describe('Only memories whose metadata has exactly these top-level values, e.g. {"topic": "billing", "source": "ticket"}.');
-const isoTime = (what: string) => z.iso.datetime({ offset: true }).optional().describe(`${what} (ISO 8601, e.g. "2026-01-31T12:00:00Z"), inclusive.`);
+  .describe(
+    'Only memories whose metadata has exactly these top-level values, e.g. {"topic": "billing", "source": "ticket"}.',
+  );
+const isoTime = (what: string) =>
+  z.iso.datetime({ offset: true }).optional().describe(`${what} (ISO 8601, e.g. "2026-01-31T12:00:00Z"), inclusive.`);
 const memory = z.object({
   id: z.string().describe("KEM id; pass it to get_memory, update_memory or forget."),
   text: z.string().describe("The stored text."),
   content_type: z.string().describe('MIME type, e.g. "text/plain".'),
-  metadata: z.record(z.string(), z.unknown()).describe("Metadata, including `namespace` and, for remembered text, `chunk_index`/`chunk_count`."),
+  metadata: z
+    .record(z.string(), z.unknown())
+    .describe("Metadata, including `namespace` and, for remembered text, `chunk_index`/`chunk_count`."),
   created_at: z.string().optional().describe("Creation time, ISO 8601."),
   updated_at: z.string().optional().describe("Last update time, ISO 8601."),
 });
@@ -64,11 +69,21 @@ function iso(ts: Timestamp | undefined): string | undefined {
 
 /** A KEM as a JSON-friendly view: UTF-8 text, plain metadata, ISO timestamps (no embedding). */
 export function memoryView(kem: KEM): MemoryView {
-  return { id: kem.id, text: kemText(kem), content_type: kem.contentType || "text/plain", metadata: (kem.metadata ?? {}) as JsonObject, created_at: iso(kem.createdAt), updated_at: iso(kem.updatedAt) };
+  return {
+    id: kem.id,
+    text: kemText(kem),
+    content_type: kem.contentType || "text/plain",
+    metadata: (kem.metadata ?? {}) as JsonObject,
+    created_at: iso(kem.createdAt),
+    updated_at: iso(kem.updatedAt),
+  };
 }
 
 /** Metadata filters with the namespace pinned when given. */
-function filtersWith(ns: string | undefined, f: Record<string, string | number | boolean> | undefined): Record<string, string | number | boolean> {
+function filtersWith(
+  ns: string | undefined,
+  f: Record<string, string | number | boolean> | undefined,
+): Record<string, string | number | boolean> {
   return ns === undefined ? { ...f } : { ...f, namespace: ns };
 }
 
@@ -95,7 +110,12 @@ interface ToolSpec<I extends Shape, O extends Shape> {
   run(args: z.infer<z.ZodObject<I>>, caller: ToolCaller): Promise<z.infer<z.ZodObject<O>>>;
 }
 
-function register<I extends Shape, O extends Shape>(server: McpServer, callerOf: CallerOf, name: string, spec: ToolSpec<I, O>): void {
+function register<I extends Shape, O extends Shape>(
+  server: McpServer,
+  callerOf: CallerOf,
+  name: string,
+  spec: ToolSpec<I, O>,
+): void {
   const handler = async (args: unknown, extra: Parameters<CallerOf>[0]): Promise<CallToolResult> => {
     try {
       const out = (await spec.run(args as z.infer<z.ZodObject<I>>, callerOf(extra))) as Record<string, unknown>;
@@ -107,7 +127,13 @@ function register<I extends Shape, O extends Shape>(server: McpServer, callerOf:
   // The SDK's generics over zod 3/4 shapes do not follow our generic Shape; the schemas are zod 4.
   (server.registerTool as (n: string, c: object, cb: typeof handler) => void)(
     name,
-    { title: spec.title, description: spec.description, inputSchema: spec.input, outputSchema: spec.output, annotations: { title: spec.title, openWorldHint: false, ...spec.annotations } },
+    {
+      title: spec.title,
+      description: spec.description,
+      inputSchema: spec.input,
+      outputSchema: spec.output,
+      annotations: { title: spec.title, openWorldHint: false, ...spec.annotations },
+    },
     handler,
   );
 }
@@ -130,10 +156,23 @@ export function registerDcsmTools(server: McpServer, link: DcsmLink, callerOf: C
       "Returns the ids of the stored memories.",
     input: {
       text: z.string().min(1).describe("The text to remember (UTF-8, up to 8 MiB)."),
-      metadata: z.record(z.string(), z.unknown()).optional().describe('Metadata to attach, e.g. {"topic": "billing", "source": "call-2026-01-31"}. Top-level string/number/bool values can be used as filters later.'),
-      id: z.string().min(1).max(128).optional().describe("Stable id of this piece of knowledge (e.g. a document or note id); re-using it updates in place."),
+      metadata: z
+        .record(z.string(), z.unknown())
+        .optional()
+        .describe(
+          'Metadata to attach, e.g. {"topic": "billing", "source": "call-2026-01-31"}. Top-level string/number/bool values can be used as filters later.',
+        ),
+      id: z
+        .string()
+        .min(1)
+        .max(128)
+        .optional()
+        .describe("Stable id of this piece of knowledge (e.g. a document or note id); re-using it updates in place."),
       namespace,
-      content_type: z.string().optional().describe('MIME type of the text, e.g. "text/markdown" (chunked on headings) or "text/plain" (default).'),
+      content_type: z
+        .string()
+        .optional()
+        .describe('MIME type of the text, e.g. "text/markdown" (chunked on headings) or "text/plain" (default).'),
     },
     output: {
       ids: z.array(z.string()).describe("Ids of the stored memories, one per chunk, in order."),
@@ -143,7 +182,12 @@ export function registerDcsmTools(server: McpServer, link: DcsmLink, callerOf: C
     annotations: { idempotentHint: false },
     async run(a, c) {
       const res = await link.kps.processRawData(
-        { dataId: a.id ?? "", contentType: a.content_type ?? "text/plain", rawContent: new TextEncoder().encode(a.text), initialMetadata: metadataWith(a.namespace, a.metadata) },
+        {
+          dataId: a.id ?? "",
+          contentType: a.content_type ?? "text/plain",
+          rawContent: new TextEncoder().encode(a.text),
+          initialMetadata: metadataWith(a.namespace, a.metadata),
+        },
         c.call,
       );
       return { ids: res.kemIds, chunks: res.kemIds.length, status: res.statusMessage };
@@ -158,8 +202,17 @@ export function registerDcsmTools(server: McpServer, link: DcsmLink, callerOf: C
       "Narrow with metadata `filters`, a `namespace` and creation/update time ranges.",
     input: {
       query: z.string().min(1).describe("What you are looking for, in natural language or keywords."),
-      k: z.number().int().min(1).max(MAX_RESULTS).default(5).describe(`How many results (1-${MAX_RESULTS}, default 5).`),
-      mode: z.enum(["hybrid", "vector", "lexical"]).default("hybrid").describe("hybrid (default): meaning and exact words; vector: meaning only; lexical: exact words only."),
+      k: z
+        .number()
+        .int()
+        .min(1)
+        .max(MAX_RESULTS)
+        .default(5)
+        .describe(`How many results (1-${MAX_RESULTS}, default 5).`),
+      mode: z
+        .enum(["hybrid", "vector", "lexical"])
+        .default("hybrid")
+        .describe("hybrid (default): meaning and exact words; vector: meaning only; lexical: exact words only."),
       namespace,
       filters,
       created_after: isoTime("Only memories created at or after this time"),
@@ -167,7 +220,17 @@ export function registerDcsmTools(server: McpServer, link: DcsmLink, callerOf: C
       updated_after: isoTime("Only memories updated at or after this time"),
       updated_before: isoTime("Only memories updated at or before this time"),
     },
-    output: { results: z.array(memory.extend({ score: z.number().describe("Relevance in the chosen mode: fused rank score (hybrid), cosine similarity (vector) or BM25 (lexical); higher is better.") })) },
+    output: {
+      results: z.array(
+        memory.extend({
+          score: z
+            .number()
+            .describe(
+              "Relevance in the chosen mode: fused rank score (hybrid), cosine similarity (vector) or BM25 (lexical); higher is better.",
+            ),
+        }),
+      ),
+    },
     annotations: { readOnlyHint: true },
     async run(a, c) {
       const q: KemQueryInput = {
@@ -186,7 +249,8 @@ export function registerDcsmTools(server: McpServer, link: DcsmLink, callerOf: C
 
   register(server, callerOf, "get_memory", {
     title: "Get memories",
-    description: "Read memories by id (as returned by remember, recall or list_recent). Ids that do not exist, or that you may not read, are listed in `missing`.",
+    description:
+      "Read memories by id (as returned by remember, recall or list_recent). Ids that do not exist, or that you may not read, are listed in `missing`.",
     input: { ids: z.array(z.string().min(1).max(128)).min(1).max(MAX_IDS).describe(`Memory ids (1-${MAX_IDS}).`) },
     output: { memories: z.array(memory), missing: z.array(z.string()).describe("Requested ids not found.") },
     annotations: { readOnlyHint: true },
@@ -212,7 +276,8 @@ export function registerDcsmTools(server: McpServer, link: DcsmLink, callerOf: C
     output: { memory },
     annotations: { idempotentHint: true },
     async run(a, c) {
-      if (a.text === undefined && a.metadata === undefined) throw new ConnectError("give text, metadata or both", Code.InvalidArgument);
+      if (a.text === undefined && a.metadata === undefined)
+        throw new ConnectError("give text, metadata or both", Code.InvalidArgument);
       const paths: string[] = [];
       const update = kemInit({ content: a.text, metadata: a.metadata as JsonObject | undefined });
       if (a.text !== undefined) {
@@ -221,7 +286,12 @@ export function registerDcsmTools(server: McpServer, link: DcsmLink, callerOf: C
       }
       if (a.metadata !== undefined) paths.push("metadata");
       const res = await link.glm.updateKEM(
-        { kemId: a.id, kemDataUpdate: update, updateMask: { paths }, metadataMode: a.metadata_mode === "replace" ? MetadataUpdateMode.REPLACE : MetadataUpdateMode.MERGE },
+        {
+          kemId: a.id,
+          kemDataUpdate: update,
+          updateMask: { paths },
+          metadataMode: a.metadata_mode === "replace" ? MetadataUpdateMode.REPLACE : MetadataUpdateMode.MERGE,
+        },
         c.call,
       );
       return { memory: memoryView(res.kem!) };
@@ -230,7 +300,8 @@ export function registerDcsmTools(server: McpServer, link: DcsmLink, callerOf: C
 
   register(server, callerOf, "forget", {
     title: "Forget",
-    description: "Delete one memory (its text, metadata and embedding) from long-term memory for every agent. Fails with not_found when the id does not exist.",
+    description:
+      "Delete one memory (its text, metadata and embedding) from long-term memory for every agent. Fails with not_found when the id does not exist.",
     input: { id: z.string().min(1).max(128).describe("Id of the memory to delete.") },
     output: { id: z.string(), deleted: z.boolean() },
     annotations: { destructiveHint: true, idempotentHint: false },
@@ -250,14 +321,30 @@ export function registerDcsmTools(server: McpServer, link: DcsmLink, callerOf: C
       filters,
       updated_after: isoTime("Only memories updated at or after this time"),
       updated_before: isoTime("Only memories updated at or before this time"),
-      page_size: z.number().int().min(1).max(MAX_RESULTS).default(20).describe(`Memories per page (1-${MAX_RESULTS}, default 20).`),
+      page_size: z
+        .number()
+        .int()
+        .min(1)
+        .max(MAX_RESULTS)
+        .default(20)
+        .describe(`Memories per page (1-${MAX_RESULTS}, default 20).`),
       page_token: z.string().optional().describe("Token from a previous call's next_page_token."),
     },
-    output: { memories: z.array(memory), next_page_token: z.string().describe("Empty when there are no more memories.") },
+    output: {
+      memories: z.array(memory),
+      next_page_token: z.string().describe("Empty when there are no more memories."),
+    },
     annotations: { readOnlyHint: true },
     async run(a, c) {
-      const q = kemQueryInit({ metadataFilters: filtersWith(a.namespace, a.filters), updatedAfter: date(a.updated_after), updatedBefore: date(a.updated_before) });
-      const res = await link.glm.retrieveKEMs({ query: q, pageSize: a.page_size, pageToken: a.page_token ?? "" }, c.call);
+      const q = kemQueryInit({
+        metadataFilters: filtersWith(a.namespace, a.filters),
+        updatedAfter: date(a.updated_after),
+        updatedBefore: date(a.updated_before),
+      });
+      const res = await link.glm.retrieveKEMs(
+        { query: q, pageSize: a.page_size, pageToken: a.page_token ?? "" },
+        c.call,
+      );
       return { memories: res.kems.map(memoryView), next_page_token: res.nextPageToken };
     },
   });
@@ -269,11 +356,19 @@ export function registerDcsmTools(server: McpServer, link: DcsmLink, callerOf: C
       "By default it is also kept in long-term memory (and embedded, so recall finds it). Publishing the same id again updates the note.",
     input: {
       text: z.string().min(1).describe("The note (UTF-8, up to 1 MiB)."),
-      metadata: z.record(z.string(), z.unknown()).optional().describe('Metadata, e.g. {"topic": "deploy", "status": "done"}.'),
+      metadata: z
+        .record(z.string(), z.unknown())
+        .optional()
+        .describe('Metadata, e.g. {"topic": "deploy", "status": "done"}.'),
       id: z.string().min(1).max(128).optional().describe("Id to publish under; re-using it updates the note."),
       namespace,
       persist: z.boolean().default(true).describe("Also keep it in long-term memory (default true)."),
-      agent_id: z.string().min(1).max(256).optional().describe("Publisher id shown to other agents; defaults to this MCP session's agent id."),
+      agent_id: z
+        .string()
+        .min(1)
+        .max(256)
+        .optional()
+        .describe("Publisher id shown to other agents; defaults to this MCP session's agent id."),
     },
     output: {
       id: z.string(),
@@ -285,31 +380,66 @@ export function registerDcsmTools(server: McpServer, link: DcsmLink, callerOf: C
     async run(a, c) {
       const embeddings = a.persist ? await link.embed(a.text, c.call) : undefined;
       const res = await link.swm.publishKEMToSWM(
-        { kemToPublish: kemInit({ id: a.id, contentType: "text/plain", content: a.text, metadata: metadataWith(a.namespace, a.metadata), embeddings }), persistToGlmIfNewOrUpdated: a.persist, agentId: a.agent_id ?? c.agentId },
+        {
+          kemToPublish: kemInit({
+            id: a.id,
+            contentType: "text/plain",
+            content: a.text,
+            metadata: metadataWith(a.namespace, a.metadata),
+            embeddings,
+          }),
+          persistToGlmIfNewOrUpdated: a.persist,
+          agentId: a.agent_id ?? c.agentId,
+        },
         c.call,
       );
-      return { id: res.kemId, published: res.publishedToSwm, queued_for_long_term: res.queuedForGlmPersistence, status: res.statusMessage };
+      return {
+        id: res.kemId,
+        published: res.publishedToSwm,
+        queued_for_long_term: res.queuedForGlmPersistence,
+        status: res.statusMessage,
+      };
     },
   });
 
   register(server, callerOf, "recent_shared", {
     title: "Recent shared notes",
-    description: "List notes in shared working memory, newest first, optionally filtered by metadata and namespace. Pass next_page_token back as page_token for more.",
+    description:
+      "List notes in shared working memory, newest first, optionally filtered by metadata and namespace. Pass next_page_token back as page_token for more.",
     input: {
       namespace,
       filters,
-      page_size: z.number().int().min(1).max(MAX_RESULTS).default(20).describe(`Notes per page (1-${MAX_RESULTS}, default 20).`),
+      page_size: z
+        .number()
+        .int()
+        .min(1)
+        .max(MAX_RESULTS)
+        .default(20)
+        .describe(`Notes per page (1-${MAX_RESULTS}, default 20).`),
       page_token: z.string().optional().describe("Token from a previous call's next_page_token."),
     },
     output: { notes: z.array(memory), next_page_token: z.string() },
     annotations: { readOnlyHint: true },
     async run(a, c) {
-      const res = await link.swm.querySWM({ query: kemQueryInit({ metadataFilters: filtersWith(a.namespace, a.filters) }), pageSize: a.page_size, pageToken: a.page_token ?? "" }, c.call);
+      const res = await link.swm.querySWM(
+        {
+          query: kemQueryInit({ metadataFilters: filtersWith(a.namespace, a.filters) }),
+          pageSize: a.page_size,
+          pageToken: a.page_token ?? "",
+        },
+        c.call,
+      );
       return { notes: res.kems.map(memoryView), next_page_token: res.nextPageToken };
     },
   });
 
-  const resource = z.string().min(1).max(256).describe('Lock name as "<namespace>/<name>", e.g. "team-a/deploy-prod" (scoped credentials need the namespace prefix).');
+  const resource = z
+    .string()
+    .min(1)
+    .max(256)
+    .describe(
+      'Lock name as "<namespace>/<name>", e.g. "team-a/deploy-prod" (scoped credentials need the namespace prefix).',
+    );
   const holder = z.string().min(1).max(256).optional().describe("Holder id; defaults to this MCP session's agent id.");
   register(server, callerOf, "acquire_lock", {
     title: "Acquire a lock",
@@ -319,8 +449,22 @@ export function registerDcsmTools(server: McpServer, link: DcsmLink, callerOf: C
       "Pass `fencing_token` along with writes the lock protects: it grows with every new grant, so a write with a smaller token is stale. Release with release_lock and the returned lock_id.",
     input: {
       resource,
-      lease_ms: z.number().int().min(1).max(3_600_000).optional().describe("Lease in milliseconds; the lock frees itself after it unless renewed (server default when omitted)."),
-      wait_ms: z.number().int().min(0).max(60_000).default(0).describe("How long to wait for a held lock, in milliseconds (default 0: answer at once)."),
+      lease_ms: z
+        .number()
+        .int()
+        .min(1)
+        .max(3_600_000)
+        .optional()
+        .describe(
+          "Lease in milliseconds; the lock frees itself after it unless renewed (server default when omitted).",
+        ),
+      wait_ms: z
+        .number()
+        .int()
+        .min(0)
+        .max(60_000)
+        .default(0)
+        .describe("How long to wait for a held lock, in milliseconds (default 0: answer at once)."),
       agent_id: holder,
     },
     output: {
@@ -336,9 +480,18 @@ export function registerDcsmTools(server: McpServer, link: DcsmLink, callerOf: C
     annotations: { idempotentHint: false },
     async run(a, c) {
       const agentId = a.agent_id ?? c.agentId;
-      const res = await link.swm.acquireLock({ resourceId: a.resource, agentId, timeoutMs: a.wait_ms, leaseDurationMs: a.lease_ms ?? 0 }, c.call);
+      const res = await link.swm.acquireLock(
+        { resourceId: a.resource, agentId, timeoutMs: a.wait_ms, leaseDurationMs: a.lease_ms ?? 0 },
+        c.call,
+      );
       const status: "acquired" | "already_held_by_you" | "timeout" | "not_available" =
-        res.status === LockStatus.ACQUIRED ? "acquired" : res.status === LockStatus.ALREADY_HELD_BY_YOU ? "already_held_by_you" : res.status === LockStatus.TIMEOUT ? "timeout" : "not_available";
+        res.status === LockStatus.ACQUIRED
+          ? "acquired"
+          : res.status === LockStatus.ALREADY_HELD_BY_YOU
+            ? "already_held_by_you"
+            : res.status === LockStatus.TIMEOUT
+              ? "timeout"
+              : "not_available";
       return {
         acquired: status === "acquired" || status === "already_held_by_you",
         status,
@@ -346,7 +499,8 @@ export function registerDcsmTools(server: McpServer, link: DcsmLink, callerOf: C
         holder: agentId,
         lock_id: res.lockId,
         fencing_token: res.fencingToken.toString(),
-        lease_expires_at: res.leaseExpiresAtUnixMs > 0n ? new Date(Number(res.leaseExpiresAtUnixMs)).toISOString() : undefined,
+        lease_expires_at:
+          res.leaseExpiresAtUnixMs > 0n ? new Date(Number(res.leaseExpiresAtUnixMs)).toISOString() : undefined,
         message: res.message,
       };
     },
@@ -354,22 +508,45 @@ export function registerDcsmTools(server: McpServer, link: DcsmLink, callerOf: C
 
   register(server, callerOf, "release_lock", {
     title: "Release a lock",
-    description: "Release a lock you hold, naming the lock_id acquire_lock returned. `released` is false when the lock was not held (lease expired) or is held by another grant.",
+    description:
+      "Release a lock you hold, naming the lock_id acquire_lock returned. `released` is false when the lock was not held (lease expired) or is held by another grant.",
     input: { resource, lock_id: z.string().min(1).max(256).describe("lock_id from acquire_lock."), agent_id: holder },
     output: { released: z.boolean(), status: z.enum(["released", "not_held", "invalid_lock_id"]), message: z.string() },
     annotations: { idempotentHint: true },
     async run(a, c) {
-      const res = await link.swm.releaseLock({ resourceId: a.resource, agentId: a.agent_id ?? c.agentId, lockId: a.lock_id }, c.call);
-      const status: "released" | "not_held" | "invalid_lock_id" = res.status === ReleaseStatus.RELEASED ? "released" : res.status === ReleaseStatus.NOT_HELD ? "not_held" : "invalid_lock_id";
+      const res = await link.swm.releaseLock(
+        { resourceId: a.resource, agentId: a.agent_id ?? c.agentId, lockId: a.lock_id },
+        c.call,
+      );
+      const status: "released" | "not_held" | "invalid_lock_id" =
+        res.status === ReleaseStatus.RELEASED
+          ? "released"
+          : res.status === ReleaseStatus.NOT_HELD
+            ? "not_held"
+            : "invalid_lock_id";
       return { released: status === "released", status, message: res.message };
     },
   });
 
-  const counter = z.string().min(1).max(256).describe('Counter name as "<namespace>/<name>", e.g. "team-a/tickets-done".');
+  const counter = z
+    .string()
+    .min(1)
+    .max(256)
+    .describe('Counter name as "<namespace>/<name>", e.g. "team-a/tickets-done".');
   register(server, callerOf, "increment_counter", {
     title: "Increment a counter",
-    description: "Atomically add to a counter shared by all agents (created at 0 on first use) and return its new value. Use it for sequence numbers, quotas or progress counts.",
-    input: { counter, by: z.number().int().min(-(2 ** 53) + 1).max(2 ** 53 - 1).default(1).describe("Amount to add (default 1; may be negative; 0 adds 1).") },
+    description:
+      "Atomically add to a counter shared by all agents (created at 0 on first use) and return its new value. Use it for sequence numbers, quotas or progress counts.",
+    input: {
+      counter,
+      by: z
+        .number()
+        .int()
+        .min(-(2 ** 53) + 1)
+        .max(2 ** 53 - 1)
+        .default(1)
+        .describe("Amount to add (default 1; may be negative; 0 adds 1)."),
+    },
     output: { counter: z.string(), value: int64.describe("Value after the increment (decimal int64).") },
     annotations: { idempotentHint: false },
     async run(a, c) {

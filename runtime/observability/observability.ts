@@ -51,10 +51,16 @@ export function createObservability(options: ObservabilityOptions): Observabilit
     async metricsResponse() {
       try {
         const body = await registry.metrics();
-        return new Response(body, { status: 200, headers: { "content-type": registry.contentType, "cache-control": "no-store" } });
+        return new Response(body, {
+          status: 200,
+          headers: { "content-type": registry.contentType, "cache-control": "no-store" },
+        });
       } catch (err) {
         options.log.warn({ err }, "metrics: scrape failed");
-        return new Response(`metrics collection failed: ${(err as Error).message}\n`, { status: 500, headers: { "content-type": "text/plain; charset=utf-8" } });
+        return new Response(`metrics collection failed: ${(err as Error).message}\n`, {
+          status: 500,
+          headers: { "content-type": "text/plain; charset=utf-8" },
+        });
       }
     },
   };

@@ -54,7 +54,11 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
   return (next) => async (req) => {
     const t0 = performance.now();
     const reqId = pickRequestId(req.header.get(REQUEST_ID_HEADER));
-    const labels: RpcLabels = { service: req.service.typeName, method: req.method.name, protocol: protocolOf(req.header.get("content-type")) };
+    const labels: RpcLabels = {
+      service: req.service.typeName,
+      method: req.method.name,
+      protocol: protocolOf(req.header.get("content-type")),
+    };
     const log = options.log.child({ reqId, rpc: `${labels.service}/${labels.method}`, protocol: labels.protocol });
     req.contextValues.set(requestIdKey, reqId).set(requestLogKey, log);
     metrics.started(labels);
@@ -67,7 +71,11 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
       metrics.finished(labels, code, ms / 1000);
       const fields = { code, durationMs: Math.round(ms * 1000) / 1000 };
       if (!err) log.debug(fields, "rpc done");
-      else if (SERVER_FAULTS.has(err.code)) log.error({ ...fields, err: err.cause instanceof Error ? err.cause : err, message: err.rawMessage }, "rpc failed");
+      else if (SERVER_FAULTS.has(err.code))
+        log.error(
+          { ...fields, err: err.cause instanceof Error ? err.cause : err, message: err.rawMessage },
+          "rpc failed",
+        );
       else if (err.code === Code.Unavailable) log.warn({ ...fields, message: err.rawMessage }, "rpc failed");
       else log.debug({ ...fields, message: err.rawMessage }, "rpc failed");
     };

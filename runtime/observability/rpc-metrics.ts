@@ -12,7 +12,9 @@ export type RpcProtocol = "connect" | "grpc-web" | "grpc";
  * Latency buckets in seconds: 0.5 ms … 60 s (unary calls sit in the low buckets; event streams,
  * timed over their whole life, in the high ones).
  */
-export const RPC_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+export const RPC_DURATION_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
 
 /**
  * The protocol of an RPC from its request `content-type`: `application/grpc-web…` is gRPC-Web,
@@ -59,9 +61,25 @@ export interface RpcMetrics {
  */
 export function createRpcMetrics(registry: Registry): RpcMetrics {
   const labelNames = ["service", "method", "protocol", "code"] as const;
-  const requests = new Counter({ name: "dcsm_rpc_requests_total", help: "Finished RPCs by service, method, protocol and Connect code (streams count when they end).", labelNames, registers: [registry] });
-  const duration = new Histogram({ name: "dcsm_rpc_duration_seconds", help: "RPC latency in seconds (streams: whole stream life).", labelNames, buckets: RPC_DURATION_BUCKETS, registers: [registry] });
-  const inFlight = new Gauge({ name: "dcsm_rpc_in_flight", help: "RPCs started and not yet finished (including open streams).", labelNames: ["service", "method", "protocol"], registers: [registry] });
+  const requests = new Counter({
+    name: "dcsm_rpc_requests_total",
+    help: "Finished RPCs by service, method, protocol and Connect code (streams count when they end).",
+    labelNames,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: "dcsm_rpc_duration_seconds",
+    help: "RPC latency in seconds (streams: whole stream life).",
+    labelNames,
+    buckets: RPC_DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const inFlight = new Gauge({
+    name: "dcsm_rpc_in_flight",
+    help: "RPCs started and not yet finished (including open streams).",
+    labelNames: ["service", "method", "protocol"],
+    registers: [registry],
+  });
   return {
     started(l) {
       inFlight.inc({ service: l.service, method: l.method, protocol: l.protocol });

@@ -3,7 +3,7 @@
  * server without authentication listens only on a loopback interface unless `--insecure`.
  * @module
  */
-import { createAuthenticator, type Authenticator } from "../auth/authenticator.ts";
+import { type Authenticator, createAuthenticator } from "../auth/authenticator.ts";
 import type { DcsmConfig } from "../config.ts";
 import type { StartedPart } from "./part-stack.ts";
 
@@ -21,7 +21,9 @@ export function isLoopback(host: string): boolean {
 export async function startAuth(config: DcsmConfig): Promise<StartedPart<Authenticator>> {
   const auth = await createAuthenticator(config);
   if (!auth.enabled && !isLoopback(config.host) && !config.insecure) {
-    throw new Error(`refusing to serve on ${config.host} without authentication: configure DCSM_API_KEYS_FILE, DCSM_API_KEYS or DCSM_JWT_*, or pass --insecure (DCSM_INSECURE=1)`);
+    throw new Error(
+      `refusing to serve on ${config.host} without authentication: configure DCSM_API_KEYS_FILE, DCSM_API_KEYS or DCSM_JWT_*, or pass --insecure (DCSM_INSECURE=1)`,
+    );
   }
   return { value: auth };
 }

@@ -5,12 +5,12 @@
  * OpenAI-compatible API on top. Built from configuration here so `runtime/server.ts` only wires it.
  * @module
  */
-import { createBatchingEmbedder, type BatchingStats } from "../../services/kps/embedder/batching-embedder.ts";
-import { currentCachePartition } from "../auth/caller-context.ts";
+import { type BatchingStats, createBatchingEmbedder } from "../../services/kps/embedder/batching-embedder.ts";
 import { createCachedEmbedder, type EmbeddingCacheStats } from "../../services/kps/embedder/cached-embedder.ts";
 import { warmUpEmbedder } from "../../services/kps/embedder/warm-up.ts";
 import { createOpenAiApi, type OpenAiApi } from "../../services/kps/openai/openai-api.ts";
 import type { Embedder } from "../../services/kps/ports.ts";
+import { currentCachePartition } from "../auth/caller-context.ts";
 import type { DcsmConfig } from "../config.ts";
 import type { Logger } from "../logger.ts";
 
@@ -54,10 +54,22 @@ const FULL_GC_RSS_GROWTH = 64 * 1024 * 1024;
  * @param log - logger for warm-up and 5xx causes.
  * @param authorize - the server's credential check for `/v1/*` (docs/security.md); without it, `config.apiKeys`.
  */
-export function createEmbeddingStack(model: Embedder, config: DcsmConfig, log: Logger, authorize?: (req: Request) => Promise<boolean>): EmbeddingStack {
-  const batching = createBatchingEmbedder(model, { maxBatch: config.embedBatchSize, maxWaitMs: config.embedMaxWaitMs, maxQueue: config.embedQueue });
+export function createEmbeddingStack(
+  model: Embedder,
+  config: DcsmConfig,
+  log: Logger,
+  authorize?: (req: Request) => Promise<boolean>,
+): EmbeddingStack {
+  const batching = createBatchingEmbedder(model, {
+    maxBatch: config.embedBatchSize,
+    maxWaitMs: config.embedMaxWaitMs,
+    maxQueue: config.embedQueue,
+  });
   // Partitioned by the caller's namespaces, so tenants share no cache entries (no timing side channel).
-  const cached = createCachedEmbedder(batching, { maxBytes: config.embedCacheMb * 1024 * 1024, partitionOf: currentCachePartition });
+  const cached = createCachedEmbedder(batching, {
+    maxBytes: config.embedCacheMb * 1024 * 1024,
+    partitionOf: currentCachePartition,
+  });
   let ready = config.warmup === "off";
   let warmupMs = 0;
   const openai = createOpenAiApi({

@@ -9,8 +9,8 @@ import { createTransformersEmbedder } from "../../services/kps/embedder/transfor
 import type { Embedder } from "../../services/kps/ports.ts";
 import type { Authenticator } from "../auth/authenticator.ts";
 import type { DcsmConfig } from "../config.ts";
-import { createEmbeddingStack, type EmbeddingStack } from "./embedding-stack.ts";
 import type { Logger } from "../logger.ts";
+import { createEmbeddingStack, type EmbeddingStack } from "./embedding-stack.ts";
 import type { StartedPart } from "./part-stack.ts";
 
 /** Loads the embedding model named by the configuration. @throws PreconditionError when missing. */
@@ -37,7 +37,9 @@ export async function startModel(config: DcsmConfig, preloaded?: Embedder): Prom
   const stop = preloaded ? undefined : () => model.dispose();
   if (model.dimension !== config.dimension) {
     await stop?.();
-    throw new Error(`model ${model.modelId} makes ${model.dimension}-dim embeddings but DCSM_VECTOR_DIM is ${config.dimension}`);
+    throw new Error(
+      `model ${model.modelId} makes ${model.dimension}-dim embeddings but DCSM_VECTOR_DIM is ${config.dimension}`,
+    );
   }
   return { value: model, stop };
 }
@@ -46,7 +48,17 @@ export async function startModel(config: DcsmConfig, preloaded?: Embedder): Prom
  * The cached, batched embedding stack over `model`, with the server's credential check for
  * `/v1/*`. Stopping stops its background collector.
  */
-export function startEmbeddingStack(model: Embedder, config: DcsmConfig, auth: Authenticator, log: Logger): StartedPart<EmbeddingStack> {
-  const embedding = createEmbeddingStack(model, config, log, (req) => auth.authenticate(req.headers).then(() => true, () => false));
+export function startEmbeddingStack(
+  model: Embedder,
+  config: DcsmConfig,
+  auth: Authenticator,
+  log: Logger,
+): StartedPart<EmbeddingStack> {
+  const embedding = createEmbeddingStack(model, config, log, (req) =>
+    auth.authenticate(req.headers).then(
+      () => true,
+      () => false,
+    ),
+  );
   return { value: embedding, stop: () => embedding.close() };
 }

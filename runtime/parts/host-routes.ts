@@ -13,11 +13,11 @@ import { ANONYMOUS, type Authenticator } from "../auth/authenticator.ts";
 import { callerContext } from "../auth/caller-context.ts";
 import { whoAmIHandler } from "../auth/whoami.ts";
 import type { DcsmConfig } from "../config.ts";
-import type { EmbeddingStack } from "./embedding-stack.ts";
-import { ServingStatus, type HealthRegistry } from "../host/health.ts";
+import { type HealthRegistry, ServingStatus } from "../host/health.ts";
 import { createDcsmLink } from "../mcp/dcsm-link.ts";
 import { mountMcpEndpoint } from "../mcp/http-endpoint.ts";
 import type { SwmRuntime } from "../swm.ts";
+import type { EmbeddingStack } from "./embedding-stack.ts";
 import type { HttpApp } from "./http-app.ts";
 import type { StartedPart } from "./part-stack.ts";
 import type { Storage } from "./storage.ts";
@@ -30,7 +30,10 @@ export function metricsAccess(auth: Authenticator) {
   return async (c: Context, next: Next) => {
     if (!auth.enabled) return next();
     const p = await auth.authenticate(c.req.raw.headers).catch(() => undefined);
-    if (!p) return c.text("credentials required: authorization: Bearer <admin API key or JWT>\n", 401, { "www-authenticate": "Bearer" });
+    if (!p)
+      return c.text("credentials required: authorization: Bearer <admin API key or JWT>\n", 401, {
+        "www-authenticate": "Bearer",
+      });
     if (!can(p, undefined, "admin")) return c.text(`${p.id} may not read /metrics (needs the admin right on *)\n`, 403);
     return next();
   };
@@ -81,7 +84,11 @@ export function healthHandler(s: HealthSources) {
         store: s.storage.kind,
         vectorIndex: s.index.stats(),
         embedding: s.embedding.stats(),
-        swm: { backend: s.swmBackend, workingSet: await s.swm.backend.workingSet.stats(), writeBehind: await s.swm.writeBehindStats() },
+        swm: {
+          backend: s.swmBackend,
+          workingSet: await s.swm.backend.workingSet.stats(),
+          writeBehind: await s.swm.writeBehindStats(),
+        },
         ...(s.admission ? { admission: s.admission() } : {}),
         rssBytes: process.memoryUsage.rss(),
       },
@@ -107,9 +114,16 @@ export function startHostRoutes(config: DcsmConfig, http: HttpApp, sources: Heal
     return p ? callerContext.run(p, () => embedding.openai.fetch(c.req.raw)) : embedding.openai.fetch(c.req.raw);
   });
   const link = createDcsmLink(
-    createRouterTransport(http.routes, { router: { interceptors: http.interceptors, readMaxBytes: config.maxMessageBytes } }),
+    createRouterTransport(http.routes, {
+      router: { interceptors: http.interceptors, readMaxBytes: config.maxMessageBytes },
+    }),
     (path, init) => embedding.openai.fetch(new Request(`http://dcsm.internal${path}`, init)),
   );
-  const mcp = mountMcpEndpoint(app, { link, authenticate: (headers) => auth.authenticate(headers), authEnabled: auth.enabled, maxBodyBytes: config.maxMessageBytes });
+  const mcp = mountMcpEndpoint(app, {
+    link,
+    authenticate: (headers) => auth.authenticate(headers),
+    authEnabled: auth.enabled,
+    maxBodyBytes: config.maxMessageBytes,
+  });
   return { value: undefined, drain: () => mcp.close() };
 }

@@ -10,15 +10,15 @@ import type { VectorIndex } from "../../services/glm/ports.ts";
 import type { Authenticator } from "../auth/authenticator.ts";
 import { createAuthInterceptor } from "../auth/interceptor.ts";
 import type { DcsmConfig } from "../config.ts";
-import { createAdmission, type Admission } from "../host/admission.ts";
+import { type Admission, createAdmission } from "../host/admission.ts";
 import { createConnectApp, type RouteRegistration } from "../host/connect-app.ts";
+import type { AuthenticateHeaders } from "../host/early-auth.ts";
 import { createFastRefusal, type FastRefusal } from "../host/fast-refusal.ts";
 import { startLoopLagMonitor } from "../host/loop-lag.ts";
-import type { AuthenticateHeaders } from "../host/early-auth.ts";
-import type { EmbeddingStack } from "./embedding-stack.ts";
 import type { Logger } from "../logger.ts";
 import { createObservability, type Observability } from "../observability/observability.ts";
 import type { SwmRuntime } from "../swm.ts";
+import type { EmbeddingStack } from "./embedding-stack.ts";
 import type { StartedPart } from "./part-stack.ts";
 
 /** The app and what the listeners share with it. */
@@ -44,18 +44,60 @@ export interface HttpApp {
 /** Builds the app; stopping stops the event-loop lag monitor (the listeners own the sockets). */
 export function startHttpApp(
   config: DcsmConfig,
-  deps: { routes: RouteRegistration; auth: Authenticator; log: Logger; index: VectorIndex; embedding: EmbeddingStack; swm: SwmRuntime },
+  deps: {
+    routes: RouteRegistration;
+    auth: Authenticator;
+    log: Logger;
+    index: VectorIndex;
+    embedding: EmbeddingStack;
+    swm: SwmRuntime;
+  },
 ): StartedPart<HttpApp> {
   const { auth } = deps;
-  const observability = createObservability({ log: deps.log, vectorIndex: deps.index, embedding: deps.embedding, embedBatchSize: config.embedBatchSize, swm: deps.swm });
+  const observability = createObservability({
+    log: deps.log,
+    vectorIndex: deps.index,
+    embedding: deps.embedding,
+    embedBatchSize: config.embedBatchSize,
+    swm: deps.swm,
+  });
   const interceptors: Interceptor[] = [observability.interceptor, createAuthInterceptor(auth)];
   // The interceptor stays for calls that reach a router some other way (MCP's in-process link).
   const authenticate: AuthenticateHeaders = (headers) => auth.authenticate(headers);
   // DCSM_ADMISSION_LAG_MS: also refuse while the event loop is congested (runtime/host/loop-lag.ts, docs/overload.md).
   const loopLag = config.admissionLagMs > 0 ? startLoopLagMonitor({ targetMs: config.admissionLagMs }) : undefined;
-  const admission = createAdmission({ maxInFlight: config.maxInFlight, maxInFlightPerPrincipal: config.maxInFlightPerPrincipal, retryAfterSeconds: config.retryAfterSeconds }, loopLag);
+  const admission = createAdmission(
+    {
+      maxInFlight: config.maxInFlight,
+      maxInFlightPerPrincipal: config.maxInFlightPerPrincipal,
+      retryAfterSeconds: config.retryAfterSeconds,
+    },
+    loopLag,
+  );
   const fastRefusal = createFastRefusal(deps.routes, admission);
-  const admissionStats = () => ({ ...admission.stats(), loopLagMs: Math.round((loopLag?.lagMs() ?? 0) * 10) / 10, congestions: loopLag?.congestions() ?? 0 });
-  const app = createConnectApp({ routes: deps.routes, readMaxBytes: config.maxMessageBytes, interceptors, authenticate, admission });
-  return { value: { app, routes: deps.routes, interceptors, authenticate, admission, fastRefusal, admissionStats, observability }, stop: () => loopLag?.stop() };
+  const admissionStats = () => ({
+    ...admission.stats(),
+    loopLagMs: Math.round((loopLag?.lagMs() ?? 0) * 10) / 10,
+    congestions: loopLag?.congestions() ?? 0,
+  });
+  const app = createConnectApp({
+    routes: deps.routes,
+    readMaxBytes: config.maxMessageBytes,
+    interceptors,
+    authenticate,
+    admission,
+  });
+  return {
+    value: {
+      app,
+      routes: deps.routes,
+      interceptors,
+      authenticate,
+      admission,
+      fastRefusal,
+      admissionStats,
+      observability,
+    },
+    stop: () => loopLag?.stop(),
+  };
 }

@@ -7,7 +7,7 @@
  */
 import type { DcsmConfig } from "../config.ts";
 import consolePage from "../console/index.html";
-import { startGrpcListener, type GrpcListener } from "../host/grpc-listener.ts";
+import { type GrpcListener, startGrpcListener } from "../host/grpc-listener.ts";
 import { createInnerSocketPath, removeSocketDir, startTlsListener } from "../host/tls-listener.ts";
 import type { Logger } from "../logger.ts";
 import { readTlsMaterial } from "../tls-config.ts";
@@ -47,7 +47,12 @@ export function startTlsMaterial(config: DcsmConfig): StartedPart<Pick<HttpEndpo
  * whatever remains.
  * @throws the listen error (EADDRINUSE when the port is taken).
  */
-export function startHttpHost(config: DcsmConfig, http: HttpApp, tls: Pick<HttpEndpoint, "innerSocketPath" | "tls">, log: Logger): StartedPart<HttpEndpoint> {
+export function startHttpHost(
+  config: DcsmConfig,
+  http: HttpApp,
+  tls: Pick<HttpEndpoint, "innerSocketPath" | "tls">,
+  log: Logger,
+): StartedPart<HttpEndpoint> {
   const server = Bun.serve({
     ...(tls.innerSocketPath ? { unix: tls.innerSocketPath } : { hostname: config.host, port: config.httpPort }),
     // The web console, bundled by Bun from runtime/console/ (embedded by `bun build --compile`).
@@ -78,12 +83,40 @@ export function startHttpHost(config: DcsmConfig, http: HttpApp, tls: Pick<HttpE
  * @throws the listen error (EADDRINUSE when the port is taken); a TLS error for an unusable
  *   certificate or key.
  */
-export async function startRpcListener(config: DcsmConfig, http: HttpApp, endpoint: HttpEndpoint): Promise<StartedPart<GrpcListener>> {
-  const connectionLimits = { maxConnections: config.grpcMaxConnections, handshakeTimeoutMs: config.grpcHandshakeTimeoutMs, idleTimeoutMs: config.grpcIdleTimeoutMs };
+export async function startRpcListener(
+  config: DcsmConfig,
+  http: HttpApp,
+  endpoint: HttpEndpoint,
+): Promise<StartedPart<GrpcListener>> {
+  const connectionLimits = {
+    maxConnections: config.grpcMaxConnections,
+    handshakeTimeoutMs: config.grpcHandshakeTimeoutMs,
+    idleTimeoutMs: config.grpcIdleTimeoutMs,
+  };
   const { routes, interceptors, authenticate, admission } = http;
   const listener =
     endpoint.tls && endpoint.innerSocketPath
-      ? await startTlsListener({ routes, host: config.host, port: config.httpPort, ...endpoint.tls, readMaxBytes: config.maxMessageBytes, interceptors, innerSocketPath: endpoint.innerSocketPath, authenticate, connectionLimits, admission })
-      : await startGrpcListener(routes, config.host, config.grpcPort, config.maxMessageBytes, interceptors, authenticate, connectionLimits, admission);
+      ? await startTlsListener({
+          routes,
+          host: config.host,
+          port: config.httpPort,
+          ...endpoint.tls,
+          readMaxBytes: config.maxMessageBytes,
+          interceptors,
+          innerSocketPath: endpoint.innerSocketPath,
+          authenticate,
+          connectionLimits,
+          admission,
+        })
+      : await startGrpcListener(
+          routes,
+          config.host,
+          config.grpcPort,
+          config.maxMessageBytes,
+          interceptors,
+          authenticate,
+          connectionLimits,
+          admission,
+        );
   return { value: listener, drain: () => listener.close(DRAIN_MS) };
 }

@@ -8,20 +8,24 @@ import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_p
 import { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import { SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { Health } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
+import type { KemStore } from "../../services/glm/ports.ts";
 import { guardGlm } from "../../services/guards/glm-guard.ts";
 import { guardKps } from "../../services/guards/kps-guard.ts";
-import { ownersAcross, type NamespaceLookup } from "../../services/guards/scoping.ts";
+import { type NamespaceLookup, ownersAcross } from "../../services/guards/scoping.ts";
 import { guardSwm } from "../../services/guards/swm-guard.ts";
-import type { KemStore } from "../../services/glm/ports.ts";
 import { NAMESPACE_KEY } from "../../services/shared/access.ts";
 import type { DcsmConfig } from "../config.ts";
-import { createHealthRegistry, createHealthService, ServingStatus, type HealthRegistry } from "../host/health.ts";
+import { createHealthRegistry, createHealthService, type HealthRegistry, ServingStatus } from "../host/health.ts";
 import { glmNamespaceLookup, type SwmRuntime } from "../swm.ts";
 import type { StartedPart } from "./part-stack.ts";
 import type { GlmPart } from "./services.ts";
 
 /** Names of the services the health registry reports on (besides the whole server, ""). */
-export const SERVICE_NAMES = [GlobalLongTermMemoryService.typeName, KnowledgeProcessorService.typeName, SharedWorkingMemoryService.typeName];
+export const SERVICE_NAMES = [
+  GlobalLongTermMemoryService.typeName,
+  KnowledgeProcessorService.typeName,
+  SharedWorkingMemoryService.typeName,
+];
 
 /** The routes and the health registry. */
 export interface ServiceRoutes {
@@ -54,12 +58,21 @@ export function startRoutes(config: DcsmConfig, deps: RouteDeps): StartedPart<Se
   const healthImpl = createHealthService(health, { maxWatchers: config.healthMaxWatchers });
   const glmNamespaces = storeNamespaces(deps.glm.glm.store);
   // The GLM that SWM loads from and writes behind to: this process's, or the remote DCSM_GLM_URL.
-  const swmGlmNamespaces: NamespaceLookup = config.glmUrl ? glmNamespaceLookup(deps.glm.transport, deps.maxPageSize) : glmNamespaces;
-  const swmNamespaces: NamespaceLookup = async (ids) => new Map((await deps.swm.backend.workingSet.get(ids)).map((r) => [r.id, namespaceOf(r.metadata)]));
+  const swmGlmNamespaces: NamespaceLookup = config.glmUrl
+    ? glmNamespaceLookup(deps.glm.transport, deps.maxPageSize)
+    : glmNamespaces;
+  const swmNamespaces: NamespaceLookup = async (ids) =>
+    new Map((await deps.swm.backend.workingSet.get(ids)).map((r) => [r.id, namespaceOf(r.metadata)]));
   const routes = (router: ConnectRouter) => {
-    router.service(GlobalLongTermMemoryService, guardGlm(deps.glm.glm.service, glmNamespaces, ownersAcross(glmNamespaces, swmNamespaces)));
+    router.service(
+      GlobalLongTermMemoryService,
+      guardGlm(deps.glm.glm.service, glmNamespaces, ownersAcross(glmNamespaces, swmNamespaces)),
+    );
     router.service(KnowledgeProcessorService, guardKps(deps.kps));
-    router.service(SharedWorkingMemoryService, guardSwm(deps.swm.service, ownersAcross(swmGlmNamespaces, swmNamespaces)));
+    router.service(
+      SharedWorkingMemoryService,
+      guardSwm(deps.swm.service, ownersAcross(swmGlmNamespaces, swmNamespaces)),
+    );
     router.service(Health, healthImpl);
   };
   return { value: { routes, health } };

@@ -13,7 +13,7 @@ import { queryEmbedderOf } from "../../services/kps/embedder/model-profile.ts";
 import type { Embedder } from "../../services/kps/ports.ts";
 import { createKpsService } from "../../services/kps/service.ts";
 import type { KemLimits } from "../../services/shared/limits.ts";
-import { hybridOf, type DcsmConfig } from "../config.ts";
+import { type DcsmConfig, hybridOf } from "../config.ts";
 import { buildKpsSink, type KpsSinkRuntime } from "../kps-sink.ts";
 import type { Logger } from "../logger.ts";
 import { buildSwm, type SwmRuntime } from "../swm.ts";
@@ -34,11 +34,28 @@ export interface GlmPart {
  * store and index are their own parts).
  * @param embedder - the embedding stack's embedder (text queries).
  */
-export async function startGlm(config: DcsmConfig, storage: Storage, index: VectorIndex, embedder: Embedder, limits: KemLimits, log: Logger): Promise<StartedPart<GlmPart>> {
-  const glm = assembleGlm({ store: storage.store, index, embedder: queryEmbedderOf(embedder), limits, hybrid: hybridOf(config), log });
+export async function startGlm(
+  config: DcsmConfig,
+  storage: Storage,
+  index: VectorIndex,
+  embedder: Embedder,
+  limits: KemLimits,
+  log: Logger,
+): Promise<StartedPart<GlmPart>> {
+  const glm = assembleGlm({
+    store: storage.store,
+    index,
+    embedder: queryEmbedderOf(embedder),
+    limits,
+    hybrid: hybridOf(config),
+    log,
+  });
   const t0 = performance.now();
   await glm.open({ follow: storage.postgres });
-  log.info({ vectors: index.stats().size, ms: Math.round(performance.now() - t0), store: storage.kind }, "vector index loaded from the store");
+  log.info(
+    { vectors: index.stats().size, ms: Math.round(performance.now() - t0), store: storage.kind },
+    "vector index loaded from the store",
+  );
   const transport = config.glmUrl
     ? createNodeTransport({ baseUrl: config.glmUrl, protocol: "connect", token: config.glmApiKey || undefined })
     : glm.transport;
@@ -58,7 +75,14 @@ export interface KpsPart {
  * is down (runtime/kps-sink.ts). Stopping stops the outbox worker and closes the file.
  * @throws when the outbox file cannot be opened.
  */
-export function startKps(config: DcsmConfig, glmTransport: Transport, embedder: Embedder, limits: KemLimits, log: Logger, dataDir: string): StartedPart<KpsPart> {
+export function startKps(
+  config: DcsmConfig,
+  glmTransport: Transport,
+  embedder: Embedder,
+  limits: KemLimits,
+  log: Logger,
+  dataDir: string,
+): StartedPart<KpsPart> {
   const sink = buildKpsSink(config, { glm: glmTransport, maxBatchSize: limits.maxBatchSize, log, dataDir });
   const service = createKpsService({ embedder, sink: sink.sink, limits });
   return { value: { service, sink }, stop: () => sink.close() };
@@ -70,7 +94,19 @@ export function startKps(config: DcsmConfig, glmTransport: Transport, embedder: 
  * backend.
  * @throws BackendUnavailableError when `REDIS_URL` is set and Redis cannot be reached.
  */
-export async function startSwm(config: DcsmConfig, glm: GlmPart, limits: KemLimits, log: Logger, dataDir: string): Promise<StartedPart<SwmRuntime>> {
-  const swm = await buildSwm(config, { glm: glm.transport, repository: config.glmUrl ? undefined : glm.glm.repository, limits, log, dataDir });
+export async function startSwm(
+  config: DcsmConfig,
+  glm: GlmPart,
+  limits: KemLimits,
+  log: Logger,
+  dataDir: string,
+): Promise<StartedPart<SwmRuntime>> {
+  const swm = await buildSwm(config, {
+    glm: glm.transport,
+    repository: config.glmUrl ? undefined : glm.glm.repository,
+    limits,
+    log,
+    dataDir,
+  });
   return { value: swm, stop: () => swm.close() };
 }

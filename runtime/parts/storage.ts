@@ -29,14 +29,19 @@ export interface Storage {
  */
 export async function startStorage(config: DcsmConfig, dataDir: string, log: Logger): Promise<StartedPart<Storage>> {
   if (config.postgresUrl) {
-    const postgres = await createPostgresKemStore({ url: config.postgresUrl, maxConnections: config.postgresPool, idempotencyTtlMs: config.idempotencyTtlMs });
+    const postgres = await createPostgresKemStore({
+      url: config.postgresUrl,
+      maxConnections: config.postgresPool,
+      idempotencyTtlMs: config.idempotencyTtlMs,
+    });
     return { value: { store: postgres, kind: "postgres", postgres }, stop: () => postgres.close() };
   }
   const store = createSqliteKemStore({
     path: join(dataDir, "glm.sqlite"),
     idempotencyTtlMs: config.idempotencyTtlMs,
     log,
-    onMigrationProgress: (p) => log.info(p, `migrating the GLM store from schema ${p.from} to ${p.to}: ${p.done} of ${p.total} KEMs indexed`),
+    onMigrationProgress: (p) =>
+      log.info(p, `migrating the GLM store from schema ${p.from} to ${p.to}: ${p.done} of ${p.total} KEMs indexed`),
   });
   return { value: { store, kind: "sqlite" }, stop: () => store.close() };
 }

@@ -10,7 +10,7 @@ import { createExactVectorIndex } from "../../services/glm/vector/exact-index.ts
 import { createHnswVectorIndex } from "../../services/glm/vector/hnsw-index.ts";
 import { createQdrantVectorIndex } from "../../services/glm/vector/qdrant-index.ts";
 import { NAMESPACE_KEY } from "../../services/shared/access.ts";
-import { qdrantUrlOf, type DcsmConfig } from "../config.ts";
+import { type DcsmConfig, qdrantUrlOf } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import type { StartedPart } from "./part-stack.ts";
 import type { Storage } from "./storage.ts";
@@ -31,7 +31,12 @@ export function vectorIndexKindOf(config: DcsmConfig): VectorIndexKind {
  *   identity keys the HNSW snapshot folder).
  * @throws when Qdrant is unreachable or its collection has another dimension.
  */
-export async function startVectorIndex(config: DcsmConfig, dataDir: string, storage: Storage, log: Logger): Promise<StartedPart<VectorIndex>> {
+export async function startVectorIndex(
+  config: DcsmConfig,
+  dataDir: string,
+  storage: Storage,
+  log: Logger,
+): Promise<StartedPart<VectorIndex>> {
   const index = await createIndex(config, dataDir, storage, log);
   if (vectorIndexKindOf(config) === "qdrant") {
     try {
@@ -55,12 +60,17 @@ async function createIndex(config: DcsmConfig, dataDir: string, storage: Storage
         indexedKeys: [...new Set([...config.glmIndexedKeys, NAMESPACE_KEY])], // scoped queries filter on namespace
       });
     case "exact":
-      return createExactVectorIndex({ dimension: config.dimension, initialCapacity: Math.max(1024, await storage.store.count()) });
+      return createExactVectorIndex({
+        dimension: config.dimension,
+        initialCapacity: Math.max(1024, await storage.store.count()),
+      });
     case "hnsw":
       return createHnswVectorIndex({
         dimension: config.dimension,
         // On PostgreSQL the snapshot is keyed by the store's identity: one restored against another database would be wrong.
-        snapshotDir: storage.postgres ? join(dataDir, "vector-index", `postgres-${storage.postgres.storeId}`) : join(dataDir, "vector-index"),
+        snapshotDir: storage.postgres
+          ? join(dataDir, "vector-index", `postgres-${storage.postgres.storeId}`)
+          : join(dataDir, "vector-index"),
         log,
       });
   }

@@ -70,7 +70,12 @@ export interface Glm {
 export function assembleGlm(options: GlmAssemblyOptions): Glm {
   const { store, index } = options;
   const repository = new KemRepository({ store, index, log: options.log });
-  const service = createGlmService({ repository, embedder: options.embedder, limits: options.limits, hybrid: options.hybrid });
+  const service = createGlmService({
+    repository,
+    embedder: options.embedder,
+    limits: options.limits,
+    hybrid: options.hybrid,
+  });
   const transport = createRouterTransport(({ service: mount }) => mount(GlobalLongTermMemoryService, service));
   let unfollow: (() => Promise<void>) | undefined;
   const glm: Glm = {

@@ -5,7 +5,11 @@
  * @module
  */
 import { create } from "@bufbuild/protobuf";
-import { BatchStoreKEMsResponseSchema, type BatchStoreKEMResult, type BatchStoreKEMsResponse } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import {
+  type BatchStoreKEMResult,
+  type BatchStoreKEMsResponse,
+  BatchStoreKEMsResponseSchema,
+} from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import type { KEM } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 
 /**

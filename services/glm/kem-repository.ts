@@ -14,9 +14,9 @@
  * - SQLITE_BUSY is retried with backoff beyond SQLite's own busy timeout.
  * @module
  */
-import { BackendUnavailableError, DcsmError, isSqliteBusy } from "../shared/errors.ts";
-import type { KemPatch, KemStore, VectorEntry, VectorHit, VectorIndex, VectorSearchOptions } from "./ports.ts";
+import { BackendUnavailableError, type DcsmError, isSqliteBusy } from "../shared/errors.ts";
 import type { KemRecord, KemWrite } from "../shared/kem-record.ts";
+import type { KemPatch, KemStore, VectorEntry, VectorHit, VectorIndex, VectorSearchOptions } from "./ports.ts";
 
 /** Options of {@link KemRepository}. */
 export interface KemRepositoryOptions {
@@ -37,7 +37,11 @@ export type WriteOutcome = { record: KemRecord } | { error: DcsmError };
 
 /** The index entry of a stored record that has an embedding. */
 function entryOf(r: KemRecord): VectorEntry {
-  return { id: r.id, vector: r.embedding!, payload: { metadata: r.metadata, createdAtUs: r.createdAtUs, updatedAtUs: r.updatedAtUs } };
+  return {
+    id: r.id,
+    vector: r.embedding!,
+    payload: { metadata: r.metadata, createdAtUs: r.createdAtUs, updatedAtUs: r.updatedAtUs },
+  };
 }
 
 /**
@@ -123,7 +127,10 @@ export class KemRepository {
         return await fn();
       } catch (err) {
         if (!isSqliteBusy(err)) throw err;
-        if (attempt >= this.busyRetries) throw new BackendUnavailableError("the store is busy (locked by another process); retry later", { cause: err });
+        if (attempt >= this.busyRetries)
+          throw new BackendUnavailableError("the store is busy (locked by another process); retry later", {
+            cause: err,
+          });
         await Bun.sleep(10 * 2 ** attempt + Math.random() * 10);
       }
     }
@@ -214,7 +221,10 @@ export class KemRepository {
   private async applyChanges(dataVersion: number): Promise<void> {
     this.dataVersion = dataVersion;
     if (this.appliedSeq < (await this.store.oldestChangeSeq()) - 1) {
-      this.log?.warn({ appliedSeq: this.appliedSeq }, "change log no longer reaches the index position; reloading every vector");
+      this.log?.warn(
+        { appliedSeq: this.appliedSeq },
+        "change log no longer reaches the index position; reloading every vector",
+      );
       await this.index.clear();
       await this.load();
       return;
@@ -239,7 +249,9 @@ export class KemRepository {
    * @returns one outcome per item, in order.
    */
   async write(items: KemWrite[], keys?: (string | undefined)[]): Promise<WriteOutcome[]> {
-    const before = this.index.external ? new Map((await this.store.getMany(items.map((i) => i.id))).map((r) => [r.id, r])) : undefined;
+    const before = this.index.external
+      ? new Map((await this.store.getMany(items.map((i) => i.id))).map((r) => [r.id, r]))
+      : undefined;
     const stored = await this.withBusyRetry(() => this.store.upsertMany(items, keys));
     try {
       await this.index.upsert(stored.filter((r) => r.embedding).map(entryOf));
@@ -250,7 +262,10 @@ export class KemRepository {
       const remove = stored.filter((r) => !before.has(r.id)).map((r) => r.id);
       await this.withBusyRetry(() => this.store.restore(restore, remove));
       this.log?.warn({ err, items: stored.length }, "vector index rejected a batch; rows undone");
-      const error = new BackendUnavailableError(`vector index unavailable; item not stored: ${(err as Error).message}`, { cause: err });
+      const error = new BackendUnavailableError(
+        `vector index unavailable; item not stored: ${(err as Error).message}`,
+        { cause: err },
+      );
       return stored.map(() => ({ error }));
     }
     await this.afterOwnWrite();
@@ -269,7 +284,9 @@ export class KemRepository {
         else await this.index.remove([id]);
       } catch (err) {
         if (before) await this.withBusyRetry(() => this.store.restore([before], []));
-        throw new BackendUnavailableError(`vector index unavailable; update not applied: ${(err as Error).message}`, { cause: err });
+        throw new BackendUnavailableError(`vector index unavailable; update not applied: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
     }
     await this.afterOwnWrite();

@@ -9,25 +9,46 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import {
   BatchStoreKEMResultSchema,
   DeleteKEMResponseSchema,
-  GlobalLongTermMemoryService,
+  type GlobalLongTermMemoryService,
   MetadataUpdateMode,
   RetrieveKEMsResponseSchema,
   StoreKEMResponseSchema,
   UpdateKEMResponseSchema,
 } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { type KEM, SearchMode } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
-import { BackendUnavailableError, InvalidInputError, LimitExceededError, mapErrors, NotFoundError } from "../shared/errors.ts";
+import {
+  BackendUnavailableError,
+  InvalidInputError,
+  LimitExceededError,
+  mapErrors,
+  NotFoundError,
+} from "../shared/errors.ts";
 import { itemError, itemErrorOf } from "../shared/item-error.ts";
-import { checkMetadataSize, kemToWrite, normalizeVector, parseKemQuery, recordToKem, resolvePageSize, validateKemId, type ParsedQuery } from "../shared/kem-mapping.ts";
+import {
+  checkMetadataSize,
+  kemToWrite,
+  normalizeVector,
+  type ParsedQuery,
+  parseKemQuery,
+  recordToKem,
+  resolvePageSize,
+  validateKemId,
+} from "../shared/kem-mapping.ts";
+import type { KemWrite } from "../shared/kem-record.ts";
+import { updatedOrderPage } from "../shared/keyset-page.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
 import { decodePageToken, encodePageToken, fingerprint } from "../shared/page-token.ts";
 import { kemWireBytes } from "../shared/response-budget.ts";
-import { updatedOrderPage } from "../shared/keyset-page.ts";
-import { KemRepository } from "./kem-repository.ts";
-import type { KemPatch, QueryEmbedder } from "./ports.ts";
-import type { KemWrite } from "../shared/kem-record.ts";
-import { type HybridOptions, KemSearch, MAX_HYBRID_WINDOW, type ResolvedMode, type SearchCursor } from "./search/kem-search.ts";
 import { batchStoreResponse } from "./batch-response.ts";
+import type { KemRepository } from "./kem-repository.ts";
+import type { KemPatch, QueryEmbedder } from "./ports.ts";
+import {
+  type HybridOptions,
+  KemSearch,
+  MAX_HYBRID_WINDOW,
+  type ResolvedMode,
+  type SearchCursor,
+} from "./search/kem-search.ts";
 
 /** Dependencies of {@link createGlmService}. */
 export interface GlmServiceOptions {
@@ -45,11 +66,13 @@ export interface GlmServiceOptions {
 const UPDATABLE = new Set(["content", "content_type", "metadata", "embeddings"]);
 
 function queryKey(parsed: ParsedQuery, mode: ResolvedMode | undefined): string {
-  const vec = parsed.vector ? fingerprint(Buffer.from(parsed.vector.buffer, parsed.vector.byteOffset, parsed.vector.byteLength).toString("base64")) : "";
+  const vec = parsed.vector
+    ? fingerprint(
+        Buffer.from(parsed.vector.buffer, parsed.vector.byteOffset, parsed.vector.byteLength).toString("base64"),
+      )
+    : "";
   return fingerprint(JSON.stringify([parsed.filter, vec, parsed.text ?? "", mode ?? ""]));
 }
-
-
 
 /**
  * Creates the GLM service implementation.
@@ -65,7 +88,9 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
   const limits = options.limits ?? DEFAULT_KEM_LIMITS;
   const search = new KemSearch({ repository: repo, embedder, dimension: limits.dimension, hybrid: options.hybrid });
   if (repo.index.dimension !== limits.dimension) {
-    throw new Error(`vector index dimension ${repo.index.dimension} differs from the configured dimension ${limits.dimension}`);
+    throw new Error(
+      `vector index dimension ${repo.index.dimension} differs from the configured dimension ${limits.dimension}`,
+    );
   }
 
   /** Writes records through the repository; storage failures become `Unavailable`. */
@@ -74,7 +99,9 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
       return await repo.write(items, keys);
     } catch (err) {
       if (err instanceof BackendUnavailableError) throw err;
-      throw new BackendUnavailableError("storage did not accept the write; nothing was stored, retry later", { cause: err });
+      throw new BackendUnavailableError("storage did not accept the write; nothing was stored, retry later", {
+        cause: err,
+      });
     }
   }
 
@@ -92,7 +119,9 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
         throw new LimitExceededError(`batch has ${req.kems.length} KEMs, over the limit of ${limits.maxBatchSize}`);
       }
       if (req.idempotencyKeys.length > 0 && req.idempotencyKeys.length !== req.kems.length) {
-        throw new InvalidInputError(`idempotency_keys has ${req.idempotencyKeys.length} entries for ${req.kems.length} KEMs`);
+        throw new InvalidInputError(
+          `idempotency_keys has ${req.idempotencyKeys.length} entries for ${req.kems.length} KEMs`,
+        );
       }
       const results = req.kems.map((_, index) => create(BatchStoreKEMResultSchema, { index }));
       const valid: KemWrite[] = [];
@@ -128,8 +157,12 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
         const cursor = decodePageToken<SearchCursor>(req.pageToken, key);
         if (
           cursor &&
-          (typeof cursor.s !== "number" || typeof cursor.i !== "string" || !Number.isSafeInteger(cursor.o) || cursor.o < 0 ||
-            (cursor.w !== undefined && (!Number.isSafeInteger(cursor.w) || cursor.w < 1 || cursor.w > MAX_HYBRID_WINDOW)))
+          (typeof cursor.s !== "number" ||
+            typeof cursor.i !== "string" ||
+            !Number.isSafeInteger(cursor.o) ||
+            cursor.o < 0 ||
+            (cursor.w !== undefined &&
+              (!Number.isSafeInteger(cursor.w) || cursor.w < 1 || cursor.w > MAX_HYBRID_WINDOW)))
         ) {
           throw new InvalidInputError("page_token is malformed");
         }
@@ -154,8 +187,15 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
         }
         const last = hits[taken - 1];
         const more = taken < hits.length;
-        const next: SearchCursor | undefined = more && last ? { s: last.score, i: last.id, o: (cursor?.o ?? 0) + taken, ...(window ? { w: window } : {}) } : undefined;
-        return create(RetrieveKEMsResponseSchema, { kems, scores, nextPageToken: next ? encodePageToken(next, key) : "" });
+        const next: SearchCursor | undefined =
+          more && last
+            ? { s: last.score, i: last.id, o: (cursor?.o ?? 0) + taken, ...(window ? { w: window } : {}) }
+            : undefined;
+        return create(RetrieveKEMsResponseSchema, {
+          kems,
+          scores,
+          nextPageToken: next ? encodePageToken(next, key) : "",
+        });
       }
       const page = await updatedOrderPage({
         pageToken: req.pageToken,
@@ -182,10 +222,16 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
       }
       const patch: KemPatch = {};
       for (const p of paths) {
-        if (!UPDATABLE.has(p)) throw new InvalidInputError(`update_mask path ${JSON.stringify(p)} is not updatable; use content, content_type, metadata or embeddings`);
+        if (!UPDATABLE.has(p))
+          throw new InvalidInputError(
+            `update_mask path ${JSON.stringify(p)} is not updatable; use content, content_type, metadata or embeddings`,
+          );
         if (p === "content") {
           if (upd.content.byteLength === 0) throw new InvalidInputError("kem.content is empty");
-          if (upd.content.byteLength > limits.maxContentBytes) throw new InvalidInputError(`kem.content is ${upd.content.byteLength} bytes, over the limit of ${limits.maxContentBytes}`);
+          if (upd.content.byteLength > limits.maxContentBytes)
+            throw new InvalidInputError(
+              `kem.content is ${upd.content.byteLength} bytes, over the limit of ${limits.maxContentBytes}`,
+            );
           patch.content = upd.content;
         } else if (p === "content_type") {
           patch.contentType = upd.contentType || "text/plain";
@@ -195,7 +241,8 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
           checkMetadataSize(patch.metadata, limits);
           patch.validate = (next) => checkMetadataSize(next.metadata, limits);
         } else {
-          patch.embedding = upd.embeddings.length > 0 ? normalizeVector(upd.embeddings, limits.dimension, "kem.embeddings") : null;
+          patch.embedding =
+            upd.embeddings.length > 0 ? normalizeVector(upd.embeddings, limits.dimension, "kem.embeddings") : null;
         }
       }
       const rec = await repo.update(req.kemId, patch);
@@ -216,6 +263,8 @@ export function createGlmService(options: GlmServiceOptions): ServiceImpl<typeof
  */
 function checkIdempotencyKey(key: string, limits: KemLimits, field: string): void {
   if (key.length > limits.maxIdempotencyKeyChars) {
-    throw new InvalidInputError(`${field} is ${key.length} characters, over the limit of ${limits.maxIdempotencyKeyChars}`);
+    throw new InvalidInputError(
+      `${field} is ${key.length} characters, over the limit of ${limits.maxIdempotencyKeyChars}`,
+    );
   }
 }

@@ -6,12 +6,26 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { Code, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { BatchStoreKEMResultSchema, MetadataUpdateMode, type BatchStoreKEMsResponse, type GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import {
+  BatchStoreKEMResultSchema,
+  type BatchStoreKEMsResponse,
+  type GlobalLongTermMemoryService,
+  MetadataUpdateMode,
+} from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import { batchStoreResponse } from "../glm/batch-response.ts";
+import { NAMESPACE_KEY, namespacesWith, principalOf, requireRight } from "../shared/access.ts";
 import { mapErrors, PermissionError, toConnectError } from "../shared/errors.ts";
 import { itemError } from "../shared/item-error.ts";
-import { NAMESPACE_KEY, namespacesWith, principalOf, requireRight } from "../shared/access.ts";
-import { foreignIds, namespaceIn, ownersAcross, requireExistingRight, scopeQuery, stampNamespace, type NamespaceLookup, type OwnerLookup } from "./scoping.ts";
-import { batchStoreResponse } from "../glm/batch-response.ts";
+import {
+  foreignIds,
+  type NamespaceLookup,
+  namespaceIn,
+  type OwnerLookup,
+  ownersAcross,
+  requireExistingRight,
+  scopeQuery,
+  stampNamespace,
+} from "./scoping.ts";
 
 type Glm = ServiceImpl<typeof GlobalLongTermMemoryService>;
 
@@ -56,7 +70,12 @@ export function guardGlm(inner: Glm, lookup: NamespaceLookup, owners: OwnerLooku
           errors.set(i, toConnectError(err).rawMessage);
         }
       });
-      const denied = await foreignIds(p, req.kems.filter((k, i) => k.id && !errors.has(i)).map((k) => k.id), "write", owners);
+      const denied = await foreignIds(
+        p,
+        req.kems.filter((k, i) => k.id && !errors.has(i)).map((k) => k.id),
+        "write",
+        owners,
+      );
       req.kems.forEach((k, i) => {
         const reason = k.id ? denied.get(k.id) : undefined;
         if (reason && !errors.has(i)) errors.set(i, reason);
@@ -65,11 +84,20 @@ export function guardGlm(inner: Glm, lookup: NamespaceLookup, owners: OwnerLooku
       // Store the allowed items; report each denied one in its place.
       const keep = req.kems.map((_, i) => i).filter((i) => !errors.has(i));
       // The GLM implementation answers with a created message (`createGlmService`), not a bare init shape.
-      const sub = keep.length > 0
-        ? (await inner.batchStoreKEMs({ ...req, kems: keep.map((i) => req.kems[i]!), idempotencyKeys: req.idempotencyKeys.length > 0 ? keep.map((i) => req.idempotencyKeys[i]!) : [] }, ctx)) as BatchStoreKEMsResponse
-        : undefined;
+      const sub =
+        keep.length > 0
+          ? ((await inner.batchStoreKEMs(
+              {
+                ...req,
+                kems: keep.map((i) => req.kems[i]!),
+                idempotencyKeys: req.idempotencyKeys.length > 0 ? keep.map((i) => req.idempotencyKeys[i]!) : [],
+              },
+              ctx,
+            )) as BatchStoreKEMsResponse)
+          : undefined;
       const results = req.kems.map((_, index) => create(BatchStoreKEMResultSchema, { index }));
-      for (const [i, message] of errors) results[i]!.outcome = { case: "error", value: itemError(Code.PermissionDenied, message) };
+      for (const [i, message] of errors)
+        results[i]!.outcome = { case: "error", value: itemError(Code.PermissionDenied, message) };
       for (const r of sub?.results ?? []) results[keep[r.index]!]!.outcome = r.outcome;
       return batchStoreResponse(results, req.kems);
     }),
@@ -94,7 +122,8 @@ export function guardGlm(inner: Glm, lookup: NamespaceLookup, owners: OwnerLooku
           const given = upd.metadata ?? {};
           if (NAMESPACE_KEY in given) {
             const next = namespaceIn(given, "kem_data_update.metadata");
-            if (next === undefined) throw new PermissionError(`${p.id} may not remove the namespace of KEM ${req.kemId}`);
+            if (next === undefined)
+              throw new PermissionError(`${p.id} may not remove the namespace of KEM ${req.kemId}`);
             requireRight(p, next, "write", `moving KEM ${req.kemId}`);
           } else if (replace && ns !== undefined) {
             upd.metadata = { ...given, [NAMESPACE_KEY]: ns }; // REPLACE keeps the KEM in its namespace
@@ -108,7 +137,8 @@ export function guardGlm(inner: Glm, lookup: NamespaceLookup, owners: OwnerLooku
       const p = principalOf(ctx);
       if (namespacesWith(p, "write") !== "all") {
         const existing = await lookup([req.kemId]);
-        if (existing.has(req.kemId)) requireExistingRight(p, req.kemId, existing.get(req.kemId), "write", `DeleteKEM ${req.kemId}`);
+        if (existing.has(req.kemId))
+          requireExistingRight(p, req.kemId, existing.get(req.kemId), "write", `DeleteKEM ${req.kemId}`);
       }
       return inner.deleteKEM(req, ctx);
     }),

@@ -6,18 +6,19 @@
  * touch each other's KEMs.
  * @module
  */
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+
 import { create } from "@bufbuild/protobuf";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import {
   BatchProcessRawDataResponseSchema,
-  BatchProcessRawDataResultSchema,
   type BatchProcessRawDataResult,
+  BatchProcessRawDataResultSchema,
   type KnowledgeProcessorService,
   type ProcessRawDataRequest,
 } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
+import { principalOf } from "../shared/access.ts";
 import { mapErrors } from "../shared/errors.ts";
 import { itemErrorOf } from "../shared/item-error.ts";
-import { principalOf } from "../shared/access.ts";
 import { stampNamespace } from "./scoping.ts";
 
 type Kps = ServiceImpl<typeof KnowledgeProcessorService>;
@@ -40,14 +41,27 @@ export function guardKps(inner: Kps): Kps {
       const allowed: { index: number; doc: ProcessRawDataRequest }[] = [];
       req.documents.forEach((doc, index) => {
         try {
-          doc.initialMetadata = stampNamespace(principal, doc.initialMetadata, "write", `documents[${index}].initial_metadata`).metadata;
+          doc.initialMetadata = stampNamespace(
+            principal,
+            doc.initialMetadata,
+            "write",
+            `documents[${index}].initial_metadata`,
+          ).metadata;
           allowed.push({ index, doc });
         } catch (err) {
-          refused.set(index, create(BatchProcessRawDataResultSchema, { index, outcome: { case: "error", value: itemErrorOf(err) } }));
+          refused.set(
+            index,
+            create(BatchProcessRawDataResultSchema, { index, outcome: { case: "error", value: itemErrorOf(err) } }),
+          );
         }
       });
       if (refused.size === 0) return inner.batchProcessRawData(req, ctx);
-      const res = create(BatchProcessRawDataResponseSchema, allowed.length > 0 ? await inner.batchProcessRawData({ ...req, documents: allowed.map((a) => a.doc) }, ctx) : {});
+      const res = create(
+        BatchProcessRawDataResponseSchema,
+        allowed.length > 0
+          ? await inner.batchProcessRawData({ ...req, documents: allowed.map((a) => a.doc) }, ctx)
+          : {},
+      );
       const results = req.documents.map((_, index) => refused.get(index)!);
       res.results.forEach((r, j) => (results[allowed[j]!.index] = { ...r, index: allowed[j]!.index }));
       return create(BatchProcessRawDataResponseSchema, { results });

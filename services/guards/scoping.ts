@@ -6,9 +6,17 @@
  */
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { KEMQuerySchema, type KEMQuery } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
+import { type KEMQuery, KEMQuerySchema } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
+import {
+  can,
+  NAMESPACE_KEY,
+  NAMESPACE_PATTERN,
+  namespacesWith,
+  type Principal,
+  type Right,
+  requireRight,
+} from "../shared/access.ts";
 import { InvalidInputError, NotFoundError, PermissionError } from "../shared/errors.ts";
-import { can, NAMESPACE_KEY, NAMESPACE_PATTERN, namespacesWith, requireRight, type Principal, type Right } from "../shared/access.ts";
 
 /** Existing KEMs' namespaces by id in one store (`undefined`: the KEM exists without a namespace); absent ids are unknown. */
 export type NamespaceLookup = (ids: string[]) => Promise<Map<string, string | undefined>>;
@@ -53,7 +61,12 @@ export function namespaceIn(metadata: JsonObject | undefined, field = "metadata"
  * @throws InvalidInputError for a malformed namespace; PermissionError when `p` lacks `right` there
  *   or has no namespace to default to.
  */
-export function stampNamespace(p: Principal, metadata: JsonObject | undefined, right: Right, field = "kem.metadata"): { namespace: string | undefined; metadata: JsonObject | undefined } {
+export function stampNamespace(
+  p: Principal,
+  metadata: JsonObject | undefined,
+  right: Right,
+  field = "kem.metadata",
+): { namespace: string | undefined; metadata: JsonObject | undefined } {
   let ns = namespaceIn(metadata, field);
   if (ns === undefined) {
     const mine = namespacesWith(p, right);
@@ -74,22 +87,32 @@ export function stampNamespace(p: Principal, metadata: JsonObject | undefined, r
  * @throws PermissionError outside the caller's namespaces; InvalidInputError when the caller reads
  *   several namespaces and the query pins none (say which one).
  */
-export function scopeQuery(p: Principal, query: KEMQuery | undefined, right: Right): { query: KEMQuery | undefined; namespace: string | undefined } {
+export function scopeQuery(
+  p: Principal,
+  query: KEMQuery | undefined,
+  right: Right,
+): { query: KEMQuery | undefined; namespace: string | undefined } {
   const allowed = namespacesWith(p, right);
   if (allowed === "all") return { query, namespace: undefined };
   const pinned = query?.metadataFilters[NAMESPACE_KEY];
   if (pinned) {
-    if (pinned.kind.case !== "stringValue") throw new InvalidInputError(`query.metadata_filters.${NAMESPACE_KEY} must be a string`);
+    if (pinned.kind.case !== "stringValue")
+      throw new InvalidInputError(`query.metadata_filters.${NAMESPACE_KEY} must be a string`);
     requireRight(p, pinned.kind.value, right, "query");
     return { query, namespace: pinned.kind.value };
   }
   if (allowed.length === 0) throw new PermissionError(`${p.id} may not ${right} any namespace`);
   if (allowed.length > 1) {
-    throw new InvalidInputError(`${p.id} may ${right} namespaces ${allowed.join(", ")}: set query.metadata_filters.${NAMESPACE_KEY} to one of them`);
+    throw new InvalidInputError(
+      `${p.id} may ${right} namespaces ${allowed.join(", ")}: set query.metadata_filters.${NAMESPACE_KEY} to one of them`,
+    );
   }
   const ns = allowed[0]!;
   const q = query ?? create(KEMQuerySchema);
-  q.metadataFilters = { ...q.metadataFilters, [NAMESPACE_KEY]: create(ValueSchema, { kind: { case: "stringValue", value: ns } }) };
+  q.metadataFilters = {
+    ...q.metadataFilters,
+    [NAMESPACE_KEY]: create(ValueSchema, { kind: { case: "stringValue", value: ns } }),
+  };
   return { query: q, namespace: ns };
 }
 
@@ -99,7 +122,12 @@ export function scopeQuery(p: Principal, query: KEMQuery | undefined, right: Rig
  * @param owners - owners of the ids in every store (see {@link OwnerLookup}).
  * @returns the ids `p` may not overwrite, with the reason.
  */
-export async function foreignIds(p: Principal, ids: string[], right: Right, owners: OwnerLookup): Promise<Map<string, string>> {
+export async function foreignIds(
+  p: Principal,
+  ids: string[],
+  right: Right,
+  owners: OwnerLookup,
+): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   if (ids.length === 0) return out;
   const existing = await owners(ids);
@@ -109,7 +137,12 @@ export async function foreignIds(p: Principal, ids: string[], right: Right, owne
     // Name the namespace only to a caller who may read it; to others an existing id is just taken.
     const visible = denied.find((n) => can(p, n, "read"));
     const where = (ns: string | undefined) => (ns === undefined ? "no namespace" : `namespace ${JSON.stringify(ns)}`);
-    out.set(id, denied.every((n) => can(p, n, "read")) && visible !== undefined ? `KEM ${id} exists in ${where(visible)}, which ${p.id} may not ${right}` : `KEM id ${id} is taken; use another id`);
+    out.set(
+      id,
+      denied.every((n) => can(p, n, "read")) && visible !== undefined
+        ? `KEM ${id} exists in ${where(visible)}, which ${p.id} may not ${right}`
+        : `KEM id ${id} is taken; use another id`,
+    );
   }
   return out;
 }
@@ -120,7 +153,13 @@ export async function foreignIds(p: Principal, ids: string[], right: Right, owne
  * the KEM nor its namespace; a caller who may read it gets `PermissionDenied`.
  * @throws NotFoundError or PermissionError.
  */
-export function requireExistingRight(p: Principal, id: string, ns: string | undefined, right: Right, what: string): void {
+export function requireExistingRight(
+  p: Principal,
+  id: string,
+  ns: string | undefined,
+  right: Right,
+  what: string,
+): void {
   if (can(p, ns, right)) return;
   if (!can(p, ns, "read")) throw new NotFoundError(`KEM ${id} not found`);
   requireRight(p, ns, right, what);
@@ -136,6 +175,10 @@ export function requireNameScope(p: Principal, name: string, field: string, righ
   if (rights.some((r) => namespacesWith(p, r) === "all")) return;
   const slash = name.indexOf("/");
   const ns = slash > 0 ? name.slice(0, slash) : undefined;
-  if (ns === undefined) throw new PermissionError(`${field} must start with "<namespace>/" (e.g. "${p.defaultNamespace ?? "team"}/${name}") for ${p.id}`);
-  if (!rights.some((r) => can(p, ns, r))) throw new PermissionError(`${p.id} may not ${rights.join(" or ")} in namespace ${JSON.stringify(ns)} (${field})`);
+  if (ns === undefined)
+    throw new PermissionError(
+      `${field} must start with "<namespace>/" (e.g. "${p.defaultNamespace ?? "team"}/${name}") for ${p.id}`,
+    );
+  if (!rights.some((r) => can(p, ns, r)))
+    throw new PermissionError(`${p.id} may not ${rights.join(" or ")} in namespace ${JSON.stringify(ns)} (${field})`);
 }

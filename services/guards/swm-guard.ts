@@ -6,9 +6,9 @@
  */
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
-import { mapErrors, PermissionError } from "../shared/errors.ts";
 import { namespacesWith, principalOf, requireRight } from "../shared/access.ts";
-import { foreignIds, namespaceIn, requireNameScope, scopeQuery, stampNamespace, type OwnerLookup } from "./scoping.ts";
+import { mapErrors, PermissionError } from "../shared/errors.ts";
+import { foreignIds, namespaceIn, type OwnerLookup, requireNameScope, scopeQuery, stampNamespace } from "./scoping.ts";
 
 type Swm = ServiceImpl<typeof SharedWorkingMemoryService>;
 
@@ -38,7 +38,12 @@ export function guardSwm(inner: Swm, owners: OwnerLookup): Swm {
       }
       // Persisting writes GLM: it needs `write` there too, on the KEM's namespace and on every owner of its id.
       if (req.persistToGlmIfNewOrUpdated && kem && namespacesWith(p, "write") !== "all") {
-        requireRight(p, namespaceIn(kem.metadata, "kem_to_publish.metadata"), "write", "persist_to_glm_if_new_or_updated");
+        requireRight(
+          p,
+          namespaceIn(kem.metadata, "kem_to_publish.metadata"),
+          "write",
+          "persist_to_glm_if_new_or_updated",
+        );
         const denied = await foreignIds(p, kem.id ? [kem.id] : [], "write", owners);
         for (const reason of denied.values()) throw new PermissionError(reason);
       }

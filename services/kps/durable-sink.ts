@@ -15,14 +15,13 @@
  * @module
  */
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { ConnectError } from "@connectrpc/connect";
 import { v7 as uuidv7 } from "uuid";
-import { BatchStoreKEMsResponseSchema, type BatchStoreKEMsResponse } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
-import { KEMSchema, type KEM } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
-import type { PersistQueue } from "../write-behind/ports.ts";
+import { type BatchStoreKEMsResponse, BatchStoreKEMsResponseSchema } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import { type KEM, KEMSchema } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { kemToRecord } from "../write-behind/codec.ts";
-import type { KemSink } from "./ports.ts";
+import type { PersistQueue } from "../write-behind/ports.ts";
 import { glmUnreachable } from "./glm-sink.ts";
+import type { KemSink } from "./ports.ts";
 import { markQueued } from "./queued-results.ts";
 
 /** Options of {@link createDurableKemSink}. */
@@ -72,7 +71,10 @@ export function createDurableKemSink(options: DurableKemSinkOptions): KemSink {
         return await inner.batchStore(request);
       } catch (err) {
         if (!glmUnreachable(err)) throw err;
-        options.log?.warn({ err, kems: kems.length }, "GLM unreachable: KPS queued the chunks durably; they are stored when GLM returns");
+        options.log?.warn(
+          { err, kems: kems.length },
+          "GLM unreachable: KPS queued the chunks durably; they are stored when GLM returns",
+        );
         return enqueue(kems);
       }
     },
@@ -88,7 +90,10 @@ export function createDurableKemSink(options: DurableKemSinkOptions): KemSink {
     },
     async deleteMany(ids) {
       if (await degraded()) {
-        options.log?.warn({ ids: ids.length }, "GLM behind the KPS queue: stale chunks are kept until the document is processed again");
+        options.log?.warn(
+          { ids: ids.length },
+          "GLM behind the KPS queue: stale chunks are kept until the document is processed again",
+        );
         return;
       }
       try {
@@ -96,7 +101,10 @@ export function createDurableKemSink(options: DurableKemSinkOptions): KemSink {
       } catch (err) {
         if (!glmUnreachable(err)) throw err;
         suspectDown = true;
-        options.log?.warn({ ids: ids.length }, "GLM unreachable: stale chunks are kept until the document is processed again");
+        options.log?.warn(
+          { ids: ids.length },
+          "GLM unreachable: stale chunks are kept until the document is processed again",
+        );
       }
     },
   };

@@ -22,7 +22,20 @@ export interface GlmSinkOptions {
 }
 
 /** Socket error codes that mean "the connection to GLM failed", whatever Connect code wraps them. */
-const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNABORTED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "ERR_STREAM_DESTROYED", "ERR_SOCKET_CONNECTION_TIMEOUT", "UND_ERR_SOCKET"]);
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ECONNABORTED",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ERR_STREAM_DESTROYED",
+  "ERR_SOCKET_CONNECTION_TIMEOUT",
+  "UND_ERR_SOCKET",
+]);
 
 /**
  * True for the errors meaning "GLM is not reachable now": the ones {@link createGlmSink} retries
@@ -56,13 +69,13 @@ function asUnavailable(err: unknown): unknown {
  */
 export function createGlmSink(options: GlmSinkOptions): KemSink {
   const client = createClient(GlobalLongTermMemoryService, options.transport);
-  const policy = retry(
-    handleWhen(glmUnreachable),
-    {
-      maxAttempts: options.maxRetries ?? 5,
-      backoff: new ExponentialBackoff({ initialDelay: options.initialDelayMs ?? 100, maxDelay: options.maxDelayMs ?? 5000 }),
-    },
-  );
+  const policy = retry(handleWhen(glmUnreachable), {
+    maxAttempts: options.maxRetries ?? 5,
+    backoff: new ExponentialBackoff({
+      initialDelay: options.initialDelayMs ?? 100,
+      maxDelay: options.maxDelayMs ?? 5000,
+    }),
+  });
   const attempt = async <T>(call: () => Promise<T>): Promise<T> => {
     try {
       return await policy.execute(call);
@@ -73,12 +86,19 @@ export function createGlmSink(options: GlmSinkOptions): KemSink {
   return {
     batchStore: (request) => attempt(() => client.batchStoreKEMs(request)),
     async findByMetadata(filters) {
-      const metadataFilters = Object.fromEntries(Object.entries(filters).map(([k, value]) => [k, { kind: { case: "stringValue" as const, value } }]));
+      const metadataFilters = Object.fromEntries(
+        Object.entries(filters).map(([k, value]) => [k, { kind: { case: "stringValue" as const, value } }]),
+      );
       const out: StoredChunk[] = [];
       let pageToken = "";
       do {
         const res = await attempt(() => client.retrieveKEMs({ query: { metadataFilters }, pageSize: 1000, pageToken }));
-        for (const k of res.kems) out.push({ id: k.id, metadata: k.metadata ?? {}, embedding: k.embeddings.length > 0 ? Float32Array.from(k.embeddings) : undefined });
+        for (const k of res.kems)
+          out.push({
+            id: k.id,
+            metadata: k.metadata ?? {},
+            embedding: k.embeddings.length > 0 ? Float32Array.from(k.embeddings) : undefined,
+          });
         pageToken = res.nextPageToken;
       } while (pageToken);
       return out;

@@ -11,7 +11,12 @@
  * @module
  */
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { BatchStoreKEMsResponseSchema, type BatchStoreKEMResult, type BatchStoreKEMsRequestSchema, type BatchStoreKEMsResponse } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import {
+  type BatchStoreKEMResult,
+  type BatchStoreKEMsRequestSchema,
+  type BatchStoreKEMsResponse,
+  BatchStoreKEMsResponseSchema,
+} from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import type { KEM, KEMSchema } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import type { KemSink } from "./ports.ts";
 import { markQueued, queuedIn } from "./queued-results.ts";
@@ -73,7 +78,10 @@ export function createGroupCommitSink(options: GroupCommitSinkOptions): KemSink 
     const anyKeys = group.some((p) => (p.request.idempotencyKeys?.length ?? 0) > 0);
     for (const p of group) {
       kems.push(...(p.request.kems ?? []));
-      if (anyKeys) keys.push(...(p.request.idempotencyKeys?.length ? p.request.idempotencyKeys : new Array<string>(p.size).fill("")));
+      if (anyKeys)
+        keys.push(
+          ...(p.request.idempotencyKeys?.length ? p.request.idempotencyKeys : new Array<string>(p.size).fill("")),
+        );
     }
     let res: BatchStoreKEMsResponse;
     commits++;
@@ -100,7 +108,11 @@ export function createGroupCommitSink(options: GroupCommitSinkOptions): KemSink 
         if (r.outcome.case === "kem") ok.push(r.outcome.value);
         else failed.push(String(index));
       }
-      const part = create(BatchStoreKEMsResponseSchema, { results, successfullyStoredKems: ok, failedKemReferences: failed });
+      const part = create(BatchStoreKEMsResponseSchema, {
+        results,
+        successfullyStoredKems: ok,
+        failedKemReferences: failed,
+      });
       p.resolve(queued ? markQueued(part, ok.length) : part);
     }
   }

@@ -11,7 +11,11 @@ import { createHash } from "node:crypto";
 import { create, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { v5 as uuidv5 } from "uuid";
 import { type KEM, KEMSchema } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
-import { ProcessRawDataResponseSchema, type ProcessRawDataRequest, type ProcessRawDataResponse } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
+import {
+  type ProcessRawDataRequest,
+  type ProcessRawDataResponse,
+  ProcessRawDataResponseSchema,
+} from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import { NAMESPACE_KEY } from "../shared/access.ts";
 import { isTextContentType } from "../shared/content-types.ts";
 import { BackendUnavailableError, InvalidInputError } from "../shared/errors.ts";
@@ -58,11 +62,20 @@ export interface IngestLimits {
 export function validateRequest(req: ProcessRawDataRequest, limits: IngestLimits): string {
   if (req.rawContent.byteLength === 0) throw new InvalidInputError("raw_content is empty");
   if (req.rawContent.byteLength > limits.maxRawBytes) {
-    throw new InvalidInputError(`raw_content is ${req.rawContent.byteLength} bytes, over the limit of ${limits.maxRawBytes}`);
+    throw new InvalidInputError(
+      `raw_content is ${req.rawContent.byteLength} bytes, over the limit of ${limits.maxRawBytes}`,
+    );
   }
   const contentType = req.contentType || "text/plain";
-  if (!isTextContentType(contentType)) throw new InvalidInputError(`content_type ${JSON.stringify(contentType)} is not a text type; KPS processes text only`);
-  if (req.maxChunkChars < 0 || req.maxChunkChars > limits.maxChunkChars || (req.maxChunkChars > 0 && req.maxChunkChars < 16)) {
+  if (!isTextContentType(contentType))
+    throw new InvalidInputError(
+      `content_type ${JSON.stringify(contentType)} is not a text type; KPS processes text only`,
+    );
+  if (
+    req.maxChunkChars < 0 ||
+    req.maxChunkChars > limits.maxChunkChars ||
+    (req.maxChunkChars > 0 && req.maxChunkChars < 16)
+  ) {
     throw new InvalidInputError(`max_chunk_chars must be 0 (default) or between 16 and ${limits.maxChunkChars}`);
   }
   return contentType;
@@ -123,7 +136,13 @@ export interface ChunkedText {
  * else by lines, with the request's size or the defaults, then fitted to the model's token window.
  * @throws InvalidInputError when the text is only whitespace.
  */
-export async function chunkForModel(text: string, req: ProcessRawDataRequest, contentType: string, embedder: Embedder, limits: IngestLimits): Promise<ChunkedText> {
+export async function chunkForModel(
+  text: string,
+  req: ProcessRawDataRequest,
+  contentType: string,
+  embedder: Embedder,
+  limits: IngestLimits,
+): Promise<ChunkedText> {
   const doc = await chunkDocument(text, {
     sourcePath: req.sourcePath,
     contentType,
@@ -152,7 +171,10 @@ export interface DocumentScope {
 export function scopeOf(req: ProcessRawDataRequest, initial: JsonObject): DocumentScope {
   const namespace = typeof initial[NAMESPACE_KEY] === "string" ? (initial[NAMESPACE_KEY] as string) : undefined;
   const filter: Record<string, string> = namespace === undefined ? {} : { [NAMESPACE_KEY]: namespace };
-  const source = (req.sourcePath || req.dataId) && namespace !== undefined ? `${namespace}:${req.sourcePath || req.dataId}` : req.sourcePath || req.dataId;
+  const source =
+    (req.sourcePath || req.dataId) && namespace !== undefined
+      ? `${namespace}:${req.sourcePath || req.dataId}`
+      : req.sourcePath || req.dataId;
   return { namespace, filter, source };
 }
 
@@ -171,17 +193,33 @@ export interface PlannedChunk {
  * `start_line`, `end_line`, `language`, `symbol`, `content_hash` = SHA-256 hex of the text,
  * `source_path`, `data_id`).
  */
-export function planChunks(req: ProcessRawDataRequest, initial: JsonObject, text: ChunkedText, scope: DocumentScope): PlannedChunk[] {
+export function planChunks(
+  req: ProcessRawDataRequest,
+  initial: JsonObject,
+  text: ChunkedText,
+  scope: DocumentScope,
+): PlannedChunk[] {
   const { chunks, language } = text;
   const metadataOf = (c: CodeChunk): JsonObject => {
-    const md: JsonObject = { ...initial, chunk_index: c.index, chunk_count: chunks.length, start_line: c.startLine, end_line: c.endLine, language };
+    const md: JsonObject = {
+      ...initial,
+      chunk_index: c.index,
+      chunk_count: chunks.length,
+      start_line: c.startLine,
+      end_line: c.endLine,
+      language,
+    };
     if (c.symbol) md.symbol = c.symbol;
     md.content_hash = createHash("sha256").update(c.text).digest("hex");
     if (req.sourcePath) md.source_path = req.sourcePath;
     if (req.dataId) md.data_id = req.dataId;
     return md;
   };
-  return chunks.map((c) => ({ chunk: c, id: scope.source ? chunkKemId(scope.source, c.index) : "", metadata: metadataOf(c) }));
+  return chunks.map((c) => ({
+    chunk: c,
+    id: scope.source ? chunkKemId(scope.source, c.index) : "",
+    metadata: metadataOf(c),
+  }));
 }
 
 /**
@@ -189,13 +227,19 @@ export function planChunks(req: ProcessRawDataRequest, initial: JsonObject, text
  * in the namespace this call writes only: a write without a namespace (a `*` caller) must not
  * see, reuse or delete another tenant's chunks of the same path.
  */
-export async function findStoredChunks(sink: KemSink, req: ProcessRawDataRequest, scope: DocumentScope): Promise<StoredChunk[]> {
+export async function findStoredChunks(
+  sink: KemSink,
+  req: ProcessRawDataRequest,
+  scope: DocumentScope,
+): Promise<StoredChunk[]> {
   const found: StoredChunk[] = req.sourcePath
     ? await sink.findByMetadata({ ...scope.filter, source_path: req.sourcePath })
     : req.dataId
       ? await sink.findByMetadata({ ...scope.filter, data_id: req.dataId })
       : [];
-  return found.filter((e) => (typeof e.metadata[NAMESPACE_KEY] === "string" ? e.metadata[NAMESPACE_KEY] : undefined) === scope.namespace);
+  return found.filter(
+    (e) => (typeof e.metadata[NAMESPACE_KEY] === "string" ? e.metadata[NAMESPACE_KEY] : undefined) === scope.namespace,
+  );
 }
 
 /** The plan against what is stored. */
@@ -219,7 +263,8 @@ export interface ChunkDiff {
 export function diffAgainstStored(planned: PlannedChunk[], existing: StoredChunk[]): ChunkDiff {
   const byId = new Map(existing.map((e) => [e.id, e]));
   const byHash = new Map<JsonValue, Float32Array>();
-  for (const e of existing) if (e.embedding && e.metadata.content_hash) byHash.set(e.metadata.content_hash, e.embedding);
+  for (const e of existing)
+    if (e.embedding && e.metadata.content_hash) byHash.set(e.metadata.content_hash, e.embedding);
   const unchanged = planned.filter((p) => {
     const prev = byId.get(p.id);
     return prev?.embedding !== undefined && stableJson(prev.metadata) === stableJson(p.metadata);
@@ -239,10 +284,21 @@ const utf8Out = new TextEncoder();
  * any) and builds the KEMs to write, with reused embeddings for moved text.
  */
 export async function embedKems(diff: ChunkDiff, contentType: string, embedder: Embedder): Promise<KEM[]> {
-  const freshVectors = await embedder.embed(asDocuments(embedder, diff.fresh.map((p) => p.chunk.text)));
+  const freshVectors = await embedder.embed(
+    asDocuments(
+      embedder,
+      diff.fresh.map((p) => p.chunk.text),
+    ),
+  );
   let f = 0;
   return diff.toWrite.map((p, i) =>
-    create(KEMSchema, { id: p.id, contentType, content: utf8Out.encode(p.chunk.text), metadata: p.metadata, embeddings: vectorToNumbers(diff.reuse[i] ?? freshVectors[f++]!) }),
+    create(KEMSchema, {
+      id: p.id,
+      contentType,
+      content: utf8Out.encode(p.chunk.text),
+      metadata: p.metadata,
+      embeddings: vectorToNumbers(diff.reuse[i] ?? freshVectors[f++]!),
+    }),
   );
 }
 
@@ -260,7 +316,12 @@ export interface ChunkWrites {
  * Stage 9, writing: the KEMs through the sink in batches of at most `maxBatchSize`.
  * @throws BackendUnavailableError when GLM stored none of them.
  */
-export async function writeKems(sink: KemSink, kems: KEM[], toWrite: PlannedChunk[], maxBatchSize: number): Promise<ChunkWrites> {
+export async function writeKems(
+  sink: KemSink,
+  kems: KEM[],
+  toWrite: PlannedChunk[],
+  maxBatchSize: number,
+): Promise<ChunkWrites> {
   const stored = new Map<number, string>();
   const failures: string[] = [];
   let queued = 0;
@@ -272,7 +333,8 @@ export async function writeKems(sink: KemSink, kems: KEM[], toWrite: PlannedChun
       else failures.push(`chunk ${toWrite[start + r.index]!.chunk.index}: ${r.outcome.value?.message ?? "not stored"}`);
     }
   }
-  if (stored.size === 0 && kems.length > 0) throw new BackendUnavailableError(`GLM stored none of ${kems.length} chunks: ${failures.slice(0, 3).join("; ")}`);
+  if (stored.size === 0 && kems.length > 0)
+    throw new BackendUnavailableError(`GLM stored none of ${kems.length} chunks: ${failures.slice(0, 3).join("; ")}`);
   return { stored, failures, queued };
 }
 
@@ -281,7 +343,12 @@ export async function writeKems(sink: KemSink, kems: KEM[], toWrite: PlannedChun
  * every write succeeded (a partial write keeps the old chunks).
  * @returns the ids that are no longer planned (deleted or not).
  */
-export async function removeVanished(sink: KemSink, existing: StoredChunk[], planned: PlannedChunk[], written: ChunkWrites): Promise<string[]> {
+export async function removeVanished(
+  sink: KemSink,
+  existing: StoredChunk[],
+  planned: PlannedChunk[],
+  written: ChunkWrites,
+): Promise<string[]> {
   const keep = new Set(planned.map((p) => p.id));
   const removed = existing.filter((e) => !keep.has(e.id)).map((e) => e.id);
   if (removed.length > 0 && written.failures.length === 0) await sink.deleteMany(removed);
@@ -293,10 +360,17 @@ export async function removeVanished(sink: KemSink, existing: StoredChunk[], pla
  * message ("stored N chunks (…)", "queued N of M chunks for GLM, which is unreachable; …", or
  * "stored N of M chunks; <first failures>").
  */
-export function ingestResponse(planned: PlannedChunk[], diff: ChunkDiff, written: ChunkWrites, removed: string[]): ProcessRawDataResponse {
+export function ingestResponse(
+  planned: PlannedChunk[],
+  diff: ChunkDiff,
+  written: ChunkWrites,
+  removed: string[],
+): ProcessRawDataResponse {
   const { failures, queued, stored } = written;
   const writeIndex = new Map(diff.toWrite.map((p, i) => [p, i]));
-  const ids = planned.map((p) => (diff.unchangedIds.has(p.id) ? p.id : stored.get(writeIndex.get(p)!))).filter((id): id is string => id !== undefined);
+  const ids = planned
+    .map((p) => (diff.unchangedIds.has(p.id) ? p.id : stored.get(writeIndex.get(p)!)))
+    .filter((id): id is string => id !== undefined);
   const moved = diff.toWrite.length - diff.fresh.length;
   const summary = `${diff.fresh.length} embedded, ${diff.unchanged.length} unchanged, ${moved} moved, ${failures.length === 0 ? removed.length : 0} removed`;
   return create(ProcessRawDataResponseSchema, {
@@ -321,7 +395,10 @@ export function ingestResponse(planned: PlannedChunk[], diff: ChunkDiff, written
  * @throws InvalidInputError for bad input; BackendUnavailableError when GLM stores nothing; the
  *   model's error when it cannot load.
  */
-export async function ingestDocument(req: ProcessRawDataRequest, deps: { embedder: Embedder | Promise<Embedder>; sink: KemSink; limits: IngestLimits }): Promise<ProcessRawDataResponse> {
+export async function ingestDocument(
+  req: ProcessRawDataRequest,
+  deps: { embedder: Embedder | Promise<Embedder>; sink: KemSink; limits: IngestLimits },
+): Promise<ProcessRawDataResponse> {
   const { sink, limits } = deps;
   const contentType = validateRequest(req, limits);
   const text = decodeText(req.rawContent);

@@ -2,9 +2,13 @@
  * Ports of the KPS service: the embedding model and the sink that stores KEMs in GLM.
  * @module
  */
-import type { BatchStoreKEMsRequest, BatchStoreKEMsResponse } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+
 import type { JsonObject, MessageInitShape } from "@bufbuild/protobuf";
-import type { BatchStoreKEMsRequestSchema } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import type {
+  BatchStoreKEMsRequest,
+  BatchStoreKEMsRequestSchema,
+  BatchStoreKEMsResponse,
+} from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 
 /** The model's tokenizer, for token counts, token-id inputs (`/v1/embeddings`) and window splitting. */
 export interface EmbedderTokenizer {

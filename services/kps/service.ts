@@ -10,16 +10,16 @@ import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
   BatchProcessRawDataResponseSchema,
-  BatchProcessRawDataResultSchema,
-  KnowledgeProcessorService,
   type BatchProcessRawDataResult,
+  BatchProcessRawDataResultSchema,
+  type KnowledgeProcessorService,
   type ProcessRawDataRequest,
   type ProcessRawDataResponse,
 } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import { LimitExceededError, mapErrors } from "../shared/errors.ts";
 import { itemErrorOf } from "../shared/item-error.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
-import { ingestDocument, type IngestLimits } from "./ingest-pipeline.ts";
+import { type IngestLimits, ingestDocument } from "./ingest-pipeline.ts";
 import type { Embedder, KemSink } from "./ports.ts";
 
 export { CHUNK_ID_NAMESPACE, chunkKemId, fitChunksToModel } from "./ingest-pipeline.ts";
@@ -69,18 +69,27 @@ export function createKpsService(options: KpsServiceOptions): ServiceImpl<typeof
   const maxBatchDocuments = options.maxBatchDocuments ?? 256;
   const maxBatchBytes = options.maxBatchBytes ?? 16 * 1024 * 1024;
   const batchConcurrency = Math.max(1, options.batchConcurrency ?? 32);
-  const ingestLimits: IngestLimits = { kem: limits, maxRawBytes, defaultChunkChars, defaultCodeChunkChars, maxChunkChars };
+  const ingestLimits: IngestLimits = {
+    kem: limits,
+    maxRawBytes,
+    defaultChunkChars,
+    defaultCodeChunkChars,
+    maxChunkChars,
+  };
 
   /** One document, ProcessRawData semantics (ingest-pipeline.ts); errors are thrown as DCSM errors (mapped by the callers). */
-  const processDocument = (req: ProcessRawDataRequest): Promise<ProcessRawDataResponse> => ingestDocument(req, { embedder: options.embedder, sink: options.sink, limits: ingestLimits });
+  const processDocument = (req: ProcessRawDataRequest): Promise<ProcessRawDataResponse> =>
+    ingestDocument(req, { embedder: options.embedder, sink: options.sink, limits: ingestLimits });
 
   return {
     processRawData: mapErrors(processDocument),
     batchProcessRawData: mapErrors(async (req) => {
       const docs = req.documents;
-      if (docs.length > maxBatchDocuments) throw new LimitExceededError(`batch has ${docs.length} documents, over the limit of ${maxBatchDocuments}`);
+      if (docs.length > maxBatchDocuments)
+        throw new LimitExceededError(`batch has ${docs.length} documents, over the limit of ${maxBatchDocuments}`);
       const bytes = docs.reduce((n, d) => n + d.rawContent.byteLength, 0);
-      if (bytes > maxBatchBytes) throw new LimitExceededError(`batch has ${bytes} bytes of raw_content, over the limit of ${maxBatchBytes}`);
+      if (bytes > maxBatchBytes)
+        throw new LimitExceededError(`batch has ${bytes} bytes of raw_content, over the limit of ${maxBatchBytes}`);
       await options.embedder; // no model: the whole call fails (FailedPrecondition), not each item
       const results = new Array<BatchProcessRawDataResult>(docs.length);
       let next = 0;
@@ -91,7 +100,10 @@ export function createKpsService(options: KpsServiceOptions): ServiceImpl<typeof
             const value = await processDocument(docs[index]!);
             results[index] = create(BatchProcessRawDataResultSchema, { index, outcome: { case: "response", value } });
           } catch (err) {
-            results[index] = create(BatchProcessRawDataResultSchema, { index, outcome: { case: "error", value: itemErrorOf(err) } });
+            results[index] = create(BatchProcessRawDataResultSchema, {
+              index,
+              outcome: { case: "error", value: itemErrorOf(err) },
+            });
           }
         }
       };

@@ -31,7 +31,10 @@ export interface Principal {
 }
 
 /** Every right on every namespace: in-process calls, and every caller when authentication is off. */
-export const SYSTEM_PRINCIPAL: Principal = Object.freeze({ id: "system", scopes: new Map([["*", new Set<Right>(RIGHTS)]]) });
+export const SYSTEM_PRINCIPAL: Principal = Object.freeze({
+  id: "system",
+  scopes: new Map([["*", new Set<Right>(RIGHTS)]]),
+});
 
 /** Context key the host sets on every call; the default is {@link SYSTEM_PRINCIPAL} (in-process callers). */
 export const principalKey = createContextKey<Principal>(SYSTEM_PRINCIPAL, { description: "dcsm principal" });
@@ -76,20 +79,32 @@ export function requireRight(p: Principal, namespace: string | undefined, right:
  * e.g. `"team-a:read,write"`, `"*:read"`, `"ops:*"`.
  * @throws Error naming the bad entry (configuration errors: the server does not start).
  */
-export function parseScopes(entries: readonly string[]): { scopes: Map<string, Set<Right>>; defaultNamespace?: string } {
+export function parseScopes(entries: readonly string[]): {
+  scopes: Map<string, Set<Right>>;
+  defaultNamespace?: string;
+} {
   const scopes = new Map<string, Set<Right>>();
   let defaultNamespace: string | undefined;
   for (const entry of entries) {
     const at = entry.lastIndexOf(":");
     const ns = entry.slice(0, at).trim();
-    const rights = entry.slice(at + 1).split(",").map((r) => r.trim()).filter((r) => r !== "");
-    if (at <= 0 || rights.length === 0) throw new Error(`scope ${JSON.stringify(entry)} is not "<namespace>:<right>[,<right>]"`);
-    if (ns !== "*" && !NAMESPACE_PATTERN.test(ns)) throw new Error(`scope ${JSON.stringify(entry)}: namespace must match ${NAMESPACE_PATTERN}`);
+    const rights = entry
+      .slice(at + 1)
+      .split(",")
+      .map((r) => r.trim())
+      .filter((r) => r !== "");
+    if (at <= 0 || rights.length === 0)
+      throw new Error(`scope ${JSON.stringify(entry)} is not "<namespace>:<right>[,<right>]"`);
+    if (ns !== "*" && !NAMESPACE_PATTERN.test(ns))
+      throw new Error(`scope ${JSON.stringify(entry)}: namespace must match ${NAMESPACE_PATTERN}`);
     const set = scopes.get(ns) ?? new Set<Right>();
     for (const r of rights) {
       if (r === "*") RIGHTS.forEach((x) => set.add(x));
       else if ((RIGHTS as readonly string[]).includes(r)) set.add(r as Right);
-      else throw new Error(`scope ${JSON.stringify(entry)}: unknown right ${JSON.stringify(r)} (rights: ${RIGHTS.join(", ")}, *)`);
+      else
+        throw new Error(
+          `scope ${JSON.stringify(entry)}: unknown right ${JSON.stringify(r)} (rights: ${RIGHTS.join(", ")}, *)`,
+        );
     }
     scopes.set(ns, set);
     if (ns !== "*" && defaultNamespace === undefined) defaultNamespace = ns;

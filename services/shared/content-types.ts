@@ -8,7 +8,8 @@
  * `text/*`, JSON, XML, JavaScript/TypeScript, `application/x-*` (source code, shell, YAML …) and
  * structured-syntax suffixes (`+json`, `+xml`), with optional parameters (`; charset=utf-8`).
  */
-const TEXT_TYPES = /^(text\/[\w.+-]+|application\/(json|xml|javascript|typescript|x-[\w.+-]+|[\w.+-]+\+(json|xml)))(;.*)?$/i;
+const TEXT_TYPES =
+  /^(text\/[\w.+-]+|application\/(json|xml|javascript|typescript|x-[\w.+-]+|[\w.+-]+\+(json|xml)))(;.*)?$/i;
 
 /**
  * True when `contentType` names text content (UTF-8 by DCSM's convention).

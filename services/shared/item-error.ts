@@ -5,8 +5,8 @@
  */
 import { create } from "@bufbuild/protobuf";
 import type { Code } from "@connectrpc/connect";
-import { ItemErrorSchema, type ItemError } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { codeName } from "../../sdk/code-names.ts";
+import { type ItemError, ItemErrorSchema } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { toConnectError } from "./errors.ts";
 
 /**

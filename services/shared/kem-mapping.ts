@@ -7,7 +7,7 @@
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import type { Value } from "@bufbuild/protobuf/wkt";
 import { v7 as uuidv7 } from "uuid";
-import { KEMSchema, type KEM, type KEMQuery } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
+import { type KEM, type KEMQuery, KEMSchema } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import type { KemFilter, KemRecord, KemWrite } from "../shared/kem-record.ts";
 import { InvalidInputError } from "./errors.ts";
 import type { KemLimits } from "./limits.ts";
@@ -28,7 +28,8 @@ export function newKemId(): string {
  */
 export function validateKemId(id: string, limits: KemLimits, field = "id"): void {
   if (id.length === 0) throw new InvalidInputError(`${field} is empty`);
-  if (id.length > limits.maxIdLength) throw new InvalidInputError(`${field} is longer than ${limits.maxIdLength} characters`);
+  if (id.length > limits.maxIdLength)
+    throw new InvalidInputError(`${field} is longer than ${limits.maxIdLength} characters`);
   if (!ID_PATTERN.test(id)) throw new InvalidInputError(`${field} must be printable ASCII without spaces`);
 }
 
@@ -100,14 +101,18 @@ export function kemToWrite(kem: KEM | undefined, limits: KemLimits): KemWrite {
   const id = kem.id === "" ? newKemId() : kem.id;
   validateKemId(id, limits, "kem.id");
   const contentType = kem.contentType === "" ? "text/plain" : kem.contentType;
-  if (contentType.length > limits.maxIdLength) throw new InvalidInputError(`kem.content_type is longer than ${limits.maxIdLength} characters`);
+  if (contentType.length > limits.maxIdLength)
+    throw new InvalidInputError(`kem.content_type is longer than ${limits.maxIdLength} characters`);
   if (kem.content.byteLength === 0) throw new InvalidInputError("kem.content is empty");
   if (kem.content.byteLength > limits.maxContentBytes) {
-    throw new InvalidInputError(`kem.content is ${kem.content.byteLength} bytes, over the limit of ${limits.maxContentBytes}`);
+    throw new InvalidInputError(
+      `kem.content is ${kem.content.byteLength} bytes, over the limit of ${limits.maxContentBytes}`,
+    );
   }
   const metadata = kem.metadata ?? {};
   checkMetadataSize(metadata, limits);
-  const embedding = kem.embeddings.length > 0 ? normalizeVector(kem.embeddings, limits.dimension, "kem.embeddings") : null;
+  const embedding =
+    kem.embeddings.length > 0 ? normalizeVector(kem.embeddings, limits.dimension, "kem.embeddings") : null;
   return { id, contentType, content: kem.content, metadata, embedding };
 }
 
@@ -124,7 +129,9 @@ export function checkMetadataSize(metadata: JsonObject, limits: KemLimits): void
   }
   for (const key of keys) {
     if (key.length === 0 || key.length > limits.maxIdLength) {
-      throw new InvalidInputError(`kem.metadata key ${JSON.stringify(key.slice(0, 64))} must have 1-${limits.maxIdLength} characters`);
+      throw new InvalidInputError(
+        `kem.metadata key ${JSON.stringify(key.slice(0, 64))} must have 1-${limits.maxIdLength} characters`,
+      );
     }
   }
   const size = encoder.encode(JSON.stringify(metadata)).byteLength;
@@ -135,7 +142,9 @@ export function checkMetadataSize(metadata: JsonObject, limits: KemLimits): void
   for (const key of keys) {
     const valueBytes = encoder.encode(JSON.stringify(metadata[key]) ?? "null").byteLength;
     if (valueBytes > limits.maxMetadataValueBytes) {
-      throw new InvalidInputError(`kem.metadata[${JSON.stringify(key)}] is ${valueBytes} bytes of JSON, over the limit of ${limits.maxMetadataValueBytes}`);
+      throw new InvalidInputError(
+        `kem.metadata[${JSON.stringify(key)}] is ${valueBytes} bytes of JSON, over the limit of ${limits.maxMetadataValueBytes}`,
+      );
     }
   }
 }
@@ -196,7 +205,8 @@ export function parseKemQuery(q: KEMQuery | undefined, limits: KemLimits): Parse
   const filter: KemFilter = {};
   let filtered = false;
   if (!q) return { filter, filtered };
-  if (q.ids.length > limits.maxQueryIds) throw new InvalidInputError(`query.ids has ${q.ids.length} ids, over the limit of ${limits.maxQueryIds}`);
+  if (q.ids.length > limits.maxQueryIds)
+    throw new InvalidInputError(`query.ids has ${q.ids.length} ids, over the limit of ${limits.maxQueryIds}`);
   if (q.ids.length > 0) {
     for (const id of q.ids) validateKemId(id, limits, "query.ids[]");
     filter.ids = [...new Set(q.ids)];
@@ -215,10 +225,18 @@ export function parseKemQuery(q: KEMQuery | undefined, limits: KemLimits): Parse
   if (q.createdAtEnd) filter.createdToUs = timestampToMicros(q.createdAtEnd);
   if (q.updatedAtStart) filter.updatedFromUs = timestampToMicros(q.updatedAtStart);
   if (q.updatedAtEnd) filter.updatedToUs = timestampToMicros(q.updatedAtEnd);
-  if (filter.createdFromUs !== undefined && filter.createdToUs !== undefined && filter.createdFromUs > filter.createdToUs) {
+  if (
+    filter.createdFromUs !== undefined &&
+    filter.createdToUs !== undefined &&
+    filter.createdFromUs > filter.createdToUs
+  ) {
     throw new InvalidInputError("query.created_at_start is after query.created_at_end");
   }
-  if (filter.updatedFromUs !== undefined && filter.updatedToUs !== undefined && filter.updatedFromUs > filter.updatedToUs) {
+  if (
+    filter.updatedFromUs !== undefined &&
+    filter.updatedToUs !== undefined &&
+    filter.updatedFromUs > filter.updatedToUs
+  ) {
     throw new InvalidInputError("query.updated_at_start is after query.updated_at_end");
   }
   if (q.createdAtStart || q.createdAtEnd || q.updatedAtStart || q.updatedAtEnd) filtered = true;
@@ -226,11 +244,14 @@ export function parseKemQuery(q: KEMQuery | undefined, limits: KemLimits): Parse
   if (q.embeddingQuery.length > 0 && q.textQuery !== "") {
     throw new InvalidInputError("query.embedding_query and query.text_query are mutually exclusive");
   }
-  if (q.embeddingQuery.length > 0) out.vector = normalizeVector(q.embeddingQuery, limits.dimension, "query.embedding_query");
+  if (q.embeddingQuery.length > 0)
+    out.vector = normalizeVector(q.embeddingQuery, limits.dimension, "query.embedding_query");
   if (q.textQuery !== "") {
     if (q.textQuery.trim() === "") throw new InvalidInputError("query.text_query is blank");
     if (q.textQuery.length > limits.maxTextQueryChars) {
-      throw new InvalidInputError(`query.text_query is ${q.textQuery.length} characters, over the limit of ${limits.maxTextQueryChars}`);
+      throw new InvalidInputError(
+        `query.text_query is ${q.textQuery.length} characters, over the limit of ${limits.maxTextQueryChars}`,
+      );
     }
     out.text = q.textQuery;
   }
@@ -243,6 +264,7 @@ export function parseKemQuery(q: KEMQuery | undefined, limits: KemLimits): Parse
  */
 export function resolvePageSize(requested: number, limits: KemLimits): number {
   if (requested < 0) throw new InvalidInputError("page_size must not be negative");
-  if (requested > limits.maxPageSize) throw new InvalidInputError(`page_size ${requested} is over the limit of ${limits.maxPageSize}`);
+  if (requested > limits.maxPageSize)
+    throw new InvalidInputError(`page_size ${requested} is over the limit of ${limits.maxPageSize}`);
   return requested === 0 ? limits.defaultPageSize : requested;
 }

@@ -39,6 +39,9 @@ export async function updatedOrderPage(req: UpdatedOrderPageRequest): Promise<{ 
   const rows = await req.read(req.pageSize + 1, cursor);
   const page = rows.slice(0, countWithinBudget(rows, req.pageSize, req.maxResponseBytes));
   const last = page[page.length - 1];
-  const next = rows.length > page.length && last ? encodePageToken({ updatedAtUs: last.updatedAtUs, id: last.id } satisfies UpdatedCursor, req.queryKey) : "";
+  const next =
+    rows.length > page.length && last
+      ? encodePageToken({ updatedAtUs: last.updatedAtUs, id: last.id } satisfies UpdatedCursor, req.queryKey)
+      : "";
   return { kems: page.map((r) => recordToKem(r)), nextPageToken: next };
 }

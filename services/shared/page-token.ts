@@ -39,7 +39,8 @@ export function decodePageToken<T>(token: string, queryKey: string): T | undefin
   } catch {
     throw new InvalidInputError("page_token is malformed");
   }
-  if (typeof parsed !== "object" || parsed === null || parsed.c === undefined) throw new InvalidInputError("page_token is malformed");
+  if (typeof parsed !== "object" || parsed === null || parsed.c === undefined)
+    throw new InvalidInputError("page_token is malformed");
   if (parsed.q !== queryKey) throw new InvalidInputError("page_token belongs to a different query");
   return parsed.c as T;
 }

@@ -5,7 +5,7 @@
  * {@link requestLog} and {@link requestId} from its `HandlerContext`.
  * @module
  */
-import { createContextKey, type ContextValues } from "@connectrpc/connect";
+import { type ContextValues, createContextKey } from "@connectrpc/connect";
 import pino, { type Logger } from "pino";
 
 /** Logger used when no interceptor set one (unit tests through `createRouterTransport`): discards everything. */

@@ -10,7 +10,14 @@ import type { KemRecord } from "../shared/kem-record.ts";
  * and a fixed allowance for id, content type and timestamps.
  */
 export function kemWireBytes(r: KemRecord): number {
-  return r.content.byteLength + JSON.stringify(r.metadata).length + (r.embedding ? r.embedding.length * 4 : 0) + r.id.length + r.contentType.length + 64;
+  return (
+    r.content.byteLength +
+    JSON.stringify(r.metadata).length +
+    (r.embedding ? r.embedding.length * 4 : 0) +
+    r.id.length +
+    r.contentType.length +
+    64
+  );
 }
 
 /**

@@ -4,9 +4,9 @@
  * conversion to protobuf `Timestamp`.
  * @module
  */
-import { timestampFromMs, type Timestamp } from "@bufbuild/protobuf/wkt";
+
 import { create } from "@bufbuild/protobuf";
-import { TimestampSchema } from "@bufbuild/protobuf/wkt";
+import { type Timestamp, TimestampSchema, timestampFromMs } from "@bufbuild/protobuf/wkt";
 
 let lastMicros = 0;
 

@@ -4,17 +4,18 @@
  * one Redis). `runtime/` picks one from configuration.
  * @module
  */
+
+import type { PersistQueue } from "../write-behind/ports.ts";
+import { createRedisPersistQueue } from "../write-behind/redis-queue.ts";
+import { createSqlitePersistQueue } from "../write-behind/sqlite-queue.ts";
 import { createMemoryCounterStore, createMemoryLockStore } from "./coordination/memory.ts";
 import { createRedisCounterStore, createRedisLockStore } from "./coordination/redis.ts";
 import { createMemoryEventLog } from "./events/memory-event-log.ts";
 import { createRedisEventLog } from "./events/redis-event-log.ts";
 import type { CounterStore, EventLog, LockStore, WorkingSet } from "./ports.ts";
-import type { PersistQueue } from "../write-behind/ports.ts";
 import { connectRedis } from "./redis/connection.ts";
 import { createMemoryWorkingSet } from "./working-set/memory.ts";
 import { createRedisWorkingSet } from "./working-set/redis.ts";
-import { createRedisPersistQueue } from "../write-behind/redis-queue.ts";
-import { createSqlitePersistQueue } from "../write-behind/sqlite-queue.ts";
 
 /** The SWM backends, ready for {@link createSwmService}. */
 export interface SwmBackend {
@@ -59,8 +60,15 @@ export interface MemorySwmBackendOptions extends SwmBackendOptions {
 /** Builds the in-process backend. */
 export function createMemorySwmBackend(options: MemorySwmBackendOptions = {}): SwmBackend {
   const events = createMemoryEventLog({ historySize: options.eventHistory, historyBytes: options.eventHistoryBytes });
-  const workingSet = createMemoryWorkingSet({ events, maxEntries: options.maxEntries, maxBytes: options.maxBytes, indexedKeys: options.indexedKeys });
-  const persistQueue = options.queuePath ? createSqlitePersistQueue({ path: options.queuePath, claimIdleMs: options.claimIdleMs, log: options.log }) : undefined;
+  const workingSet = createMemoryWorkingSet({
+    events,
+    maxEntries: options.maxEntries,
+    maxBytes: options.maxBytes,
+    indexedKeys: options.indexedKeys,
+  });
+  const persistQueue = options.queuePath
+    ? createSqlitePersistQueue({ path: options.queuePath, claimIdleMs: options.claimIdleMs, log: options.log })
+    : undefined;
   return {
     workingSet,
     events,
@@ -101,9 +109,32 @@ export async function createRedisSwmBackend(options: RedisSwmBackendOptions): Pr
   const redis = await connectRedis(options.url);
   try {
     const prefix = options.prefix ?? "";
-    const workingSet = await createRedisWorkingSet({ redis, prefix, indexedKeys: options.indexedKeys, kemTtlMs: options.kemTtlMs, eventHistory: options.eventHistory, configure: options.configure, maxmemory: options.maxmemory, log: options.log });
-    const events = await createRedisEventLog({ redis, prefix, load: (ids) => workingSet.load(ids), onReset: () => void workingSet.configure(), log: options.log });
-    const persistQueue = options.queueConsumer ? await createRedisPersistQueue({ redis, prefix, consumer: options.queueConsumer, claimIdleMs: options.claimIdleMs, log: options.log }) : undefined;
+    const workingSet = await createRedisWorkingSet({
+      redis,
+      prefix,
+      indexedKeys: options.indexedKeys,
+      kemTtlMs: options.kemTtlMs,
+      eventHistory: options.eventHistory,
+      configure: options.configure,
+      maxmemory: options.maxmemory,
+      log: options.log,
+    });
+    const events = await createRedisEventLog({
+      redis,
+      prefix,
+      load: (ids) => workingSet.load(ids),
+      onReset: () => void workingSet.configure(),
+      log: options.log,
+    });
+    const persistQueue = options.queueConsumer
+      ? await createRedisPersistQueue({
+          redis,
+          prefix,
+          consumer: options.queueConsumer,
+          claimIdleMs: options.claimIdleMs,
+          log: options.log,
+        })
+      : undefined;
     void workingSet.repairAll().catch((err) => options.log?.warn({ err }, "start-up index repair failed"));
     return {
       workingSet,

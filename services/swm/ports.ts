@@ -8,7 +8,6 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { KemFilter, KemRecord, KemWrite, UpdatedCursor } from "../shared/kem-record.ts";
 
-
 /** Kind of a working-set change (maps to `EventType` KEM_PUBLISHED ... KEM_DELETED). */
 export type SwmEventKind = "published" | "updated" | "evicted" | "deleted";
 
@@ -110,7 +109,12 @@ export interface WorkingSet {
    * timestamps (Redis then sends no payload).
    * @returns true when applied, false when the KEM changed or left the cache meanwhile.
    */
-  refresh(record: KemRecord, expectedUpdatedAtUs: number, options: PutOptions, timestampsOnly?: boolean): Promise<boolean>;
+  refresh(
+    record: KemRecord,
+    expectedUpdatedAtUs: number,
+    options: PutOptions,
+    timestampsOnly?: boolean,
+  ): Promise<boolean>;
   /** Cached records for these ids (unknown ids skipped), in the given order; touches recency. */
   get(ids: string[]): Promise<KemRecord[]>;
   /** Removes a KEM and emits KEM_DELETED. @returns false when it was not cached. */
@@ -149,7 +153,11 @@ export interface EventLog {
    * `onReset` is called when the log itself was lost later (e.g. Redis restarted empty): the
    * subscriber must reload. Callbacks must not throw or block.
    */
-  subscribe(afterSequence: number | undefined, onEvent: (event: SwmEvent) => void, onReset?: () => void): Promise<EventSubscription>;
+  subscribe(
+    afterSequence: number | undefined,
+    onEvent: (event: SwmEvent) => void,
+    onReset?: () => void,
+  ): Promise<EventSubscription>;
   /** Sequence number of the newest event (0 when none). */
   lastSequence(): Promise<number>;
   /** Stops background reading. */
@@ -173,9 +181,7 @@ export interface LockInfo {
 }
 
 /** Outcome of one {@link LockStore.tryAcquire}. */
-export type LockAttempt =
-  | { status: "acquired" | "renewed"; lock: LockInfo }
-  | { status: "held"; lock: LockInfo };
+export type LockAttempt = { status: "acquired" | "renewed"; lock: LockInfo } | { status: "held"; lock: LockInfo };
 
 /** Outcome of {@link LockStore.release}. */
 export type ReleaseOutcome = "released" | "not_held" | "invalid_lock_id";

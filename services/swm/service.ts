@@ -8,6 +8,7 @@
 import { create } from "@bufbuild/protobuf";
 import { createClient, type HandlerContext, type ServiceImpl, type Transport } from "@connectrpc/connect";
 import { v7 as uuidv7 } from "uuid";
+import { abortableSleep } from "../../sdk/abortable-sleep.ts";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import {
   AcquireLockResponseSchema,
@@ -20,20 +21,19 @@ import {
   QuerySWMResponseSchema,
   ReleaseLockResponseSchema,
   ReleaseStatus,
-  SharedWorkingMemoryService,
+  type SharedWorkingMemoryService,
 } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import { can, NAMESPACE_KEY, namespacesWith, principalOf } from "../shared/access.ts";
 import { InvalidInputError, mapErrors, PreconditionError, toConnectError } from "../shared/errors.ts";
 import { kemToWrite, parseKemQuery, recordToKem, resolvePageSize } from "../shared/kem-mapping.ts";
+import { updatedOrderPage } from "../shared/keyset-page.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
 import { fingerprint } from "../shared/page-token.ts";
-import { updatedOrderPage } from "../shared/keyset-page.ts";
-import { can, NAMESPACE_KEY, namespacesWith, principalOf } from "../shared/access.ts";
+import { kemToRecord } from "../write-behind/codec.ts";
+import type { PersistQueue } from "../write-behind/ports.ts";
 import { streamEvents } from "./events/subscription.ts";
 import { DEFAULT_SWM_LIMITS, type SwmLimits } from "./limits.ts";
 import type { CounterStore, EventLog, LockInfo, LockStore, WorkingSet } from "./ports.ts";
-import type { PersistQueue } from "../write-behind/ports.ts";
-import { kemToRecord } from "../write-behind/codec.ts";
-import { abortableSleep } from "../../sdk/abortable-sleep.ts";
 
 /** Dependencies of {@link createSwmService}. */
 export interface SwmServiceOptions {
@@ -88,7 +88,12 @@ function checkName(value: string, field: string, max: number): void {
 }
 
 function lockFields(l: LockInfo) {
-  return { lockId: l.lockId, acquiredAtUnixMs: BigInt(l.acquiredAtMs), leaseExpiresAtUnixMs: BigInt(l.expiresAtMs), fencingToken: BigInt(l.fencingToken) };
+  return {
+    lockId: l.lockId,
+    acquiredAtUnixMs: BigInt(l.acquiredAtMs),
+    leaseExpiresAtUnixMs: BigInt(l.expiresAtMs),
+    fencingToken: BigInt(l.fencingToken),
+  };
 }
 
 /**
@@ -111,9 +116,11 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
     // The KEM is cached first, then queued: if queuing fails the call fails (Unavailable) with the
     // KEM cached but not queued; publishing again is safe (same id → KEM_UPDATED, queued once more).
     publishKEMToSWM: mapErrors(async (req) => {
-      if (req.agentId.length > swm.maxNameLength) throw new InvalidInputError(`agent_id is longer than ${swm.maxNameLength} characters`);
+      if (req.agentId.length > swm.maxNameLength)
+        throw new InvalidInputError(`agent_id is longer than ${swm.maxNameLength} characters`);
       const write = kemToWrite(req.kemToPublish, limits);
-      if (req.persistToGlmIfNewOrUpdated && !persistQueue) throw new PreconditionError("write-behind to GLM is not configured on this SWM");
+      if (req.persistToGlmIfNewOrUpdated && !persistQueue)
+        throw new PreconditionError("write-behind to GLM is not configured on this SWM");
       const [res] = await workingSet.put([write], { agentId: req.agentId });
       let queued = false;
       if (req.persistToGlmIfNewOrUpdated && persistQueue) {
@@ -132,11 +139,20 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
 
     async *subscribeToSWMEvents(req, ctx: HandlerContext) {
       try {
-        if (req.agentId.length > swm.maxNameLength) throw new InvalidInputError(`agent_id is longer than ${swm.maxNameLength} characters`);
+        if (req.agentId.length > swm.maxNameLength)
+          throw new InvalidInputError(`agent_id is longer than ${swm.maxNameLength} characters`);
         // A caller confined to namespaces only sees events of KEMs in them (docs/security.md).
         const principal = principalOf(ctx);
         const allowed = namespacesWith(principal, "subscribe");
-        yield* streamEvents(events, events.epoch, req, swm, ctx.signal, allowed === "all" ? undefined : new Set(allowed), principal.id);
+        yield* streamEvents(
+          events,
+          events.epoch,
+          req,
+          swm,
+          ctx.signal,
+          allowed === "all" ? undefined : new Set(allowed),
+          principal.id,
+        );
       } catch (err) {
         throw toConnectError(err);
       }
@@ -145,9 +161,12 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
     querySWM: mapErrors(async (req) => {
       const parsed = parseKemQuery(req.query, limits);
       if (parsed.vector || parsed.text !== undefined) {
-        throw new InvalidInputError("QuerySWM does not support embedding_query or text_query; use GLM RetrieveKEMs for semantic search");
+        throw new InvalidInputError(
+          "QuerySWM does not support embedding_query or text_query; use GLM RetrieveKEMs for semantic search",
+        );
       }
-      if (req.query?.searchMode) throw new InvalidInputError("QuerySWM does not support search_mode; use GLM RetrieveKEMs for ranked search");
+      if (req.query?.searchMode)
+        throw new InvalidInputError("QuerySWM does not support search_mode; use GLM RetrieveKEMs for ranked search");
       const pageSize = resolvePageSize(req.pageSize, limits);
       const key = fingerprint(JSON.stringify(["swm", parsed.filter]));
       const page = await updatedOrderPage({
@@ -163,7 +182,8 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
     loadKEMsFromGLM: mapErrors(async (req, ctx) => {
       if (!glm) throw new PreconditionError("this SWM has no GLM configured");
       if (req.limit < 0) throw new InvalidInputError("limit must not be negative");
-      if (req.limit > swm.maxLoadLimit) throw new InvalidInputError(`limit ${req.limit} is over the limit of ${swm.maxLoadLimit}`);
+      if (req.limit > swm.maxLoadLimit)
+        throw new InvalidInputError(`limit ${req.limit} is over the limit of ${swm.maxLoadLimit}`);
       const want = req.limit === 0 ? swm.defaultLoadLimit : req.limit;
       parseKemQuery(req.queryForGlm, limits); // same validation as GLM, before calling it
       const ids: string[] = [];
@@ -171,13 +191,18 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
       let skipped = 0;
       let token = "";
       do {
-        const page = await glm.retrieveKEMs({ query: req.queryForGlm, pageSize: Math.min(want - ids.length, limits.maxPageSize), pageToken: token }, { signal: ctx.signal });
+        const page = await glm.retrieveKEMs(
+          { query: req.queryForGlm, pageSize: Math.min(want - ids.length, limits.maxPageSize), pageToken: token },
+          { signal: ctx.signal },
+        );
         let items = page.kems.map((k) => kemToRecord(k));
         // Ownership across stores: an id SWM holds in a namespace the caller may not publish to
         // is not replaced by GLM's KEM of the same id.
         if (items.length > 0 && namespacesWith(principal, "publish") !== "all") {
           const cached = await workingSet.get(items.map((r) => r.id));
-          const foreign = new Set(cached.filter((r) => !can(principal, namespaceOfRecord(r.metadata), "publish")).map((r) => r.id));
+          const foreign = new Set(
+            cached.filter((r) => !can(principal, namespaceOfRecord(r.metadata), "publish")).map((r) => r.id),
+          );
           skipped += foreign.size;
           items = items.filter((r) => !foreign.has(r.id));
         }
@@ -187,24 +212,37 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
         }
         token = page.nextPageToken;
       } while (token && ids.length < want);
-      const note = skipped > 0 ? `; skipped ${skipped} whose id SWM holds in a namespace ${principal.id} may not publish to` : "";
-      return create(LoadKEMsFromGLMResponseSchema, { loadedKemsCount: ids.length, loadedKemIds: ids, statusMessage: `loaded ${ids.length} KEMs from GLM${note}` });
+      const note =
+        skipped > 0 ? `; skipped ${skipped} whose id SWM holds in a namespace ${principal.id} may not publish to` : "";
+      return create(LoadKEMsFromGLMResponseSchema, {
+        loadedKemsCount: ids.length,
+        loadedKemIds: ids,
+        statusMessage: `loaded ${ids.length} KEMs from GLM${note}`,
+      });
     }),
 
     acquireLock: mapErrors(async (req, ctx) => {
       checkName(req.resourceId, "resource_id", swm.maxNameLength);
       checkName(req.agentId, "agent_id", swm.maxNameLength);
       const lease = req.leaseDurationMs === 0 ? swm.defaultLeaseMs : req.leaseDurationMs;
-      if (lease < swm.minLeaseMs || lease > swm.maxLeaseMs) throw new InvalidInputError(`lease_duration_ms must be between ${swm.minLeaseMs} and ${swm.maxLeaseMs}`);
-      if (req.timeoutMs < 0 || req.timeoutMs > swm.maxLockWaitMs) throw new InvalidInputError(`timeout_ms must be between 0 and ${swm.maxLockWaitMs}`);
+      if (lease < swm.minLeaseMs || lease > swm.maxLeaseMs)
+        throw new InvalidInputError(`lease_duration_ms must be between ${swm.minLeaseMs} and ${swm.maxLeaseMs}`);
+      if (req.timeoutMs < 0 || req.timeoutMs > swm.maxLockWaitMs)
+        throw new InvalidInputError(`timeout_ms must be between 0 and ${swm.maxLockWaitMs}`);
       const deadline = Date.now() + req.timeoutMs;
       const lockId = uuidv7();
       let pause = 5;
       for (;;) {
         const a = await locks.tryAcquire(req.resourceId, holderOf(ctx, req.agentId), lockId, lease);
         const base = { resourceId: req.resourceId, agentId: req.agentId, ...lockFields(a.lock) };
-        if (a.status === "acquired") return create(AcquireLockResponseSchema, { ...base, status: LockStatus.ACQUIRED, message: "lock acquired" });
-        if (a.status === "renewed") return create(AcquireLockResponseSchema, { ...base, status: LockStatus.ALREADY_HELD_BY_YOU, message: "already held by you; lease renewed" });
+        if (a.status === "acquired")
+          return create(AcquireLockResponseSchema, { ...base, status: LockStatus.ACQUIRED, message: "lock acquired" });
+        if (a.status === "renewed")
+          return create(AcquireLockResponseSchema, {
+            ...base,
+            status: LockStatus.ALREADY_HELD_BY_YOU,
+            message: "already held by you; lease renewed",
+          });
         const left = deadline - Date.now();
         if (left <= 0 || ctx.signal.aborted) {
           return create(AcquireLockResponseSchema, {
@@ -233,8 +271,18 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
       checkName(req.lockId, "lock_id", swm.maxNameLength);
       const outcome = await locks.release(req.resourceId, holderOf(ctx, req.agentId), req.lockId);
       if (outcome === "released") for (const w of [...releaseWaiters]) w();
-      const status = outcome === "released" ? ReleaseStatus.RELEASED : outcome === "not_held" ? ReleaseStatus.NOT_HELD : ReleaseStatus.INVALID_LOCK_ID;
-      const message = outcome === "released" ? "released" : outcome === "not_held" ? "the lock is not held (or its lease expired)" : "held by another agent or grant; nothing changed";
+      const status =
+        outcome === "released"
+          ? ReleaseStatus.RELEASED
+          : outcome === "not_held"
+            ? ReleaseStatus.NOT_HELD
+            : ReleaseStatus.INVALID_LOCK_ID;
+      const message =
+        outcome === "released"
+          ? "released"
+          : outcome === "not_held"
+            ? "the lock is not held (or its lease expired)"
+            : "held by another agent or grant; nothing changed";
       return create(ReleaseLockResponseSchema, { resourceId: req.resourceId, status, message });
     }),
 
@@ -244,7 +292,13 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
       const l = await locks.info(req.resourceId);
       if (!l) return create(GetLockInfoResponseSchema, { resourceId: req.resourceId, isLocked: false });
       const mine = principalIdOf(l.agentId) === principalOf(ctx).id;
-      return create(GetLockInfoResponseSchema, { resourceId: req.resourceId, isLocked: true, currentHolderAgentId: agentOf(l.agentId), ...lockFields(l), lockId: mine ? l.lockId : "" });
+      return create(GetLockInfoResponseSchema, {
+        resourceId: req.resourceId,
+        isLocked: true,
+        currentHolderAgentId: agentOf(l.agentId),
+        ...lockFields(l),
+        lockId: mine ? l.lockId : "",
+      });
     }),
 
     incrementCounter: mapErrors(async (req) => {
@@ -255,7 +309,10 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
 
     getCounter: mapErrors(async (req) => {
       checkName(req.counterId, "counter_id", swm.maxNameLength);
-      return create(GetCounterResponseSchema, { counterId: req.counterId, currentValue: await counters.get(req.counterId) });
+      return create(GetCounterResponseSchema, {
+        counterId: req.counterId,
+        currentValue: await counters.get(req.counterId),
+      });
     }),
   };
 }

@@ -22,9 +22,9 @@
  * @module
  */
 import { fromBinary } from "@bufbuild/protobuf";
-import { KEMSchema, type KEM } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
-import { timestampToMicros } from "../shared/time.ts";
+import { type KEM, KEMSchema } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import type { KemRecord } from "../shared/kem-record.ts";
+import { timestampToMicros } from "../shared/time.ts";
 
 /** The format {@link encodeRecord} writes. */
 export const RECORD_FORMAT_VERSION = 1;
@@ -58,7 +58,8 @@ export function encodeRecord(rec: KemRecord): Uint8Array {
   const emb = rec.embedding;
   const embBytes = emb ? emb.length * 4 : 0;
   // Upper bound: UTF-16 code units encode to at most 3 UTF-8 bytes each.
-  const max = HEADER + 20 + 3 * (rec.id.length + rec.contentType.length + metadata.length) + rec.content.byteLength + embBytes;
+  const max =
+    HEADER + 20 + 3 * (rec.id.length + rec.contentType.length + metadata.length) + rec.content.byteLength + embBytes;
   const out = new Uint8Array(max);
   const view = new DataView(out.buffer);
   out[0] = RECORD_FORMAT_VERSION;
@@ -100,11 +101,17 @@ export function decodeRecord(bytes: Uint8Array): KemRecord {
     try {
       return kemToRecord(fromBinary(KEMSchema, bytes));
     } catch (err) {
-      throw new RecordFormatError(`queued record is neither format ${RECORD_FORMAT_VERSION} nor a protobuf KEM: ${(err as Error).message}`, { cause: err });
+      throw new RecordFormatError(
+        `queued record is neither format ${RECORD_FORMAT_VERSION} nor a protobuf KEM: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
   if (version !== RECORD_FORMAT_VERSION) {
-    throw new RecordFormatError(`queued record has format version ${version}; this build reads ${RECORD_FORMAT_VERSION}`, { newerVersion: version > RECORD_FORMAT_VERSION });
+    throw new RecordFormatError(
+      `queued record has format version ${version}; this build reads ${RECORD_FORMAT_VERSION}`,
+      { newerVersion: version > RECORD_FORMAT_VERSION },
+    );
   }
   if (bytes.byteLength < HEADER + 20) throw new RecordFormatError("queued record is truncated");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -142,13 +149,22 @@ export function decodeRecord(bytes: Uint8Array): KemRecord {
   let embedding: Float32Array | null = null;
   if (bytes[1]! & 1) {
     if (pos + dim * 4 > bytes.byteLength) throw new RecordFormatError("queued record is truncated");
-    if (LITTLE_ENDIAN) embedding = new Float32Array(bytes.buffer.slice(bytes.byteOffset + pos, bytes.byteOffset + pos + dim * 4));
+    if (LITTLE_ENDIAN)
+      embedding = new Float32Array(bytes.buffer.slice(bytes.byteOffset + pos, bytes.byteOffset + pos + dim * 4));
     else {
       embedding = new Float32Array(dim);
       for (let i = 0; i < dim; i++) embedding[i] = view.getFloat32(pos + 4 * i, true);
     }
   }
-  return { id, contentType, content, metadata, embedding, createdAtUs: view.getFloat64(2, true), updatedAtUs: view.getFloat64(10, true) };
+  return {
+    id,
+    contentType,
+    content,
+    metadata,
+    embedding,
+    createdAtUs: view.getFloat64(2, true),
+    updatedAtUs: view.getFloat64(10, true),
+  };
 }
 
 /** Converts a wire KEM (with timestamps) to a record; embeddings become a `Float32Array`. */

@@ -6,15 +6,14 @@
  * @module
  */
 import { Code, createClient, type Transport } from "@connectrpc/connect";
-import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
-import type { KemWrite } from "../shared/kem-record.ts";
-import { checkMetadataSize, recordToKem, validateKemId } from "../shared/kem-mapping.ts";
-import { InvalidInputError } from "../shared/errors.ts";
-import type { KemLimits } from "../shared/limits.ts";
-import type { QueuedKem } from "./ports.ts";
-import type { KemRecord } from "../shared/kem-record.ts";
-import { kemToRecord } from "./codec.ts";
 import { codeName } from "../../sdk/code-names.ts";
+import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import { InvalidInputError } from "../shared/errors.ts";
+import { checkMetadataSize, recordToKem, validateKemId } from "../shared/kem-mapping.ts";
+import type { KemRecord, KemWrite } from "../shared/kem-record.ts";
+import type { KemLimits } from "../shared/limits.ts";
+import { kemToRecord } from "./codec.ts";
+import type { QueuedKem } from "./ports.ts";
 
 /** The outcome of one item: GLM's stored version, or why GLM rejected it (`code` is a Connect code name). */
 export type StoredOutcome = { record: KemRecord } | { error: { code: string; message: string } };
@@ -42,15 +41,21 @@ export function createRpcGlmWriter(transport: Transport, timeoutMs = 30_000): Gl
   const glm = createClient(GlobalLongTermMemoryService, transport);
   return {
     async write(batch, signal) {
-      const res = await glm.batchStoreKEMs({ kems: batch.map((q) => recordToKem(q.record)), idempotencyKeys: batch.map((q) => q.idempotencyKey) }, { signal, timeoutMs });
-      const out: StoredOutcome[] = batch.map(() => ({ error: { code: "internal", message: "GLM answered no result for this item" } }));
+      const res = await glm.batchStoreKEMs(
+        { kems: batch.map((q) => recordToKem(q.record)), idempotencyKeys: batch.map((q) => q.idempotencyKey) },
+        { signal, timeoutMs },
+      );
+      const out: StoredOutcome[] = batch.map(() => ({
+        error: { code: "internal", message: "GLM answered no result for this item" },
+      }));
       for (const r of res.results) {
         const q = batch[r.index];
         if (!q) continue;
         if (r.outcome.case === "kem") {
           const stored = kemToRecord(r.outcome.value);
           out[r.index] = { record: { ...stored, embedding: stored.embedding ?? q.record.embedding } };
-        } else if (r.outcome.case === "error") out[r.index] = { error: { code: r.outcome.value.code, message: r.outcome.value.message } };
+        } else if (r.outcome.case === "error")
+          out[r.index] = { error: { code: r.outcome.value.code, message: r.outcome.value.message } };
       }
       return out;
     },
@@ -64,7 +69,10 @@ export interface KemBatchRepository {
    * answer the KEM stored then. Throws when the store stays busy or fails (nothing stored).
    * @returns one outcome per item, in order.
    */
-  write(items: KemWrite[], keys?: (string | undefined)[]): Promise<({ record: KemRecord } | { error: { code: Code; message: string } })[]>;
+  write(
+    items: KemWrite[],
+    keys?: (string | undefined)[],
+  ): Promise<({ record: KemRecord } | { error: { code: Code; message: string } })[]>;
 }
 
 /**
@@ -75,13 +83,18 @@ export interface KemBatchRepository {
  */
 export function checkQueuedWrite(rec: KemRecord, limits: KemLimits): void {
   validateKemId(rec.id, limits, "kem.id");
-  if (rec.contentType.length > limits.maxIdLength) throw new InvalidInputError(`kem.content_type is longer than ${limits.maxIdLength} characters`);
+  if (rec.contentType.length > limits.maxIdLength)
+    throw new InvalidInputError(`kem.content_type is longer than ${limits.maxIdLength} characters`);
   if (rec.content.byteLength === 0) throw new InvalidInputError("kem.content is empty");
-  if (rec.content.byteLength > limits.maxContentBytes) throw new InvalidInputError(`kem.content is ${rec.content.byteLength} bytes, over the limit of ${limits.maxContentBytes}`);
+  if (rec.content.byteLength > limits.maxContentBytes)
+    throw new InvalidInputError(
+      `kem.content is ${rec.content.byteLength} bytes, over the limit of ${limits.maxContentBytes}`,
+    );
   checkMetadataSize(rec.metadata, limits);
   const e = rec.embedding;
   if (e) {
-    if (e.length !== limits.dimension) throw new InvalidInputError(`kem.embeddings has dimension ${e.length} (expected ${limits.dimension})`);
+    if (e.length !== limits.dimension)
+      throw new InvalidInputError(`kem.embeddings has dimension ${e.length} (expected ${limits.dimension})`);
     let norm = 0;
     for (let i = 0; i < e.length; i++) norm += e[i]! * e[i]!;
     if (!Number.isFinite(norm)) throw new InvalidInputError("kem.embeddings holds a value that is not a finite number");
@@ -108,16 +121,28 @@ export function createRepositoryGlmWriter(repository: KemBatchRepository, limits
         try {
           checkQueuedWrite(r, limits);
         } catch (err) {
-          out[i] = { error: { code: codeName((err as InvalidInputError).code ?? Code.InvalidArgument), message: (err as Error).message } };
+          out[i] = {
+            error: {
+              code: codeName((err as InvalidInputError).code ?? Code.InvalidArgument),
+              message: (err as Error).message,
+            },
+          };
           return;
         }
-        items.push({ id: r.id, contentType: r.contentType || "text/plain", content: r.content, metadata: r.metadata, embedding: r.embedding });
+        items.push({
+          id: r.id,
+          contentType: r.contentType || "text/plain",
+          content: r.content,
+          metadata: r.metadata,
+          embedding: r.embedding,
+        });
         keys.push(q.idempotencyKey || undefined);
         at.push(i);
       });
       const stored = items.length > 0 ? await repository.write(items, keys) : [];
       stored.forEach((o, j) => {
-        out[at[j]!] = "record" in o ? { record: o.record } : { error: { code: codeName(o.error.code), message: o.error.message } };
+        out[at[j]!] =
+          "record" in o ? { record: o.record } : { error: { code: codeName(o.error.code), message: o.error.message } };
       });
       return out;
     },

@@ -15,11 +15,11 @@
  * @module
  */
 import { v7 as uuidv7 } from "uuid";
-import type { PersistQueue, QueuedKem } from "./ports.ts";
+import { SWM_DEFAULTS } from "../shared/defaults.ts";
 import type { KemRecord } from "../shared/kem-record.ts";
 import type { RedisConnection } from "../swm/redis/connection.ts";
 import { decodeRecord, encodeRecord, RecordFormatError } from "./codec.ts";
-import { SWM_DEFAULTS } from "../shared/defaults.ts";
+import type { PersistQueue, QueuedKem } from "./ports.ts";
 import { LOCAL_RECORDS_MAX } from "./sqlite-queue.ts";
 
 /** Options of {@link createRedisPersistQueue}. */
@@ -59,10 +59,21 @@ function toQueued(entries: StreamEntry[], unreadable: Unreadable[], local: Map<s
     const kem = f.get("kem");
     try {
       if (!key || !kem) throw new RecordFormatError("stream entry has no key or kem field");
-      out.push({ handle, idempotencyKey: key.toString(), record: local.get(handle) ?? decodeRecord(kem), enqueuedAtMs: Number(handle.split("-")[0]) });
+      out.push({
+        handle,
+        idempotencyKey: key.toString(),
+        record: local.get(handle) ?? decodeRecord(kem),
+        enqueuedAtMs: Number(handle.split("-")[0]),
+      });
     } catch (err) {
       if (!(err instanceof RecordFormatError)) throw err;
-      unreadable.push({ handle, key: key ?? Buffer.alloc(0), kem: kem ?? Buffer.alloc(0), error: err.message, newerVersion: err.newerVersion });
+      unreadable.push({
+        handle,
+        key: key ?? Buffer.alloc(0),
+        kem: kem ?? Buffer.alloc(0),
+        error: err.message,
+        newerVersion: err.newerVersion,
+      });
     }
   }
   return out;
@@ -136,7 +147,15 @@ export async function createRedisPersistQueue(options: RedisPersistQueueOptions)
       await Promise.all(
         records.map(async (r) => {
           const bytes = encodeRecord(r);
-          const id = await redis.cmd<string>(["XADD", key, "*", "key", uuidv7(), "kem", Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]);
+          const id = await redis.cmd<string>([
+            "XADD",
+            key,
+            "*",
+            "key",
+            uuidv7(),
+            "kem",
+            Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+          ]);
           // A claim reading the entry before this reply arrived decodes it instead.
           if (local.size < LOCAL_RECORDS_MAX) local.set(String(id), r);
         }),
@@ -154,20 +173,66 @@ export async function createRedisPersistQueue(options: RedisPersistQueueOptions)
       if (recover) {
         nextRecovery = now + recoverEveryMs;
         outstanding.clear(); // what is still ours is read back below (the rest by a later recovery)
-        const auto = await redis.bin<[Buffer, StreamEntry[], unknown]>(["XAUTOCLAIM", key, group, consumer, idle, "0-0", "COUNT", String(max)]);
+        const auto = await redis.bin<[Buffer, StreamEntry[], unknown]>([
+          "XAUTOCLAIM",
+          key,
+          group,
+          consumer,
+          idle,
+          "0-0",
+          "COUNT",
+          String(max),
+        ]);
         add(toQueued(auto[1] ?? [], unreadable, local));
-        if (seen.size < max) add(toQueued(streamOf(await redis.bin(["XREADGROUP", "GROUP", group, consumer, "COUNT", String(max), "STREAMS", key, "0"])), unreadable, local));
+        if (seen.size < max)
+          add(
+            toQueued(
+              streamOf(
+                await redis.bin(["XREADGROUP", "GROUP", group, consumer, "COUNT", String(max), "STREAMS", key, "0"]),
+              ),
+              unreadable,
+              local,
+            ),
+          );
         if (seen.size > 0) await redis.cmd(["XCLAIM", key, group, consumer, "0", ...seen.keys(), "JUSTID"]); // reset idle: still ours
       }
-      if (seen.size < max) add(toQueued(streamOf(await redis.bin(["XREADGROUP", "GROUP", group, consumer, "COUNT", String(max - seen.size), "STREAMS", key, ">"])), unreadable, local));
+      if (seen.size < max)
+        add(
+          toQueued(
+            streamOf(
+              await redis.bin([
+                "XREADGROUP",
+                "GROUP",
+                group,
+                consumer,
+                "COUNT",
+                String(max - seen.size),
+                "STREAMS",
+                key,
+                ">",
+              ]),
+            ),
+            unreadable,
+            local,
+          ),
+        );
       for (const h of seen.keys()) outstanding.add(h);
       const dead = unreadable.filter((u) => !u.newerVersion);
       if (dead.length > 0) {
-        await redis.script(SET_ASIDE, [key, deadKey], [group, ...dead.flatMap((u) => [u.handle, u.key, u.kem, u.error])]);
-        for (const d of dead) options.log?.warn({ entry: d.handle, error: d.error }, `unreadable write-behind entry moved to ${deadKey}`);
+        await redis.script(
+          SET_ASIDE,
+          [key, deadKey],
+          [group, ...dead.flatMap((u) => [u.handle, u.key, u.kem, u.error])],
+        );
+        for (const d of dead)
+          options.log?.warn({ entry: d.handle, error: d.error }, `unreadable write-behind entry moved to ${deadKey}`);
       }
       // Entries of a newer format stay pending: a newer process takes them over after claimIdleMs.
-      if (unreadable.length > dead.length) options.log?.warn({ entries: unreadable.length - dead.length }, "write-behind entries of a newer format left for a newer DCSM process");
+      if (unreadable.length > dead.length)
+        options.log?.warn(
+          { entries: unreadable.length - dead.length },
+          "write-behind entries of a newer format left for a newer DCSM process",
+        );
       return [...seen.values()].sort((a, b) => compareIds(a.handle, b.handle));
     },
     async ack(handles) {
@@ -180,7 +245,10 @@ export async function createRedisPersistQueue(options: RedisPersistQueueOptions)
     },
     async stats() {
       // Issued together: node-redis pipelines them into one round trip.
-      const [len, first] = await Promise.all([redis.cmd(["XLEN", key]), redis.cmd<[string, string[]][]>(["XRANGE", key, "-", "+", "COUNT", "1"])]);
+      const [len, first] = await Promise.all([
+        redis.cmd(["XLEN", key]),
+        redis.cmd<[string, string[]][]>(["XRANGE", key, "-", "+", "COUNT", "1"]),
+      ]);
       const depth = Number(len);
       if (depth === 0) local.clear();
       const t = first[0] ? Number(first[0][0].split("-")[0]) : 0;

@@ -15,11 +15,11 @@
  * @module
  */
 import { v7 as uuidv7 } from "uuid";
-import { openWalDatabase } from "../shared/sqlite-open.ts";
-import type { PersistQueue, QueuedKem } from "./ports.ts";
-import type { KemRecord } from "../shared/kem-record.ts";
-import { decodeRecord, encodeRecord, RecordFormatError } from "./codec.ts";
 import { SWM_DEFAULTS } from "../shared/defaults.ts";
+import type { KemRecord } from "../shared/kem-record.ts";
+import { openWalDatabase } from "../shared/sqlite-open.ts";
+import { decodeRecord, encodeRecord, RecordFormatError } from "./codec.ts";
+import type { PersistQueue, QueuedKem } from "./ports.ts";
 
 /** A queue row as a claim reads it (the record's bytes are read separately, when needed). */
 interface ClaimedRow {
@@ -67,14 +67,18 @@ export function createSqlitePersistQueue(options: SqlitePersistQueueOptions): Pe
     claimed_by TEXT,
     claimed_until_ms INTEGER
   )`);
-  db.exec("CREATE TABLE IF NOT EXISTS swm_persist_leases (seq INTEGER PRIMARY KEY, claimed_by TEXT NOT NULL, claimed_until_ms INTEGER NOT NULL)");
+  db.exec(
+    "CREATE TABLE IF NOT EXISTS swm_persist_leases (seq INTEGER PRIMARY KEY, claimed_by TEXT NOT NULL, claimed_until_ms INTEGER NOT NULL)",
+  );
   db.exec(`CREATE TABLE IF NOT EXISTS swm_persist_dead (
     seq INTEGER PRIMARY KEY, idempotency_key TEXT NOT NULL, kem BLOB NOT NULL, enqueued_at_ms INTEGER NOT NULL, error TEXT NOT NULL, failed_at_ms INTEGER NOT NULL
   )`);
   db.exec("CREATE INDEX IF NOT EXISTS swm_persist_queue_enqueued ON swm_persist_queue (enqueued_at_ms)"); // depth and age without a table scan
   const me = uuidv7();
   const lease = options.claimIdleMs ?? SWM_DEFAULTS.claimIdleMs;
-  const insert = db.query<unknown, [string, Uint8Array, number]>("INSERT INTO swm_persist_queue (idempotency_key, kem, enqueued_at_ms) VALUES (?, ?, ?)");
+  const insert = db.query<unknown, [string, Uint8Array, number]>(
+    "INSERT INTO swm_persist_queue (idempotency_key, kem, enqueued_at_ms) VALUES (?, ?, ?)",
+  );
   // Leases live in their own small table: setting them on the queue rows rewrote each 2 KB row
   // (its page) into the WAL on every claim, 2-3x the cost of the claim itself. The queue's own
   // claim columns are still honoured, for rows leased by an earlier version sharing the file.
@@ -91,7 +95,9 @@ export function createSqlitePersistQueue(options: SqlitePersistQueueOptions): Pe
    * so rows another process acknowledged do not stay here.
    */
   const local = new Map<number, KemRecord>();
-  const setLease = db.query<unknown, [number, string, number]>("INSERT OR REPLACE INTO swm_persist_leases (seq, claimed_by, claimed_until_ms) VALUES (?, ?, ?)");
+  const setLease = db.query<unknown, [number, string, number]>(
+    "INSERT OR REPLACE INTO swm_persist_leases (seq, claimed_by, claimed_until_ms) VALUES (?, ?, ?)",
+  );
   /** Leases up to `max` rows; a row not held in memory comes with its stored bytes. */
   const claimTx = db.transaction((now: number, max: number) => {
     const rows = selectClaimable.all(me, now, me, now, max);
@@ -185,12 +191,22 @@ export function createSqlitePersistQueue(options: SqlitePersistQueueOptions): Pe
       const newer: number[] = [];
       for (const { row: r, record, kem } of claimed) {
         if (record) {
-          out.push({ handle: String(r.seq), idempotencyKey: r.idempotency_key, record, enqueuedAtMs: r.enqueued_at_ms });
+          out.push({
+            handle: String(r.seq),
+            idempotencyKey: r.idempotency_key,
+            record,
+            enqueuedAtMs: r.enqueued_at_ms,
+          });
           continue;
         }
         if (!kem) continue; // acknowledged by another process between the select and the read (same transaction: not expected)
         try {
-          out.push({ handle: String(r.seq), idempotencyKey: r.idempotency_key, record: decodeRecord(kem), enqueuedAtMs: r.enqueued_at_ms });
+          out.push({
+            handle: String(r.seq),
+            idempotencyKey: r.idempotency_key,
+            record: decodeRecord(kem),
+            enqueuedAtMs: r.enqueued_at_ms,
+          });
         } catch (err) {
           if (!(err instanceof RecordFormatError)) throw err;
           if (err.newerVersion) newer.push(r.seq);
@@ -199,8 +215,16 @@ export function createSqlitePersistQueue(options: SqlitePersistQueueOptions): Pe
       }
       if (dead.length > 0 || newer.length > 0) {
         setAsideTx.immediate(dead, newer);
-        for (const d of dead) options.log?.warn({ seq: d.row.seq, error: d.error }, "unreadable write-behind record moved to swm_persist_dead");
-        if (newer.length > 0) options.log?.warn({ rows: newer.length }, "write-behind records of a newer format left for a newer DCSM process");
+        for (const d of dead)
+          options.log?.warn(
+            { seq: d.row.seq, error: d.error },
+            "unreadable write-behind record moved to swm_persist_dead",
+          );
+        if (newer.length > 0)
+          options.log?.warn(
+            { rows: newer.length },
+            "write-behind records of a newer format left for a newer DCSM process",
+          );
       }
       return out;
     },

@@ -11,11 +11,11 @@
  */
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { ExponentialBackoff, handleWhen, retry } from "cockatiel";
-import type { WorkingSet } from "../swm/ports.ts";
-import type { PersistQueue, QueueStats, QueuedKem } from "./ports.ts";
-import type { KemRecord } from "../shared/kem-record.ts";
-import { createRpcGlmWriter, type GlmBatchWriter } from "./glm-writer.ts";
 import { SWM_DEFAULTS } from "../shared/defaults.ts";
+import type { KemRecord } from "../shared/kem-record.ts";
+import type { WorkingSet } from "../swm/ports.ts";
+import { createRpcGlmWriter, type GlmBatchWriter } from "./glm-writer.ts";
+import type { PersistQueue, QueuedKem, QueueStats } from "./ports.ts";
 
 function sameBytes(a: ArrayBufferView | null, b: ArrayBufferView | null): boolean {
   if (a === b) return true;
@@ -25,7 +25,12 @@ function sameBytes(a: ArrayBufferView | null, b: ArrayBufferView | null): boolea
 
 /** GLM stored the KEM as queued (only its timestamps differ): the cache's refresh can skip the payload. */
 function sameBody(stored: KemRecord, queued: KemRecord): boolean {
-  return stored.contentType === queued.contentType && sameBytes(stored.content, queued.content) && sameBytes(stored.embedding, queued.embedding) && (stored.metadata === queued.metadata || JSON.stringify(stored.metadata) === JSON.stringify(queued.metadata));
+  return (
+    stored.contentType === queued.contentType &&
+    sameBytes(stored.content, queued.content) &&
+    sameBytes(stored.embedding, queued.embedding) &&
+    (stored.metadata === queued.metadata || JSON.stringify(stored.metadata) === JSON.stringify(queued.metadata))
+  );
 }
 
 /** Options of {@link createWriteBehindWorker}. */
@@ -82,7 +87,15 @@ export interface WriteBehindWorker {
   stop(): Promise<void>;
 }
 
-const TRANSIENT = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.ResourceExhausted, Code.Aborted, Code.Internal, Code.Unknown, Code.Canceled]);
+const TRANSIENT = new Set([
+  Code.Unavailable,
+  Code.DeadlineExceeded,
+  Code.ResourceExhausted,
+  Code.Aborted,
+  Code.Internal,
+  Code.Unknown,
+  Code.Canceled,
+]);
 
 /**
  * Starts a worker draining `queue` into GLM.
@@ -99,7 +112,13 @@ export function createWriteBehindWorker(options: WriteBehindOptions): WriteBehin
   let wake: (() => void) | null = null;
   const policy = retry(
     handleWhen((err) => !(err instanceof ConnectError) || TRANSIENT.has(err.code)),
-    { maxAttempts: Number.MAX_SAFE_INTEGER, backoff: new ExponentialBackoff({ initialDelay: options.retryInitialMs ?? 100, maxDelay: options.retryMaxMs ?? 5000 }) },
+    {
+      maxAttempts: Number.MAX_SAFE_INTEGER,
+      backoff: new ExponentialBackoff({
+        initialDelay: options.retryInitialMs ?? 100,
+        maxDelay: options.retryMaxMs ?? 5000,
+      }),
+    },
   );
   policy.onRetry(({ delay }) => {
     counters.failedAttempts++;
@@ -126,7 +145,11 @@ export function createWriteBehindWorker(options: WriteBehindOptions): WriteBehin
       if (dropped.length > 0) {
         await queue.ack(dropped.map((q) => q.handle));
         counters.rejected += dropped.length;
-        for (const q of dropped) options.log?.warn({ kemId: q.record.id, reason: conflicts.get(q.record.id) }, "write-behind KEM not written: its id is owned by another namespace in GLM; dropped");
+        for (const q of dropped)
+          options.log?.warn(
+            { kemId: q.record.id, reason: conflicts.get(q.record.id) },
+            "write-behind KEM not written: its id is owned by another namespace in GLM; dropped",
+          );
         batch = batch.filter((q) => !conflicts.has(q.record.id));
         if (batch.length === 0) return;
       }
@@ -143,7 +166,17 @@ export function createWriteBehindWorker(options: WriteBehindOptions): WriteBehin
       const q = batch[i]!;
       if ("record" in o) {
         counters.persisted++;
-        if (workingSet) refreshes.push(workingSet.refresh(o.record, q.record.updatedAtUs, { agentId: "swm-write-behind", details: "refreshed with the GLM version after write-behind" }, sameBody(o.record, q.record)).catch(() => {}));
+        if (workingSet)
+          refreshes.push(
+            workingSet
+              .refresh(
+                o.record,
+                q.record.updatedAtUs,
+                { agentId: "swm-write-behind", details: "refreshed with the GLM version after write-behind" },
+                sameBody(o.record, q.record),
+              )
+              .catch(() => {}),
+          );
       } else {
         counters.rejected++;
         options.log?.warn({ kemId: q.record.id, error: o.error }, "GLM rejected a write-behind KEM; dropped");

@@ -28,7 +28,10 @@ test("bench --json, bench:compare and bench:report on the self-test case", async
   const doc = JSON.parse(readFileSync(a, "utf8"));
   expect(doc.bun).toBe(Bun.version);
   expect(doc.commit).toBeTruthy();
-  expect(doc.results.map((r: { case: string }) => r.case)).toEqual(["bench.selftest/noop", "bench.selftest/noop-async"]);
+  expect(doc.results.map((r: { case: string }) => r.case)).toEqual([
+    "bench.selftest/noop",
+    "bench.selftest/noop-async",
+  ]);
   const cand = doc.results[1];
   expect(cand.n).toBe(2000);
   expect(cand.runs).toHaveLength(2);

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { spawn, type Subprocess } from "bun";
+import { type Subprocess, spawn } from "bun";
 import { buildBinary } from "../../scripts/build-binary.ts";
 import { createAgentSDK, EventType, kemText } from "../../sdk/server.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
@@ -28,7 +28,16 @@ beforeAll(async () => {
   home = tempDir("dcsm-binary-run-");
   proc = spawn([outfile, "serve"], {
     cwd: home,
-    env: { PATH: "/usr/bin:/bin", HOME: home, DCSM_HTTP_PORT: "0", DCSM_GRPC_PORT: "0", DCSM_MODEL_OFFLINE: "true", DCSM_WARMUP: "quick", DCSM_LOG_LEVEL: "warn", DCSM_SWM_HEARTBEAT_MS: "200" },
+    env: {
+      PATH: "/usr/bin:/bin",
+      HOME: home,
+      DCSM_HTTP_PORT: "0",
+      DCSM_GRPC_PORT: "0",
+      DCSM_MODEL_OFFLINE: "true",
+      DCSM_WARMUP: "quick",
+      DCSM_LOG_LEVEL: "warn",
+      DCSM_SWM_HEARTBEAT_MS: "200",
+    },
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
@@ -38,7 +47,8 @@ beforeAll(async () => {
   while (!/gRPC on (\S+)/.test(out)) {
     if (Date.now() > deadline) throw new Error(`dcsm did not start: ${out}`);
     const r = await reader.read();
-    if (r.done) throw new Error(`dcsm exited (${await proc.exited}): ${out}\n${await new Response(proc.stderr).text()}`);
+    if (r.done)
+      throw new Error(`dcsm exited (${await proc.exited}): ${out}\n${await new Response(proc.stderr).text()}`);
     out += new TextDecoder().decode(r.value);
   }
   outDone = (async () => {
@@ -68,7 +78,9 @@ test("the executable serves the console and all services from an empty folder", 
   const ingest = await sdk.kps.processRawData({
     sourcePath: "src/locks.ts",
     contentType: "text/x-typescript",
-    rawContent: new TextEncoder().encode("/** Releases a lock when its lease ends. */\nexport function releaseLock(id: string): void {\n  console.log(id);\n}\n\nexport class PastaTimer {\n  boilMinutes = 9;\n}\n"),
+    rawContent: new TextEncoder().encode(
+      "/** Releases a lock when its lease ends. */\nexport function releaseLock(id: string): void {\n  console.log(id);\n}\n\nexport class PastaTimer {\n  boilMinutes = 9;\n}\n",
+    ),
   });
   expect(ingest.success).toBe(true);
   const hits = await sdk.searchGlm("how is a lock released", { pageSize: 2 });
@@ -77,7 +89,10 @@ test("the executable serves the console and all services from an empty folder", 
   expect(hits.kems[0]!.metadata?.language).toBe("typescript");
 
   const seen: string[] = [];
-  const sub = sdk.handleSwmEvents({}, (ev) => void (ev.eventType === EventType.KEM_PUBLISHED && seen.push(ev.kemPayload!.id)));
+  const sub = sdk.handleSwmEvents(
+    {},
+    (ev) => void (ev.eventType === EventType.KEM_PUBLISHED && seen.push(ev.kemPayload!.id)),
+  );
   await sub.ready;
   const grpc = createAgentSDK({ baseUrl: grpcUrl, agentId: "bin-grpc" }); // gRPC over HTTP/2
   const web = createAgentSDK({ baseUrl: httpUrl, protocol: "grpc-web", agentId: "bin-web" });
@@ -101,7 +116,12 @@ test("every worker thread started inside the executable (none fell back)", async
 test("the unpacked cache holds the native addons and the model", () => {
   const cache = join(home, ".cache", "dcsm");
   const [build] = readdirSync(cache);
-  for (const f of ["native/libonnxruntime.so.1", "native/onnxruntime_binding.node", "native/usearch.node", "models/all-MiniLM-L6-v2/onnx/model_quantized.onnx"]) {
+  for (const f of [
+    "native/libonnxruntime.so.1",
+    "native/onnxruntime_binding.node",
+    "native/usearch.node",
+    "models/all-MiniLM-L6-v2/onnx/model_quantized.onnx",
+  ]) {
     expect(existsSync(join(cache, build!, f))).toBe(true);
   }
 });

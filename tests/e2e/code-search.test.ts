@@ -6,14 +6,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT } from "../../runtime/config.ts";
 import { createDcsmClients, type DcsmClients } from "../../runtime/cli/clients.ts";
-import { createNodeTransport } from "../../sdk/server.ts";
 import { walkIngestFiles } from "../../runtime/cli/file-walker.ts";
-import { ingestPaths, type IngestReport } from "../../runtime/cli/ingest.ts";
+import { type IngestReport, ingestPaths } from "../../runtime/cli/ingest.ts";
 import { searchText } from "../../runtime/cli/search.ts";
 import { watchFolders } from "../../runtime/cli/watch.ts";
+import { REPO_ROOT } from "../../runtime/config.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
+import { createNodeTransport } from "../../sdk/server.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -22,8 +22,13 @@ let server: DcsmServer;
 let clients: DcsmClients;
 let first: IngestReport;
 /** Some of this repository's GLM, KPS and SWM sources (~110 chunks: the model is the cost on 2 cores). */
-const PICK = /^services\/(glm\/store\/|glm\/kem-repository|kps\/embedder\/|kps\/openai\/openai-api|swm\/coordination\/)/;
-const only = new Set(walkIngestFiles([REPO_ROOT]).map((f) => f.sourcePath).filter((p) => PICK.test(p)));
+const PICK =
+  /^services\/(glm\/store\/|glm\/kem-repository|kps\/embedder\/|kps\/openai\/openai-api|swm\/coordination\/)/;
+const only = new Set(
+  walkIngestFiles([REPO_ROOT])
+    .map((f) => f.sourcePath)
+    .filter((p) => PICK.test(p)),
+);
 
 beforeAll(async () => {
   server = await startTestServer();
@@ -74,7 +79,10 @@ describe("deleted files and --watch", () => {
   test("a deleted file's chunks are removed; --watch re-indexes an edited file", async () => {
     const root = tempDir("dcsm-watch-");
     mkdirSync(join(root, "src"));
-    writeFileSync(join(root, "src/locks.ts"), "/** Releases the lock when its lease expires. */\nexport function releaseLock(id: string) {\n  return id;\n}\n");
+    writeFileSync(
+      join(root, "src/locks.ts"),
+      "/** Releases the lock when its lease expires. */\nexport function releaseLock(id: string) {\n  return id;\n}\n",
+    );
     writeFileSync(join(root, "src/old.py"), "def parse_invoice(text):\n    return text.split(',')\n");
     await ingestPaths(clients, [root], { progress: false });
     expect((await searchText(clients, "parse an invoice", 1, { language: "python" }))[0]?.source).toBe("src/old.py");
@@ -88,7 +96,10 @@ describe("deleted files and --watch", () => {
     const rounds: IngestReport[] = [];
     const watching = watchFolders(clients, [root], stop.signal, { debounceMs: 100, onRound: (r) => rounds.push(r) });
     await Bun.sleep(200);
-    writeFileSync(join(root, "src/locks.ts"), "/** Renews a lock's lease before it expires. */\nexport function renewLease(id: string) {\n  return id;\n}\n");
+    writeFileSync(
+      join(root, "src/locks.ts"),
+      "/** Renews a lock's lease before it expires. */\nexport function renewLease(id: string) {\n  return id;\n}\n",
+    );
     await waitFor(() => rounds.length > 0, { timeoutMs: 10_000, intervalMs: 100, what: "a watch round" });
     stop.abort();
     await watching;

@@ -8,17 +8,17 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
+import { type ClientHttp2Session, connect as h2Connect } from "node:http2";
 import { connect as netConnect, type Socket } from "node:net";
-import { connect as h2Connect, type ClientHttp2Session } from "node:http2";
 import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { bearerAuth } from "../../sdk/auth.ts";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { Health } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
-import { bearerAuth } from "../../sdk/auth.ts";
-import { startServeProcess, type ServeProcess } from "../helpers/serve-process.ts";
-import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 import { codeOf } from "../helpers/connect-code.ts";
 import { responseHead } from "../helpers/response-head.ts";
+import { type ServeProcess, startServeProcess } from "../helpers/serve-process.ts";
+import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 
 const KEY = "dcsm_early-auth-test-key";
 const BODY_BYTES = Math.round(13.8 * 1024 * 1024);
@@ -43,7 +43,9 @@ function http1Partial(baseUrl: string, contentType: string, sendBytes: number, t
   const u = new URL(baseUrl);
   const sock: Socket = netConnect(Number(u.port), u.hostname);
   const head = responseHead(sock, timeoutMs);
-  sock.write(`POST ${STORE_PATH} HTTP/1.1\r\nhost: ${u.host}\r\ncontent-type: ${contentType}\r\ncontent-length: ${BODY_BYTES}\r\n\r\n`);
+  sock.write(
+    `POST ${STORE_PATH} HTTP/1.1\r\nhost: ${u.host}\r\ncontent-type: ${contentType}\r\ncontent-length: ${BODY_BYTES}\r\n\r\n`,
+  );
   sock.write(Buffer.alloc(sendBytes, 0x61));
   return head;
 }
@@ -57,7 +59,12 @@ function grpcPartial(baseUrl: string, sendBytes: number, timeoutMs: number): Pro
       session.destroy();
       reject(new Error(`no gRPC response within ${timeoutMs} ms`));
     }, timeoutMs);
-    const stream = session.request({ ":method": "POST", ":path": STORE_PATH, "content-type": "application/grpc", te: "trailers" });
+    const stream = session.request({
+      ":method": "POST",
+      ":path": STORE_PATH,
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
     stream.on("error", () => {});
     stream.on("response", (headers) => {
       clearTimeout(timer);
@@ -91,7 +98,9 @@ describe("unauthenticated RPCs are refused before their body is read", () => {
     ];
     for (const t of transports) {
       const glm = createClient(GlobalLongTermMemoryService, t);
-      const codes = await Promise.all(Array.from({ length: 6 }, () => codeOf(glm.storeKEM({ kem: { content: body } }))));
+      const codes = await Promise.all(
+        Array.from({ length: 6 }, () => codeOf(glm.storeKEM({ kem: { content: body } }))),
+      );
       expect(codes).toEqual(Array(6).fill(Code.Unauthenticated));
     }
     const after = rssMiB(srv.proc.pid);
@@ -106,10 +115,16 @@ describe("unauthenticated RPCs are refused before their body is read", () => {
       createGrpcTransport({ baseUrl: srv.grpcUrl, interceptors: [bearerAuth(KEY)] }),
     ];
     for (const t of transports) {
-      const stored = await createClient(GlobalLongTermMemoryService, t).storeKEM({ kem: { content: new TextEncoder().encode("authenticated") } });
+      const stored = await createClient(GlobalLongTermMemoryService, t).storeKEM({
+        kem: { content: new TextEncoder().encode("authenticated") },
+      });
       expect(stored.kem?.id).toBeTruthy();
     }
-    for (const t of [createGrpcTransport({ baseUrl: srv.grpcUrl }), createConnectTransport({ baseUrl: srv.url, httpVersion: "1.1" }), createGrpcWebTransport({ baseUrl: srv.url, httpVersion: "1.1" })]) {
+    for (const t of [
+      createGrpcTransport({ baseUrl: srv.grpcUrl }),
+      createConnectTransport({ baseUrl: srv.url, httpVersion: "1.1" }),
+      createGrpcWebTransport({ baseUrl: srv.url, httpVersion: "1.1" }),
+    ]) {
       const health = createClient(Health, t);
       expect((await health.check({})).status).toBe(1);
       expect(await codeOf(health.check({ service: "x".repeat(70 * 1024) }))).toBe(Code.ResourceExhausted);

@@ -5,8 +5,8 @@
  * `npm run test:soak` (tests/soak/embeddings-soak.ts).
  */
 import { afterAll, expect, test } from "bun:test";
-import { formatSoak, runSoak } from "../soak/soak-runner.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
+import { formatSoak, runSoak } from "../soak/soak-runner.ts";
 
 afterAll(removeTempDirs);
 

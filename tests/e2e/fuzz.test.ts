@@ -9,17 +9,57 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { ClientHttp2Session } from "node:http2";
-import { create, fromBinary, toBinary, toJsonString, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
+import {
+  create,
+  type DescMessage,
+  fromBinary,
+  type MessageInitShape,
+  toBinary,
+  toJsonString,
+} from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { DcsmServer } from "../../runtime/server.ts";
+import {
+  BatchStoreKEMsRequestSchema,
+  GlobalLongTermMemoryService,
+  RetrieveKEMsRequestSchema,
+  StoreKEMRequestSchema,
+} from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import type { KEM } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
-import { BatchStoreKEMsRequestSchema, GlobalLongTermMemoryService, RetrieveKEMsRequestSchema, StoreKEMRequestSchema } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { ProcessRawDataRequestSchema } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
-import { GetCounterRequestSchema, IncrementCounterRequestSchema, PublishKEMToSWMRequestSchema, QuerySWMRequestSchema } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
-import { HealthCheckRequestSchema, HealthCheckResponse_ServingStatus, HealthCheckResponseSchema } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
-import { deepJson, hostileProto, int, invalidUtf8Json, mutate, nestedStructStore, pick, randomBytes, type Rand } from "../helpers/fuzz-inputs.ts";
-import { envelope, fetchPost, grpcStatusOf, h2Post, h2Session, judge, rawHttp, type WireResult } from "../helpers/fuzz-wire.ts";
+import {
+  GetCounterRequestSchema,
+  IncrementCounterRequestSchema,
+  PublishKEMToSWMRequestSchema,
+  QuerySWMRequestSchema,
+} from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import {
+  HealthCheckRequestSchema,
+  HealthCheckResponse_ServingStatus,
+  HealthCheckResponseSchema,
+} from "../../sdk/gen/grpc/health/v1/health_pb.ts";
+import {
+  deepJson,
+  hostileProto,
+  int,
+  invalidUtf8Json,
+  mutate,
+  nestedStructStore,
+  pick,
+  type Rand,
+  randomBytes,
+} from "../helpers/fuzz-inputs.ts";
+import {
+  envelope,
+  fetchPost,
+  grpcStatusOf,
+  h2Post,
+  h2Session,
+  judge,
+  rawHttp,
+  type WireResult,
+} from "../helpers/fuzz-wire.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { removeTempDirs } from "../helpers/temp-dir.ts";
 import { prng, randomVector } from "../helpers/vectors.ts";
@@ -58,21 +98,52 @@ function base<D extends DescMessage>(path: string, schema: D, init: MessageInitS
 }
 
 function bases(rand: Rand): Base[] {
-  const kem = (i: number) => ({ id: `fuzz-base-${i}`, content: enc.encode(`base ${i}`), metadata: { topic: "fuzz", n: i, ok: true, tags: ["a", "b"] }, embeddings: randomVector(384, rand) });
+  const kem = (i: number) => ({
+    id: `fuzz-base-${i}`,
+    content: enc.encode(`base ${i}`),
+    metadata: { topic: "fuzz", n: i, ok: true, tags: ["a", "b"] },
+    embeddings: randomVector(384, rand),
+  });
   const G = "/dcsm.v1.GlobalLongTermMemoryService/";
   const S = "/dcsm.v1.SharedWorkingMemoryService/";
   return [
     base(`${G}StoreKEM`, StoreKEMRequestSchema, { kem: kem(0), idempotencyKey: "fuzz" }),
     base(`${G}StoreKEM`, StoreKEMRequestSchema, { kem: { content: enc.encode("small"), metadata: { a: "b" } } }),
-    base(`${G}BatchStoreKEMs`, BatchStoreKEMsRequestSchema, { kems: [kem(1), { content: enc.encode("x") }, { id: "fuzz-base-2", content: enc.encode("y"), contentType: "text/markdown" }] }),
-    base(`${G}RetrieveKEMs`, RetrieveKEMsRequestSchema, { query: { ids: ["fuzz-base-0", "fuzz-base-1"], metadataFilters: { topic: { kind: { case: "stringValue", value: "fuzz" } } } }, pageSize: 5 }),
-    base(`${G}RetrieveKEMs`, RetrieveKEMsRequestSchema, { query: { embeddingQuery: randomVector(384, rand), updatedAtStart: { seconds: 1n } }, pageSize: 3 }),
+    base(`${G}BatchStoreKEMs`, BatchStoreKEMsRequestSchema, {
+      kems: [
+        kem(1),
+        { content: enc.encode("x") },
+        { id: "fuzz-base-2", content: enc.encode("y"), contentType: "text/markdown" },
+      ],
+    }),
+    base(`${G}RetrieveKEMs`, RetrieveKEMsRequestSchema, {
+      query: {
+        ids: ["fuzz-base-0", "fuzz-base-1"],
+        metadataFilters: { topic: { kind: { case: "stringValue", value: "fuzz" } } },
+      },
+      pageSize: 5,
+    }),
+    base(`${G}RetrieveKEMs`, RetrieveKEMsRequestSchema, {
+      query: { embeddingQuery: randomVector(384, rand), updatedAtStart: { seconds: 1n } },
+      pageSize: 3,
+    }),
     base(`${G}RetrieveKEMs`, RetrieveKEMsRequestSchema, { query: { textQuery: "locks" }, pageSize: 2 }),
-    base(`${S}PublishKEMToSWM`, PublishKEMToSWMRequestSchema, { kemToPublish: kem(3), agentId: "fuzzer", persistToGlmIfNewOrUpdated: true }),
-    base(`${S}QuerySWM`, QuerySWMRequestSchema, { query: { metadataFilters: { n: { kind: { case: "numberValue", value: 3 } } } }, pageSize: 10 }),
+    base(`${S}PublishKEMToSWM`, PublishKEMToSWMRequestSchema, {
+      kemToPublish: kem(3),
+      agentId: "fuzzer",
+      persistToGlmIfNewOrUpdated: true,
+    }),
+    base(`${S}QuerySWM`, QuerySWMRequestSchema, {
+      query: { metadataFilters: { n: { kind: { case: "numberValue", value: 3 } } } },
+      pageSize: 10,
+    }),
     base(`${S}IncrementCounter`, IncrementCounterRequestSchema, { counterId: "fuzz-counter", incrementBy: 3n }),
     base(`${S}GetCounter`, GetCounterRequestSchema, { counterId: "fuzz-counter" }),
-    base("/dcsm.v1.KnowledgeProcessorService/ProcessRawData", ProcessRawDataRequestSchema, { rawContent: enc.encode("A short note about locks."), sourcePath: "fuzz.txt", initialMetadata: { k: 1 } }),
+    base("/dcsm.v1.KnowledgeProcessorService/ProcessRawData", ProcessRawDataRequestSchema, {
+      rawContent: enc.encode("A short note about locks."),
+      sourcePath: "fuzz.txt",
+      initialMetadata: { k: 1 },
+    }),
   ];
 }
 
@@ -100,9 +171,14 @@ function payloadFor(rand: Rand, b: Base, protocol: Protocol): { kind: string; pa
   if (r < 0.65) return { kind: "random", payload: randomBytes(rand, int(rand, rand() < 0.9 ? 256 : 8192)) };
   if (r < 0.8) {
     if (!json) return { kind: "hostile-proto", payload: hostileProto(rand) };
-    return rand() < 0.5 ? { kind: "invalid-utf8", payload: invalidUtf8Json(rand) } : { kind: "deep-json", payload: enc.encode(deepJson(rand, pick(rand, [100, 1000, 10_000]))) };
+    return rand() < 0.5
+      ? { kind: "invalid-utf8", payload: invalidUtf8Json(rand) }
+      : { kind: "deep-json", payload: enc.encode(deepJson(rand, pick(rand, [100, 1000, 10_000]))) };
   }
-  if (r < 0.82) return json ? { kind: "deep-json", payload: enc.encode(deepJson(rand, 10_000)) } : { kind: "nested-struct", payload: nestedStructStore(pick(rand, [200, 2000, 10_000])) };
+  if (r < 0.82)
+    return json
+      ? { kind: "deep-json", payload: enc.encode(deepJson(rand, 10_000)) }
+      : { kind: "nested-struct", payload: nestedStructStore(pick(rand, [200, 2000, 10_000])) };
   if (r < 0.83) return { kind: "oversized", payload: randomBytes(rand, MAX_MESSAGE + 1 + int(rand, 4096)) };
   return { kind: "valid", payload: json ? b.json : b.binary };
 }
@@ -114,15 +190,23 @@ function makeCase(rand: Rand, all: Base[]): Case {
   let contentType = CONTENT_TYPE[protocol];
   if (rand() < 0.04) {
     kind += "+wrong-content-type";
-    contentType = pick(rand, ["text/csv", "application/xml", "application/grpc+thrift", "", "multipart/form-data; boundary=x"]);
+    contentType = pick(rand, [
+      "text/csv",
+      "application/xml",
+      "application/grpc+thrift",
+      "",
+      "multipart/form-data; boundary=x",
+    ]);
   }
   let body = payload;
   if (protocol === "grpc-web" || protocol === "grpc") {
     const f = rand();
     if (f < 0.1) (kind += "+prefix-too-long"), (body = envelope(payload, payload.length + 1 + int(rand, 1 << 20)));
     else if (f < 0.15) (kind += "+prefix-huge"), (body = envelope(payload, 0xffffffff));
-    else if (f < 0.2) (kind += "+prefix-short"), (body = envelope(payload, Math.max(0, payload.length - 1 - int(rand, 8))));
-    else if (f < 0.25) (kind += "+truncated-frame"), (body = envelope(payload).subarray(0, int(rand, 5 + payload.length)));
+    else if (f < 0.2)
+      (kind += "+prefix-short"), (body = envelope(payload, Math.max(0, payload.length - 1 - int(rand, 8))));
+    else if (f < 0.25)
+      (kind += "+truncated-frame"), (body = envelope(payload).subarray(0, int(rand, 5 + payload.length)));
     else if (f < 0.28) (kind += "+bad-flags"), (body = envelope(payload, payload.length, int(rand, 256)));
     else if (f < 0.31) (kind += "+two-frames"), (body = Buffer.concat([envelope(payload), envelope(payload)]));
     else body = envelope(payload);
@@ -144,15 +228,56 @@ function rawRequest(rand: Rand, path: string): { kind: string; bytes: Uint8Array
     case 0:
       return { kind: "raw-garbage", bytes: randomBytes(rand, 1 + int(rand, 512)) };
     case 1:
-      return { kind: "raw-content-length-over-body", bytes: Buffer.concat([head([`POST ${path} HTTP/1.1`, "Host: x", "Content-Type: application/proto", `Content-Length: ${body.length + 100}`]), body]) };
+      return {
+        kind: "raw-content-length-over-body",
+        bytes: Buffer.concat([
+          head([
+            `POST ${path} HTTP/1.1`,
+            "Host: x",
+            "Content-Type: application/proto",
+            `Content-Length: ${body.length + 100}`,
+          ]),
+          body,
+        ]),
+      };
     case 2:
-      return { kind: "raw-bad-chunk", bytes: Buffer.concat([head([`POST ${path} HTTP/1.1`, "Host: x", "Content-Type: application/json", "Transfer-Encoding: chunked"]), enc.encode("zz\r\n{}\r\n0\r\n\r\n")]) };
+      return {
+        kind: "raw-bad-chunk",
+        bytes: Buffer.concat([
+          head([`POST ${path} HTTP/1.1`, "Host: x", "Content-Type: application/json", "Transfer-Encoding: chunked"]),
+          enc.encode("zz\r\n{}\r\n0\r\n\r\n"),
+        ]),
+      };
     case 3:
-      return { kind: "raw-bad-header", bytes: head([`POST ${path} HTTP/1.1`, "Host: x", "Content-Type: application/json", "Bad Header Line", "Content-Length: 0"]) };
+      return {
+        kind: "raw-bad-header",
+        bytes: head([
+          `POST ${path} HTTP/1.1`,
+          "Host: x",
+          "Content-Type: application/json",
+          "Bad Header Line",
+          "Content-Length: 0",
+        ]),
+      };
     case 4:
-      return { kind: "raw-huge-header", bytes: head([`POST ${path} HTTP/1.1`, "Host: x", `X-Big: ${"a".repeat(128 * 1024)}`, "Content-Length: 0"]) };
+      return {
+        kind: "raw-huge-header",
+        bytes: head([`POST ${path} HTTP/1.1`, "Host: x", `X-Big: ${"a".repeat(128 * 1024)}`, "Content-Length: 0"]),
+      };
     case 5:
-      return { kind: "raw-both-lengths", bytes: Buffer.concat([head([`POST ${path} HTTP/1.1`, "Host: x", "Content-Type: application/proto", "Content-Length: 3", "Transfer-Encoding: chunked"]), enc.encode("3\r\nabc\r\n0\r\n\r\n")]) };
+      return {
+        kind: "raw-both-lengths",
+        bytes: Buffer.concat([
+          head([
+            `POST ${path} HTTP/1.1`,
+            "Host: x",
+            "Content-Type: application/proto",
+            "Content-Length: 3",
+            "Transfer-Encoding: chunked",
+          ]),
+          enc.encode("3\r\nabc\r\n0\r\n\r\n"),
+        ]),
+      };
     default:
       return { kind: "raw-bad-request-line", bytes: head([`P\u0000ST ${path}\u0001 HTTP/9.9`, "Host: x"]) };
   }
@@ -161,9 +286,16 @@ function rawRequest(rand: Rand, path: string): { kind: string; bytes: Uint8Array
 /** gRPC Health over HTTP/2 and /health over HTTP/1.1, both must say serving. */
 async function healthy(): Promise<string | undefined> {
   const res = await fetch(`${server.httpUrl}/health`, { signal: AbortSignal.timeout(5000) }).catch((e: Error) => e);
-  if (res instanceof Error || res.status !== 200) return `HTTP /health: ${res instanceof Error ? res.message : res.status}`;
+  if (res instanceof Error || res.status !== 200)
+    return `HTTP /health: ${res instanceof Error ? res.message : res.status}`;
   if (h2.closed || h2.destroyed) h2 = await h2Session(server.grpcUrl);
-  const g = await h2Post(h2, "/grpc.health.v1.Health/Check", CONTENT_TYPE.grpc, envelope(toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, {}))), 5000);
+  const g = await h2Post(
+    h2,
+    "/grpc.health.v1.Health/Check",
+    CONTENT_TYPE.grpc,
+    envelope(toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, {}))),
+    5000,
+  );
   if (g.trailers["grpc-status"] !== "0" || g.body.length < 5) return `gRPC health: ${JSON.stringify(g.trailers)}`;
   const status = fromBinary(HealthCheckResponseSchema, g.body.subarray(5)).status;
   return status === HealthCheckResponse_ServingStatus.SERVING ? undefined : `gRPC health status ${status}`;
@@ -171,9 +303,11 @@ async function healthy(): Promise<string | undefined> {
 
 async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 describe("wire fuzzing", () => {
@@ -196,10 +330,20 @@ describe("wire fuzzing", () => {
 
   test("~3000 random and mutated requests on all protocols: proper errors, no hang, health after every batch, data intact", async () => {
     const rand = prng(SEED);
-    const glm = createClient(GlobalLongTermMemoryService, createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" }));
+    const glm = createClient(
+      GlobalLongTermMemoryService,
+      createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" }),
+    );
     const keep: KEM[] = [];
     for (let i = 0; i < 20; i++) {
-      const { kem } = await glm.storeKEM({ kem: { content: enc.encode(`kept ${i} ✓`), contentType: "text/plain", metadata: { i, team: i % 2 ? "red" : "blue", nested: { deep: [i, "x"] } }, embeddings: randomVector(384, rand) } });
+      const { kem } = await glm.storeKEM({
+        kem: {
+          content: enc.encode(`kept ${i} ✓`),
+          contentType: "text/plain",
+          metadata: { i, team: i % 2 ? "red" : "blue", nested: { deep: [i, "x"] } },
+          embeddings: randomVector(384, rand),
+        },
+      });
       keep.push(kem!);
     }
 
@@ -213,9 +357,13 @@ describe("wire fuzzing", () => {
       await pool(cases, IN_FLIGHT, async (c) => {
         const r = await send(c);
         sent++;
-        const outcome = r.status === 200 ? (r.trailers["grpc-status"] ?? r.headers["grpc-status"] ?? "200") : String(r.status);
+        const outcome =
+          r.status === 200 ? (r.trailers["grpc-status"] ?? r.headers["grpc-status"] ?? "200") : String(r.status);
         tally.set(`${c.protocol} ${outcome}`, (tally.get(`${c.protocol} ${outcome}`) ?? 0) + 1);
-        const wrong = judge(c.protocol === "connect-json" || c.protocol === "connect-proto" ? "connect" : c.protocol, r);
+        const wrong = judge(
+          c.protocol === "connect-json" || c.protocol === "connect-proto" ? "connect" : c.protocol,
+          r,
+        );
         if (wrong) failures.push(`${c.protocol} ${c.path} [${c.kind}, ${c.body.length} bytes]: ${wrong}`);
       });
       // Malformed HTTP/1.1 on raw sockets: a 4xx (or 505) or a closed connection, never a hang or a 5xx.
@@ -226,21 +374,29 @@ describe("wire fuzzing", () => {
         tally.set(`raw ${r.status}`, (tally.get(`raw ${r.status}`) ?? 0) + 1);
         if (r.hang) failures.push(`${raw.kind}: no response before the timeout`);
         // 505 is the HTTP parser's answer to an unknown HTTP version: a client error in substance.
-        else if ((r.status >= 500 && r.status !== 505) || (r.status !== 0 && r.status < 400)) failures.push(`${raw.kind}: status ${r.status}: ${r.raw.slice(0, 200)}`);
+        else if ((r.status >= 500 && r.status !== 505) || (r.status !== 0 && r.status < 400))
+          failures.push(`${raw.kind}: status ${r.status}: ${r.raw.slice(0, 200)}`);
       });
       const sick = await healthy();
       if (sick) failures.push(`after batch ${batch}: ${sick}`);
       expect(sick).toBeUndefined();
     }
     const seconds = (performance.now() - started) / 1000;
-    console.log(`fuzz seed ${SEED}: ${sent} requests in ${seconds.toFixed(1)} s; outcomes ${JSON.stringify(Object.fromEntries([...tally].sort()))}`);
+    console.log(
+      `fuzz seed ${SEED}: ${sent} requests in ${seconds.toFixed(1)} s; outcomes ${JSON.stringify(Object.fromEntries([...tally].sort()))}`,
+    );
     // Failures grouped by kind (numbers blanked) first, then the first 30 in full.
     const groups = new Map<string, number>();
     for (const f of failures) {
       const key = f.replace(/^\S+ \S+ /, "").replace(/\d+/g, "#");
       groups.set(key, (groups.get(key) ?? 0) + 1);
     }
-    expect({ seed: SEED, groups: Object.fromEntries(groups), failures: failures.slice(0, 30), count: failures.length }).toEqual({ seed: SEED, groups: {}, failures: [], count: 0 });
+    expect({
+      seed: SEED,
+      groups: Object.fromEntries(groups),
+      failures: failures.slice(0, 30),
+      count: failures.length,
+    }).toEqual({ seed: SEED, groups: {}, failures: [], count: 0 });
 
     // The KEMs stored before the fuzzing are unchanged.
     const got = await glm.retrieveKEMs({ query: { ids: keep.map((k) => k.id) }, pageSize: 20 });

@@ -32,7 +32,13 @@ async function responseFlags(id: string): Promise<number> {
     const frame = new Uint8Array(5 + msg.byteLength);
     new DataView(frame.buffer).setUint32(1, msg.byteLength);
     frame.set(msg, 5);
-    const stream = session.request({ ":method": "POST", ":path": `/${SharedWorkingMemoryService.typeName}/QuerySWM`, "content-type": "application/grpc", te: "trailers", "grpc-accept-encoding": "gzip" });
+    const stream = session.request({
+      ":method": "POST",
+      ":path": `/${SharedWorkingMemoryService.typeName}/QuerySWM`,
+      "content-type": "application/grpc",
+      te: "trailers",
+      "grpc-accept-encoding": "gzip",
+    });
     stream.end(frame);
     const chunks: Buffer[] = [];
     for await (const c of stream) chunks.push(c as Buffer);

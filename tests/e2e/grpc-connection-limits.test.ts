@@ -5,12 +5,12 @@
  * are capped — so idle connections cannot starve the server.
  */
 import { describe, expect, test } from "bun:test";
-import { connect as netConnect, type Socket } from "node:net";
 import { connect as h2Connect } from "node:http2";
+import { connect as netConnect, type Socket } from "node:net";
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { Health } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
+import { Health } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
 import { codeOf } from "../helpers/connect-code.ts";
 import { serverPerFile } from "../helpers/server-per-file.ts";
 
@@ -20,7 +20,12 @@ const IDLE_MS = 800;
 const WATCHERS = 2;
 let server: DcsmServer;
 
-serverPerFile((s) => (server = s), { grpcMaxConnections: CAP, grpcHandshakeTimeoutMs: HANDSHAKE_MS, grpcIdleTimeoutMs: IDLE_MS, healthMaxWatchers: WATCHERS });
+serverPerFile((s) => (server = s), {
+  grpcMaxConnections: CAP,
+  grpcHandshakeTimeoutMs: HANDSHAKE_MS,
+  grpcIdleTimeoutMs: IDLE_MS,
+  healthMaxWatchers: WATCHERS,
+});
 
 /** Opens a TCP connection that sends nothing; resolves once connected, with its close time (ms since `t0`). */
 function silent(port: number, t0: number): Promise<{ socket: Socket; closedAt: Promise<number> }> {
@@ -40,7 +45,9 @@ describe("gRPC listener connection limits", () => {
     const t0 = performance.now();
     const conns = [];
     for (let i = 0; i < CAP + 10; i++) conns.push(await silent(port, t0));
-    const closed = await Promise.all(conns.map((c) => Promise.race([c.closedAt, Bun.sleep(5000).then(() => Infinity)])));
+    const closed = await Promise.all(
+      conns.map((c) => Promise.race([c.closedAt, Bun.sleep(5000).then(() => Infinity)])),
+    );
     const early = closed.filter((t) => t < HANDSHAKE_MS * 0.8).length;
     const late = closed.filter((t) => t >= HANDSHAKE_MS * 0.8 && t < HANDSHAKE_MS + 2000).length;
     expect(early).toBeGreaterThanOrEqual(10);

@@ -4,14 +4,14 @@
  * gRPC; a deleted KEM's key can be reused; an oversized key is refused for its item only.
  */
 import { describe, expect, test } from "bun:test";
-import { Code, createClient, type Client } from "@connectrpc/connect";
-import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import { type Client, Code, createClient } from "@connectrpc/connect";
 import { newApiKey } from "../../runtime/auth/authenticator.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
+import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { codeOf } from "../helpers/connect-code.ts";
 import { apiKeysFile } from "../helpers/server.ts";
-import { PROTOCOLS, transportTo, type Protocol } from "../helpers/transports.ts";
 import { serverPerFile } from "../helpers/server-per-file.ts";
+import { PROTOCOLS, type Protocol, transportTo } from "../helpers/transports.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -21,7 +21,6 @@ const keyB = newApiKey("agent-b", [`team-b:${ALL}`]);
 let server: DcsmServer;
 
 serverPerFile((s) => (server = s), { apiKeysFile: apiKeysFile([keyA, keyB]) });
-
 
 function glmAs(protocol: Protocol, token: string): Client<typeof GlobalLongTermMemoryService> {
   return createClient(GlobalLongTermMemoryService, transportTo(server, protocol, token));
@@ -52,10 +51,15 @@ describe("idempotency keys between tenants", () => {
     const a = glmAs("connect", keyA.key);
     const stored = (await a.storeKEM({ kem: kem("team-a", "to delete"), idempotencyKey: "reused" })).kem!;
     await a.deleteKEM({ kemId: stored.id });
-    const res = await a.batchStoreKEMs({ kems: [kem("team-a", "again"), kem("team-a", "long key")], idempotencyKeys: ["reused", "k".repeat(257)] });
+    const res = await a.batchStoreKEMs({
+      kems: [kem("team-a", "again"), kem("team-a", "long key")],
+      idempotencyKeys: ["reused", "k".repeat(257)],
+    });
     expect(res.results[0]!.outcome.case).toBe("kem");
     expect((res.results[0]!.outcome.value as { id: string }).id).not.toBe(stored.id);
     expect(res.results[1]!.outcome).toMatchObject({ case: "error", value: { code: "invalid_argument" } });
-    expect(await codeOf(a.storeKEM({ kem: kem("team-a", "x"), idempotencyKey: "k".repeat(257) }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(a.storeKEM({ kem: kem("team-a", "x"), idempotencyKey: "k".repeat(257) }))).toBe(
+      Code.InvalidArgument,
+    );
   });
 });

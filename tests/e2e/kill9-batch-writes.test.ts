@@ -8,10 +8,10 @@
  * log) and with the exact index.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { createClient, type Client } from "@connectrpc/connect";
+import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
-import { startServeProcess, type ServeProcess } from "../helpers/serve-process.ts";
+import { type ServeProcess, startServeProcess } from "../helpers/serve-process.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 import { prng, randomVector } from "../helpers/vectors.ts";
 
@@ -26,7 +26,10 @@ const DIM = 384;
 const BATCH = 50;
 
 function glmClient(url: string): Client<typeof GlobalLongTermMemoryService> {
-  return createClient(GlobalLongTermMemoryService, createConnectTransport({ baseUrl: url, httpVersion: "1.1", useBinaryFormat: true }));
+  return createClient(
+    GlobalLongTermMemoryService,
+    createConnectTransport({ baseUrl: url, httpVersion: "1.1", useBinaryFormat: true }),
+  );
 }
 
 /** Acknowledged ids with their embeddings, and the ids of batches sent but never acknowledged. */
@@ -39,14 +42,25 @@ interface Writes {
  * Sends batches from `writers` concurrent loops until `stop` resolves or a call fails (the kill).
  * @returns the acknowledged ids and those of the batches in flight when the calls failed.
  */
-async function writeUntilFailure(glm: Client<typeof GlobalLongTermMemoryService>, prefix: string, writers: number, into: Writes, onAck: () => void): Promise<void> {
+async function writeUntilFailure(
+  glm: Client<typeof GlobalLongTermMemoryService>,
+  prefix: string,
+  writers: number,
+  into: Writes,
+  onAck: () => void,
+): Promise<void> {
   const rand = prng(prefix.length * 7919 + writers);
   let batchNo = 0;
   await Promise.all(
     Array.from({ length: writers }, async () => {
       for (;;) {
         const b = batchNo++;
-        const kems = Array.from({ length: BATCH }, (_, i) => ({ id: `${prefix}-${b}-${i}`, content: enc.encode(`${prefix} ${b} ${i}`), embeddings: randomVector(DIM, rand), metadata: { batch: b } }));
+        const kems = Array.from({ length: BATCH }, (_, i) => ({
+          id: `${prefix}-${b}-${i}`,
+          content: enc.encode(`${prefix} ${b} ${i}`),
+          embeddings: randomVector(DIM, rand),
+          metadata: { batch: b },
+        }));
         for (const k of kems) into.unacked.add(k.id);
         try {
           const res = await glm.batchStoreKEMs({ kems });
@@ -100,12 +114,23 @@ async function verify(glm: Client<typeof GlobalLongTermMemoryService>, writes: W
     if (hit.kems[0]?.id !== id || !(hit.scores[0]! > 0.9999)) {
       searchMisses++;
       const wide = await glm.retrieveKEMs({ query: { embeddingQuery: vec }, pageSize: 100 });
-      console.log(`search miss: ${id} (top hit ${hit.kems[0]?.id} score ${hit.scores[0]}; rank in top 100: ${wide.kems.findIndex((k) => k.id === id)})`);
+      console.log(
+        `search miss: ${id} (top hit ${hit.kems[0]?.id} score ${hit.scores[0]}; rank in top 100: ${wide.kems.findIndex((k) => k.id === id)})`,
+      );
     }
   }
   const ids = await allIds(glm);
   const known = new Set([...writes.acked.keys(), ...writes.unacked]);
-  return { acked: acked.length, present, searched, searchMisses, total: ids.length, unique: new Set(ids).size, unknown: ids.filter((id) => !known.has(id)).length, inFlightStored: ids.filter((id) => writes.unacked.has(id)).length };
+  return {
+    acked: acked.length,
+    present,
+    searched,
+    searchMisses,
+    total: ids.length,
+    unique: new Set(ids).size,
+    unknown: ids.filter((id) => !known.has(id)).length,
+    inFlightStored: ids.filter((id) => writes.unacked.has(id)).length,
+  };
 }
 
 for (const vectorIndex of ["hnsw", "exact"] as const) {
@@ -152,7 +177,9 @@ for (const vectorIndex of ["hnsw", "exact"] as const) {
       const restartMs = performance.now() - t1;
       glm = glmClient(srv.url);
       const r = await verify(glm, writes);
-      console.log(`kill -9 (${vectorIndex}): killed after ${killedAt.toFixed(0)} ms of writes; restart ${restartMs.toFixed(0)} ms; acked ${r.acked}, present ${r.present}, search misses ${r.searchMisses} of ${r.searched}, rows ${r.total} (unique ${r.unique}), in-flight batches' rows stored ${r.inFlightStored} of ${writes.unacked.size}`);
+      console.log(
+        `kill -9 (${vectorIndex}): killed after ${killedAt.toFixed(0)} ms of writes; restart ${restartMs.toFixed(0)} ms; acked ${r.acked}, present ${r.present}, search misses ${r.searchMisses} of ${r.searched}, rows ${r.total} (unique ${r.unique}), in-flight batches' rows stored ${r.inFlightStored} of ${writes.unacked.size}`,
+      );
       expect(r.present).toBe(r.acked);
       // Exact search must find every KEM first. The HNSW graph (over 20k vectors here) is
       // approximate: on uniformly random 384-dim vectors, its worst case, one self-query in a few

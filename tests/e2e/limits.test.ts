@@ -5,7 +5,7 @@
  * while other subscribers keep receiving every event and publishers never stall.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { connect as tcpConnect, type Socket } from "node:net";
+import { type Socket, connect as tcpConnect } from "node:net";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ConfigError, limitsOf, loadConfig } from "../../runtime/config.ts";
@@ -13,9 +13,9 @@ import type { DcsmServer } from "../../runtime/server.ts";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import { EventType, SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import { codeOf } from "../helpers/connect-code.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { removeTempDirs } from "../helpers/temp-dir.ts";
-import { codeOf } from "../helpers/connect-code.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 
 /** The limits under test, as environment variables (parsed by loadConfig like `dcsm serve` does). */
@@ -50,11 +50,17 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-
 describe("configured limits", () => {
   test("each variable is read, validated and named in errors", () => {
     const c = loadConfig(ENV);
-    expect(limitsOf(c)).toMatchObject({ maxContentBytes: 1000, maxBatchSize: 5, maxPageSize: 7, maxMetadataBytes: 2000, maxMetadataKeys: 4, maxMetadataValueBytes: 300 });
+    expect(limitsOf(c)).toMatchObject({
+      maxContentBytes: 1000,
+      maxBatchSize: 5,
+      maxPageSize: 7,
+      maxMetadataBytes: 2000,
+      maxMetadataKeys: 4,
+      maxMetadataValueBytes: 300,
+    });
     expect([c.swmMaxSubscribers, c.swmSubscriberBuffer]).toEqual([3, 16]);
     expect(() => loadConfig({ DCSM_MAX_METADATA_KEYS: "0" })).toThrow(ConfigError);
     expect(() => loadConfig({ DCSM_SWM_SUBSCRIBER_BUFFER: "lots" })).toThrow(/DCSM_SWM_SUBSCRIBER_BUFFER/);
@@ -82,7 +88,9 @@ describe("GLM, SWM and KPS enforce the configured limits with the documented cod
 
   test("batch size: ResourceExhausted over the limit, fine at it", async () => {
     const { glm } = clients();
-    expect(await codeOf(glm.batchStoreKEMs({ kems: Array.from({ length: 6 }, () => ({ content: x })) }))).toBe(Code.ResourceExhausted);
+    expect(await codeOf(glm.batchStoreKEMs({ kems: Array.from({ length: 6 }, () => ({ content: x })) }))).toBe(
+      Code.ResourceExhausted,
+    );
     expect(await codeOf(glm.batchStoreKEMs({ kems: Array.from({ length: 5 }, () => ({ content: x })) }))).toBe("ok");
   });
 
@@ -97,34 +105,57 @@ describe("GLM, SWM and KPS enforce the configured limits with the documented cod
     const { glm, swm, kps } = clients();
     const longKey = { ["k".repeat(129)]: 1 };
     const bigValue = { big: "v".repeat(400) };
-    const bigTotal = { a: "v".repeat(280), b: "v".repeat(280), c: "v".repeat(280), d: ["v".repeat(280), "v".repeat(280), "v".repeat(280), "v".repeat(280)] };
+    const bigTotal = {
+      a: "v".repeat(280),
+      b: "v".repeat(280),
+      c: "v".repeat(280),
+      d: ["v".repeat(280), "v".repeat(280), "v".repeat(280), "v".repeat(280)],
+    };
     for (const metadata of [fiveKeys, longKey, bigValue, bigTotal]) {
       expect(await codeOf(glm.storeKEM({ kem: { content: x, metadata } }))).toBe(Code.InvalidArgument);
       expect(await codeOf(swm.publishKEMToSWM({ kemToPublish: { content: x, metadata } }))).toBe(Code.InvalidArgument);
-      expect(await codeOf(kps.processRawData({ rawContent: enc.encode("some text"), initialMetadata: metadata }))).toBe(Code.InvalidArgument);
+      expect(await codeOf(kps.processRawData({ rawContent: enc.encode("some text"), initialMetadata: metadata }))).toBe(
+        Code.InvalidArgument,
+      );
     }
-    const batch = await glm.batchStoreKEMs({ kems: [{ content: x, metadata: fiveKeys }, { content: x, metadata: { a: 1, b: 2, c: 3, d: 4 } }] });
+    const batch = await glm.batchStoreKEMs({
+      kems: [
+        { content: x, metadata: fiveKeys },
+        { content: x, metadata: { a: 1, b: 2, c: 3, d: 4 } },
+      ],
+    });
     expect(batch.results.map((r) => r.outcome.case)).toEqual(["error", "kem"]);
-    expect(batch.results[0]!.outcome.value).toMatchObject({ code: "invalid_argument", message: "kem.metadata has 5 keys, over the limit of 4" });
+    expect(batch.results[0]!.outcome.value).toMatchObject({
+      code: "invalid_argument",
+      message: "kem.metadata has 5 keys, over the limit of 4",
+    });
   });
 
   test("UpdateKEM: a merge that would end over the key limit is refused, the stored KEM unchanged", async () => {
     const { glm } = clients();
     const { kem } = await glm.storeKEM({ kem: { content: x, metadata: { a: 1, b: 2, c: 3 } } });
-    expect(await codeOf(glm.updateKEM({ kemId: kem!.id, kemDataUpdate: { metadata: { d: 4, e: 5 } } }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(glm.updateKEM({ kemId: kem!.id, kemDataUpdate: { metadata: { d: 4, e: 5 } } }))).toBe(
+      Code.InvalidArgument,
+    );
     expect((await glm.retrieveKEMs({ query: { ids: [kem!.id] } })).kems[0]!.metadata).toEqual({ a: 1, b: 2, c: 3 });
   });
 
   test("fixed limits: query.ids ≤ 1000, text_query ≤ 4096 characters", async () => {
     const { glm } = clients();
-    expect(await codeOf(glm.retrieveKEMs({ query: { ids: Array.from({ length: 1001 }, (_, i) => `id-${i}`) } }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(glm.retrieveKEMs({ query: { ids: Array.from({ length: 1001 }, (_, i) => `id-${i}`) } }))).toBe(
+      Code.InvalidArgument,
+    );
     expect(await codeOf(glm.retrieveKEMs({ query: { textQuery: "a".repeat(4097) } }))).toBe(Code.InvalidArgument);
   });
 
   test("vector dimension must match the model's (384)", async () => {
     const { glm, swm } = clients();
-    expect(await codeOf(glm.storeKEM({ kem: { content: x, embeddings: new Array(383).fill(0.1) } }))).toBe(Code.InvalidArgument);
-    expect(await codeOf(swm.querySWM({ query: { embeddingQuery: new Array(385).fill(0.1) } }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(glm.storeKEM({ kem: { content: x, embeddings: new Array(383).fill(0.1) } }))).toBe(
+      Code.InvalidArgument,
+    );
+    expect(await codeOf(swm.querySWM({ query: { embeddingQuery: new Array(385).fill(0.1) } }))).toBe(
+      Code.InvalidArgument,
+    );
   });
 });
 
@@ -137,7 +168,9 @@ function rawSubscribe(url: string): Promise<Socket> {
       const frame = Buffer.alloc(5 + body.length);
       frame.writeUInt32BE(body.length, 1);
       frame.set(body, 5);
-      sock.write(`POST /dcsm.v1.SharedWorkingMemoryService/SubscribeToSWMEvents HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/connect+json\r\nContent-Length: ${frame.length}\r\n\r\n`);
+      sock.write(
+        `POST /dcsm.v1.SharedWorkingMemoryService/SubscribeToSWMEvents HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/connect+json\r\nContent-Length: ${frame.length}\r\n\r\n`,
+      );
       sock.write(frame);
       resolve(sock);
     });
@@ -150,14 +183,20 @@ describe("SWM subscribers", () => {
   let server: DcsmServer;
   beforeAll(async () => {
     const fromEnv = loadConfig(ENV);
-    server = await startTestServer({ swmMaxSubscribers: fromEnv.swmMaxSubscribers, swmSubscriberBuffer: fromEnv.swmSubscriberBuffer });
+    server = await startTestServer({
+      swmMaxSubscribers: fromEnv.swmMaxSubscribers,
+      swmSubscriberBuffer: fromEnv.swmSubscriberBuffer,
+    });
   });
   afterAll(async () => {
     await server?.close();
   });
 
   test("more streams than DCSM_SWM_MAX_SUBSCRIBERS: ResourceExhausted", async () => {
-    const swm = createClient(SharedWorkingMemoryService, createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" }));
+    const swm = createClient(
+      SharedWorkingMemoryService,
+      createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" }),
+    );
     const ac = new AbortController();
     const open = async () => {
       const it = swm.subscribeToSWMEvents({}, { signal: ac.signal })[Symbol.asyncIterator]();
@@ -184,7 +223,10 @@ describe("SWM subscribers", () => {
   });
 
   test("a subscriber that never reads is dropped with ResourceExhausted; others get every event; publishers never stall", async () => {
-    const swm = createClient(SharedWorkingMemoryService, createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" }));
+    const swm = createClient(
+      SharedWorkingMemoryService,
+      createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" }),
+    );
     const slow = await rawSubscribe(server.httpUrl);
     const slowChunks: Buffer[] = [];
     slow.on("data", (c: Buffer) => slowChunks.push(c));
@@ -200,7 +242,8 @@ describe("SWM subscribers", () => {
       try {
         for await (const ev of swm.subscribeToSWMEvents({}, { signal: ac.signal })) {
           if (ev.details === "subscribed") fastSubscribed = true;
-          if (ev.eventType === EventType.KEM_PUBLISHED && ev.kemPayload?.metadata?.tag === tag) seen.push(ev.kemPayload.id);
+          if (ev.eventType === EventType.KEM_PUBLISHED && ev.kemPayload?.metadata?.tag === tag)
+            seen.push(ev.kemPayload.id);
           if (seen.length === N) break;
         }
       } catch (err) {
@@ -213,7 +256,15 @@ describe("SWM subscribers", () => {
     const started = performance.now();
     const ids: string[] = [];
     try {
-      for (let i = 0; i < N; i++) ids.push((await swm.publishKEMToSWM({ kemToPublish: { id: `${tag}-${i}`, content, metadata: { tag } }, agentId: "pub" })).kemId);
+      for (let i = 0; i < N; i++)
+        ids.push(
+          (
+            await swm.publishKEMToSWM({
+              kemToPublish: { id: `${tag}-${i}`, content, metadata: { tag } },
+              agentId: "pub",
+            })
+          ).kemId,
+        );
     } finally {
       if (ids.length < N) ac.abort();
     }
@@ -225,7 +276,11 @@ describe("SWM subscribers", () => {
     // Now read the slow stream to its end: its last frame is the end-stream error.
     slow.resume();
     const rawText = () => Buffer.concat(slowChunks).toString("latin1");
-    await waitFor(() => /"error":\{[^}]*\}/.test(rawText()), { timeoutMs: 10_000, intervalMs: 50, what: "the slow stream's end-stream error" });
+    await waitFor(() => /"error":\{[^}]*\}/.test(rawText()), {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      what: "the slow stream's end-stream error",
+    });
     const raw = rawText();
     slow.destroy();
     expect(raw.startsWith("HTTP/1.1 200")).toBe(true);

@@ -16,11 +16,14 @@ afterAll(removeTempDirs);
 const MAIN = join(REPO_ROOT, "runtime/cli/main.ts");
 
 async function startServe(dataDir: string) {
-  const proc = Bun.spawn([process.execPath, MAIN, "serve", "--http-port", "0", "--grpc-port", "0", "--data-dir", dataDir], {
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { ...process.env, DCSM_MODEL_OFFLINE: "1", DCSM_LOG_LEVEL: "warn" },
-  });
+  const proc = Bun.spawn(
+    [process.execPath, MAIN, "serve", "--http-port", "0", "--grpc-port", "0", "--data-dir", dataDir],
+    {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, DCSM_MODEL_OFFLINE: "1", DCSM_LOG_LEVEL: "warn" },
+    },
+  );
   const reader = proc.stdout.getReader();
   let banner = "";
   while (!banner.includes("\n")) {
@@ -29,7 +32,10 @@ async function startServe(dataDir: string) {
     banner += new TextDecoder().decode(value);
   }
   const url = /on (http:\/\/\S+) and gRPC/.exec(banner)![1]!;
-  return { proc, glm: createClient(GlobalLongTermMemoryService, createConnectTransport({ baseUrl: url, httpVersion: "1.1" })) };
+  return {
+    proc,
+    glm: createClient(GlobalLongTermMemoryService, createConnectTransport({ baseUrl: url, httpVersion: "1.1" })),
+  };
 }
 
 describe("two server processes on one data directory", () => {
@@ -40,7 +46,12 @@ describe("two server processes on one data directory", () => {
       const rand = prng(4);
       const enc = new TextEncoder();
       const make = (prefix: string, n: number) =>
-        Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${i}`, content: enc.encode(`${prefix} ${i}`), embeddings: randomVector(384, rand), metadata: { writer: prefix } }));
+        Array.from({ length: n }, (_, i) => ({
+          id: `${prefix}-${i}`,
+          content: enc.encode(`${prefix} ${i}`),
+          embeddings: randomVector(384, rand),
+          metadata: { writer: prefix },
+        }));
       const batchesA = Array.from({ length: 10 }, (_, j) => make(`a${j}`, 30));
       const batchesB = Array.from({ length: 10 }, (_, j) => make(`b${j}`, 30));
       // Both processes write 300 KEMs each in 10 batches, interleaved with reads, at the same time;

@@ -23,7 +23,11 @@ afterAll(async () => {
 });
 
 const post = (base: string, body: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${base}/v1/embeddings`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+  fetch(`${base}/v1/embeddings`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
 
 describe("/v1/embeddings with the official openai client", () => {
   test("float and base64 give the model's vectors for Roo Code's batch of 60", async () => {
@@ -43,7 +47,9 @@ describe("/v1/embeddings with the official openai client", () => {
     });
     // The client asks for base64 by default and decodes it to floats itself.
     const b64 = await client.embeddings.create({ model: "all-MiniLM-L6-v2", input: input.slice(0, 3) });
-    b64.data.forEach((d, i) => expect(Array.from(d.embedding)).toEqual(floats.data[i]!.embedding.map((x) => Math.fround(x))));
+    b64.data.forEach((d, i) =>
+      expect(Array.from(d.embedding)).toEqual(floats.data[i]!.embedding.map((x) => Math.fround(x))),
+    );
     // The raw base64 is little-endian float32.
     const raw = await (await post(server.httpUrl, { input: input[0], encoding_format: "base64" })).json();
     const bytes = Buffer.from(raw.data[0].embedding, "base64");
@@ -73,7 +79,12 @@ describe("/v1/embeddings with the official openai client", () => {
     const tooMany = await post(server.httpUrl, { input: [...input, "one more"] });
     expect(tooMany.status).toBe(400);
     expect(await tooMany.json()).toEqual({
-      error: { message: expect.stringContaining("at most 2048"), type: "invalid_request_error", param: "input", code: "too_many_inputs" },
+      error: {
+        message: expect.stringContaining("at most 2048"),
+        type: "invalid_request_error",
+        param: "input",
+        code: "too_many_inputs",
+      },
     });
   }, 60_000);
 
@@ -105,7 +116,9 @@ describe("/v1/embeddings with the official openai client", () => {
     const model = await post(server.httpUrl, { input: "a", model: "text-embedding-3-large" });
     expect(model.status).toBe(404);
     expect((await model.json()).error.code).toBe("model_not_found");
-    expect((await post(server.httpUrl, { input: "a", model: "sentence-transformers/all-MiniLM-L6-v2" })).status).toBe(200);
+    expect((await post(server.httpUrl, { input: "a", model: "sentence-transformers/all-MiniLM-L6-v2" })).status).toBe(
+      200,
+    );
     const notJson = await fetch(`${server.httpUrl}/v1/embeddings`, { method: "POST", body: "{nope" });
     expect(notJson.status).toBe(400);
     expect((await fetch(`${server.httpUrl}/v1/embeddings`)).status).toBe(405);
@@ -144,7 +157,9 @@ describe("/v1 with API keys and a small queue", () => {
 
   test("a full queue answers 429 with Retry-After; admitted requests succeed", async () => {
     const headers = { authorization: "Bearer k-one" };
-    const bodies = Array.from({ length: 10 }, (_, i) => ({ input: [`queue test ${i} one`, `queue test ${i} two`, `queue test ${i} three`] }));
+    const bodies = Array.from({ length: 10 }, (_, i) => ({
+      input: [`queue test ${i} one`, `queue test ${i} two`, `queue test ${i} three`],
+    }));
     const res = await Promise.all(bodies.map((b) => post(guarded.httpUrl, b, headers)));
     const statuses = res.map((r) => r.status);
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
@@ -157,7 +172,9 @@ describe("/v1 with API keys and a small queue", () => {
 
 test("while warming up, /v1/embeddings answers 503 with Retry-After", async () => {
   const api = createOpenAiApi({ embedder: await testEmbedder(), ready: () => false });
-  const res = await api.fetch(new Request("http://x/v1/embeddings", { method: "POST", body: JSON.stringify({ input: "a" }) }));
+  const res = await api.fetch(
+    new Request("http://x/v1/embeddings", { method: "POST", body: JSON.stringify({ input: "a" }) }),
+  );
   expect(res.status).toBe(503);
   expect(res.headers.get("retry-after")).toBe("2");
   expect((await res.json()).error.code).toBe("model_not_ready");

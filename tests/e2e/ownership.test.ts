@@ -5,15 +5,15 @@
  * Real server, real keys file, Connect, gRPC-Web and gRPC over real sockets.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Code, createClient, type Client } from "@connectrpc/connect";
-import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
-import { SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import { type Client, Code, createClient } from "@connectrpc/connect";
 import { newApiKey } from "../../runtime/auth/authenticator.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
-import { apiKeysFile, startTestServer } from "../helpers/server.ts";
-import { PROTOCOLS, transportTo, type Protocol } from "../helpers/transports.ts";
-import { removeTempDirs } from "../helpers/temp-dir.ts";
+import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import { SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { codeOf } from "../helpers/connect-code.ts";
+import { apiKeysFile, startTestServer } from "../helpers/server.ts";
+import { removeTempDirs } from "../helpers/temp-dir.ts";
+import { PROTOCOLS, type Protocol, transportTo } from "../helpers/transports.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 
 const enc = new TextEncoder();
@@ -53,8 +53,12 @@ describe.each(PROTOCOLS)("ownership across GLM and SWM over %s", (protocol) => {
     const b = as(protocol, keyB.key);
     const id = `b-swm-1-${protocol}`;
     await b.swm.publishKEMToSWM({ kemToPublish: { id, content: enc.encode("b's hot fact") } });
-    expect(await codeOf(a.glm.storeKEM({ kem: { id, content: enc.encode("a takes the id") } }))).toBe(Code.PermissionDenied);
-    const batch = await a.glm.batchStoreKEMs({ kems: [{ id, content: enc.encode("a takes the id") }, { content: enc.encode("a's own") }] });
+    expect(await codeOf(a.glm.storeKEM({ kem: { id, content: enc.encode("a takes the id") } }))).toBe(
+      Code.PermissionDenied,
+    );
+    const batch = await a.glm.batchStoreKEMs({
+      kems: [{ id, content: enc.encode("a takes the id") }, { content: enc.encode("a's own") }],
+    });
     expect(batch.results.map((r) => r.outcome.case)).toEqual(["error", "kem"]);
     expect((await as(protocol, keyAdmin.key).glm.retrieveKEMs({ query: { ids: [id] } })).kems).toEqual([]);
   });
@@ -65,8 +69,17 @@ describe.each(PROTOCOLS)("ownership across GLM and SWM over %s", (protocol) => {
     const admin = as(protocol, keyAdmin.key);
     const id = `shared-x-${protocol}`;
     await b.swm.publishKEMToSWM({ kemToPublish: { id, content: enc.encode("b first") } });
-    await admin.glm.storeKEM({ kem: { id, content: enc.encode("a's durable row"), metadata: { namespace: "team-a" } } }); // state left by an earlier race
-    expect(await codeOf(b.swm.publishKEMToSWM({ kemToPublish: { id, content: enc.encode("b again") }, persistToGlmIfNewOrUpdated: true }))).toBe(Code.PermissionDenied);
+    await admin.glm.storeKEM({
+      kem: { id, content: enc.encode("a's durable row"), metadata: { namespace: "team-a" } },
+    }); // state left by an earlier race
+    expect(
+      await codeOf(
+        b.swm.publishKEMToSWM({
+          kemToPublish: { id, content: enc.encode("b again") },
+          persistToGlmIfNewOrUpdated: true,
+        }),
+      ),
+    ).toBe(Code.PermissionDenied);
     const row = (await a.glm.retrieveKEMs({ query: { ids: [id] } })).kems[0]!;
     expect(row.metadata?.namespace).toBe("team-a");
     expect(dec.decode(row.content)).toBe("a's durable row");
@@ -78,7 +91,9 @@ describe.each(PROTOCOLS)("ownership across GLM and SWM over %s", (protocol) => {
     const admin = as(protocol, keyAdmin.key);
     const id = `b-swm-2-${protocol}`;
     await b.swm.publishKEMToSWM({ kemToPublish: { id, content: enc.encode("b's entry") } });
-    await admin.glm.storeKEM({ kem: { id, content: enc.encode("a's GLM row with b's id"), metadata: { namespace: "team-a" } } });
+    await admin.glm.storeKEM({
+      kem: { id, content: enc.encode("a's GLM row with b's id"), metadata: { namespace: "team-a" } },
+    });
     const loaded = await a.swm.loadKEMsFromGLM({ queryForGlm: { ids: [id] } });
     expect(loaded.loadedKemIds).not.toContain(id);
     const cached = (await b.swm.querySWM({ query: { ids: [id] } })).kems[0]!;
@@ -90,9 +105,14 @@ describe.each(PROTOCOLS)("ownership across GLM and SWM over %s", (protocol) => {
     const b = as(protocol, keyB.key);
     const admin = as(protocol, keyAdmin.key);
     const id = `raced-${protocol}`;
-    const published = await b.swm.publishKEMToSWM({ kemToPublish: { id, content: enc.encode("b's queued version") }, persistToGlmIfNewOrUpdated: true });
+    const published = await b.swm.publishKEMToSWM({
+      kemToPublish: { id, content: enc.encode("b's queued version") },
+      persistToGlmIfNewOrUpdated: true,
+    });
     expect(published.queuedForGlmPersistence).toBe(true);
-    await admin.glm.storeKEM({ kem: { id, content: enc.encode("a's row, written while b's was queued"), metadata: { namespace: "team-a" } } });
+    await admin.glm.storeKEM({
+      kem: { id, content: enc.encode("a's row, written while b's was queued"), metadata: { namespace: "team-a" } },
+    });
     const rejectedBefore = (await server.swm.writeBehindStats()).rejected;
     await drained();
     const row = (await admin.glm.retrieveKEMs({ query: { ids: [id] } })).kems[0]!;

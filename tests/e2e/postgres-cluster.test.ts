@@ -8,12 +8,12 @@
  * glm.replica-lag/postgres measures the replica itself).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createClient, type Client } from "@connectrpc/connect";
+import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { SearchMode } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { testPostgres } from "../helpers/postgres.ts";
-import { startServeProcess, type ServeProcess } from "../helpers/serve-process.ts";
+import { type ServeProcess, startServeProcess } from "../helpers/serve-process.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 import { prng, randomVector } from "../helpers/vectors.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -32,7 +32,10 @@ const DIM = 384;
 type Glm = Client<typeof GlobalLongTermMemoryService>;
 
 function glmClient(url: string): Glm {
-  return createClient(GlobalLongTermMemoryService, createConnectTransport({ baseUrl: url, httpVersion: "1.1", useBinaryFormat: true }));
+  return createClient(
+    GlobalLongTermMemoryService,
+    createConnectTransport({ baseUrl: url, httpVersion: "1.1", useBinaryFormat: true }),
+  );
 }
 
 function percentile(xs: number[], p: number): number {
@@ -48,7 +51,9 @@ describe.skipIf(!pg)("three dcsm serve nodes on one PostgreSQL", () => {
   beforeAll(async () => {
     url = (await pg!.createDatabase()).url;
     const dirs = [tempDir(), tempDir(), tempDir()];
-    const procs = await Promise.all(dirs.map((dir) => startServeProcess(dir, { DCSM_POSTGRES_URL: url, DCSM_POSTGRES_POOL: "4" }, 120_000)));
+    const procs = await Promise.all(
+      dirs.map((dir) => startServeProcess(dir, { DCSM_POSTGRES_URL: url, DCSM_POSTGRES_POOL: "4" }, 120_000)),
+    );
     running.push(...procs);
     procs.forEach((p, i) => nodes.push({ proc: p, glm: glmClient(p.url), dir: dirs[i]! }));
   }, 180_000);
@@ -60,7 +65,9 @@ describe.skipIf(!pg)("three dcsm serve nodes on one PostgreSQL", () => {
       const id = `vis-${round}`;
       const word = `zebrafish${round}quartz`;
       const embeddings = randomVector(DIM, rand);
-      const res = await nodes[from]!.glm.storeKEM({ kem: { id, content: enc.encode(`cluster note ${word}`), embeddings, metadata: { round } } });
+      const res = await nodes[from]!.glm.storeKEM({
+        kem: { id, content: enc.encode(`cluster note ${word}`), embeddings, metadata: { round } },
+      });
       const acked = performance.now();
       expect(res.kem!.id).toBe(id);
       for (let to = 0; to < 3; to++) {
@@ -73,16 +80,26 @@ describe.skipIf(!pg)("three dcsm serve nodes on one PostgreSQL", () => {
         }
         delays.push(performance.now() - acked);
         expect((await glm.retrieveKEMs({ query: { ids: [id] } })).kems.map((k) => k.id)).toEqual([id]);
-        const text = await glm.retrieveKEMs({ query: { textQuery: word, searchMode: SearchMode.LEXICAL }, pageSize: 5 });
+        const text = await glm.retrieveKEMs({
+          query: { textQuery: word, searchMode: SearchMode.LEXICAL },
+          pageSize: 5,
+        });
         expect(text.kems.map((k) => k.id)).toEqual([id]);
       }
     }
-    console.log(`cross-node visibility (ack on one node → top vector hit on another), ${delays.length} samples: p50 ${percentile(delays, 50).toFixed(1)} ms, p99 ${percentile(delays, 99).toFixed(1)} ms, max ${Math.max(...delays).toFixed(1)} ms`);
+    console.log(
+      `cross-node visibility (ack on one node → top vector hit on another), ${delays.length} samples: p50 ${percentile(delays, 50).toFixed(1)} ms, p99 ${percentile(delays, 99).toFixed(1)} ms, max ${Math.max(...delays).toFixed(1)} ms`,
+    );
   }, 120_000);
 
   test("concurrent batches through all nodes are each stored exactly once, and every index has every vector", async () => {
     const batches = Array.from({ length: 12 }, (_, b) =>
-      Array.from({ length: 40 }, (_, i) => ({ id: `cb-${b}-${i}`, content: enc.encode(`batch ${b} item ${i}`), embeddings: randomVector(DIM, rand), metadata: { group: "concurrent" } })),
+      Array.from({ length: 40 }, (_, i) => ({
+        id: `cb-${b}-${i}`,
+        content: enc.encode(`batch ${b} item ${i}`),
+        embeddings: randomVector(DIM, rand),
+        metadata: { group: "concurrent" },
+      })),
     );
     await Promise.all(
       batches.map(async (kems, b) => {
@@ -94,7 +111,11 @@ describe.skipIf(!pg)("three dcsm serve nodes on one PostgreSQL", () => {
       const ids: string[] = [];
       let token = "";
       do {
-        const page = await glm.retrieveKEMs({ query: { metadataFilters: { group: { kind: { case: "stringValue", value: "concurrent" } } } }, pageSize: 200, pageToken: token });
+        const page = await glm.retrieveKEMs({
+          query: { metadataFilters: { group: { kind: { case: "stringValue", value: "concurrent" } } } },
+          pageSize: 200,
+          pageToken: token,
+        });
         ids.push(...page.kems.map((k) => k.id));
         token = page.nextPageToken;
       } while (token);
@@ -112,15 +133,22 @@ describe.skipIf(!pg)("three dcsm serve nodes on one PostgreSQL", () => {
       const results = await Promise.all(
         nodes.map(({ glm }, n) =>
           glm.batchStoreKEMs({
-            kems: [{ content: enc.encode(`retry ${round} via ${n}`), metadata: { namespace: "idem", idemRound: round } }],
+            kems: [
+              { content: enc.encode(`retry ${round} via ${n}`), metadata: { namespace: "idem", idemRound: round } },
+            ],
             idempotencyKeys: [`key-${round}`],
           }),
         ),
       );
-      const ids = new Set(results.map((r) => (r.results[0]!.outcome.case === "kem" ? r.results[0]!.outcome.value.id : "error")));
+      const ids = new Set(
+        results.map((r) => (r.results[0]!.outcome.case === "kem" ? r.results[0]!.outcome.value.id : "error")),
+      );
       expect(ids.size).toBe(1);
       expect(ids.has("error")).toBe(false);
-      const stored = await nodes[round % 3]!.glm.retrieveKEMs({ query: { metadataFilters: { idemRound: { kind: { case: "numberValue", value: round } } } }, pageSize: 10 });
+      const stored = await nodes[round % 3]!.glm.retrieveKEMs({
+        query: { metadataFilters: { idemRound: { kind: { case: "numberValue", value: round } } } },
+        pageSize: 10,
+      });
       expect(stored.kems.map((k) => k.id)).toEqual([...ids]);
     }
   }, 60_000);
@@ -133,7 +161,11 @@ describe.skipIf(!pg)("three dcsm serve nodes on one PostgreSQL", () => {
     const writers = Array.from({ length: 3 }, async () => {
       while (!stop) {
         const b = batchNo++;
-        const kems = Array.from({ length: 25 }, (_, i) => ({ id: `k9-${b}-${i}`, content: enc.encode(`kill ${b} ${i}`), embeddings: randomVector(DIM, rand) }));
+        const kems = Array.from({ length: 25 }, (_, i) => ({
+          id: `k9-${b}-${i}`,
+          content: enc.encode(`kill ${b} ${i}`),
+          embeddings: randomVector(DIM, rand),
+        }));
         try {
           const res = await victim.glm.batchStoreKEMs({ kems });
           if (res.results.every((r) => r.outcome.case === "kem")) for (const k of kems) acked.set(k.id, k.embeddings);
@@ -157,12 +189,20 @@ describe.skipIf(!pg)("three dcsm serve nodes on one PostgreSQL", () => {
       expect(hit.kems[0]!.id).toBe(id);
     }
     // While it is down, the others write; restarted on its data folder, it has everything.
-    const later = Array.from({ length: 30 }, (_, i) => ({ id: `down-${i}`, content: enc.encode(`while down ${i}`), embeddings: randomVector(DIM, rand) }));
+    const later = Array.from({ length: 30 }, (_, i) => ({
+      id: `down-${i}`,
+      content: enc.encode(`while down ${i}`),
+      embeddings: randomVector(DIM, rand),
+    }));
     await nodes[1]!.glm.batchStoreKEMs({ kems: later });
     const restarted = await startServeProcess(victim.dir, { DCSM_POSTGRES_URL: url, DCSM_POSTGRES_POOL: "4" }, 120_000);
     running.push(restarted);
     const glm = glmClient(restarted.url);
-    for (const kem of [later[0]!, later[29]!, ...ids.filter((_, i) => i % 50 === 0).map((id) => ({ id, embeddings: acked.get(id)! }))]) {
+    for (const kem of [
+      later[0]!,
+      later[29]!,
+      ...ids.filter((_, i) => i % 50 === 0).map((id) => ({ id, embeddings: acked.get(id)! })),
+    ]) {
       const hit = await glm.retrieveKEMs({ query: { embeddingQuery: kem.embeddings }, pageSize: 1 });
       expect(hit.kems[0]!.id).toBe(kem.id);
     }

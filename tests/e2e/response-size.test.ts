@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Code, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import type { DcsmServer } from "../../runtime/server.ts";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
-import type { DcsmServer } from "../../runtime/server.ts";
 import { codeOf } from "../helpers/connect-code.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { removeTempDirs } from "../helpers/temp-dir.ts";
@@ -20,8 +20,14 @@ let server: DcsmServer;
 beforeAll(async () => {
   // 100 KiB KEMs; pages of at most 350 KiB (three KEMs); messages of at most 512 KiB.
   server = await startTestServer({ maxResponseBytes: 350 * KIB, maxMessageBytes: 512 * KIB });
-  const glm = createClient(GlobalLongTermMemoryService, createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" }));
-  const swm = createClient(SharedWorkingMemoryService, createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" }));
+  const glm = createClient(
+    GlobalLongTermMemoryService,
+    createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" }),
+  );
+  const swm = createClient(
+    SharedWorkingMemoryService,
+    createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" }),
+  );
   for (let i = 0; i < 10; i++) {
     const kem = { id: `big-${i}`, content: new Uint8Array(100 * KIB).fill(65 + i), metadata: { kind: "big" } };
     await glm.storeKEM({ kem });
@@ -64,12 +70,14 @@ describe("response size", () => {
       } while (pageToken);
       expect(swmIds.sort()).toEqual(seen);
     });
-
   }
   test("a response over the message limit is ResourceExhausted on every protocol, never sent", async () => {
     // A KEM stored under larger limits, served after the operator lowered the message limit.
     const first = await startTestServer();
-    const glm = createClient(GlobalLongTermMemoryService, createConnectTransport({ baseUrl: first.httpUrl, httpVersion: "1.1" }));
+    const glm = createClient(
+      GlobalLongTermMemoryService,
+      createConnectTransport({ baseUrl: first.httpUrl, httpVersion: "1.1" }),
+    );
     await glm.storeKEM({ kem: { id: "huge", content: new Uint8Array(400 * KIB).fill(66) } });
     const dataDir = (first as DcsmServer & { dataDir: string }).dataDir;
     await first.close();
@@ -81,7 +89,9 @@ describe("response size", () => {
         createGrpcTransport({ baseUrl: lowered.grpcUrl }),
       ];
       for (const t of transports) {
-        expect(await codeOf(createClient(GlobalLongTermMemoryService, t).retrieveKEMs({ query: { ids: ["huge"] } }))).toBe(Code.ResourceExhausted);
+        expect(
+          await codeOf(createClient(GlobalLongTermMemoryService, t).retrieveKEMs({ query: { ids: ["huge"] } })),
+        ).toBe(Code.ResourceExhausted);
       }
     } finally {
       await lowered.close();

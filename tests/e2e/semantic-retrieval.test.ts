@@ -14,14 +14,22 @@ import { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.
 import { serverPerFile } from "../helpers/server-per-file.ts";
 
 const DOCS: Record<string, string> = {
-  "photosynthesis.txt": "Plants capture sunlight in their leaves and use it to turn carbon dioxide and water into sugar, releasing oxygen as a by-product.",
-  "volcano.txt": "When pressure builds under the crust, molten rock forces its way up through a vent and erupts as lava, ash and gas.",
-  "sourdough.txt": "Mix flour and water with a mature starter, let the dough ferment slowly overnight, then shape it and bake it in a very hot oven.",
-  "marathon.txt": "Long-distance runners build endurance over months, increasing their weekly mileage gradually and tapering before race day.",
-  "vaccines.txt": "An immunization exposes the body to a harmless piece of a pathogen so the immune system learns to recognise and fight it later.",
-  "inflation.txt": "When the general level of prices keeps rising, each unit of currency buys fewer goods, and central banks respond by raising interest rates.",
-  "tides.txt": "The gravitational pull of the moon on the oceans causes the sea level to rise and fall twice a day along the coasts.",
-  "backup.txt": "Copy important files to an external drive and to a second location so that a disk failure or theft does not destroy your only copy.",
+  "photosynthesis.txt":
+    "Plants capture sunlight in their leaves and use it to turn carbon dioxide and water into sugar, releasing oxygen as a by-product.",
+  "volcano.txt":
+    "When pressure builds under the crust, molten rock forces its way up through a vent and erupts as lava, ash and gas.",
+  "sourdough.txt":
+    "Mix flour and water with a mature starter, let the dough ferment slowly overnight, then shape it and bake it in a very hot oven.",
+  "marathon.txt":
+    "Long-distance runners build endurance over months, increasing their weekly mileage gradually and tapering before race day.",
+  "vaccines.txt":
+    "An immunization exposes the body to a harmless piece of a pathogen so the immune system learns to recognise and fight it later.",
+  "inflation.txt":
+    "When the general level of prices keeps rising, each unit of currency buys fewer goods, and central banks respond by raising interest rates.",
+  "tides.txt":
+    "The gravitational pull of the moon on the oceans causes the sea level to rise and fall twice a day along the coasts.",
+  "backup.txt":
+    "Copy important files to an external drive and to a second location so that a disk failure or theft does not destroy your only copy.",
 };
 
 const QUESTIONS: [string, string][] = [
@@ -49,12 +57,16 @@ describe("semantic retrieval with the real model", () => {
     }
     const misses: string[] = [];
     for (const [question, expected] of QUESTIONS) {
-      const res = await glm.retrieveKEMs({ query: { textQuery: question, searchMode: SearchMode.VECTOR }, pageSize: 3 });
+      const res = await glm.retrieveKEMs({
+        query: { textQuery: question, searchMode: SearchMode.VECTOR },
+        pageSize: 3,
+      });
       const top = res.kems[0]?.metadata?.source_path;
       if (top !== expected) misses.push(`${question} → ${String(top)} (expected ${expected})`);
       expect(res.scores[0]!).toBeGreaterThan(res.scores[1]!);
       const hybrid = await glm.retrieveKEMs({ query: { textQuery: question }, pageSize: 3 });
-      if (!hybrid.kems.some((k) => k.metadata?.source_path === expected)) misses.push(`hybrid: ${question} → not in the top three`);
+      if (!hybrid.kems.some((k) => k.metadata?.source_path === expected))
+        misses.push(`hybrid: ${question} → not in the top three`);
     }
     expect(misses).toEqual([]);
   });
@@ -63,10 +75,18 @@ describe("semantic retrieval with the real model", () => {
     const transport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" });
     const kps = createClient(KnowledgeProcessorService, transport);
     const glm = createClient(GlobalLongTermMemoryService, transport);
-    const first = await kps.processRawData({ rawContent: new TextEncoder().encode(DOCS["tides.txt"]!), sourcePath: "tides.txt" });
-    const again = await kps.processRawData({ rawContent: new TextEncoder().encode(`${DOCS["tides.txt"]!} Spring tides are stronger.`), sourcePath: "tides.txt" });
+    const first = await kps.processRawData({
+      rawContent: new TextEncoder().encode(DOCS["tides.txt"]!),
+      sourcePath: "tides.txt",
+    });
+    const again = await kps.processRawData({
+      rawContent: new TextEncoder().encode(`${DOCS["tides.txt"]!} Spring tides are stronger.`),
+      sourcePath: "tides.txt",
+    });
     expect(again.kemIds).toEqual(first.kemIds);
-    const all = await glm.retrieveKEMs({ query: { metadataFilters: { source_path: { kind: { case: "stringValue", value: "tides.txt" } } } } });
+    const all = await glm.retrieveKEMs({
+      query: { metadataFilters: { source_path: { kind: { case: "stringValue", value: "tides.txt" } } } },
+    });
     expect(all.kems.length).toBe(1);
     expect(new TextDecoder().decode(all.kems[0]!.content)).toContain("Spring tides are stronger.");
   });

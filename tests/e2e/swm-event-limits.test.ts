@@ -5,10 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { createClient, type Client } from "@connectrpc/connect";
+import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { EventType, SharedWorkingMemoryService, type SWMMemoryEvent } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
-import { startServeProcess, type ServeProcess } from "../helpers/serve-process.ts";
+import { type ServeProcess, startServeProcess } from "../helpers/serve-process.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 
 const enc = new TextEncoder();
@@ -16,8 +16,14 @@ let srv: ServeProcess;
 let swm: Client<typeof SharedWorkingMemoryService>;
 
 beforeAll(async () => {
-  srv = await startServeProcess(tempDir("dcsm-swm-limits-"), { DCSM_SWM_MAX_BYTES: "20000000", DCSM_SWM_EVENT_HISTORY_BYTES: String(16 * 1024 * 1024) });
-  swm = createClient(SharedWorkingMemoryService, createConnectTransport({ baseUrl: srv.url, httpVersion: "1.1", useBinaryFormat: true }));
+  srv = await startServeProcess(tempDir("dcsm-swm-limits-"), {
+    DCSM_SWM_MAX_BYTES: "20000000",
+    DCSM_SWM_EVENT_HISTORY_BYTES: String(16 * 1024 * 1024),
+  });
+  swm = createClient(
+    SharedWorkingMemoryService,
+    createConnectTransport({ baseUrl: srv.url, httpVersion: "1.1", useBinaryFormat: true }),
+  );
 });
 afterAll(async () => {
   await srv?.stop();
@@ -29,7 +35,11 @@ function rssMiB(pid: number): number {
 }
 
 /** The first `n` messages of an event stream (the first is the "subscribed" heartbeat or RELOAD_REQUIRED). */
-async function firstEvents(req: Parameters<typeof swm.subscribeToSWMEvents>[0], n: number, timeoutMs = 5000): Promise<SWMMemoryEvent[]> {
+async function firstEvents(
+  req: Parameters<typeof swm.subscribeToSWMEvents>[0],
+  n: number,
+  timeoutMs = 5000,
+): Promise<SWMMemoryEvent[]> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
   const out: SWMMemoryEvent[] = [];
@@ -50,7 +60,9 @@ async function firstEvents(req: Parameters<typeof swm.subscribeToSWMEvents>[0], 
 /** Publishes `id` while a subscriber filtered on it is open (registered first); returns the event's sequence. */
 async function publishAndSequence(id: string): Promise<bigint> {
   const ac = new AbortController();
-  const it = swm.subscribeToSWMEvents({ topics: [{ filterCriteria: `kem_id=${id}` }] }, { signal: ac.signal, timeoutMs: 10_000 })[Symbol.asyncIterator]();
+  const it = swm
+    .subscribeToSWMEvents({ topics: [{ filterCriteria: `kem_id=${id}` }] }, { signal: ac.signal, timeoutMs: 10_000 })
+    [Symbol.asyncIterator]();
   try {
     const subscribed = await it.next();
     expect(subscribed.value?.details).toBe("subscribed");
@@ -76,7 +88,9 @@ describe("SWM event history byte budget", () => {
     // RSS moves with garbage not yet collected, so the bound is asserted on what the history holds (/metrics).
     const metrics = await (await fetch(`${srv.url}/metrics`)).text();
     const historyBytes = Number(/^dcsm_swm_event_history_bytes (\S+)$/m.exec(metrics)?.[1]);
-    console.log(`server RSS ${before.toFixed(0)} → ${after.toFixed(0)} MiB after 300 publishes of 1 MiB to one id; event history holds ${(historyBytes / 2 ** 20).toFixed(1)} MiB (budget 16 MiB)`);
+    console.log(
+      `server RSS ${before.toFixed(0)} → ${after.toFixed(0)} MiB after 300 publishes of 1 MiB to one id; event history holds ${(historyBytes / 2 ** 20).toFixed(1)} MiB (budget 16 MiB)`,
+    );
     expect(historyBytes).toBeGreaterThan(0);
     expect(historyBytes).toBeLessThanOrEqual(16 * 1024 * 1024);
 

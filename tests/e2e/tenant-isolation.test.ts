@@ -8,17 +8,22 @@
  * keys on team-a, and an admin key.
  */
 import { describe, expect, test } from "bun:test";
-import { Code, createClient, type Client } from "@connectrpc/connect";
-import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
-import { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
-import { LockStatus, ReleaseStatus, SharedWorkingMemoryService, type SWMMemoryEvent } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import { type Client, Code, createClient } from "@connectrpc/connect";
 import { newApiKey } from "../../runtime/auth/authenticator.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
-import { apiKeysFile } from "../helpers/server.ts";
-import { PROTOCOLS, transportTo, type Protocol } from "../helpers/transports.ts";
+import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
+import {
+  LockStatus,
+  ReleaseStatus,
+  SharedWorkingMemoryService,
+  type SWMMemoryEvent,
+} from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { codeOf } from "../helpers/connect-code.ts";
-import { waitFor } from "../helpers/wait-for.ts";
+import { apiKeysFile } from "../helpers/server.ts";
 import { serverPerFile } from "../helpers/server-per-file.ts";
+import { PROTOCOLS, type Protocol, transportTo } from "../helpers/transports.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 const ALL = "read,write,publish,subscribe,lock";
 const keyA = newApiKey("agent-a", [`team-a:${ALL}`]);
@@ -37,12 +42,19 @@ function glmAs(protocol: Protocol, token: string): Client<typeof GlobalLongTermM
   return createClient(GlobalLongTermMemoryService, transportTo(server, protocol, token));
 }
 
-serverPerFile((s) => (server = s), { apiKeysFile: apiKeysFile([keyA, keyB, keyPublishA, keyReadA, keyAdmin, keyLockA2]), swmMaxSubscribersPerPrincipal: STREAMS_PER_PRINCIPAL });
+serverPerFile((s) => (server = s), {
+  apiKeysFile: apiKeysFile([keyA, keyB, keyPublishA, keyReadA, keyAdmin, keyLockA2]),
+  swmMaxSubscribersPerPrincipal: STREAMS_PER_PRINCIPAL,
+});
 
 /** Opens an event stream and waits for its first message; resolves the outcome code and a closer. */
-async function openStream(swm: Client<typeof SharedWorkingMemoryService>): Promise<{ code: Code | "ok"; close(): void }> {
+async function openStream(
+  swm: Client<typeof SharedWorkingMemoryService>,
+): Promise<{ code: Code | "ok"; close(): void }> {
   const ac = new AbortController();
-  const it = swm.subscribeToSWMEvents({}, { signal: ac.signal })[Symbol.asyncIterator]() as AsyncIterator<SWMMemoryEvent>;
+  const it = swm
+    .subscribeToSWMEvents({}, { signal: ac.signal })
+    [Symbol.asyncIterator]() as AsyncIterator<SWMMemoryEvent>;
   const code = await codeOf(it.next());
   return { code, close: () => ac.abort() };
 }
@@ -75,14 +87,37 @@ describe.each(PROTOCOLS)("persisting to GLM from SWM needs write, over %s", (pro
   test("a publish-only key may publish but not persist; a key with write may persist", async () => {
     const id = `persisted-${protocol}`;
     const admin = glmAs(protocol, keyAdmin.key);
-    await admin.storeKEM({ kem: { id, content: new TextEncoder().encode("a's durable row"), metadata: { namespace: "team-a" } } });
+    await admin.storeKEM({
+      kem: { id, content: new TextEncoder().encode("a's durable row"), metadata: { namespace: "team-a" } },
+    });
     const publisher = swmAs(protocol, keyPublishA.key);
-    expect(await codeOf(publisher.publishKEMToSWM({ kemToPublish: { id, content: new TextEncoder().encode("overwrite via write-behind") }, persistToGlmIfNewOrUpdated: true }))).toBe(Code.PermissionDenied);
-    expect(await codeOf(publisher.publishKEMToSWM({ kemToPublish: { content: new TextEncoder().encode("new, persisted") }, persistToGlmIfNewOrUpdated: true }))).toBe(Code.PermissionDenied);
-    expect(await codeOf(publisher.publishKEMToSWM({ kemToPublish: { content: new TextEncoder().encode("SWM only") } }))).toBe("ok");
-    const writer = await swmAs(protocol, keyA.key).publishKEMToSWM({ kemToPublish: { content: new TextEncoder().encode("a persists") }, persistToGlmIfNewOrUpdated: true });
+    expect(
+      await codeOf(
+        publisher.publishKEMToSWM({
+          kemToPublish: { id, content: new TextEncoder().encode("overwrite via write-behind") },
+          persistToGlmIfNewOrUpdated: true,
+        }),
+      ),
+    ).toBe(Code.PermissionDenied);
+    expect(
+      await codeOf(
+        publisher.publishKEMToSWM({
+          kemToPublish: { content: new TextEncoder().encode("new, persisted") },
+          persistToGlmIfNewOrUpdated: true,
+        }),
+      ),
+    ).toBe(Code.PermissionDenied);
+    expect(
+      await codeOf(publisher.publishKEMToSWM({ kemToPublish: { content: new TextEncoder().encode("SWM only") } })),
+    ).toBe("ok");
+    const writer = await swmAs(protocol, keyA.key).publishKEMToSWM({
+      kemToPublish: { content: new TextEncoder().encode("a persists") },
+      persistToGlmIfNewOrUpdated: true,
+    });
     expect(writer.queuedForGlmPersistence).toBe(true);
-    await waitFor(async () => (await server.swm.writeBehindStats()).depth === 0, { what: "an empty write-behind queue" });
+    await waitFor(async () => (await server.swm.writeBehindStats()).depth === 0, {
+      what: "an empty write-behind queue",
+    });
     const row = (await admin.retrieveKEMs({ query: { ids: [id] } })).kems[0]!;
     expect(new TextDecoder().decode(row.content)).toBe("a's durable row");
   });
@@ -94,9 +129,15 @@ describe.each(PROTOCOLS)("KPS stays within the namespace it writes, over %s", (p
     const enc = new TextEncoder();
     const kpsA = createClient(KnowledgeProcessorService, transportTo(server, protocol, keyA.key));
     const kpsAdmin = createClient(KnowledgeProcessorService, transportTo(server, protocol, keyAdmin.key));
-    const a = await kpsA.processRawData({ sourcePath: path, rawContent: enc.encode("# Plan\nteam-a's private roadmap") });
+    const a = await kpsA.processRawData({
+      sourcePath: path,
+      rawContent: enc.encode("# Plan\nteam-a's private roadmap"),
+    });
     expect(a.kemIds.length).toBeGreaterThan(0);
-    const admin = await kpsAdmin.processRawData({ sourcePath: path, rawContent: enc.encode("# Ops\nthe operators' runbook, a different text") });
+    const admin = await kpsAdmin.processRawData({
+      sourcePath: path,
+      rawContent: enc.encode("# Ops\nthe operators' runbook, a different text"),
+    });
     expect(admin.chunksRemoved).toBe(0);
     expect(admin.kemIds.some((id) => a.kemIds.includes(id))).toBe(false);
     const still = await glmAs(protocol, keyA.key).retrieveKEMs({ query: { ids: a.kemIds } });
@@ -107,7 +148,10 @@ describe.each(PROTOCOLS)("KPS stays within the namespace it writes, over %s", (p
 
 describe("/health and the embedding cache reveal nothing across tenants", () => {
   test("/health without credentials (or without admin) says only ready; an admin gets the details", async () => {
-    const get = async (token?: string) => (await (await fetch(`${server.httpUrl}/health`, { headers: token ? { authorization: `Bearer ${token}` } : {} })).json()) as Record<string, unknown>;
+    const get = async (token?: string) =>
+      (await (
+        await fetch(`${server.httpUrl}/health`, { headers: token ? { authorization: `Bearer ${token}` } : {} })
+      ).json()) as Record<string, unknown>;
     expect(Object.keys(await get())).toEqual(["status"]);
     expect(Object.keys(await get(keyA.key))).toEqual(["status"]);
     expect((await get()).status).toBe("ok");
@@ -117,10 +161,17 @@ describe("/health and the embedding cache reveal nothing across tenants", () => 
 
   test("/v1/embeddings: an input embedded with team-a's key is not a cache hit for team-b's key", async () => {
     const hits = async () => {
-      const m = await (await fetch(`${server.httpUrl}/metrics`, { headers: { authorization: `Bearer ${keyAdmin.key}` } })).text();
+      const m = await (
+        await fetch(`${server.httpUrl}/metrics`, { headers: { authorization: `Bearer ${keyAdmin.key}` } })
+      ).text();
       return Number(/^dcsm_embedding_cache_lookups_total\{result="hit"\} (\S+)$/m.exec(m)?.[1]);
     };
-    const embed = (token: string) => fetch(`${server.httpUrl}/v1/embeddings`, { method: "POST", body: JSON.stringify({ input: "team-a's confidential merger memo" }), headers: { "content-type": "application/json", authorization: `Bearer ${token}` } });
+    const embed = (token: string) =>
+      fetch(`${server.httpUrl}/v1/embeddings`, {
+        method: "POST",
+        body: JSON.stringify({ input: "team-a's confidential merger memo" }),
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      });
     expect((await embed(keyA.key)).status).toBe(200);
     const before = await hits();
     expect((await embed(keyB.key)).status).toBe(200);
@@ -129,20 +180,25 @@ describe("/health and the embedding cache reveal nothing across tenants", () => 
     expect(await hits()).toBe(before + 1);
   });
 
-  test.each(PROTOCOLS)("over %s, a text embedded by team-a is not a cache hit for team-b, and is one for team-a", async (protocol) => {
-    const hits = async () => {
-      const m = await (await fetch(`${server.httpUrl}/metrics`, { headers: { authorization: `Bearer ${keyAdmin.key}` } })).text();
-      return Number(/^dcsm_embedding_cache_lookups_total\{result="hit"\} (\S+)$/m.exec(m)?.[1]);
-    };
-    const textQuery = `the launch window of the orbital telescope, via ${protocol}`;
-    await glmAs(protocol, keyA.key).retrieveKEMs({ query: { textQuery } });
-    const before = await hits();
-    expect(Number.isFinite(before)).toBe(true);
-    await glmAs(protocol, keyB.key).retrieveKEMs({ query: { textQuery } });
-    expect(await hits()).toBe(before);
-    await glmAs(protocol, keyA.key).retrieveKEMs({ query: { textQuery } });
-    expect(await hits()).toBe(before + 1);
-  });
+  test.each(PROTOCOLS)(
+    "over %s, a text embedded by team-a is not a cache hit for team-b, and is one for team-a",
+    async (protocol) => {
+      const hits = async () => {
+        const m = await (
+          await fetch(`${server.httpUrl}/metrics`, { headers: { authorization: `Bearer ${keyAdmin.key}` } })
+        ).text();
+        return Number(/^dcsm_embedding_cache_lookups_total\{result="hit"\} (\S+)$/m.exec(m)?.[1]);
+      };
+      const textQuery = `the launch window of the orbital telescope, via ${protocol}`;
+      await glmAs(protocol, keyA.key).retrieveKEMs({ query: { textQuery } });
+      const before = await hits();
+      expect(Number.isFinite(before)).toBe(true);
+      await glmAs(protocol, keyB.key).retrieveKEMs({ query: { textQuery } });
+      expect(await hits()).toBe(before);
+      await glmAs(protocol, keyA.key).retrieveKEMs({ query: { textQuery } });
+      expect(await hits()).toBe(before + 1);
+    },
+  );
 });
 
 describe.each(PROTOCOLS)("another tenant's id looks like an unknown one, over %s", (protocol) => {
@@ -152,13 +208,26 @@ describe.each(PROTOCOLS)("another tenant's id looks like an unknown one, over %s
     const b = glmAs(protocol, keyB.key);
     const kemA = (await a.storeKEM({ kem: { content: enc.encode("team-a's secret") } })).kem!;
     const unknown = "00000000-0000-4000-8000-000000000000";
-    const failure = async (p: Promise<unknown>) => p.then(() => "ok", (err: { code: Code; rawMessage: string }) => ({ code: err.code, message: err.rawMessage }));
-    const update = (id: string) => failure(b.updateKEM({ kemId: id, kemDataUpdate: { content: enc.encode("x") }, updateMask: { paths: ["content"] } }));
+    const failure = async (p: Promise<unknown>) =>
+      p.then(
+        () => "ok",
+        (err: { code: Code; rawMessage: string }) => ({ code: err.code, message: err.rawMessage }),
+      );
+    const update = (id: string) =>
+      failure(
+        b.updateKEM({ kemId: id, kemDataUpdate: { content: enc.encode("x") }, updateMask: { paths: ["content"] } }),
+      );
     const [foreignUpdate, unknownUpdate] = [await update(kemA.id), await update(unknown)];
     expect(foreignUpdate).toEqual({ code: Code.NotFound, message: `KEM ${kemA.id} not found` });
     expect(unknownUpdate).toEqual({ code: Code.NotFound, message: `KEM ${unknown} not found` });
-    expect(await failure(b.deleteKEM({ kemId: kemA.id }))).toEqual({ code: Code.NotFound, message: `KEM ${kemA.id} not found` });
-    expect(await failure(b.deleteKEM({ kemId: unknown }))).toEqual({ code: Code.NotFound, message: `KEM ${unknown} not found` });
+    expect(await failure(b.deleteKEM({ kemId: kemA.id }))).toEqual({
+      code: Code.NotFound,
+      message: `KEM ${kemA.id} not found`,
+    });
+    expect(await failure(b.deleteKEM({ kemId: unknown }))).toEqual({
+      code: Code.NotFound,
+      message: `KEM ${unknown} not found`,
+    });
     const store = await failure(b.storeKEM({ kem: { id: kemA.id, content: enc.encode("x") } }));
     expect(store).toMatchObject({ code: Code.PermissionDenied });
     expect(JSON.stringify(store)).not.toContain("team-a");
@@ -186,6 +255,8 @@ describe.each(PROTOCOLS)("lock grants are bound to the principal, over %s", (pro
     const release = await other.releaseLock({ resourceId, agentId: "builder", lockId: lock.lockId });
     expect(release.status).toBe(ReleaseStatus.INVALID_LOCK_ID);
     expect((await holder.getLockInfo({ resourceId })).isLocked).toBe(true);
-    expect((await holder.releaseLock({ resourceId, agentId: "builder", lockId: lock.lockId })).status).toBe(ReleaseStatus.RELEASED);
+    expect((await holder.releaseLock({ resourceId, agentId: "builder", lockId: lock.lockId })).status).toBe(
+      ReleaseStatus.RELEASED,
+    );
   });
 });

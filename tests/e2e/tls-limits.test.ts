@@ -9,10 +9,10 @@ import { connect as h2connect } from "node:http2";
 import { connect as netConnect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import type { DcsmServer } from "../../runtime/server.ts";
+import { responseHead } from "../helpers/response-head.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 import { makeSelfSignedCert, type TestCert } from "../helpers/tls-cert.ts";
-import { responseHead } from "../helpers/response-head.ts";
 
 const BODY_BYTES = Math.round(13.8 * 1024 * 1024);
 const STORE_PATH = "/dcsm.v1.GlobalLongTermMemoryService/StoreKEM";
@@ -24,7 +24,13 @@ let port: number;
 
 beforeAll(async () => {
   cert = makeSelfSignedCert(tempDir("dcsm-tls-limits-"));
-  server = await startTestServer({ tlsCert: cert.certPath, tlsKey: cert.keyPath, apiKeys: "dcsm_tls-limits-key", grpcMaxConnections: CAP, grpcHandshakeTimeoutMs: HANDSHAKE_MS });
+  server = await startTestServer({
+    tlsCert: cert.certPath,
+    tlsKey: cert.keyPath,
+    apiKeys: "dcsm_tls-limits-key",
+    grpcMaxConnections: CAP,
+    grpcHandshakeTimeoutMs: HANDSHAKE_MS,
+  });
   port = Number(new URL(server.httpUrl).port);
 });
 afterAll(async () => {
@@ -38,7 +44,12 @@ describe("TLS port", () => {
       const session = h2connect(server.httpUrl, { ca: cert.cert });
       session.on("error", () => {});
       const timer = setTimeout(() => (session.destroy(), reject(new Error("no gRPC response within 5 s"))), 5000);
-      const stream = session.request({ ":method": "POST", ":path": STORE_PATH, "content-type": "application/grpc", te: "trailers" });
+      const stream = session.request({
+        ":method": "POST",
+        ":path": STORE_PATH,
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
       stream.on("error", () => {});
       stream.on("response", (h) => {
         clearTimeout(timer);
@@ -51,10 +62,15 @@ describe("TLS port", () => {
     });
     expect(grpcStatus).toBe("16");
 
-    const sock = tlsConnect({ host: "127.0.0.1", port, servername: "localhost", ca: cert.cert, ALPNProtocols: ["http/1.1"] }, () => {
-      sock.write(`POST ${STORE_PATH} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/proto\r\ncontent-length: ${BODY_BYTES}\r\n\r\n`);
-      sock.write(Buffer.alloc(64 * 1024, 0x61));
-    });
+    const sock = tlsConnect(
+      { host: "127.0.0.1", port, servername: "localhost", ca: cert.cert, ALPNProtocols: ["http/1.1"] },
+      () => {
+        sock.write(
+          `POST ${STORE_PATH} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/proto\r\ncontent-length: ${BODY_BYTES}\r\n\r\n`,
+        );
+        sock.write(Buffer.alloc(64 * 1024, 0x61));
+      },
+    );
     const head = await responseHead(sock, 5000);
     expect(head).toStartWith("HTTP/1.1 401");
   });

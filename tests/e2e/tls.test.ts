@@ -6,18 +6,18 @@
  * clients that do not trust the certificate are refused.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { connect as h2connect, type ClientHttp2Session } from "node:http2";
-import { connect as tlsConnect } from "node:tls";
+import { type ClientHttp2Session, connect as h2connect } from "node:http2";
 import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { REPO_ROOT } from "../../runtime/config.ts";
-import { createNodeTransport } from "../../sdk/server.ts";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { EventType, SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { Health, HealthCheckResponse_ServingStatus } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
+import { createNodeTransport } from "../../sdk/server.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 import { makeSelfSignedCert, type TestCert } from "../helpers/tls-cert.ts";
@@ -40,16 +40,24 @@ afterAll(async () => {
 /** ALPN result of a TLS handshake offering `protocols`. */
 function negotiate(protocols: string[]): Promise<string | false> {
   return new Promise((resolve, reject) => {
-    const s = tlsConnect({ host: "127.0.0.1", port, servername: "localhost", ca: cert.cert, ALPNProtocols: protocols }, () => {
-      resolve(s.alpnProtocol ?? false);
-      s.destroy();
-    });
+    const s = tlsConnect(
+      { host: "127.0.0.1", port, servername: "localhost", ca: cert.cert, ALPNProtocols: protocols },
+      () => {
+        resolve(s.alpnProtocol ?? false);
+        s.destroy();
+      },
+    );
     s.once("error", reject);
   });
 }
 
 /** One HTTP/2 request on its own session. */
-async function h2get(path: string, headers: Record<string, string> = {}, method = "GET", body?: string): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+async function h2get(
+  path: string,
+  headers: Record<string, string> = {},
+  method = "GET",
+  body?: string,
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   const session: ClientHttp2Session = h2connect(server.httpUrl, { ca: cert.cert });
   try {
     return await new Promise((resolve, reject) => {
@@ -85,12 +93,36 @@ test("ALPN on the one port negotiates h2 and http/1.1", async () => {
 
 const transports: [string, () => Transport][] = [
   ["gRPC (h2)", () => createGrpcTransport({ baseUrl: server.grpcUrl, nodeOptions: { ca: cert.cert } })],
-  ["Connect JSON over HTTP/1.1", () => createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", nodeOptions: { ca: cert.cert } })],
-  ["Connect binary over HTTP/2", () => createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "2", useBinaryFormat: true, nodeOptions: { ca: cert.cert } })],
-  ["gRPC-Web over HTTP/1.1", () => createGrpcWebTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", nodeOptions: { ca: cert.cert } })],
-  ["gRPC-Web over HTTP/2", () => createGrpcWebTransport({ baseUrl: server.httpUrl, httpVersion: "2", nodeOptions: { ca: cert.cert } })],
-  ["SDK createNodeTransport (grpc, ca)", () => createNodeTransport({ baseUrl: server.grpcUrl, protocol: "grpc", ca: cert.cert })],
-  ["SDK createNodeTransport (connect, ca), as the CLI uses it", () => createNodeTransport({ baseUrl: server.httpUrl, protocol: "connect", ca: cert.cert })],
+  [
+    "Connect JSON over HTTP/1.1",
+    () => createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", nodeOptions: { ca: cert.cert } }),
+  ],
+  [
+    "Connect binary over HTTP/2",
+    () =>
+      createConnectTransport({
+        baseUrl: server.httpUrl,
+        httpVersion: "2",
+        useBinaryFormat: true,
+        nodeOptions: { ca: cert.cert },
+      }),
+  ],
+  [
+    "gRPC-Web over HTTP/1.1",
+    () => createGrpcWebTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", nodeOptions: { ca: cert.cert } }),
+  ],
+  [
+    "gRPC-Web over HTTP/2",
+    () => createGrpcWebTransport({ baseUrl: server.httpUrl, httpVersion: "2", nodeOptions: { ca: cert.cert } }),
+  ],
+  [
+    "SDK createNodeTransport (grpc, ca)",
+    () => createNodeTransport({ baseUrl: server.grpcUrl, protocol: "grpc", ca: cert.cert }),
+  ],
+  [
+    "SDK createNodeTransport (connect, ca), as the CLI uses it",
+    () => createNodeTransport({ baseUrl: server.httpUrl, protocol: "connect", ca: cert.cert }),
+  ],
 ];
 
 describe.each(transports)("%s on the TLS port", (_name, make) => {
@@ -98,7 +130,9 @@ describe.each(transports)("%s on the TLS port", (_name, make) => {
     const transport = make();
     const glm = createClient(GlobalLongTermMemoryService, transport);
     const vec = Array.from({ length: 384 }, (_, i) => Math.cos(i * 0.37 + _name.length));
-    const { kem } = await glm.storeKEM({ kem: { content: new TextEncoder().encode(`over ${_name}`), metadata: { via: _name }, embeddings: vec } });
+    const { kem } = await glm.storeKEM({
+      kem: { content: new TextEncoder().encode(`over ${_name}`), metadata: { via: _name }, embeddings: vec },
+    });
     const hits = await glm.retrieveKEMs({ query: { embeddingQuery: vec }, pageSize: 1 });
     expect(hits.kems[0]!.id).toBe(kem!.id);
     expect(hits.kems[0]!.metadata).toEqual({ via: _name });
@@ -120,7 +154,10 @@ describe.each(transports)("%s on the TLS port", (_name, make) => {
     let subscribed = false;
     const reading = (async () => {
       try {
-        for await (const e of swm.subscribeToSWMEvents({ topics: [{ filterCriteria: `metadata.topic=${tag}` }] }, { signal: ac.signal })) {
+        for await (const e of swm.subscribeToSWMEvents(
+          { topics: [{ filterCriteria: `metadata.topic=${tag}` }] },
+          { signal: ac.signal },
+        )) {
           if (e.eventType === EventType.HEARTBEAT) {
             subscribed ||= e.details === "subscribed";
             continue;
@@ -133,7 +170,10 @@ describe.each(transports)("%s on the TLS port", (_name, make) => {
       }
     })();
     await waitFor(() => subscribed, { what: "the stream's subscribed event" });
-    await swm.publishKEMToSWM({ kemToPublish: { content: new TextEncoder().encode("hot"), metadata: { topic: tag } }, agentId: "tls" });
+    await swm.publishKEMToSWM({
+      kemToPublish: { content: new TextEncoder().encode("hot"), metadata: { topic: tag } },
+      agentId: "tls",
+    });
     const timer = setTimeout(() => ac.abort(), 5000);
     await reading;
     clearTimeout(timer);
@@ -142,11 +182,22 @@ describe.each(transports)("%s on the TLS port", (_name, make) => {
 });
 
 test("@grpc/grpc-js with TLS credentials (an independent gRPC client)", async () => {
-  const defs = protoLoader.loadSync(["grpc/health/v1/health.proto"], { includeDirs: [join(REPO_ROOT, "proto")], enums: String });
-  const pkg = grpc.loadPackageDefinition(defs) as unknown as { grpc: { health: { v1: { Health: new (addr: string, creds: grpc.ChannelCredentials) => grpc.Client & Record<string, Function> } } } };
+  const defs = protoLoader.loadSync(["grpc/health/v1/health.proto"], {
+    includeDirs: [join(REPO_ROOT, "proto")],
+    enums: String,
+  });
+  const pkg = grpc.loadPackageDefinition(defs) as unknown as {
+    grpc: {
+      health: {
+        v1: { Health: new (addr: string, creds: grpc.ChannelCredentials) => grpc.Client & Record<string, Function> };
+      };
+    };
+  };
   const client = new pkg.grpc.health.v1.Health(`localhost:${port}`, grpc.credentials.createSsl(Buffer.from(cert.cert)));
   try {
-    const res = await new Promise<{ status: string }>((resolve, reject) => client.Check!({ service: "" }, (err: Error | null, r: { status: string }) => (err ? reject(err) : resolve(r))));
+    const res = await new Promise<{ status: string }>((resolve, reject) =>
+      client.Check!({ service: "" }, (err: Error | null, r: { status: string }) => (err ? reject(err) : resolve(r))),
+    );
     expect(res.status).toBe("SERVING");
   } finally {
     client.close();
@@ -165,7 +216,12 @@ describe("non-RPC routes over HTTPS", () => {
 
   test("/v1/embeddings takes a POST body over both versions", async () => {
     const body = JSON.stringify({ model: "all-MiniLM-L6-v2", input: ["hello over tls"] });
-    const r1 = await fetch(`${server.httpUrl}/v1/embeddings`, { method: "POST", body, headers: { "content-type": "application/json" }, tls: { ca: cert.cert } });
+    const r1 = await fetch(`${server.httpUrl}/v1/embeddings`, {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/json" },
+      tls: { ca: cert.cert },
+    });
     expect(r1.status).toBe(200);
     const v1 = (await r1.json()).data[0].embedding as number[];
     expect(v1.length).toBe(384);
@@ -190,7 +246,11 @@ describe("non-RPC routes over HTTPS", () => {
     const path = `/${Health.typeName}/Check`;
     const pre = await fetch(`${server.httpUrl}${path}`, {
       method: "OPTIONS",
-      headers: { origin: "https://app.example", "access-control-request-method": "POST", "access-control-request-headers": "content-type,connect-protocol-version" },
+      headers: {
+        origin: "https://app.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type,connect-protocol-version",
+      },
       tls: { ca: cert.cert },
     });
     expect(pre.status).toBe(204);
@@ -228,8 +288,13 @@ describe("refused", () => {
     expect(tlsErr.code).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY|CERT/);
     const fetchErr = (await fetch(`${server.httpUrl}/health`).catch((e: unknown) => e)) as { code?: string };
     expect(String(fetchErr.code)).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY|CERT/);
-    for (const transport of [createGrpcTransport({ baseUrl: server.grpcUrl }), createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" })]) {
-      const err = await createClient(Health, transport).check({ service: "" }).catch((e: unknown) => ConnectError.from(e));
+    for (const transport of [
+      createGrpcTransport({ baseUrl: server.grpcUrl }),
+      createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" }),
+    ]) {
+      const err = await createClient(Health, transport)
+        .check({ service: "" })
+        .catch((e: unknown) => ConnectError.from(e));
       expect(err).toBeInstanceOf(ConnectError);
       expect((err as ConnectError).message).toMatch(/self[- ]signed|certificate/i);
     }

@@ -13,7 +13,8 @@ test("ingest: chosen, dropped and pasted files are chunked and stored, each chun
   const { page, errors } = await ui.newPage();
   await signIn(page, keys.a.key, "agent-a");
   await page.click("#tab-ingest");
-  const md = "# Guide\n\nRedis holds the working set.\n\n## Locks\n\nLocks carry a fencing token that grows with every grant.\n\n## Events\n\nEvents are replayed after a reconnect.\n";
+  const md =
+    "# Guide\n\nRedis holds the working set.\n\n## Locks\n\nLocks carry a fencing token that grows with every grant.\n\n## Events\n\nEvents are replayed after a reconnect.\n";
   await page.fill("#ingest-chunk", "60");
   await page.setInputFiles("#ingest-files", { name: "guide.md", mimeType: "text/markdown", buffer: Buffer.from(md) });
   const item = page.locator('.ingest-item[data-name="guide.md"]');
@@ -22,13 +23,23 @@ test("ingest: chosen, dropped and pasted files are chunked and stored, each chun
   expect(await chunks.count()).toBeGreaterThan(1);
   expect(await chunks.first().textContent()).toMatch(/lines 1–\d+/);
   const a = createAgentSDK({ baseUrl: ui.server.httpUrl, agentId: "checker", token: keys.a.key });
-  const got = await a.glm.retrieveKEMs({ query: { metadataFilters: { source_path: { kind: { case: "stringValue", value: "guide.md" } }, namespace: { kind: { case: "stringValue", value: "team-a" } } } }, pageSize: 50 });
+  const got = await a.glm.retrieveKEMs({
+    query: {
+      metadataFilters: {
+        source_path: { kind: { case: "stringValue", value: "guide.md" } },
+        namespace: { kind: { case: "stringValue", value: "team-a" } },
+      },
+    },
+    pageSize: 50,
+  });
   expect(got.kems.length).toBe(await chunks.count());
   // A file dropped on the drop zone (a real DragEvent carrying a File) goes the same way.
   await page.evaluate(() => {
     const dt = new DataTransfer();
     dt.items.add(new File(["# Dropped\n\nDropped files are ingested too.\n"], "dropped.md", { type: "text/markdown" }));
-    document.getElementById("ingest-drop")!.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    document
+      .getElementById("ingest-drop")!
+      .dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
   });
   await page.locator('.ingest-item[data-name="dropped.md"][data-state="done"]').waitFor({ timeout: 60_000 });
   // Pasted text goes the same way.
@@ -37,7 +48,10 @@ test("ingest: chosen, dropped and pasted files are chunked and stored, each chun
   await page.click("#ingest-paste");
   await page.locator('.ingest-item[data-name="pasted.txt"][data-state="done"]').waitFor({ timeout: 60_000 });
   // Code keeps its language: a pasted TypeScript file's chunk opens as code.
-  await page.fill("#ingest-text", "export function leaseLeft(expiresAtMs: number): number {\n  return Math.max(0, expiresAtMs - Date.now());\n}\n");
+  await page.fill(
+    "#ingest-text",
+    "export function leaseLeft(expiresAtMs: number): number {\n  return Math.max(0, expiresAtMs - Date.now());\n}\n",
+  );
   await page.fill("#ingest-name", "lease.ts");
   await page.fill("#ingest-chunk", "0"); // the server's default: the function stays one chunk
   await page.click("#ingest-paste");
@@ -45,7 +59,9 @@ test("ingest: chosen, dropped and pasted files are chunked and stored, each chun
   await ts.waitFor({ timeout: 60_000 });
   await ts.locator(".chunk button").first().click();
   await page.locator("#kem-kind", { hasText: "code · typescript" }).waitFor();
-  expect(await page.locator("#kem-dialog pre.code code").textContent()).toContain("Math.max(0, expiresAtMs - Date.now())");
+  expect(await page.locator("#kem-dialog pre.code code").textContent()).toContain(
+    "Math.max(0, expiresAtMs - Date.now())",
+  );
   await shoot(page, "ingest-code-chunk");
   await page.click("#kem-dialog-close");
   await shoot(page, "ingest");

@@ -43,7 +43,11 @@ test("memories: browse newest first within the key's namespace, filter by metada
   await page.locator("#mem-status", { hasText: "permission_denied" }).waitFor();
   await page.fill("#mem-ns", "team-a");
 
-  for (const [mode, scoreName] of [["hybrid", "RRF"], ["vector", "cosine"], ["lexical", "BM25"]] as const) {
+  for (const [mode, scoreName] of [
+    ["hybrid", "RRF"],
+    ["vector", "cosine"],
+    ["lexical", "BM25"],
+  ] as const) {
     await page.fill("#mem-q", mode === "lexical" ? "lock lease expires" : "when is a lock released?");
     await page.selectOption("#mem-mode", mode);
     await page.click("#mem-apply");

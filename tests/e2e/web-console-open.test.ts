@@ -31,5 +31,9 @@ test("the page opens signed in as anonymous with every view; search and the live
 }, 60_000);
 
 test("GET /whoami without authentication: anonymous with every right on every namespace", async () => {
-  expect(await (await fetch(`${ui.server.httpUrl}/whoami`)).json()).toMatchObject({ authEnabled: false, principal: "anonymous", scopes: { "*": ["read", "write", "publish", "subscribe", "lock", "admin"] } });
+  expect(await (await fetch(`${ui.server.httpUrl}/whoami`)).json()).toMatchObject({
+    authEnabled: false,
+    principal: "anonymous",
+    scopes: { "*": ["read", "write", "publish", "subscribe", "lock", "admin"] },
+  });
 });

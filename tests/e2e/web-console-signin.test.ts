@@ -32,7 +32,12 @@ test("sign-in: a wrong key is refused, a scoped key shows its principal and name
   expect(await page.textContent("#who")).toBe("not signed in");
 
   // A JWT (HS256, OAuth 2 "scope" claim) signs in the same way.
-  const jwt = await new SignJWT({ scope: "team-a:read team-b:read" }).setProtectedHeader({ alg: "HS256" }).setSubject("jwt-reader").setIssuedAt().setExpirationTime("5m").sign(new TextEncoder().encode(JWT_SECRET));
+  const jwt = await new SignJWT({ scope: "team-a:read team-b:read" })
+    .setProtectedHeader({ alg: "HS256" })
+    .setSubject("jwt-reader")
+    .setIssuedAt()
+    .setExpirationTime("5m")
+    .sign(new TextEncoder().encode(JWT_SECRET));
   await signIn(page, jwt, "jwt-reader");
   expect(await page.textContent("#who-scopes")).toBe("team-a: read · team-b: read");
   expect(await page.isHidden("#tab-ingest")).toBe(true);
@@ -45,7 +50,12 @@ test("sign-in: a wrong key is refused, a scoped key shows its principal and name
 
   // When the JWT expires, the next call sends the page back to sign-in, saying why.
   await page.click("#signout");
-  const shortJwt = await new SignJWT({ scope: "team-a:read" }).setProtectedHeader({ alg: "HS256" }).setSubject("short-lived").setIssuedAt().setExpirationTime(Math.floor(Date.now() / 1000) + 2).sign(new TextEncoder().encode(JWT_SECRET));
+  const shortJwt = await new SignJWT({ scope: "team-a:read" })
+    .setProtectedHeader({ alg: "HS256" })
+    .setSubject("short-lived")
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + 2)
+    .sign(new TextEncoder().encode(JWT_SECRET));
   await signIn(page, shortJwt, "short-lived");
   await page.locator("#mem-status", { hasText: "5 KEMs" }).waitFor();
   await Bun.sleep(2500);
@@ -71,9 +81,17 @@ test("a read-only key is offered no ingest, edit or delete", async () => {
 
 test("GET /whoami with authentication: 401 without or with a wrong key, the principal and scopes with a good one", async () => {
   expect((await fetch(`${ui.server.httpUrl}/whoami`)).status).toBe(401);
-  expect((await fetch(`${ui.server.httpUrl}/whoami`, { headers: { authorization: "Bearer dcsm_nope" } })).status).toBe(401);
+  expect((await fetch(`${ui.server.httpUrl}/whoami`, { headers: { authorization: "Bearer dcsm_nope" } })).status).toBe(
+    401,
+  );
   const res = await fetch(`${ui.server.httpUrl}/whoami`, { headers: { authorization: `Bearer ${keys.a.key}` } });
-  expect(await res.json()).toEqual({ authEnabled: true, principal: "agent-a", scopes: { "team-a": ["read", "write", "publish", "subscribe", "lock"] }, defaultNamespace: "team-a", rights: ["read", "write", "publish", "subscribe", "lock", "admin"] });
+  expect(await res.json()).toEqual({
+    authEnabled: true,
+    principal: "agent-a",
+    scopes: { "team-a": ["read", "write", "publish", "subscribe", "lock"] },
+    defaultNamespace: "team-a",
+    rights: ["read", "write", "publish", "subscribe", "lock", "admin"],
+  });
   const reader = createAgentSDK({ baseUrl: ui.server.httpUrl, agentId: "x", token: keys.reader.key });
   const someId = (await reader.glm.retrieveKEMs({ query: {}, pageSize: 1 })).kems[0]!.id;
   const denied = await reader.deleteKem(someId).catch((e: unknown) => ConnectError.from(e).code);

@@ -17,16 +17,20 @@ test("working memory: another client's event arrives, pause and resume replay mi
   await page.click("#tab-working");
   await page.locator("#ev-state", { hasText: "live" }).waitFor({ timeout: 15_000 });
   const other = createAgentSDK({ baseUrl: ui.server.httpUrl, agentId: "other-agent", token: keys.a.key });
-  const first = (await other.publishKemsToSwmBatch([{ content: "hello from the other agent", metadata: { topic: "feed" } }])).kems[0]!;
+  const first = (
+    await other.publishKemsToSwmBatch([{ content: "hello from the other agent", metadata: { topic: "feed" } }])
+  ).kems[0]!;
   await page.locator(`#ev-feed li[data-kem-id="${first.id}"]`).waitFor({ timeout: 10_000 });
   expect(await page.locator(`#ev-feed li[data-kem-id="${first.id}"]`).textContent()).toContain("KEM_PUBLISHED");
   // Another tenant's event never reaches this page.
   const b = createAgentSDK({ baseUrl: ui.server.httpUrl, agentId: "agent-b", token: keys.b.key });
-  const foreign = (await b.publishKemsToSwmBatch([{ content: "team-b working note", metadata: { topic: "feed" } }])).kems[0]!;
+  const foreign = (await b.publishKemsToSwmBatch([{ content: "team-b working note", metadata: { topic: "feed" } }]))
+    .kems[0]!;
 
   await page.click("#ev-pause");
   await page.locator("#ev-state", { hasText: "paused" }).waitFor();
-  const missed = (await other.publishKemsToSwmBatch([{ content: "sent while paused", metadata: { topic: "feed" } }])).kems[0]!;
+  const missed = (await other.publishKemsToSwmBatch([{ content: "sent while paused", metadata: { topic: "feed" } }]))
+    .kems[0]!;
   await Bun.sleep(500);
   expect(await page.locator(`#ev-feed li[data-kem-id="${missed.id}"]`).count()).toBe(0);
   expect(await page.inputValue("#ev-resume-seq")).toMatch(/^\d+$/);
@@ -59,6 +63,8 @@ test("working memory: another client's event arrives, pause and resume replay mi
   await shoot(page, "working-memory");
   // Released by its holder: the watched row turns free on the next read.
   await other.releaseDistributedLock("team-a/build-index", lock.lockId);
-  await page.locator('#lock-rows tr[data-resource="team-a/build-index"][data-locked="false"]').waitFor({ timeout: 5000 });
+  await page
+    .locator('#lock-rows tr[data-resource="team-a/build-index"][data-locked="false"]')
+    .waitFor({ timeout: 5000 });
   expect(errors).toEqual([]);
 }, 90_000);

@@ -3,7 +3,7 @@
  * gRPC-Web), HTTP/2 (`node:http2`, raw gRPC frames) and raw `node:net` sockets, every one with a
  * timeout; and the judges that decide whether a response is a proper error for its protocol.
  */
-import { connect as h2connect, type ClientHttp2Session } from "node:http2";
+import { type ClientHttp2Session, connect as h2connect } from "node:http2";
 import { connect as tcpConnect } from "node:net";
 
 /** What came back for one request; `hang` when nothing arrived before the timeout. */
@@ -35,14 +35,25 @@ export function envelope(payload: Uint8Array, declaredLength = payload.length, f
  * POSTs `body` with `contentType` over HTTP/1.1 fetch.
  * @param timeoutMs - per-request timeout; on expiry the result has `hang: true`.
  */
-export async function fetchPost(url: string, contentType: string, body: Uint8Array, timeoutMs: number): Promise<WireResult> {
+export async function fetchPost(
+  url: string,
+  contentType: string,
+  body: Uint8Array,
+  timeoutMs: number,
+): Promise<WireResult> {
   try {
-    const res = await fetch(url, { method: "POST", headers: { "content-type": contentType }, body: body as BodyInit, signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": contentType },
+      body: body as BodyInit,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     const bytes = new Uint8Array(await res.arrayBuffer());
     return { status: res.status, headers: Object.fromEntries(res.headers), trailers: {}, body: bytes };
   } catch (err) {
     const e = err as Error;
-    if (e.name === "TimeoutError" || e.name === "AbortError") return { status: 0, headers: {}, trailers: {}, body: new Uint8Array(), hang: true };
+    if (e.name === "TimeoutError" || e.name === "AbortError")
+      return { status: 0, headers: {}, trailers: {}, body: new Uint8Array(), hang: true };
     return { status: 0, headers: {}, trailers: {}, body: new Uint8Array(), error: `${e.name}: ${e.message}` };
   }
 }
@@ -51,7 +62,13 @@ export async function fetchPost(url: string, contentType: string, body: Uint8Arr
  * Sends one HTTP/2 POST on `session` (gRPC framing is the caller's: pass enveloped bytes).
  * @param timeoutMs - per-request timeout; the stream is reset and the result has `hang: true`.
  */
-export function h2Post(session: ClientHttp2Session, path: string, contentType: string, body: Uint8Array, timeoutMs: number): Promise<WireResult> {
+export function h2Post(
+  session: ClientHttp2Session,
+  path: string,
+  contentType: string,
+  body: Uint8Array,
+  timeoutMs: number,
+): Promise<WireResult> {
   return new Promise((resolve) => {
     const out: WireResult = { status: 0, headers: {}, trailers: {}, body: new Uint8Array() };
     const chunks: Buffer[] = [];
@@ -95,7 +112,12 @@ export function h2Session(url: string): Promise<ClientHttp2Session> {
  * Writes raw bytes to a fresh TCP connection, half-closes it, and collects whatever comes back.
  * @returns the parsed status line (0 if none) and the raw response; `hang` on timeout.
  */
-export function rawHttp(host: string, port: number, request: Uint8Array, timeoutMs: number): Promise<WireResult & { raw: string }> {
+export function rawHttp(
+  host: string,
+  port: number,
+  request: Uint8Array,
+  timeoutMs: number,
+): Promise<WireResult & { raw: string }> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let done = false;
@@ -107,7 +129,14 @@ export function rawHttp(host: string, port: number, request: Uint8Array, timeout
       sock.destroy();
       const raw = Buffer.concat(chunks).toString("latin1");
       const m = /^HTTP\/1\.[01] (\d{3})/.exec(raw);
-      resolve({ status: m ? Number(m[1]) : 0, headers: {}, trailers: {}, body: new Uint8Array(Buffer.concat(chunks)), raw, ...extra });
+      resolve({
+        status: m ? Number(m[1]) : 0,
+        headers: {},
+        trailers: {},
+        body: new Uint8Array(Buffer.concat(chunks)),
+        raw,
+        ...extra,
+      });
     };
     const timer = setTimeout(() => finish({ hang: true }), timeoutMs);
     sock.on("data", (c: Buffer) => {
@@ -124,9 +153,22 @@ export function rawHttp(host: string, port: number, request: Uint8Array, timeout
 
 /** Connect error codes (the protocol's JSON names). */
 export const CONNECT_CODES = new Set([
-  "canceled", "unknown", "invalid_argument", "deadline_exceeded", "not_found", "already_exists", "permission_denied",
-  "resource_exhausted", "failed_precondition", "aborted", "out_of_range", "unimplemented", "internal", "unavailable",
-  "data_loss", "unauthenticated",
+  "canceled",
+  "unknown",
+  "invalid_argument",
+  "deadline_exceeded",
+  "not_found",
+  "already_exists",
+  "permission_denied",
+  "resource_exhausted",
+  "failed_precondition",
+  "aborted",
+  "out_of_range",
+  "unimplemented",
+  "internal",
+  "unavailable",
+  "data_loss",
+  "unauthenticated",
 ]);
 /** Codes bad input must never produce (gRPC numbers): UNKNOWN, INTERNAL, DATA_LOSS. */
 export const FORBIDDEN_GRPC = new Set([2, 13, 15]);
@@ -137,7 +179,10 @@ const NON_RPC_STATUSES = new Set([400, 404, 405, 411, 413, 415, 431, 505]);
 
 /** gRPC status (and message) from trailers, trailers-only headers, or a gRPC-Web trailer frame. */
 export function grpcStatusOf(r: WireResult): { code: number; message: string } | undefined {
-  const from = (h: Record<string, string>) => (h["grpc-status"] === undefined ? undefined : { code: Number(h["grpc-status"]), message: decodeURIComponent(h["grpc-message"] ?? "") });
+  const from = (h: Record<string, string>) =>
+    h["grpc-status"] === undefined
+      ? undefined
+      : { code: Number(h["grpc-status"]), message: decodeURIComponent(h["grpc-message"] ?? "") };
   const direct = from(r.trailers) ?? from(r.headers);
   if (direct) return direct;
   // gRPC-Web: frames in the body; the trailer frame has flag 0x80 and holds "name: value" lines.
@@ -176,7 +221,8 @@ export function judge(protocol: "connect" | "grpc-web" | "grpc", r: WireResult):
       } catch {
         return `status ${r.status} with a body that is not JSON`;
       }
-      if (typeof err.code !== "string" || !CONNECT_CODES.has(err.code)) return `status ${r.status} with unknown code ${JSON.stringify(err.code)}`;
+      if (typeof err.code !== "string" || !CONNECT_CODES.has(err.code))
+        return `status ${r.status} with unknown code ${JSON.stringify(err.code)}`;
       if (FORBIDDEN_CONNECT.has(err.code)) return `code ${err.code}: ${String(err.message)}`;
       return undefined;
     }

@@ -6,13 +6,13 @@
 import { join } from "node:path";
 import type { Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { createConnectApp } from "../../runtime/host/connect-app.ts";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { assembleGlm } from "../../services/glm/assembly.ts";
 import type { KemStore } from "../../services/glm/ports.ts";
 import { createSqliteKemStore } from "../../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../../services/glm/vector/exact-index.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../../services/shared/limits.ts";
-import { createConnectApp } from "../../runtime/host/connect-app.ts";
 
 /** A test GLM. */
 export interface TestGlm {
@@ -41,13 +41,20 @@ export function testLimits(dimension = 8): KemLimits {
 export function createTestGlm(dir: string, limits: KemLimits = testLimits()): TestGlm {
   const path = join(dir, "glm.sqlite");
   const store = createSqliteKemStore({ path });
-  const { service: impl, transport } = assembleGlm({ store, index: createExactVectorIndex({ dimension: limits.dimension }), limits });
+  const { service: impl, transport } = assembleGlm({
+    store,
+    index: createExactVectorIndex({ dimension: limits.dimension }),
+    limits,
+  });
   return {
     store,
     path,
     transport,
     serve(port = 0) {
-      const app = createConnectApp({ routes: (r) => r.service(GlobalLongTermMemoryService, impl), readMaxBytes: 16 * 1024 * 1024 });
+      const app = createConnectApp({
+        routes: (r) => r.service(GlobalLongTermMemoryService, impl),
+        readMaxBytes: 16 * 1024 * 1024,
+      });
       const server = Bun.serve({ hostname: "127.0.0.1", port, fetch: app.fetch });
       return { url: `http://127.0.0.1:${server.port}`, port: server.port!, stop: () => server.stop(true) };
     },

@@ -2,7 +2,7 @@
  * A child Bun process that talks JSON lines: one JSON object per stdout line, commands as lines on
  * stdin. Used for agents and servers that must run in their own process (own event loop).
  */
-import { spawn, type Subprocess } from "bun";
+import { type Subprocess, spawn } from "bun";
 
 /** A running JSON-lines child. */
 export interface JsonLinesProcess {
@@ -19,8 +19,18 @@ export interface JsonLinesProcess {
  * @param script - path of the script. @param args - its arguments. @param env - extra environment.
  * @param bunFlags - flags for Bun itself (e.g. `--cpu-prof`).
  */
-export function spawnJsonLines(script: string, args: string[] = [], env: Record<string, string> = {}, bunFlags: string[] = []): JsonLinesProcess {
-  const p = spawn([process.execPath, ...bunFlags, script, ...args], { stdin: "pipe", stdout: "pipe", stderr: "inherit", env: { ...process.env, ...env } });
+export function spawnJsonLines(
+  script: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+  bunFlags: string[] = [],
+): JsonLinesProcess {
+  const p = spawn([process.execPath, ...bunFlags, script, ...args], {
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "inherit",
+    env: { ...process.env, ...env },
+  });
   const reader = p.stdout.getReader();
   const dec = new TextDecoder();
   let buf = "";

@@ -39,7 +39,9 @@ export async function testPostgres(): Promise<TestPostgres | undefined> {
     await admin.end({ timeout: 1 }).catch(() => {});
     const msg = `PostgreSQL not reachable at ${TEST_POSTGRES_URL} (${(err as Error).message})`;
     if (process.env.DCSM_REQUIRE_POSTGRES === "1") throw new Error(`${msg}; DCSM_REQUIRE_POSTGRES=1`);
-    console.warn(`SKIPPING PostgreSQL tests: ${msg}. Set DCSM_TEST_POSTGRES_URL to a server (trust or password auth) to run them.`);
+    console.warn(
+      `SKIPPING PostgreSQL tests: ${msg}. Set DCSM_TEST_POSTGRES_URL to a server (trust or password auth) to run them.`,
+    );
     return undefined;
   }
   const made = new Set<string>();

@@ -54,13 +54,22 @@ export async function scrape(baseUrl: string): Promise<Samples> {
  * @returns the scrape where it held.
  * @throws Error after `timeoutMs` (default 5000) with the last value.
  */
-export async function waitForMetric(baseUrl: string, name: string, labels: Record<string, string>, ok: (v: number) => boolean, timeoutMs = 5000): Promise<Samples> {
+export async function waitForMetric(
+  baseUrl: string,
+  name: string,
+  labels: Record<string, string>,
+  ok: (v: number) => boolean,
+  timeoutMs = 5000,
+): Promise<Samples> {
   let last: Samples | undefined;
   try {
-    return await waitFor(async () => {
-      last = await scrape(baseUrl);
-      return ok(value(last, name, labels)) ? last : undefined;
-    }, { timeoutMs });
+    return await waitFor(
+      async () => {
+        last = await scrape(baseUrl);
+        return ok(value(last, name, labels)) ? last : undefined;
+      },
+      { timeoutMs },
+    );
   } catch {
     throw new Error(`${name} ${JSON.stringify(labels)} stayed at ${last ? value(last, name, labels) : "(no scrape)"}`);
   }

@@ -2,8 +2,9 @@
  * A real `redis-server` for tests, on a free port, never the default 6379: no persistence,
  * optional `maxmemory`, and a `restart()` on the same port for fault tests.
  */
-import { spawn, type Subprocess } from "bun";
+
 import { createServer } from "node:net";
+import { type Subprocess, spawn } from "bun";
 import { waitFor } from "./wait-for.ts";
 
 /** Options of {@link startRedis}. */
@@ -57,7 +58,18 @@ export async function startRedis(options: TestRedisOptions = {}): Promise<TestRe
     return out.trim();
   };
   const launch = async () => {
-    const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--maxmemory-policy", options.policy ?? "volatile-lru"];
+    const args = [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--maxmemory-policy",
+      options.policy ?? "volatile-lru",
+    ];
     if (options.maxmemory) args.push("--maxmemory", options.maxmemory);
     proc = spawn(["redis-server", ...args, ...(options.args ?? [])], { stdout: "ignore", stderr: "inherit" });
     await waitFor(async () => (await cli("PING")) === "PONG", { what: `redis-server on port ${port} answering PING` });

@@ -3,8 +3,9 @@
  * both listeners on free ports, the committed model offline, configuration from `env` exactly as
  * a user would pass it (DCSM_VECTOR_INDEX, DCSM_GLM_URL, REDIS_URL, ...).
  */
-import { spawn, type Subprocess } from "bun";
+
 import { join } from "node:path";
+import { type Subprocess, spawn } from "bun";
 import { REPO_ROOT } from "../../runtime/config.ts";
 
 /** A running `dcsm serve` process. */
@@ -30,12 +31,31 @@ const MAIN = join(REPO_ROOT, "runtime/cli/main.ts");
  * @param timeoutMs - longest wait for the banner, ms. @default 60000
  * @throws Error with the process's stderr when it exits or stays silent before the banner.
  */
-export async function startServeProcess(dataDir: string, env: Record<string, string> = {}, timeoutMs = 60_000): Promise<ServeProcess> {
-  const proc = spawn([process.execPath, MAIN, "serve", "--host", "127.0.0.1", "--http-port", "0", "--grpc-port", "0", "--data-dir", dataDir], {
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { ...process.env, DCSM_MODEL_OFFLINE: "1", DCSM_LOG_LEVEL: "warn", DCSM_WARMUP: "quick", ...env },
-  });
+export async function startServeProcess(
+  dataDir: string,
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<ServeProcess> {
+  const proc = spawn(
+    [
+      process.execPath,
+      MAIN,
+      "serve",
+      "--host",
+      "127.0.0.1",
+      "--http-port",
+      "0",
+      "--grpc-port",
+      "0",
+      "--data-dir",
+      dataDir,
+    ],
+    {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, DCSM_MODEL_OFFLINE: "1", DCSM_LOG_LEVEL: "warn", DCSM_WARMUP: "quick", ...env },
+    },
+  );
   const reader = proc.stdout.getReader();
   let banner = "";
   const deadline = Date.now() + timeoutMs;

@@ -18,7 +18,10 @@ type Overrides = Partial<Record<keyof DcsmConfig, unknown>>;
  *   may start what sits in front of the server (a proxy).
  * @param overrides - configuration overrides, or a function computing them when the server starts.
  */
-export function serverPerFile(onStart: (server: TestServer) => unknown, overrides: Overrides | (() => Overrides) = {}): void {
+export function serverPerFile(
+  onStart: (server: TestServer) => unknown,
+  overrides: Overrides | (() => Overrides) = {},
+): void {
   let server: TestServer | undefined;
   beforeAll(async () => {
     server = await startTestServer(typeof overrides === "function" ? overrides() : overrides);

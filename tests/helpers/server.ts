@@ -5,8 +5,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ApiKeyEntry } from "../../runtime/auth/authenticator.ts";
-import { loadConfig, type DcsmConfig } from "../../runtime/config.ts";
-import { startDcsmServer, type DcsmServer } from "../../runtime/server.ts";
+import { type DcsmConfig, loadConfig } from "../../runtime/config.ts";
+import { type DcsmServer, startDcsmServer } from "../../runtime/server.ts";
 import { testEmbedder } from "./model.ts";
 import { tempDir } from "./temp-dir.ts";
 
@@ -14,9 +14,14 @@ import { tempDir } from "./temp-dir.ts";
  * Starts a server on 127.0.0.1 with ports 0.
  * @param overrides - configuration overrides (e.g. smaller limits).
  */
-export async function startTestServer(overrides: Partial<Record<keyof DcsmConfig, unknown>> = {}): Promise<DcsmServer & { dataDir: string }> {
+export async function startTestServer(
+  overrides: Partial<Record<keyof DcsmConfig, unknown>> = {},
+): Promise<DcsmServer & { dataDir: string }> {
   const dataDir = tempDir("dcsm-server-");
-  const config = loadConfig({}, { httpPort: 0, grpcPort: 0, dataDir, logLevel: "warn", modelOffline: true, warmup: "quick", ...overrides });
+  const config = loadConfig(
+    {},
+    { httpPort: 0, grpcPort: 0, dataDir, logLevel: "warn", modelOffline: true, warmup: "quick", ...overrides },
+  );
   const server = await startDcsmServer(config, { embedder: await testEmbedder() });
   return Object.assign(server, { dataDir });
 }

@@ -28,9 +28,24 @@ export function makeSelfSignedCert(dir: string, name = "localhost"): TestCert {
   const keyPath = join(dir, `${name}.key.pem`);
   const run = Bun.spawnSync(
     [
-      "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-      "-keyout", keyPath, "-out", certPath, "-days", "2", "-subj", `/CN=${name}`,
-      "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+      "openssl",
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      keyPath,
+      "-out",
+      certPath,
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${name}`,
+      "-addext",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
     ],
     { stdout: "pipe", stderr: "pipe" },
   );

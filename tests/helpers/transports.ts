@@ -18,9 +18,14 @@ export type Protocol = (typeof PROTOCOLS)[number];
  * @param server - its HTTP (Connect, gRPC-Web) and gRPC listener URLs.
  * @param token - API key or JWT sent as `authorization: Bearer`; none when absent.
  */
-export function transportTo(server: { httpUrl: string; grpcUrl: string }, protocol: Protocol, token?: string): Transport {
+export function transportTo(
+  server: { httpUrl: string; grpcUrl: string },
+  protocol: Protocol,
+  token?: string,
+): Transport {
   const interceptors = token ? [bearerAuth(token)] : [];
   if (protocol === "grpc") return createGrpcTransport({ baseUrl: server.grpcUrl, interceptors });
-  if (protocol === "grpc-web") return createGrpcWebTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors });
+  if (protocol === "grpc-web")
+    return createGrpcWebTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors });
   return createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors });
 }

@@ -14,7 +14,9 @@ test("returns the first truthy value, after as many checks as it takes", async (
 
 test("fails after the timeout, naming what it waited for and the last value", async () => {
   const t0 = performance.now();
-  const err = await waitFor(() => 0, { timeoutMs: 50, intervalMs: 5, what: "a counter above zero" }).catch((e: Error) => e);
+  const err = await waitFor(() => 0, { timeoutMs: 50, intervalMs: 5, what: "a counter above zero" }).catch(
+    (e: Error) => e,
+  );
   expect(performance.now() - t0).toBeGreaterThanOrEqual(45);
   expect((err as Error).message).toBe("waitFor: a counter above zero not met within 50 ms (last value: 0)");
 });

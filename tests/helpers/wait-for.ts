@@ -31,7 +31,9 @@ export async function waitFor<T>(condition: () => T | Promise<T>, options: WaitF
     const value = await condition();
     if (value) return value as Truthy<T>;
     if (performance.now() >= deadline) {
-      throw new Error(`waitFor: ${options.what ?? "condition"} not met within ${timeoutMs} ms (last value: ${String(value)})`);
+      throw new Error(
+        `waitFor: ${options.what ?? "condition"} not met within ${timeoutMs} ms (last value: ${String(value)})`,
+      );
     }
     await Bun.sleep(Math.min(intervalMs, Math.max(1, deadline - performance.now())));
   }

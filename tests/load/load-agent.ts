@@ -9,8 +9,13 @@
  * @module
  */
 import { Agent as HttpAgent } from "node:http";
-import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { type Client, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+  Http2SessionManager,
+} from "@connectrpc/connect-node";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { EventType, SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { LatencyBook } from "./stats.ts";
@@ -19,7 +24,14 @@ import { LatencyBook } from "./stats.ts";
 export type LoadProtocol = "grpc" | "connect" | "grpc-web";
 
 /** Operation kinds, as they appear in the report. */
-export type LoadOp = "publish" | "publish+persist" | "query.ids" | "query.agent" | "query.group" | "search.vector" | "search.text";
+export type LoadOp =
+  | "publish"
+  | "publish+persist"
+  | "query.ids"
+  | "query.agent"
+  | "query.group"
+  | "search.vector"
+  | "search.text";
 
 /** Relative weights of the operations an agent picks from (publish covers both publish kinds). */
 export interface LoadMix {
@@ -36,7 +48,13 @@ export interface LoadMix {
 }
 
 /** Default {@link LoadMix}. */
-export const DEFAULT_MIX: Readonly<LoadMix> = Object.freeze({ publish: 40, query: 33, vector: 22, text: 5, persistShare: 0.25 });
+export const DEFAULT_MIX: Readonly<LoadMix> = Object.freeze({
+  publish: 40,
+  query: 33,
+  vector: 22,
+  text: 5,
+  persistShare: 0.25,
+});
 
 /** Options of {@link LoadAgent}. */
 export interface LoadAgentOptions {
@@ -85,7 +103,15 @@ export interface CallPolicy {
 
 /** A {@link CallPolicy} with fresh books. */
 export function newPolicy(phase: string, timeoutMs: number, retries: number): CallPolicy {
-  return { phase, timeoutMs, retries, book: new LatencyBook(), refusals: new LatencyBook(), errors: {}, failureSamples: [] };
+  return {
+    phase,
+    timeoutMs,
+    retries,
+    book: new LatencyBook(),
+    refusals: new LatencyBook(),
+    errors: {},
+    failureSamples: [],
+  };
 }
 
 /** Error counts of one operation key. */
@@ -111,7 +137,10 @@ export interface AckedKem {
 }
 
 const BACKPRESSURE = new Set([Code.ResourceExhausted, Code.Unavailable]);
-const WORDS = "agent memory lock vector index query store kem embedding chunk token window cache batch queue server client request response error retry timeout shard replica schema table commit rollback plan goal tool observation reflection summary context".split(" ");
+const WORDS =
+  "agent memory lock vector index query store kem embedding chunk token window cache batch queue server client request response error retry timeout shard replica schema table commit rollback plan goal tool observation reflection summary context".split(
+    " ",
+  );
 const enc = new TextEncoder();
 
 /** True for the codes the load test treats as back-pressure. */
@@ -141,7 +170,19 @@ export class LoadAgent {
   /** QuerySWM by ids of this agent's own acknowledged publishes that missed one of them. */
   readOwnWritesMissing = 0;
   /** Subscription state (when subscribed). */
-  readonly sub = { group: "", connections: 0, ready: false, published: new Map<string, number>(), updated: 0, other: 0, reloadRequired: 0, overflows: 0, failed: 0, lastSequence: undefined as bigint | undefined, receivedAt: new Map<string, number>() };
+  readonly sub = {
+    group: "",
+    connections: 0,
+    ready: false,
+    published: new Map<string, number>(),
+    updated: 0,
+    other: 0,
+    reloadRequired: 0,
+    overflows: 0,
+    failed: 0,
+    lastSequence: undefined as bigint | undefined,
+    receivedAt: new Map<string, number>(),
+  };
   private readonly swm: Client<typeof SharedWorkingMemoryService>;
   private readonly glm: Client<typeof GlobalLongTermMemoryService>;
   private readonly httpAgent?: HttpAgent;
@@ -161,7 +202,12 @@ export class LoadAgent {
     } else {
       // One keep-alive pool per agent: its calls reuse its own sockets, never another agent's.
       this.httpAgent = new HttpAgent({ keepAlive: true });
-      const base = { baseUrl: o.httpUrl, httpVersion: "1.1" as const, useBinaryFormat: true, nodeOptions: { agent: this.httpAgent } };
+      const base = {
+        baseUrl: o.httpUrl,
+        httpVersion: "1.1" as const,
+        useBinaryFormat: true,
+        nodeOptions: { agent: this.httpAgent },
+      };
       transport = o.protocol === "connect" ? createConnectTransport(base) : createGrpcWebTransport(base);
     }
     this.swm = createClient(SharedWorkingMemoryService, transport);
@@ -174,7 +220,8 @@ export class LoadAgent {
     (policy.errors[key] ??= { backpressure: 0, failed: 0 })[kind]++;
     const msg = `${key}: ${Code[e.code]}: ${e.rawMessage.slice(0, 160)}`;
     if (this.errorSamples.length < 10 && !this.errorSamples.includes(msg)) this.errorSamples.push(msg);
-    if (kind === "failed" && policy.failureSamples.length < 10 && !policy.failureSamples.includes(msg)) policy.failureSamples.push(msg);
+    if (kind === "failed" && policy.failureSamples.length < 10 && !policy.failureSamples.includes(msg))
+      policy.failureSamples.push(msg);
     return kind;
   }
 
@@ -185,7 +232,10 @@ export class LoadAgent {
    *   false only when every attempt was refused with `ResourceExhausted` (admission refuses before
    *   reading the request, so nothing was applied).
    */
-  private async timed<T>(op: LoadOp, call: (options: { timeoutMs: number }) => Promise<T>): Promise<{ value?: T; maybeApplied: boolean }> {
+  private async timed<T>(
+    op: LoadOp,
+    call: (options: { timeoutMs: number }) => Promise<T>,
+  ): Promise<{ value?: T; maybeApplied: boolean }> {
     const key = `${op}/${this.o.protocol}`;
     const policy = this.policy;
     let maybeApplied = false;
@@ -219,7 +269,14 @@ export class LoadAgent {
       while (!signal.aborted) {
         this.sub.connections++;
         try {
-          const stream = this.swm.subscribeToSWMEvents({ agentId: this.id, topics: [{ filterCriteria: `metadata.group=${group}` }], resumeAfterSequence: this.sub.lastSequence }, { signal });
+          const stream = this.swm.subscribeToSWMEvents(
+            {
+              agentId: this.id,
+              topics: [{ filterCriteria: `metadata.group=${group}` }],
+              resumeAfterSequence: this.sub.lastSequence,
+            },
+            { signal },
+          );
           for await (const e of stream) {
             if (e.eventType === EventType.HEARTBEAT) {
               if (!this.sub.ready) {
@@ -284,9 +341,16 @@ export class LoadAgent {
         t,
       ),
     );
-    if (res && res.kemId === id && res.publishedToSwm && res.queuedForGlmPersistence === persist) this.acked.push({ id, group, persist, ackedAt: performance.now(), phase });
+    if (res && res.kemId === id && res.publishedToSwm && res.queuedForGlmPersistence === persist)
+      this.acked.push({ id, group, persist, ackedAt: performance.now(), phase });
     else if (res) {
-      this.count(`${persist ? "publish+persist" : "publish"}/${this.o.protocol}`, new ConnectError(`unexpected response ${res.kemId} ${res.publishedToSwm} ${res.queuedForGlmPersistence}`, Code.Internal));
+      this.count(
+        `${persist ? "publish+persist" : "publish"}/${this.o.protocol}`,
+        new ConnectError(
+          `unexpected response ${res.kemId} ${res.publishedToSwm} ${res.queuedForGlmPersistence}`,
+          Code.Internal,
+        ),
+      );
       this.uncertain.add(id);
     } else if (maybeApplied) this.uncertain.add(id);
   }
@@ -296,12 +360,15 @@ export class LoadAgent {
     if (r < 0.4 && this.acked.length > 0) {
       // Read your own writes: the last few acknowledged publishes must all be there.
       const ids = this.acked.slice(-5).map((k) => k.id);
-      const { value: res } = await this.timed("query.ids", (t) => this.swm.querySWM({ query: { ids }, pageSize: ids.length }, t));
+      const { value: res } = await this.timed("query.ids", (t) =>
+        this.swm.querySWM({ query: { ids }, pageSize: ids.length }, t),
+      );
       if (res && res.kems.length !== ids.length) this.readOwnWritesMissing++;
       return;
     }
     // By this agent's own KEMs (a small index set) or by a group (an eighth of all KEMs).
-    const [op, key, value] = r < 0.7 ? (["query.agent", "agent", this.id] as const) : (["query.group", "group", this.pickGroup()] as const);
+    const [op, key, value] =
+      r < 0.7 ? (["query.agent", "agent", this.id] as const) : (["query.group", "group", this.pickGroup()] as const);
     const md = { [key]: { kind: { case: "stringValue" as const, value } } };
     await this.timed(op, (t) => this.swm.querySWM({ query: { metadataFilters: md }, pageSize: 20 }, t));
   }

@@ -33,7 +33,11 @@ export const LOAD_ADMISSION_LAG_MS = 0;
 
 function admissionOverrides() {
   const n = Number(process.env.DCSM_MAX_IN_FLIGHT ?? LOAD_MAX_IN_FLIGHT);
-  return { maxInFlight: n, maxInFlightPerPrincipal: n, admissionLagMs: Number(process.env.DCSM_ADMISSION_LAG_MS ?? LOAD_ADMISSION_LAG_MS) };
+  return {
+    maxInFlight: n,
+    maxInFlightPerPrincipal: n,
+    admissionLagMs: Number(process.env.DCSM_ADMISSION_LAG_MS ?? LOAD_ADMISSION_LAG_MS),
+  };
 }
 
 /**
@@ -41,9 +45,20 @@ function admissionOverrides() {
  * @param redisUrl - Redis for SWM, or "" for the in-process working set.
  */
 export async function serveForLoad(redisUrl: string): Promise<void> {
-  const server = await startTestServer({ ...LOAD_SERVER_OVERRIDES, ...admissionOverrides(), ...(redisUrl ? { redisUrl, swmRedisPrefix: "load:" } : {}) });
+  const server = await startTestServer({
+    ...LOAD_SERVER_OVERRIDES,
+    ...admissionOverrides(),
+    ...(redisUrl ? { redisUrl, swmRedisPrefix: "load:" } : {}),
+  });
   const say = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
-  say({ ready: true, httpUrl: server.httpUrl, grpcUrl: server.grpcUrl, dimension: server.embedder.dimension, pid: process.pid, backend: redisUrl ? "redis" : "in-process" });
+  say({
+    ready: true,
+    httpUrl: server.httpUrl,
+    grpcUrl: server.grpcUrl,
+    dimension: server.embedder.dimension,
+    pid: process.pid,
+    backend: redisUrl ? "redis" : "in-process",
+  });
   let closed = false;
   const close = async () => {
     if (closed) return;

@@ -5,7 +5,7 @@
  * @module
  */
 import { readFileSync } from "node:fs";
-import { summarise, type LatencySummary } from "./stats.ts";
+import { type LatencySummary, summarise } from "./stats.ts";
 
 /**
  * Scheduler figures of this process's main (JavaScript) thread over a window, from Linux's
@@ -28,7 +28,10 @@ export type LoopDelaySummary = LatencySummary & { schedule?: ThreadSchedule };
 
 function schedStat(): [number, number, number] | undefined {
   try {
-    const [run, wait, slices] = readFileSync(`/proc/self/task/${process.pid}/schedstat`, "utf8").trim().split(/\s+/).map(Number);
+    const [run, wait, slices] = readFileSync(`/proc/self/task/${process.pid}/schedstat`, "utf8")
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     return [run! / 1e6, wait! / 1e6, slices!];
   } catch {
     return undefined;
@@ -66,7 +69,11 @@ export function sampleLoopDelay(intervalMs = 10): LoopDelaySampler {
       if (sched && next) {
         const wall = now - since;
         const r = (x: number) => Math.round(x * 1000) / 1000;
-        s.schedule = { cpuShare: r((next[0] - sched[0]) / wall), runQueueShare: r((next[1] - sched[1]) / wall), waitPerSliceMs: r((next[1] - sched[1]) / Math.max(1, next[2] - sched[2])) };
+        s.schedule = {
+          cpuShare: r((next[0] - sched[0]) / wall),
+          runQueueShare: r((next[1] - sched[1]) / wall),
+          waitPerSliceMs: r((next[1] - sched[1]) / Math.max(1, next[2] - sched[2])),
+        };
       }
       sched = next;
       delays = [];

@@ -24,8 +24,13 @@ export interface OpenLoopReport {
  * @param seconds - length of the arrival window, s.
  * @throws RangeError for a non-positive rate or window.
  */
-export async function offerOpenLoop(pool: readonly { step(): Promise<void> }[], perSecond: number, seconds: number): Promise<OpenLoopReport> {
-  if (!(perSecond > 0) || !(seconds > 0) || pool.length === 0) throw new RangeError("perSecond and seconds must be > 0 and pool not empty");
+export async function offerOpenLoop(
+  pool: readonly { step(): Promise<void> }[],
+  perSecond: number,
+  seconds: number,
+): Promise<OpenLoopReport> {
+  if (!(perSecond > 0) || !(seconds > 0) || pool.length === 0)
+    throw new RangeError("perSecond and seconds must be > 0 and pool not empty");
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
   const inFlight = new Set<Promise<void>>();

@@ -1,4 +1,5 @@
 #!/usr/bin/env bun
+import { Agent as HttpAgent } from "node:http";
 /**
  * The refusal probe of the load test, run as its own child process: a few cheap calls per second
  * (QuerySWM by one id, Poisson arrivals, each call made once with a deadline), round robin over
@@ -17,9 +18,13 @@
  * @module
  */
 import { createInterface } from "node:readline";
-import { Agent as HttpAgent } from "node:http";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+  Http2SessionManager,
+} from "@connectrpc/connect-node";
 import { SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { sampleLoopDelay } from "./loop-delay.ts";
 import { summarise } from "./stats.ts";
@@ -30,7 +35,12 @@ const BACKPRESSURE = new Set([Code.ResourceExhausted, Code.Unavailable]);
 export async function runProbe(httpUrl: string, grpcUrl: string): Promise<void> {
   const httpAgent = new HttpAgent({ keepAlive: true });
   const h2 = new Http2SessionManager(grpcUrl);
-  const http = { baseUrl: httpUrl, httpVersion: "1.1" as const, useBinaryFormat: true, nodeOptions: { agent: httpAgent } };
+  const http = {
+    baseUrl: httpUrl,
+    httpVersion: "1.1" as const,
+    useBinaryFormat: true,
+    nodeOptions: { agent: httpAgent },
+  };
   const clients = [
     ["connect", createClient(SharedWorkingMemoryService, createConnectTransport(http))],
     ["grpc-web", createClient(SharedWorkingMemoryService, createGrpcWebTransport(http))],
@@ -89,7 +99,16 @@ export async function runProbe(httpUrl: string, grpcUrl: string): Promise<void> 
       await arrivalsDone;
       await Promise.all(inFlight);
       const s = (performance.now() - t0) / 1000;
-      say({ probe: { seconds: s, refusalLatencyMs: summarise(refused, s), succeededLatencyMs: summarise(ok, s), failed: failed.length, failureSamples: [...new Set(failed)].slice(0, 5), loopDelayMs: loop.take() } });
+      say({
+        probe: {
+          seconds: s,
+          refusalLatencyMs: summarise(refused, s),
+          succeededLatencyMs: summarise(ok, s),
+          failed: failed.length,
+          failureSamples: [...new Set(failed)].slice(0, 5),
+          loopDelayMs: loop.take(),
+        },
+      });
     } else if (cmd === "close") break;
   }
   loop.stop();

@@ -39,7 +39,14 @@ export function quantile(sorted: ArrayLike<number>, q: number): number {
 export function summarise(samples: readonly number[], seconds: number): LatencySummary {
   const s = Float64Array.from(samples).sort();
   const r = (x: number) => Math.round(x * 100) / 100;
-  return { count: s.length, perSecond: r(s.length / Math.max(seconds, 1e-9)), p50: r(quantile(s, 0.5)), p95: r(quantile(s, 0.95)), p99: r(quantile(s, 0.99)), max: r(s.length ? s[s.length - 1]! : 0) };
+  return {
+    count: s.length,
+    perSecond: r(s.length / Math.max(seconds, 1e-9)),
+    p50: r(quantile(s, 0.5)),
+    p95: r(quantile(s, 0.95)),
+    p99: r(quantile(s, 0.99)),
+    max: r(s.length ? s[s.length - 1]! : 0),
+  };
 }
 
 /** Latency samples grouped by a key such as "publish/grpc". */
@@ -70,8 +77,12 @@ export class LatencyBook {
     const out: Record<string, LatencySummary> = {};
     const ops = new Set(this.keys().map((k) => k.split("/")[0]!));
     for (const op of [...ops].sort()) {
-      for (const k of this.keys().filter((k) => k.startsWith(`${op}/`))) out[k] = summarise(this.samples.get(k)!, seconds);
-      out[`${op}/all`] = summarise(this.select((k) => k.startsWith(`${op}/`)), seconds);
+      for (const k of this.keys().filter((k) => k.startsWith(`${op}/`)))
+        out[k] = summarise(this.samples.get(k)!, seconds);
+      out[`${op}/all`] = summarise(
+        this.select((k) => k.startsWith(`${op}/`)),
+        seconds,
+      );
     }
     return out;
   }
@@ -82,9 +93,22 @@ export class LatencyBook {
  * @param rows - summaries by key, in the order to print.
  * @param errors - back-pressure and other error counts by the same keys (optional columns).
  */
-export function formatTable(rows: Record<string, LatencySummary>, errors: Record<string, { backpressure: number; failed: number }> = {}): string {
+export function formatTable(
+  rows: Record<string, LatencySummary>,
+  errors: Record<string, { backpressure: number; failed: number }> = {},
+): string {
   const head = ["operation/protocol", "calls", "calls/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "backpr.", "errors"];
-  const body = Object.entries(rows).map(([k, s]) => [k, String(s.count), s.perSecond.toFixed(1), s.p50.toFixed(1), s.p95.toFixed(1), s.p99.toFixed(1), s.max.toFixed(1), String(errors[k]?.backpressure ?? 0), String(errors[k]?.failed ?? 0)]);
+  const body = Object.entries(rows).map(([k, s]) => [
+    k,
+    String(s.count),
+    s.perSecond.toFixed(1),
+    s.p50.toFixed(1),
+    s.p95.toFixed(1),
+    s.p99.toFixed(1),
+    s.max.toFixed(1),
+    String(errors[k]?.backpressure ?? 0),
+    String(errors[k]?.failed ?? 0),
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");

@@ -51,7 +51,10 @@ const str = (value: string) => ({ kind: { case: "stringValue" as const, value } 
  * @param transport - a transport to the server.
  * @param agents - per agent: id, acknowledged ids, uncertain ids.
  */
-export async function verifySwm(transport: Transport, agents: { id: string; acked: string[]; uncertain: Iterable<string> }[]): Promise<PresenceReport> {
+export async function verifySwm(
+  transport: Transport,
+  agents: { id: string; acked: string[]; uncertain: Iterable<string> }[],
+): Promise<PresenceReport> {
   const swm = createClient(SharedWorkingMemoryService, transport);
   const expected = new Set<string>();
   const uncertain = new Set<string>();
@@ -61,7 +64,10 @@ export async function verifySwm(transport: Transport, agents: { id: string; acke
     for (const id of a.uncertain) uncertain.add(id);
     let pageToken = "";
     do {
-      const page = await swm.querySWM({ query: { metadataFilters: { agent: str(a.id) } }, pageSize: 1000, pageToken }, { timeoutMs: 30_000 });
+      const page = await swm.querySWM(
+        { query: { metadataFilters: { agent: str(a.id) } }, pageSize: 1000, pageToken },
+        { timeoutMs: 30_000 },
+      );
       for (const k of page.kems) seen.set(k.id, (seen.get(k.id) ?? 0) + 1);
       pageToken = page.nextPageToken;
     } while (pageToken);
@@ -77,7 +83,12 @@ export async function verifySwm(transport: Transport, agents: { id: string; acke
  * @param persisted - acknowledged ids published with persistence.
  * @param uncertain - ids whose publish errored.
  */
-export async function verifyGlm(transport: Transport, run: string, persisted: string[], uncertain: Set<string>): Promise<PresenceReport & { byIdsFound: number }> {
+export async function verifyGlm(
+  transport: Transport,
+  run: string,
+  persisted: string[],
+  uncertain: Set<string>,
+): Promise<PresenceReport & { byIdsFound: number }> {
   const glm = createClient(GlobalLongTermMemoryService, transport);
   let byIdsFound = 0;
   for (let at = 0; at < persisted.length; at += 1000) {
@@ -88,7 +99,10 @@ export async function verifyGlm(transport: Transport, run: string, persisted: st
   const seen = new Map<string, number>();
   let pageToken = "";
   do {
-    const page = await glm.retrieveKEMs({ query: { metadataFilters: { run: str(run) } }, pageSize: 1000, pageToken }, { timeoutMs: 60_000 });
+    const page = await glm.retrieveKEMs(
+      { query: { metadataFilters: { run: str(run) } }, pageSize: 1000, pageToken },
+      { timeoutMs: 60_000 },
+    );
     for (const k of page.kems) seen.set(k.id, (seen.get(k.id) ?? 0) + 1);
     pageToken = page.nextPageToken;
   } while (pageToken);

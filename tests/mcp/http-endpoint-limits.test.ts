@@ -10,13 +10,13 @@ import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { Hono } from "hono";
+import { ANONYMOUS } from "../../runtime/auth/authenticator.ts";
+import { createLogger } from "../../runtime/logger.ts";
+import { createDcsmLink } from "../../runtime/mcp/dcsm-link.ts";
+import { type BunServerEnv, type McpEndpoint, mountMcpEndpoint } from "../../runtime/mcp/http-endpoint.ts";
 import { assembleGlm } from "../../services/glm/assembly.ts";
 import { createSqliteKemStore } from "../../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../../services/glm/vector/exact-index.ts";
-import { ANONYMOUS } from "../../runtime/auth/authenticator.ts";
-import { createDcsmLink } from "../../runtime/mcp/dcsm-link.ts";
-import { mountMcpEndpoint, type BunServerEnv, type McpEndpoint } from "../../runtime/mcp/http-endpoint.ts";
-import { createLogger } from "../../runtime/logger.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 
@@ -27,13 +27,24 @@ const url = () => new URL("/mcp", `http://127.0.0.1:${http.port}`);
 
 beforeAll(async () => {
   store = createSqliteKemStore({ path: join(tempDir("dcsm-mcp-limits-"), "glm.sqlite") });
-  const glm = await assembleGlm({ store, index: createExactVectorIndex({ dimension: 384, initialCapacity: 16 }), log: createLogger("silent") }).open();
+  const glm = await assembleGlm({
+    store,
+    index: createExactVectorIndex({ dimension: 384, initialCapacity: 16 }),
+    log: createLogger("silent"),
+  }).open();
   // A fault named as such: /v1/embeddings answering 503 as while the model warms up (a real
   // warm-up is too short to test against); GLM itself is the real service.
   const embeddingsWarmingUp = async () => new Response("model warming up", { status: 503 });
   const link = createDcsmLink(glm.transport, embeddingsWarmingUp);
   const app = new Hono<{ Bindings: BunServerEnv }>();
-  endpoint = mountMcpEndpoint(app, { link, authenticate: async () => ANONYMOUS, authEnabled: false, maxSessions: 2, idleMs: 300, maxBodyBytes: 4096 });
+  endpoint = mountMcpEndpoint(app, {
+    link,
+    authenticate: async () => ANONYMOUS,
+    authEnabled: false,
+    maxSessions: 2,
+    idleMs: 300,
+    maxBodyBytes: 4096,
+  });
   http = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: app.fetch });
 });
 afterAll(async () => {
@@ -53,7 +64,14 @@ function initialize(headers: Record<string, string> = {}, body?: string): Promis
   return fetch(url(), {
     method: "POST",
     headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
-    body: body ?? JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } } }),
+    body:
+      body ??
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } },
+      }),
   });
 }
 
@@ -83,7 +101,12 @@ describe("/mcp limits", () => {
     expect(endpoint.sessionCount()).toBe(0);
     const res = await fetch(url(), {
       method: "POST",
-      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-session-id": sessionId, "mcp-protocol-version": "2025-06-18" },
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-session-id": sessionId,
+        "mcp-protocol-version": "2025-06-18",
+      },
       body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" }),
     });
     expect(res.status).toBe(404);
@@ -91,7 +114,12 @@ describe("/mcp limits", () => {
   });
 
   test("a body over maxBodyBytes answers 413; a request that is not initialize opens no session", async () => {
-    const big = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x".repeat(5000), version: "1" } } });
+    const big = JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x".repeat(5000), version: "1" } },
+    });
     expect((await initialize({}, big)).status).toBe(413);
     expect((await initialize({}, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }))).status).toBe(400);
     expect(endpoint.sessionCount()).toBe(0);
@@ -109,10 +137,16 @@ describe("/mcp limits", () => {
 
   test("tools reach DCSM through the link: a DCSM error is a tool error", async () => {
     const a = await connect();
-    const res = (await a.callTool({ name: "forget", arguments: { id: "missing" } })) as { isError?: boolean; content: { text: string }[] };
+    const res = (await a.callTool({ name: "forget", arguments: { id: "missing" } })) as {
+      isError?: boolean;
+      content: { text: string }[];
+    };
     expect(res.isError).toBe(true);
     expect(res.content[0]!.text).toStartWith("DCSM error not_found");
-    const noModel = (await a.callTool({ name: "update_memory", arguments: { id: "missing", text: "x" } })) as { isError?: boolean; content: { text: string }[] };
+    const noModel = (await a.callTool({ name: "update_memory", arguments: { id: "missing", text: "x" } })) as {
+      isError?: boolean;
+      content: { text: string }[];
+    };
     expect(noModel.content[0]!.text).toStartWith("DCSM error unavailable");
     await (a.transport as StreamableHTTPClientTransport).terminateSession();
     await a.close();

@@ -10,8 +10,18 @@ import { newApiKey } from "../../runtime/auth/authenticator.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
 import { apiKeysFile, startTestServer } from "../helpers/server.ts";
 import { removeTempDirs } from "../helpers/temp-dir.ts";
-import { call, enforcesScopes, errorText, keyA, keyB, listsTools, locksAcrossSessions, ok, remembersAndRecalls } from "./scenarios.ts";
 import { waitFor } from "../helpers/wait-for.ts";
+import {
+  call,
+  enforcesScopes,
+  errorText,
+  keyA,
+  keyB,
+  listsTools,
+  locksAcrossSessions,
+  ok,
+  remembersAndRecalls,
+} from "./scenarios.ts";
 
 const keyReadOnlyA = newApiKey("reader-a", ["team-a:read"]);
 const JWT_SECRET = "an HS256 secret of at least thirty-two bytes for MCP";
@@ -20,7 +30,9 @@ let server: DcsmServer;
 async function connect(token?: string): Promise<Client> {
   const client = new Client({ name: "dcsm-test", version: "1.0.0" });
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-  await client.connect(new StreamableHTTPClientTransport(new URL("/mcp", server.httpUrl), { requestInit: { headers } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL("/mcp", server.httpUrl), { requestInit: { headers } }),
+  );
   return client;
 }
 
@@ -44,7 +56,12 @@ describe("MCP over Streamable HTTP", () => {
       const res = await fetch(new URL("/mcp", server.httpUrl), {
         method: "POST",
         headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } } }),
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "initialize",
+          params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } },
+        }),
       });
       expect(res.status).toBe(401);
       expect(res.headers.get("www-authenticate")).toContain("Bearer");
@@ -53,14 +70,24 @@ describe("MCP over Streamable HTTP", () => {
   });
 
   test("a JWT works like an API key: its scopes confine what the session stores and reads", async () => {
-    const jwt = await new SignJWT({ scopes: ["team-a:read,write"] }).setProtectedHeader({ alg: "HS256" }).setSubject("jwt-agent").setIssuedAt().setExpirationTime("5m").sign(new TextEncoder().encode(JWT_SECRET));
+    const jwt = await new SignJWT({ scopes: ["team-a:read,write"] })
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("jwt-agent")
+      .setIssuedAt()
+      .setExpirationTime("5m")
+      .sign(new TextEncoder().encode(JWT_SECRET));
     const j = await connect(jwt);
     const b = await connect(keyB.key);
     try {
-      const { ids } = await ok(j, "remember", { text: "JWT test: the on-call rotation changes every Monday at 09:00.", metadata: { suite: "jwt" } });
+      const { ids } = await ok(j, "remember", {
+        text: "JWT test: the on-call rotation changes every Monday at 09:00.",
+        metadata: { suite: "jwt" },
+      });
       const found = await ok(j, "recall", { query: "when does on-call change?", k: 1, filters: { suite: "jwt" } });
       expect(found.results[0]).toMatchObject({ id: ids[0], metadata: { namespace: "team-a" } });
-      expect((await ok(b, "recall", { query: "when does on-call change?", k: 5, filters: { suite: "jwt" } })).results).toEqual([]);
+      expect(
+        (await ok(b, "recall", { query: "when does on-call change?", k: 5, filters: { suite: "jwt" } })).results,
+      ).toEqual([]);
       expect(errorText(await call(j, "acquire_lock", { resource: "team-a/x" }))).toContain("permission_denied"); // no lock right
     } finally {
       await Promise.all([j.close(), b.close()]);
@@ -70,20 +97,41 @@ describe("MCP over Streamable HTTP", () => {
   test("CORS lets browser MCP clients send the session headers and read Mcp-Session-Id", async () => {
     const pre = await fetch(new URL("/mcp", server.httpUrl), {
       method: "OPTIONS",
-      headers: { origin: "https://agent.example", "access-control-request-method": "DELETE", "access-control-request-headers": "authorization,mcp-session-id,mcp-protocol-version" },
+      headers: {
+        origin: "https://agent.example",
+        "access-control-request-method": "DELETE",
+        "access-control-request-headers": "authorization,mcp-session-id,mcp-protocol-version",
+      },
     });
     expect(pre.status).toBe(204);
     expect(pre.headers.get("access-control-allow-methods")).toContain("DELETE");
     expect(pre.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("mcp-session-id");
     const init = await fetch(new URL("/mcp", server.httpUrl), {
       method: "POST",
-      headers: { origin: "https://agent.example", authorization: `Bearer ${keyA.key}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
-      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "browser", version: "1" } } }),
+      headers: {
+        origin: "https://agent.example",
+        authorization: `Bearer ${keyA.key}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "browser", version: "1" } },
+      }),
     });
     expect(init.status).toBe(200);
     expect(init.headers.get("access-control-expose-headers")?.toLowerCase()).toContain("mcp-session-id");
     await init.body?.cancel();
-    const del = await fetch(new URL("/mcp", server.httpUrl), { method: "DELETE", headers: { authorization: `Bearer ${keyA.key}`, "mcp-session-id": init.headers.get("mcp-session-id")!, "mcp-protocol-version": "2025-06-18" } });
+    const del = await fetch(new URL("/mcp", server.httpUrl), {
+      method: "DELETE",
+      headers: {
+        authorization: `Bearer ${keyA.key}`,
+        "mcp-session-id": init.headers.get("mcp-session-id")!,
+        "mcp-protocol-version": "2025-06-18",
+      },
+    });
     expect(del.status).toBe(200);
   });
 
@@ -94,7 +142,13 @@ describe("MCP over Streamable HTTP", () => {
     const listTools = (token: string, session: string) =>
       fetch(new URL("/mcp", server.httpUrl), {
         method: "POST",
-        headers: { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${token}`, "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" },
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          authorization: `Bearer ${token}`,
+          "mcp-session-id": session,
+          "mcp-protocol-version": "2025-06-18",
+        },
         body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" }),
       });
     expect((await listTools(keyB.key, sessionId)).status).toBe(403);
@@ -107,14 +161,22 @@ describe("MCP over Streamable HTTP", () => {
     const a = await connect(keyA.key);
     try {
       const ids: string[] = [];
-      for (const text of ["Alpha note about sailing boats.", "Beta note about mountain hiking.", "Gamma note about baking bread."]) {
+      for (const text of [
+        "Alpha note about sailing boats.",
+        "Beta note about mountain hiking.",
+        "Gamma note about baking bread.",
+      ]) {
         ids.push(...(await ok(a, "remember", { text, metadata: { suite: "crud" } })).ids);
       }
       const got = await ok(a, "get_memory", { ids: [ids[0], "no-such-id"] });
       expect(got.memories.map((m: { text: string }) => m.text)).toEqual(["Alpha note about sailing boats."]);
       expect(got.missing).toEqual(["no-such-id"]);
 
-      const updated = await ok(a, "update_memory", { id: ids[0], text: "Alpha note about the rules of chess openings.", metadata: { reviewed: true } });
+      const updated = await ok(a, "update_memory", {
+        id: ids[0],
+        text: "Alpha note about the rules of chess openings.",
+        metadata: { reviewed: true },
+      });
       expect(updated.memory).toMatchObject({ id: ids[0], text: "Alpha note about the rules of chess openings." });
       expect(updated.memory.metadata).toMatchObject({ suite: "crud", reviewed: true });
       // Found by its new meaning: the embedding was replaced along with the text.
@@ -125,20 +187,36 @@ describe("MCP over Streamable HTTP", () => {
       expect(page1.memories.length).toBe(2);
       expect(page1.memories[0].id).toBe(ids[0]); // updated last
       expect(page1.next_page_token).not.toBe("");
-      const page2 = await ok(a, "list_recent", { filters: { suite: "crud" }, page_size: 2, page_token: page1.next_page_token });
+      const page2 = await ok(a, "list_recent", {
+        filters: { suite: "crud" },
+        page_size: 2,
+        page_token: page1.next_page_token,
+      });
       expect(page2.memories.length).toBe(1);
       expect(page2.next_page_token).toBe("");
       expect(new Set([...page1.memories, ...page2.memories].map((m: { id: string }) => m.id))).toEqual(new Set(ids));
 
       // remember with a stable id replaces that text in place instead of adding a copy.
-      const v1 = await ok(a, "remember", { id: "runbook-7", text: "Runbook 7: restart the queue worker.", metadata: { suite: "crud-id" } });
-      const v2 = await ok(a, "remember", { id: "runbook-7", text: "Runbook 7: drain, then restart the queue worker.", metadata: { suite: "crud-id" } });
+      const v1 = await ok(a, "remember", {
+        id: "runbook-7",
+        text: "Runbook 7: restart the queue worker.",
+        metadata: { suite: "crud-id" },
+      });
+      const v2 = await ok(a, "remember", {
+        id: "runbook-7",
+        text: "Runbook 7: drain, then restart the queue worker.",
+        metadata: { suite: "crud-id" },
+      });
       expect(v2.ids).toEqual(v1.ids);
       const listed = await ok(a, "list_recent", { filters: { suite: "crud-id" } });
-      expect(listed.memories.map((m: { text: string }) => m.text)).toEqual(["Runbook 7: drain, then restart the queue worker."]);
+      expect(listed.memories.map((m: { text: string }) => m.text)).toEqual([
+        "Runbook 7: drain, then restart the queue worker.",
+      ]);
 
       expect(await ok(a, "forget", { id: ids[1] })).toEqual({ id: ids[1], deleted: true });
-      expect(errorText(await call(a, "forget", { id: ids[1] }))).toMatch(/^DCSM error not_found \(no such memory, lock or counter\): /);
+      expect(errorText(await call(a, "forget", { id: ids[1] }))).toMatch(
+        /^DCSM error not_found \(no such memory, lock or counter\): /,
+      );
       expect(errorText(await call(a, "list_recent", { page_token: "not-a-token" }))).toContain("invalid_argument");
       expect(errorText(await call(a, "update_memory", { id: ids[0] }))).toContain("invalid_argument");
       // Input the schema rejects is a tool error too, not a crash of the session.
@@ -164,7 +242,10 @@ describe("MCP over Streamable HTTP", () => {
     const two = await connect(keyA.key);
     const other = await connect(keyB.key);
     try {
-      const shared = await ok(one, "share", { text: "Deploy of build 812 finished green.", metadata: { kind: "status" } });
+      const shared = await ok(one, "share", {
+        text: "Deploy of build 812 finished green.",
+        metadata: { kind: "status" },
+      });
       expect(shared.published).toBe(true);
       const seen = await ok(two, "recent_shared", { filters: { kind: "status" } });
       expect(seen.notes.map((n: { id: string }) => n.id)).toContain(shared.id);
@@ -172,7 +253,9 @@ describe("MCP over Streamable HTTP", () => {
       // Kept in long-term memory with an embedding (SWM write-behind): recall finds it by meaning.
       const hit = await waitFor(
         async () => {
-          const first = (await ok(two, "recall", { query: "did the deployment succeed?", k: 1, filters: { kind: "status" } })).results[0] as { id: string } | undefined;
+          const first = (
+            await ok(two, "recall", { query: "did the deployment succeed?", k: 1, filters: { kind: "status" } })
+          ).results[0] as { id: string } | undefined;
           return first?.id === shared.id ? first : undefined;
         },
         { intervalMs: 100, what: "the shared note in recall" },
@@ -181,7 +264,10 @@ describe("MCP over Streamable HTTP", () => {
 
       expect((await ok(one, "increment_counter", { counter: "team-a/builds" })).value).toBe("1");
       expect((await ok(two, "increment_counter", { counter: "team-a/builds", by: 41 })).value).toBe("42");
-      expect(await ok(one, "get_counter", { counter: "team-a/builds" })).toEqual({ counter: "team-a/builds", value: "42" });
+      expect(await ok(one, "get_counter", { counter: "team-a/builds" })).toEqual({
+        counter: "team-a/builds",
+        value: "42",
+      });
       expect(errorText(await call(other, "get_counter", { counter: "team-a/builds" }))).toContain("permission_denied");
     } finally {
       await Promise.all([one.close(), two.close(), other.close()]);
@@ -196,7 +282,10 @@ describe("MCP over Streamable HTTP", () => {
       expect(templates).toEqual(["kem-namespace://{namespace}/recent", "kem://{id}"]);
       expect((await a.listResources()).resources.map((r) => r.uri)).toEqual(["kem-namespace://team-a/recent"]);
       expect((await b.listResources()).resources.map((r) => r.uri)).toEqual(["kem-namespace://team-b/recent"]);
-      const { ids } = await ok(a, "remember", { text: "Resource test: the staging database is read-only on Sundays.", metadata: { suite: "resource" } });
+      const { ids } = await ok(a, "remember", {
+        text: "Resource test: the staging database is read-only on Sundays.",
+        metadata: { suite: "resource" },
+      });
       const one = await a.readResource({ uri: `kem://${ids[0]}` });
       const text = (one.contents[0] as { text: string }).text;
       expect(text).toStartWith("Resource test: the staging database is read-only on Sundays.");

@@ -17,7 +17,20 @@ export const keyB = newApiKey("agent-b", [`team-b:${ALL}`]);
 export type Connect = (token: string) => Promise<Client>;
 
 /** Every tool the server must offer. */
-export const TOOL_NAMES = ["acquire_lock", "forget", "get_counter", "get_memory", "increment_counter", "list_recent", "recall", "recent_shared", "release_lock", "remember", "share", "update_memory"];
+export const TOOL_NAMES = [
+  "acquire_lock",
+  "forget",
+  "get_counter",
+  "get_memory",
+  "increment_counter",
+  "list_recent",
+  "recall",
+  "recent_shared",
+  "release_lock",
+  "remember",
+  "share",
+  "update_memory",
+];
 
 /** Calls a tool and returns its result. */
 export async function call(client: Client, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
@@ -25,7 +38,11 @@ export async function call(client: Client, name: string, args: Record<string, un
 }
 
 /** Calls a tool that must succeed and returns its structured content. */
-export async function ok<T = Record<string, any>>(client: Client, name: string, args: Record<string, unknown>): Promise<T> {
+export async function ok<T = Record<string, any>>(
+  client: Client,
+  name: string,
+  args: Record<string, unknown>,
+): Promise<T> {
   const res = await call(client, name, args);
   if (res.isError) throw new Error(`${name} failed: ${JSON.stringify(res.content)}`);
   expect(res.structuredContent).toBeDefined();
@@ -52,7 +69,9 @@ export async function listsTools(connect: Connect): Promise<void> {
       expect(t.outputSchema?.type).toBe("object");
     }
     const recall = tools.find((t) => t.name === "recall")!;
-    expect(Object.keys(recall.inputSchema.properties ?? {})).toEqual(expect.arrayContaining(["query", "k", "namespace", "filters", "created_after", "updated_before"]));
+    expect(Object.keys(recall.inputSchema.properties ?? {})).toEqual(
+      expect.arrayContaining(["query", "k", "namespace", "filters", "created_after", "updated_before"]),
+    );
     expect(recall.inputSchema.required).toEqual(["query"]);
   } finally {
     await client.close();
@@ -63,9 +82,15 @@ export async function listsTools(connect: Connect): Promise<void> {
 export async function remembersAndRecalls(connect: Connect, tag: string): Promise<void> {
   const client = await connect(keyA.key);
   try {
-    const stored = await ok(client, "remember", { text: `The ${tag} office coffee machine is descaled every Friday by Dana.`, metadata: { topic: "office", tag } });
+    const stored = await ok(client, "remember", {
+      text: `The ${tag} office coffee machine is descaled every Friday by Dana.`,
+      metadata: { topic: "office", tag },
+    });
     expect(stored.ids.length).toBe(1);
-    await ok(client, "remember", { text: `Quarterly revenue of the ${tag} division grew eleven percent.`, metadata: { topic: "finance", tag } });
+    await ok(client, "remember", {
+      text: `Quarterly revenue of the ${tag} division grew eleven percent.`,
+      metadata: { topic: "finance", tag },
+    });
     const found = await ok(client, "recall", { query: "who cleans the espresso maker?", k: 2, filters: { tag } });
     expect(found.results.length).toBe(2);
     expect(found.results[0].id).toBe(stored.ids[0]);
@@ -85,7 +110,10 @@ export async function enforcesScopes(connect: Connect, tag: string): Promise<voi
   const a = await connect(keyA.key);
   const b = await connect(keyB.key);
   try {
-    const secret = await ok(a, "remember", { text: `The ${tag} launch code of team A is pineapple-42.`, metadata: { tag } });
+    const secret = await ok(a, "remember", {
+      text: `The ${tag} launch code of team A is pineapple-42.`,
+      metadata: { tag },
+    });
     const own = await ok(a, "recall", { query: "launch code", k: 3, filters: { tag } });
     expect(own.results.map((r: { id: string }) => r.id)).toContain(secret.ids[0]);
 
@@ -120,7 +148,10 @@ export async function locksAcrossSessions(connect: Connect, tag: string): Promis
 
     expect((await ok(one, "acquire_lock", { resource })).status).toBe("already_held_by_you");
     expect((await ok(two, "release_lock", { resource, lock_id: first.lock_id })).released).toBe(false);
-    expect(await ok(one, "release_lock", { resource, lock_id: first.lock_id })).toMatchObject({ released: true, status: "released" });
+    expect(await ok(one, "release_lock", { resource, lock_id: first.lock_id })).toMatchObject({
+      released: true,
+      status: "released",
+    });
 
     const second = await ok(two, "acquire_lock", { resource });
     expect(second.acquired).toBe(true);

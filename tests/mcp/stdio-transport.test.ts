@@ -11,19 +11,38 @@ import { REPO_ROOT } from "../../runtime/config.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
 import { apiKeysFile, startTestServer } from "../helpers/server.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
-import { call, enforcesScopes, errorText, keyA, keyB, listsTools, locksAcrossSessions, ok, remembersAndRecalls } from "./scenarios.ts";
+import {
+  call,
+  enforcesScopes,
+  errorText,
+  keyA,
+  keyB,
+  listsTools,
+  locksAcrossSessions,
+  ok,
+  remembersAndRecalls,
+} from "./scenarios.ts";
 
 const MAIN = join(REPO_ROOT, "runtime/cli/main.ts");
 let server: DcsmServer;
 
 /** The environment of this process without DCSM_* (so the child sees only what a test sets). */
 function baseEnv(): Record<string, string> {
-  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !e[0].startsWith("DCSM_")));
+  return Object.fromEntries(
+    Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !e[0].startsWith("DCSM_")),
+  );
 }
 
 async function spawnMcp(env: Record<string, string>): Promise<Client> {
   const client = new Client({ name: "dcsm-stdio-test", version: "1.0.0" });
-  await client.connect(new StdioClientTransport({ command: process.execPath, args: [MAIN, "mcp"], env: { ...baseEnv(), DCSM_LOG_LEVEL: "warn", ...env }, stderr: "pipe" }));
+  await client.connect(
+    new StdioClientTransport({
+      command: process.execPath,
+      args: [MAIN, "mcp"],
+      env: { ...baseEnv(), DCSM_LOG_LEVEL: "warn", ...env },
+      stderr: "pipe",
+    }),
+  );
   return client;
 }
 
@@ -48,7 +67,9 @@ describe("MCP over stdio (dcsm mcp) to a running DCSM", () => {
     const client = await connect("dcsm_wrong");
     try {
       expect(errorText(await call(client, "recall", { query: "anything" }))).toContain("unauthenticated");
-      expect(errorText(await call(client, "update_memory", { id: "x", text: "new text" }))).toContain("unauthenticated");
+      expect(errorText(await call(client, "update_memory", { id: "x", text: "new text" }))).toContain(
+        "unauthenticated",
+      );
       expect((await client.listTools()).tools.length).toBe(12);
     } finally {
       await client.close();
@@ -63,7 +84,8 @@ describe("MCP over stdio (dcsm mcp) embedded", () => {
     const first = await spawnMcp(env);
     let id: string;
     try {
-      id = (await ok(first, "remember", { text: "The embedded test keeps its spare keys under the blue flowerpot." })).ids[0];
+      id = (await ok(first, "remember", { text: "The embedded test keeps its spare keys under the blue flowerpot." }))
+        .ids[0];
       expect((await ok(first, "recall", { query: "where is the spare key hidden?", k: 1 })).results[0].id).toBe(id);
     } finally {
       await first.close();

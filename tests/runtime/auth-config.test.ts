@@ -43,7 +43,9 @@ describe("authenticator configuration", () => {
     await expect(createAuthenticator({ ...none, apiKeysFile: bad })).rejects.toThrow(/64 lower-case hex/);
     writeFileSync(bad, JSON.stringify({ keys: [{ id: "k", sha256: hashApiKey("k1"), scopes: ["a:teleport"] }] }));
     await expect(createAuthenticator({ ...none, apiKeysFile: bad })).rejects.toThrow(/key k: .*unknown right/);
-    await expect(createAuthenticator({ ...none, apiKeysFile: join(dir, "missing.json") })).rejects.toThrow(/DCSM_API_KEYS_FILE/);
+    await expect(createAuthenticator({ ...none, apiKeysFile: join(dir, "missing.json") })).rejects.toThrow(
+      /DCSM_API_KEYS_FILE/,
+    );
     await expect(createAuthenticator({ ...none, jwtPublicKeyFile: bad })).rejects.toThrow(/DCSM_JWT_PUBLIC_KEY_FILE/);
     const good = join(dir, "good.json");
     writeFileSync(good, JSON.stringify({ keys: [{ id: "k", sha256: hashApiKey("k1"), scopes: ["a:read"] }] }));

@@ -12,8 +12,16 @@ afterAll(removeTempDirs);
 const MAIN = join(REPO_ROOT, "runtime/cli/main.ts");
 
 async function run(args: string[], env: Record<string, string> = {}) {
-  const proc = Bun.spawn([process.execPath, MAIN, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const proc = Bun.spawn([process.execPath, MAIN, ...args], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, ...env },
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { stdout, stderr, code };
 }
 
@@ -25,11 +33,14 @@ describe("dcsm CLI", () => {
     writeFileSync(join(docs, "notes/garden.md"), "# Garden\n\nTomatoes need full sun and regular watering.\n");
     writeFileSync(join(docs, "notes/car.md"), "# Car\n\nChange the engine oil every ten thousand kilometres.\n");
     writeFileSync(join(docs, "photo.jpg"), new Uint8Array([0xff, 0xd8, 0xff, 0, 0, 0]));
-    const serve = Bun.spawn([process.execPath, MAIN, "serve", "--http-port", "0", "--grpc-port", "0", "--data-dir", dataDir], {
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, DCSM_MODEL_OFFLINE: "1", DCSM_LOG_LEVEL: "warn", DCSM_WARMUP: "quick" },
-    });
+    const serve = Bun.spawn(
+      [process.execPath, MAIN, "serve", "--http-port", "0", "--grpc-port", "0", "--data-dir", dataDir],
+      {
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, DCSM_MODEL_OFFLINE: "1", DCSM_LOG_LEVEL: "warn", DCSM_WARMUP: "quick" },
+      },
+    );
     const reader = serve.stdout.getReader();
     let banner = "";
     while (!banner.includes("\n")) {
@@ -53,7 +64,11 @@ describe("dcsm CLI", () => {
       expect(grpcSearch.stdout).toContain("notes/garden.md:1-3");
       // Without --url, client commands find the server the same environment would start.
       const port = new URL(url).port;
-      const viaEnv = await run(["search", "Tomatoes", "--k", "1", "--mode", "lexical"], { DCSM_URL: "", DCSM_HOST: "0.0.0.0", DCSM_HTTP_PORT: port });
+      const viaEnv = await run(["search", "Tomatoes", "--k", "1", "--mode", "lexical"], {
+        DCSM_URL: "",
+        DCSM_HOST: "0.0.0.0",
+        DCSM_HTTP_PORT: port,
+      });
       expect(viaEnv.code).toBe(0);
       expect(viaEnv.stdout).toContain("notes/garden.md:1-3");
       const badMode = await run(["search", "x", "--mode", "fuzzy", "--url", url]);
@@ -75,14 +90,21 @@ describe("dcsm CLI", () => {
   });
 
   test("serve refuses a non-loopback bind without authentication; keys new prints a key and its hash entry", async () => {
-    const res = await run(["serve", "--host", "0.0.0.0", "--http-port", "0", "--grpc-port", "0", "--data-dir", tempDir("dcsm-cli-noauth-")], { DCSM_API_KEYS: "", DCSM_API_KEYS_FILE: "" });
+    const res = await run(
+      ["serve", "--host", "0.0.0.0", "--http-port", "0", "--grpc-port", "0", "--data-dir", tempDir("dcsm-cli-noauth-")],
+      { DCSM_API_KEYS: "", DCSM_API_KEYS_FILE: "" },
+    );
     expect(res.code).toBe(1);
     expect(res.stderr).toContain("refusing to serve on 0.0.0.0 without authentication");
     const keys = await run(["keys", "new", "--id", "agent-a", "--scope", "team-a:read,write"]);
     expect(keys.code).toBe(0);
     const key = /key \(shown once; give it to the agent\): (dcsm_\S+)/.exec(keys.stdout)?.[1];
     const entry = JSON.parse(keys.stdout.slice(keys.stdout.indexOf("{")));
-    expect(entry).toEqual({ id: "agent-a", sha256: new Bun.CryptoHasher("sha256").update(key!).digest("hex"), scopes: ["team-a:read,write"] });
+    expect(entry).toEqual({
+      id: "agent-a",
+      sha256: new Bun.CryptoHasher("sha256").update(key!).digest("hex"),
+      scopes: ["team-a:read,write"],
+    });
     expect((await run(["keys", "new", "--id", "x", "--scope", "team-a:fly"])).code).toBe(2);
   });
 });

@@ -26,9 +26,24 @@ describe("ingest file walker", () => {
     writeFileSync(join(root, "empty.txt"), "");
     writeFileSync(join(root, "big.txt"), "x".repeat(2000));
     const skipped: Record<string, string> = {};
-    const files = walkIngestFiles([root], { maxFileBytes: 1000, onSkip: (p, r) => void (skipped[p.slice(root.length + 1)] = r) });
-    expect(files.map((f) => f.sourcePath)).toEqual([".gitignore", "README.md", "src/a.ts", "src/deep/.gitignore", "src/deep/b.py"]);
-    expect(skipped).toMatchObject({ "image.png": "binary", "latin1.txt": "binary", "empty.txt": "empty", "big.txt": "too-large", "key.secret": "ignored" });
+    const files = walkIngestFiles([root], {
+      maxFileBytes: 1000,
+      onSkip: (p, r) => void (skipped[p.slice(root.length + 1)] = r),
+    });
+    expect(files.map((f) => f.sourcePath)).toEqual([
+      ".gitignore",
+      "README.md",
+      "src/a.ts",
+      "src/deep/.gitignore",
+      "src/deep/b.py",
+    ]);
+    expect(skipped).toMatchObject({
+      "image.png": "binary",
+      "latin1.txt": "binary",
+      "empty.txt": "empty",
+      "big.txt": "too-large",
+      "key.secret": "ignored",
+    });
     expect(files.find((f) => f.sourcePath === "src/a.ts")!.contentType).toBe("text/x-typescript");
   });
 

@@ -8,11 +8,11 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
-import { SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
-import { Health } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
 import { createAdmission } from "../../runtime/host/admission.ts";
 import { createFastRefusal } from "../../runtime/host/fast-refusal.ts";
-import { startLoopLagMonitor, type LoopLagMonitor } from "../../runtime/host/loop-lag.ts";
+import { type LoopLagMonitor, startLoopLagMonitor } from "../../runtime/host/loop-lag.ts";
+import { SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import { Health } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
 
 const LIMITS = { maxInFlight: 4, maxInFlightPerPrincipal: 2, retryAfterSeconds: 3 };
 const monitors: LoopLagMonitor[] = [];
@@ -99,7 +99,12 @@ describe("admission with a lag monitor", () => {
     expect((refused as ConnectError).metadata.get("retry-after")).toBe("3");
     expect(admission.busy()).toBe(true);
     expect(admission.refuseEarly()?.code).toBe(Code.ResourceExhausted);
-    expect(admission.stats()).toMatchObject({ inFlight: 1, refusedCongested: 2, refusedProcess: 0, refusedPrincipal: 0 });
+    expect(admission.stats()).toMatchObject({
+      inFlight: 1,
+      refusedCongested: 2,
+      refusedProcess: 0,
+      refusedPrincipal: 0,
+    });
     await until(() => !m.congested());
     expect(admission.busy()).toBe(false);
     expect(admission.refuseEarly()).toBeUndefined();
@@ -138,7 +143,12 @@ describe("fast refusal", () => {
     admission.enter("x");
     return createFastRefusal(routes, admission);
   };
-  const post = (path: string, contentType: string, extra: Record<string, string> = {}, body = "{}") => new Request(`${base}${path}`, { method: "POST", headers: { "content-type": contentType, "content-length": String(body.length), ...extra }, body });
+  const post = (path: string, contentType: string, extra: Record<string, string> = {}, body = "{}") =>
+    new Request(`${base}${path}`, {
+      method: "POST",
+      headers: { "content-type": contentType, "content-length": String(body.length), ...extra },
+      body,
+    });
 
   test("nothing is refused while the process has room", () => {
     const fast = createFastRefusal(routes, createAdmission(LIMITS));
@@ -162,9 +172,16 @@ describe("fast refusal", () => {
     expect(grpc.headerObject["grpc-status"]).toBe(String(Code.ResourceExhausted));
     expect(grpc.headerObject["content-type"]).toBe("application/grpc+proto");
     // A large or unknown-length body is not read: the connection closes after the answer.
-    expect((await fast.fetch(post(getCounter, "application/proto", {}, "x".repeat(70_000))))!.headers.get("connection")).toBe("close");
+    expect(
+      (await fast.fetch(post(getCounter, "application/proto", {}, "x".repeat(70_000))))!.headers.get("connection"),
+    ).toBe("close");
     // Unknown length (chunked): read and dropped up to 64 KiB, the connection kept; beyond, closed.
-    const chunked = (size: number) => new Request(`${base}${getCounter}`, { method: "POST", headers: { "content-type": "application/proto" }, body: new Blob(["x".repeat(size)]).stream() });
+    const chunked = (size: number) =>
+      new Request(`${base}${getCounter}`, {
+        method: "POST",
+        headers: { "content-type": "application/proto" },
+        body: new Blob(["x".repeat(size)]).stream(),
+      });
     expect((await fast.fetch(chunked(1000)))!.headers.get("connection")).toBeNull();
     expect((await fast.fetch(chunked(70_000)))!.headers.get("connection")).toBe("close");
   });
@@ -176,7 +193,9 @@ describe("fast refusal", () => {
     expect(fast.fetch(new Request(`${base}/health`))).toBeUndefined();
     expect(fast.fetch(post(getCounter, "application/json", { origin: "https://app.example" }))).toBeUndefined();
     expect(fast.node(healthCheck, "POST", { "content-type": "application/grpc" })).toBeUndefined();
-    expect(fast.node(getCounter, "POST", { "content-type": "application/grpc", origin: "https://app.example" })).toBeUndefined();
+    expect(
+      fast.node(getCounter, "POST", { "content-type": "application/grpc", origin: "https://app.example" }),
+    ).toBeUndefined();
     expect(fast.node(getCounter, "PUT", { "content-type": "application/grpc" })).toBeUndefined();
   });
 });

@@ -5,18 +5,20 @@ import { PartStack } from "../../runtime/parts/part-stack.ts";
 
 function recorder() {
   const events: string[] = [];
-  const part = (name: string, opts: { failStop?: boolean; drainMs?: number } = {}) => () => ({
-    value: name,
-    drain: async () => {
-      events.push(`drain ${name}`);
-      if (opts.drainMs) await Bun.sleep(opts.drainMs);
-      events.push(`drained ${name}`);
-    },
-    stop: async () => {
-      events.push(`stop ${name}`);
-      if (opts.failStop) throw new Error(`stop of ${name} failed`);
-    },
-  });
+  const part =
+    (name: string, opts: { failStop?: boolean; drainMs?: number } = {}) =>
+    () => ({
+      value: name,
+      drain: async () => {
+        events.push(`drain ${name}`);
+        if (opts.drainMs) await Bun.sleep(opts.drainMs);
+        events.push(`drained ${name}`);
+      },
+      stop: async () => {
+        events.push(`stop ${name}`);
+        if (opts.failStop) throw new Error(`stop of ${name} failed`);
+      },
+    });
   return { events, part };
 }
 

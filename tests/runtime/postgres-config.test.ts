@@ -14,7 +14,11 @@ describe("PostgreSQL configuration", () => {
   });
 
   test("bad values fail with the variable named", () => {
-    for (const [name, value] of [["DCSM_POSTGRES_URL", "mysql://db/x"], ["DCSM_POSTGRES_POOL", "0"], ["DCSM_POSTGRES_POOL", "many"]] as const) {
+    for (const [name, value] of [
+      ["DCSM_POSTGRES_URL", "mysql://db/x"],
+      ["DCSM_POSTGRES_POOL", "0"],
+      ["DCSM_POSTGRES_POOL", "many"],
+    ] as const) {
       expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
       expect(() => loadConfig({ [name]: value })).toThrow(name);
     }

@@ -34,6 +34,7 @@ describe("security and overload limits in the configuration", () => {
   test("DCSM_ADMISSION_LAG_MS: off (0) by default, set in ms, negative or fractional values refused naming the variable", () => {
     expect(loadConfig({}).admissionLagMs).toBe(0);
     expect(loadConfig({ DCSM_ADMISSION_LAG_MS: "25" }).admissionLagMs).toBe(25);
-    for (const bad of ["-1", "2.5", "x"]) expect(() => loadConfig({ DCSM_ADMISSION_LAG_MS: bad })).toThrow("DCSM_ADMISSION_LAG_MS");
+    for (const bad of ["-1", "2.5", "x"])
+      expect(() => loadConfig({ DCSM_ADMISSION_LAG_MS: bad })).toThrow("DCSM_ADMISSION_LAG_MS");
   });
 });

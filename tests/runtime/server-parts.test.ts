@@ -11,14 +11,14 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { loadConfig, type DcsmConfig } from "../../runtime/config.ts";
+import { type DcsmConfig, loadConfig } from "../../runtime/config.ts";
 import { startDcsmServer } from "../../runtime/server.ts";
 import type { Embedder } from "../../services/kps/ports.ts";
 import { testEmbedder } from "../helpers/model.ts";
 import { redisPerFile } from "../helpers/redis-per-file.ts";
 import { freePort } from "../helpers/redis-server.ts";
-import { makeSelfSignedCert } from "../helpers/tls-cert.ts";
 import { tempDir } from "../helpers/temp-dir.ts";
+import { makeSelfSignedCert } from "../helpers/tls-cert.ts";
 
 const redis = redisPerFile();
 let model: Embedder;
@@ -77,12 +77,19 @@ interface Attempt {
  * @param overrides - configuration overrides (the fault).
  * @param embedder - the model to share. @default the test model
  */
-async function failedStart(overrides: Partial<Record<keyof DcsmConfig, unknown>>, embedder: Embedder | null = model, dataDir = tempDir("dcsm-parts-")): Promise<Attempt> {
+async function failedStart(
+  overrides: Partial<Record<keyof DcsmConfig, unknown>>,
+  embedder: Embedder | null = model,
+  dataDir = tempDir("dcsm-parts-"),
+): Promise<Attempt> {
   const httpPort = (overrides.httpPort as number | undefined) ?? (await freePort());
   const grpcPort = (overrides.grpcPort as number | undefined) ?? (await freePort());
   const lines: { msg: string; part?: string }[] = [];
   const logger = pino({ level: "debug" }, { write: (s: string) => void lines.push(JSON.parse(s)) });
-  const config = loadConfig({}, { dataDir, logLevel: "debug", modelOffline: true, warmup: "quick", ...overrides, httpPort, grpcPort });
+  const config = loadConfig(
+    {},
+    { dataDir, logLevel: "debug", modelOffline: true, warmup: "quick", ...overrides, httpPort, grpcPort },
+  );
   let error: unknown;
   try {
     const server = await startDcsmServer(config, { embedder: embedder ?? undefined, logger });
@@ -204,7 +211,10 @@ describe("a failed start stops what started before it", () => {
 
   test("model warm-up fails (injected fault): both listeners' ports are released", async () => {
     // Fault injection, named as such: the shared model cannot be made to fail for real.
-    const failingWarmUp: Embedder = { ...model, embed: async () => Promise.reject(new Error("injected fault: the model failed")) };
+    const failingWarmUp: Embedder = {
+      ...model,
+      embed: async () => Promise.reject(new Error("injected fault: the model failed")),
+    };
     const a = await failedStart({}, failingWarmUp);
     expect(String(a.error)).toContain("injected fault");
     expect(a.started.at(-1)).toMatch(/gRPC listener/);
@@ -220,7 +230,10 @@ describe("close", () => {
     const [httpPort, grpcPort] = [await freePort(), await freePort()];
     const lines: { msg: string; part?: string }[] = [];
     const logger = pino({ level: "debug" }, { write: (s: string) => void lines.push(JSON.parse(s)) });
-    const server = await startDcsmServer(loadConfig({}, { dataDir, httpPort, grpcPort, modelOffline: true, warmup: "quick" }), { embedder: model, logger });
+    const server = await startDcsmServer(
+      loadConfig({}, { dataDir, httpPort, grpcPort, modelOffline: true, warmup: "quick" }),
+      { embedder: model, logger },
+    );
     expect((await fetch(`${server.httpUrl}/health`)).status).toBe(200);
     expect(openFilesUnder(dataDir).length).toBeGreaterThan(0);
     await Promise.all([server.close(), server.close()]);
@@ -233,4 +246,3 @@ describe("close", () => {
     expect(await portIsFree(grpcPort)).toBe(true);
   });
 });
-

@@ -33,7 +33,11 @@ function errorOf(env: Record<string, string>): string {
 describe("TLS configuration", () => {
   test("off by default; a matching pair and a CA load", () => {
     expect(loadConfig({})).toMatchObject({ tlsCert: "", tlsKey: "", tlsCa: "" });
-    expect(loadConfig({ DCSM_TLS_CERT: a.certPath, DCSM_TLS_KEY: a.keyPath, DCSM_TLS_CA: a.certPath })).toMatchObject({ tlsCert: a.certPath, tlsKey: a.keyPath, tlsCa: a.certPath });
+    expect(loadConfig({ DCSM_TLS_CERT: a.certPath, DCSM_TLS_KEY: a.keyPath, DCSM_TLS_CA: a.certPath })).toMatchObject({
+      tlsCert: a.certPath,
+      tlsKey: a.keyPath,
+      tlsCa: a.certPath,
+    });
   });
 
   test("only a certificate, or only a key: a clear error naming the missing variable", () => {
@@ -45,12 +49,18 @@ describe("TLS configuration", () => {
 
   test("missing files, files that are not PEM, a key of another certificate", () => {
     const missing = join(dir, "nope.pem");
-    expect(errorOf({ DCSM_TLS_CERT: missing, DCSM_TLS_KEY: a.keyPath })).toContain(`tlsCert (DCSM_TLS_CERT): no such file: ${missing}`);
+    expect(errorOf({ DCSM_TLS_CERT: missing, DCSM_TLS_KEY: a.keyPath })).toContain(
+      `tlsCert (DCSM_TLS_CERT): no such file: ${missing}`,
+    );
     const junk = join(dir, "junk.pem");
     writeFileSync(junk, "not a pem file\n");
     expect(errorOf({ DCSM_TLS_CERT: junk, DCSM_TLS_KEY: a.keyPath })).toContain(`${junk} is not a PEM certificate`);
-    expect(errorOf({ DCSM_TLS_CERT: a.certPath, DCSM_TLS_KEY: a.certPath })).toContain(`${a.certPath} is not a PEM private key`);
-    expect(errorOf({ DCSM_TLS_CERT: a.certPath, DCSM_TLS_KEY: b.keyPath })).toContain(`${b.keyPath} is not the private key of the certificate in ${a.certPath}`);
+    expect(errorOf({ DCSM_TLS_CERT: a.certPath, DCSM_TLS_KEY: a.certPath })).toContain(
+      `${a.certPath} is not a PEM private key`,
+    );
+    expect(errorOf({ DCSM_TLS_CERT: a.certPath, DCSM_TLS_KEY: b.keyPath })).toContain(
+      `${b.keyPath} is not the private key of the certificate in ${a.certPath}`,
+    );
     expect(errorOf({ DCSM_TLS_CA: a.keyPath })).toContain("tlsCa (DCSM_TLS_CA)");
   });
 });

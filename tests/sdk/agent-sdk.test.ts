@@ -5,9 +5,9 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { DcsmServer } from "../../runtime/server.ts";
 import { createAgentSDK, kemText, LockStatus, ReleaseStatus } from "../../sdk/index.ts";
 import { createAgentSDK as createServerAgentSDK } from "../../sdk/server.ts";
-import type { DcsmServer } from "../../runtime/server.ts";
 import { serverPerFile } from "../helpers/server-per-file.ts";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.ts";
 
@@ -44,7 +44,10 @@ describe("KEM operations with the local memory's cache semantics", () => {
     expect(b.lpa.has(id)).toBe(true);
 
     // SWM has a newer version than GLM: a forced remote read takes SWM's.
-    await a.swm.publishKEMToSWM({ kemToPublish: { id, content: new TextEncoder().encode("alpha v2 in SWM"), metadata: { topic: "locks" } }, agentId: "a1" });
+    await a.swm.publishKEMToSWM({
+      kemToPublish: { id, content: new TextEncoder().encode("alpha v2 in SWM"), metadata: { topic: "locks" } },
+      agentId: "a1",
+    });
     expect(kemText((await b.getKem(id))!)).toBe("alpha about locks"); // LPA first
     expect(kemText((await b.getKem(id, { forceRemote: true }))!)).toBe("alpha v2 in SWM");
     expect(kemText(b.lpa.peek(id)!)).toBe("alpha v2 in SWM");
@@ -97,10 +100,19 @@ describe("KEM operations with the local memory's cache semantics", () => {
     expect(b.queryLocalMemory({ metadataFilters: { topic: "batch3" } }).length).toBe(12);
     expect(b.queryLocalMemory({ metadataFilters: { topic: "batch3", i: 3 } }).map(kemText)).toEqual(["p3"]);
     // Plain values and Dates in remote queries: a number filter, and a time window.
-    expect((await agent("c3").loadKemsToLpaFromSwm({ metadataFilters: { topic: "batch3", i: 7 } })).map(kemText)).toEqual(["p7"]);
-    expect(await b.loadKemsToLpaFromSwm({ metadataFilters: { topic: "batch3" }, updatedAfter: new Date(Date.now() + 60_000) })).toEqual([]);
+    expect(
+      (await agent("c3").loadKemsToLpaFromSwm({ metadataFilters: { topic: "batch3", i: 7 } })).map(kemText),
+    ).toEqual(["p7"]);
+    expect(
+      await b.loadKemsToLpaFromSwm({
+        metadataFilters: { topic: "batch3" },
+        updatedAfter: new Date(Date.now() + 60_000),
+      }),
+    ).toEqual([]);
     expect((await b.loadKemsToLpaFromSwm({ metadataFilters: { topic: "batch3" } }, { maxKems: 5 })).length).toBe(5);
-    await expect(b.loadKemsToLpaFromSwm({ textQuery: "semantic" })).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(b.loadKemsToLpaFromSwm({ textQuery: "semantic" })).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+    });
   });
 });
 
@@ -124,7 +136,12 @@ describe("transport behaviour", () => {
     expect(await a.getDistributedCounter("c-no-retry")).toBe(0n);
     // Retries are bounded: maxRetries failed retries, then the Unavailable error.
     const tries: string[] = [];
-    const b = createAgentSDK({ baseUrl: proxy.url, agentId: "r2", retry: { maxRetries: 2, initialDelayMs: 5, maxDelayMs: 10 }, onRetry: (_e, m) => tries.push(m) });
+    const b = createAgentSDK({
+      baseUrl: proxy.url,
+      agentId: "r2",
+      retry: { maxRetries: 2, initialDelayMs: 5, maxDelayMs: 10 },
+      onRetry: (_e, m) => tries.push(m),
+    });
     proxy.drop(true);
     await expect(b.getDistributedLockInfo("x")).rejects.toMatchObject({ code: Code.Unavailable });
     expect(tries).toEqual(["GetLockInfo", "GetLockInfo"]);
@@ -136,11 +153,15 @@ describe("transport behaviour", () => {
     const holder = agent("t2");
     const l = await holder.distributedLock("busy-resource", { leaseMs: 5000 });
     const t0 = Date.now();
-    await expect(a.acquireDistributedLock("busy-resource", { waitMs: 3000, timeoutMs: 300 })).rejects.toMatchObject({ code: Code.DeadlineExceeded });
+    await expect(a.acquireDistributedLock("busy-resource", { waitMs: 3000, timeoutMs: 300 })).rejects.toMatchObject({
+      code: Code.DeadlineExceeded,
+    });
     expect(Date.now() - t0).toBeLessThan(2000);
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 100);
-    await expect(a.acquireDistributedLock("busy-resource", { waitMs: 3000, signal: ac.signal })).rejects.toMatchObject({ code: Code.Canceled });
+    await expect(a.acquireDistributedLock("busy-resource", { waitMs: 3000, signal: ac.signal })).rejects.toMatchObject({
+      code: Code.Canceled,
+    });
     await l.release();
   });
 
@@ -202,7 +223,9 @@ describe("locks and counters", () => {
 });
 
 test("ConnectError codes surface unchanged", async () => {
-  const err = await agent("e1").getDistributedLockInfo("").catch((e: unknown) => e);
+  const err = await agent("e1")
+    .getDistributedLockInfo("")
+    .catch((e: unknown) => e);
   expect(err).toBeInstanceOf(ConnectError);
   expect((err as ConnectError).code).toBe(Code.InvalidArgument);
 });

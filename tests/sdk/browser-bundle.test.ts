@@ -19,7 +19,9 @@ async function bundle(source: string): Promise<string> {
 }
 
 test("sdk/index.ts bundles for the browser without node: or bun: modules", async () => {
-  const js = await bundle(`import { createAgentSDK } from ${JSON.stringify(join(SDK, "index.ts"))};\nexport const sdk = createAgentSDK({ baseUrl: location.origin, protocol: "grpc-web", agentId: "x" });\n`);
+  const js = await bundle(
+    `import { createAgentSDK } from ${JSON.stringify(join(SDK, "index.ts"))};\nexport const sdk = createAgentSDK({ baseUrl: location.origin, protocol: "grpc-web", agentId: "x" });\n`,
+  );
   expect(js).not.toMatch(/["'](node|bun):/);
   expect(js).toContain("application/grpc-web");
   expect(js.length).toBeLessThan(250_000); // 179 KB minified when written
@@ -27,7 +29,9 @@ test("sdk/index.ts bundles for the browser without node: or bun: modules", async
 });
 
 test("tree-shaking: LocalAgentMemory alone leaves the transports out", async () => {
-  const js = await bundle(`import { LocalAgentMemory } from ${JSON.stringify(join(SDK, "index.ts"))};\nexport const m = new LocalAgentMemory({ maxEntries: 5 });\n`);
+  const js = await bundle(
+    `import { LocalAgentMemory } from ${JSON.stringify(join(SDK, "index.ts"))};\nexport const m = new LocalAgentMemory({ maxEntries: 5 });\n`,
+  );
   expect(js).not.toContain("application/grpc-web");
   expect(js).not.toContain("connect-protocol-version");
   expect(js.length).toBeLessThan(40_000); // 23 KB (lru-cache) when written

@@ -25,7 +25,12 @@ const denoEnv = { ...process.env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
 test("deno check accepts the SDK entry that deno.json exports", async () => {
   const exported = JSON.parse(await Bun.file(join(REPO_ROOT, "deno.json")).text()).exports["."];
   expect(exported).toBe("./sdk/index.ts");
-  const p = spawn([deno, "check", "--quiet", exported], { cwd: REPO_ROOT, stdout: "pipe", stderr: "pipe", env: denoEnv });
+  const p = spawn([deno, "check", "--quiet", exported], {
+    cwd: REPO_ROOT,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: denoEnv,
+  });
   const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
   expect(err).toBe("");
   expect(code).toBe(0);
@@ -33,16 +38,34 @@ test("deno check accepts the SDK entry that deno.json exports", async () => {
 
 test("Deno imports the SDK and round-trips a KEM over Connect", async () => {
   const url = new URL(server.httpUrl);
-  const p = spawn([deno, "run", "--quiet", `--allow-net=${url.host}`, "--allow-read=.", "--allow-env", "--no-prompt", join(import.meta.dir, "fixtures", "deno-agent.ts"), server.httpUrl], {
-    cwd: REPO_ROOT,
-    stdout: "pipe",
-    stderr: "pipe",
-    env: denoEnv,
-  });
+  const p = spawn(
+    [
+      deno,
+      "run",
+      "--quiet",
+      `--allow-net=${url.host}`,
+      "--allow-read=.",
+      "--allow-env",
+      "--no-prompt",
+      join(import.meta.dir, "fixtures", "deno-agent.ts"),
+      server.httpUrl,
+    ],
+    {
+      cwd: REPO_ROOT,
+      stdout: "pipe",
+      stderr: "pipe",
+      env: denoEnv,
+    },
+  );
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   expect(err).toBe("");
   expect(code).toBe(0);
   const r = JSON.parse(out.trim());
   expect(r.deno).toMatch(/^2\./);
-  expect(r).toMatchObject({ fromGlm: "stored from Deno", published: 1, fromSwm: "published from Deno", local: ["published from Deno"] });
+  expect(r).toMatchObject({
+    fromGlm: "stored from Deno",
+    published: 1,
+    fromSwm: "published from Deno",
+    local: ["published from Deno"],
+  });
 }, 60_000);

@@ -6,8 +6,18 @@ interface Item {
   size?: number;
 }
 
-function make(max: number, evicted: string[] = [], extra: Partial<ConstructorParameters<typeof IndexedLRUCache<Item>>[0]> = {}) {
-  return new IndexedLRUCache<Item>({ max, indexedKeys: ["topic", "source"], metadataOf: (v) => v.md, onEvict: (k) => evicted.push(k), ...extra });
+function make(
+  max: number,
+  evicted: string[] = [],
+  extra: Partial<ConstructorParameters<typeof IndexedLRUCache<Item>>[0]> = {},
+) {
+  return new IndexedLRUCache<Item>({
+    max,
+    indexedKeys: ["topic", "source"],
+    metadataOf: (v) => v.md,
+    onEvict: (k) => evicted.push(k),
+    ...extra,
+  });
 }
 
 describe("IndexedLRUCache", () => {
@@ -48,8 +58,15 @@ describe("IndexedLRUCache", () => {
 
   test("query intersects index sets, then checks non-indexed and non-string filters", () => {
     const c = make(100);
-    for (let i = 0; i < 20; i++) c.set(`k${i}`, { md: { topic: i % 2 ? "odd" : "even", source: i % 4 === 0 ? "four" : "other", n: i, label: `l${i % 3}` } });
-    const ids = (f: Record<string, unknown>) => c.query(f).map((v) => v.md.n as number).sort((a, b) => a - b);
+    for (let i = 0; i < 20; i++)
+      c.set(`k${i}`, {
+        md: { topic: i % 2 ? "odd" : "even", source: i % 4 === 0 ? "four" : "other", n: i, label: `l${i % 3}` },
+      });
+    const ids = (f: Record<string, unknown>) =>
+      c
+        .query(f)
+        .map((v) => v.md.n as number)
+        .sort((a, b) => a - b);
     expect(ids({ topic: "even", source: "four" })).toEqual([0, 4, 8, 12, 16]);
     expect(ids({ topic: "even", label: "l0" })).toEqual([0, 6, 12, 18]);
     expect(ids({ n: 7 })).toEqual([7]);

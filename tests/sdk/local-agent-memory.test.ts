@@ -1,9 +1,17 @@
 /** LocalAgentMemory (LPA): LRU bound, index-backed queries, stale writes refused, retry classification. */
+
+import { expect, test } from "bun:test";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { expect, test } from "bun:test";
-import { isIdempotent, isRetryable, KEMSchema, LocalAgentMemory, normalizeNetworkError, type KEM } from "../../sdk/index.ts";
+import {
+  isIdempotent,
+  isRetryable,
+  type KEM,
+  KEMSchema,
+  LocalAgentMemory,
+  normalizeNetworkError,
+} from "../../sdk/index.ts";
 
 const kem = (id: string, ms: number, metadata: Record<string, string | number> = {}): KEM =>
   create(KEMSchema, { id, content: new TextEncoder().encode(id), metadata, updatedAt: timestampFromMs(ms) });

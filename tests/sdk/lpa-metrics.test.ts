@@ -1,6 +1,7 @@
 /** LPA metrics: LocalAgentMemory counts get() hits and misses, and renders them as Prometheus text. */
-import { create } from "@bufbuild/protobuf";
+
 import { expect, test } from "bun:test";
+import { create } from "@bufbuild/protobuf";
 import { KEMSchema, LocalAgentMemory } from "../../sdk/index.ts";
 import { formatLpaMetrics } from "../../sdk/lpa-metrics.ts";
 import { parseMetrics, value } from "../helpers/prometheus.ts";
@@ -21,7 +22,10 @@ test("get() counts hits and misses; peek/has/query do not; resetStats zeroes the
 });
 
 test("formatLpaMetrics renders valid exposition text with escaped constant labels", () => {
-  const text = formatLpaMetrics({ entries: 3, maxEntries: 10, hits: 6, misses: 2, hitRatio: 0.75 }, { agent_id: 'a "b"\\c\nd' });
+  const text = formatLpaMetrics(
+    { entries: 3, maxEntries: 10, hits: 6, misses: 2, hitRatio: 0.75 },
+    { agent_id: 'a "b"\\c\nd' },
+  );
   expect(text.endsWith("\n")).toBe(true);
   expect(text).toContain("# TYPE dcsm_lpa_lookups_total counter");
   const s = parseMetrics(text);
@@ -31,6 +35,13 @@ test("formatLpaMetrics renders valid exposition text with escaped constant label
   expect(value(s, "dcsm_lpa_hit_ratio", agent)).toBe(0.75);
   expect(value(s, "dcsm_lpa_entries", agent)).toBe(3);
   expect(value(s, "dcsm_lpa_capacity", agent)).toBe(10);
-  expect(parseMetrics(formatLpaMetrics({ entries: 0, maxEntries: 1, hits: 0, misses: 0, hitRatio: 0 })).get("dcsm_lpa_hit_ratio")).toBe(0);
-  for (const bad of ["1x", "with-dash", "result", "__reserved"]) expect(() => formatLpaMetrics({ entries: 0, maxEntries: 1, hits: 0, misses: 0, hitRatio: 0 }, { [bad]: "v" })).toThrow(TypeError);
+  expect(
+    parseMetrics(formatLpaMetrics({ entries: 0, maxEntries: 1, hits: 0, misses: 0, hitRatio: 0 })).get(
+      "dcsm_lpa_hit_ratio",
+    ),
+  ).toBe(0);
+  for (const bad of ["1x", "with-dash", "result", "__reserved"])
+    expect(() =>
+      formatLpaMetrics({ entries: 0, maxEntries: 1, hits: 0, misses: 0, hitRatio: 0 }, { [bad]: "v" }),
+    ).toThrow(TypeError);
 });

@@ -5,8 +5,8 @@
  * history (RELOAD_REQUIRED) it reloads the LPA.
  */
 import { afterAll, expect, test } from "bun:test";
-import { createAgentSDK, EventType, kemText, type SWMMemoryEvent } from "../../sdk/index.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
+import { createAgentSDK, EventType, kemText, type SWMMemoryEvent } from "../../sdk/index.ts";
 import { serverPerFile } from "../helpers/server-per-file.ts";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -17,13 +17,22 @@ const HISTORY = 30;
 const MAX_ENTRIES = 40;
 
 afterAll(() => proxy?.close()); // registered first: the proxy closes before the server
-serverPerFile(async (s) => {
-  server = s;
-  proxy = await startTcpProxy(Number(new URL(s.httpUrl).port));
-}, { swmEventHistory: HISTORY, swmMaxEntries: MAX_ENTRIES, swmHeartbeatMs: 200 });
+serverPerFile(
+  async (s) => {
+    server = s;
+    proxy = await startTcpProxy(Number(new URL(s.httpUrl).port));
+  },
+  { swmEventHistory: HISTORY, swmMaxEntries: MAX_ENTRIES, swmHeartbeatMs: 200 },
+);
 
 const writer = (id: string) => createAgentSDK({ baseUrl: server.httpUrl, agentId: id });
-const reader = (id: string) => createAgentSDK({ baseUrl: proxy.url, agentId: id, lpa: { maxEntries: 1000, indexedKeys: ["room"] }, retry: { maxRetries: 8, initialDelayMs: 20 } });
+const reader = (id: string) =>
+  createAgentSDK({
+    baseUrl: proxy.url,
+    agentId: id,
+    lpa: { maxEntries: 1000, indexedKeys: ["room"] },
+    retry: { maxRetries: 8, initialDelayMs: 20 },
+  });
 
 test("LPA follows publish, update and eviction events; survives drops by resuming, and reloads after RELOAD_REQUIRED", async () => {
   const a = writer("A");
@@ -39,18 +48,38 @@ test("LPA follows publish, update and eviction events; survives drops by resumin
   await sub.ready; // the "subscribed" HEARTBEAT: the server has registered the subscription
 
   // Publish and update: B's LPA holds the latest version of each.
-  const [k1, k2] = (await a.publishKemsToSwmBatch([{ content: "one", metadata: { room: "r1" } }, { content: "two", metadata: { room: "r1" } }])).kems;
+  const [k1, k2] = (
+    await a.publishKemsToSwmBatch([
+      { content: "one", metadata: { room: "r1" } },
+      { content: "two", metadata: { room: "r1" } },
+    ])
+  ).kems;
   await a.publishKemsToSwmBatch([{ id: k1!.id, content: "one v2", metadata: { room: "r1" } }]);
   await a.publishKemsToSwmBatch([{ content: "other room", metadata: { room: "r2" } }]); // filtered out
-  await waitFor(() => b.lpa.peek(k1!.id) !== undefined && kemText(b.lpa.peek(k1!.id)!) === "one v2" && b.lpa.has(k2!.id));
-  expect(b.queryLocalMemory({ metadataFilters: { room: "r1" } }).map(kemText).sort()).toEqual(["one v2", "two"]);
+  await waitFor(
+    () => b.lpa.peek(k1!.id) !== undefined && kemText(b.lpa.peek(k1!.id)!) === "one v2" && b.lpa.has(k2!.id),
+  );
+  expect(
+    b
+      .queryLocalMemory({ metadataFilters: { room: "r1" } })
+      .map(kemText)
+      .sort(),
+  ).toEqual(["one v2", "two"]);
   expect(b.queryLocalMemory({ metadataFilters: { room: "r2" } })).toEqual([]);
-  expect(seen.map((e) => e.eventType)).toEqual([EventType.KEM_PUBLISHED, EventType.KEM_PUBLISHED, EventType.KEM_UPDATED]);
+  expect(seen.map((e) => e.eventType)).toEqual([
+    EventType.KEM_PUBLISHED,
+    EventType.KEM_PUBLISHED,
+    EventType.KEM_UPDATED,
+  ]);
 
   // Network drop while A keeps writing: B reconnects with its last sequence and misses nothing.
   const before = sub.connections;
   proxy.drop(true);
-  const during = (await a.publishKemsToSwmBatch(Array.from({ length: 5 }, (_, i) => ({ content: `during ${i}`, metadata: { room: "r1" } })))).kems;
+  const during = (
+    await a.publishKemsToSwmBatch(
+      Array.from({ length: 5 }, (_, i) => ({ content: `during ${i}`, metadata: { room: "r1" } })),
+    )
+  ).kems;
   proxy.up();
   await waitFor(() => during.every((k) => b.lpa.has(k.id)));
   expect(sub.connections).toBeGreaterThan(before);
@@ -60,7 +89,10 @@ test("LPA follows publish, update and eviction events; survives drops by resumin
   expect(seen.length).toBe(8);
 
   // Eviction: A floods SWM past its capacity; evicted KEMs leave B's LPA.
-  await a.publishKemsToSwmBatch(Array.from({ length: MAX_ENTRIES }, (_, i) => ({ content: `flood ${i}`, metadata: { room: "flood" } })), { concurrency: 4 });
+  await a.publishKemsToSwmBatch(
+    Array.from({ length: MAX_ENTRIES }, (_, i) => ({ content: `flood ${i}`, metadata: { room: "flood" } })),
+    { concurrency: 4 },
+  );
   await waitFor(() => !b.lpa.has(k2!.id));
   expect(seen.some((e) => e.eventType === EventType.KEM_EVICTED && e.kemPayload?.id === k2!.id)).toBe(true);
 
@@ -69,9 +101,14 @@ test("LPA follows publish, update and eviction events; survives drops by resumin
   await waitFor(() => b.lpa.has(live.id));
   proxy.drop(true);
   await a.publishKemsToSwmBatch([{ id: live.id, content: "survivor v2", metadata: { room: "r1" } }]);
-  await a.publishKemsToSwmBatch(Array.from({ length: HISTORY + 5 }, (_, i) => ({ content: `noise ${i}`, metadata: { room: "noise" } })), { concurrency: 4 });
+  await a.publishKemsToSwmBatch(
+    Array.from({ length: HISTORY + 5 }, (_, i) => ({ content: `noise ${i}`, metadata: { room: "noise" } })),
+    { concurrency: 4 },
+  );
   proxy.up();
-  await waitFor(() => sub.reloads > 0 && kemText(b.lpa.peek(live.id) ?? { content: new Uint8Array() }) === "survivor v2");
+  await waitFor(
+    () => sub.reloads > 0 && kemText(b.lpa.peek(live.id) ?? { content: new Uint8Array() }) === "survivor v2",
+  );
   expect(seen.some((e) => e.eventType === EventType.RELOAD_REQUIRED)).toBe(true);
   // Every KEM B still caches matches SWM exactly.
   for (const k of b.queryLocalMemory()) {

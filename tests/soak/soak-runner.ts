@@ -48,25 +48,34 @@ export interface SoakReport {
   modelInputs: number;
 }
 
-const WORDS = "agent memory lock release vector index query store kem embedding chunk token window cache batch queue server client request response error retry timeout shard replica schema table column row commit rollback transaction".split(" ");
+const WORDS =
+  "agent memory lock release vector index query store kem embedding chunk token window cache batch queue server client request response error retry timeout shard replica schema table column row commit rollback transaction".split(
+    " ",
+  );
 
 /** A request body of mixed size: 70% one short query, 25% 2–8 snippets, 4% Roo's batch of 60 lines, 1% one input over the model window. */
 function makeBody(rand: () => number, seq: number): { input: string[]; encoding_format: "base64" | "float" } {
   const sentence = (n: number) => {
     // One in three inputs repeats (a re-indexed, unchanged chunk); the rest are new.
-    if (rand() < 0.33) return `function ${WORDS[Math.floor(rand() * 8)]}Handler() { return ${WORDS[Math.floor(rand() * 8)]}; }`;
-    return `${seq} ` + Array.from({ length: n }, () => WORDS[Math.floor(rand() * WORDS.length)]).join(" ");
+    if (rand() < 0.33)
+      return `function ${WORDS[Math.floor(rand() * 8)]}Handler() { return ${WORDS[Math.floor(rand() * 8)]}; }`;
+    return `${seq} ${Array.from({ length: n }, () => WORDS[Math.floor(rand() * WORDS.length)]).join(" ")}`;
   };
   const r = rand();
   let input: string[];
   if (r < 0.7) input = [sentence(6 + Math.floor(rand() * 10))];
-  else if (r < 0.95) input = Array.from({ length: 2 + Math.floor(rand() * 7) }, () => sentence(10 + Math.floor(rand() * 20)));
+  else if (r < 0.95)
+    input = Array.from({ length: 2 + Math.floor(rand() * 7) }, () => sentence(10 + Math.floor(rand() * 20)));
   else if (r < 0.99) input = Array.from({ length: 60 }, () => sentence(5 + Math.floor(rand() * 8)));
   else input = [sentence(300 + Math.floor(rand() * 200))];
   return { input, encoding_format: rand() < 0.7 ? "base64" : "float" };
 }
 
-async function health(url: string): Promise<{ status: string; rssBytes: number; embedding: { cache: { hitRatio: number; misses: number } } } | undefined> {
+async function health(
+  url: string,
+): Promise<
+  { status: string; rssBytes: number; embedding: { cache: { hitRatio: number; misses: number } } } | undefined
+> {
   try {
     const res = await fetch(`${url}/health`);
     return (await res.json()) as never;
@@ -82,11 +91,24 @@ async function health(url: string): Promise<{ status: string; rssBytes: number; 
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const total = options.requests ?? 20000;
   const clients = options.clients ?? 32;
-  const proc = Bun.spawn([process.execPath, join(REPO_ROOT, "runtime/cli/main.ts"), "serve", "--http-port", "0", "--grpc-port", "0", "--data-dir", options.dataDir], {
-    stdout: "pipe",
-    stderr: "inherit",
-    env: { ...process.env, DCSM_LOG_LEVEL: "warn", DCSM_WARMUP: "full", DCSM_MODEL_OFFLINE: "1", ...options.env },
-  });
+  const proc = Bun.spawn(
+    [
+      process.execPath,
+      join(REPO_ROOT, "runtime/cli/main.ts"),
+      "serve",
+      "--http-port",
+      "0",
+      "--grpc-port",
+      "0",
+      "--data-dir",
+      options.dataDir,
+    ],
+    {
+      stdout: "pipe",
+      stderr: "inherit",
+      env: { ...process.env, DCSM_LOG_LEVEL: "warn", DCSM_WARMUP: "full", DCSM_MODEL_OFFLINE: "1", ...options.env },
+    },
+  );
   try {
     const reader = proc.stdout.getReader();
     let banner = "";
@@ -119,7 +141,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         const body = makeBody(rand, seq);
         inputs += body.input.length;
         try {
-          const res = await fetch(`${url}/v1/embeddings`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+          const res = await fetch(`${url}/v1/embeddings`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify(body),
+          });
           await res.arrayBuffer();
           statuses[res.status] = (statuses[res.status] ?? 0) + 1;
           if (res.status === 429) await Bun.sleep(Number(res.headers.get("retry-after") ?? 1) * 1000);

@@ -72,7 +72,8 @@ export function queryWords(text: string): string[] {
     const w = m[0];
     words.push(w.toLowerCase());
     const parts = w.match(CAMEL_PART);
-    if (parts && parts.length > 1 && /[a-z]/.test(w) && /[A-Z]/.test(w)) for (const p of parts) words.push(p.toLowerCase());
+    if (parts && parts.length > 1 && /[a-z]/.test(w) && /[A-Z]/.test(w))
+      for (const p of parts) words.push(p.toLowerCase());
   }
   return words;
 }

@@ -11,9 +11,9 @@
 import { SearchMode } from "../../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { InvalidInputError, PreconditionError } from "../../shared/errors.ts";
 import { normalizeVector } from "../../shared/kem-mapping.ts";
+import type { KemFilter } from "../../shared/kem-record.ts";
 import type { KemRepository } from "../kem-repository.ts";
 import type { QueryEmbedder, VectorHit } from "../ports.ts";
-import type { KemFilter } from "../../shared/kem-record.ts";
 import { isAfter } from "../vector/exact-store.ts";
 import { reciprocalRankFusion } from "./rank-fusion.ts";
 
@@ -33,7 +33,12 @@ export interface HybridOptions {
 }
 
 /** Default hybrid parameters. */
-export const DEFAULT_HYBRID: Readonly<HybridOptions> = Object.freeze({ rrfK: 5, vectorWeight: 1, lexicalWeight: 1, window: 100 });
+export const DEFAULT_HYBRID: Readonly<HybridOptions> = Object.freeze({
+  rrfK: 5,
+  vectorWeight: 1,
+  lexicalWeight: 1,
+  window: 100,
+});
 
 /** Largest rank window a page size can ask for. */
 export const MAX_HYBRID_WINDOW = 1000;
@@ -96,7 +101,8 @@ export class KemSearch {
    */
   resolveMode(q: SearchQuery, requested: SearchMode): ResolvedMode | undefined {
     if (q.vector === undefined && q.text === undefined) {
-      if (requested !== SearchMode.UNSPECIFIED) throw new InvalidInputError("query.search_mode needs query.text_query or query.embedding_query");
+      if (requested !== SearchMode.UNSPECIFIED)
+        throw new InvalidInputError("query.search_mode needs query.text_query or query.embedding_query");
       return undefined;
     }
     switch (requested) {
@@ -104,14 +110,18 @@ export class KemSearch {
         if (q.vector) return "vector";
         return this.embedder ? "hybrid" : "lexical";
       case SearchMode.VECTOR:
-        if (q.text !== undefined && !this.embedder) throw new PreconditionError("vector search of text_query needs an embedding model, and this GLM has none configured");
+        if (q.text !== undefined && !this.embedder)
+          throw new PreconditionError(
+            "vector search of text_query needs an embedding model, and this GLM has none configured",
+          );
         return "vector";
       case SearchMode.LEXICAL:
         if (q.text === undefined) throw new InvalidInputError("SEARCH_MODE_LEXICAL needs query.text_query");
         return "lexical";
       case SearchMode.HYBRID:
         if (q.text === undefined) throw new InvalidInputError("SEARCH_MODE_HYBRID needs query.text_query");
-        if (!this.embedder) throw new PreconditionError("hybrid search needs an embedding model, and this GLM has none configured");
+        if (!this.embedder)
+          throw new PreconditionError("hybrid search needs an embedding model, and this GLM has none configured");
         return "hybrid";
       default:
         throw new InvalidInputError(`query.search_mode ${requested} is not a known SearchMode`);
@@ -126,11 +136,18 @@ export class KemSearch {
    * @param cursor - the position after the previous page.
    * @returns the hits and, for hybrid, the rank window the following pages must keep.
    */
-  async page(q: SearchQuery, mode: ResolvedMode, limit: number, cursor?: SearchCursor): Promise<{ hits: VectorHit[]; window?: number }> {
+  async page(
+    q: SearchQuery,
+    mode: ResolvedMode,
+    limit: number,
+    cursor?: SearchCursor,
+  ): Promise<{ hits: VectorHit[]; window?: number }> {
     const after = cursor ? { score: cursor.s, id: cursor.i } : undefined;
     const offset = cursor?.o ?? 0;
     if (mode === "lexical") {
-      return { hits: await this.repo.store.lexicalSearch(q.text!, limit, { filter: q.filtered ? q.filter : undefined, after }) };
+      return {
+        hits: await this.repo.store.lexicalSearch(q.text!, limit, { filter: q.filtered ? q.filter : undefined, after }),
+      };
     }
     if (mode === "vector") {
       const vector = q.vector ?? (await this.embed(q.text!));
@@ -155,12 +172,14 @@ export class KemSearch {
       this.hybrid.rrfK,
     );
     const hits: VectorHit[] = [];
-    for (let i = 0; i < fused.length && hits.length < limit; i++) if (isAfter(fused[i]!.score, fused[i]!.id, after)) hits.push(fused[i]!);
+    for (let i = 0; i < fused.length && hits.length < limit; i++)
+      if (isAfter(fused[i]!.score, fused[i]!.id, after)) hits.push(fused[i]!);
     return { hits, window };
   }
 
   private async embed(text: string): Promise<Float32Array> {
-    if (!this.embedder) throw new PreconditionError("text_query needs an embedding model, and this GLM has none configured");
+    if (!this.embedder)
+      throw new PreconditionError("text_query needs an embedding model, and this GLM has none configured");
     const [v] = await this.embedder.embed([text]);
     return normalizeVector(v!, this.dimension, "text_query embedding");
   }
@@ -174,13 +193,27 @@ export class KemSearch {
   }
 
   /** Dense hits under the query's filter: index-first for selective filters, else vector-first. */
-  private async vectorHits(vector: Float32Array, k: number, q: SearchQuery, after: { score: number; id: string } | undefined, offset: number): Promise<VectorHit[]> {
+  private async vectorHits(
+    vector: Float32Array,
+    k: number,
+    q: SearchQuery,
+    after: { score: number; id: string } | undefined,
+    offset: number,
+  ): Promise<VectorHit[]> {
     return this.denseHits(vector, k, q, await this.densePlan(q), after, offset);
   }
 
-  private async denseHits(vector: Float32Array, k: number, q: SearchQuery, plan: DensePlan, after: { score: number; id: string } | undefined, offset: number): Promise<VectorHit[]> {
+  private async denseHits(
+    vector: Float32Array,
+    k: number,
+    q: SearchQuery,
+    plan: DensePlan,
+    after: { score: number; id: string } | undefined,
+    offset: number,
+  ): Promise<VectorHit[]> {
     if (plan.kind === "unfiltered") return this.repo.search(vector, k, { after, offset });
-    if (plan.kind === "allow") return this.repo.search(vector, k, { allow: plan.allow, filter: q.filter, after, offset });
+    if (plan.kind === "allow")
+      return this.repo.search(vector, k, { allow: plan.allow, filter: q.filter, after, offset });
     // Broad filter: most hits pass, so widen the vector search until k of them do.
     const total = Math.max(1, this.repo.index.stats().size);
     for (let want = Math.max(4 * k, 64); ; want *= 4) {

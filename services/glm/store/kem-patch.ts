@@ -5,9 +5,9 @@
  * @module
  */
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
+import type { KemRecord } from "../../shared/kem-record.ts";
 import { nowMicros } from "../../shared/time.ts";
 import type { KemPatch } from "../ports.ts";
-import type { KemRecord } from "../../shared/kem-record.ts";
 
 /**
  * The record after `patch`, validated by `patch.validate` (which throws to refuse it).

@@ -27,7 +27,8 @@ const CHANGE_LOCK = "1145258829, 2";
 const MAX_OWN_RANGES = 4096;
 
 /** The change log of one store instance. */
-export interface PostgresChangeLog extends Pick<KemStore, "changesSince" | "latestChangeSeq" | "oldestChangeSeq" | "pruneChanges" | "dataVersion"> {
+export interface PostgresChangeLog
+  extends Pick<KemStore, "changesSince" | "latestChangeSeq" | "oldestChangeSeq" | "pruneChanges" | "dataVersion"> {
   /**
    * Appends entries for `ids` and notifies listeners; the last statement of a write transaction
    * (the lock it takes is held until commit). Nothing happens for no ids.
@@ -86,7 +87,9 @@ export async function createPostgresChangeLog(sql: postgres.Sql): Promise<Postgr
 
   /** Scans the entries appended since the last scan; the version moves if any was not ours. */
   async function checkVersion(): Promise<number> {
-    const [r] = await sql<{ n: string; hi: string }[]>`SELECT count(*)::int8 AS n, coalesce(max(seq), 0)::int8 AS hi FROM kem_changes WHERE seq > ${scannedTo}::int8`;
+    const [r] = await sql<
+      { n: string; hi: string }[]
+    >`SELECT count(*)::int8 AS n, coalesce(max(seq), 0)::int8 AS hi FROM kem_changes WHERE seq > ${scannedTo}::int8`;
     const n = Number(r!.n);
     const hi = Number(r!.hi);
     if (n > 0) {
@@ -103,11 +106,15 @@ export async function createPostgresChangeLog(sql: postgres.Sql): Promise<Postgr
     append,
     noteOwn,
     async changesSince(seq, limit) {
-      const rows = await sql<{ seq: string; kem_id: string }[]>`SELECT seq, kem_id FROM kem_changes WHERE seq > ${seq}::int8 ORDER BY seq LIMIT ${limit}::int8`;
+      const rows = await sql<
+        { seq: string; kem_id: string }[]
+      >`SELECT seq, kem_id FROM kem_changes WHERE seq > ${seq}::int8 ORDER BY seq LIMIT ${limit}::int8`;
       return rows.map((r) => ({ seq: Number(r.seq), id: r.kem_id }));
     },
-    latestChangeSeq: async () => Number((await sql<{ s: string }[]>`SELECT coalesce(max(seq), 0)::int8 AS s FROM kem_changes`)[0]!.s),
-    oldestChangeSeq: async () => Number((await sql<{ s: string }[]>`SELECT coalesce(min(seq), 0)::int8 AS s FROM kem_changes`)[0]!.s),
+    latestChangeSeq: async () =>
+      Number((await sql<{ s: string }[]>`SELECT coalesce(max(seq), 0)::int8 AS s FROM kem_changes`)[0]!.s),
+    oldestChangeSeq: async () =>
+      Number((await sql<{ s: string }[]>`SELECT coalesce(min(seq), 0)::int8 AS s FROM kem_changes`)[0]!.s),
     async pruneChanges(keep) {
       await sql`DELETE FROM kem_changes WHERE seq <= (SELECT max(seq) FROM kem_changes) - ${keep}::int8`;
     },
@@ -118,7 +125,11 @@ export async function createPostgresChangeLog(sql: postgres.Sql): Promise<Postgr
       return run;
     },
     async onChange(fn) {
-      const sub = await sql.listen(CHANGE_CHANNEL, () => fn(), () => fn());
+      const sub = await sql.listen(
+        CHANGE_CHANNEL,
+        () => fn(),
+        () => fn(),
+      );
       return () => sub.unlisten();
     },
   };

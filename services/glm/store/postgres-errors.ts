@@ -17,7 +17,16 @@ export function isUnavailableError(err: unknown): boolean {
     code.startsWith("08") || // connection exception class
     ["57P01", "57P02", "57P03", "53300"].includes(code) || // shutdown, crash, cannot connect now, too many connections
     code.startsWith("CONNECTION_") || // the driver's CONNECTION_CLOSED / _ENDED / _DESTROYED
-    ["CONNECT_TIMEOUT", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EPIPE"].includes(code)
+    [
+      "CONNECT_TIMEOUT",
+      "ECONNREFUSED",
+      "ECONNRESET",
+      "ETIMEDOUT",
+      "EHOSTUNREACH",
+      "ENETUNREACH",
+      "ENOTFOUND",
+      "EPIPE",
+    ].includes(code)
   );
 }
 
@@ -29,8 +38,13 @@ export function isUnavailableError(err: unknown): boolean {
  */
 export function invalidInputOf(err: unknown): InvalidInputError | undefined {
   const code = (err as { code?: unknown }).code;
-  if (code === "22P05" || code === "22021") return new InvalidInputError(`text PostgreSQL cannot store (such as U+0000 in metadata): ${(err as Error).message}`, { cause: err });
-  if (code === "54000") return new InvalidInputError(`a KEM exceeds a PostgreSQL limit: ${(err as Error).message}`, { cause: err });
+  if (code === "22P05" || code === "22021")
+    return new InvalidInputError(
+      `text PostgreSQL cannot store (such as U+0000 in metadata): ${(err as Error).message}`,
+      { cause: err },
+    );
+  if (code === "54000")
+    return new InvalidInputError(`a KEM exceeds a PostgreSQL limit: ${(err as Error).message}`, { cause: err });
   return undefined;
 }
 
@@ -49,7 +63,10 @@ export function guardUnavailable<S extends KemStore>(store: S): S {
       try {
         return await fn(...args);
       } catch (err) {
-        if (isUnavailableError(err)) throw new BackendUnavailableError(`PostgreSQL unavailable (${(err as Error).message}); retry later`, { cause: err });
+        if (isUnavailableError(err))
+          throw new BackendUnavailableError(`PostgreSQL unavailable (${(err as Error).message}); retry later`, {
+            cause: err,
+          });
         throw err;
       }
     };

@@ -55,7 +55,8 @@ export function metaHashesOf(metadata: { [key: string]: unknown }): bigint[] {
   const out = new Set<bigint>();
   for (const key in metadata) {
     const v = metadata[key];
-    if (typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v))) out.add(metaHash(key, v));
+    if (typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v)))
+      out.add(metaHash(key, v));
   }
   return [...out];
 }
@@ -69,11 +70,16 @@ export function inList(col: string, values: string[], p: Params): string {
 export function conditionsOf(filter: KemFilter, p: Params): string[] {
   const out: string[] = [];
   if (filter.ids && filter.ids.length > 0) out.push(inList("k.id", filter.ids, p));
-  if (filter.metadata && Object.keys(filter.metadata).length > 0) out.push(`k.metadata @> ${p.add(JSON.stringify(filter.metadata), "text")}::jsonb`);
-  if (filter.updatedFromUs !== undefined) out.push(`k.updated_at >= ${p.add(microsToIso(filter.updatedFromUs), "timestamptz")}`);
-  if (filter.updatedToUs !== undefined) out.push(`k.updated_at <= ${p.add(microsToIso(filter.updatedToUs), "timestamptz")}`);
-  if (filter.createdFromUs !== undefined) out.push(`k.created_at >= ${p.add(microsToIso(filter.createdFromUs), "timestamptz")}`);
-  if (filter.createdToUs !== undefined) out.push(`k.created_at <= ${p.add(microsToIso(filter.createdToUs), "timestamptz")}`);
+  if (filter.metadata && Object.keys(filter.metadata).length > 0)
+    out.push(`k.metadata @> ${p.add(JSON.stringify(filter.metadata), "text")}::jsonb`);
+  if (filter.updatedFromUs !== undefined)
+    out.push(`k.updated_at >= ${p.add(microsToIso(filter.updatedFromUs), "timestamptz")}`);
+  if (filter.updatedToUs !== undefined)
+    out.push(`k.updated_at <= ${p.add(microsToIso(filter.updatedToUs), "timestamptz")}`);
+  if (filter.createdFromUs !== undefined)
+    out.push(`k.created_at >= ${p.add(microsToIso(filter.createdFromUs), "timestamptz")}`);
+  if (filter.createdToUs !== undefined)
+    out.push(`k.created_at <= ${p.add(microsToIso(filter.createdToUs), "timestamptz")}`);
   return out;
 }
 
@@ -88,11 +94,18 @@ export type MetaCounter = (hash: bigint, cap: number) => Promise<number>;
  * The `kem_meta` pair to drive a metadata-filtered query, or undefined to let PostgreSQL plan.
  * @returns the hash of the least frequent pair and its count (capped at {@link PG_ESTIMATE_CAP}).
  */
-export async function chooseMetaDriver(filter: KemFilter, count: MetaCounter): Promise<{ hash: bigint; estimate: number } | undefined> {
+export async function chooseMetaDriver(
+  filter: KemFilter,
+  count: MetaCounter,
+): Promise<{ hash: bigint; estimate: number } | undefined> {
   if (filter.ids && filter.ids.length > 0) return undefined;
   const pairs = Object.entries(filter.metadata ?? {});
   if (pairs.length === 0) return undefined;
-  const ranged = filter.createdFromUs !== undefined || filter.createdToUs !== undefined || filter.updatedFromUs !== undefined || filter.updatedToUs !== undefined;
+  const ranged =
+    filter.createdFromUs !== undefined ||
+    filter.createdToUs !== undefined ||
+    filter.updatedFromUs !== undefined ||
+    filter.updatedToUs !== undefined;
   if (pairs.length === 1 && !ranged) return { hash: metaHash(pairs[0]![0], pairs[0]![1]), estimate: PG_ESTIMATE_CAP };
   let best: { hash: bigint; estimate: number } | undefined;
   for (const [key, value] of pairs) {
@@ -109,13 +122,23 @@ export async function chooseMetaDriver(filter: KemFilter, count: MetaCounter): P
  * The page query of `find`: rows matching `filter` in `updated_at DESC, id DESC` order, strictly
  * after `after`, at most `limit`, driven by `kem_meta` entries `metaDriver` when given.
  */
-export function pageQuery(filter: KemFilter, metaDriver: bigint | undefined, after: UpdatedCursor | undefined, limit: number): { text: string; params: string[] } {
+export function pageQuery(
+  filter: KemFilter,
+  metaDriver: bigint | undefined,
+  after: UpdatedCursor | undefined,
+  limit: number,
+): { text: string; params: string[] } {
   const p = new Params();
   if (metaDriver !== undefined) {
     const walk = [`m.h = ${p.add(metaDriver, "int8")}`];
-    if (filter.updatedFromUs !== undefined) walk.push(`m.updated_at >= ${p.add(microsToIso(filter.updatedFromUs), "timestamptz")}`);
-    if (filter.updatedToUs !== undefined) walk.push(`m.updated_at <= ${p.add(microsToIso(filter.updatedToUs), "timestamptz")}`);
-    if (after) walk.push(`(m.updated_at, m.id) < (${p.add(microsToIso(after.updatedAtUs), "timestamptz")}, ${p.add(after.id, "text")})`);
+    if (filter.updatedFromUs !== undefined)
+      walk.push(`m.updated_at >= ${p.add(microsToIso(filter.updatedFromUs), "timestamptz")}`);
+    if (filter.updatedToUs !== undefined)
+      walk.push(`m.updated_at <= ${p.add(microsToIso(filter.updatedToUs), "timestamptz")}`);
+    if (after)
+      walk.push(
+        `(m.updated_at, m.id) < (${p.add(microsToIso(after.updatedAtUs), "timestamptz")}, ${p.add(after.id, "text")})`,
+      );
     const conds = ["k.id = m.id", ...conditionsOf(filter, p)];
     // The walk is fenced (OFFSET 0) and joined LATERAL: PostgreSQL has no estimate for the `@>`
     // recheck and would otherwise trade the ordered walk for a scan of `kems` (measured in
@@ -125,13 +148,20 @@ export function pageQuery(filter: KemFilter, metaDriver: bigint | undefined, aft
     return { text, params: p.values };
   }
   const conds = conditionsOf(filter, p);
-  if (after) conds.push(`(k.updated_at, k.id) < (${p.add(microsToIso(after.updatedAtUs), "timestamptz")}, ${p.add(after.id, "text")})`);
+  if (after)
+    conds.push(
+      `(k.updated_at, k.id) < (${p.add(microsToIso(after.updatedAtUs), "timestamptz")}, ${p.add(after.id, "text")})`,
+    );
   const text = `SELECT ${ROW_COLUMNS} FROM kems k ${where(conds)} ORDER BY k.updated_at DESC, k.id DESC LIMIT ${p.add(limit, "int8")}`;
   return { text, params: p.values };
 }
 
 /** Ids of the rows matching `filter`, at most `limit`, in no particular order. */
-export function idsQuery(filter: KemFilter, metaDriver: bigint | undefined, limit: number): { text: string; params: string[] } {
+export function idsQuery(
+  filter: KemFilter,
+  metaDriver: bigint | undefined,
+  limit: number,
+): { text: string; params: string[] } {
   const p = new Params();
   if (metaDriver !== undefined) {
     const walk = `m.h = ${p.add(metaDriver, "int8")}`;
@@ -141,5 +171,8 @@ export function idsQuery(filter: KemFilter, metaDriver: bigint | undefined, limi
       params: p.values,
     };
   }
-  return { text: `SELECT k.id FROM kems k ${where(conditionsOf(filter, p))} LIMIT ${p.add(limit, "int8")}`, params: p.values };
+  return {
+    text: `SELECT k.id FROM kems k ${where(conditionsOf(filter, p))} LIMIT ${p.add(limit, "int8")}`,
+    params: p.values,
+  };
 }

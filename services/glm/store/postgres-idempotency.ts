@@ -9,8 +9,8 @@
  * @module
  */
 import type postgres from "postgres";
-import { microsToIso, nowMicros } from "../../shared/time.ts";
 import type { KemRecord, KemWrite } from "../../shared/kem-record.ts";
+import { microsToIso, nowMicros } from "../../shared/time.ts";
 import { Params } from "./postgres-filter-plan.ts";
 import { getRows, rowToRecord, scopeOf } from "./postgres-rows.ts";
 import type { Tx } from "./postgres-transaction.ts";
@@ -42,7 +42,9 @@ export function scopedKey(scope: string, key: string): string {
 
 /** Locks the (scope, key) pairs of a batch in one global order (no deadlock between batches). */
 export async function lockKeys(t: Tx, pairs: { scope: string; key: string }[]): Promise<void> {
-  const hashes = [...new Set(pairs.map((k) => BigInt.asIntN(64, Bun.hash.wyhash(scopedKey(k.scope, k.key)))))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const hashes = [...new Set(pairs.map((k) => BigInt.asIntN(64, Bun.hash.wyhash(scopedKey(k.scope, k.key)))))].sort(
+    (a, b) => (a < b ? -1 : a > b ? 1 : 0),
+  );
   const p = new Params();
   await t.unsafe(
     `SELECT count(pg_advisory_xact_lock(s.h)) FROM (SELECT a.h::int8 AS h FROM jsonb_array_elements_text(${p.add(JSON.stringify(hashes.map(String)), "text")}::jsonb) WITH ORDINALITY AS a(h, o) ORDER BY a.o) s`,
@@ -58,7 +60,13 @@ export async function lockKeys(t: Tx, pairs: { scope: string; key: string }[]): 
  * @param keys - the key of each item, undefined for none.
  * @param nowUs - the write's time, microseconds since epoch; keys older than `nowUs - ttlUs` are dead.
  */
-export async function resolveKeys(t: Tx, items: KemWrite[], keys: (string | undefined)[], nowUs: number, ttlUs: number): Promise<KeyResolution> {
+export async function resolveKeys(
+  t: Tx,
+  items: KemWrite[],
+  keys: (string | undefined)[],
+  nowUs: number,
+  ttlUs: number,
+): Promise<KeyResolution> {
   const keyed: ScopedKey[] = [];
   items.forEach((item, i) => {
     const key = keys[i];
@@ -93,7 +101,11 @@ export async function resolveKeys(t: Tx, items: KemWrite[], keys: (string | unde
 }
 
 /** Records keys for the KEMs stored under them, at `nowUs` (replacing dead entries of the same key). */
-export async function rememberKeys(t: Tx, entries: { scope: string; key: string; id: string }[], nowUs: number): Promise<void> {
+export async function rememberKeys(
+  t: Tx,
+  entries: { scope: string; key: string; id: string }[],
+  nowUs: number,
+): Promise<void> {
   if (entries.length === 0) return;
   const p = new Params();
   await t.unsafe(

@@ -43,7 +43,11 @@ export function toTsQuery(text: string): string | undefined {
 }
 
 /** Lexical search on the store: best first (score desc, id asc), at most `k`. */
-export type PostgresLexicalSearchFn = (query: string, k: number, options?: LexicalSearchOptions) => Promise<LexicalHit[]>;
+export type PostgresLexicalSearchFn = (
+  query: string,
+  k: number,
+  options?: LexicalSearchOptions,
+) => Promise<LexicalHit[]>;
 
 /**
  * Lexical search over `kems.lexical` on `sql`.
@@ -58,7 +62,9 @@ export function createPostgresLexicalSearch(sql: postgres.Sql): PostgresLexicalS
     const p = new Params();
     const q = p.add(tsq, "text");
     const conds = ["k.lexical @@ q.q", ...conditionsOf(opts.filter ?? {}, p)];
-    const cursor = opts.after ? `WHERE h.s < ${p.add(opts.after.score, "float8")} OR (h.s = $${p.values.length}::text::float8 AND h.id > ${p.add(opts.after.id, "text")})` : "";
+    const cursor = opts.after
+      ? `WHERE h.s < ${p.add(opts.after.score, "float8")} OR (h.s = $${p.values.length}::text::float8 AND h.id > ${p.add(opts.after.id, "text")})`
+      : "";
     // Ranking: ts_rank_cd (cover density) with length normalization 1 (divide by 1 + log(length)); docs/postgres.md.
     const rows = await sql.unsafe<{ id: string; s: number }[]>(
       `SELECT h.id, h.s FROM (SELECT k.id, ts_rank_cd(k.lexical, q.q, 1)::float8 AS s FROM kems k, to_tsquery('english', ${q}) AS q(q) WHERE ${conds.join(" AND ")}) h

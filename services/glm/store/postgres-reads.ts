@@ -5,14 +5,26 @@
  * @module
  */
 import type postgres from "postgres";
-import type { KemStore } from "../ports.ts";
 import type { KemFilter, KemRecord } from "../../shared/kem-record.ts";
-import { chooseMetaDriver, conditionsOf, idsQuery, inList, metaHashesOf, pageQuery, Params, PG_ESTIMATE_CAP } from "./postgres-filter-plan.ts";
+import type { KemStore } from "../ports.ts";
+import {
+  chooseMetaDriver,
+  conditionsOf,
+  idsQuery,
+  inList,
+  metaHashesOf,
+  Params,
+  PG_ESTIMATE_CAP,
+  pageQuery,
+} from "./postgres-filter-plan.ts";
 import { getRows, type Row, rowToRecord } from "./postgres-rows.ts";
 import { blobToVector } from "./vector-bytes.ts";
 
 /** The read methods of the store. */
-export type PostgresReads = Pick<KemStore, "getMany" | "find" | "findIds" | "estimateMatches" | "matchingIds" | "forEachEmbedding" | "count">;
+export type PostgresReads = Pick<
+  KemStore,
+  "getMany" | "find" | "findIds" | "estimateMatches" | "matchingIds" | "forEachEmbedding" | "count"
+>;
 
 /** Embedding rows fetched per round trip by `forEachEmbedding`. */
 const EMBEDDING_BATCH = 2000;
@@ -21,7 +33,11 @@ const EMBEDDING_BATCH = 2000;
 export function createPostgresReads(sql: postgres.Sql): PostgresReads {
   /** `kem_meta` entries of one metadata pair, counted up to `cap`. */
   async function countMeta(hash: bigint, cap: number): Promise<number> {
-    const [r] = await sql.unsafe<{ n: string }[]>("SELECT count(*)::int8 AS n FROM (SELECT 1 FROM kem_meta WHERE h = $1::int8 LIMIT $2::int8) s", [hash.toString(), String(cap)], { prepare: true });
+    const [r] = await sql.unsafe<{ n: string }[]>(
+      "SELECT count(*)::int8 AS n FROM (SELECT 1 FROM kem_meta WHERE h = $1::int8 LIMIT $2::int8) s",
+      [hash.toString(), String(cap)],
+      { prepare: true },
+    );
     return Number(r!.n);
   }
 
@@ -65,18 +81,28 @@ export function createPostgresReads(sql: postgres.Sql): PostgresReads {
         best = Math.min(best, await countMeta(metaHashesOf({ [key]: value })[0]!, best));
       }
       const { updatedFromUs, updatedToUs, createdFromUs, createdToUs } = filter;
-      if (best > 0 && (updatedFromUs !== undefined || updatedToUs !== undefined)) best = Math.min(best, await countWhere({ updatedFromUs, updatedToUs }, best));
-      if (best > 0 && (createdFromUs !== undefined || createdToUs !== undefined)) best = Math.min(best, await countWhere({ createdFromUs, createdToUs }, best));
+      if (best > 0 && (updatedFromUs !== undefined || updatedToUs !== undefined))
+        best = Math.min(best, await countWhere({ updatedFromUs, updatedToUs }, best));
+      if (best > 0 && (createdFromUs !== undefined || createdToUs !== undefined))
+        best = Math.min(best, await countWhere({ createdFromUs, createdToUs }, best));
       return best;
     },
     async matchingIds(ids, filter) {
       if (ids.length === 0) return new Set();
       const p = new Params();
       const conds = [inList("k.id", ids, p), ...conditionsOf(filter, p)];
-      return new Set((await sql.unsafe<{ id: string }[]>(`SELECT k.id FROM kems k WHERE ${conds.join(" AND ")}`, p.values, { prepare: true })).map((r) => r.id));
+      return new Set(
+        (
+          await sql.unsafe<{ id: string }[]>(`SELECT k.id FROM kems k WHERE ${conds.join(" AND ")}`, p.values, {
+            prepare: true,
+          })
+        ).map((r) => r.id),
+      );
     },
     async forEachEmbedding(fn) {
-      await sql<{ id: string; embedding: Uint8Array }[]>`SELECT id, embedding FROM kems WHERE embedding IS NOT NULL`.cursor(EMBEDDING_BATCH, (rows) => {
+      await sql<
+        { id: string; embedding: Uint8Array }[]
+      >`SELECT id, embedding FROM kems WHERE embedding IS NOT NULL`.cursor(EMBEDDING_BATCH, (rows) => {
         for (const r of rows) fn(r.id, blobToVector(r.embedding));
       });
     },

@@ -4,8 +4,9 @@
  * shared by the reads and the writes of the store.
  * @module
  */
-import type postgres from "postgres";
+
 import type { JsonObject } from "@bufbuild/protobuf";
+import type postgres from "postgres";
 import { NAMESPACE_KEY } from "../../shared/access.ts";
 import type { KemRecord } from "../../shared/kem-record.ts";
 import { inList, Params, ROW_COLUMNS } from "./postgres-filter-plan.ts";
@@ -50,6 +51,10 @@ export function scopeOf(metadata: JsonObject): string {
 export async function getRows(q: Tx | postgres.Sql, ids: string[], lock = false): Promise<Map<string, Row>> {
   if (ids.length === 0) return new Map();
   const p = new Params();
-  const rows = await q.unsafe<Row[]>(`SELECT ${ROW_COLUMNS} FROM kems k WHERE ${inList("k.id", ids, p)}${lock ? " ORDER BY k.id FOR UPDATE" : ""}`, p.values, { prepare: true });
+  const rows = await q.unsafe<Row[]>(
+    `SELECT ${ROW_COLUMNS} FROM kems k WHERE ${inList("k.id", ids, p)}${lock ? " ORDER BY k.id FOR UPDATE" : ""}`,
+    p.values,
+    { prepare: true },
+  );
   return new Map(rows.map((r) => [r.id, r]));
 }

@@ -78,14 +78,20 @@ export async function migratePostgresSchema(sql: Sql): Promise<string> {
     await tx.unsafe(
       "CREATE TABLE IF NOT EXISTS dcsm_schema (component text PRIMARY KEY, version integer NOT NULL, migrated_at timestamptz NOT NULL DEFAULT now(), store_id uuid NOT NULL DEFAULT gen_random_uuid())",
     );
-    const [row] = await tx<{ version: number; store_id: string }[]>`SELECT version, store_id::text FROM dcsm_schema WHERE component = 'glm'`;
+    const [row] = await tx<
+      { version: number; store_id: string }[]
+    >`SELECT version, store_id::text FROM dcsm_schema WHERE component = 'glm'`;
     const version = row?.version ?? 0;
     if (version === PG_SCHEMA_VERSION) return row!.store_id;
     if (version > PG_SCHEMA_VERSION) {
-      throw new Error(`the GLM PostgreSQL database has schema version ${version}, newer than this DCSM understands (${PG_SCHEMA_VERSION})`);
+      throw new Error(
+        `the GLM PostgreSQL database has schema version ${version}, newer than this DCSM understands (${PG_SCHEMA_VERSION})`,
+      );
     }
     if (version < 1) await tx.unsafe(V1);
-    const [done] = await tx<{ store_id: string }[]>`INSERT INTO dcsm_schema (component, version) VALUES ('glm', ${PG_SCHEMA_VERSION})
+    const [done] = await tx<
+      { store_id: string }[]
+    >`INSERT INTO dcsm_schema (component, version) VALUES ('glm', ${PG_SCHEMA_VERSION})
              ON CONFLICT (component) DO UPDATE SET version = excluded.version, migrated_at = now() RETURNING store_id::text`;
     return done!.store_id;
   });

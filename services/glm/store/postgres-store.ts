@@ -25,13 +25,13 @@
  * @module
  */
 import postgres from "postgres";
+import { GLM_DEFAULTS } from "../../shared/defaults.ts";
 import type { KemStore } from "../ports.ts";
 import { createPostgresChangeLog } from "./postgres-change-log.ts";
 import { guardUnavailable } from "./postgres-errors.ts";
 import { createPostgresLexicalSearch } from "./postgres-lexical.ts";
 import { createPostgresReads } from "./postgres-reads.ts";
 import { migratePostgresSchema } from "./postgres-schema.ts";
-import { GLM_DEFAULTS } from "../../shared/defaults.ts";
 import { createTransactionRunner } from "./postgres-transaction.ts";
 import { createPostgresWrites } from "./postgres-writes.ts";
 

@@ -27,7 +27,10 @@ export type TransactionRunner = <T>(fn: (t: Tx) => Promise<T>) => Promise<T>;
  * @returns the runner; it throws `InvalidInputError` for text or sizes PostgreSQL cannot hold
  *   (`postgres-errors.ts`), a retryable failure after the last retry, and any other error as is.
  */
-export function createTransactionRunner(sql: postgres.Sql, onCommit: (appended: SeqRange[]) => void): TransactionRunner {
+export function createTransactionRunner(
+  sql: postgres.Sql,
+  onCommit: (appended: SeqRange[]) => void,
+): TransactionRunner {
   return async <T>(fn: (t: Tx) => Promise<T>): Promise<T> => {
     for (let attempt = 0; ; attempt++) {
       const appended: SeqRange[] = [];

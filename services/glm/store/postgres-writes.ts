@@ -6,16 +6,24 @@
  * one order.
  * @module
  */
-import type postgres from "postgres";
+
 import type { JsonObject } from "@bufbuild/protobuf";
+import type postgres from "postgres";
 import { NotFoundError } from "../../shared/errors.ts";
+import type { KemRecord, KemWrite } from "../../shared/kem-record.ts";
 import { microsToIso, nowMicros } from "../../shared/time.ts";
 import type { KemStore } from "../ports.ts";
-import type { KemRecord, KemWrite } from "../../shared/kem-record.ts";
 import { applyPatch } from "./kem-patch.ts";
 import type { PostgresChangeLog } from "./postgres-change-log.ts";
 import { inList, metaHashesOf, microsOf, Params } from "./postgres-filter-plan.ts";
-import { forgetKeysOf, lockKeys, pruneExpiredKeys, rememberKeys, resolveKeys, scopedKey } from "./postgres-idempotency.ts";
+import {
+  forgetKeysOf,
+  lockKeys,
+  pruneExpiredKeys,
+  rememberKeys,
+  resolveKeys,
+  scopedKey,
+} from "./postgres-idempotency.ts";
 import { lexicalText } from "./postgres-lexical.ts";
 import { getRows, rowToRecord, scopeOf } from "./postgres-rows.ts";
 import type { TransactionRunner, Tx } from "./postgres-transaction.ts";
@@ -72,7 +80,15 @@ function writeRowOf(item: KemWrite, nowUs: number, createdUs?: number): WriteRow
 async function writeMeta(t: Tx, rows: { id: string; m: JsonObject; t: string }[]): Promise<void> {
   if (rows.length === 0) return;
   const p = new Params();
-  await t.unsafe(`DELETE FROM kem_meta WHERE ${inList("id", rows.map((r) => r.id), p)}`, p.values, { prepare: true });
+  await t.unsafe(
+    `DELETE FROM kem_meta WHERE ${inList(
+      "id",
+      rows.map((r) => r.id),
+      p,
+    )}`,
+    p.values,
+    { prepare: true },
+  );
   const entries: { h: string; t: string; id: string }[] = [];
   for (const r of rows) for (const h of metaHashesOf(r.m)) entries.push({ h: h.toString(), t: r.t, id: r.id });
   if (entries.length === 0) return;
@@ -112,10 +128,22 @@ async function upsertRows(t: Tx, rows: WriteRow[], keepCreated: boolean): Promis
 async function deleteRows(t: Tx, ids: string[]): Promise<string[]> {
   if (ids.length === 0) return [];
   const p = new Params();
-  const gone = await t.unsafe<{ id: string }[]>(`DELETE FROM kems WHERE ${inList("id", ids, p)} RETURNING id`, p.values, { prepare: true });
+  const gone = await t.unsafe<{ id: string }[]>(
+    `DELETE FROM kems WHERE ${inList("id", ids, p)} RETURNING id`,
+    p.values,
+    { prepare: true },
+  );
   if (gone.length > 0) {
     const q = new Params();
-    await t.unsafe(`DELETE FROM kem_meta WHERE ${inList("id", gone.map((g) => g.id), q)}`, q.values, { prepare: true });
+    await t.unsafe(
+      `DELETE FROM kem_meta WHERE ${inList(
+        "id",
+        gone.map((g) => g.id),
+        q,
+      )}`,
+      q.values,
+      { prepare: true },
+    );
   }
   return gone.map((g) => g.id);
 }
@@ -124,7 +152,14 @@ async function deleteRows(t: Tx, ids: string[]): Promise<string[]> {
  * Upserts one run of items with distinct ids, filling `out[offset + i]` for each item `i`.
  * @returns the ids actually written (not those answered by an idempotency key).
  */
-async function upsertRun(t: Tx, items: KemWrite[], keys: (string | undefined)[], out: (KemRecord | undefined)[], offset: number, ttlUs: number): Promise<string[]> {
+async function upsertRun(
+  t: Tx,
+  items: KemWrite[],
+  keys: (string | undefined)[],
+  out: (KemRecord | undefined)[],
+  offset: number,
+  ttlUs: number,
+): Promise<string[]> {
   const nowUs = nowMicros();
   const { keyed, hits, claimedBy } = await resolveKeys(t, items, keys, nowUs, ttlUs);
   for (const [i, record] of hits) if (record) out[offset + i] = record;
@@ -164,7 +199,9 @@ export function createPostgresWrites({ sql, tx, changes, idempotencyTtlUs }: Pos
       if (items.length === 0) return [];
       const out = await tx(async (t) => {
         const out: (KemRecord | undefined)[] = new Array(items.length);
-        const pairs = keys ? items.flatMap((item, i) => (keys[i] ? [{ scope: scopeOf(item.metadata), key: keys[i]! }] : [])) : [];
+        const pairs = keys
+          ? items.flatMap((item, i) => (keys[i] ? [{ scope: scopeOf(item.metadata), key: keys[i]! }] : []))
+          : [];
         if (pairs.length > 0) await lockKeys(t, pairs);
         // Runs of distinct ids: a repeated id starts a new run (applied after the earlier one).
         const changed: string[] = [];
@@ -173,7 +210,16 @@ export function createPostgresWrites({ sql, tx, changes, idempotencyTtlUs }: Pos
           const seen = new Set<string>();
           let end = start;
           while (end < items.length && !seen.has(items[end]!.id)) seen.add(items[end++]!.id);
-          changed.push(...(await upsertRun(t, items.slice(start, end), (keys ?? []).slice(start, end), out, start, idempotencyTtlUs)));
+          changed.push(
+            ...(await upsertRun(
+              t,
+              items.slice(start, end),
+              (keys ?? []).slice(start, end),
+              out,
+              start,
+              idempotencyTtlUs,
+            )),
+          );
           start = end;
         }
         await changes.append(t, changed);

@@ -15,8 +15,8 @@
  * @module
  */
 import type { Database, SQLQueryBindings } from "bun:sqlite";
-import { microsToIso } from "../../shared/time.ts";
 import type { KemFilter, UpdatedCursor } from "../../shared/kem-record.ts";
+import { microsToIso } from "../../shared/time.ts";
 import { indexedValueOf } from "./metadata-index.ts";
 
 /** Index entries counted at most when estimating a criterion's matches. */
@@ -102,10 +102,15 @@ export function isFiltered(filter: KemFilter): boolean {
  *   that choose between index-first and vector-first search need the figure; `find` does not).
  * @returns the driver and its estimated matches (at most {@link ESTIMATE_CAP}; the cap when not counted).
  */
-export function chooseDriver(filter: KemFilter, estimator: Estimator, wantEstimate = false): { driver: Driver; estimate: number } {
+export function chooseDriver(
+  filter: KemFilter,
+  estimator: Estimator,
+  wantEstimate = false,
+): { driver: Driver; estimate: number } {
   const drivers = driversOf(filter);
   if (drivers.length === 0) return { driver: { kind: "ordered" }, estimate: ESTIMATE_CAP };
-  if (drivers.length === 1 && drivers[0]!.kind !== "created" && !wantEstimate) return { driver: drivers[0]!, estimate: ESTIMATE_CAP };
+  if (drivers.length === 1 && drivers[0]!.kind !== "created" && !wantEstimate)
+    return { driver: drivers[0]!, estimate: ESTIMATE_CAP };
   let best = drivers[0]!;
   let bestCount = estimator.count(filter, best, ESTIMATE_CAP);
   for (let i = 1; i < drivers.length && bestCount > 0; i++) {
@@ -144,11 +149,15 @@ export function residualOf(filter: KemFilter, driver: Driver, row: RowColumns = 
   }
   for (const [key, value] of Object.entries(filter.metadata ?? {})) {
     if (driver.kind === "meta" && driver.key === key) continue;
-    parts.push(`EXISTS (SELECT 1 FROM kem_meta x WHERE x.key = ? AND x.value = ? AND x.updated_at = ${row.updatedAt} AND x.id = ${row.id})`);
+    parts.push(
+      `EXISTS (SELECT 1 FROM kem_meta x WHERE x.key = ? AND x.value = ? AND x.updated_at = ${row.updatedAt} AND x.id = ${row.id})`,
+    );
     params.push(key, indexedValueOf(value));
   }
-  if (driver.kind !== "updated") rangeConditions(parts, params, row.updatedAt, filter.updatedFromUs, filter.updatedToUs);
-  if (driver.kind !== "created") rangeConditions(parts, params, row.createdAt ?? "k.created_at", filter.createdFromUs, filter.createdToUs);
+  if (driver.kind !== "updated")
+    rangeConditions(parts, params, row.updatedAt, filter.updatedFromUs, filter.updatedToUs);
+  if (driver.kind !== "created")
+    rangeConditions(parts, params, row.createdAt ?? "k.created_at", filter.createdFromUs, filter.createdToUs);
   return { sql: parts.join(" AND "), params };
 }
 
@@ -189,11 +198,26 @@ function sourceOf(filter: KemFilter, driver: Driver): CandidateSource {
         id: "m.id",
       };
     case "ids":
-      return { from: "kems k", condition: "k.id IN (SELECT value FROM json_each(?))", params: [JSON.stringify(filter.ids)], ...onKems };
+      return {
+        from: "kems k",
+        condition: "k.id IN (SELECT value FROM json_each(?))",
+        params: [JSON.stringify(filter.ids)],
+        ...onKems,
+      };
     case "created":
-      return { from: "kems k INDEXED BY idx_kems_created_at", condition: "k.created_at >= ? AND k.created_at <= ?", params: rangeOf(filter.createdFromUs, filter.createdToUs), ...onKems };
+      return {
+        from: "kems k INDEXED BY idx_kems_created_at",
+        condition: "k.created_at >= ? AND k.created_at <= ?",
+        params: rangeOf(filter.createdFromUs, filter.createdToUs),
+        ...onKems,
+      };
     case "updated":
-      return { from: "kems k INDEXED BY idx_kems_updated_at", condition: "k.updated_at >= ? AND k.updated_at <= ?", params: rangeOf(filter.updatedFromUs, filter.updatedToUs), ...onKems };
+      return {
+        from: "kems k INDEXED BY idx_kems_updated_at",
+        condition: "k.updated_at >= ? AND k.updated_at <= ?",
+        params: rangeOf(filter.updatedFromUs, filter.updatedToUs),
+        ...onKems,
+      };
     case "ordered":
       return { from: "kems k INDEXED BY idx_kems_updated_at", condition: "", params: [], ...onKems };
   }
@@ -203,7 +227,13 @@ function sourceOf(filter: KemFilter, driver: Driver): CandidateSource {
  * The page query of `find`: KEM rows (columns `cols` of alias `k`) matching `filter`, ordered by
  * `updated_at DESC, id DESC`, strictly after `after`, at most `limit`.
  */
-export function pageQuery(cols: string, filter: KemFilter, driver: Driver, after: UpdatedCursor | undefined, limit: number): SqlPart {
+export function pageQuery(
+  cols: string,
+  filter: KemFilter,
+  driver: Driver,
+  after: UpdatedCursor | undefined,
+  limit: number,
+): SqlPart {
   const src = sourceOf(filter, driver);
   const residual = residualOf(filter, driver);
   const params = [...src.params];
@@ -211,7 +241,10 @@ export function pageQuery(cols: string, filter: KemFilter, driver: Driver, after
   const cursor = after ? `(${src.updatedAt}, ${src.id}) < (?, ?)` : "";
   if (after) params.push(microsToIso(after.updatedAtUs), after.id);
   params.push(...residual.params, limit);
-  return { sql: `SELECT ${cols} FROM ${src.from} ${and(src.condition, cursor, residual.sql)} ORDER BY ${src.updatedAt} DESC, ${src.id} DESC LIMIT ?`, params };
+  return {
+    sql: `SELECT ${cols} FROM ${src.from} ${and(src.condition, cursor, residual.sql)} ORDER BY ${src.updatedAt} DESC, ${src.id} DESC LIMIT ?`,
+    params,
+  };
 }
 
 /**
@@ -223,10 +256,16 @@ export function idsQuery(filter: KemFilter, driver: Driver, limit: number): SqlP
   if (driver.kind === "meta" && filter.createdFromUs === undefined && filter.createdToUs === undefined) {
     // Every other criterion can be checked on the kem_meta entry itself: no kems lookups.
     const onEntry = residualOf(filter, driver, META_ROW);
-    return { sql: `SELECT NULL AS rid, m.id AS id FROM kem_meta m ${and(src.condition, onEntry.sql)} LIMIT ?`, params: [...src.params, ...onEntry.params, limit] };
+    return {
+      sql: `SELECT NULL AS rid, m.id AS id FROM kem_meta m ${and(src.condition, onEntry.sql)} LIMIT ?`,
+      params: [...src.params, ...onEntry.params, limit],
+    };
   }
   const residual = residualOf(filter, driver);
-  return { sql: `SELECT k.rid AS rid, k.id AS id FROM ${src.from} ${and(src.condition, residual.sql)} LIMIT ?`, params: [...src.params, ...residual.params, limit] };
+  return {
+    sql: `SELECT k.rid AS rid, k.id AS id FROM ${src.from} ${and(src.condition, residual.sql)} LIMIT ?`,
+    params: [...src.params, ...residual.params, limit],
+  };
 }
 
 /**

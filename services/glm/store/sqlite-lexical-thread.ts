@@ -38,7 +38,9 @@ export class LexicalThread {
   onFailed: (err: Error) => void = () => {};
 
   constructor(options: LexicalThreadOptions) {
-    this.worker = new Worker(options.workerUrl ?? new URL("./sqlite-lexical-worker.ts", import.meta.url).href) as RefWorker;
+    this.worker = new Worker(
+      options.workerUrl ?? new URL("./sqlite-lexical-worker.ts", import.meta.url).href,
+    ) as RefWorker;
     this.worker.onmessage = (ev: MessageEvent) => {
       const m = ev.data as { type: string; req?: number; hits?: LexicalHit[]; message?: string; code?: string };
       if (m.type === "closed") return this.onClosed();

@@ -19,7 +19,15 @@ let search: LexicalSearchFn | undefined;
 let db: Database | undefined;
 
 self.onmessage = (ev: MessageEvent) => {
-  const m = ev.data as { type: string; req?: number; path?: string; busyTimeoutMs?: number; query?: string; k?: number; options?: LexicalSearchOptions };
+  const m = ev.data as {
+    type: string;
+    req?: number;
+    path?: string;
+    busyTimeoutMs?: number;
+    query?: string;
+    k?: number;
+    options?: LexicalSearchOptions;
+  };
   if (m.type === "init") {
     try {
       db = new Database(m.path!, { readwrite: true, create: false, strict: true });
@@ -47,6 +55,11 @@ self.onmessage = (ev: MessageEvent) => {
     self.postMessage({ type: "hits", req: m.req, hits: search(m.query!, m.k!, m.options) });
   } catch (err) {
     const e = err as { message?: unknown; code?: unknown };
-    self.postMessage({ type: "error", req: m.req, message: String(e?.message ?? err), code: typeof e?.code === "string" ? e.code : undefined });
+    self.postMessage({
+      type: "error",
+      req: m.req,
+      message: String(e?.message ?? err),
+      code: typeof e?.code === "string" ? e.code : undefined,
+    });
   }
 };

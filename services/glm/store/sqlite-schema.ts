@@ -66,7 +66,14 @@ CREATE INDEX idx_idempotency_created ON idempotency_keys(created_at);
 /** What the migration needs from the store to fill the derived indexes of one row. */
 export interface RowIndexer {
   /** Writes `kem_meta` and `kem_fts` entries for a row just copied into the new `kems`. */
-  indexRow(row: { rid: number; id: string; content_type: string; content: Uint8Array; metadata: string; updated_at: string }): void;
+  indexRow(row: {
+    rid: number;
+    id: string;
+    content_type: string;
+    content: Uint8Array;
+    metadata: string;
+    updated_at: string;
+  }): void;
 }
 
 /** Progress of a migration, for start-up logs. */
@@ -94,13 +101,19 @@ function hasTable(db: Database, name: string): boolean {
  * @param onProgress - called every {@link BACKFILL_PROGRESS_EVERY} rows and at the end.
  * @throws Error when the file was written by a newer DCSM (`user_version` above ours).
  */
-export function migrateSchema(db: Database, makeIndexer: () => RowIndexer, onProgress?: (p: MigrationProgress) => void): void {
+export function migrateSchema(
+  db: Database,
+  makeIndexer: () => RowIndexer,
+  onProgress?: (p: MigrationProgress) => void,
+): void {
   if (userVersion(db) === SCHEMA_VERSION) return;
   db.transaction(() => {
     const version = userVersion(db);
     if (version === SCHEMA_VERSION) return; // another process migrated while we waited
     if (version > SCHEMA_VERSION) {
-      throw new Error(`the GLM database has schema version ${version}, newer than this DCSM understands (${SCHEMA_VERSION})`);
+      throw new Error(
+        `the GLM database has schema version ${version}, newer than this DCSM understands (${SCHEMA_VERSION})`,
+      );
     }
     if (!hasTable(db, "kems")) {
       db.exec(TABLES_V2);
@@ -121,13 +134,28 @@ function migrateV1toV2(db: Database, makeIndexer: () => RowIndexer, onProgress?:
   db.exec(TABLES_V2);
   const total = db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM kems_v1").get()!.n;
   const indexer = makeIndexer();
-  const copy = db.query<{ rid: number; id: string; content_type: string; content: Uint8Array; metadata: string; updated_at: string }, [string, string, Uint8Array, string, string, string, Uint8Array | null]>(
+  const copy = db.query<
+    { rid: number; id: string; content_type: string; content: Uint8Array; metadata: string; updated_at: string },
+    [string, string, Uint8Array, string, string, string, Uint8Array | null]
+  >(
     `INSERT INTO kems (id, content_type, content, metadata, created_at, updated_at, embedding) VALUES (?, ?, ?, ?, ?, ?, ?)
      RETURNING rid, id, content_type, content, metadata, updated_at`,
   );
-  type V1Row = { id: string; content_type: string; content: Uint8Array; metadata: string; created_at: string; updated_at: string; embedding: Uint8Array | null };
+  type V1Row = {
+    id: string;
+    content_type: string;
+    content: Uint8Array;
+    metadata: string;
+    created_at: string;
+    updated_at: string;
+    embedding: Uint8Array | null;
+  };
   let done = 0;
-  for (const r of db.query<V1Row, []>("SELECT id, content_type, content, metadata, created_at, updated_at, embedding FROM kems_v1 ORDER BY rowid").iterate()) {
+  for (const r of db
+    .query<V1Row, []>(
+      "SELECT id, content_type, content, metadata, created_at, updated_at, embedding FROM kems_v1 ORDER BY rowid",
+    )
+    .iterate()) {
     const row = copy.get(r.id, r.content_type, r.content, r.metadata, r.created_at, r.updated_at, r.embedding)!;
     indexer.indexRow(row);
     if (++done % BACKFILL_PROGRESS_EVERY === 0) onProgress?.({ from: 1, to: 2, done, total });

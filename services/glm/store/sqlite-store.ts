@@ -10,21 +10,21 @@
 import type { Database, SQLQueryBindings } from "bun:sqlite";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { NAMESPACE_KEY } from "../../shared/access.ts";
-import { applyPatch } from "./kem-patch.ts";
-import { blobToVector, vectorToBlob } from "./vector-bytes.ts";
+import { GLM_DEFAULTS } from "../../shared/defaults.ts";
 import { NotFoundError } from "../../shared/errors.ts";
+import type { KemRecord, KemWrite, UpdatedCursor } from "../../shared/kem-record.ts";
 import { openWalDatabase } from "../../shared/sqlite-open.ts";
 import { isoToMicros, microsToIso, nowMicros } from "../../shared/time.ts";
 import { lexicalBodyOf } from "../lexical/lexical-text.ts";
-import type { KemPatch, KemStore, LexicalHit } from "../ports.ts";
-import type { KemFilter, KemRecord, KemWrite, UpdatedCursor } from "../../shared/kem-record.ts";
+import type { KemPatch, KemStore } from "../ports.ts";
+import { applyPatch } from "./kem-patch.ts";
 import { indexedEntriesOf, metadataTagsOf } from "./metadata-index.ts";
 import { chooseDriver, createEstimator, idsQuery, matchQuery, pageQuery } from "./sqlite-filter-plan.ts";
 import { createSqliteLexicalSearch } from "./sqlite-lexical.ts";
 import { LexicalThread, LexicalThreadFailedError } from "./sqlite-lexical-thread.ts";
+import { type MigrationProgress, migrateSchema, type RowIndexer } from "./sqlite-schema.ts";
 import { createStatementCache } from "./sqlite-statement-cache.ts";
-import { migrateSchema, type MigrationProgress, type RowIndexer } from "./sqlite-schema.ts";
-import { GLM_DEFAULTS } from "../../shared/defaults.ts";
+import { blobToVector, vectorToBlob } from "./vector-bytes.ts";
 
 /** Options of {@link createSqliteKemStore}. */
 export interface SqliteKemStoreOptions {
@@ -64,9 +64,18 @@ const K_COLUMNS = "k.rid, k.id, k.content_type, k.content, k.metadata, k.created
 /** A lexical thread for a store in a file, unless turned off; none for an in-memory database. */
 function lexicalThreadFor(options: SqliteKemStoreOptions): LexicalThread | undefined {
   const path = options.path;
-  if (options.lexicalThread === false || path === ":memory:" || path === "" || path.startsWith("file::memory:")) return undefined;
-  const thread = new LexicalThread({ path, busyTimeoutMs: options.busyTimeoutMs ?? 7500, workerUrl: options.lexicalWorkerUrl });
-  thread.onFailed = (err) => options.log?.warn({ err: err.message }, "GLM lexical search thread failed; lexical search runs on the store's connection");
+  if (options.lexicalThread === false || path === ":memory:" || path === "" || path.startsWith("file::memory:"))
+    return undefined;
+  const thread = new LexicalThread({
+    path,
+    busyTimeoutMs: options.busyTimeoutMs ?? 7500,
+    workerUrl: options.lexicalWorkerUrl,
+  });
+  thread.onFailed = (err) =>
+    options.log?.warn(
+      { err: err.message },
+      "GLM lexical search thread failed; lexical search runs on the store's connection",
+    );
   return thread;
 }
 
@@ -107,13 +116,19 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
   }
   const derived = derivedIndexWriter(db);
 
-  const upsertStmt = db.query<{ rid: number; created_at: string }, [string, string, Uint8Array, string, string, string, Uint8Array | null]>(
+  const upsertStmt = db.query<
+    { rid: number; created_at: string },
+    [string, string, Uint8Array, string, string, string, Uint8Array | null]
+  >(
     `INSERT INTO kems (id, content_type, content, metadata, created_at, updated_at, embedding) VALUES (?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT(id) DO UPDATE SET content_type = excluded.content_type, content = excluded.content,
        metadata = excluded.metadata, updated_at = excluded.updated_at, embedding = excluded.embedding
      RETURNING rid, created_at`,
   );
-  const insertExact = db.query<{ rid: number }, [string, string, Uint8Array, string, string, string, Uint8Array | null]>(
+  const insertExact = db.query<
+    { rid: number },
+    [string, string, Uint8Array, string, string, string, Uint8Array | null]
+  >(
     "INSERT INTO kems (id, content_type, content, metadata, created_at, updated_at, embedding) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING rid",
   );
   const getStmt = db.query<Row, [string]>(`SELECT ${COLUMNS} FROM kems WHERE id = ?`);
@@ -157,7 +172,15 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
   function insertRecord(r: KemRecord): void {
     const updatedIso = microsToIso(r.updatedAtUs);
     const metaJson = JSON.stringify(r.metadata);
-    const { rid } = insertExact.get(r.id, r.contentType, r.content, metaJson, microsToIso(r.createdAtUs), updatedIso, r.embedding ? vectorToBlob(r.embedding) : null)!;
+    const { rid } = insertExact.get(
+      r.id,
+      r.contentType,
+      r.content,
+      metaJson,
+      microsToIso(r.createdAtUs),
+      updatedIso,
+      r.embedding ? vectorToBlob(r.embedding) : null,
+    )!;
     derived.add(rid, r.id, r.contentType, r.content, r.metadata, updatedIso);
   }
 
@@ -182,73 +205,88 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
     };
   }
 
-  const upsertTx = db.transaction(indexed((items: KemWrite[], keys: (string | undefined)[] | undefined): KemRecord[] => {
-    const out: KemRecord[] = [];
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i]!;
-      const key = keys?.[i];
-      const now = nowMicros();
-      const scope = key ? scopeOf(item.metadata) : "";
-      if (key) {
-        const hit = idempotentHit(scope, key, now);
-        if (hit) {
-          out.push(rowToRecord(hit));
-          continue;
+  const upsertTx = db.transaction(
+    indexed((items: KemWrite[], keys: (string | undefined)[] | undefined): KemRecord[] => {
+      const out: KemRecord[] = [];
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i]!;
+        const key = keys?.[i];
+        const now = nowMicros();
+        const scope = key ? scopeOf(item.metadata) : "";
+        if (key) {
+          const hit = idempotentHit(scope, key, now);
+          if (hit) {
+            out.push(rowToRecord(hit));
+            continue;
+          }
         }
+        const nowIso = microsToIso(now);
+        const { rid, created_at } = upsertStmt.get(
+          item.id,
+          item.contentType,
+          item.content,
+          JSON.stringify(item.metadata),
+          nowIso,
+          nowIso,
+          item.embedding ? vectorToBlob(item.embedding) : null,
+        )!;
+        // nowMicros() is strictly increasing, so a kept created_at different from now means the row existed.
+        if (created_at !== nowIso) derived.remove(rid, item.id);
+        derived.add(rid, item.id, item.contentType, item.content, item.metadata, nowIso);
+        if (key) idemPut.run(scope, key, item.id, nowIso);
+        logChange.run(item.id);
+        out.push({ ...item, createdAtUs: created_at === nowIso ? now : isoToMicros(created_at), updatedAtUs: now });
       }
-      const nowIso = microsToIso(now);
-      const { rid, created_at } = upsertStmt.get(
-        item.id,
-        item.contentType,
-        item.content,
-        JSON.stringify(item.metadata),
-        nowIso,
-        nowIso,
-        item.embedding ? vectorToBlob(item.embedding) : null,
-      )!;
-      // nowMicros() is strictly increasing, so a kept created_at different from now means the row existed.
-      if (created_at !== nowIso) derived.remove(rid, item.id);
-      derived.add(rid, item.id, item.contentType, item.content, item.metadata, nowIso);
-      if (key) idemPut.run(scope, key, item.id, nowIso);
-      logChange.run(item.id);
-      out.push({ ...item, createdAtUs: created_at === nowIso ? now : isoToMicros(created_at), updatedAtUs: now });
-    }
-    if (keys && (writesSinceKeyPrune += items.length) >= 10_000) {
-      writesSinceKeyPrune = 0;
-      idemPrune.run(microsToIso(nowMicros() - idempotencyTtlUs));
-    }
-    return out;
-  }));
+      if (keys && (writesSinceKeyPrune += items.length) >= 10_000) {
+        writesSinceKeyPrune = 0;
+        idemPrune.run(microsToIso(nowMicros() - idempotencyTtlUs));
+      }
+      return out;
+    }),
+  );
 
-  const updateTx = db.transaction(indexed((id: string, patch: KemPatch): KemRecord => {
-    const row = getStmt.get(id);
-    if (!row) throw new NotFoundError(`KEM ${id} not found`);
-    const cur = rowToRecord(row);
-    const next = applyPatch(cur, patch);
-    logChange.run(id);
-    const updatedIso = microsToIso(next.updatedAtUs);
-    updateStmt.run(next.contentType, next.content, JSON.stringify(next.metadata), updatedIso, next.embedding ? vectorToBlob(next.embedding) : null, id);
-    derived.remove(row.rid, id);
-    derived.add(row.rid, id, next.contentType, next.content, next.metadata, updatedIso);
-    return next;
-  }));
-
-  const restoreTx = db.transaction(indexed((records: KemRecord[], removeIds: string[]) => {
-    for (const r of records) {
-      deleteRecord(r.id);
-      insertRecord(r);
-      logChange.run(r.id);
-    }
-    for (const id of removeIds) if (deleteRecord(id)) logChange.run(id);
-  }));
-  const deleteTx = db.transaction(indexed((id: string): boolean => {
-    const gone = deleteRecord(id);
-    if (gone) {
-      idemDeleteFor.run(id);
+  const updateTx = db.transaction(
+    indexed((id: string, patch: KemPatch): KemRecord => {
+      const row = getStmt.get(id);
+      if (!row) throw new NotFoundError(`KEM ${id} not found`);
+      const cur = rowToRecord(row);
+      const next = applyPatch(cur, patch);
       logChange.run(id);
-    }
-    return gone;
-  }));
+      const updatedIso = microsToIso(next.updatedAtUs);
+      updateStmt.run(
+        next.contentType,
+        next.content,
+        JSON.stringify(next.metadata),
+        updatedIso,
+        next.embedding ? vectorToBlob(next.embedding) : null,
+        id,
+      );
+      derived.remove(row.rid, id);
+      derived.add(row.rid, id, next.contentType, next.content, next.metadata, updatedIso);
+      return next;
+    }),
+  );
+
+  const restoreTx = db.transaction(
+    indexed((records: KemRecord[], removeIds: string[]) => {
+      for (const r of records) {
+        deleteRecord(r.id);
+        insertRecord(r);
+        logChange.run(r.id);
+      }
+      for (const id of removeIds) if (deleteRecord(id)) logChange.run(id);
+    }),
+  );
+  const deleteTx = db.transaction(
+    indexed((id: string): boolean => {
+      const gone = deleteRecord(id);
+      if (gone) {
+        idemDeleteFor.run(id);
+        logChange.run(id);
+      }
+      return gone;
+    }),
+  );
 
   /** Ids of the given rows (by rid) that pass `filter` (all of them without one). */
   return {
@@ -264,7 +302,9 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
     async find(filter, limit, after?: UpdatedCursor) {
       const { driver } = chooseDriver(filter, estimator);
       const q = pageQuery(K_COLUMNS, filter, driver, after, limit);
-      return prepared<Row>(q.sql).all(...q.params).map(rowToRecord);
+      return prepared<Row>(q.sql)
+        .all(...q.params)
+        .map(rowToRecord);
     },
     async findIds(filter, limit = Number.MAX_SAFE_INTEGER) {
       const { driver } = chooseDriver(filter, estimator);
@@ -276,7 +316,11 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
     async matchingIds(ids, filter) {
       if (ids.length === 0) return new Set();
       const q = matchQuery(filter, "id");
-      return new Set(prepared<{ id: string }>(q.sql).all(JSON.stringify(ids), ...q.params).map((r) => r.id));
+      return new Set(
+        prepared<{ id: string }>(q.sql)
+          .all(JSON.stringify(ids), ...q.params)
+          .map((r) => r.id),
+      );
     },
     async lexicalSearch(query, k, opts = {}) {
       if (!lexicalThread || lexicalThread.failed) return localLexical(query, k, opts);
@@ -301,7 +345,9 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
     },
     dataVersion: async () => dataVersionStmt.get()!.data_version,
     async forEachEmbedding(fn) {
-      const stmt = db.query<{ id: string; embedding: Uint8Array }, []>("SELECT id, embedding FROM kems WHERE embedding IS NOT NULL");
+      const stmt = db.query<{ id: string; embedding: Uint8Array }, []>(
+        "SELECT id, embedding FROM kems WHERE embedding IS NOT NULL",
+      );
       for (const row of stmt.iterate()) fn(row.id, blobToVector(row.embedding));
     },
     count: async () => countStmt.get()!.n,
@@ -322,7 +368,14 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
  * measured 52 µs per KEM that way, 15 µs with the FTS writes last; docs/storage.md "Write path").
  */
 interface DerivedIndexWriter extends RowIndexer {
-  add(rid: number, id: string, contentType: string, content: Uint8Array, metadata: JsonObject, updatedIso: string): void;
+  add(
+    rid: number,
+    id: string,
+    contentType: string,
+    content: Uint8Array,
+    metadata: JsonObject,
+    updatedIso: string,
+  ): void;
   remove(rid: number, id: string): void;
   /** Runs the held `kem_fts` changes; call last in the transaction. */
   flush(): void;
@@ -335,7 +388,9 @@ function derivedIndexWriter(db: Database): DerivedIndexWriter {
     "INSERT INTO kem_meta (key, value, updated_at, id) VALUES (?, ?, ?, ?)",
   );
   const metaDelete = db.query<unknown, [string]>("DELETE FROM kem_meta WHERE id = ?");
-  const ftsInsert = db.query<unknown, [number, string, string]>("INSERT INTO kem_fts (rowid, body, tags) VALUES (?, ?, ?)");
+  const ftsInsert = db.query<unknown, [number, string, string]>(
+    "INSERT INTO kem_fts (rowid, body, tags) VALUES (?, ?, ?)",
+  );
   const ftsDelete = db.query<unknown, [number]>("DELETE FROM kem_fts WHERE rowid = ?");
   /** Held `kem_fts` changes: an insert `[rid, body, tags]` or a delete `[rid]`. */
   let held: ([number, string, string] | [number])[] = [];
@@ -368,4 +423,3 @@ function derivedIndexWriter(db: Database): DerivedIndexWriter {
     },
   };
 }
-

@@ -70,7 +70,9 @@ export class TopK {
   sorted(): { score: number; slot: number }[] {
     const out: { score: number; slot: number }[] = [];
     for (let i = 0; i < this.size; i++) out.push({ score: this.scores[i]!, slot: this.slots[i]! });
-    return out.sort((a, b) => (this.worse(a.score, a.slot, b.score, b.slot) ? 1 : this.worse(b.score, b.slot, a.score, a.slot) ? -1 : 0));
+    return out.sort((a, b) =>
+      this.worse(a.score, a.slot, b.score, b.slot) ? 1 : this.worse(b.score, b.slot, a.score, a.slot) ? -1 : 0,
+    );
   }
 }
 
@@ -126,7 +128,8 @@ export class ExactVectorStore {
 
   /** Throws `InvalidInputError` unless `v` has the store's dimension. */
   checkDimension(v: ArrayLike<number>, what: string): void {
-    if (v.length !== this.dimension) throw new InvalidInputError(`${what} has dimension ${v.length} (expected ${this.dimension})`);
+    if (v.length !== this.dimension)
+      throw new InvalidInputError(`${what} has dimension ${v.length} (expected ${this.dimension})`);
   }
 
   /** True when `id` has a vector. */
@@ -184,7 +187,10 @@ export class ExactVectorStore {
   private dot(q: Float32Array, slot: number): number {
     const d = this.data;
     const base = slot * this.dimension;
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    let s0 = 0,
+      s1 = 0,
+      s2 = 0,
+      s3 = 0;
     let j = 0;
     const n = this.dimension - (this.dimension % 4);
     for (; j < n; j += 4) {

@@ -29,7 +29,8 @@ export class GraphWorker {
     this.worker.onmessage = (ev: MessageEvent) => {
       const m = ev.data as { type: string; req?: number; [k: string]: unknown };
       if (m.type === "ready") {
-        if (typeof m.snapshotError === "string") return readyReject(new Error(`snapshot unreadable: ${m.snapshotError}`));
+        if (typeof m.snapshotError === "string")
+          return readyReject(new Error(`snapshot unreadable: ${m.snapshotError}`));
         return readyResolve(m.size as number);
       }
       if (m.type === "fatal") return this.fail(new Error(`HNSW graph worker failed: ${String(m.message)}`));

@@ -87,7 +87,10 @@ self.onmessage = (ev: MessageEvent) => {
         break;
       case "search": {
         const k = Math.min(m.k as number, graph.size());
-        const res = k > 0 ? graph.search(m.vector as Float32Array, k, 1) : { keys: new BigUint64Array(0), distances: new Float32Array(0) };
+        const res =
+          k > 0
+            ? graph.search(m.vector as Float32Array, k, 1)
+            : { keys: new BigUint64Array(0), distances: new Float32Array(0) };
         self.postMessage({ type: "result", req: m.req, keys: res.keys, distances: res.distances });
         break;
       }

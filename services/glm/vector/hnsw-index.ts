@@ -133,7 +133,8 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
   }
   const workerUrl = options.workerUrl ?? new URL("./hnsw-graph-worker.ts", import.meta.url).href;
   // The graph file is checked (MD5) before the worker loads it; meanwhile nothing is restored.
-  const snapshotOk = meta && snapFiles ? fileMd5(snapFiles.graph).then((md5) => md5 === meta!.graphMd5) : Promise.resolve(false);
+  const snapshotOk =
+    meta && snapFiles ? fileMd5(snapFiles.graph).then((md5) => md5 === meta!.graphMd5) : Promise.resolve(false);
   const graphPromise = snapshotOk.then((ok) => {
     if (meta && !ok) options.log?.warn({ dir: options.snapshotDir }, "HNSW snapshot is damaged (checksum); rebuilding");
     if (ok && meta) {
@@ -165,17 +166,19 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
     for (const w of drainWaiters.splice(0)) w();
   }
   let graphFailed = false;
-  const ready = graphPromise.then((g) => g.ready).then(
-    (size) => {
-      pump(); // writes made while the snapshot was being checked
-      if (meta) options.log?.info({ vectors: size, position: meta.position }, "HNSW snapshot restored");
-    },
-    (err) => {
-      // An unreadable graph file: forget the snapshot; everything goes through the tail.
-      options.log?.warn({ err }, "HNSW snapshot unreadable; rebuilding");
-      graphOk = false;
-    },
-  );
+  const ready = graphPromise
+    .then((g) => g.ready)
+    .then(
+      (size) => {
+        pump(); // writes made while the snapshot was being checked
+        if (meta) options.log?.info({ vectors: size, position: meta.position }, "HNSW snapshot restored");
+      },
+      (err) => {
+        // An unreadable graph file: forget the snapshot; everything goes through the tail.
+        options.log?.warn({ err }, "HNSW snapshot unreadable; rebuilding");
+        graphOk = false;
+      },
+    );
 
   function onAdded(keys: BigUint64Array): void {
     slicesInFlight--;
@@ -234,7 +237,15 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
     if (!snapFiles || !options.snapshotDir || !graphOk || !graph) return;
     mkdirSync(options.snapshotDir, { recursive: true });
     // The worker saves after every add/remove sent before this point: the label map now matches.
-    const m: SnapshotMeta = { version: 1, dimension: dim, position, nextLabel, labels: [...idOfLabel], graphBytes: 0, graphMd5: "" };
+    const m: SnapshotMeta = {
+      version: 1,
+      dimension: dim,
+      position,
+      nextLabel,
+      labels: [...idOfLabel],
+      graphBytes: 0,
+      graphMd5: "",
+    };
     insertedSinceSnapshot = 0;
     // Unique temporary names: several processes may share a data directory. Each rename is atomic;
     // if two processes interleave, the checksum in the metadata no longer matches the graph file
@@ -248,7 +259,11 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
     renameSync(`${snapFiles.meta}${tmp}`, snapFiles.meta);
   }
 
-  async function graphSearch(query: Float32Array, k: number, opts: VectorSearchOptions): Promise<VectorHit[] | undefined> {
+  async function graphSearch(
+    query: Float32Array,
+    k: number,
+    opts: VectorSearchOptions,
+  ): Promise<VectorHit[] | undefined> {
     const allow = opts.allow;
     const selectivity = allow ? Math.max(allow.size / exact.size, 1e-6) : 1;
     const graphSize = idOfLabel.size;

@@ -41,8 +41,17 @@ export function secondsOf(us: number): number {
  * Payload of a KEM's point: `kem_id_ref`, `md_<key>` for every top-level metadata key, and the
  * timestamps in Unix seconds.
  */
-export function payloadOf(kemId: string, metadata: JsonObject, createdAtUs: number, updatedAtUs: number): Record<string, unknown> {
-  const payload: Record<string, unknown> = { kem_id_ref: kemId, created_at_ts: secondsOf(createdAtUs), updated_at_ts: secondsOf(updatedAtUs) };
+export function payloadOf(
+  kemId: string,
+  metadata: JsonObject,
+  createdAtUs: number,
+  updatedAtUs: number,
+): Record<string, unknown> {
+  const payload: Record<string, unknown> = {
+    kem_id_ref: kemId,
+    created_at_ts: secondsOf(createdAtUs),
+    updated_at_ts: secondsOf(updatedAtUs),
+  };
   for (const [k, v] of Object.entries(metadata)) payload[`md_${k}`] = v;
   return payload;
 }

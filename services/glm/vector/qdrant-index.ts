@@ -43,12 +43,19 @@ export interface QdrantVectorIndex extends VectorIndex {
 export function createQdrantVectorIndex(options: QdrantVectorIndexOptions): QdrantVectorIndex {
   const collection = options.collection ?? "dcsm_kems";
   const dim = options.dimension;
-  const client = new QdrantClient({ url: options.url, apiKey: options.apiKey, timeout: options.timeoutMs ?? 10_000, checkCompatibility: false });
+  const client = new QdrantClient({
+    url: options.url,
+    apiKey: options.apiKey,
+    timeout: options.timeoutMs ?? 10_000,
+    checkCompatibility: false,
+  });
   let ready: Promise<void> | null = null;
   let knownSize = 0;
 
   const fail = (what: string, err: unknown): never => {
-    throw new BackendUnavailableError(`Qdrant ${what} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    throw new BackendUnavailableError(`Qdrant ${what} failed: ${(err as Error)?.message ?? String(err)}`, {
+      cause: err,
+    });
   };
 
   async function create(): Promise<void> {
@@ -101,7 +108,9 @@ export function createQdrantVectorIndex(options: QdrantVectorIndexOptions): Qdra
       const points = entries.map((e) => ({
         id: pointIdOf(e.id),
         vector: Array.from(e.vector),
-        payload: e.payload ? payloadOf(e.id, e.payload.metadata, e.payload.createdAtUs, e.payload.updatedAtUs) : { kem_id_ref: e.id },
+        payload: e.payload
+          ? payloadOf(e.id, e.payload.metadata, e.payload.createdAtUs, e.payload.updatedAtUs)
+          : { kem_id_ref: e.id },
       }));
       await client.upsert(collection, { wait: true, points }).catch((err) => fail("upsert", err));
       await refreshCount();

@@ -6,7 +6,7 @@
  * @module
  */
 import { extname } from "node:path";
-import { chunkCode, type CodeChunk } from "./code-chunker.ts";
+import { type CodeChunk, chunkCode } from "./code-chunker.ts";
 import { detectLanguage } from "./languages.ts";
 import { chunkText } from "./text-chunker.ts";
 
@@ -41,11 +41,19 @@ export async function chunkDocument(text: string, options: ChunkDocumentOptions)
   const lang = detectLanguage(options.sourcePath, options.contentType);
   if (lang) {
     try {
-      return { language: lang.id, syntaxAware: true, chunks: await chunkCode(text, lang, { maxChars: options.maxCodeChars ?? 600 }) };
+      return {
+        language: lang.id,
+        syntaxAware: true,
+        chunks: await chunkCode(text, lang, { maxChars: options.maxCodeChars ?? 600 }),
+      };
     } catch {
       // Grammar missing or broken: line windows still index the file.
     }
   }
   const ext = extname(options.sourcePath).slice(1).toLowerCase();
-  return { language: lang?.id ?? (/^[a-z0-9+_-]{1,16}$/.test(ext) ? ext : "text"), syntaxAware: false, chunks: chunkText(text, { maxChars: options.maxChars ?? 1200 }) };
+  return {
+    language: lang?.id ?? (/^[a-z0-9+_-]{1,16}$/.test(ext) ? ext : "text"),
+    syntaxAware: false,
+    chunks: chunkText(text, { maxChars: options.maxChars ?? 1200 }),
+  };
 }

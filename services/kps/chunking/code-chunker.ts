@@ -7,9 +7,9 @@
  * the document lands in exactly one chunk (blank edges trimmed); line numbers are 1-based.
  * @module
  */
-import { Language, Parser, type Node } from "web-tree-sitter";
-import { chunkText, type TextChunk } from "./text-chunker.ts";
+import { Language, type Node, Parser } from "web-tree-sitter";
 import type { CodeLanguage } from "./languages.ts";
+import { chunkText, type TextChunk } from "./text-chunker.ts";
 
 /** A chunk of source code. */
 export interface CodeChunk extends TextChunk {
@@ -50,7 +50,8 @@ async function parserFor(lang: CodeLanguage): Promise<Parser> {
 }
 
 /** Last line a node covers (a node ending at column 0 ends on the line before). */
-const endRow = (n: Node) => (n.endPosition.column === 0 && n.endPosition.row > n.startPosition.row ? n.endPosition.row - 1 : n.endPosition.row);
+const endRow = (n: Node) =>
+  n.endPosition.column === 0 && n.endPosition.row > n.startPosition.row ? n.endPosition.row - 1 : n.endPosition.row;
 
 /**
  * Chunks source code.
@@ -60,7 +61,11 @@ const endRow = (n: Node) => (n.endPosition.column === 0 && n.endPosition.row > n
  * @returns chunks in document order with consecutive indexes; empty for blank text.
  * @throws when the grammar cannot be loaded (callers fall back to {@link chunkText}).
  */
-export async function chunkCode(text: string, lang: CodeLanguage, options: ChunkCodeOptions = {}): Promise<CodeChunk[]> {
+export async function chunkCode(
+  text: string,
+  lang: CodeLanguage,
+  options: ChunkCodeOptions = {},
+): Promise<CodeChunk[]> {
   const maxChars = Math.max(16, options.maxChars ?? 600);
   const source = text.replace(/\r\n?/g, "\n");
   const lines = source.split("\n");
@@ -78,12 +83,24 @@ export async function chunkCode(text: string, lang: CodeLanguage, options: Chunk
     while (e >= s && lines[e]!.trim() === "") e--;
     if (s > e) return;
     if (size(s, e) > maxChars) return lineChunks(s, e, symbol);
-    out.push({ index: out.length, text: lines.slice(s, e + 1).join("\n"), startLine: s + 1, endLine: e + 1, ...(symbol ? { symbol } : {}) });
+    out.push({
+      index: out.length,
+      text: lines.slice(s, e + 1).join("\n"),
+      startLine: s + 1,
+      endLine: e + 1,
+      ...(symbol ? { symbol } : {}),
+    });
   };
 
   const lineChunks = (s: number, e: number, symbol: string | undefined) => {
     for (const c of chunkText(lines.slice(s, e + 1).join("\n"), { maxChars })) {
-      out.push({ index: out.length, text: c.text, startLine: c.startLine + s, endLine: c.endLine + s, ...(symbol ? { symbol } : {}) });
+      out.push({
+        index: out.length,
+        text: c.text,
+        startLine: c.startLine + s,
+        endLine: c.endLine + s,
+        ...(symbol ? { symbol } : {}),
+      });
     }
   };
 
@@ -96,7 +113,13 @@ export async function chunkCode(text: string, lang: CodeLanguage, options: Chunk
       if (e < from || s > to || e < s) continue;
       // Inside a definition, local variables are statements, not definitions of their own.
       const name = parent !== undefined && /^(lexical|variable)_declaration$/.test(c.type) ? undefined : lang.nameOf(c);
-      const unit: Unit = { start: s, end: e, node: c, symbol: name ? qualify(parent, name) : parent, def: name !== undefined };
+      const unit: Unit = {
+        start: s,
+        end: e,
+        node: c,
+        symbol: name ? qualify(parent, name) : parent,
+        def: name !== undefined,
+      };
       const prev = units.at(-1);
       if (prev && s <= prev.end) {
         // Two nodes share a line: one unit.
@@ -126,7 +149,8 @@ export async function chunkCode(text: string, lang: CodeLanguage, options: Chunk
     if (units.length === 0) return lineChunks(from, to, parent);
     let pending: Unit | undefined;
     const flush = () => {
-      if (pending) emit(pending.start, pending.end, pending.names?.length ? pending.names.slice(0, 4).join(", ") : pending.symbol);
+      if (pending)
+        emit(pending.start, pending.end, pending.names?.length ? pending.names.slice(0, 4).join(", ") : pending.symbol);
       pending = undefined;
     };
     for (const u of units) {
@@ -174,7 +198,13 @@ export async function chunkCode(text: string, lang: CodeLanguage, options: Chunk
     const tiny = Math.min(c.text.length, prev?.text.length ?? Infinity) < maxChars / 8;
     if (prev && tiny && prev.endLine < c.startLine && size(prev.startLine - 1, c.endLine - 1) <= maxChars) {
       const symbol = prev.text.length >= c.text.length ? prev.symbol : c.symbol;
-      merged[merged.length - 1] = { index: 0, text: lines.slice(prev.startLine - 1, c.endLine).join("\n"), startLine: prev.startLine, endLine: c.endLine, ...(symbol ? { symbol } : {}) };
+      merged[merged.length - 1] = {
+        index: 0,
+        text: lines.slice(prev.startLine - 1, c.endLine).join("\n"),
+        startLine: prev.startLine,
+        endLine: c.endLine,
+        ...(symbol ? { symbol } : {}),
+      };
     } else merged.push(c);
   }
   return merged.map((c, index) => ({ ...c, index }));

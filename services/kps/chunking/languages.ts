@@ -31,14 +31,25 @@ const text = (n: Node | undefined) => n?.text.replace(/\s+/g, " ").trim() || und
 
 /** Unwraps `export …`, `@decorator …` and similar wrappers to the declaration inside. */
 function unwrap(n: Node): Node {
-  if (n.type === "export_statement" || n.type === "ambient_declaration") return field(n, "declaration") ?? n.namedChildren.find((c) => c?.type.endsWith("declaration")) ?? n;
+  if (n.type === "export_statement" || n.type === "ambient_declaration")
+    return field(n, "declaration") ?? n.namedChildren.find((c) => c?.type.endsWith("declaration")) ?? n;
   if (n.type === "decorated_definition") return field(n, "definition") ?? n;
   return n;
 }
 
 const JS_DEFS = new Set([
-  "function_declaration", "generator_function_declaration", "class_declaration", "abstract_class_declaration", "interface_declaration",
-  "type_alias_declaration", "enum_declaration", "method_definition", "public_field_definition", "module", "internal_module", "function_signature",
+  "function_declaration",
+  "generator_function_declaration",
+  "class_declaration",
+  "abstract_class_declaration",
+  "interface_declaration",
+  "type_alias_declaration",
+  "enum_declaration",
+  "method_definition",
+  "public_field_definition",
+  "module",
+  "internal_module",
+  "function_signature",
 ]);
 
 function jsName(node: Node): string | undefined {
@@ -48,7 +59,8 @@ function jsName(node: Node): string | undefined {
     const names = n.namedChildren.filter((c) => c?.type === "variable_declarator").map((c) => text(field(c!, "name")));
     return names.filter(Boolean).join(", ") || undefined;
   }
-  if (n.type === "expression_statement" && n.firstNamedChild?.type === "assignment_expression") return text(field(n.firstNamedChild, "left"));
+  if (n.type === "expression_statement" && n.firstNamedChild?.type === "assignment_expression")
+    return text(field(n.firstNamedChild, "left"));
   return undefined;
 }
 
@@ -56,7 +68,19 @@ const bodyField = (node: Node) => field(unwrap(node), "body");
 
 const PY_DEFS = new Set(["function_definition", "class_definition"]);
 const GO_DEFS = new Set(["function_declaration", "method_declaration"]);
-const RUST_DEFS = new Set(["function_item", "struct_item", "enum_item", "trait_item", "mod_item", "const_item", "static_item", "type_item", "union_item", "macro_definition", "function_signature_item"]);
+const RUST_DEFS = new Set([
+  "function_item",
+  "struct_item",
+  "enum_item",
+  "trait_item",
+  "mod_item",
+  "const_item",
+  "static_item",
+  "type_item",
+  "union_item",
+  "macro_definition",
+  "function_signature_item",
+]);
 
 function goName(n: Node): string | undefined {
   if (GO_DEFS.has(n.type)) {
@@ -65,7 +89,12 @@ function goName(n: Node): string | undefined {
     return [type, text(field(n, "name"))].filter(Boolean).join(".") || undefined;
   }
   if (n.type === "type_declaration" || n.type === "const_declaration" || n.type === "var_declaration") {
-    return n.namedChildren.map((c) => text(c ? field(c, "name") : undefined)).filter(Boolean).join(", ") || undefined;
+    return (
+      n.namedChildren
+        .map((c) => text(c ? field(c, "name") : undefined))
+        .filter(Boolean)
+        .join(", ") || undefined
+    );
   }
   return undefined;
 }
@@ -93,22 +122,49 @@ export const LANGUAGES: Record<string, CodeLanguage> = {
   typescript: js("typescript", "typescript"),
   tsx: js("tsx", "tsx"),
   javascript: js("javascript", "javascript"),
-  python: { id: "python", wasm: grammar("python"), nameOf: (n) => (PY_DEFS.has(unwrap(n).type) ? text(field(unwrap(n), "name")) : undefined), bodyOf: bodyField },
+  python: {
+    id: "python",
+    wasm: grammar("python"),
+    nameOf: (n) => (PY_DEFS.has(unwrap(n).type) ? text(field(unwrap(n), "name")) : undefined),
+    bodyOf: bodyField,
+  },
   go: { id: "go", wasm: grammar("go"), nameOf: goName, bodyOf: (n) => field(n, "body") },
   rust: { id: "rust", wasm: grammar("rust"), nameOf: rustName, bodyOf: (n) => field(n, "body") },
-  markdown: { id: "markdown", wasm: join(import.meta.dir, "grammars", "tree-sitter-markdown.wasm"), nameOf: markdownHeading, bodyOf: (n) => (n.type === "section" ? n : undefined) },
+  markdown: {
+    id: "markdown",
+    wasm: join(import.meta.dir, "grammars", "tree-sitter-markdown.wasm"),
+    nameOf: markdownHeading,
+    bodyOf: (n) => (n.type === "section" ? n : undefined),
+  },
 };
 
 const BY_EXTENSION: Record<string, string> = {
-  ".ts": "typescript", ".mts": "typescript", ".cts": "typescript", ".tsx": "tsx",
-  ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
-  ".py": "python", ".pyi": "python", ".go": "go", ".rs": "rust", ".md": "markdown", ".markdown": "markdown",
+  ".ts": "typescript",
+  ".mts": "typescript",
+  ".cts": "typescript",
+  ".tsx": "tsx",
+  ".js": "javascript",
+  ".mjs": "javascript",
+  ".cjs": "javascript",
+  ".jsx": "javascript",
+  ".py": "python",
+  ".pyi": "python",
+  ".go": "go",
+  ".rs": "rust",
+  ".md": "markdown",
+  ".markdown": "markdown",
 };
 
 const BY_CONTENT_TYPE: Record<string, string> = {
-  "text/x-typescript": "typescript", "application/typescript": "typescript", "text/typescript": "typescript",
-  "text/javascript": "javascript", "application/javascript": "javascript",
-  "text/x-python": "python", "text/x-go": "go", "text/x-rust": "rust", "text/markdown": "markdown",
+  "text/x-typescript": "typescript",
+  "application/typescript": "typescript",
+  "text/typescript": "typescript",
+  "text/javascript": "javascript",
+  "application/javascript": "javascript",
+  "text/x-python": "python",
+  "text/x-go": "go",
+  "text/x-rust": "rust",
+  "text/markdown": "markdown",
 };
 
 /**

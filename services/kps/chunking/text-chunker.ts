@@ -44,7 +44,8 @@ function splitOversize(lines: string[], firstLine: number, maxChars: number): Pi
     const lineNo = firstLine + i;
     if (line.length > maxChars) {
       flush(lineNo - 1);
-      for (let off = 0; off < line.length; off += maxChars) out.push({ text: line.slice(off, off + maxChars), start: lineNo, end: lineNo });
+      for (let off = 0; off < line.length; off += maxChars)
+        out.push({ text: line.slice(off, off + maxChars), start: lineNo, end: lineNo });
       bufStart = lineNo + 1;
       return;
     }

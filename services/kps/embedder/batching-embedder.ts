@@ -12,10 +12,11 @@
  * model, is what runs a server out of memory).
  * @module
  */
-import { LimitExceededError } from "../../shared/errors.ts";
-import type { EmbedOptions, Embedder } from "../ports.ts";
-import { embedderPassThrough } from "./pass-through.ts";
+
 import { EMBEDDING_DEFAULTS } from "../../shared/defaults.ts";
+import { LimitExceededError } from "../../shared/errors.ts";
+import type { Embedder, EmbedOptions } from "../ports.ts";
+import { embedderPassThrough } from "./pass-through.ts";
 
 /** Options of {@link createBatchingEmbedder}. */
 export interface BatchingEmbedderOptions {
@@ -175,7 +176,10 @@ export function createBatchingEmbedder(inner: Embedder, options: BatchingEmbedde
         rejected++;
         const seconds = Math.ceil((waiting + texts.length) / Math.max(rate, 1));
         return Promise.reject(
-          new QueueFullError(`the embedding queue is full (${waiting} inputs waiting, capacity ${maxQueue}); retry in ${seconds} s`, Math.min(60, Math.max(1, seconds)) * 1000),
+          new QueueFullError(
+            `the embedding queue is full (${waiting} inputs waiting, capacity ${maxQueue}); retry in ${seconds} s`,
+            Math.min(60, Math.max(1, seconds)) * 1000,
+          ),
         );
       }
       return new Promise<Float32Array[]>((resolve, reject) => {
@@ -199,6 +203,14 @@ export function createBatchingEmbedder(inner: Embedder, options: BatchingEmbedde
         }
       });
     },
-    stats: () => ({ queued: queued(), maxQueue, batches, inputs, rejected, meanBatch: batches ? inputs / batches : 0, inputsPerSecond: rate }),
+    stats: () => ({
+      queued: queued(),
+      maxQueue,
+      batches,
+      inputs,
+      rejected,
+      meanBatch: batches ? inputs / batches : 0,
+      inputsPerSecond: rate,
+    }),
   };
 }

@@ -7,9 +7,9 @@
  */
 import { createHash } from "node:crypto";
 import { LRUCache } from "lru-cache";
-import type { EmbedOptions, Embedder } from "../ports.ts";
-import { embedderPassThrough } from "./pass-through.ts";
 import { EMBEDDING_DEFAULTS } from "../../shared/defaults.ts";
+import type { Embedder, EmbedOptions } from "../ports.ts";
+import { embedderPassThrough } from "./pass-through.ts";
 
 /** Options of {@link createCachedEmbedder}. */
 export interface CachedEmbedderOptions {
@@ -52,13 +52,20 @@ export interface CachedEmbedder extends Embedder {
  */
 export function createCachedEmbedder(inner: Embedder, options: CachedEmbedderOptions = {}): CachedEmbedder {
   const maxBytes = Math.max(0, options.maxBytes ?? EMBEDDING_DEFAULTS.cacheMb * 1024 * 1024);
-  const cache = maxBytes > 0 ? new LRUCache<string, Float32Array>({ maxSize: maxBytes, sizeCalculation: (v, k) => v.byteLength + k.length * 2 + 64 }) : undefined;
+  const cache =
+    maxBytes > 0
+      ? new LRUCache<string, Float32Array>({
+          maxSize: maxBytes,
+          sizeCalculation: (v, k) => v.byteLength + k.length * 2 + 64,
+        })
+      : undefined;
   const prefix = `${inner.modelId}\u0000`;
   let hits = 0;
   let misses = 0;
 
   const partitionOf = options.partitionOf ?? (() => "");
-  const keyOf = (partition: string, text: string) => createHash("sha256").update(prefix).update(partition).update("\u0000").update(text).digest("base64");
+  const keyOf = (partition: string, text: string) =>
+    createHash("sha256").update(prefix).update(partition).update("\u0000").update(text).digest("base64");
 
   return {
     ...embedderPassThrough(inner),
@@ -102,7 +109,14 @@ export function createCachedEmbedder(inner: Embedder, options: CachedEmbedderOpt
     },
     cacheStats() {
       const total = hits + misses;
-      return { hits, misses, hitRatio: total ? hits / total : 0, entries: cache?.size ?? 0, bytes: cache?.calculatedSize ?? 0, maxBytes };
+      return {
+        hits,
+        misses,
+        hitRatio: total ? hits / total : 0,
+        entries: cache?.size ?? 0,
+        bytes: cache?.calculatedSize ?? 0,
+        maxBytes,
+      };
     },
   };
 }

@@ -32,7 +32,11 @@ const profileSchema = z
 export type ModelProfile = z.infer<typeof profileSchema>;
 
 /** The profile of a model whose folder has no profile file. */
-export const DEFAULT_PROFILE: Readonly<ModelProfile> = Object.freeze({ queryPrefix: "", documentPrefix: "", pooling: "mean" });
+export const DEFAULT_PROFILE: Readonly<ModelProfile> = Object.freeze({
+  queryPrefix: "",
+  documentPrefix: "",
+  pooling: "mean",
+});
 
 /**
  * Reads `<folder>/dcsm-model.json`, or returns {@link DEFAULT_PROFILE} when there is none.
@@ -48,7 +52,10 @@ export function loadModelProfile(folder: string): ModelProfile {
     throw new PreconditionError(`${path} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
   const parsed = profileSchema.safeParse(raw);
-  if (!parsed.success) throw new PreconditionError(`${path} is not a valid model profile: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`);
+  if (!parsed.success)
+    throw new PreconditionError(
+      `${path} is not a valid model profile: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`,
+    );
   return parsed.data;
 }
 

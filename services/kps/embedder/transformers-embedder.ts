@@ -7,10 +7,10 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { EMBEDDING_DEFAULTS } from "../../shared/defaults.ts";
 import { PreconditionError } from "../../shared/errors.ts";
 import type { Embedder } from "../ports.ts";
 import { DEFAULT_PROFILE, loadModelProfile } from "./model-profile.ts";
-import { EMBEDDING_DEFAULTS } from "../../shared/defaults.ts";
 
 /** Options of {@link createTransformersEmbedder}. */
 export interface TransformersEmbedderOptions {
@@ -51,7 +51,10 @@ const DTYPE_FILES: Record<string, string> = {
   q4: "model_q4.onnx",
 };
 
-type Extractor = ((texts: string[], opts: { pooling: "mean" | "cls"; normalize: boolean }) => Promise<{ data: Float32Array; dims: number[] }>) & {
+type Extractor = ((
+  texts: string[],
+  opts: { pooling: "mean" | "cls"; normalize: boolean },
+) => Promise<{ data: Float32Array; dims: number[] }>) & {
   tokenizer: {
     (texts: string[], opts?: Record<string, unknown>): { input_ids: { dims: number[] } };
     model_max_length?: number;
@@ -107,7 +110,10 @@ export async function createTransformersEmbedder(options: TransformersEmbedderOp
   }
   const profile = isLocal ? loadModelProfile(localDir) : { ...DEFAULT_PROFILE };
   const dimension = extractor.model.config.hidden_size ?? 0;
-  const maxTokens = Math.min(extractor.tokenizer.model_max_length ?? 512, extractor.model.config.max_position_embeddings ?? 512);
+  const maxTokens = Math.min(
+    extractor.tokenizer.model_max_length ?? 512,
+    extractor.model.config.max_position_embeddings ?? 512,
+  );
   const batchSize = Math.max(1, options.batchSize ?? EMBEDDING_DEFAULTS.batchSize);
   const maxBatchTokens = Math.max(maxTokens, options.maxBatchTokens ?? batchSize * 64);
   /** Token estimate from characters (WordPiece averages ~4 characters per token on code and prose). */
@@ -120,10 +126,18 @@ export async function createTransformersEmbedder(options: TransformersEmbedderOp
     for (let start = 0; start < order.length; ) {
       // Sorted by length, so the last input added is the longest: it sets the padded size.
       let end = start + 1;
-      while (end < order.length && end - start < batchSize && (end - start + 1) * estimate(texts[order[end]!]!) <= maxBatchTokens) end++;
+      while (
+        end < order.length &&
+        end - start < batchSize &&
+        (end - start + 1) * estimate(texts[order[end]!]!) <= maxBatchTokens
+      )
+        end++;
       const idx = order.slice(start, end);
       start = end;
-      const tensor = await extractor(idx.map((i) => texts[i]!), { pooling: profile.pooling, normalize: true });
+      const tensor = await extractor(
+        idx.map((i) => texts[i]!),
+        { pooling: profile.pooling, normalize: true },
+      );
       const [n, d] = tensor.dims as [number, number];
       for (let j = 0; j < n; j++) out[idx[j]!] = tensor.data.slice(j * d, (j + 1) * d);
     }

@@ -28,7 +28,8 @@ export interface EmbeddingsRequestLimits {
   dimension: number;
 }
 
-const isTokenArray = (v: unknown): v is number[] => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "number");
+const isTokenArray = (v: unknown): v is number[] =>
+  Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "number");
 
 /**
  * Validates a parsed JSON body.
@@ -41,16 +42,26 @@ const isTokenArray = (v: unknown): v is number[] => Array.isArray(v) && v.length
  *   other than the model's (this model is not trained for shortened vectors, so none are made);
  *   a non-string `model`; an unknown `dcsm_long_input`.
  */
-export function parseEmbeddingsRequest(body: unknown, tokenizer: EmbedderTokenizer, limits: EmbeddingsRequestLimits): EmbeddingsRequest {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw invalidRequest("The request body must be a JSON object.");
+export function parseEmbeddingsRequest(
+  body: unknown,
+  tokenizer: EmbedderTokenizer,
+  limits: EmbeddingsRequestLimits,
+): EmbeddingsRequest {
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    throw invalidRequest("The request body must be a JSON object.");
   const b = body as Record<string, unknown>;
-  if (b.model !== undefined && b.model !== null && typeof b.model !== "string") throw invalidRequest("'model' must be a string.", "model");
+  if (b.model !== undefined && b.model !== null && typeof b.model !== "string")
+    throw invalidRequest("'model' must be a string.", "model");
   const encodingFormat = b.encoding_format ?? "float";
   if (encodingFormat !== "float" && encodingFormat !== "base64") {
-    throw invalidRequest(`'encoding_format' must be "float" or "base64", got ${JSON.stringify(encodingFormat)}.`, "encoding_format");
+    throw invalidRequest(
+      `'encoding_format' must be "float" or "base64", got ${JSON.stringify(encodingFormat)}.`,
+      "encoding_format",
+    );
   }
   if (b.dimensions !== undefined && b.dimensions !== null) {
-    if (!Number.isInteger(b.dimensions) || (b.dimensions as number) < 1) throw invalidRequest("'dimensions' must be a positive integer.", "dimensions");
+    if (!Number.isInteger(b.dimensions) || (b.dimensions as number) < 1)
+      throw invalidRequest("'dimensions' must be a positive integer.", "dimensions");
     if (b.dimensions !== limits.dimension) {
       throw invalidRequest(
         `This model only makes ${limits.dimension}-dimensional embeddings; 'dimensions' ${b.dimensions} is not supported (omit it or send ${limits.dimension}).`,
@@ -67,11 +78,24 @@ export function parseEmbeddingsRequest(body: unknown, tokenizer: EmbedderTokeniz
   let raw: (string | number[])[];
   if (typeof input === "string") raw = [input];
   else if (isTokenArray(input)) raw = [input];
-  else if (Array.isArray(input) && input.length > 0 && (input.every((x) => typeof x === "string") || input.every(isTokenArray))) raw = input as (string | number[])[];
+  else if (
+    Array.isArray(input) &&
+    input.length > 0 &&
+    (input.every((x) => typeof x === "string") || input.every(isTokenArray))
+  )
+    raw = input as (string | number[])[];
   else if (input === undefined || input === null) throw invalidRequest("'input' is required.", "input");
-  else throw invalidRequest("'input' must be a non-empty string, an array of non-empty strings, an array of token ids, or an array of token-id arrays.", "input");
+  else
+    throw invalidRequest(
+      "'input' must be a non-empty string, an array of non-empty strings, an array of token ids, or an array of token-id arrays.",
+      "input",
+    );
   if (raw.length > limits.maxInputs) {
-    throw invalidRequest(`'input' has ${raw.length} items; at most ${limits.maxInputs} are allowed per request (DCSM_OPENAI_MAX_INPUTS).`, "input", "too_many_inputs");
+    throw invalidRequest(
+      `'input' has ${raw.length} items; at most ${limits.maxInputs} are allowed per request (DCSM_OPENAI_MAX_INPUTS).`,
+      "input",
+      "too_many_inputs",
+    );
   }
   const texts = raw.map((x, i) => {
     if (typeof x === "string") {
@@ -80,7 +104,10 @@ export function parseEmbeddingsRequest(body: unknown, tokenizer: EmbedderTokeniz
     }
     for (const id of x) {
       if (!Number.isInteger(id) || id < 0 || id >= tokenizer.vocabSize) {
-        throw invalidRequest(`'input' token id ${id} is not valid for this model (0 … ${tokenizer.vocabSize - 1}).`, "input");
+        throw invalidRequest(
+          `'input' token id ${id} is not valid for this model (0 … ${tokenizer.vocabSize - 1}).`,
+          "input",
+        );
       }
     }
     return tokenizer.decode(x);

@@ -34,7 +34,12 @@ const CLIP_CHARS_PER_TOKEN = 24;
  * @param mode - "truncate" or "pool".
  * @param maxWindows - most windows pooled per input (beyond: truncated). @default 16
  */
-export function prepareInputs(texts: string[], embedder: Embedder, mode: LongInputMode, maxWindows = 16): PreparedInputs {
+export function prepareInputs(
+  texts: string[],
+  embedder: Embedder,
+  mode: LongInputMode,
+  maxWindows = 16,
+): PreparedInputs {
   const window = embedder.maxTokens;
   const tok = embedder.tokenizer;
   const pieces: string[] = [];
@@ -47,7 +52,8 @@ export function prepareInputs(texts: string[], embedder: Embedder, mode: LongInp
     const clipAt = (limitTokens + 2) * CLIP_CHARS_PER_TOKEN;
     let body = text;
     let ids = tok.encode(text.length > clipAt ? text.slice(0, clipAt) : text);
-    if (text.length > clipAt && ids.length <= limitTokens) ids = tok.encode(text); // unusual text: count it all
+    if (text.length > clipAt && ids.length <= limitTokens)
+      ids = tok.encode(text); // unusual text: count it all
     else if (text.length > clipAt) body = text.slice(0, clipAt);
     if (ids.length <= window) {
       groups.push({ start: pieces.length, weights: [ids.length] });

@@ -6,11 +6,11 @@
  * @module
  */
 import { timingSafeEqual } from "node:crypto";
+import { EMBEDDING_DEFAULTS } from "../../shared/defaults.ts";
 import type { Embedder } from "../ports.ts";
 import { parseEmbeddingsRequest } from "./embeddings-request.ts";
-import { combinePieces, prepareInputs, type LongInputMode } from "./long-inputs.ts";
+import { combinePieces, type LongInputMode, prepareInputs } from "./long-inputs.ts";
 import { errorResponse, invalidRequest, OpenAiError, toOpenAiError } from "./openai-errors.ts";
-import { EMBEDDING_DEFAULTS } from "../../shared/defaults.ts";
 
 /** Options of {@link createOpenAiApi}. */
 export interface OpenAiApiOptions {
@@ -82,7 +82,13 @@ export function createOpenAiApi(options: OpenAiApiOptions): OpenAiApi {
 
   function checkModel(model: string | undefined): void {
     if (model === undefined || model === "" || baseName(model) === baseName(embedder.modelId)) return;
-    throw new OpenAiError(404, `The model '${model}' does not exist; this server serves '${embedder.modelId}'.`, "invalid_request_error", "model_not_found", "model");
+    throw new OpenAiError(
+      404,
+      `The model '${model}' does not exist; this server serves '${embedder.modelId}'.`,
+      "invalid_request_error",
+      "model_not_found",
+      "model",
+    );
   }
 
   async function embeddings(req: Request): Promise<Response> {
@@ -94,13 +100,31 @@ export function createOpenAiApi(options: OpenAiApiOptions): OpenAiApi {
     }
     const parsed = parseEmbeddingsRequest(body, embedder.tokenizer, { maxInputs, dimension: embedder.dimension });
     checkModel(parsed.model);
-    const prepared = prepareInputs(parsed.texts, embedder, parsed.longInput ?? options.longInput ?? "truncate", options.maxPoolWindows);
+    const prepared = prepareInputs(
+      parsed.texts,
+      embedder,
+      parsed.longInput ?? options.longInput ?? "truncate",
+      options.maxPoolWindows,
+    );
     const vectors = combinePieces(await embedder.embed(prepared.pieces, { signal: req.signal }), prepared);
     const base64 = parsed.encodingFormat === "base64";
-    const data = vectors.map((v, index) => ({ object: "embedding", index, embedding: base64 ? float32ToBase64(v) : Array.from(v) }));
-    const res = { object: "list", data, model: embedder.modelId, usage: { prompt_tokens: prepared.tokens, total_tokens: prepared.tokens } };
+    const data = vectors.map((v, index) => ({
+      object: "embedding",
+      index,
+      embedding: base64 ? float32ToBase64(v) : Array.from(v),
+    }));
+    const res = {
+      object: "list",
+      data,
+      model: embedder.modelId,
+      usage: { prompt_tokens: prepared.tokens, total_tokens: prepared.tokens },
+    };
     return new Response(JSON.stringify(res), {
-      headers: { "content-type": "application/json", [TRUNCATED_HEADER]: String(prepared.truncated), [POOLED_HEADER]: String(prepared.pooled) },
+      headers: {
+        "content-type": "application/json",
+        [TRUNCATED_HEADER]: String(prepared.truncated),
+        [POOLED_HEADER]: String(prepared.pooled),
+      },
     });
   }
 
@@ -109,16 +133,39 @@ export function createOpenAiApi(options: OpenAiApiOptions): OpenAiApi {
     const known = path === "/v1/embeddings" || path === "/v1/models" || path.startsWith("/v1/models/");
     if (!known) throw new OpenAiError(404, `Unknown path ${path}.`, "invalid_request_error", "unknown_url");
     if (!(options.authorize ? await options.authorize(req) : authorized(req))) {
-      throw new OpenAiError(401, "Incorrect or missing API key. Send 'Authorization: Bearer <key>' or 'api-key: <key>'.", "invalid_request_error", "invalid_api_key");
+      throw new OpenAiError(
+        401,
+        "Incorrect or missing API key. Send 'Authorization: Bearer <key>' or 'api-key: <key>'.",
+        "invalid_request_error",
+        "invalid_api_key",
+      );
     }
     if (path === "/v1/embeddings") {
-      if (req.method !== "POST") throw new OpenAiError(405, "Use POST for /v1/embeddings.", "invalid_request_error", "method_not_allowed", null, { allow: "POST" });
+      if (req.method !== "POST")
+        throw new OpenAiError(
+          405,
+          "Use POST for /v1/embeddings.",
+          "invalid_request_error",
+          "method_not_allowed",
+          null,
+          { allow: "POST" },
+        );
       if (options.ready && !options.ready()) {
-        throw new OpenAiError(503, "The embedding model is warming up; retry shortly.", "server_error", "model_not_ready", null, { "retry-after": "2" });
+        throw new OpenAiError(
+          503,
+          "The embedding model is warming up; retry shortly.",
+          "server_error",
+          "model_not_ready",
+          null,
+          { "retry-after": "2" },
+        );
       }
       return embeddings(req);
     }
-    if (req.method !== "GET") throw new OpenAiError(405, `Use GET for ${path}.`, "invalid_request_error", "method_not_allowed", null, { allow: "GET" });
+    if (req.method !== "GET")
+      throw new OpenAiError(405, `Use GET for ${path}.`, "invalid_request_error", "method_not_allowed", null, {
+        allow: "GET",
+      });
     if (path === "/v1/models") return Response.json({ object: "list", data: [modelObject] });
     let id: string;
     try {

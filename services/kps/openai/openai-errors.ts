@@ -48,24 +48,36 @@ export function toOpenAiError(err: unknown): OpenAiError {
   if (err instanceof OpenAiError) return err;
   if (err instanceof QueueFullError) {
     const seconds = Math.max(1, Math.ceil(err.retryAfterMs / 1000));
-    return new OpenAiError(429, err.message, "rate_limit_error", "rate_limit_exceeded", null, { "retry-after": String(seconds) });
+    return new OpenAiError(429, err.message, "rate_limit_error", "rate_limit_exceeded", null, {
+      "retry-after": String(seconds),
+    });
   }
   if (err instanceof DcsmError) {
     switch (err.name) {
       case "InvalidInputError":
         return invalidRequest(err.message);
       case "LimitExceededError":
-        return new OpenAiError(429, err.message, "rate_limit_error", "rate_limit_exceeded", null, { "retry-after": "1" });
+        return new OpenAiError(429, err.message, "rate_limit_error", "rate_limit_exceeded", null, {
+          "retry-after": "1",
+        });
       case "PreconditionError":
       case "BackendUnavailableError":
         return new OpenAiError(503, err.message, "server_error", "service_unavailable", null, { "retry-after": "5" });
     }
   }
-  return new OpenAiError(500, "The server had an error while processing your request.", "server_error", "internal_error");
+  return new OpenAiError(
+    500,
+    "The server had an error while processing your request.",
+    "server_error",
+    "internal_error",
+  );
 }
 
 /** The JSON response of an error. */
 export function errorResponse(err: OpenAiError, extraHeaders: Record<string, string> = {}): Response {
   const body = { error: { message: err.message, type: err.type, param: err.param, code: err.code } };
-  return new Response(JSON.stringify(body), { status: err.status, headers: { "content-type": "application/json", ...err.headers, ...extraHeaders } });
+  return new Response(JSON.stringify(body), {
+    status: err.status,
+    headers: { "content-type": "application/json", ...err.headers, ...extraHeaders },
+  });
 }

@@ -32,7 +32,14 @@ export function createMemoryLockStore(): LockStore {
         return { status: "renewed", lock: { ...cur } };
       }
       if (cur) return { status: "held", lock: { ...cur } };
-      const lock: LockInfo = { resourceId, agentId, lockId, acquiredAtMs: now, expiresAtMs: now + leaseMs, fencingToken: ++fence };
+      const lock: LockInfo = {
+        resourceId,
+        agentId,
+        lockId,
+        acquiredAtMs: now,
+        expiresAtMs: now + leaseMs,
+        fencingToken: ++fence,
+      };
       locks.set(resourceId, lock);
       return { status: "acquired", lock: { ...lock } };
     },
@@ -56,7 +63,8 @@ export function createMemoryCounterStore(): CounterStore {
   return {
     async increment(counterId, by) {
       const next = (counters.get(counterId) ?? 0n) + by;
-      if (next < INT64_MIN || next > INT64_MAX) throw new InvalidInputError(`counter ${counterId} would leave the int64 range`);
+      if (next < INT64_MIN || next > INT64_MAX)
+        throw new InvalidInputError(`counter ${counterId} would leave the int64 range`);
       counters.set(counterId, next);
       return next;
     },

@@ -58,13 +58,32 @@ type Reply = [string, string, string, number, number, number];
 export function createRedisLockStore(redis: RedisConnection, prefix = ""): LockStore {
   const key = (r: string) => `${prefix}swm_lock:${r}`;
   const fenceKey = `${prefix}swm_lock:fence`;
-  const toInfo = (resourceId: string, agentId: string, lockId: string, acq: number, exp: number, fence: number): LockInfo => ({
-    resourceId, agentId, lockId, acquiredAtMs: Number(acq), expiresAtMs: Number(exp), fencingToken: Number(fence),
+  const toInfo = (
+    resourceId: string,
+    agentId: string,
+    lockId: string,
+    acq: number,
+    exp: number,
+    fence: number,
+  ): LockInfo => ({
+    resourceId,
+    agentId,
+    lockId,
+    acquiredAtMs: Number(acq),
+    expiresAtMs: Number(exp),
+    fencingToken: Number(fence),
   });
   return {
     async tryAcquire(resourceId, agentId, lockId, leaseMs): Promise<LockAttempt> {
-      const [status, a, l, acq, exp, fence] = await redis.script<Reply>(ACQUIRE, [key(resourceId), fenceKey], [agentId, lockId, String(leaseMs)]);
-      return { status: status as LockAttempt["status"], lock: toInfo(resourceId, a, l, acq, exp, fence) } as LockAttempt;
+      const [status, a, l, acq, exp, fence] = await redis.script<Reply>(
+        ACQUIRE,
+        [key(resourceId), fenceKey],
+        [agentId, lockId, String(leaseMs)],
+      );
+      return {
+        status: status as LockAttempt["status"],
+        lock: toInfo(resourceId, a, l, acq, exp, fence),
+      } as LockAttempt;
     },
     async release(resourceId, agentId, lockId) {
       return (await redis.script<string>(RELEASE, [key(resourceId)], [agentId, lockId])) as ReleaseOutcome;
@@ -91,7 +110,8 @@ export function createRedisCounterStore(redis: RedisConnection, prefix = ""): Co
       try {
         return BigInt(await redis.exact<string>(["INCRBY", key(counterId), by.toString()]));
       } catch (err) {
-        if (err instanceof Error && /overflow/i.test(err.message)) throw new InvalidInputError(`counter ${counterId} would leave the int64 range`, { cause: err });
+        if (err instanceof Error && /overflow/i.test(err.message))
+          throw new InvalidInputError(`counter ${counterId} would leave the int64 range`, { cause: err });
         throw err;
       }
     },

@@ -5,9 +5,9 @@
  * @module
  */
 import { v7 as uuidv7 } from "uuid";
+import { SWM_DEFAULTS } from "../../shared/defaults.ts";
 import type { EventLog, EventSubscription, SwmEvent } from "../ports.ts";
 import { recordBytes } from "../working-set/query-plan.ts";
-import { SWM_DEFAULTS } from "../../shared/defaults.ts";
 
 /** Options of {@link createMemoryEventLog}. */
 export interface MemoryEventLogOptions {
@@ -27,7 +27,12 @@ export const DEFAULT_EVENT_HISTORY_BYTES = SWM_DEFAULTS.eventHistoryBytes;
 
 /** Approximate bytes an event holds: its KEM (when carried) and its metadata, plus 200 bytes of overhead. */
 export function eventBytes(e: SwmEvent): number {
-  return (e.kem ? recordBytes(e.kem) : 0) + JSON.stringify(e.metadata).length + (e.kemId.length + e.agentId.length + e.details.length) * 2 + 200;
+  return (
+    (e.kem ? recordBytes(e.kem) : 0) +
+    JSON.stringify(e.metadata).length +
+    (e.kemId.length + e.agentId.length + e.details.length) * 2 +
+    200
+  );
 }
 
 /** An in-process {@link EventLog} that the in-process working set appends to. */

@@ -11,8 +11,8 @@
  */
 import type { JsonObject } from "@bufbuild/protobuf";
 import { v7 as uuidv7 } from "uuid";
-import type { EventLog, EventSubscription, SwmEvent, SwmEventKind } from "../ports.ts";
 import type { KemRecord } from "../../shared/kem-record.ts";
+import type { EventLog, EventSubscription, SwmEvent, SwmEventKind } from "../ports.ts";
 import type { RedisConnection } from "../redis/connection.ts";
 
 /** Options of {@link createRedisEventLog}. */
@@ -152,7 +152,16 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
       try {
         if (pending >= MAX_PENDING || failed) await settle();
         const [reply, nowBase] = await Promise.all([
-          reader.cmd(["XREAD", "BLOCK", blockMs, "COUNT", "500", "STREAMS", stream, readFrom > 0 ? `${readFrom}-0` : "0-0"]),
+          reader.cmd([
+            "XREAD",
+            "BLOCK",
+            blockMs,
+            "COUNT",
+            "500",
+            "STREAMS",
+            stream,
+            readFrom > 0 ? `${readFrom}-0` : "0-0",
+          ]),
           reader.cmd<string | null>(["GET", baseKey]),
         ]);
         const entries = entriesOf(reply, stream);
@@ -198,7 +207,10 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
       try {
         const newest = Number((await redis.cmd<string | null>(["GET", seqKey])) ?? 0);
         const base = Number((await redis.cmd<string | null>(["GET", `${P}swm_events:base`])) ?? 0);
-        const first = entriesOf({ [stream]: await redis.cmd<Entry[]>(["XRANGE", stream, "-", "+", "COUNT", "1"]) }, stream)[0];
+        const first = entriesOf(
+          { [stream]: await redis.cmd<Entry[]>(["XRANGE", stream, "-", "+", "COUNT", "1"]) },
+          stream,
+        )[0];
         const firstSeq = first ? Number(first[0].split("-")[0]) : newest + 1;
         // 0 means "from the start of the log": fine while nothing was trimmed yet.
         if (afterSequence === 0 && firstSeq <= base + 1) upTo = base;

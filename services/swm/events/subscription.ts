@@ -7,7 +7,13 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { KEMSchema } from "../../../sdk/gen/dcsm/v1/kem_pb.ts";
-import { EventType, SWMMemoryEventSchema, SubscriptionTopic_TopicType, type SWMMemoryEvent, type SubscribeToSWMEventsRequest } from "../../../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import {
+  EventType,
+  type SubscribeToSWMEventsRequest,
+  SubscriptionTopic_TopicType,
+  type SWMMemoryEvent,
+  SWMMemoryEventSchema,
+} from "../../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { NAMESPACE_KEY } from "../../shared/access.ts";
 import { InvalidInputError, LimitExceededError } from "../../shared/errors.ts";
 import { recordToKem } from "../../shared/kem-mapping.ts";
@@ -43,15 +49,22 @@ const TYPE_OF: Record<SwmEventKind, EventType> = {
  *   event type, or more than `maxTopics` topics.
  */
 export function parseTopics(req: SubscribeToSWMEventsRequest, limits: SwmLimits): Topic[] {
-  if (req.topics.length > limits.maxTopics) throw new InvalidInputError(`topics has ${req.topics.length} entries, over the limit of ${limits.maxTopics}`);
+  if (req.topics.length > limits.maxTopics)
+    throw new InvalidInputError(`topics has ${req.topics.length} entries, over the limit of ${limits.maxTopics}`);
   return req.topics.map((t, i) => {
-    if (t.type !== SubscriptionTopic_TopicType.UNSPECIFIED && t.type !== SubscriptionTopic_TopicType.KEM_LIFECYCLE_EVENTS) {
+    if (
+      t.type !== SubscriptionTopic_TopicType.UNSPECIFIED &&
+      t.type !== SubscriptionTopic_TopicType.KEM_LIFECYCLE_EVENTS
+    ) {
       throw new InvalidInputError(`topics[${i}].type ${t.type} is unknown`);
     }
     const kinds = new Set<SwmEventKind>();
     for (const et of t.eventTypes) {
       const k = KIND_OF[et];
-      if (!k) throw new InvalidInputError(`topics[${i}].event_types: ${EventType[et] ?? et} cannot be subscribed to; use KEM_PUBLISHED, KEM_UPDATED, KEM_EVICTED or KEM_DELETED`);
+      if (!k)
+        throw new InvalidInputError(
+          `topics[${i}].event_types: ${EventType[et] ?? et} cannot be subscribed to; use KEM_PUBLISHED, KEM_UPDATED, KEM_EVICTED or KEM_DELETED`,
+        );
       kinds.add(k);
     }
     const f = t.filterCriteria.trim();
@@ -60,7 +73,9 @@ export function parseTopics(req: SubscribeToSWMEventsRequest, limits: SwmLimits)
     if (m) return { kinds, criterion: { type: "kem_id", id: m[1]! } };
     const md = /^metadata\.([^=]+)=(.*)$/.exec(f);
     if (md) return { kinds, criterion: { type: "metadata", key: md[1]!, value: md[2]! } };
-    throw new InvalidInputError(`topics[${i}].filter_criteria ${JSON.stringify(f.slice(0, 64))} is invalid; use "", "kem_id=<id>" or "metadata.<key>=<value>"`);
+    throw new InvalidInputError(
+      `topics[${i}].filter_criteria ${JSON.stringify(f.slice(0, 64))} is invalid; use "", "kem_id=<id>" or "metadata.<key>=<value>"`,
+    );
   });
 }
 
@@ -87,7 +102,8 @@ function inNamespaces(e: SwmEvent, namespaces: ReadonlySet<string> | undefined):
 /** Converts a log event to the wire message. */
 export function toWireEvent(e: SwmEvent, epoch: string): SWMMemoryEvent {
   const full = e.kind === "published" || e.kind === "updated";
-  const kem = full && e.kem ? recordToKem(e.kem) : create(KEMSchema, { id: e.kemId, metadata: full ? e.metadata : undefined });
+  const kem =
+    full && e.kem ? recordToKem(e.kem) : create(KEMSchema, { id: e.kemId, metadata: full ? e.metadata : undefined });
   const gone = full && !e.kem ? " (this version is no longer cached; reload it)" : "";
   return create(SWMMemoryEventSchema, {
     eventId: `${epoch}-${e.sequence}`,
@@ -109,7 +125,13 @@ function sharedWire(e: SwmEvent, epoch: string): SWMMemoryEvent {
 }
 
 function special(type: EventType, details: string): SWMMemoryEvent {
-  return create(SWMMemoryEventSchema, { eventId: "", eventType: type, eventTime: timestampFromMs(Date.now()), details, sequence: 0n });
+  return create(SWMMemoryEventSchema, {
+    eventId: "",
+    eventType: type,
+    eventTime: timestampFromMs(Date.now()),
+    details,
+    sequence: 0n,
+  });
 }
 
 /** Active stream count per event log (the per-process subscriber limit). */
@@ -127,30 +149,50 @@ const activeByPrincipal = new WeakMap<EventLog, Map<string, number>>();
  * @param principalId - the caller, counted against `maxSubscribersPerPrincipal` (so one principal
  *   cannot take every stream slot of the process); `LimitExceededError` beyond.
  */
-export async function* streamEvents(log: EventLog, epoch: string, req: SubscribeToSWMEventsRequest, limits: SwmLimits, signal: AbortSignal, namespaces?: ReadonlySet<string>, principalId = ""): AsyncGenerator<SWMMemoryEvent> {
+export async function* streamEvents(
+  log: EventLog,
+  epoch: string,
+  req: SubscribeToSWMEventsRequest,
+  limits: SwmLimits,
+  signal: AbortSignal,
+  namespaces?: ReadonlySet<string>,
+  principalId = "",
+): AsyncGenerator<SWMMemoryEvent> {
   const topics = parseTopics(req, limits);
   const after = req.resumeAfterSequence === undefined ? undefined : Number(req.resumeAfterSequence);
   const n = active.get(log) ?? 0;
-  if (n >= limits.maxSubscribers) throw new LimitExceededError(`this SWM already serves ${limits.maxSubscribers} event streams; retry later`);
+  if (n >= limits.maxSubscribers)
+    throw new LimitExceededError(`this SWM already serves ${limits.maxSubscribers} event streams; retry later`);
   let byPrincipal = activeByPrincipal.get(log);
   if (!byPrincipal) activeByPrincipal.set(log, (byPrincipal = new Map()));
   const mine = byPrincipal.get(principalId) ?? 0;
-  if (mine >= limits.maxSubscribersPerPrincipal) throw new LimitExceededError(`${principalId || "this caller"} already has ${limits.maxSubscribersPerPrincipal} open event streams, the limit per principal; close one or retry later`);
+  if (mine >= limits.maxSubscribersPerPrincipal)
+    throw new LimitExceededError(
+      `${principalId || "this caller"} already has ${limits.maxSubscribersPerPrincipal} open event streams, the limit per principal; close one or retry later`,
+    );
   byPrincipal.set(principalId, mine + 1);
   active.set(log, n + 1);
   const queue = new EventQueue<SWMMemoryEvent>(limits.subscriberBuffer);
-  const overflow = () => new LimitExceededError(`event stream dropped: the consumer fell ${limits.subscriberBuffer} events behind; resume with resume_after_sequence`);
+  const overflow = () =>
+    new LimitExceededError(
+      `event stream dropped: the consumer fell ${limits.subscriberBuffer} events behind; resume with resume_after_sequence`,
+    );
   let sub: { close(): void } | undefined;
   try {
     const s = await log.subscribe(
       after,
       (e) => void (matches(e, topics) && inNamespaces(e, namespaces) && queue.push(sharedWire(e, epoch), overflow)),
-      () => void queue.push(special(EventType.RELOAD_REQUIRED, "the SWM event log was reset; reload cached KEMs"), overflow),
+      () =>
+        void queue.push(
+          special(EventType.RELOAD_REQUIRED, "the SWM event log was reset; reload cached KEMs"),
+          overflow,
+        ),
     );
     sub = s;
     // The first message tells the client its subscription is registered (and sends the response
     // headers at once instead of after the first event or heartbeat interval).
-    if (s.reloadRequired) yield special(EventType.RELOAD_REQUIRED, `events after sequence ${after} are no longer kept; reload cached KEMs`);
+    if (s.reloadRequired)
+      yield special(EventType.RELOAD_REQUIRED, `events after sequence ${after} are no longer kept; reload cached KEMs`);
     else yield special(EventType.HEARTBEAT, "subscribed");
     for (;;) {
       const r = await queue.next(limits.heartbeatMs, signal);

@@ -51,11 +51,19 @@ interface Client {
  */
 export function mapRedisError(err: unknown): unknown {
   const msg = err instanceof Error ? err.message : String(err);
-  if (msg.startsWith("OOM")) return new LimitExceededError("SWM Redis is out of memory (maxmemory reached with nothing evictable)", { cause: err });
+  if (msg.startsWith("OOM"))
+    return new LimitExceededError("SWM Redis is out of memory (maxmemory reached with nothing evictable)", {
+      cause: err,
+    });
   const name = err instanceof Error ? err.constructor.name : "";
   // ClientOfflineError ("The client is offline"): a command issued while the client reconnects
   // (offline queue disabled) — the common case while Redis restarts.
-  if (/ClientClosed|ClientOffline|SocketClosed|Connection|Timeout|Reconnect/i.test(name) || /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|offline|closed|connect|LOADING|READONLY/i.test(msg)) {
+  if (
+    /ClientClosed|ClientOffline|SocketClosed|Connection|Timeout|Reconnect/i.test(name) ||
+    /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|offline|closed|connect|LOADING|READONLY/i.test(
+      msg,
+    )
+  ) {
     return new BackendUnavailableError("SWM Redis is unavailable, retry later", { cause: err });
   }
   return err;
@@ -78,7 +86,13 @@ function addTracingChannelHasSubscribers(): void {
   Object.defineProperty(proto, "hasSubscribers", {
     configurable: true,
     get(this: Record<"start" | "end" | "asyncStart" | "asyncEnd" | "error", { hasSubscribers: boolean }>) {
-      return this.start.hasSubscribers || this.end.hasSubscribers || this.asyncStart.hasSubscribers || this.asyncEnd.hasSubscribers || this.error.hasSubscribers;
+      return (
+        this.start.hasSubscribers ||
+        this.end.hasSubscribers ||
+        this.asyncStart.hasSubscribers ||
+        this.asyncEnd.hasSubscribers ||
+        this.error.hasSubscribers
+      );
     },
   });
 }
@@ -108,7 +122,10 @@ function wrap(client: Client, url: string): RedisConnection {
       const all = [String(keys.length), ...keys, ...args];
       const mapping = binary ? BINARY : undefined;
       try {
-        return (await client.sendCommand(["EVALSHA", sha1(source), ...all], mapping ? { typeMapping: mapping as never } : undefined)) as never;
+        return (await client.sendCommand(
+          ["EVALSHA", sha1(source), ...all],
+          mapping ? { typeMapping: mapping as never } : undefined,
+        )) as never;
       } catch (err) {
         if (!(err instanceof Error) || !err.message.startsWith("NOSCRIPT")) throw mapRedisError(err);
         return run(["EVAL", source, ...all], mapping);
@@ -152,7 +169,8 @@ export async function connectRedis(url: string): Promise<RedisConnection> {
       // keep reconnecting with backoff capped at 500 ms (a refused connect costs nothing, and at a
       // 2 s cap SWM stayed unavailable up to 1.6 s after Redis was back, measured in
       // tests/services/swm/redis-restart-load.test.ts).
-      reconnectStrategy: (retries: number, cause: Error) => (ready ? Math.min(50 * 2 ** retries, 500) : retries >= 3 ? cause : 100),
+      reconnectStrategy: (retries: number, cause: Error) =>
+        ready ? Math.min(50 * 2 ** retries, 500) : retries >= 3 ? cause : 100,
       connectTimeout: 5000,
     },
   }) as unknown as Client;

@@ -29,7 +29,8 @@ export class DateOrder<T extends Positioned> {
     let hi = this.items.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (newestFirst(this.items[mid]!, p) > 0) lo = mid + 1; // items[mid] is older than p
+      if (newestFirst(this.items[mid]!, p) > 0)
+        lo = mid + 1; // items[mid] is older than p
       else hi = mid;
     }
     return lo;

@@ -10,8 +10,9 @@
  * checks), not as a cache read on behalf of an agent.
  * @module
  */
-import type { WorkingSet } from "../ports.ts";
+
 import type { KemRecord } from "../../shared/kem-record.ts";
+import type { WorkingSet } from "../ports.ts";
 
 /** Id lookup counters since start. */
 export interface LookupStats {

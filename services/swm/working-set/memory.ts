@@ -7,14 +7,14 @@
  */
 import type { JsonObject } from "@bufbuild/protobuf";
 import { IndexedLRUCache } from "../../../sdk/indexed-lru-cache.ts";
+import { SWM_DEFAULTS } from "../../shared/defaults.ts";
 import { LimitExceededError } from "../../shared/errors.ts";
+import type { KemRecord } from "../../shared/kem-record.ts";
 import { nowMicros } from "../../shared/time.ts";
 import type { MemoryEventLog } from "../events/memory-event-log.ts";
-import { DateOrder } from "./date-order.ts";
 import type { PutOptions, PutResult, WorkingSet, WorkingSetQuery } from "../ports.ts";
-import type { KemRecord } from "../../shared/kem-record.ts";
+import { DateOrder } from "./date-order.ts";
 import { intersectIds, matchesRest, planQuery, recordBytes, topNewest } from "./query-plan.ts";
-import { SWM_DEFAULTS } from "../../shared/defaults.ts";
 
 /** Options of {@link createMemoryWorkingSet}. */
 export interface MemoryWorkingSetOptions {
@@ -61,7 +61,14 @@ export function createMemoryWorkingSet(options: MemoryWorkingSetOptions): Memory
     onEvict: (id, rec) => {
       evictions++;
       order.remove(rec);
-      events.append({ kind: "evicted", kemId: id, metadata: indexedMetadata(rec, indexedKeys), agentId: "", timeMs: Date.now(), details: "evicted by LRU" });
+      events.append({
+        kind: "evicted",
+        kemId: id,
+        metadata: indexedMetadata(rec, indexedKeys),
+        agentId: "",
+        timeMs: Date.now(),
+        details: "evicted by LRU",
+      });
     },
   });
 
@@ -74,7 +81,15 @@ export function createMemoryWorkingSet(options: MemoryWorkingSetOptions): Memory
     }
     if (prev) order.remove(prev);
     order.add(rec);
-    return events.append({ kind: existed ? "updated" : "published", kemId: rec.id, kem: rec, metadata: rec.metadata, agentId: opts.agentId, timeMs: Date.now(), details: opts.details ?? "" });
+    return events.append({
+      kind: existed ? "updated" : "published",
+      kemId: rec.id,
+      kem: rec,
+      metadata: rec.metadata,
+      agentId: opts.agentId,
+      timeMs: Date.now(),
+      details: opts.details ?? "",
+    });
   }
 
   return {
@@ -87,8 +102,24 @@ export function createMemoryWorkingSet(options: MemoryWorkingSetOptions): Memory
         const now = nowMicros();
         const { id, contentType, content, metadata, embedding } = item;
         const record: KemRecord = opts.keepTimestamps
-          ? { id, contentType, content, metadata, embedding, createdAtUs: item.createdAtUs ?? now, updatedAtUs: item.updatedAtUs ?? now }
-          : { id, contentType, content, metadata, embedding, createdAtUs: prev?.createdAtUs ?? now, updatedAtUs: Math.max(now, (prev?.updatedAtUs ?? 0) + 1) };
+          ? {
+              id,
+              contentType,
+              content,
+              metadata,
+              embedding,
+              createdAtUs: item.createdAtUs ?? now,
+              updatedAtUs: item.updatedAtUs ?? now,
+            }
+          : {
+              id,
+              contentType,
+              content,
+              metadata,
+              embedding,
+              createdAtUs: prev?.createdAtUs ?? now,
+              updatedAtUs: Math.max(now, (prev?.updatedAtUs ?? 0) + 1),
+            };
         const sequence = store(record, prev !== undefined, opts);
         out.push({ record, existed: prev !== undefined, sequence });
       }
@@ -113,12 +144,20 @@ export function createMemoryWorkingSet(options: MemoryWorkingSetOptions): Memory
       const prev = cache.delete(id);
       if (!prev) return false;
       order.remove(prev);
-      events.append({ kind: "deleted", kemId: id, metadata: indexedMetadata(prev, indexedKeys), agentId: opts.agentId, timeMs: Date.now(), details: opts.details ?? "" });
+      events.append({
+        kind: "deleted",
+        kemId: id,
+        metadata: indexedMetadata(prev, indexedKeys),
+        agentId: opts.agentId,
+        timeMs: Date.now(),
+        details: opts.details ?? "",
+      });
       return true;
     },
     async query(q: WorkingSetQuery) {
       const plan = planQuery(q.filter, indexedKeys);
-      const indexed = plan.indexed.length > 0 ? cache.keysWhere(Object.fromEntries(plan.indexed)) ?? undefined : undefined;
+      const indexed =
+        plan.indexed.length > 0 ? (cache.keysWhere(Object.fromEntries(plan.indexed)) ?? undefined) : undefined;
       // A common indexed value (|set|² > limit·n): walking newest first and testing membership
       // reaches a page in about limit·n/|set| steps, fewer than ranking the whole set.
       const walkIndexed = !q.filter.ids && indexed !== undefined && indexed.size * indexed.size > q.limit * cache.size;

@@ -65,14 +65,25 @@ export function intersectIds(a: Iterable<string> | undefined, b: Iterable<string
 
 /** Approximate memory of a record in bytes (content + embedding + metadata JSON + fixed overhead). */
 export function recordBytes(rec: KemRecord): number {
-  return rec.content.byteLength + (rec.embedding ? rec.embedding.byteLength : 0) + JSON.stringify(rec.metadata).length + rec.id.length * 2 + 200;
+  return (
+    rec.content.byteLength +
+    (rec.embedding ? rec.embedding.byteLength : 0) +
+    JSON.stringify(rec.metadata).length +
+    rec.id.length * 2 +
+    200
+  );
 }
 
 /**
  * The first `limit` records in {@link newestFirst} order among those after `after` that pass
  * `keep`, in O(n log limit) (no full sort of large candidate sets).
  */
-export function topNewest<T extends { updatedAtUs: number; id: string }>(candidates: Iterable<T>, keep: (r: T) => boolean, after: UpdatedCursor | undefined, limit: number): T[] {
+export function topNewest<T extends { updatedAtUs: number; id: string }>(
+  candidates: Iterable<T>,
+  keep: (r: T) => boolean,
+  after: UpdatedCursor | undefined,
+  limit: number,
+): T[] {
   const top: T[] = [];
   if (limit <= 0) return top;
   for (const r of candidates) {

@@ -184,7 +184,23 @@ export interface PutScriptArgs {
 
 /** ARGV of a {@link PUT_SCRIPT} call. */
 export function putScriptArgs(a: PutScriptArgs): ScriptArg[] {
-  return [a.prefix, a.mode, a.id, a.contentType, a.content, a.metadataJson, a.embedding, a.ttlMs, a.agentId, a.details, a.eventMaxlen, a.expectedUpdatedUs, a.createdUs, a.updatedUs, ...a.indexedPairs];
+  return [
+    a.prefix,
+    a.mode,
+    a.id,
+    a.contentType,
+    a.content,
+    a.metadataJson,
+    a.embedding,
+    a.ttlMs,
+    a.agentId,
+    a.details,
+    a.eventMaxlen,
+    a.expectedUpdatedUs,
+    a.createdUs,
+    a.updatedUs,
+    ...a.indexedPairs,
+  ];
 }
 
 /** The fields of a {@link REMOVE_SCRIPT} call, in ARGV order. */

@@ -13,12 +13,12 @@
  */
 import type { JsonObject } from "@bufbuild/protobuf";
 import { v7 as uuidv7 } from "uuid";
-import type { PutOptions, PutResult, WorkingSet, WorkingSetQuery, WorkingSetStats } from "../ports.ts";
+import { SWM_DEFAULTS } from "../../shared/defaults.ts";
 import type { KemRecord } from "../../shared/kem-record.ts";
+import type { PutOptions, PutResult, WorkingSet, WorkingSetQuery, WorkingSetStats } from "../ports.ts";
 import type { RedisConnection } from "../redis/connection.ts";
 import { isAfter, matchesRest, newestFirst, planQuery, type QueryPlan } from "./query-plan.ts";
-import { PUT_SCRIPT, putScriptArgs, REMOVE_SCRIPT, removeScriptArgs, type PutScriptArgs } from "./redis-scripts.ts";
-import { SWM_DEFAULTS } from "../../shared/defaults.ts";
+import { PUT_SCRIPT, type PutScriptArgs, putScriptArgs, REMOVE_SCRIPT, removeScriptArgs } from "./redis-scripts.ts";
 
 /** Options of {@link createRedisWorkingSet}. */
 export interface RedisWorkingSetOptions {
@@ -47,14 +47,17 @@ const SCAN_BATCH = 200;
 const FETCH_BATCH = 100;
 
 function toRecord(h: Record<string, Buffer> | null | undefined): KemRecord | null {
-  if (!h || !h.id || !h.updated_at_us) return null;
+  if (!h?.id || !h.updated_at_us) return null;
   const emb = h.embeddings;
   return {
     id: h.id.toString(),
     contentType: h.content_type?.toString() ?? "text/plain",
     content: new Uint8Array(h.content ?? new Uint8Array()),
     metadata: JSON.parse(h.metadata?.toString() ?? "{}") as JsonObject,
-    embedding: emb && emb.byteLength > 0 ? new Float32Array(emb.buffer.slice(emb.byteOffset, emb.byteOffset + emb.byteLength)) : null,
+    embedding:
+      emb && emb.byteLength > 0
+        ? new Float32Array(emb.buffer.slice(emb.byteOffset, emb.byteOffset + emb.byteLength))
+        : null,
     createdAtUs: Number(h.created_at_us!.toString()),
     updatedAtUs: Number(h.updated_at_us.toString()),
   };
@@ -62,7 +65,10 @@ function toRecord(h: Record<string, Buffer> | null | undefined): KemRecord | nul
 
 /** The value of a one-key CONFIG GET reply (RESP2 array or RESP3 map). */
 /** A record as the PUT script takes it (timestamps only where they are kept). */
-type PutRecord = Pick<KemRecord, "id" | "contentType" | "content" | "metadata" | "embedding"> & { createdAtUs?: number; updatedAtUs?: number };
+type PutRecord = Pick<KemRecord, "id" | "contentType" | "content" | "metadata" | "embedding"> & {
+  createdAtUs?: number;
+  updatedAtUs?: number;
+};
 
 /** Bytes of a typed array as a Buffer over the same memory (no copy). */
 function bytesOf(a: Uint8Array | Float32Array): Buffer {
@@ -119,17 +125,32 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
     try {
       const flags = configValue(await redis.cmd(["CONFIG", "GET", "notify-keyspace-events"]));
       const want = [...new Set([...flags, "E", "x", "e"])].join("");
-      if (![..."Exe"].every((c) => flags.includes(c)) && !flags.includes("A")) await redis.cmd(["CONFIG", "SET", "notify-keyspace-events", want]);
+      if (![..."Exe"].every((c) => flags.includes(c)) && !flags.includes("A"))
+        await redis.cmd(["CONFIG", "SET", "notify-keyspace-events", want]);
       await redis.cmd(["CONFIG", "SET", "maxmemory-policy", "volatile-lru"]);
       if (options.maxmemory) await redis.cmd(["CONFIG", "SET", "maxmemory", options.maxmemory]);
     } catch (err) {
-      options.log?.warn({ err }, "could not configure Redis eviction (CONFIG SET refused); set notify-keyspace-events Exe and maxmemory-policy volatile-lru yourself");
+      options.log?.warn(
+        { err },
+        "could not configure Redis eviction (CONFIG SET refused); set notify-keyspace-events Exe and maxmemory-policy volatile-lru yourself",
+      );
     }
   }
   await configure();
 
-  async function remove(mode: "delete" | "evicted" | "expired", id: string, agent: string, details: string): Promise<number> {
-    return Number(await redis.script(REMOVE_SCRIPT, [], removeScriptArgs({ prefix: P, mode, id, agentId: agent, details, eventMaxlen: maxlen })));
+  async function remove(
+    mode: "delete" | "evicted" | "expired",
+    id: string,
+    agent: string,
+    details: string,
+  ): Promise<number> {
+    return Number(
+      await redis.script(
+        REMOVE_SCRIPT,
+        [],
+        removeScriptArgs({ prefix: P, mode, id, agentId: agent, details, eventMaxlen: maxlen }),
+      ),
+    );
   }
 
   async function repair(id: string): Promise<void> {
@@ -153,16 +174,32 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
   await sub.subscribe(`__keyevent@${db}__:expired`, onGone("expired"));
 
   async function fetch(ids: string[]): Promise<(KemRecord | null)[]> {
-    return Promise.all(ids.map(async (id) => toRecord(await redis.bin<Record<string, Buffer>>(["HGETALL", kemPrefix + id]))));
+    return Promise.all(
+      ids.map(async (id) => toRecord(await redis.bin<Record<string, Buffer>>(["HGETALL", kemPrefix + id]))),
+    );
   }
 
   /** Reads only metadata and timestamps (to filter before fetching whole KEMs). */
   async function fetchHeads(ids: string[]): Promise<(KemRecord | null)[]> {
     return Promise.all(
       ids.map(async (id) => {
-        const [md, c, u] = await redis.cmd<(string | null)[]>(["HMGET", kemPrefix + id, "metadata", "created_at_us", "updated_at_us"]);
+        const [md, c, u] = await redis.cmd<(string | null)[]>([
+          "HMGET",
+          kemPrefix + id,
+          "metadata",
+          "created_at_us",
+          "updated_at_us",
+        ]);
         if (md === null || md === undefined || !u) return null;
-        return { id, contentType: "", content: new Uint8Array(), metadata: JSON.parse(md) as JsonObject, embedding: null, createdAtUs: Number(c), updatedAtUs: Number(u) };
+        return {
+          id,
+          contentType: "",
+          content: new Uint8Array(),
+          metadata: JSON.parse(md) as JsonObject,
+          embedding: null,
+          createdAtUs: Number(c),
+          updatedAtUs: Number(u),
+        };
       }),
     );
   }
@@ -182,7 +219,9 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
       if (twoPhase) {
         const heads = await fetchHeads(ids);
         heads.forEach((h, j) => void (h === null && repair(ids[j]!).catch(() => {})));
-        ids = heads.filter((h): h is KemRecord => h !== null && isAfter(h, q.after) && matchesRest(h, plan, q.filter)).map((h) => h.id);
+        ids = heads
+          .filter((h): h is KemRecord => h !== null && isAfter(h, q.after) && matchesRest(h, plan, q.filter))
+          .map((h) => h.id);
       }
       const recs = await fetch(ids);
       recs.forEach((r, j) => {
@@ -196,7 +235,12 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
    * The PUT script's fields for a record: "put" stamps new timestamps, "load" and "refresh" keep
    * the record's, "touch" sends only the timestamps.
    */
-  function putFields(mode: PutScriptArgs["mode"], rec: PutRecord, opts: { agentId: string; details?: string }, expectedUpdatedUs?: number): PutScriptArgs {
+  function putFields(
+    mode: PutScriptArgs["mode"],
+    rec: PutRecord,
+    opts: { agentId: string; details?: string },
+    expectedUpdatedUs?: number,
+  ): PutScriptArgs {
     const touch = mode === "touch";
     const keep = mode !== "put";
     return {
@@ -226,9 +270,25 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
       const mode = opts.keepTimestamps === true ? "load" : "put";
       return Promise.all(
         items.map(async (item): Promise<PutResult> => {
-          const [existed, seq, created, updated] = await redis.script<number[]>(PUT_SCRIPT, [], putScriptArgs(putFields(mode, item, opts)));
+          const [existed, seq, created, updated] = await redis.script<number[]>(
+            PUT_SCRIPT,
+            [],
+            putScriptArgs(putFields(mode, item, opts)),
+          );
           const { id, contentType, content, embedding } = item;
-          return { record: { id, contentType, content, metadata: item.metadata, embedding, createdAtUs: created!, updatedAtUs: updated! }, existed: existed === 1, sequence: seq! };
+          return {
+            record: {
+              id,
+              contentType,
+              content,
+              metadata: item.metadata,
+              embedding,
+              createdAtUs: created!,
+              updatedAtUs: updated!,
+            },
+            existed: existed === 1,
+            sequence: seq!,
+          };
         }),
       );
     },
@@ -271,7 +331,12 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
           if (isAfter(p, q.after)) positioned.push(p);
         });
         positioned.sort(newestFirst);
-        await collect(positioned.map((p) => p.id), plan, q, out);
+        await collect(
+          positioned.map((p) => p.id),
+          plan,
+          q,
+          out,
+        );
         return out;
       }
       // Walk the updated_at index newest first inside the date bounds; with indexed filters, walk its
@@ -289,16 +354,39 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
       }
       if (metaKeys.length > 0 && !walkIndexed) {
         tmp = `${P}swm_tmp:${uuidv7()}`;
-        await redis.cmd(["ZINTERSTORE", tmp, String(1 + metaKeys.length), updKey, ...metaKeys, "WEIGHTS", "1", ...metaKeys.map(() => "0")]);
+        await redis.cmd([
+          "ZINTERSTORE",
+          tmp,
+          String(1 + metaKeys.length),
+          updKey,
+          ...metaKeys,
+          "WEIGHTS",
+          "1",
+          ...metaKeys.map(() => "0"),
+        ]);
         await redis.cmd(["PEXPIRE", tmp, "60000"]); // dropped below; the TTL only covers a crash
         source = tmp;
       }
       try {
-        const max = q.after ? String(q.after.updatedAtUs) : q.filter.updatedToUs !== undefined ? String(q.filter.updatedToUs) : "+inf";
+        const max = q.after
+          ? String(q.after.updatedAtUs)
+          : q.filter.updatedToUs !== undefined
+            ? String(q.filter.updatedToUs)
+            : "+inf";
         const min = q.filter.updatedFromUs !== undefined ? String(q.filter.updatedFromUs) : "-inf";
         const batchSize = plan.rest.length > 0 || walkIndexed ? 500 : Math.max(SCAN_BATCH, q.limit + 1);
         for (let offset = 0; out.length < q.limit; offset += batchSize) {
-          const batch = await redis.cmd<string[]>(["ZRANGE", source, max, min, "BYSCORE", "REV", "LIMIT", String(offset), String(batchSize)]);
+          const batch = await redis.cmd<string[]>([
+            "ZRANGE",
+            source,
+            max,
+            min,
+            "BYSCORE",
+            "REV",
+            "LIMIT",
+            String(offset),
+            String(batchSize),
+          ]);
           let ids = batch;
           if (walkIndexed && batch.length > 0) {
             const member = await Promise.all(metaKeys.map((k) => redis.cmd<number[]>(["SMISMEMBER", k, ...batch])));
@@ -322,14 +410,22 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
         const ids = await redis.cmd<string[]>(["ZRANGE", updKey, String(offset), String(offset + 999)]);
         const exists = await Promise.all(ids.map((id) => redis.cmd<number>(["EXISTS", kemPrefix + id])));
         const stale = ids.filter((_, i) => Number(exists[i]) === 0);
-        for (const id of stale) if ((await remove("evicted", id, "", "stale index entry repaired by sweep")) > 0) repaired++;
+        for (const id of stale)
+          if ((await remove("evicted", id, "", "stale index entry repaired by sweep")) > 0) repaired++;
         offset -= stale.length;
         if (ids.length < 1000) break;
       }
       // Metadata sets may also hold ids missing from the date index (interrupted cleanups).
       let cursor = "0";
       do {
-        const [next, keys] = await redis.cmd<[string, string[]]>(["SCAN", cursor, "MATCH", `${P}swm_idx:meta:*`, "COUNT", "500"]);
+        const [next, keys] = await redis.cmd<[string, string[]]>([
+          "SCAN",
+          cursor,
+          "MATCH",
+          `${P}swm_idx:meta:*`,
+          "COUNT",
+          "500",
+        ]);
         cursor = next;
         for (const key of keys) {
           for (const id of await redis.cmd<string[]>(["SMEMBERS", key])) {

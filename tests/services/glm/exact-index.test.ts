@@ -1,9 +1,12 @@
-import { createExactVectorIndex } from "../../../services/glm/vector/exact-index.ts";
-import { vectorIndexContract } from "./vector-index-contract.ts";
 import { describe, expect, test } from "bun:test";
+import { createExactVectorIndex } from "../../../services/glm/vector/exact-index.ts";
 import { ExactVectorStore, NATIVE_ALLOW_MIN } from "../../../services/glm/vector/exact-store.ts";
 import { prng, randomVector } from "../../helpers/vectors.ts";
-vectorIndexContract("exact", async (dimension) => createExactVectorIndex({ dimension, initialCapacity: 4 }), { exact: true });
+import { vectorIndexContract } from "./vector-index-contract.ts";
+
+vectorIndexContract("exact", async (dimension) => createExactVectorIndex({ dimension, initialCapacity: 4 }), {
+  exact: true,
+});
 
 describe("exact store: large allow-lists (native scan)", () => {
   const DIM = 48;
@@ -28,7 +31,9 @@ describe("exact store: large allow-lists (native scan)", () => {
       const js = store.search(query, 25, allow, { score: Number.POSITIVE_INFINITY, id: "" });
       expect(native).toEqual(js);
       expect(native.length).toBe(25);
-      const brute = [...allow].map((id) => ({ id, score: Math.fround(store.score(query, id)!) })).sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1));
+      const brute = [...allow]
+        .map((id) => ({ id, score: Math.fround(store.score(query, id)!) }))
+        .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1));
       expect(native).toEqual(brute.slice(0, 25));
     }
     expect(store.search(dup, 3, allow).map((h) => h.id)).toEqual(["dup-a", "dup-b", "dup-c"]);

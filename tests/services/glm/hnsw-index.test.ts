@@ -11,10 +11,14 @@ import { vectorIndexContract } from "./vector-index-contract.ts";
 afterAll(removeTempDirs);
 
 // exactThreshold 10 forces the graph path even on the contract's small sets.
-vectorIndexContract("hnsw", async (dimension) => createHnswVectorIndex({ dimension, exactThreshold: 10, sliceSize: 64 }), {
-  exact: false,
-  settle: (index) => (index as HnswVectorIndex).drained(),
-});
+vectorIndexContract(
+  "hnsw",
+  async (dimension) => createHnswVectorIndex({ dimension, exactThreshold: 10, sliceSize: 64 }),
+  {
+    exact: false,
+    settle: (index) => (index as HnswVectorIndex).drained(),
+  },
+);
 
 const DIM = 32;
 const enc = new TextEncoder();
@@ -40,7 +44,13 @@ describe("HNSW index", () => {
     const dbPath = join(dir, "glm.sqlite");
     const rand = prng(99);
     const vecs = Array.from({ length: 400 }, () => normalizeVector(randomVector(DIM, rand), DIM, "v"));
-    const rec = (i: number, v = vecs[i]!) => ({ id: `s${i}`, contentType: "text/plain", content: enc.encode(`c${i}`), metadata: {}, embedding: v });
+    const rec = (i: number, v = vecs[i]!) => ({
+      id: `s${i}`,
+      contentType: "text/plain",
+      content: enc.encode(`c${i}`),
+      metadata: {},
+      embedding: v,
+    });
 
     const store1 = createSqliteKemStore({ path: dbPath });
     const index1 = createHnswVectorIndex({ dimension: DIM, snapshotDir: dir, exactThreshold: 10 });
@@ -84,7 +94,10 @@ describe("HNSW index", () => {
     expect(hits.length).toBe(10);
     expect(hits.every((h) => even.has(h.id))).toBe(true);
     // Ground truth by brute force over the allowed set.
-    const truth = [...even].map((id) => ({ id, s: vs[Number(id.slice(1))]!.reduce((a, x, j) => a + x * q[j]!, 0) })).sort((a, b) => b.s - a.s).slice(0, 10);
+    const truth = [...even]
+      .map((id) => ({ id, s: vs[Number(id.slice(1))]!.reduce((a, x, j) => a + x * q[j]!, 0) }))
+      .sort((a, b) => b.s - a.s)
+      .slice(0, 10);
     const recall = hits.filter((h) => truth.some((t) => t.id === h.id)).length / 10;
     expect(recall).toBeGreaterThanOrEqual(0.9);
     const few = new Set(["f1", "f3", "f5"]);
@@ -93,7 +106,11 @@ describe("HNSW index", () => {
   });
 
   test("a worker that cannot start leaves exact search working (no crash, no hang)", async () => {
-    const index = createHnswVectorIndex({ dimension: DIM, exactThreshold: 10, workerUrl: join(tempDir(), "missing-worker.ts") });
+    const index = createHnswVectorIndex({
+      dimension: DIM,
+      exactThreshold: 10,
+      workerUrl: join(tempDir(), "missing-worker.ts"),
+    });
     const rand = prng(31);
     const vs = Array.from({ length: 100 }, () => normalizeVector(randomVector(DIM, rand), DIM, "v"));
     await index.upsert(vs.map((vector, i) => ({ id: `w${i}`, vector })));
@@ -107,10 +124,29 @@ describe("HNSW index", () => {
     const store = createSqliteKemStore({ path: join(dir, "glm.sqlite") });
     const rand = prng(41);
     const vecs = Array.from({ length: 200 }, () => normalizeVector(randomVector(DIM, rand), DIM, "v"));
-    await store.upsertMany(vecs.map((v, i) => ({ id: `c${i}`, contentType: "text/plain", content: enc.encode("c"), metadata: {}, embedding: v })));
+    await store.upsertMany(
+      vecs.map((v, i) => ({
+        id: `c${i}`,
+        contentType: "text/plain",
+        content: enc.encode("c"),
+        metadata: {},
+        embedding: v,
+      })),
+    );
     await Bun.write(join(dir, "hnsw.usearch"), "not a usearch file");
     // Right size, wrong content: only the checksum can tell.
-    await Bun.write(join(dir, "hnsw.meta.json"), JSON.stringify({ version: 1, dimension: DIM, position: 200, nextLabel: 5, labels: [[1, "c1"]], graphBytes: 18, graphMd5: "0".repeat(32) }));
+    await Bun.write(
+      join(dir, "hnsw.meta.json"),
+      JSON.stringify({
+        version: 1,
+        dimension: DIM,
+        position: 200,
+        nextLabel: 5,
+        labels: [[1, "c1"]],
+        graphBytes: 18,
+        graphMd5: "0".repeat(32),
+      }),
+    );
     const index = createHnswVectorIndex({ dimension: DIM, snapshotDir: dir, exactThreshold: 10 });
     const repo = new KemRepository({ store, index });
     await repo.open();
@@ -122,4 +158,3 @@ describe("HNSW index", () => {
     await store.close();
   });
 });
-

@@ -4,8 +4,8 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import type { KemStore } from "../../../services/glm/ports.ts";
-import type { KemRecord, KemWrite } from "../../../services/shared/kem-record.ts";
 import { NotFoundError } from "../../../services/shared/errors.ts";
+import type { KemRecord, KemWrite } from "../../../services/shared/kem-record.ts";
 
 /** Options a backend passes to its store. */
 export interface ContractStoreOptions {
@@ -29,7 +29,13 @@ export interface ContractBackend {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-function write(id: string, metadata: Record<string, unknown> = {}, embedding: Float32Array | null = null, text = `content of ${id}`, contentType = "text/plain"): KemWrite {
+function write(
+  id: string,
+  metadata: Record<string, unknown> = {},
+  embedding: Float32Array | null = null,
+  text = `content of ${id}`,
+  contentType = "text/plain",
+): KemWrite {
   return { id, contentType, content: enc.encode(text), metadata: metadata as KemWrite["metadata"], embedding };
 }
 
@@ -74,7 +80,9 @@ export function kemStoreContract(backend: ContractBackend): void {
     test("upsert keeps created_at, advances updated_at, round-trips content, metadata and embeddings", async () => {
       const { store } = await fresh();
       const v = new Float32Array([0.6, 0.8, 0, -0.125]);
-      const [first] = await store.upsertMany([write("a", { topic: "AI", nested: { x: [1, "two", null] }, n: 1.5, ok: false }, v)]);
+      const [first] = await store.upsertMany([
+        write("a", { topic: "AI", nested: { x: [1, "two", null] }, n: 1.5, ok: false }, v),
+      ]);
       const [second] = await store.upsertMany([{ ...write("a", { topic: "ML" }), embedding: null }]);
       expect(second!.createdAtUs).toBe(first!.createdAtUs);
       expect(second!.updatedAtUs).toBeGreaterThan(first!.updatedAtUs);
@@ -84,7 +92,15 @@ export function kemStoreContract(backend: ContractBackend): void {
       expect(got!.embedding).toBeNull();
       expect(got!.createdAtUs).toBe(first!.createdAtUs);
       expect(got!.updatedAtUs).toBe(second!.updatedAtUs);
-      await store.upsertMany([write("b", { nested: { x: [1, "two", null] }, n: 1.5, ok: false }, v, "binary\u0001", "application/octet-stream")]);
+      await store.upsertMany([
+        write(
+          "b",
+          { nested: { x: [1, "two", null] }, n: 1.5, ok: false },
+          v,
+          "binary\u0001",
+          "application/octet-stream",
+        ),
+      ]);
       const [b] = await store.getMany(["b"]);
       expect(b!.metadata).toEqual({ nested: { x: [1, "two", null] }, n: 1.5, ok: false });
       expect(Array.from(b!.embedding!)).toEqual(Array.from(v));
@@ -134,7 +150,10 @@ export function kemStoreContract(backend: ContractBackend): void {
       expect((await store.findIds({ metadata: { kind: "doc" } })).sort()).toEqual(["s1", "s2"]);
       expect(await store.estimateMatches({ metadata: { kind: "doc" } })).toBe(2);
       expect(await store.estimateMatches({ metadata: { kind: "nope" } })).toBe(0);
-      expect([...(await store.matchingIds(["s1", "s2", "s3", "zz"], { metadata: { ok: true } }))].sort()).toEqual(["s1", "s3"]);
+      expect([...(await store.matchingIds(["s1", "s2", "s3", "zz"], { metadata: { ok: true } }))].sort()).toEqual([
+        "s1",
+        "s3",
+      ]);
       // Updates move a KEM between filter results.
       await store.update("s1", { metadata: { kind: "code" } });
       expect(ids(await store.find({ metadata: { kind: "doc" } }, 10))).toEqual(["s2"]);
@@ -145,7 +164,9 @@ export function kemStoreContract(backend: ContractBackend): void {
 
     test("ids, created/updated ranges and their mixes with metadata, with keyset pages under every filter", async () => {
       const { store } = await fresh();
-      const items = Array.from({ length: 40 }, (_, i) => write(`k${String(i).padStart(2, "0")}`, { parity: i % 2 ? "odd" : "even", tri: i % 3 }));
+      const items = Array.from({ length: 40 }, (_, i) =>
+        write(`k${String(i).padStart(2, "0")}`, { parity: i % 2 ? "odd" : "even", tri: i % 3 }),
+      );
       for (let i = 0; i < items.length; i += 10) await store.upsertMany(items.slice(i, i + 10));
       // Touch a few so updated order differs from created order.
       await store.update("k03", { metadata: { touched: true } });
@@ -230,7 +251,13 @@ export function kemStoreContract(backend: ContractBackend): void {
         write("l3", { ns: "b", n: 1 }, null, "Database indexes speed up queries over tables."),
         write("l4", { ns: "b", n: 2 }, null, "A forest of B-tree indexes for the database."),
         write("l5", { ns: "a", n: 3 }, null, "forest forest forest", "application/octet-stream"),
-        write("l6", { ns: "a", n: 4 }, null, "function createSqliteKemStore() { return forestRunner; }", "text/x-typescript"),
+        write(
+          "l6",
+          { ns: "a", n: 4 },
+          null,
+          "function createSqliteKemStore() { return forestRunner; }",
+          "text/x-typescript",
+        ),
       ]);
       const forest = await store.lexicalSearch("forest", 10);
       expect(ids(forest).sort()).toEqual(["l1", "l2", "l4", "l6"]);
@@ -249,14 +276,28 @@ export function kemStoreContract(backend: ContractBackend): void {
       expect(await store.lexicalSearch("   ", 10)).toEqual([]);
       expect(await store.lexicalSearch("forest", 0)).toEqual([]);
       // Operators in user text are plain words, never syntax.
-      expect(ids(await store.lexicalSearch("forest & ! | ( ' \" * NEAR: body:", 10)).sort()).toEqual(["l1", "l2", "l4", "l6"]);
+      expect(ids(await store.lexicalSearch("forest & ! | ( ' \" * NEAR: body:", 10)).sort()).toEqual([
+        "l1",
+        "l2",
+        "l4",
+        "l6",
+      ]);
       // Filters are exact and typed.
-      expect(ids(await store.lexicalSearch("forest", 10, { filter: { metadata: { ns: "a" } } })).sort()).toEqual(["l1", "l2", "l6"]);
+      expect(ids(await store.lexicalSearch("forest", 10, { filter: { metadata: { ns: "a" } } })).sort()).toEqual([
+        "l1",
+        "l2",
+        "l6",
+      ]);
       expect(ids(await store.lexicalSearch("forest", 10, { filter: { metadata: { ns: "b", n: 2 } } }))).toEqual(["l4"]);
       expect(ids(await store.lexicalSearch("forest", 10, { filter: { metadata: { n: "2" } } }))).toEqual([]);
-      expect(ids(await store.lexicalSearch("forest", 10, { filter: { ids: ["l1", "l3", "l4"] } })).sort()).toEqual(["l1", "l4"]);
+      expect(ids(await store.lexicalSearch("forest", 10, { filter: { ids: ["l1", "l3", "l4"] } })).sort()).toEqual([
+        "l1",
+        "l4",
+      ]);
       const l4 = (await store.getMany(["l4"]))[0]!;
-      expect(ids(await store.lexicalSearch("forest", 10, { filter: { createdFromUs: l4.createdAtUs } })).sort()).toEqual(["l4", "l6"]);
+      expect(
+        ids(await store.lexicalSearch("forest", 10, { filter: { createdFromUs: l4.createdAtUs } })).sort(),
+      ).toEqual(["l4", "l6"]);
       // Pages by (score, id) cursor reproduce the full ranking.
       const paged: string[] = [];
       let after: { score: number; id: string } | undefined;
@@ -292,7 +333,10 @@ export function kemStoreContract(backend: ContractBackend): void {
       expect(none!.id).toBe("i4");
       expect(await store.latestChangeSeq()).toBeGreaterThan(seqAfter);
       // The same key twice in one batch stores once.
-      const twice = await store.upsertMany([write("i5", { namespace: "c" }), write("i6", { namespace: "c" })], ["k2", "k2"]);
+      const twice = await store.upsertMany(
+        [write("i5", { namespace: "c" }), write("i6", { namespace: "c" })],
+        ["k2", "k2"],
+      );
       expect(ids(twice)).toEqual(["i5", "i5"]);
       expect(await store.getMany(["i6"])).toEqual([]);
       // A deleted KEM's key can be used again.
@@ -337,7 +381,9 @@ export function kemStoreContract(backend: ContractBackend): void {
 
     test("restore puts records back exactly and removes the new ones, in one logged write", async () => {
       const { store } = await fresh();
-      const [before] = await store.upsertMany([write("r1", { v: 1 }, new Float32Array([1, 0]), "old text about forests")]);
+      const [before] = await store.upsertMany([
+        write("r1", { v: 1 }, new Float32Array([1, 0]), "old text about forests"),
+      ]);
       await store.upsertMany([write("r1", { v: 2 }, null, "new text about oceans"), write("r2", { v: 2 })]);
       const seq = await store.latestChangeSeq();
       await store.restore([before!], ["r2", "never-existed"]);

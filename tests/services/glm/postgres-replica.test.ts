@@ -27,7 +27,13 @@ describe.skipIf(!pg)("vector index replicas on PostgreSQL", () => {
     const dir = tempDir();
     const rand = prng(7);
     const vecs = Array.from({ length: 400 }, () => normalizeVector(randomVector(DIM, rand), DIM, "v"));
-    const rec = (i: number, v = vecs[i]!) => ({ id: `s${i}`, contentType: "text/plain", content: enc.encode(`c${i}`), metadata: {}, embedding: v });
+    const rec = (i: number, v = vecs[i]!) => ({
+      id: `s${i}`,
+      contentType: "text/plain",
+      content: enc.encode(`c${i}`),
+      metadata: {},
+      embedding: v,
+    });
 
     const store1 = await createPostgresKemStore({ url, maxConnections: 2 });
     const index1 = createHnswVectorIndex({ dimension: DIM, snapshotDir: dir, exactThreshold: 10 });
@@ -70,13 +76,23 @@ describe.skipIf(!pg)("vector index replicas on PostgreSQL", () => {
     const stop = await storeB.onChange(() => repoB.requestCatchUp());
     for (let i = 0; i < 20; i++) {
       const v = normalizeVector(randomVector(DIM, rand), DIM, "v");
-      await repoA.write([{ id: `n${i}`, contentType: "text/plain", content: enc.encode("x"), metadata: {}, embedding: v }]);
+      await repoA.write([
+        { id: `n${i}`, contentType: "text/plain", content: enc.encode("x"), metadata: {}, embedding: v },
+      ]);
       // Poll B's index itself (repository.search would catch up on its own).
-      const found = await waitFor(async () => (await indexB.search(v, 1))[0]?.id === `n${i}`, { timeoutMs: 1000, intervalMs: 5, what: `n${i} in B's index` });
+      const found = await waitFor(async () => (await indexB.search(v, 1))[0]?.id === `n${i}`, {
+        timeoutMs: 1000,
+        intervalMs: 5,
+        what: `n${i} in B's index`,
+      });
       expect(found).toBe(true);
     }
     await repoA.delete("n3");
-    await waitFor(() => indexB.stats().size === 19, { timeoutMs: 1000, intervalMs: 5, what: "the delete in B's index" });
+    await waitFor(() => indexB.stats().size === 19, {
+      timeoutMs: 1000,
+      intervalMs: 5,
+      what: "the delete in B's index",
+    });
     expect(indexB.stats().size).toBe(19);
     await stop();
     await storeA.close();

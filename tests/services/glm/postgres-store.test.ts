@@ -1,12 +1,12 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import postgres from "postgres";
-import { createPostgresKemStore, MAX_LEXICAL_CHARS } from "../../../services/glm/store/postgres-store.ts";
 import { PG_SCHEMA_VERSION } from "../../../services/glm/store/postgres-schema.ts";
+import { createPostgresKemStore, MAX_LEXICAL_CHARS } from "../../../services/glm/store/postgres-store.ts";
 import { BackendUnavailableError, InvalidInputError } from "../../../services/shared/errors.ts";
-import { startTcpProxy } from "../../helpers/tcp-proxy.ts";
 import { testPostgres } from "../../helpers/postgres.ts";
-import { kemStoreContract } from "./kem-store-contract.ts";
+import { startTcpProxy } from "../../helpers/tcp-proxy.ts";
 import { waitFor } from "../../helpers/wait-for.ts";
+import { kemStoreContract } from "./kem-store-contract.ts";
 
 const pg = await testPostgres();
 afterAll(async () => pg?.close());
@@ -26,7 +26,9 @@ describe.skipIf(!pg)("PostgreSQL KEM store", () => {
   test("creates the versioned schema once, even when nodes start together, and refuses a newer one", async () => {
     const db = await pg!.createDatabase();
     const stores = await Promise.all([1, 2, 3].map(() => createPostgresKemStore({ url: db.url, maxConnections: 2 })));
-    await stores[0]!.upsertMany([{ id: "a", contentType: "text/plain", content: enc.encode("hello"), metadata: { k: "v" }, embedding: null }]);
+    await stores[0]!.upsertMany([
+      { id: "a", contentType: "text/plain", content: enc.encode("hello"), metadata: { k: "v" }, embedding: null },
+    ]);
     expect((await stores[2]!.getMany(["a"]))[0]!.metadata).toEqual({ k: "v" });
     // One store identity per database, the same for every node.
     expect(stores[0]!.storeId).toMatch(/^[0-9a-f-]{36}$/);
@@ -36,10 +38,16 @@ describe.skipIf(!pg)("PostgreSQL KEM store", () => {
     await elsewhere.close();
     for (const s of stores) await s.close();
     const sql = postgres(db.url, { max: 1, onnotice: () => {} });
-    expect([...(await sql`SELECT component, version FROM dcsm_schema`)]).toEqual([{ component: "glm", version: PG_SCHEMA_VERSION }]);
-    const tables = (await sql<{ t: string }[]>`SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`).map((r) => r.t);
+    expect([...(await sql`SELECT component, version FROM dcsm_schema`)]).toEqual([
+      { component: "glm", version: PG_SCHEMA_VERSION },
+    ]);
+    const tables = (
+      await sql<{ t: string }[]>`SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`
+    ).map((r) => r.t);
     expect(tables).toEqual(["dcsm_schema", "idempotency_keys", "kem_changes", "kem_meta", "kems"]);
-    const [row] = await sql<{ created: string }[]>`SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS created FROM kems`;
+    const [row] = await sql<
+      { created: string }[]
+    >`SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS created FROM kems`;
     expect(row!.created).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/);
     await sql`UPDATE dcsm_schema SET version = ${PG_SCHEMA_VERSION + 1}`;
     await sql.end();
@@ -49,7 +57,13 @@ describe.skipIf(!pg)("PostgreSQL KEM store", () => {
   test("U+0000 in metadata is invalid input, not a crash", async () => {
     const db = await pg!.createDatabase();
     const store = await createPostgresKemStore({ url: db.url, maxConnections: 2 });
-    const bad = { id: "z", contentType: "text/plain", content: enc.encode("nul\u0000inside"), metadata: { k: "a\u0000b" }, embedding: null };
+    const bad = {
+      id: "z",
+      contentType: "text/plain",
+      content: enc.encode("nul\u0000inside"),
+      metadata: { k: "a\u0000b" },
+      embedding: null,
+    };
     await expect(store.upsertMany([bad])).rejects.toThrow(InvalidInputError);
     // NUL in text content is stored and still indexed around it.
     await store.upsertMany([{ ...bad, metadata: {} }]);
@@ -63,11 +77,33 @@ describe.skipIf(!pg)("PostgreSQL KEM store", () => {
     const nodes = await Promise.all([1, 2, 3].map(() => createPostgresKemStore({ url: db.url, maxConnections: 3 })));
     const batches = nodes.flatMap((node, n) =>
       Array.from({ length: 4 }, (_, b) => {
-        const items = Array.from({ length: 30 }, (_, i) => ({ id: `n${n}-b${b}-${i}`, contentType: "text/plain", content: enc.encode(`item ${i}`), metadata: { namespace: "ns" }, embedding: null }));
+        const items = Array.from({ length: 30 }, (_, i) => ({
+          id: `n${n}-b${b}-${i}`,
+          contentType: "text/plain",
+          content: enc.encode(`item ${i}`),
+          metadata: { namespace: "ns" },
+          embedding: null,
+        }));
         // Shared ids across nodes in opposite orders (row-lock order must not deadlock).
-        const shared = Array.from({ length: 10 }, (_, i) => ({ id: `shared-${n % 2 ? 9 - i : i}`, contentType: "text/plain", content: enc.encode(`shared ${n}`), metadata: {}, embedding: null }));
-        const keyed = Array.from({ length: 5 }, (_, i) => ({ id: `keyed-${n}-${b}-${i}`, contentType: "text/plain", content: enc.encode("k"), metadata: { namespace: "ns" }, embedding: null }));
-        const keys = [...items.map(() => undefined), ...shared.map(() => undefined), ...keyed.map((_, i) => `key-${(i + n) % 5}`)];
+        const shared = Array.from({ length: 10 }, (_, i) => ({
+          id: `shared-${n % 2 ? 9 - i : i}`,
+          contentType: "text/plain",
+          content: enc.encode(`shared ${n}`),
+          metadata: {},
+          embedding: null,
+        }));
+        const keyed = Array.from({ length: 5 }, (_, i) => ({
+          id: `keyed-${n}-${b}-${i}`,
+          contentType: "text/plain",
+          content: enc.encode("k"),
+          metadata: { namespace: "ns" },
+          embedding: null,
+        }));
+        const keys = [
+          ...items.map(() => undefined),
+          ...shared.map(() => undefined),
+          ...keyed.map((_, i) => `key-${(i + n) % 5}`),
+        ];
         return node.upsertMany([...items, ...shared, ...keyed], keys);
       }),
     );
@@ -97,15 +133,17 @@ describe.skipIf(!pg)("PostgreSQL KEM store", () => {
     const store = await createPostgresKemStore({ url: db.url, maxConnections: 2 });
     // Distinct words throughout (the worst case for tsvector size), one marker each side of the limit.
     const words = Array.from({ length: 60_000 }, (_, i) => `w${i.toString(36)}x`).join(" ");
-    const text = `beforemarker ${words}`.slice(0, MAX_LEXICAL_CHARS - 20) + " ".repeat(20) + ` aftermarker ${words}`;
+    const text = `${`beforemarker ${words}`.slice(0, MAX_LEXICAL_CHARS - 20) + " ".repeat(20)} aftermarker ${words}`;
     expect(text.length).toBeGreaterThan(MAX_LEXICAL_CHARS + 100_000);
     const big = "v".repeat(16 * 1024);
-    await store.upsertMany([{ id: "long", contentType: "text/plain", content: enc.encode(text), metadata: { big }, embedding: null }]);
+    await store.upsertMany([
+      { id: "long", contentType: "text/plain", content: enc.encode(text), metadata: { big }, embedding: null },
+    ]);
     expect((await store.getMany(["long"]))[0]!.content.byteLength).toBe(enc.encode(text).byteLength);
     expect((await store.lexicalSearch("beforemarker", 5)).map((h) => h.id)).toEqual(["long"]);
     expect(await store.lexicalSearch("aftermarker", 5)).toEqual([]);
     expect((await store.find({ metadata: { big } }, 5)).map((r) => r.id)).toEqual(["long"]);
-    expect(await store.find({ metadata: { big: big + "w" } }, 5)).toEqual([]);
+    expect(await store.find({ metadata: { big: `${big}w` } }, 5)).toEqual([]);
     await store.close();
   });
 
@@ -135,7 +173,9 @@ describe.skipIf(!pg)("PostgreSQL KEM store", () => {
     let woken = 0;
     const stop = await b.onChange(() => woken++);
     const base = woken;
-    await a.upsertMany([{ id: "w", contentType: "text/plain", content: enc.encode("x"), metadata: {}, embedding: null }]);
+    await a.upsertMany([
+      { id: "w", contentType: "text/plain", content: enc.encode("x"), metadata: {}, embedding: null },
+    ]);
     await waitFor(() => woken > base, { timeoutMs: 1000, what: "a NOTIFY wake-up on the other node" });
     expect(woken).toBeGreaterThan(base);
     await stop();

@@ -46,7 +46,9 @@ describe("KEMQuery → Qdrant filter translation (docs/storage.md)", () => {
   });
 
   test("payload layout: kem_id_ref, md_<key>, *_ts in seconds", () => {
-    expect(payloadOf("k1", { source: "web", n: 2, nested: { a: 1 } }, 1_700_000_000_999_999, 1_700_000_005_000_000)).toEqual({
+    expect(
+      payloadOf("k1", { source: "web", n: 2, nested: { a: 1 } }, 1_700_000_000_999_999, 1_700_000_005_000_000),
+    ).toEqual({
       kem_id_ref: "k1",
       md_source: "web",
       md_n: 2,

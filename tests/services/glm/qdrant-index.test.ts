@@ -22,7 +22,11 @@ if (QDRANT_URL) {
   vectorIndexContract(
     "qdrant",
     async (dimension) => {
-      const index = createQdrantVectorIndex({ url: QDRANT_URL, dimension, collection: `dcsm_test_${process.pid}_${n++}` });
+      const index = createQdrantVectorIndex({
+        url: QDRANT_URL,
+        dimension,
+        collection: `dcsm_test_${process.pid}_${n++}`,
+      });
       await index.clear();
       return index;
     },
@@ -36,7 +40,9 @@ describe("Qdrant consistency with SQLite", () => {
     const enc = new TextEncoder();
     const v = normalizeVector(randomVector(8, prng(1)), 8, "v");
     // An existing KEM written before Qdrant was configured.
-    const [old] = (await store.upsertMany([{ id: "old", contentType: "text/plain", content: enc.encode("old version"), metadata: { v: 1 }, embedding: v }]));
+    const [old] = await store.upsertMany([
+      { id: "old", contentType: "text/plain", content: enc.encode("old version"), metadata: { v: 1 }, embedding: v },
+    ]);
     const index = createQdrantVectorIndex({ url: "http://127.0.0.1:9", dimension: 8, timeoutMs: 2000 });
     const repo = new KemRepository({ store, index });
     await repo.open();
@@ -44,9 +50,12 @@ describe("Qdrant consistency with SQLite", () => {
       { id: "old", contentType: "text/plain", content: enc.encode("new version"), metadata: { v: 2 }, embedding: v },
       { id: "fresh", contentType: "text/plain", content: enc.encode("fresh"), metadata: {}, embedding: v },
     ]);
-    expect(outcomes.map((o) => ("error" in o ? o.error.constructor : null))).toEqual([BackendUnavailableError, BackendUnavailableError]);
-    expect((await store.getMany(["fresh"]))).toEqual([]);
-    const [restored] = (await store.getMany(["old"]));
+    expect(outcomes.map((o) => ("error" in o ? o.error.constructor : null))).toEqual([
+      BackendUnavailableError,
+      BackendUnavailableError,
+    ]);
+    expect(await store.getMany(["fresh"])).toEqual([]);
+    const [restored] = await store.getMany(["old"]);
     expect(new TextDecoder().decode(restored!.content)).toBe("old version");
     expect(restored!.metadata).toEqual({ v: 1 });
     expect(restored!.updatedAtUs).toBe(old!.updatedAtUs);

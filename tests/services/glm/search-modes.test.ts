@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { Code, createClient, type Client } from "@connectrpc/connect";
+import { type Client, Code, createClient } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../../../sdk/gen/dcsm/v1/glm_service_pb.ts";
-import { KEMQuerySchema, SearchMode, type KEMQuery } from "../../../sdk/gen/dcsm/v1/kem_pb.ts";
+import { type KEMQuery, KEMQuerySchema, SearchMode } from "../../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { assembleGlm } from "../../../services/glm/assembly.ts";
 import type { KemStore } from "../../../services/glm/ports.ts";
 import { createPostgresKemStore } from "../../../services/glm/store/postgres-store.ts";
@@ -25,8 +25,14 @@ afterAll(async () => {
 });
 
 /** The store backends: SQLite always, PostgreSQL when a server is reachable (tests/helpers/postgres.ts). */
-const backends: { name: string; open(): Promise<KemStore> }[] = [{ name: "SQLite", open: async () => createSqliteKemStore({ path: join(tempDir(), "glm.sqlite") }) }];
-if (pg) backends.push({ name: "PostgreSQL", open: async () => createPostgresKemStore({ url: (await pg.createDatabase()).url, maxConnections: 3 }) });
+const backends: { name: string; open(): Promise<KemStore> }[] = [
+  { name: "SQLite", open: async () => createSqliteKemStore({ path: join(tempDir(), "glm.sqlite") }) },
+];
+if (pg)
+  backends.push({
+    name: "PostgreSQL",
+    open: async () => createPostgresKemStore({ url: (await pg.createDatabase()).url, maxConnections: 3 }),
+  });
 const enc = new TextEncoder();
 
 /** Memories of two namespaces; some only a word match finds, some only meaning finds. */
@@ -50,32 +56,70 @@ beforeAll(async () => {
   dim = embedder.dimension;
 });
 
-async function makeGlm(backend: (typeof backends)[number], limits?: Partial<KemLimits>): Promise<Client<typeof GlobalLongTermMemoryService>> {
+async function makeGlm(
+  backend: (typeof backends)[number],
+  limits?: Partial<KemLimits>,
+): Promise<Client<typeof GlobalLongTermMemoryService>> {
   const store = await backend.open();
   opened.push(store);
-  const glm = await assembleGlm({ store, index: createExactVectorIndex({ dimension: dim }), embedder, limits: { ...DEFAULT_KEM_LIMITS, dimension: dim, ...limits } }).open();
+  const glm = await assembleGlm({
+    store,
+    index: createExactVectorIndex({ dimension: dim }),
+    embedder,
+    limits: { ...DEFAULT_KEM_LIMITS, dimension: dim, ...limits },
+  }).open();
   const client = createClient(GlobalLongTermMemoryService, glm.transport);
   const vectors = await embedder.embed(NOTES.map((n) => n.at(2) as string));
   await client.batchStoreKEMs({
-    kems: NOTES.map(([id, ns, text], i) => ({ id, content: enc.encode(text), metadata: { namespace: ns }, embeddings: Array.from(vectors[i]!) })),
+    kems: NOTES.map(([id, ns, text], i) => ({
+      id,
+      content: enc.encode(text),
+      metadata: { namespace: ns },
+      embeddings: Array.from(vectors[i]!),
+    })),
   });
   // A binary KEM is never matched lexically, only by its vector.
-  await client.storeKEM({ kem: { id: "blob", contentType: "application/octet-stream", content: enc.encode("valve QX-7731 bytes"), metadata: { namespace: "a" }, embeddings: Array.from(vectors[0]!) } });
+  await client.storeKEM({
+    kem: {
+      id: "blob",
+      contentType: "application/octet-stream",
+      content: enc.encode("valve QX-7731 bytes"),
+      metadata: { namespace: "a" },
+      embeddings: Array.from(vectors[0]!),
+    },
+  });
   return client;
 }
 
-function query(q: { textQuery?: string; embeddingQuery?: number[]; ids?: string[]; searchMode?: SearchMode; ns?: string }): KEMQuery {
+function query(q: {
+  textQuery?: string;
+  embeddingQuery?: number[];
+  ids?: string[];
+  searchMode?: SearchMode;
+  ns?: string;
+}): KEMQuery {
   const { ns, ...rest } = q;
-  return create(KEMQuerySchema, { ...rest, ...(ns ? { metadataFilters: { namespace: { kind: { case: "stringValue", value: ns } } } } : {}) });
+  return create(KEMQuerySchema, {
+    ...rest,
+    ...(ns ? { metadataFilters: { namespace: { kind: { case: "stringValue", value: ns } } } } : {}),
+  });
 }
 
-async function ids(client: Client<typeof GlobalLongTermMemoryService>, q: KEMQuery, pageSize = 20): Promise<{ ids: string[]; scores: number[] }> {
+async function ids(
+  client: Client<typeof GlobalLongTermMemoryService>,
+  q: KEMQuery,
+  pageSize = 20,
+): Promise<{ ids: string[]; scores: number[] }> {
   const res = await client.retrieveKEMs({ query: q, pageSize });
   return { ids: res.kems.map((k) => k.id), scores: res.scores };
 }
 
 /** Every page of a query, concatenated. */
-async function allPages(client: Client<typeof GlobalLongTermMemoryService>, q: KEMQuery, pageSize: number): Promise<string[]> {
+async function allPages(
+  client: Client<typeof GlobalLongTermMemoryService>,
+  q: KEMQuery,
+  pageSize: number,
+): Promise<string[]> {
   const out: string[] = [];
   let pageToken = "";
   for (let guard = 0; guard < 100; guard++) {
@@ -87,80 +131,105 @@ async function allPages(client: Client<typeof GlobalLongTermMemoryService>, q: K
   throw new Error("too many pages");
 }
 
-for (const backend of backends) describe(`GLM search modes (${backend.name})`, () => {
-  test("lexical: an exact code or rare word ranks its KEM first, BM25 scores descend, binary content is not indexed", async () => {
-    const client = await makeGlm(backend);
-    const { ids: got, scores } = await ids(client, query({ textQuery: "QX-7731", searchMode: SearchMode.LEXICAL }));
-    expect(got.sort()).toEqual(["b-part", "part"]);
-    expect(scores.every((s) => s > 0)).toBe(true);
-    expect([...scores].sort((x, y) => y - x)).toEqual(scores);
-    // Stemming: "watered" finds "watering".
-    expect((await ids(client, query({ textQuery: "watered tomatoes", searchMode: SearchMode.LEXICAL }))).ids[0]).toBe("garden");
-    // Only stopwords: SQLite searches them rather than nothing (PostgreSQL's english configuration
-    // drops them from documents too, so there they find nothing; docs/postgres.md).
-    if (backend.name === "SQLite") expect((await ids(client, query({ textQuery: "the", searchMode: SearchMode.LEXICAL }))).ids.length).toBeGreaterThan(0);
-  });
+for (const backend of backends)
+  describe(`GLM search modes (${backend.name})`, () => {
+    test("lexical: an exact code or rare word ranks its KEM first, BM25 scores descend, binary content is not indexed", async () => {
+      const client = await makeGlm(backend);
+      const { ids: got, scores } = await ids(client, query({ textQuery: "QX-7731", searchMode: SearchMode.LEXICAL }));
+      expect(got.sort()).toEqual(["b-part", "part"]);
+      expect(scores.every((s) => s > 0)).toBe(true);
+      expect([...scores].sort((x, y) => y - x)).toEqual(scores);
+      // Stemming: "watered" finds "watering".
+      expect((await ids(client, query({ textQuery: "watered tomatoes", searchMode: SearchMode.LEXICAL }))).ids[0]).toBe(
+        "garden",
+      );
+      // Only stopwords: SQLite searches them rather than nothing (PostgreSQL's english configuration
+      // drops them from documents too, so there they find nothing; docs/postgres.md).
+      if (backend.name === "SQLite")
+        expect(
+          (await ids(client, query({ textQuery: "the", searchMode: SearchMode.LEXICAL }))).ids.length,
+        ).toBeGreaterThan(0);
+    });
 
-  test("vector: meaning without shared words; scores are cosines", async () => {
-    const client = await makeGlm(backend);
-    const { ids: got, scores } = await ids(client, query({ textQuery: "a kitty dozing in the sun", searchMode: SearchMode.VECTOR, ns: "a" }), 2);
-    expect(got.sort()).toEqual(["cat", "kitten"]);
-    for (const s of scores) expect(s).toBeLessThanOrEqual(1.0001);
-  });
+    test("vector: meaning without shared words; scores are cosines", async () => {
+      const client = await makeGlm(backend);
+      const { ids: got, scores } = await ids(
+        client,
+        query({ textQuery: "a kitty dozing in the sun", searchMode: SearchMode.VECTOR, ns: "a" }),
+        2,
+      );
+      expect(got.sort()).toEqual(["cat", "kitten"]);
+      for (const s of scores) expect(s).toBeLessThanOrEqual(1.0001);
+    });
 
-  test("hybrid is the default for text: it finds what either list finds, within the filter", async () => {
-    const client = await makeGlm(backend);
-    const dflt = await ids(client, query({ textQuery: "kitty sleeping, valve QX-7731", ns: "a" }), 4);
-    const hybrid = await ids(client, query({ textQuery: "kitty sleeping, valve QX-7731", ns: "a", searchMode: SearchMode.HYBRID }), 4);
-    expect(dflt).toEqual(hybrid);
-    // "part" only matches lexically (the code), "kitten" only by meaning; namespace b never appears.
-    expect(hybrid.ids).toContain("part");
-    expect(hybrid.ids).toContain("kitten");
-    expect(hybrid.ids.some((id) => id.startsWith("b-"))).toBe(false);
-    // An embedding query alone is dense search.
-    const [v] = await embedder.embed(["bicycle maintenance"]);
-    expect((await ids(client, query({ embeddingQuery: Array.from(v!) }), 1)).ids).toEqual(["b-bike"]);
-  });
+    test("hybrid is the default for text: it finds what either list finds, within the filter", async () => {
+      const client = await makeGlm(backend);
+      const dflt = await ids(client, query({ textQuery: "kitty sleeping, valve QX-7731", ns: "a" }), 4);
+      const hybrid = await ids(
+        client,
+        query({ textQuery: "kitty sleeping, valve QX-7731", ns: "a", searchMode: SearchMode.HYBRID }),
+        4,
+      );
+      expect(dflt).toEqual(hybrid);
+      // "part" only matches lexically (the code), "kitten" only by meaning; namespace b never appears.
+      expect(hybrid.ids).toContain("part");
+      expect(hybrid.ids).toContain("kitten");
+      expect(hybrid.ids.some((id) => id.startsWith("b-"))).toBe(false);
+      // An embedding query alone is dense search.
+      const [v] = await embedder.embed(["bicycle maintenance"]);
+      expect((await ids(client, query({ embeddingQuery: Array.from(v!) }), 1)).ids).toEqual(["b-bike"]);
+    });
 
-  test("filters apply to every mode", async () => {
-    const client = await makeGlm(backend);
-    for (const searchMode of [SearchMode.VECTOR, SearchMode.LEXICAL, SearchMode.HYBRID]) {
-      const got = await ids(client, query({ textQuery: "cat valve pump", ns: "b", searchMode }));
-      expect(got.ids.length).toBeGreaterThan(0);
-      expect(got.ids.every((id) => id.startsWith("b-"))).toBe(true);
-      const byId = await ids(client, query({ textQuery: "cat valve pump", ids: ["cat", "b-bike"], searchMode }));
-      expect(byId.ids.every((id) => id === "cat" || id === "b-bike")).toBe(true);
-    }
-  });
+    test("filters apply to every mode", async () => {
+      const client = await makeGlm(backend);
+      for (const searchMode of [SearchMode.VECTOR, SearchMode.LEXICAL, SearchMode.HYBRID]) {
+        const got = await ids(client, query({ textQuery: "cat valve pump", ns: "b", searchMode }));
+        expect(got.ids.length).toBeGreaterThan(0);
+        expect(got.ids.every((id) => id.startsWith("b-"))).toBe(true);
+        const byId = await ids(client, query({ textQuery: "cat valve pump", ids: ["cat", "b-bike"], searchMode }));
+        expect(byId.ids.every((id) => id === "cat" || id === "b-bike")).toBe(true);
+      }
+    });
 
-  test("pages are stable in every mode: small pages concatenate to the one big page", async () => {
-    const client = await makeGlm(backend);
-    for (const searchMode of [SearchMode.VECTOR, SearchMode.LEXICAL, SearchMode.HYBRID]) {
-      const q = query({ textQuery: "cat valve pump garden budget", searchMode });
-      const whole = (await ids(client, q, 50)).ids;
-      expect(whole.length).toBeGreaterThan(3);
-      expect(await allPages(client, q, 2)).toEqual(whole);
-    }
-  });
+    test("pages are stable in every mode: small pages concatenate to the one big page", async () => {
+      const client = await makeGlm(backend);
+      for (const searchMode of [SearchMode.VECTOR, SearchMode.LEXICAL, SearchMode.HYBRID]) {
+        const q = query({ textQuery: "cat valve pump garden budget", searchMode });
+        const whole = (await ids(client, q, 50)).ids;
+        expect(whole.length).toBeGreaterThan(3);
+        expect(await allPages(client, q, 2)).toEqual(whole);
+      }
+    });
 
-  test("a page token of one mode is refused for another", async () => {
-    const client = await makeGlm(backend);
-    const first = await client.retrieveKEMs({ query: query({ textQuery: "cat", searchMode: SearchMode.LEXICAL }), pageSize: 1 });
-    expect(first.nextPageToken).not.toBe("");
-    expect(await codeOf(client.retrieveKEMs({ query: query({ textQuery: "cat", searchMode: SearchMode.HYBRID }), pageSize: 1, pageToken: first.nextPageToken }))).toBe(Code.InvalidArgument);
-  });
+    test("a page token of one mode is refused for another", async () => {
+      const client = await makeGlm(backend);
+      const first = await client.retrieveKEMs({
+        query: query({ textQuery: "cat", searchMode: SearchMode.LEXICAL }),
+        pageSize: 1,
+      });
+      expect(first.nextPageToken).not.toBe("");
+      expect(
+        await codeOf(
+          client.retrieveKEMs({
+            query: query({ textQuery: "cat", searchMode: SearchMode.HYBRID }),
+            pageSize: 1,
+            pageToken: first.nextPageToken,
+          }),
+        ),
+      ).toBe(Code.InvalidArgument);
+    });
 
-  test("a page ends early at the response byte budget and the next token continues it, for listings and searches", async () => {
-    // Each KEM here is ~60 bytes of content plus a 1.5 KiB embedding: a 4 KiB budget holds two.
-    const client = await makeGlm(backend, { maxResponseBytes: 4096 });
-    const listing = await client.retrieveKEMs({ pageSize: 20 });
-    expect(listing.kems.length).toBe(2);
-    expect(listing.nextPageToken).not.toBe("");
-    expect((await allPages(client, query({}), 20)).length).toBe(NOTES.length + 1);
-    const q = query({ textQuery: "cat valve pump garden budget", searchMode: SearchMode.LEXICAL });
-    expect((await client.retrieveKEMs({ query: q, pageSize: 20 })).kems.length).toBe(2);
-    const full = await allPages(client, q, 20);
-    expect(full.length).toBeGreaterThan(2);
-    expect(new Set(full).size).toBe(full.length);
+    test("a page ends early at the response byte budget and the next token continues it, for listings and searches", async () => {
+      // Each KEM here is ~60 bytes of content plus a 1.5 KiB embedding: a 4 KiB budget holds two.
+      const client = await makeGlm(backend, { maxResponseBytes: 4096 });
+      const listing = await client.retrieveKEMs({ pageSize: 20 });
+      expect(listing.kems.length).toBe(2);
+      expect(listing.nextPageToken).not.toBe("");
+      expect((await allPages(client, query({}), 20)).length).toBe(NOTES.length + 1);
+      const q = query({ textQuery: "cat valve pump garden budget", searchMode: SearchMode.LEXICAL });
+      expect((await client.retrieveKEMs({ query: q, pageSize: 20 })).kems.length).toBe(2);
+      const full = await allPages(client, q, 20);
+      expect(full.length).toBeGreaterThan(2);
+      expect(new Set(full).size).toBe(full.length);
+    });
   });
-});

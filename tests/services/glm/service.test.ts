@@ -4,16 +4,16 @@ import { Code, createClient } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService, MetadataUpdateMode } from "../../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { SearchMode } from "../../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { assembleGlm } from "../../../services/glm/assembly.ts";
+import type { KemStore } from "../../../services/glm/ports.ts";
+import { createPostgresKemStore } from "../../../services/glm/store/postgres-store.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../../../services/glm/vector/exact-index.ts";
 import { DEFAULT_KEM_LIMITS } from "../../../services/shared/limits.ts";
 import { timestampToMicros } from "../../../services/shared/time.ts";
-import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
-import { testPostgres } from "../../helpers/postgres.ts";
-import type { KemStore } from "../../../services/glm/ports.ts";
-import { createPostgresKemStore } from "../../../services/glm/store/postgres-store.ts";
-import { prng, randomVector } from "../../helpers/vectors.ts";
 import { codeOf } from "../../helpers/connect-code.ts";
+import { testPostgres } from "../../helpers/postgres.ts";
+import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
+import { prng, randomVector } from "../../helpers/vectors.ts";
 
 const pg = await testPostgres();
 const opened: KemStore[] = [];
@@ -30,7 +30,11 @@ const limits = { ...DEFAULT_KEM_LIMITS, dimension: DIM, maxBatchSize: 50, maxPag
 const backends: { name: string; open(): Promise<KemStore> }[] = [
   { name: "SQLite", open: async () => createSqliteKemStore({ path: join(tempDir(), "glm.sqlite") }) },
 ];
-if (pg) backends.push({ name: "PostgreSQL", open: async () => createPostgresKemStore({ url: (await pg.createDatabase()).url, maxConnections: 3 }) });
+if (pg)
+  backends.push({
+    name: "PostgreSQL",
+    open: async () => createPostgresKemStore({ url: (await pg.createDatabase()).url, maxConnections: 3 }),
+  });
 
 for (const backend of backends) {
   async function makeGlm() {
@@ -57,14 +61,23 @@ for (const backend of backends) {
       const rand = prng(42);
       const vecs = Array.from({ length: 30 }, () => randomVector(DIM, rand));
       await client.batchStoreKEMs({
-        kems: vecs.map((v, i) => ({ id: `v${i}`, content: enc.encode(`kem ${i}`), embeddings: v, metadata: { parity: i % 2 === 0 ? "even" : "odd", i } })),
+        kems: vecs.map((v, i) => ({
+          id: `v${i}`,
+          content: enc.encode(`kem ${i}`),
+          embeddings: v,
+          metadata: { parity: i % 2 === 0 ? "even" : "odd", i },
+        })),
       });
       const q = vecs[4]!;
       const res = await client.retrieveKEMs({ query: { embeddingQuery: q }, pageSize: 5 });
       expect(res.kems[0]!.id).toBe("v4");
       expect(res.scores[0]).toBeCloseTo(1, 5);
       for (let i = 1; i < res.scores.length; i++) expect(res.scores[i]!).toBeLessThanOrEqual(res.scores[i - 1]!);
-      const page2 = await client.retrieveKEMs({ query: { embeddingQuery: q }, pageSize: 5, pageToken: res.nextPageToken });
+      const page2 = await client.retrieveKEMs({
+        query: { embeddingQuery: q },
+        pageSize: 5,
+        pageToken: res.nextPageToken,
+      });
       expect(page2.kems.map((k) => k.id).filter((id) => res.kems.some((k) => k.id === id))).toEqual([]);
       const odd = await client.retrieveKEMs({
         query: { embeddingQuery: q, metadataFilters: { parity: { kind: { case: "stringValue", value: "odd" } } } },
@@ -92,15 +105,29 @@ for (const backend of backends) {
 
     test("UpdateKEM merges metadata, advances updated_at, keeps created_at", async () => {
       const { client } = await makeGlm();
-      const { kem } = await client.storeKEM({ kem: { id: "u1", content: enc.encode("x"), metadata: { a: 1, b: "keep" } } });
-      const { kem: merged } = await client.updateKEM({ kemId: "u1", kemDataUpdate: { metadata: { a: 2, c: true } }, updateMask: { paths: ["metadata"] } });
+      const { kem } = await client.storeKEM({
+        kem: { id: "u1", content: enc.encode("x"), metadata: { a: 1, b: "keep" } },
+      });
+      const { kem: merged } = await client.updateKEM({
+        kemId: "u1",
+        kemDataUpdate: { metadata: { a: 2, c: true } },
+        updateMask: { paths: ["metadata"] },
+      });
       expect(merged!.metadata).toEqual({ a: 2, b: "keep", c: true });
       expect(timestampToMicros(merged!.updatedAt!)).toBeGreaterThan(timestampToMicros(kem!.updatedAt!));
       expect(merged!.createdAt).toEqual(kem!.createdAt);
-      const { kem: replaced } = await client.updateKEM({ kemId: "u1", kemDataUpdate: { metadata: { only: "this" } }, metadataMode: MetadataUpdateMode.REPLACE });
+      const { kem: replaced } = await client.updateKEM({
+        kemId: "u1",
+        kemDataUpdate: { metadata: { only: "this" } },
+        metadataMode: MetadataUpdateMode.REPLACE,
+      });
       expect(replaced!.metadata).toEqual({ only: "this" });
-      expect(await codeOf(client.updateKEM({ kemId: "nope", kemDataUpdate: { content: enc.encode("y") } }))).toBe(Code.NotFound);
-      expect(await codeOf(client.updateKEM({ kemId: "u1", kemDataUpdate: {}, updateMask: { paths: ["id"] } }))).toBe(Code.InvalidArgument);
+      expect(await codeOf(client.updateKEM({ kemId: "nope", kemDataUpdate: { content: enc.encode("y") } }))).toBe(
+        Code.NotFound,
+      );
+      expect(await codeOf(client.updateKEM({ kemId: "u1", kemDataUpdate: {}, updateMask: { paths: ["id"] } }))).toBe(
+        Code.InvalidArgument,
+      );
     });
 
     test("DeleteKEM removes row and vector; a second delete is NotFound", async () => {
@@ -124,15 +151,24 @@ for (const backend of backends) {
         ],
       });
       expect(res.results.map((r) => r.outcome.case)).toEqual(["kem", "error", "error", "kem"]);
-      expect(res.results[1]!.outcome.value).toMatchObject({ code: "invalid_argument", message: "kem.content is empty" });
-      expect(res.results[2]!.outcome.value).toMatchObject({ code: "invalid_argument", message: "kem.embeddings has dimension 3 (expected 8)" });
+      expect(res.results[1]!.outcome.value).toMatchObject({
+        code: "invalid_argument",
+        message: "kem.content is empty",
+      });
+      expect(res.results[2]!.outcome.value).toMatchObject({
+        code: "invalid_argument",
+        message: "kem.embeddings has dimension 3 (expected 8)",
+      });
       expect(res.failedKemReferences).toEqual(["b1", "b2"]);
-      expect((await store.count())).toBe(2);
+      expect(await store.count()).toBe(2);
     });
 
     test("a batch over maxBatchSize is ResourceExhausted", async () => {
       const { client } = await makeGlm();
-      const tooMany = Array.from({ length: limits.maxBatchSize + 1 }, (_, i) => ({ id: `t${i}`, content: enc.encode("x") }));
+      const tooMany = Array.from({ length: limits.maxBatchSize + 1 }, (_, i) => ({
+        id: `t${i}`,
+        content: enc.encode("x"),
+      }));
       expect(await codeOf(client.batchStoreKEMs({ kems: tooMany }))).toBe(Code.ResourceExhausted);
     });
 
@@ -140,15 +176,28 @@ for (const backend of backends) {
       const { client } = await makeGlm();
       expect(await codeOf(client.retrieveKEMs({ pageSize: limits.maxPageSize + 1 }))).toBe(Code.InvalidArgument);
       expect(await codeOf(client.retrieveKEMs({ pageSize: -1 }))).toBe(Code.InvalidArgument);
-      expect(await codeOf(client.retrieveKEMs({ query: { ids: Array.from({ length: 1001 }, (_, i) => `i${i}`) } }))).toBe(Code.InvalidArgument);
+      expect(
+        await codeOf(client.retrieveKEMs({ query: { ids: Array.from({ length: 1001 }, (_, i) => `i${i}`) } })),
+      ).toBe(Code.InvalidArgument);
     });
 
     test("a query vector of the wrong dimension, content over maxContentBytes, an id with a space and an idempotency key over its limit are InvalidArgument", async () => {
       const { client } = await makeGlm();
       expect(await codeOf(client.retrieveKEMs({ query: { embeddingQuery: [1, 2] } }))).toBe(Code.InvalidArgument);
-      expect(await codeOf(client.storeKEM({ kem: { content: new Uint8Array(limits.maxContentBytes + 1) } }))).toBe(Code.InvalidArgument);
-      expect(await codeOf(client.storeKEM({ kem: { id: "has space", content: enc.encode("x") } }))).toBe(Code.InvalidArgument);
-      expect(await codeOf(client.storeKEM({ kem: { content: enc.encode("k") }, idempotencyKey: "k".repeat(limits.maxIdempotencyKeyChars + 1) }))).toBe(Code.InvalidArgument);
+      expect(await codeOf(client.storeKEM({ kem: { content: new Uint8Array(limits.maxContentBytes + 1) } }))).toBe(
+        Code.InvalidArgument,
+      );
+      expect(await codeOf(client.storeKEM({ kem: { id: "has space", content: enc.encode("x") } }))).toBe(
+        Code.InvalidArgument,
+      );
+      expect(
+        await codeOf(
+          client.storeKEM({
+            kem: { content: enc.encode("k") },
+            idempotencyKey: "k".repeat(limits.maxIdempotencyKeyChars + 1),
+          }),
+        ),
+      ).toBe(Code.InvalidArgument);
     });
 
     test("a malformed page token, or one made for another query, is InvalidArgument", async () => {
@@ -158,17 +207,29 @@ for (const backend of backends) {
       await client.storeKEM({ kem: { content: enc.encode("a") } });
       await client.storeKEM({ kem: { content: enc.encode("b") } });
       const page = await client.retrieveKEMs({ pageSize: 1 });
-      expect(await codeOf(client.retrieveKEMs({ pageSize: 1, pageToken: page.nextPageToken, query: { ids: ["zzz"] } }))).toBe(Code.InvalidArgument);
+      expect(
+        await codeOf(client.retrieveKEMs({ pageSize: 1, pageToken: page.nextPageToken, query: { ids: ["zzz"] } })),
+      ).toBe(Code.InvalidArgument);
       expect(first.kems.length).toBe(0);
     });
 
     test("without a model a text query is searched lexically; dense modes are FailedPrecondition; LEXICAL needs a text query", async () => {
       const { client } = await makeGlm();
       expect(await codeOf(client.retrieveKEMs({ query: { textQuery: "needs a model" } }))).toBe("ok");
-      expect(await codeOf(client.retrieveKEMs({ query: { textQuery: "needs a model", searchMode: SearchMode.VECTOR } }))).toBe(Code.FailedPrecondition);
-      expect(await codeOf(client.retrieveKEMs({ query: { textQuery: "needs a model", searchMode: SearchMode.HYBRID } }))).toBe(Code.FailedPrecondition);
-      expect(await codeOf(client.retrieveKEMs({ query: { searchMode: SearchMode.LEXICAL } }))).toBe(Code.InvalidArgument);
-      expect(await codeOf(client.retrieveKEMs({ query: { embeddingQuery: [1, 0, 0, 0, 0, 0, 0, 0], searchMode: SearchMode.LEXICAL } }))).toBe(Code.InvalidArgument);
+      expect(
+        await codeOf(client.retrieveKEMs({ query: { textQuery: "needs a model", searchMode: SearchMode.VECTOR } })),
+      ).toBe(Code.FailedPrecondition);
+      expect(
+        await codeOf(client.retrieveKEMs({ query: { textQuery: "needs a model", searchMode: SearchMode.HYBRID } })),
+      ).toBe(Code.FailedPrecondition);
+      expect(await codeOf(client.retrieveKEMs({ query: { searchMode: SearchMode.LEXICAL } }))).toBe(
+        Code.InvalidArgument,
+      );
+      expect(
+        await codeOf(
+          client.retrieveKEMs({ query: { embeddingQuery: [1, 0, 0, 0, 0, 0, 0, 0], searchMode: SearchMode.LEXICAL } }),
+        ),
+      ).toBe(Code.InvalidArgument);
     });
 
     test("a retried batch with the same idempotency keys stores nothing twice", async () => {
@@ -178,7 +239,7 @@ for (const backend of backends) {
       const first = await client.batchStoreKEMs({ kems, idempotencyKeys: keys });
       const again = await client.batchStoreKEMs({ kems, idempotencyKeys: keys });
       expect(again.successfullyStoredKems.map((k) => k.id)).toEqual(first.successfullyStoredKems.map((k) => k.id));
-      expect((await store.count())).toBe(3);
+      expect(await store.count()).toBe(3);
       expect(await codeOf(client.batchStoreKEMs({ kems, idempotencyKeys: ["only-one"] }))).toBe(Code.InvalidArgument);
     });
 
@@ -186,12 +247,22 @@ for (const backend of backends) {
       const { client } = await makeGlm();
       const rand = prng(8);
       const early = await client.batchStoreKEMs({
-        kems: Array.from({ length: 10 }, (_, i) => ({ id: `e${i}`, content: enc.encode("e"), embeddings: randomVector(DIM, rand), metadata: { team: i % 2 ? "red" : "blue" } })),
+        kems: Array.from({ length: 10 }, (_, i) => ({
+          id: `e${i}`,
+          content: enc.encode("e"),
+          embeddings: randomVector(DIM, rand),
+          metadata: { team: i % 2 ? "red" : "blue" },
+        })),
       });
       const cut = early.successfullyStoredKems.at(-1)!.createdAt!;
       await Bun.sleep(2);
       await client.batchStoreKEMs({
-        kems: Array.from({ length: 10 }, (_, i) => ({ id: `l${i}`, content: enc.encode("l"), embeddings: randomVector(DIM, rand), metadata: { team: i % 2 ? "red" : "blue" } })),
+        kems: Array.from({ length: 10 }, (_, i) => ({
+          id: `l${i}`,
+          content: enc.encode("l"),
+          embeddings: randomVector(DIM, rand),
+          metadata: { team: i % 2 ? "red" : "blue" },
+        })),
       });
       const res = await client.retrieveKEMs({
         query: {
@@ -209,7 +280,13 @@ for (const backend of backends) {
     test("page tokens stay stable while others write: no duplicates, nothing skipped", async () => {
       const { client } = await makeGlm();
       const rand = prng(12);
-      await client.batchStoreKEMs({ kems: Array.from({ length: 40 }, (_, i) => ({ id: `p${i}`, content: enc.encode("p"), embeddings: randomVector(DIM, rand) })) });
+      await client.batchStoreKEMs({
+        kems: Array.from({ length: 40 }, (_, i) => ({
+          id: `p${i}`,
+          content: enc.encode("p"),
+          embeddings: randomVector(DIM, rand),
+        })),
+      });
       const q = randomVector(DIM, rand);
       const before = (await client.retrieveKEMs({ query: { embeddingQuery: q }, pageSize: 100 })).kems.map((k) => k.id);
       const seenVec: string[] = [];
@@ -232,7 +309,9 @@ for (const backend of backends) {
           tDone = tt === "";
         }
         // Another agent writes between pages, including vectors that rank anywhere.
-        await client.storeKEM({ kem: { id: `w${page}`, content: enc.encode("w"), embeddings: randomVector(DIM, rand) } });
+        await client.storeKEM({
+          kem: { id: `w${page}`, content: enc.encode("w"), embeddings: randomVector(DIM, rand) },
+        });
       }
       expect(vDone && tDone).toBe(true);
       expect(new Set(seenVec).size).toBe(seenVec.length);

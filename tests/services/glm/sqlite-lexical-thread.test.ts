@@ -5,11 +5,19 @@ import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
 
 afterAll(removeTempDirs);
 const enc = new TextEncoder();
-const WORDS = "river stone lantern harbor meadow copper violet orchard signal pebble thunder maple quiet ember".split(" ");
+const WORDS = "river stone lantern harbor meadow copper violet orchard signal pebble thunder maple quiet ember".split(
+  " ",
+);
 
 function note(i: number) {
   const text = Array.from({ length: 6 + (i % 5) }, (_, j) => WORDS[(i * 7 + j * 3) % WORDS.length]).join(" ");
-  return { id: `kem-${i}`, contentType: "text/plain", content: enc.encode(text), metadata: { namespace: `ns-${i % 3}`, n: i % 4 }, embedding: null };
+  return {
+    id: `kem-${i}`,
+    contentType: "text/plain",
+    content: enc.encode(text),
+    metadata: { namespace: `ns-${i % 3}`, n: i % 4 },
+    embedding: null,
+  };
 }
 
 describe("lexical search on its own thread", () => {
@@ -29,7 +37,9 @@ describe("lexical search on its own thread", () => {
       expect(a.length).toBeGreaterThan(0);
       expect(a).toEqual(await local.lexicalSearch(q, k, opts));
       const after = { score: a[Math.floor(a.length / 2)]!.score, id: a[Math.floor(a.length / 2)]!.id };
-      expect(await threaded.lexicalSearch(q, k, { ...opts, after })).toEqual(await local.lexicalSearch(q, k, { ...opts, after }));
+      expect(await threaded.lexicalSearch(q, k, { ...opts, after })).toEqual(
+        await local.lexicalSearch(q, k, { ...opts, after }),
+      );
     }
     await local.close();
     await threaded.close();
@@ -49,10 +59,18 @@ describe("lexical search on its own thread", () => {
   test("a worker that cannot start leaves search on the store's connection", async () => {
     const warnings: string[] = [];
     const log = { warn: (_: object, msg: string) => void warnings.push(msg) };
-    const store = createSqliteKemStore({ path: join(tempDir(), "glm.sqlite"), lexicalWorkerUrl: join(tempDir(), "missing-worker.ts"), log });
+    const store = createSqliteKemStore({
+      path: join(tempDir(), "glm.sqlite"),
+      lexicalWorkerUrl: join(tempDir(), "missing-worker.ts"),
+      log,
+    });
     await store.upsertMany([note(1), note(2)]);
     const hits = await store.lexicalSearch(WORDS[7]!, 10);
-    expect(hits.map((h) => h.id).sort()).toEqual(["kem-1", "kem-2"].filter((id) => new TextDecoder().decode(note(Number(id.slice(4))).content).includes(WORDS[7]!)).sort());
+    expect(hits.map((h) => h.id).sort()).toEqual(
+      ["kem-1", "kem-2"]
+        .filter((id) => new TextDecoder().decode(note(Number(id.slice(4))).content).includes(WORDS[7]!))
+        .sort(),
+    );
     expect(hits.length).toBeGreaterThan(0);
     expect(warnings).toEqual(["GLM lexical search thread failed; lexical search runs on the store's connection"]);
     await store.close();

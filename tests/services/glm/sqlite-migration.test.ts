@@ -1,5 +1,5 @@
-import { afterAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
+import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { MigrationProgress } from "../../../services/glm/store/sqlite-schema.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
@@ -31,7 +31,15 @@ function writeV1(path: string, n: number): void {
       const iso = microsToIso(now - (n - i) * 1000);
       const type = i % 10 === 9 ? "application/octet-stream" : "text/plain";
       const metadata = JSON.stringify({ namespace: i % 2 ? "a" : "b", n: i, ok: i % 3 === 0, nested: { x: 1 } });
-      ins.run(`old-${i}`, type, enc.encode(`archived note ${i} about ${i % 4 === 0 ? "lighthouses" : "gardens"}`), metadata, iso, iso, vectorToBlob(new Float32Array([i, 1, 0])));
+      ins.run(
+        `old-${i}`,
+        type,
+        enc.encode(`archived note ${i} about ${i % 4 === 0 ? "lighthouses" : "gardens"}`),
+        metadata,
+        iso,
+        iso,
+        vectorToBlob(new Float32Array([i, 1, 0])),
+      );
       db.query("INSERT INTO kem_changes (kem_id) VALUES (?)").run(`old-${i}`);
     }
     db.query("INSERT INTO idempotency_keys VALUES (?, ?, ?)").run("order-1", "old-1", microsToIso(now));
@@ -54,13 +62,27 @@ describe("SQLite schema migration", () => {
     expect(await store.latestChangeSeq()).toBe(120);
     // Filters come from the backfilled metadata index.
     expect((await store.find({ metadata: { namespace: "a", ok: true } }, 200)).map((k) => k.id).sort()).toEqual(
-      Array.from({ length: 120 }, (_, i) => i).filter((i) => i % 2 === 1 && i % 3 === 0).map((i) => `old-${i}`).sort(),
+      Array.from({ length: 120 }, (_, i) => i)
+        .filter((i) => i % 2 === 1 && i % 3 === 0)
+        .map((i) => `old-${i}`)
+        .sort(),
     );
     // Text KEMs are in the lexical index; the octet-stream ones are not.
     const hits = await store.lexicalSearch("lighthouse", 100);
-    expect(hits.map((h) => h.id).sort()).toEqual(Array.from({ length: 120 }, (_, i) => i).filter((i) => i % 4 === 0 && i % 10 !== 9).map((i) => `old-${i}`).sort());
+    expect(hits.map((h) => h.id).sort()).toEqual(
+      Array.from({ length: 120 }, (_, i) => i)
+        .filter((i) => i % 4 === 0 && i % 10 !== 9)
+        .map((i) => `old-${i}`)
+        .sort(),
+    );
     // The old key now belongs to the namespace of the KEM it named.
-    const write = { id: "fresh", contentType: "text/plain", content: enc.encode("x"), metadata: { namespace: "a" }, embedding: null };
+    const write = {
+      id: "fresh",
+      contentType: "text/plain",
+      content: enc.encode("x"),
+      metadata: { namespace: "a" },
+      embedding: null,
+    };
     expect((await store.upsertMany([write], ["order-1"]))[0]!.id).toBe("old-1");
     expect((await store.upsertMany([{ ...write, metadata: { namespace: "b" } }], ["order-1"]))[0]!.id).toBe("fresh");
     await store.close();

@@ -1,5 +1,5 @@
-import { afterAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
+import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
@@ -27,12 +27,21 @@ describe("SQLite KEM store", () => {
     await store.upsertMany([write("a")]);
     await store.close();
     const db = new Database(path);
-    const cols = db.query<{ name: string }, []>("PRAGMA table_info(kems)").all().map((c) => c.name);
+    const cols = db
+      .query<{ name: string }, []>("PRAGMA table_info(kems)")
+      .all()
+      .map((c) => c.name);
     expect(cols).toEqual(["rid", "id", "content_type", "content", "metadata", "created_at", "updated_at", "embedding"]);
     expect(db.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(2);
-    const tables = db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((t) => t.name);
+    const tables = db
+      .query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'")
+      .all()
+      .map((t) => t.name);
     expect(tables).toEqual(expect.arrayContaining(["kems", "kem_meta", "kem_fts", "kem_changes", "idempotency_keys"]));
-    const idx = db.query<{ name: string }, []>("PRAGMA index_list(kems)").all().map((i) => i.name);
+    const idx = db
+      .query<{ name: string }, []>("PRAGMA index_list(kems)")
+      .all()
+      .map((i) => i.name);
     expect(idx).toContain("idx_kems_created_at");
     expect(idx).toContain("idx_kems_updated_at");
     expect(db.query<{ journal_mode: string }, []>("PRAGMA journal_mode").get()!.journal_mode).toBe("wal");
@@ -43,7 +52,13 @@ describe("SQLite KEM store", () => {
 });
 
 describe("SQLite KEM store: lexical index writes held to the end of the transaction", () => {
-  const text = (id: string, body: string) => ({ id, contentType: "text/plain", content: enc.encode(body), metadata: { tag: id }, embedding: null });
+  const text = (id: string, body: string) => ({
+    id,
+    contentType: "text/plain",
+    content: enc.encode(body),
+    metadata: { tag: id },
+    embedding: null,
+  });
   const ids = (hits: { id: string }[]) => hits.map((h) => h.id).sort();
 
   test("a batch writing one id twice indexes only its last text; a restore re-indexes the rows it puts back", async () => {
@@ -66,7 +81,10 @@ describe("SQLite KEM store: lexical index writes held to the end of the transact
     const store = createSqliteKemStore({ path });
     // Keys make every item also write an idempotency key and a change-log entry between the FTS inserts' rows.
     const items = Array.from({ length: 200 }, (_, i) => text(`k${i}`, `note ${i} about walruses`));
-    await store.upsertMany(items, items.map((_, i) => `key-${i}`));
+    await store.upsertMany(
+      items,
+      items.map((_, i) => `key-${i}`),
+    );
     await store.close();
     const db = new Database(path, { readonly: true });
     // One segment per flush: writing each KEM's FTS row between its other writes left 10 after the

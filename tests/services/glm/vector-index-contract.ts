@@ -26,7 +26,11 @@ const id = (i: number) => `k${String(i).padStart(4, "0")}`;
  * @param name - suite name.
  * @param make - creates an empty index of dimension 32.
  */
-export function vectorIndexContract(name: string, make: (dimension: number) => Promise<VectorIndex>, opts: ContractOptions): void {
+export function vectorIndexContract(
+  name: string,
+  make: (dimension: number) => Promise<VectorIndex>,
+  opts: ContractOptions,
+): void {
   describe(`vector index contract: ${name}`, () => {
     test("top-k matches brute force, best first, with cosine scores", async () => {
       const rand = prng(7);
@@ -37,7 +41,10 @@ export function vectorIndexContract(name: string, make: (dimension: number) => P
       await opts.settle?.(index);
       for (let q = 0; q < 10; q++) {
         const qv = randomVector(DIM, rand);
-        const expected = [...raw].map(([k, v]) => ({ id: k, s: cosine(qv, v) })).sort((a, b) => b.s - a.s).slice(0, 10);
+        const expected = [...raw]
+          .map(([k, v]) => ({ id: k, s: cosine(qv, v) }))
+          .sort((a, b) => b.s - a.s)
+          .slice(0, 10);
         const hits = await index.search(norm(qv), 10);
         if (opts.exact) expect(hits.map((h) => h.id)).toEqual(expected.map((e) => e.id));
         else expect(hits.filter((h) => expected.some((e) => e.id === h.id)).length).toBeGreaterThanOrEqual(9);
@@ -82,7 +89,10 @@ export function vectorIndexContract(name: string, make: (dimension: number) => P
       const rand = prng(5);
       const index = await make(DIM);
       const shared = norm(randomVector(DIM, rand));
-      const entries = Array.from({ length: 60 }, (_, i) => ({ id: id(i), vector: i % 10 === 0 ? shared : norm(randomVector(DIM, rand)) }));
+      const entries = Array.from({ length: 60 }, (_, i) => ({
+        id: id(i),
+        vector: i % 10 === 0 ? shared : norm(randomVector(DIM, rand)),
+      }));
       await index.upsert(entries);
       await opts.settle?.(index);
       const q = shared;
@@ -104,7 +114,9 @@ export function vectorIndexContract(name: string, make: (dimension: number) => P
 
     test("wrong dimensions are rejected; clear empties the index", async () => {
       const index = await make(DIM);
-      await expect(index.upsert([{ id: "a", vector: new Float32Array(DIM + 1) }])).rejects.toThrow(/dimension 33 \(expected 32\)/);
+      await expect(index.upsert([{ id: "a", vector: new Float32Array(DIM + 1) }])).rejects.toThrow(
+        /dimension 33 \(expected 32\)/,
+      );
       await expect(index.search(new Float32Array(3), 1)).rejects.toThrow(/dimension 3 \(expected 32\)/);
       await index.upsert([{ id: "a", vector: norm(randomVector(DIM, prng(1))) }]);
       await index.clear();

@@ -47,7 +47,12 @@ describe("batching embedder", () => {
   test("a full queue refuses new calls at once with a Retry-After; admitted calls still finish", async () => {
     const model = await testEmbedder();
     const batching = createBatchingEmbedder(model, { maxBatch: 2, maxWaitMs: 0, maxQueue: 4 });
-    const calls = Array.from({ length: 6 }, (_, i) => batching.embed([`first ${i}`, `second ${i}`]).then(() => "ok", (e: unknown) => e));
+    const calls = Array.from({ length: 6 }, (_, i) =>
+      batching.embed([`first ${i}`, `second ${i}`]).then(
+        () => "ok",
+        (e: unknown) => e,
+      ),
+    );
     const outcomes = await Promise.all(calls);
     const refused = outcomes.filter((o) => o instanceof QueueFullError) as QueueFullError[];
     expect(refused.length).toBeGreaterThan(0);

@@ -22,7 +22,8 @@ function expectFaithful(source: string, chunks: { text: string; startLine: numbe
   expect(kept).toEqual(lines.filter((l) => l.trim() !== ""));
 }
 
-const method = (name: string) => `  /** ${name} explains itself at some length so the class grows. */\n  ${name}(input: string): string {\n${Array.from({ length: 8 }, (_, i) => `    const step${i} = input.repeat(${i}) + "${name}";`).join("\n")}\n    return input;\n  }`;
+const method = (name: string) =>
+  `  /** ${name} explains itself at some length so the class grows. */\n  ${name}(input: string): string {\n${Array.from({ length: 8 }, (_, i) => `    const step${i} = input.repeat(${i}) + "${name}";`).join("\n")}\n    return input;\n  }`;
 
 const TS = `import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -88,7 +89,10 @@ describe("code chunker", () => {
     expect(detectLanguage("a/b.tsx", "text/plain")?.id).toBe("tsx");
     expect(detectLanguage("", "text/x-python; charset=utf-8")?.id).toBe("python");
     expect(detectLanguage("notes.txt", "text/plain")).toBeUndefined();
-    const json = await chunkDocument(`{\n  "a": 1\n}\n`, { sourcePath: "config/app.json", contentType: "application/json" });
+    const json = await chunkDocument(`{\n  "a": 1\n}\n`, {
+      sourcePath: "config/app.json",
+      contentType: "application/json",
+    });
     expect(json).toMatchObject({ language: "json", syntaxAware: false });
     expect(json.chunks[0]).toMatchObject({ startLine: 1, endLine: 3 });
     const ts = await chunkDocument(TS, { sourcePath: "src/db.ts", contentType: "text/x-typescript" });

@@ -27,8 +27,16 @@ describe("model profiles (query instructions and pooling)", () => {
   });
 
   test("a folder's profile prefixes queries and switches pooling", async () => {
-    const plain = await createTransformersEmbedder({ modelId: "all-MiniLM-L6-v2", modelDir: resolve(MODEL, ".."), allowDownload: false });
-    const profiled = await createTransformersEmbedder({ modelId: "minilm-profiled", modelDir: modelWithProfile({ queryPrefix: "query: ", pooling: "cls" }), allowDownload: false });
+    const plain = await createTransformersEmbedder({
+      modelId: "all-MiniLM-L6-v2",
+      modelDir: resolve(MODEL, ".."),
+      allowDownload: false,
+    });
+    const profiled = await createTransformersEmbedder({
+      modelId: "minilm-profiled",
+      modelDir: modelWithProfile({ queryPrefix: "query: ", pooling: "cls" }),
+      allowDownload: false,
+    });
     expect(profiled.profile).toEqual({ queryPrefix: "query: ", documentPrefix: "", pooling: "cls" });
     const [viaQuery] = await queryEmbedderOf(profiled).embed(["where is the lighthouse"]);
     const [byHand] = await profiled.embed(["query: where is the lighthouse"]);
@@ -46,6 +54,8 @@ describe("model profiles (query instructions and pooling)", () => {
   test("an invalid profile is refused with FailedPrecondition, naming the file", () => {
     const dir = modelWithProfile({ pooling: "max" });
     expect(() => loadModelProfile(join(dir, "minilm-profiled"))).toThrow(PreconditionError);
-    expect(() => loadModelProfile(join(dir, "minilm-profiled"))).toThrow(/dcsm-model\.json is not a valid model profile: pooling/);
+    expect(() => loadModelProfile(join(dir, "minilm-profiled"))).toThrow(
+      /dcsm-model\.json is not a valid model profile: pooling/,
+    );
   });
 });

@@ -2,7 +2,10 @@ import { describe, expect, test } from "bun:test";
 import { chunkText } from "../../../services/kps/chunking/text-chunker.ts";
 
 function linesOf(text: string, start: number, end: number): string {
-  return text.split("\n").slice(start - 1, end).join("\n");
+  return text
+    .split("\n")
+    .slice(start - 1, end)
+    .join("\n");
 }
 
 describe("text chunker", () => {
@@ -44,6 +47,9 @@ describe("text chunker", () => {
     const chunks = chunkText("a\r\nb\r\n\r\nc", { maxChars: 16 });
     expect(chunks.map((c) => [c.startLine, c.endLine])).toEqual([[1, 4]]);
     const split = chunkText(`${"a".repeat(10)}\r\n\r\n${"b".repeat(10)}`, { maxChars: 16 });
-    expect(split.map((c) => [c.text, c.startLine, c.endLine])).toEqual([["a".repeat(10), 1, 1], ["b".repeat(10), 3, 3]]);
+    expect(split.map((c) => [c.text, c.startLine, c.endLine])).toEqual([
+      ["a".repeat(10), 1, 1],
+      ["b".repeat(10), 3, 3],
+    ]);
   });
 });

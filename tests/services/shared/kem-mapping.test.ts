@@ -9,7 +9,15 @@ test("vectorToNumbers copies each float32 value exactly (-0, subnormals, extreme
   expect(out.length).toBe(v.length);
   for (let i = 0; i < v.length; i++) expect(Object.is(out[i], v[i])).toBe(true);
   expect(vectorToNumbers(new Float32Array(0))).toEqual([]);
-  const kem = recordToKem({ id: "k", contentType: "text/plain", content: new Uint8Array([1]), metadata: {}, embedding: v, createdAtUs: 1, updatedAtUs: 2 });
+  const kem = recordToKem({
+    id: "k",
+    contentType: "text/plain",
+    content: new Uint8Array([1]),
+    metadata: {},
+    embedding: v,
+    createdAtUs: 1,
+    updatedAtUs: 2,
+  });
   expect(kem.embeddings).toEqual(Array.from(v));
 });
 

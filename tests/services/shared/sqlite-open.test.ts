@@ -76,8 +76,10 @@ describe("openWalDatabase", () => {
       const dir = tempDir();
       const storeHolder = await holdLock(join(dir, "glm.sqlite"), lock, 300);
       const store = createSqliteKemStore({ path: join(dir, "glm.sqlite") });
-      await store.upsertMany([{ id: "k1", contentType: "text/plain", content: new Uint8Array([1]), metadata: {}, embedding: null }]);
-      expect((await store.count())).toBe(1);
+      await store.upsertMany([
+        { id: "k1", contentType: "text/plain", content: new Uint8Array([1]), metadata: {}, embedding: null },
+      ]);
+      expect(await store.count()).toBe(1);
       await store.close();
       expect(await storeHolder.exited).toBe(0);
 

@@ -26,14 +26,21 @@ for (const kind of ["memory", "redis"] as const) {
         Array.from({ length: 40 }, async (_, agent) => {
           const client = swms[agent % swms.length]!.client;
           for (let round = 0; round < 5; round++) {
-            const r = await client.acquireLock({ resourceId: "hot", agentId: `agent-${agent}`, timeoutMs: 20_000, leaseDurationMs: 10_000 });
+            const r = await client.acquireLock({
+              resourceId: "hot",
+              agentId: `agent-${agent}`,
+              timeoutMs: 20_000,
+              leaseDurationMs: 10_000,
+            });
             expect(r.status).toBe(LockStatus.ACQUIRED);
             inside++;
             maxInside = Math.max(maxInside, inside);
             grants.push(r.fencingToken);
             await Bun.sleep(Math.random() * 2);
             inside--;
-            releases.push((await client.releaseLock({ resourceId: "hot", agentId: `agent-${agent}`, lockId: r.lockId })).status);
+            releases.push(
+              (await client.releaseLock({ resourceId: "hot", agentId: `agent-${agent}`, lockId: r.lockId })).status,
+            );
           }
         }),
       );
@@ -48,14 +55,23 @@ for (const kind of ["memory", "redis"] as const) {
       const swms = await instances(kind, 2);
       const a = await swms[0]!.client.acquireLock({ resourceId: "lease", agentId: "crashy", leaseDurationMs: 200 });
       const waiters = await Promise.all(
-        ["w1", "w2", "w3"].map((agentId, i) => swms[i % swms.length]!.client.acquireLock({ resourceId: "lease", agentId, timeoutMs: 800, leaseDurationMs: 60_000 })),
+        ["w1", "w2", "w3"].map((agentId, i) =>
+          swms[i % swms.length]!.client.acquireLock({
+            resourceId: "lease",
+            agentId,
+            timeoutMs: 800,
+            leaseDurationMs: 60_000,
+          }),
+        ),
       );
       const won = waiters.filter((w) => w.status === LockStatus.ACQUIRED);
       expect(won.length).toBe(1);
       expect(waiters.filter((w) => w.status === LockStatus.TIMEOUT).length).toBe(2);
       expect(won[0]!.fencingToken).toBeGreaterThan(a.fencingToken);
       expect(won[0]!.acquiredAtUnixMs).toBeGreaterThanOrEqual(a.leaseExpiresAtUnixMs);
-      expect((await swms[0]!.client.releaseLock({ resourceId: "lease", agentId: "crashy", lockId: a.lockId })).status).toBe(ReleaseStatus.INVALID_LOCK_ID);
+      expect(
+        (await swms[0]!.client.releaseLock({ resourceId: "lease", agentId: "crashy", lockId: a.lockId })).status,
+      ).toBe(ReleaseStatus.INVALID_LOCK_ID);
     }, 20_000);
 
     test("counters stay exact under 60 concurrent incrementers", async () => {

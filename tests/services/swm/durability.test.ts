@@ -4,16 +4,17 @@
  * delivers every queued KEM to GLM exactly once (GLM's idempotency keys: no row written twice),
  * with GLM over the network and with GLM in the same process (write-behind through its repository).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+
 import { Database } from "bun:sqlite";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { SharedWorkingMemoryService } from "../../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { createTestGlm } from "../../helpers/glm.ts";
 import { freePort, startRedis, type TestRedis } from "../../helpers/redis-server.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
+import { type SwmProcess, startSwmProcess } from "./process.ts";
 import { waitFor } from "./working-set-contract.ts";
-import { startSwmProcess, type SwmProcess } from "./process.ts";
 
 const enc = new TextEncoder();
 let redis: TestRedis;
@@ -28,7 +29,10 @@ afterAll(async () => {
 });
 
 function swmClient(url: string) {
-  return createClient(SharedWorkingMemoryService, createConnectTransport({ baseUrl: url, httpVersion: "1.1", useBinaryFormat: true }));
+  return createClient(
+    SharedWorkingMemoryService,
+    createConnectTransport({ baseUrl: url, httpVersion: "1.1", useBinaryFormat: true }),
+  );
 }
 
 async function publishAll(url: string, ids: string[], concurrency = 32): Promise<void> {
@@ -38,7 +42,11 @@ async function publishAll(url: string, ids: string[], concurrency = 32): Promise
     Array.from({ length: concurrency }, async () => {
       while (next < ids.length) {
         const id = ids[next++]!;
-        const res = await client.publishKEMToSWM({ kemToPublish: { id, content: enc.encode(`durable ${id}`), metadata: { batch: "d" } }, persistToGlmIfNewOrUpdated: true, agentId: "dur" });
+        const res = await client.publishKEMToSWM({
+          kemToPublish: { id, content: enc.encode(`durable ${id}`), metadata: { batch: "d" } },
+          persistToGlmIfNewOrUpdated: true,
+          agentId: "dur",
+        });
         if (!res.queuedForGlmPersistence) throw new Error(`${id} not queued`);
       }
     }),
@@ -49,10 +57,17 @@ async function publishAll(url: string, ids: string[], concurrency = 32): Promise
 function glmState(path: string, ids: string[]) {
   const db = new Database(path, { readonly: true });
   try {
-    const rows = db.query<{ id: string; created_at: string; updated_at: string }, []>("SELECT id, created_at, updated_at FROM kems").all();
+    const rows = db
+      .query<{ id: string; created_at: string; updated_at: string }, []>("SELECT id, created_at, updated_at FROM kems")
+      .all();
     const keys = db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM idempotency_keys").get()!.n;
     const want = new Set(ids);
-    return { stored: rows.filter((r) => want.has(r.id)).length, total: rows.length, keys, rewritten: rows.filter((r) => r.created_at !== r.updated_at).length };
+    return {
+      stored: rows.filter((r) => want.has(r.id)).length,
+      total: rows.length,
+      keys,
+      rewritten: rows.filter((r) => r.created_at !== r.updated_at).length,
+    };
   } finally {
     db.close();
   }
@@ -66,7 +81,9 @@ for (const kind of ["in-process (SQLite queue)", "redis (stream queue)"]) {
       DCSM_SWM_WRITE_BEHIND_DELAY_MS: "20",
       DCSM_SWM_WRITE_BEHIND_BATCH: "25",
       DCSM_SWM_CLAIM_IDLE_MS: "1000",
-      ...(kind.startsWith("redis") ? { REDIS_URL: redis.url, DCSM_SWM_REDIS_PREFIX: prefix, DCSM_SWM_WORKER_NAME: `w-${prefix}` } : {}),
+      ...(kind.startsWith("redis")
+        ? { REDIS_URL: redis.url, DCSM_SWM_REDIS_PREFIX: prefix, DCSM_SWM_WORKER_NAME: `w-${prefix}` }
+        : {}),
     });
 
     test("kill -9 with KEMs queued while GLM is down; a restarted process delivers each exactly once", async () => {
@@ -97,7 +114,7 @@ for (const kind of ["in-process (SQLite queue)", "redis (stream queue)"]) {
       const [cached] = (await swmClient(s2.url).querySWM({ query: { ids: ["down-7"] } })).kems;
       if (kind.startsWith("redis")) {
         // The shared cache survived the process and now holds GLM's version (refresh after write-behind).
-        const [inGlm] = (await glm.store.getMany(["down-7"]));
+        const [inGlm] = await glm.store.getMany(["down-7"]);
         expect(Number(cached!.updatedAt!.seconds) * 1e6 + cached!.updatedAt!.nanos / 1000).toBe(inGlm!.updatedAtUs);
       } else {
         expect(cached).toBeUndefined(); // the in-process cache dies with its process; only the queue is durable
@@ -136,7 +153,12 @@ for (const kind of ["in-process (SQLite queue)", "redis (stream queue)"]) {
 describe("write-behind durability: GLM in the same process (SQLite queue into the repository)", () => {
   test("kill -9 while publishing and storing; after restart every acknowledged KEM is in GLM once", async () => {
     const dataDir = tempDir();
-    const env = { DCSM_DATA_DIR: dataDir, DCSM_SWM_WRITE_BEHIND_DELAY_MS: "20", DCSM_SWM_WRITE_BEHIND_BATCH: "25", DCSM_SWM_CLAIM_IDLE_MS: "1000" };
+    const env = {
+      DCSM_DATA_DIR: dataDir,
+      DCSM_SWM_WRITE_BEHIND_DELAY_MS: "20",
+      DCSM_SWM_WRITE_BEHIND_BATCH: "25",
+      DCSM_SWM_CLAIM_IDLE_MS: "1000",
+    };
     const glmPath = `${dataDir}/glm.sqlite`;
     const s1 = await startSwmProcess(env);
     procs.push(s1);
@@ -149,7 +171,11 @@ describe("write-behind durability: GLM in the same process (SQLite queue into th
       Array.from({ length: 32 }, async () => {
         while (next < ids.length) {
           const id = ids[next++]!;
-          const res = await client.publishKEMToSWM({ kemToPublish: { id, content: enc.encode(`durable ${id}`), metadata: { batch: "s" } }, persistToGlmIfNewOrUpdated: true, agentId: "dur" });
+          const res = await client.publishKEMToSWM({
+            kemToPublish: { id, content: enc.encode(`durable ${id}`), metadata: { batch: "s" } },
+            persistToGlmIfNewOrUpdated: true,
+            agentId: "dur",
+          });
           if (res.queuedForGlmPersistence) acked.push(id);
         }
       }),
@@ -161,7 +187,11 @@ describe("write-behind durability: GLM in the same process (SQLite queue into th
     expect(acked.length).toBeLessThan(ids.length); // killed mid-publish
     const s2 = await startSwmProcess(env);
     procs.push(s2);
-    await waitFor(async () => glmState(glmPath, acked).stored === acked.length && (await s2.stats()).depth === 0, 20_000, "every acknowledged KEM in GLM, queue empty");
+    await waitFor(
+      async () => glmState(glmPath, acked).stored === acked.length && (await s2.stats()).depth === 0,
+      20_000,
+      "every acknowledged KEM in GLM, queue empty",
+    );
     await Bun.sleep(300); // anything resent late would show up as a rewrite
     const st = glmState(glmPath, acked);
     // Calls cut by the kill may have been queued without their answer arriving: at most 32 more rows.

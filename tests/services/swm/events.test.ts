@@ -2,19 +2,23 @@
  * Events across SWM instances and processes on one Redis, slow consumers, and a Redis restart.
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { EventType, SubscribeToSWMEventsRequestSchema, SharedWorkingMemoryService, type SWMMemoryEvent } from "../../../sdk/gen/dcsm/v1/swm_service_pb.ts";
-import { create } from "@bufbuild/protobuf";
-import { createMemorySwmBackend } from "../../../services/swm/backends.ts";
+import {
+  EventType,
+  SharedWorkingMemoryService,
+  SubscribeToSWMEventsRequestSchema,
+  type SWMMemoryEvent,
+} from "../../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { toConnectError } from "../../../services/shared/errors.ts";
+import { createMemorySwmBackend, createRedisSwmBackend } from "../../../services/swm/backends.ts";
 import { streamEvents } from "../../../services/swm/events/subscription.ts";
 import { DEFAULT_SWM_LIMITS } from "../../../services/swm/limits.ts";
-import { createRedisSwmBackend } from "../../../services/swm/backends.ts";
 import { freePort, startRedis } from "../../helpers/redis-server.ts";
 import { tempDir } from "../../helpers/temp-dir.ts";
 import { swmPerFile } from "./helpers.ts";
-import { startSwmProcess, type SwmProcess } from "./process.ts";
+import { type SwmProcess, startSwmProcess } from "./process.ts";
 import { kem, waitFor } from "./working-set-contract.ts";
 
 const enc = new TextEncoder();
@@ -48,10 +52,18 @@ describe("SWM events across instances", () => {
     const mk = () => swm.make("redis", { prefix, indexedKeys: ["team"] });
     const [a, b] = [await mk(), await mk()];
     const onA = listen((signal) => a.client.subscribeToSWMEvents({ agentId: "la" }, { signal }));
-    const onB = listen((signal) => b.client.subscribeToSWMEvents({ agentId: "lb", topics: [{ filterCriteria: "metadata.team=blue" }] }, { signal }));
+    const onB = listen((signal) =>
+      b.client.subscribeToSWMEvents({ agentId: "lb", topics: [{ filterCriteria: "metadata.team=blue" }] }, { signal }),
+    );
     await waitFor(() => onA.subscribed() && onB.subscribed(), 3000, "both streams subscribed");
-    await a.client.publishKEMToSWM({ kemToPublish: { id: "shared1", content: enc.encode("hi"), metadata: { team: "blue" } }, agentId: "writer-a" });
-    await b.client.publishKEMToSWM({ kemToPublish: { id: "shared2", content: enc.encode("hi"), metadata: { team: "red" } }, agentId: "writer-b" });
+    await a.client.publishKEMToSWM({
+      kemToPublish: { id: "shared1", content: enc.encode("hi"), metadata: { team: "blue" } },
+      agentId: "writer-a",
+    });
+    await b.client.publishKEMToSWM({
+      kemToPublish: { id: "shared2", content: enc.encode("hi"), metadata: { team: "red" } },
+      agentId: "writer-b",
+    });
     await waitFor(() => onA.got.length === 2 && onB.got.length === 1, 3000, "events on both");
     expect(onB.got[0]!.kemPayload!.id).toBe("shared1");
     expect(onB.got[0]!.sourceAgentId).toBe("writer-a");
@@ -64,22 +76,42 @@ describe("SWM events across instances", () => {
     await ttl.workingSet.put([kem("shortlived", { team: "blue" })], { agentId: "" });
     await waitFor(() => onA.got.some((e) => e.eventType === EventType.KEM_EVICTED), 5000, "KEM_EVICTED");
     await Bun.sleep(300);
-    expect(onA.got.filter((e) => e.eventType === EventType.KEM_EVICTED).map((e) => e.kemPayload!.id)).toEqual(["shortlived"]);
-    expect(onB.got.filter((e) => e.eventType === EventType.KEM_EVICTED).map((e) => e.kemPayload!.id)).toEqual(["shortlived"]);
+    expect(onA.got.filter((e) => e.eventType === EventType.KEM_EVICTED).map((e) => e.kemPayload!.id)).toEqual([
+      "shortlived",
+    ]);
+    expect(onB.got.filter((e) => e.eventType === EventType.KEM_EVICTED).map((e) => e.kemPayload!.id)).toEqual([
+      "shortlived",
+    ]);
     await ttl.close();
     await onA.stop();
     await onB.stop();
   });
 
   test("two real SWM server processes on one Redis share events, KEMs and counters over HTTP", async () => {
-    const env = { REDIS_URL: swm.redisUrl, DCSM_SWM_REDIS_PREFIX: `proc${Date.now()}:`, DCSM_DATA_DIR: tempDir(), DCSM_GLM_URL: `http://127.0.0.1:${await freePort()}`, DCSM_SWM_HEARTBEAT_MS: "300" };
+    const env = {
+      REDIS_URL: swm.redisUrl,
+      DCSM_SWM_REDIS_PREFIX: `proc${Date.now()}:`,
+      DCSM_DATA_DIR: tempDir(),
+      DCSM_GLM_URL: `http://127.0.0.1:${await freePort()}`,
+      DCSM_SWM_HEARTBEAT_MS: "300",
+    };
     const [pa, pb] = await Promise.all([startSwmProcess(env), startSwmProcess(env)]);
     procs.push(pa, pb);
-    const client = (url: string) => createClient(SharedWorkingMemoryService, createConnectTransport({ baseUrl: url, httpVersion: "1.1" }));
+    const client = (url: string) =>
+      createClient(SharedWorkingMemoryService, createConnectTransport({ baseUrl: url, httpVersion: "1.1" }));
     const [ca, cb] = [client(pa.url), client(pb.url)];
-    const onB = listen((signal) => cb.subscribeToSWMEvents({ topics: [{ filterCriteria: "kem_id=from-a" }] }, { signal }));
-    await waitFor(() => onB.got.some((e) => e.eventType === EventType.HEARTBEAT), 3000, "a heartbeat on the idle stream");
-    await ca.publishKEMToSWM({ kemToPublish: { id: "from-a", content: enc.encode("cross-process") }, agentId: "proc-a" });
+    const onB = listen((signal) =>
+      cb.subscribeToSWMEvents({ topics: [{ filterCriteria: "kem_id=from-a" }] }, { signal }),
+    );
+    await waitFor(
+      () => onB.got.some((e) => e.eventType === EventType.HEARTBEAT),
+      3000,
+      "a heartbeat on the idle stream",
+    );
+    await ca.publishKEMToSWM({
+      kemToPublish: { id: "from-a", content: enc.encode("cross-process") },
+      agentId: "proc-a",
+    });
     await waitFor(() => onB.got.some((e) => e.eventType === EventType.KEM_PUBLISHED), 3000, "event on B");
     expect(onB.got.some((e) => e.eventType === EventType.HEARTBEAT)).toBe(true);
     const ev = onB.got.find((e) => e.eventType === EventType.KEM_PUBLISHED)!;
@@ -94,9 +126,21 @@ describe("SWM events across instances", () => {
   test("a consumer that falls behind its buffer is dropped with ResourceExhausted; other subscribers get everything", async () => {
     const backend = createMemorySwmBackend();
     const limits = { ...DEFAULT_SWM_LIMITS, subscriberBuffer: 5 };
-    const slow = streamEvents(backend.events, backend.events.epoch, create(SubscribeToSWMEventsRequestSchema, {}), limits, new AbortController().signal);
+    const slow = streamEvents(
+      backend.events,
+      backend.events.epoch,
+      create(SubscribeToSWMEventsRequestSchema, {}),
+      limits,
+      new AbortController().signal,
+    );
     const fast: SWMMemoryEvent[] = [];
-    const fastGen = streamEvents(backend.events, backend.events.epoch, create(SubscribeToSWMEventsRequestSchema, {}), { ...limits, subscriberBuffer: 50 }, new AbortController().signal);
+    const fastGen = streamEvents(
+      backend.events,
+      backend.events.epoch,
+      create(SubscribeToSWMEventsRequestSchema, {}),
+      { ...limits, subscriberBuffer: 50 },
+      new AbortController().signal,
+    );
     // Each stream starts with its "subscribed" heartbeat, sent once it is registered.
     expect((await slow.next()).value!.details).toBe("subscribed");
     expect((await fastGen.next()).value!.details).toBe("subscribed");
@@ -133,15 +177,19 @@ describe("SWM events across instances", () => {
       await own.restart();
       await waitFor(() => sub.got.some((e) => e.eventType === EventType.RELOAD_REQUIRED), 8000, "RELOAD_REQUIRED");
       let published = false;
-      await waitFor(async () => {
-        try {
-          await s.client.publishKEMToSWM({ kemToPublish: { id: "after", content: enc.encode("y") } });
-          return (published = true);
-        } catch (err) {
-          expect(ConnectError.from(err).code).toBe(Code.Unavailable);
-          return false;
-        }
-      }, 8000, "publish after restart");
+      await waitFor(
+        async () => {
+          try {
+            await s.client.publishKEMToSWM({ kemToPublish: { id: "after", content: enc.encode("y") } });
+            return (published = true);
+          } catch (err) {
+            expect(ConnectError.from(err).code).toBe(Code.Unavailable);
+            return false;
+          }
+        },
+        8000,
+        "publish after restart",
+      );
       expect(published).toBe(true);
       await waitFor(() => sub.got.some((e) => e.kemPayload?.id === "after"), 3000, "event after restart");
       expect((await s.client.querySWM({})).kems.map((k) => k.id)).toEqual(["after"]);

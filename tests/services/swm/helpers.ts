@@ -1,6 +1,6 @@
 /** Builds SWM services for tests on either backend, with a real GLM when asked. */
 import { afterAll } from "bun:test";
-import { createClient, createRouterTransport, type Client, type Transport } from "@connectrpc/connect";
+import { type Client, createClient, createRouterTransport, type Transport } from "@connectrpc/connect";
 import { SharedWorkingMemoryService } from "../../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { createMemorySwmBackend, createRedisSwmBackend, type SwmBackend } from "../../../services/swm/backends.ts";
 import type { SwmLimits } from "../../../services/swm/limits.ts";
@@ -27,15 +27,33 @@ let prefixes = 0;
  */
 export async function makeSwm(
   kind: Kind,
-  o: { redisUrl?: string; glm?: Transport; swmLimits?: Partial<SwmLimits>; indexedKeys?: string[]; queuePath?: string; prefix?: string; eventHistory?: number; queueConsumer?: string } = {},
+  o: {
+    redisUrl?: string;
+    glm?: Transport;
+    swmLimits?: Partial<SwmLimits>;
+    indexedKeys?: string[];
+    queuePath?: string;
+    prefix?: string;
+    eventHistory?: number;
+    queueConsumer?: string;
+  } = {},
 ): Promise<TestSwm> {
   const indexedKeys = o.indexedKeys ?? ["topic"];
   const backend =
     kind === "memory"
       ? createMemorySwmBackend({ indexedKeys, queuePath: o.queuePath, eventHistory: o.eventHistory })
-      : await createRedisSwmBackend({ url: o.redisUrl!, prefix: o.prefix ?? `svc${++prefixes}-${process.pid}:`, indexedKeys, eventHistory: o.eventHistory, queueConsumer: o.queueConsumer });
+      : await createRedisSwmBackend({
+          url: o.redisUrl!,
+          prefix: o.prefix ?? `svc${++prefixes}-${process.pid}:`,
+          indexedKeys,
+          eventHistory: o.eventHistory,
+          queueConsumer: o.queueConsumer,
+        });
   const impl = createSwmService({ ...backend, glm: o.glm, limits: testLimits(), swmLimits: o.swmLimits });
-  const client = createClient(SharedWorkingMemoryService, createRouterTransport(({ service }) => service(SharedWorkingMemoryService, impl)));
+  const client = createClient(
+    SharedWorkingMemoryService,
+    createRouterTransport(({ service }) => service(SharedWorkingMemoryService, impl)),
+  );
   return { client, backend, close: () => backend.close() };
 }
 

@@ -1,7 +1,7 @@
 /** In-process working set specifics: LRU eviction with events and clean indexes, byte bound. */
 import { describe, expect, test } from "bun:test";
-import { createMemoryEventLog } from "../../../services/swm/events/memory-event-log.ts";
 import { LimitExceededError } from "../../../services/shared/errors.ts";
+import { createMemoryEventLog } from "../../../services/swm/events/memory-event-log.ts";
 import type { SwmEvent } from "../../../services/swm/ports.ts";
 import { createMemoryWorkingSet } from "../../../services/swm/working-set/memory.ts";
 import { kem } from "./working-set-contract.ts";
@@ -36,6 +36,8 @@ describe("in-process working set", () => {
     expect(st.kems).toBeLessThanOrEqual(6);
     expect(st.evictions).toBe(20 - st.kems);
     expect(ws.cache.calculatedSize).toBeLessThanOrEqual(20_000);
-    await expect(ws.put([{ ...kem("huge"), content: new Uint8Array(30_000) }], { agentId: "" })).rejects.toBeInstanceOf(LimitExceededError);
+    await expect(ws.put([{ ...kem("huge"), content: new Uint8Array(30_000) }], { agentId: "" })).rejects.toBeInstanceOf(
+      LimitExceededError,
+    );
   });
 });

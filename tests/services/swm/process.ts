@@ -1,6 +1,7 @@
 /** Spawns the SWM fixture server as a real process (for kill -9 and multi-process tests). */
-import { spawn, type Subprocess } from "bun";
+
 import { join } from "node:path";
+import { type Subprocess, spawn } from "bun";
 
 /** A running SWM server process. */
 export interface SwmProcess {

@@ -15,16 +15,16 @@
  *   without reopening: it gets RELOAD_REQUIRED, drops what SWM lost, and ends equal to SWM.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { EventType, SharedWorkingMemoryService } from "../../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { createAgentSDK, kemText } from "../../../sdk/index.ts";
 import { connectRedis, type RedisConnection } from "../../../services/swm/redis/connection.ts";
 import { startRedis, type TestRedis } from "../../helpers/redis-server.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
-import { startSwmProcess, type SwmProcess } from "./process.ts";
 import { waitFor } from "../../helpers/wait-for.ts";
+import { type SwmProcess, startSwmProcess } from "./process.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -61,7 +61,8 @@ function record(t: Tally, ms: number, err?: unknown): void {
   if (err === undefined) return void t.ok++;
   const ce = ConnectError.from(err);
   const code = Code[ce.code] ?? "?";
-  if (ce.code !== Code.Unavailable && t.codes.get(code) === undefined) console.log(`unexpected ${code}: ${ce.rawMessage}`);
+  if (ce.code !== Code.Unavailable && t.codes.get(code) === undefined)
+    console.log(`unexpected ${code}: ${ce.rawMessage}`);
   t.codes.set(code, (t.codes.get(code) ?? 0) + 1);
 }
 
@@ -70,12 +71,23 @@ async function redisState(r: RedisConnection) {
   const keys: string[] = [];
   let cursor = "0";
   do {
-    const [next, batch] = await r.cmd<[string, string[]]>(["SCAN", cursor, "MATCH", `${PREFIX}swm_kem:*`, "COUNT", "1000"]);
+    const [next, batch] = await r.cmd<[string, string[]]>([
+      "SCAN",
+      cursor,
+      "MATCH",
+      `${PREFIX}swm_kem:*`,
+      "COUNT",
+      "1000",
+    ]);
     cursor = next;
     keys.push(...batch);
   } while (cursor !== "0");
   const cached = new Map<string, string>();
-  for (const k of keys) cached.set(k.slice(`${PREFIX}swm_kem:`.length), JSON.parse((await r.cmd<string>(["HGET", k, "metadata"])) ?? "{}").topic);
+  for (const k of keys)
+    cached.set(
+      k.slice(`${PREFIX}swm_kem:`.length),
+      JSON.parse((await r.cmd<string>(["HGET", k, "metadata"])) ?? "{}").topic,
+    );
   const updated = await r.cmd<string[]>(["ZRANGE", `${PREFIX}swm_idx:date:updated_at`, "0", "-1"]);
   const created = await r.cmd<string[]>(["ZRANGE", `${PREFIX}swm_idx:date:created_at`, "0", "-1"]);
   const byTopic = new Map<string, string[]>();
@@ -84,10 +96,17 @@ async function redisState(r: RedisConnection) {
 }
 
 test("Redis killed and restarted empty under load: Unavailable during the outage, reconnect, consistent indexes, coherent subscriber", async () => {
-  const client = createClient(SharedWorkingMemoryService, createConnectTransport({ baseUrl: swm.url, httpVersion: "1.1", useBinaryFormat: true }));
+  const client = createClient(
+    SharedWorkingMemoryService,
+    createConnectTransport({ baseUrl: swm.url, httpVersion: "1.1", useBinaryFormat: true }),
+  );
   const sdk = createAgentSDK({ baseUrl: swm.url, agentId: "watcher", lpa: { maxEntries: 10_000 } });
   const special: string[] = [];
-  const sub = sdk.handleSwmEvents({}, (ev) => void (ev.eventType === EventType.RELOAD_REQUIRED && special.push(`reload at ${Date.now()}: ${ev.details}`)), { reconnectInitialDelayMs: 50, reconnectMaxDelayMs: 200 });
+  const sub = sdk.handleSwmEvents(
+    {},
+    (ev) => void (ev.eventType === EventType.RELOAD_REQUIRED && special.push(`reload at ${Date.now()}: ${ev.details}`)),
+    { reconnectInitialDelayMs: 50, reconnectMaxDelayMs: 200 },
+  );
   await sub.ready;
   const connectionsBefore = sub.connections;
 
@@ -108,7 +127,17 @@ test("Redis killed and restarted empty under load: Unavailable during the outage
       attempted.set(id, content);
       const t0 = performance.now();
       try {
-        await client.publishKEMToSWM({ kemToPublish: { id, content: enc.encode(content), metadata: { topic: TOPICS[i % TOPICS.length]!, writer: w } }, agentId: `writer-${w}` }, { timeoutMs: 10_000 });
+        await client.publishKEMToSWM(
+          {
+            kemToPublish: {
+              id,
+              content: enc.encode(content),
+              metadata: { topic: TOPICS[i % TOPICS.length]!, writer: w },
+            },
+            agentId: `writer-${w}`,
+          },
+          { timeoutMs: 10_000 },
+        );
         record(writes, performance.now() - t0);
         acked.set(id, { content, atMs: Date.now() });
       } catch (err) {
@@ -122,8 +151,19 @@ test("Redis killed and restarted empty under load: Unavailable during the outage
     for (let i = 0; running; i++) {
       const t0 = performance.now();
       try {
-        if (r === 0) await client.querySWM({ query: { metadataFilters: { topic: { kind: { case: "stringValue", value: TOPICS[i % 3]! } } } }, pageSize: 50 }, { timeoutMs: 10_000 });
-        else await client.querySWM({ query: { updatedAtStart: timestampFromMs(Date.now() - 500) }, pageSize: 50 }, { timeoutMs: 10_000 });
+        if (r === 0)
+          await client.querySWM(
+            {
+              query: { metadataFilters: { topic: { kind: { case: "stringValue", value: TOPICS[i % 3]! } } } },
+              pageSize: 50,
+            },
+            { timeoutMs: 10_000 },
+          );
+        else
+          await client.querySWM(
+            { query: { updatedAtStart: timestampFromMs(Date.now() - 500) }, pageSize: 50 },
+            { timeoutMs: 10_000 },
+          );
         record(reads, performance.now() - t0);
       } catch (err) {
         record(reads, performance.now() - t0, err);
@@ -136,8 +176,13 @@ test("Redis killed and restarted empty under load: Unavailable during the outage
   await Bun.sleep(1000);
   // KEMs written only before the restart: lost with Redis, so the subscriber must drop them.
   const lostIds = Array.from({ length: 20 }, (_, i) => `lost-${i}`);
-  for (const id of lostIds) await client.publishKEMToSWM({ kemToPublish: { id, content: enc.encode(id), metadata: { topic: "red" } } });
-  await waitFor(() => lostIds.every((id) => sdk.lpa.has(id)), { timeoutMs: 5000, intervalMs: 25, what: "the pre-restart KEMs in the subscriber's LPA" });
+  for (const id of lostIds)
+    await client.publishKEMToSWM({ kemToPublish: { id, content: enc.encode(id), metadata: { topic: "red" } } });
+  await waitFor(() => lostIds.every((id) => sdk.lpa.has(id)), {
+    timeoutMs: 5000,
+    intervalMs: 25,
+    what: "the pre-restart KEMs in the subscriber's LPA",
+  });
   const writesBefore = writes.ok;
   phase = "down";
   const tDown = performance.now();
@@ -179,7 +224,10 @@ test("Redis killed and restarted empty under load: Unavailable during the outage
     for (const id of expectIds) expect(s.cached.has(id)).toBe(true);
     expect(new Set(s.updated)).toEqual(new Set(s.cached.keys()));
     expect(new Set(s.created)).toEqual(new Set(s.cached.keys()));
-    for (const t of TOPICS) expect(new Set(s.byTopic.get(t))).toEqual(new Set([...s.cached].filter(([, topic]) => topic === t).map(([id]) => id)));
+    for (const t of TOPICS)
+      expect(new Set(s.byTopic.get(t))).toEqual(
+        new Set([...s.cached].filter(([, topic]) => topic === t).map(([id]) => id)),
+      );
 
     // QuerySWM agrees with Redis: unfiltered, by indexed metadata, by date range.
     const all = await client.querySWM({ pageSize: 1000 });
@@ -190,15 +238,37 @@ test("Redis killed and restarted empty under load: Unavailable during the outage
       expect(text === acked.get(k.id)?.content || text === attempted.get(k.id)).toBe(true);
     }
     for (const t of TOPICS) {
-      const q = await client.querySWM({ query: { metadataFilters: { topic: { kind: { case: "stringValue", value: t } } } }, pageSize: 1000 });
-      expect(q.kems.map((k) => k.id).sort()).toEqual([...s.cached].filter(([, topic]) => topic === t).map(([id]) => id).sort());
+      const q = await client.querySWM({
+        query: { metadataFilters: { topic: { kind: { case: "stringValue", value: t } } } },
+        pageSize: 1000,
+      });
+      expect(q.kems.map((k) => k.id).sort()).toEqual(
+        [...s.cached]
+          .filter(([, topic]) => topic === t)
+          .map(([id]) => id)
+          .sort(),
+      );
     }
-    const recent = await client.querySWM({ query: { updatedAtStart: timestampFromMs(restartAt - 60_000) }, pageSize: 1000 });
+    const recent = await client.querySWM({
+      query: { updatedAtStart: timestampFromMs(restartAt - 60_000) },
+      pageSize: 1000,
+    });
     expect(recent.kems.length).toBe(s.cached.size);
 
     // 3. The subscriber opened before the restart followed it: reload, then the new log.
-    await waitFor(() => sdk.lpa.has("final-marker"), { timeoutMs: 5000, intervalMs: 25, what: "the marker in the subscriber's LPA" });
-    if (sub.reloads === 0) console.log("no reload", { special, connections: sub.connections, restartAt, lpa: sdk.lpa.ids().length, cached: s.cached.size });
+    await waitFor(() => sdk.lpa.has("final-marker"), {
+      timeoutMs: 5000,
+      intervalMs: 25,
+      what: "the marker in the subscriber's LPA",
+    });
+    if (sub.reloads === 0)
+      console.log("no reload", {
+        special,
+        connections: sub.connections,
+        restartAt,
+        lpa: sdk.lpa.ids().length,
+        cached: s.cached.size,
+      });
     expect(sub.reloads).toBeGreaterThanOrEqual(1);
     const lpaIds = new Set(sdk.lpa.ids());
     for (const id of lostIds) expect(s.cached.has(id)).toBe(false);

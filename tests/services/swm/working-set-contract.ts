@@ -3,8 +3,8 @@
  * assertions run against the in-process and the Redis backend.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import type { EventLog, SwmEvent, WorkingSet } from "../../../services/swm/ports.ts";
 import type { KemWrite } from "../../../services/shared/kem-record.ts";
+import type { EventLog, SwmEvent, WorkingSet } from "../../../services/swm/ports.ts";
 import { waitFor as waitUntil } from "../../helpers/wait-for.ts";
 
 /** What a backend factory returns for one test. */
@@ -23,8 +23,18 @@ export interface ContractOptions {
 const enc = new TextEncoder();
 
 /** A KEM write for tests. */
-export function kem(id: string, metadata: Record<string, string | number | boolean> = {}, embedding: number[] | null = null): KemWrite {
-  return { id, contentType: "text/plain", content: enc.encode(`content of ${id}`), metadata, embedding: embedding ? Float32Array.from(embedding) : null };
+export function kem(
+  id: string,
+  metadata: Record<string, string | number | boolean> = {},
+  embedding: number[] | null = null,
+): KemWrite {
+  return {
+    id,
+    contentType: "text/plain",
+    content: enc.encode(`content of ${id}`),
+    metadata,
+    embedding: embedding ? Float32Array.from(embedding) : null,
+  };
 }
 
 /** Polls `cond` every 5 ms until true (or fails after `ms`): the shared `waitFor` with positional arguments. */
@@ -36,7 +46,11 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 3000,
 export async function collect(events: EventLog, after?: number) {
   const got: SwmEvent[] = [];
   let resets = 0;
-  const sub = await events.subscribe(after, (e) => got.push(e), () => resets++);
+  const sub = await events.subscribe(
+    after,
+    (e) => got.push(e),
+    () => resets++,
+  );
   return { got, sub, resets: () => resets };
 }
 
@@ -80,20 +94,36 @@ export function workingSetContract(name: string, make: (o: ContractOptions) => P
     test("query: ids, indexed metadata (intersection), other metadata, dates; newest first; keyset pages", async () => {
       const { workingSet: ws } = await fresh();
       for (let i = 0; i < 12; i++) {
-        await ws.put([kem(`q${String(i).padStart(2, "0")}`, { topic: i % 2 ? "odd" : "even", source: i % 3 === 0 ? "three" : "other", n: i, flag: i > 5 })], { agentId: "" });
+        await ws.put(
+          [
+            kem(`q${String(i).padStart(2, "0")}`, {
+              topic: i % 2 ? "odd" : "even",
+              source: i % 3 === 0 ? "three" : "other",
+              n: i,
+              flag: i > 5,
+            }),
+          ],
+          { agentId: "" },
+        );
       }
       const all = await ws.query({ filter: {}, limit: 100 });
       expect(all.map((r) => r.id)).toEqual(Array.from({ length: 12 }, (_, i) => `q${String(11 - i).padStart(2, "0")}`));
       const idx = await ws.query({ filter: { metadata: { topic: "even", source: "three" } }, limit: 100 });
       expect(idx.map((r) => r.id)).toEqual(["q06", "q00"]);
-      const mixed = await ws.query({ filter: { ids: ["q00", "q03", "q06", "q09", "nope"], metadata: { topic: "odd", flag: true } }, limit: 100 });
+      const mixed = await ws.query({
+        filter: { ids: ["q00", "q03", "q06", "q09", "nope"], metadata: { topic: "odd", flag: true } },
+        limit: 100,
+      });
       expect(mixed.map((r) => r.id)).toEqual(["q09"]);
       const numeric = await ws.query({ filter: { metadata: { n: 4 } }, limit: 100 });
       expect(numeric.map((r) => r.id)).toEqual(["q04"]);
       const cut = all[4]!.updatedAtUs;
       const recent = await ws.query({ filter: { updatedFromUs: cut }, limit: 100 });
       expect(recent.map((r) => r.id)).toEqual(all.slice(0, 5).map((r) => r.id));
-      const older = await ws.query({ filter: { createdToUs: all[8]!.createdAtUs, metadata: { topic: "odd" } }, limit: 100 });
+      const older = await ws.query({
+        filter: { createdToUs: all[8]!.createdAtUs, metadata: { topic: "odd" } },
+        limit: 100,
+      });
       expect(older.map((r) => r.id)).toEqual(["q03", "q01"]);
       const seen: string[] = [];
       let after: { updatedAtUs: number; id: string } | undefined;
@@ -123,7 +153,10 @@ export function workingSetContract(name: string, make: (o: ContractOptions) => P
       expect(await ws.query({ filter: { metadata: { topic: "x" } }, limit: 10 })).toEqual([]);
       expect(await ws.query({ filter: {}, limit: 10 })).toEqual([]);
       await waitFor(() => c.got.length === 2, 3000, "2 events");
-      expect(c.got.map((e) => [e.kind, e.kemId, e.agentId])).toEqual([["published", "d1", "a1"], ["deleted", "d1", "a2"]]);
+      expect(c.got.map((e) => [e.kind, e.kemId, e.agentId])).toEqual([
+        ["published", "d1", "a1"],
+        ["deleted", "d1", "a2"],
+      ]);
       expect(c.got[1]!.metadata).toEqual({ topic: "x" });
       expect(c.got[1]!.sequence).toBe(c.got[0]!.sequence + 1);
       c.sub.close();
@@ -138,12 +171,17 @@ export function workingSetContract(name: string, make: (o: ContractOptions) => P
       const [r] = await ws.get(["r1"]);
       expect([r!.createdAtUs, r!.updatedAtUs]).toEqual([1_700_000_000_000_001, 1_700_000_000_000_002]);
       expect(await ws.refresh({ ...glmVersion, id: "absent" }, 5, { agentId: "" })).toBe(false);
-      await ws.put([{ ...kem("l1"), createdAtUs: 1_600_000_000_000_000, updatedAtUs: 1_600_000_000_000_123 }], { agentId: "", keepTimestamps: true });
+      await ws.put([{ ...kem("l1"), createdAtUs: 1_600_000_000_000_000, updatedAtUs: 1_600_000_000_000_123 }], {
+        agentId: "",
+        keepTimestamps: true,
+      });
       const [l] = await ws.get(["l1"]);
       expect([l!.createdAtUs, l!.updatedAtUs]).toEqual([1_600_000_000_000_000, 1_600_000_000_000_123]);
       const [n1] = await ws.put([kem("n1")], { agentId: "" });
       expect((await ws.query({ filter: {}, limit: 10 })).map((x) => x.id)).toEqual(["n1", "r1", "l1"]); // by the kept times
-      expect((await ws.query({ filter: { updatedToUs: n1!.record.updatedAtUs - 1 }, limit: 10 })).map((x) => x.id)).toEqual(["r1", "l1"]);
+      expect(
+        (await ws.query({ filter: { updatedToUs: n1!.record.updatedAtUs - 1 }, limit: 10 })).map((x) => x.id),
+      ).toEqual(["r1", "l1"]);
     });
 
     test("events: published/updated carry the KEM; resume replays exactly what was missed; old resume points need a reload", async () => {

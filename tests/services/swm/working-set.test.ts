@@ -12,5 +12,14 @@ afterAll(async () => {
   await redis.stop();
 });
 
-workingSetContract("in-process (IndexedLRUCache)", async (o) => createMemorySwmBackend({ indexedKeys: o.indexedKeys, eventHistory: o.eventHistory }));
-workingSetContract("redis", async (o) => createRedisSwmBackend({ url: redis.url, prefix: `t${++n}:`, indexedKeys: o.indexedKeys, eventHistory: o.eventHistory }));
+workingSetContract("in-process (IndexedLRUCache)", async (o) =>
+  createMemorySwmBackend({ indexedKeys: o.indexedKeys, eventHistory: o.eventHistory }),
+);
+workingSetContract("redis", async (o) =>
+  createRedisSwmBackend({
+    url: redis.url,
+    prefix: `t${++n}:`,
+    indexedKeys: o.indexedKeys,
+    eventHistory: o.eventHistory,
+  }),
+);

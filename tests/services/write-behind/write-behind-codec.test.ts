@@ -4,8 +4,9 @@
  * earlier versions (protobuf `KEM`, no version byte) still decode — through the codec and through
  * the real SQLite and Redis queues — and malformed bytes fail with a clear error.
  */
-import { describe, expect, test } from "bun:test";
+
 import { Database } from "bun:sqlite";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { toBinary } from "@bufbuild/protobuf";
 import { KEMSchema } from "../../../sdk/gen/dcsm/v1/kem_pb.ts";
@@ -19,7 +20,10 @@ import { redisPerFile } from "../../helpers/redis-per-file.ts";
 import { tempDir } from "../../helpers/temp-dir.ts";
 
 /** Float32 bit patterns that a lossy path would change: NaNs with payloads, ±0, subnormals, extremes. */
-const BITS = [0x7fc00000, 0x7fc00001, 0xffc12345, 0x7f800001, 0x00000000, 0x80000000, 0x00000001, 0x807fffff, 0x7f7fffff, 0xff800000, 0x7f800000, 0x3f800000, 0x33d6bf95];
+const BITS = [
+  0x7fc00000, 0x7fc00001, 0xffc12345, 0x7f800001, 0x00000000, 0x80000000, 0x00000001, 0x807fffff, 0x7f7fffff,
+  0xff800000, 0x7f800000, 0x3f800000, 0x33d6bf95,
+];
 
 function tricky(): KemRecord {
   const embedding = new Float32Array(384);
@@ -29,7 +33,15 @@ function tricky(): KemRecord {
     id: "kem-ü-✓-0192f3a4",
     contentType: "application/octet-stream; charset=☃",
     content: Uint8Array.from({ length: 515 }, (_, i) => (i * 37) % 256), // every byte value, zeros included
-    metadata: { topic: "t1", n: -12.5, big: 2 ** 53 - 1, ok: true, none: null, nested: { a: [1, "x", { b: false }], emoji: "🙂", empty: {} }, list: [] },
+    metadata: {
+      topic: "t1",
+      n: -12.5,
+      big: 2 ** 53 - 1,
+      ok: true,
+      none: null,
+      nested: { a: [1, "x", { b: false }], emoji: "🙂", empty: {} },
+      list: [],
+    },
     embedding,
     createdAtUs: 1_764_150_000_123_457, // odd µs: not representable in ms
     updatedAtUs: 8_000_000_000_000_001,
@@ -47,13 +59,23 @@ function expectSame(got: KemRecord, want: KemRecord): void {
   else {
     expect(got.embedding).toBeInstanceOf(Float32Array);
     // Bit for bit: `toEqual` would treat every NaN alike and 0 like -0.
-    expect(Array.from(new Uint32Array(got.embedding!.buffer, got.embedding!.byteOffset, got.embedding!.length))).toEqual(Array.from(new Uint32Array(want.embedding.buffer, want.embedding.byteOffset, want.embedding.length)));
+    expect(
+      Array.from(new Uint32Array(got.embedding!.buffer, got.embedding!.byteOffset, got.embedding!.length)),
+    ).toEqual(Array.from(new Uint32Array(want.embedding.buffer, want.embedding.byteOffset, want.embedding.length)));
   }
 }
 
 /** What the queues stored before the version byte: the wire `KEM` protobuf. */
 const legacyBytes = (r: KemRecord) => toBinary(KEMSchema, recordToKem(r));
-const plain = (): KemRecord => ({ id: "legacy-1", contentType: "text/plain", content: new TextEncoder().encode("queued by an earlier version"), metadata: { topic: "old", n: 3, nested: { k: ["v"] } }, embedding: Float32Array.from([0.5, -0.25, 0, 1e-40, -3.5]), createdAtUs: 1_764_000_000_000_001, updatedAtUs: 1_764_000_000_000_999 });
+const plain = (): KemRecord => ({
+  id: "legacy-1",
+  contentType: "text/plain",
+  content: new TextEncoder().encode("queued by an earlier version"),
+  metadata: { topic: "old", n: 3, nested: { k: ["v"] } },
+  embedding: Float32Array.from([0.5, -0.25, 0, 1e-40, -3.5]),
+  createdAtUs: 1_764_000_000_000_001,
+  updatedAtUs: 1_764_000_000_000_999,
+});
 
 describe("queued-record codec", () => {
   test("every field round-trips exactly, bit for bit in the embedding", () => {
@@ -64,7 +86,15 @@ describe("queued-record codec", () => {
   });
 
   test("no embedding, empty strings and metadata, an embedding that is a view into a larger buffer", () => {
-    const none: KemRecord = { id: "x", contentType: "", content: new Uint8Array(), metadata: {}, embedding: null, createdAtUs: 0, updatedAtUs: 1 };
+    const none: KemRecord = {
+      id: "x",
+      contentType: "",
+      content: new Uint8Array(),
+      metadata: {},
+      embedding: null,
+      createdAtUs: 0,
+      updatedAtUs: 1,
+    };
     expectSame(decodeRecord(encodeRecord(none)), none);
     const big = new Float32Array(1000).map((_, i) => i / 7);
     const view: KemRecord = { ...tricky(), embedding: big.subarray(3, 387) };
@@ -91,7 +121,8 @@ describe("queued-record codec", () => {
   test("malformed bytes fail with RecordFormatError, not a crash or a wrong record", () => {
     const bytes = encodeRecord(tricky());
     expect(() => decodeRecord(new Uint8Array())).toThrow(RecordFormatError);
-    for (const cut of [1, 17, 25, 60, bytes.byteLength - 1]) expect(() => decodeRecord(bytes.subarray(0, cut))).toThrow(RecordFormatError);
+    for (const cut of [1, 17, 25, 60, bytes.byteLength - 1])
+      expect(() => decodeRecord(bytes.subarray(0, cut))).toThrow(RecordFormatError);
     const future = bytes.slice();
     future[0] = 2;
     expect(() => decodeRecord(future)).toThrow(/format version 2/);
@@ -108,7 +139,11 @@ describe("queues read data left by earlier versions", () => {
     const path = join(tempDir(), "queue.sqlite");
     const q = createSqlitePersistQueue({ path });
     const db = new Database(path);
-    db.query("INSERT INTO swm_persist_queue (idempotency_key, kem, enqueued_at_ms) VALUES (?, ?, ?)").run("old-key", legacyBytes(plain()), Date.now());
+    db.query("INSERT INTO swm_persist_queue (idempotency_key, kem, enqueued_at_ms) VALUES (?, ?, ?)").run(
+      "old-key",
+      legacyBytes(plain()),
+      Date.now(),
+    );
     db.close();
     await q.enqueue([tricky()]);
     const got = await q.claim(10);

@@ -6,15 +6,16 @@
  * in GLM exactly once when the path is back. (durability.test.ts covers a GLM that is not
  * listening at all.)
  */
-import { afterAll, expect, test } from "bun:test";
+
 import { Database } from "bun:sqlite";
+import { afterAll, expect, test } from "bun:test";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { SharedWorkingMemoryService } from "../../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { createTestGlm } from "../../helpers/glm.ts";
 import { startTcpProxy } from "../../helpers/tcp-proxy.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
-import { startSwmProcess, type SwmProcess } from "../swm/process.ts";
+import { type SwmProcess, startSwmProcess } from "../swm/process.ts";
 import { waitFor } from "../swm/working-set-contract.ts";
 
 const procs: SwmProcess[] = [];
@@ -38,14 +39,26 @@ test("connections to GLM cut mid-stream: queued KEMs survive kill -9 and land in
   const glm = createTestGlm(tempDir());
   const served = glm.serve(0);
   const proxy = await startTcpProxy(served.port);
-  const env = { DCSM_DATA_DIR: tempDir(), DCSM_GLM_URL: proxy.url, DCSM_SWM_WRITE_BEHIND_DELAY_MS: "20", DCSM_SWM_WRITE_BEHIND_BATCH: "25", DCSM_SWM_CLAIM_IDLE_MS: "1000" };
+  const env = {
+    DCSM_DATA_DIR: tempDir(),
+    DCSM_GLM_URL: proxy.url,
+    DCSM_SWM_WRITE_BEHIND_DELAY_MS: "20",
+    DCSM_SWM_WRITE_BEHIND_BATCH: "25",
+    DCSM_SWM_CLAIM_IDLE_MS: "1000",
+  };
   try {
     const s1 = await startSwmProcess(env);
     procs.push(s1);
-    const swm = createClient(SharedWorkingMemoryService, createConnectTransport({ baseUrl: s1.url, httpVersion: "1.1", useBinaryFormat: true }));
+    const swm = createClient(
+      SharedWorkingMemoryService,
+      createConnectTransport({ baseUrl: s1.url, httpVersion: "1.1", useBinaryFormat: true }),
+    );
     const publish = async (from: number, to: number) => {
       for (let i = from; i < to; i++) {
-        const res = await swm.publishKEMToSWM({ kemToPublish: { id: `cut-${i}`, content: enc.encode(`kem ${i}`) }, persistToGlmIfNewOrUpdated: true });
+        const res = await swm.publishKEMToSWM({
+          kemToPublish: { id: `cut-${i}`, content: enc.encode(`kem ${i}`) },
+          persistToGlmIfNewOrUpdated: true,
+        });
         expect(res.queuedForGlmPersistence).toBe(true);
       }
     };
@@ -69,7 +82,9 @@ test("connections to GLM cut mid-stream: queued KEMs survive kill -9 and land in
     await waitFor(async () => (await s2.stats()).depth === 0, 5000, "queue empty");
     await Bun.sleep(300);
     expect(glmRows(glm.path)).toEqual({ total: 300, rewritten: 0 });
-    console.log(`write-behind through a cut proxy: ${cutAt} in GLM at the cut, ${queued} queued at kill -9, all 300 in GLM ${drainMs.toFixed(0)} ms after the path came back (claim lease 1 s)`);
+    console.log(
+      `write-behind through a cut proxy: ${cutAt} in GLM at the cut, ${queued} queued at kill -9, all 300 in GLM ${drainMs.toFixed(0)} ms after the path came back (claim lease 1 s)`,
+    );
     await s2.stop();
   } finally {
     await proxy.close();

@@ -8,8 +8,9 @@
  * was given (up to its in-memory limit) and decodes the stored bytes for the rest and for rows of
  * another process sharing the file.
  */
-import { describe, expect, test } from "bun:test";
+
 import { Database } from "bun:sqlite";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { KemRecord } from "../../../services/shared/kem-record.ts";
 import { connectRedis } from "../../../services/swm/redis/connection.ts";
@@ -21,7 +22,15 @@ import { tempDir } from "../../helpers/temp-dir.ts";
 
 const redisHolder = redisPerFile();
 
-const rec = (id: string, metadata: KemRecord["metadata"] = {}): KemRecord => ({ id, contentType: "text/plain", content: new TextEncoder().encode(id), metadata, embedding: Float32Array.of(0.6, 0.8), createdAtUs: 1, updatedAtUs: 2 });
+const rec = (id: string, metadata: KemRecord["metadata"] = {}): KemRecord => ({
+  id,
+  contentType: "text/plain",
+  content: new TextEncoder().encode(id),
+  metadata,
+  embedding: Float32Array.of(0.6, 0.8),
+  createdAtUs: 1,
+  updatedAtUs: 2,
+});
 
 describe("SQLite queue: group commit", () => {
   test("concurrent enqueues all land, in call order, in one transaction; a record that cannot be encoded fails only its own call", async () => {
@@ -29,19 +38,25 @@ describe("SQLite queue: group commit", () => {
     const q = createSqlitePersistQueue({ path });
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic; // JSON.stringify throws on it
-    const calls = Array.from({ length: 40 }, (_, i) => (i === 17 ? q.enqueue([rec("bad", cyclic as never)]) : q.enqueue([rec(`g-${i}`)])));
+    const calls = Array.from({ length: 40 }, (_, i) =>
+      i === 17 ? q.enqueue([rec("bad", cyclic as never)]) : q.enqueue([rec(`g-${i}`)]),
+    );
     const settled = await Promise.allSettled(calls);
     expect(settled.filter((s) => s.status === "rejected").length).toBe(1);
     expect(settled[17]!.status).toBe("rejected");
     const db = new Database(path, { readonly: true });
     // The group's one transaction stamps every row with one enqueue time; sequence numbers are consecutive.
-    const rows = db.query<{ seq: number; t: number }, []>("SELECT seq, enqueued_at_ms AS t FROM swm_persist_queue ORDER BY seq").all();
+    const rows = db
+      .query<{ seq: number; t: number }, []>("SELECT seq, enqueued_at_ms AS t FROM swm_persist_queue ORDER BY seq")
+      .all();
     db.close();
     expect(rows.length).toBe(39);
     expect(new Set(rows.map((r) => r.t)).size).toBe(1);
     expect(rows.at(-1)!.seq - rows[0]!.seq).toBe(38);
     const got = await q.claim(100);
-    expect(got.map((g) => g.record.id)).toEqual(Array.from({ length: 40 }, (_, i) => `g-${i}`).filter((id) => id !== "g-17"));
+    expect(got.map((g) => g.record.id)).toEqual(
+      Array.from({ length: 40 }, (_, i) => `g-${i}`).filter((id) => id !== "g-17"),
+    );
     await q.close();
   });
 
@@ -146,13 +161,19 @@ describe("unreadable records", () => {
     const got = await q.claim(10);
     expect(got.map((g) => g.record.id)).toEqual(["a", "b"]);
     await q.ack(got.map((g) => g.handle));
-    const dead = db.query<{ idempotency_key: string; kem: Uint8Array; error: string }, []>("SELECT idempotency_key, kem, error FROM swm_persist_dead").all();
+    const dead = db
+      .query<{ idempotency_key: string; kem: Uint8Array; error: string }, []>(
+        "SELECT idempotency_key, kem, error FROM swm_persist_dead",
+      )
+      .all();
     expect(dead.map((d) => d.idempotency_key)).toEqual(["k-corrupt"]);
     expect(Array.from(dead[0]!.kem)).toEqual(Array.from(corrupt()));
     expect(dead[0]!.error).toMatch(/truncated/);
     const left = db.query<{ idempotency_key: string }, []>("SELECT idempotency_key FROM swm_persist_queue").all();
     expect(left.map((r) => r.idempotency_key)).toEqual(["k-newer"]);
-    expect(db.query("SELECT COUNT(*) AS n FROM swm_persist_leases WHERE seq IN (SELECT seq FROM swm_persist_queue)").get()).toEqual({ n: 0 }); // free for a newer process
+    expect(
+      db.query("SELECT COUNT(*) AS n FROM swm_persist_leases WHERE seq IN (SELECT seq FROM swm_persist_queue)").get(),
+    ).toEqual({ n: 0 }); // free for a newer process
     db.close();
     expect(warnings.length).toBe(2);
     await q.close();

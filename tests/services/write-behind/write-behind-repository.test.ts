@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { KemRepository } from "../../../services/glm/kem-repository.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../../../services/glm/vector/exact-index.ts";
-import { createMemorySwmBackend, createRedisSwmBackend } from "../../../services/swm/backends.ts";
 import type { KemRecord } from "../../../services/shared/kem-record.ts";
+import { createMemorySwmBackend, createRedisSwmBackend } from "../../../services/swm/backends.ts";
 import { checkQueuedWrite, createRepositoryGlmWriter } from "../../../services/write-behind/glm-writer.ts";
 import { createWriteBehindWorker } from "../../../services/write-behind/worker.ts";
 import { testLimits } from "../../helpers/glm.ts";
@@ -38,8 +38,22 @@ async function setup(kind: "memory" | "redis" = "memory") {
   const backend =
     kind === "memory"
       ? createMemorySwmBackend({ queuePath: join(dir, "queue.sqlite"), indexedKeys: ["topic"] })
-      : await createRedisSwmBackend({ url: redisHolder.server.url, prefix: `wbr${++prefixes}:`, indexedKeys: ["topic"], queueConsumer: "w1" });
-  const worker = createWriteBehindWorker({ queue: backend.persistQueue!, glm: createRepositoryGlmWriter(repository, limits), workingSet: backend.workingSet, batchSize: 20, maxDelayMs: 10, idlePollMs: 20, retryInitialMs: 20, retryMaxMs: 100 });
+      : await createRedisSwmBackend({
+          url: redisHolder.server.url,
+          prefix: `wbr${++prefixes}:`,
+          indexedKeys: ["topic"],
+          queueConsumer: "w1",
+        });
+  const worker = createWriteBehindWorker({
+    queue: backend.persistQueue!,
+    glm: createRepositoryGlmWriter(repository, limits),
+    workingSet: backend.workingSet,
+    batchSize: 20,
+    maxDelayMs: 10,
+    idlePollMs: 20,
+    retryInitialMs: 20,
+    retryMaxMs: 100,
+  });
   /** Caches and queues records the way PublishKEMToSWM does. */
   const publish = async (recs: Omit<KemRecord, "createdAtUs" | "updatedAtUs">[]) => {
     const put = await backend.workingSet.put(recs, { agentId: "t" });
@@ -66,7 +80,13 @@ const bits = (v: Float32Array) => Array.from(new Uint32Array(v.buffer, v.byteOff
 describe("write-behind into the in-process repository", () => {
   test("records land exactly; the cache adopts GLM's timestamps and keeps the embedding", async () => {
     const s = await setup();
-    const recs = Array.from({ length: 45 }, (_, i) => ({ id: `r-${i}`, contentType: "text/plain", content: Uint8Array.from([0, 255, i, 10]), metadata: { topic: `t${i % 3}`, nested: { i, list: [i, "x"] } }, embedding: unit(i) }));
+    const recs = Array.from({ length: 45 }, (_, i) => ({
+      id: `r-${i}`,
+      contentType: "text/plain",
+      content: Uint8Array.from([0, 255, i, 10]),
+      metadata: { topic: `t${i % 3}`, nested: { i, list: [i, "x"] } },
+      embedding: unit(i),
+    }));
     await s.publish(recs);
     await waitFor(async () => (await s.worker.stats()).persisted === 45, 5000, "all persisted");
     const stored = await s.store.getMany(recs.map((r) => r.id));
@@ -88,7 +108,13 @@ describe("write-behind into the in-process repository", () => {
     const s = await setup();
     await s.publish([
       { id: "ok-1", contentType: "text/plain", content: Uint8Array.of(1), metadata: {}, embedding: unit(1) },
-      { id: "wrong-dim", contentType: "text/plain", content: Uint8Array.of(1), metadata: {}, embedding: new Float32Array(5).fill(0.5) },
+      {
+        id: "wrong-dim",
+        contentType: "text/plain",
+        content: Uint8Array.of(1),
+        metadata: {},
+        embedding: new Float32Array(5).fill(0.5),
+      },
       { id: "ok-2", contentType: "text/plain", content: Uint8Array.of(2), metadata: {}, embedding: null },
     ]);
     await waitFor(async () => (await s.worker.stats()).depth === 0, 5000, "queue drained");
@@ -100,24 +126,46 @@ describe("write-behind into the in-process repository", () => {
   });
 
   test("checkQueuedWrite names the field and the limit", () => {
-    const base: KemRecord = { id: "x", contentType: "text/plain", content: Uint8Array.of(1), metadata: {}, embedding: unit(0), createdAtUs: 1, updatedAtUs: 1 };
+    const base: KemRecord = {
+      id: "x",
+      contentType: "text/plain",
+      content: Uint8Array.of(1),
+      metadata: {},
+      embedding: unit(0),
+      createdAtUs: 1,
+      updatedAtUs: 1,
+    };
     expect(() => checkQueuedWrite(base, limits)).not.toThrow();
     expect(() => checkQueuedWrite({ ...base, id: "has space" }, limits)).toThrow(/kem.id/);
     expect(() => checkQueuedWrite({ ...base, content: new Uint8Array() }, limits)).toThrow(/content is empty/);
-    expect(() => checkQueuedWrite({ ...base, content: new Uint8Array(limits.maxContentBytes + 1) }, limits)).toThrow(/over the limit/);
+    expect(() => checkQueuedWrite({ ...base, content: new Uint8Array(limits.maxContentBytes + 1) }, limits)).toThrow(
+      /over the limit/,
+    );
     expect(() => checkQueuedWrite({ ...base, embedding: new Float32Array(8) }, limits)).toThrow(/zero vector/);
-    expect(() => checkQueuedWrite({ ...base, embedding: new Float32Array(8).fill(Number.NaN) }, limits)).toThrow(/finite/);
+    expect(() => checkQueuedWrite({ ...base, embedding: new Float32Array(8).fill(Number.NaN) }, limits)).toThrow(
+      /finite/,
+    );
     expect(() => checkQueuedWrite({ ...base, embedding: new Float32Array(9).fill(1) }, limits)).toThrow(/dimension 9/);
   });
 
   test("Redis: the refresh after write-behind writes GLM's timestamps only; payload, indexes and the KEM_UPDATED event stay whole", async () => {
     const s = await setup("redis");
     const events = await collect(s.backend.events);
-    const recs = Array.from({ length: 12 }, (_, i) => ({ id: `x-${i}`, contentType: "text/markdown", content: Uint8Array.from([i, 0, 255]), metadata: { topic: i % 2 ? "odd" : "even", deep: { i } }, embedding: unit(i) }));
+    const recs = Array.from({ length: 12 }, (_, i) => ({
+      id: `x-${i}`,
+      contentType: "text/markdown",
+      content: Uint8Array.from([i, 0, 255]),
+      metadata: { topic: i % 2 ? "odd" : "even", deep: { i } },
+      embedding: unit(i),
+    }));
     const published = await s.publish(recs);
     await waitFor(async () => (await s.worker.stats()).persisted === 12, 5000, "all persisted");
     const stored = await s.store.getMany(recs.map((r) => r.id));
-    await waitFor(async () => (await s.backend.workingSet.get(["x-11"]))[0]?.updatedAtUs === stored[11]!.updatedAtUs, 5000, "cache refreshed");
+    await waitFor(
+      async () => (await s.backend.workingSet.get(["x-11"]))[0]?.updatedAtUs === stored[11]!.updatedAtUs,
+      5000,
+      "cache refreshed",
+    );
     const cached = await s.backend.workingSet.get(recs.map((r) => r.id));
     cached.forEach((c, i) => {
       expect(c.updatedAtUs).toBe(stored[i]!.updatedAtUs);
@@ -130,9 +178,16 @@ describe("write-behind into the in-process repository", () => {
     });
     const odd = await s.backend.workingSet.query({ filter: { metadata: { topic: "odd" } }, limit: 100 });
     expect(odd.map((r) => r.id).sort()).toEqual(["x-1", "x-11", "x-3", "x-5", "x-7", "x-9"]);
-    const byUpdate = await s.backend.workingSet.query({ filter: { updatedFromUs: stored[0]!.updatedAtUs }, limit: 100 });
+    const byUpdate = await s.backend.workingSet.query({
+      filter: { updatedFromUs: stored[0]!.updatedAtUs },
+      limit: 100,
+    });
     expect(byUpdate.length).toBe(12);
-    await waitFor(() => events.got.filter((e) => e.details.includes("GLM version")).length === 12, 5000, "refresh events");
+    await waitFor(
+      () => events.got.filter((e) => e.details.includes("GLM version")).length === 12,
+      5000,
+      "refresh events",
+    );
     const refreshed = events.got.filter((e) => e.details.includes("GLM version"));
     expect(refreshed.every((e) => e.kind === "updated")).toBe(true);
     expect(refreshed.find((e) => e.kemId === "x-3")!.metadata).toEqual({ topic: "odd", deep: { i: 3 } });
