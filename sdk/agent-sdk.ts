@@ -338,9 +338,11 @@ export class AgentSDK {
     };
     await Promise.all(Array.from({ length: Math.min(items.length, Math.max(1, options.concurrency ?? 8)) }, worker));
     const out: BatchOutcome = { kems: [], failed: [] };
-    results.forEach((r, index) =>
-      r instanceof ConnectError ? out.failed.push({ index, error: r }) : out.kems.push(r),
-    );
+    for (let index = 0; index < results.length; index++) {
+      const r = results[index]!;
+      if (r instanceof ConnectError) out.failed.push({ index, error: r });
+      else out.kems.push(r);
+    }
     return out;
   }
 

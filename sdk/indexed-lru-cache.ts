@@ -189,7 +189,9 @@ export class IndexedLRUCache<V> {
     let rest: [string, unknown][] | undefined;
     for (const k of Object.keys(filters)) {
       const v = filters[k];
-      if (!(this.indexes.has(k) && typeof v === "string")) (rest ??= []).push([k, v]);
+      if (this.indexes.has(k) && typeof v === "string") continue;
+      if (!rest) rest = [];
+      rest.push([k, v]);
     }
     if (!rest) return candidates;
     const others = rest;
@@ -214,7 +216,10 @@ export class IndexedLRUCache<V> {
   private index(key: string, value: V): void {
     this.forEachIndexed(value, (idx, v) => {
       let set = idx.get(v);
-      if (!set) idx.set(v, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        idx.set(v, set);
+      }
       set.add(key);
     });
   }

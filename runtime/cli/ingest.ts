@@ -81,7 +81,9 @@ export async function ingestPaths(
     const found = walkIngestFiles([p], {
       maxFileBytes: options.maxFileBytes,
       exclude: options.exclude,
-      onSkip: (_p, r) => void (skipped[r] = (skipped[r] ?? 0) + 1),
+      onSkip: (_p, r) => {
+        skipped[r] = (skipped[r] ?? 0) + 1;
+      },
     });
     const root = statSync(p).isDirectory() ? resolve(p) : undefined;
     if (root) roots.push({ root, files: found });

@@ -186,7 +186,7 @@ async function main(argv: string[]): Promise<number> {
         throw new UsageError(
           "keys new needs --id and at least one --scope, e.g. --scope team-a:read,write,publish,subscribe,lock",
         );
-      let made;
+      let made: ReturnType<typeof newApiKey>;
       try {
         made = newApiKey(values.id, values.scope);
       } catch (err) {

@@ -22,6 +22,14 @@ const preview = (s: string, n = 140) => {
   return one.length > n ? `${one.slice(0, n)}…` : one;
 };
 
+/** What the Memories view's form asks for: filters, search text and mode, page size. */
+interface MemoriesQuery {
+  filters: KemQueryInput;
+  text: string;
+  mode: SearchModeName;
+  pageSize: number;
+}
+
 /** The Memories view's controller. */
 export class MemoriesView {
   private tokens: string[] = [""];
@@ -83,7 +91,7 @@ export class MemoriesView {
     void this.load();
   }
 
-  private query(): { filters: KemQueryInput; text: string; mode: SearchModeName; pageSize: number } {
+  private query(): MemoriesQuery {
     const filters: KemQueryInput = {};
     const md = parseFilters(byId<HTMLInputElement>("mem-meta").value);
     const ns = byId<HTMLInputElement>("mem-ns").value.trim();
@@ -101,7 +109,7 @@ export class MemoriesView {
 
   private async load(): Promise<void> {
     const s = this.session();
-    let q;
+    let q: MemoriesQuery;
     try {
       q = this.query();
     } catch (err) {

@@ -127,7 +127,7 @@ export class WorkingMemoryView {
   private async query(): Promise<void> {
     const s = this.session();
     const status = byId("swm-status");
-    let md;
+    let md: Record<string, string | number | boolean>;
     try {
       md = parseFilters(byId<HTMLInputElement>("swm-meta").value);
     } catch (err) {
@@ -274,7 +274,10 @@ export class WorkingMemoryView {
             type: "button",
             class: "link",
             "aria-label": `stop watching ${id}`,
-            onclick: () => (this.locks.delete(id), void this.readWatched()),
+            onclick: () => {
+              this.locks.delete(id);
+              void this.readWatched();
+            },
           },
           "×",
         );
@@ -324,7 +327,10 @@ export class WorkingMemoryView {
             type: "button",
             class: "link",
             "aria-label": `stop watching ${id}`,
-            onclick: () => (this.counters.delete(id), void this.readWatched()),
+            onclick: () => {
+              this.counters.delete(id);
+              void this.readWatched();
+            },
           },
           "×",
         );

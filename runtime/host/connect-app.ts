@@ -63,8 +63,15 @@ function single(bytes: Uint8Array): AsyncIterable<Uint8Array> {
     [Symbol.asyncIterator]() {
       let done = false;
       return {
-        next: async () => (done ? { done: true, value: undefined } : ((done = true), { done: false, value: bytes })),
-        return: async () => ((done = true), { done: true, value: undefined }),
+        next: async () => {
+          if (done) return { done: true, value: undefined };
+          done = true;
+          return { done: false, value: bytes };
+        },
+        return: async () => {
+          done = true;
+          return { done: true, value: undefined };
+        },
       };
     },
   };

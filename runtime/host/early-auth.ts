@@ -176,7 +176,9 @@ function headersOf(req: NodeRequest): Headers {
 function writeEarlyNode(req: NodeRequest, res: NodeResponse, error: ConnectError): void {
   const r = earlyErrorResponse(req.headers["content-type"] ?? null, error);
   const headers: Record<string, string> = {};
-  r.headers.forEach((v, k) => (headers[k] = v));
+  r.headers.forEach((v, k) => {
+    headers[k] = v;
+  });
   writeEncodedNode(req, res, r.status, headers, r.body);
 }
 

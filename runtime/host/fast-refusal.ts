@@ -71,16 +71,19 @@ export function createFastRefusal(routes: RouteRegistration, admission: Admissio
   const encode = (error: ConnectError, contentType: string | null | undefined): EncodedRefusal => {
     const proto = protocolOf(contentType);
     let byProto = cache.get(error);
-    if (!byProto) cache.set(error, (byProto = new Map()));
+    if (!byProto) {
+      byProto = new Map();
+      cache.set(error, byProto);
+    }
     let enc = byProto.get(proto);
     if (!enc) {
       const r = earlyErrorResponse(proto || null, error);
       const headers: [string, string][] = [];
-      r.headers.forEach((v, k) => headers.push([k, v]));
-      byProto.set(
-        proto,
-        (enc = { status: r.status, headers, headerObject: Object.fromEntries(headers), body: r.body }),
-      );
+      r.headers.forEach((v, k) => {
+        headers.push([k, v]);
+      });
+      enc = { status: r.status, headers, headerObject: Object.fromEntries(headers), body: r.body };
+      byProto.set(proto, enc);
     }
     return enc;
   };

@@ -85,7 +85,7 @@ export function createObservabilityInterceptor(options: ObservabilityInterceptor
       finish(err);
       return err;
     };
-    let res;
+    let res: Awaited<ReturnType<typeof next>>;
     try {
       res = await next(req);
     } catch (e) {

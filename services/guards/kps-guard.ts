@@ -63,7 +63,10 @@ export function guardKps(inner: Kps): Kps {
           : {},
       );
       const results = req.documents.map((_, index) => refused.get(index)!);
-      res.results.forEach((r, j) => (results[allowed[j]!.index] = { ...r, index: allowed[j]!.index }));
+      for (let j = 0; j < res.results.length; j++) {
+        const index = allowed[j]!.index;
+        results[index] = { ...res.results[j]!, index };
+      }
       return create(BatchProcessRawDataResponseSchema, { results });
     }),
   };

@@ -99,7 +99,7 @@ export function parseScopes(entries: readonly string[]): {
       throw new Error(`scope ${JSON.stringify(entry)}: namespace must match ${NAMESPACE_PATTERN}`);
     const set = scopes.get(ns) ?? new Set<Right>();
     for (const r of rights) {
-      if (r === "*") RIGHTS.forEach((x) => set.add(x));
+      if (r === "*") for (const x of RIGHTS) set.add(x);
       else if ((RIGHTS as readonly string[]).includes(r)) set.add(r as Right);
       else
         throw new Error(

@@ -164,7 +164,9 @@ export async function createRedisPersistQueue(options: RedisPersistQueueOptions)
     async claim(max) {
       const seen = new Map<string, QueuedKem>();
       const unreadable: Unreadable[] = [];
-      const add = (items: QueuedKem[]) => items.forEach((q) => seen.size < max && seen.set(q.handle, q));
+      const add = (items: QueuedKem[]) => {
+        for (const q of items) if (seen.size < max) seen.set(q.handle, q);
+      };
       const now = Date.now();
       // Recovery reads (entries of dead consumers, and this consumer's own unacknowledged ones)
       // cost three round trips: they run on start, after a batch went unacknowledged, and every

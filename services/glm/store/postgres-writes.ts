@@ -225,9 +225,12 @@ export function createPostgresWrites({ sql, tx, changes, idempotencyTtlUs }: Pos
         await changes.append(t, changed);
         return out as KemRecord[];
       });
-      if (keys && (writesSinceKeyPrune += items.length) >= KEY_PRUNE_EVERY) {
-        writesSinceKeyPrune = 0;
-        await pruneExpiredKeys(sql, idempotencyTtlUs);
+      if (keys) {
+        writesSinceKeyPrune += items.length;
+        if (writesSinceKeyPrune >= KEY_PRUNE_EVERY) {
+          writesSinceKeyPrune = 0;
+          await pruneExpiredKeys(sql, idempotencyTtlUs);
+        }
       }
       return out;
     },

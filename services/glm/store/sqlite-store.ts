@@ -237,9 +237,12 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
         logChange.run(item.id);
         out.push({ ...item, createdAtUs: created_at === nowIso ? now : isoToMicros(created_at), updatedAtUs: now });
       }
-      if (keys && (writesSinceKeyPrune += items.length) >= 10_000) {
-        writesSinceKeyPrune = 0;
-        idemPrune.run(microsToIso(nowMicros() - idempotencyTtlUs));
+      if (keys) {
+        writesSinceKeyPrune += items.length;
+        if (writesSinceKeyPrune >= 10_000) {
+          writesSinceKeyPrune = 0;
+          idemPrune.run(microsToIso(nowMicros() - idempotencyTtlUs));
+        }
       }
       return out;
     }),

@@ -13,7 +13,7 @@ import type { GraphOptions } from "./hnsw-graph-worker.ts";
 export class GraphWorker {
   private readonly worker: Worker;
   private nextReq = 1;
-  private readonly waiting = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   /** Called with the keys of every completed `add`. */
   onAdded: (keys: BigUint64Array) => void = () => {};
   readonly ready: Promise<number>;
@@ -78,7 +78,8 @@ export class GraphWorker {
     if (this.failed) return Promise.reject(this.failed);
     const req = this.nextReq++;
     return new Promise<T>((resolve, reject) => {
-      this.waiting.set(req, { resolve, reject });
+      // The worker's answer to request `req` is a `T` (the message shapes of hnsw-graph-worker.ts).
+      this.waiting.set(req, { resolve: resolve as (v: unknown) => void, reject });
       this.worker.postMessage({ ...msg, req }, transfer);
     });
   }

@@ -191,8 +191,14 @@ export function createBatchingEmbedder(inner: Embedder, options: BatchingEmbedde
           const onAbort = () => fail(job, signal.reason);
           signal.addEventListener("abort", onAbort, { once: true });
           const clear = () => signal.removeEventListener("abort", onAbort);
-          job.resolve = (v) => (clear(), resolve(v));
-          job.reject = (e) => (clear(), reject(e));
+          job.resolve = (v) => {
+            clear();
+            resolve(v);
+          };
+          job.reject = (e) => {
+            clear();
+            reject(e);
+          };
         }
         if (queued() >= maxBatch) wake?.();
         if (!running) {

@@ -121,7 +121,7 @@ export async function createTransformersEmbedder(options: TransformersEmbedderOp
   let chain: Promise<unknown> = Promise.resolve();
 
   async function run(texts: string[]): Promise<Float32Array[]> {
-    const order = texts.map((t, i) => i).sort((a, b) => texts[a]!.length - texts[b]!.length);
+    const order = texts.map((_, i) => i).sort((a, b) => texts[a]!.length - texts[b]!.length);
     const out = new Array<Float32Array>(texts.length);
     for (let start = 0; start < order.length; ) {
       // Sorted by length, so the last input added is the longest: it sets the padded size.

@@ -53,7 +53,7 @@ export function float32ToBase64(v: Float32Array): string {
   const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
   if (new Uint8Array(new Uint16Array([1]).buffer)[0] === 1) return Buffer.from(bytes).toString("base64");
   const le = new DataView(new ArrayBuffer(v.byteLength));
-  v.forEach((x, i) => le.setFloat32(i * 4, x, true));
+  for (let i = 0; i < v.length; i++) le.setFloat32(i * 4, v[i]!, true);
   return Buffer.from(le.buffer).toString("base64");
 }
 

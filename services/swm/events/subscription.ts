@@ -120,7 +120,10 @@ export function toWireEvent(e: SwmEvent, epoch: string): SWMMemoryEvent {
 const wireCache = new WeakMap<SwmEvent, SWMMemoryEvent>();
 function sharedWire(e: SwmEvent, epoch: string): SWMMemoryEvent {
   let w = wireCache.get(e);
-  if (!w) wireCache.set(e, (w = toWireEvent(e, epoch)));
+  if (!w) {
+    w = toWireEvent(e, epoch);
+    wireCache.set(e, w);
+  }
   return w;
 }
 
@@ -164,7 +167,10 @@ export async function* streamEvents(
   if (n >= limits.maxSubscribers)
     throw new LimitExceededError(`this SWM already serves ${limits.maxSubscribers} event streams; retry later`);
   let byPrincipal = activeByPrincipal.get(log);
-  if (!byPrincipal) activeByPrincipal.set(log, (byPrincipal = new Map()));
+  if (!byPrincipal) {
+    byPrincipal = new Map();
+    activeByPrincipal.set(log, byPrincipal);
+  }
   const mine = byPrincipal.get(principalId) ?? 0;
   if (mine >= limits.maxSubscribersPerPrincipal)
     throw new LimitExceededError(

@@ -101,7 +101,10 @@ addTracingChannelHasSubscribers();
 const shaOf = new Map<string, string>();
 function sha1(text: string): string {
   let s = shaOf.get(text);
-  if (!s) shaOf.set(text, (s = createHash("sha1").update(text).digest("hex")));
+  if (!s) {
+    s = createHash("sha1").update(text).digest("hex");
+    shaOf.set(text, s);
+  }
   return s;
 }
 
@@ -175,7 +178,9 @@ export async function connectRedis(url: string): Promise<RedisConnection> {
     },
   }) as unknown as Client;
   client.on("error", () => {}); // reconnects are handled by the client; commands report failures
-  client.on("ready", () => void (ready = true));
+  client.on("ready", () => {
+    ready = true;
+  });
   try {
     await client.connect();
   } catch (err) {
