@@ -32,9 +32,8 @@ function rank(tokenizer: string, corpus: Corpus, k: number, splitIdentifiers = t
   const db = new Database(":memory:");
   db.exec(`CREATE VIRTUAL TABLE f USING fts5(body, grp UNINDEXED, tokenize='${tokenizer}')`);
   const ins = db.query("INSERT INTO f (rowid, body, grp) VALUES (?, ?, ?)");
-  corpus.docs.forEach((d, i) =>
-    ins.run(i + 1, splitIdentifiers ? lexicalBodyOf("text/plain", enc.encode(d.text))! : d.text, d.group),
-  );
+  for (const [i, d] of corpus.docs.entries())
+    ins.run(i + 1, splitIdentifiers ? lexicalBodyOf("text/plain", enc.encode(d.text))! : d.text, d.group);
   const search = db.query<{ rowid: number }, [string, string, number]>(
     "SELECT rowid FROM f WHERE f MATCH ? AND grp = ? ORDER BY rank LIMIT ?",
   );

@@ -53,10 +53,29 @@ export async function benchCacheGet(): Promise<BenchResult[]> {
   let b = 0;
   let c = 0;
   const res = await compareMicro(
-    { name: "cache.get/lru-cache", fn: () => do_not_optimize(lru.get(keys[(b = (b + 7) % N)]!)) },
+    {
+      name: "cache.get/lru-cache",
+      fn: () => {
+        b = (b + 7) % N;
+        return do_not_optimize(lru.get(keys[b]!));
+      },
+    },
     [
-      { name: "cache.get/indexed-lru", fn: () => do_not_optimize(ix.get(keys[(a = (a + 7) % N)]!)), target: 0.5 },
-      { name: "cache.get/map", fn: () => do_not_optimize(map.get(keys[(c = (c + 7) % N)]!)) },
+      {
+        name: "cache.get/indexed-lru",
+        fn: () => {
+          a = (a + 7) % N;
+          return do_not_optimize(ix.get(keys[a]!));
+        },
+        target: 0.5,
+      },
+      {
+        name: "cache.get/map",
+        fn: () => {
+          c = (c + 7) % N;
+          return do_not_optimize(map.get(keys[c]!));
+        },
+      },
     ],
   );
   return res;
@@ -95,7 +114,10 @@ export async function benchCacheQuery(): Promise<BenchResult[]> {
   for (const v of vals) {
     const t = v.metadata.topic as string;
     let s = index.get(t);
-    if (!s) index.set(t, (s = new Set()));
+    if (!s) {
+      s = new Set();
+      index.set(t, s);
+    }
     s.add(v.id);
   }
   let a = 0;
@@ -105,17 +127,25 @@ export async function benchCacheQuery(): Promise<BenchResult[]> {
     {
       name: "cache.query/map-index",
       fn: () => {
+        b = (b + 1) % TOPICS;
         const out: Val[] = [];
-        for (const k of index.get(`t${(b = (b + 1) % TOPICS)}`)!) out.push(map.get(k)!);
+        for (const k of index.get(`t${b}`)!) out.push(map.get(k)!);
         return do_not_optimize(out);
       },
     },
     [
-      { name: "cache.query/indexed-lru", fn: () => do_not_optimize(ix.query({ topic: `t${(a = (a + 1) % TOPICS)}` })) },
+      {
+        name: "cache.query/indexed-lru",
+        fn: () => {
+          a = (a + 1) % TOPICS;
+          return do_not_optimize(ix.query({ topic: `t${a}` }));
+        },
+      },
       {
         name: "cache.query/lru-cache-scan",
         fn: () => {
-          const want = `t${(c = (c + 1) % TOPICS)}`;
+          c = (c + 1) % TOPICS;
+          const want = `t${c}`;
           const out: Val[] = [];
           for (const v of lru.values()) if (v.metadata.topic === want) out.push(v);
           return do_not_optimize(out);
@@ -145,13 +175,23 @@ export async function benchLpaHit(): Promise<BenchResult[]> {
   }
   let a = 0;
   let b = 0;
-  return compareMicro({ name: "lpa.lru-cache-get", fn: () => do_not_optimize(lru.get(keys[(b = (b + 7) % N)]!)) }, [
+  return compareMicro(
     {
-      name: "lpa.get-kem/hit",
-      fn: async () => {
-        const k = await sdk.getKem(keys[(a = (a + 7) % N)]!);
-        if (!k) throw new Error("LPA miss");
+      name: "lpa.lru-cache-get",
+      fn: () => {
+        b = (b + 7) % N;
+        return do_not_optimize(lru.get(keys[b]!));
       },
     },
-  ]);
+    [
+      {
+        name: "lpa.get-kem/hit",
+        fn: async () => {
+          a = (a + 7) % N;
+          const k = await sdk.getKem(keys[a]!);
+          if (!k) throw new Error("LPA miss");
+        },
+      },
+    ],
+  );
 }

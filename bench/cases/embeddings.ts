@@ -26,7 +26,10 @@ const WORDS =
 /** `n` distinct sentences of 10–20 words (the round number is in every sentence: no reuse across rounds). */
 function sentences(n: number, round: number, kind: string): string[] {
   let seed = round * 7919 + kind.length;
-  const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
   return Array.from(
     { length: n },
     (_, i) =>

@@ -19,7 +19,10 @@ const once = new Map<string, Promise<unknown>>();
 
 function shared<T>(key: string, make: () => Promise<T>): Promise<T> {
   let p = once.get(key) as Promise<T> | undefined;
-  if (!p) once.set(key, (p = make()));
+  if (!p) {
+    p = make();
+    once.set(key, p);
+  }
   return p;
 }
 

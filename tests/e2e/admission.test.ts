@@ -48,7 +48,7 @@ async function refusal(p: Promise<unknown>): Promise<{ code: Code | "ok"; retryA
     // (connect-es's Connect client lists a header twice in error metadata: "2, 2")
     return {
       code: e.code,
-      retryAfter: e.metadata.get("retry-after")?.split(",")[0]!.trim() ?? null,
+      retryAfter: e.metadata.get("retry-after")?.split(",")[0]?.trim() ?? null,
       ms: performance.now() - t0,
     };
   }

@@ -121,7 +121,12 @@ describe("authentication", () => {
       createConnectTransport({
         baseUrl: server.httpUrl,
         httpVersion: "1.1",
-        interceptors: [(next) => (req) => (req.header.set("x-api-key", keyB.key), next(req))],
+        interceptors: [
+          (next) => (req) => {
+            req.header.set("x-api-key", keyB.key);
+            return next(req);
+          },
+        ],
       }),
     );
     expect(await codeOf(viaHeader.glm.retrieveKEMs({ query: {} }))).toBe("ok");

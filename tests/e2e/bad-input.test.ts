@@ -121,7 +121,9 @@ describe("bad input", () => {
           GlobalLongTermMemoryService: new (
             a: string,
             c: grpc.ChannelCredentials,
-          ) => grpc.Client & Record<string, Function>;
+          ) => grpc.Client & {
+            StoreKEM: (req: { kem: { content: Buffer } }, cb: (e: grpc.ServiceError | null) => void) => void;
+          };
         };
       };
     };
@@ -130,7 +132,7 @@ describe("bad input", () => {
       grpc.credentials.createInsecure(),
     );
     const err = await new Promise<grpc.ServiceError>((resolve) =>
-      client.StoreKEM!({ kem: { content: Buffer.alloc(MAX_MESSAGE + 10, 97) } }, (e: grpc.ServiceError | null) =>
+      client.StoreKEM({ kem: { content: Buffer.alloc(MAX_MESSAGE + 10, 97) } }, (e: grpc.ServiceError | null) =>
         resolve(e!),
       ),
     );

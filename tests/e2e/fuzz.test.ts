@@ -201,15 +201,25 @@ function makeCase(rand: Rand, all: Base[]): Case {
   let body = payload;
   if (protocol === "grpc-web" || protocol === "grpc") {
     const f = rand();
-    if (f < 0.1) (kind += "+prefix-too-long"), (body = envelope(payload, payload.length + 1 + int(rand, 1 << 20)));
-    else if (f < 0.15) (kind += "+prefix-huge"), (body = envelope(payload, 0xffffffff));
-    else if (f < 0.2)
-      (kind += "+prefix-short"), (body = envelope(payload, Math.max(0, payload.length - 1 - int(rand, 8))));
-    else if (f < 0.25)
-      (kind += "+truncated-frame"), (body = envelope(payload).subarray(0, int(rand, 5 + payload.length)));
-    else if (f < 0.28) (kind += "+bad-flags"), (body = envelope(payload, payload.length, int(rand, 256)));
-    else if (f < 0.31) (kind += "+two-frames"), (body = Buffer.concat([envelope(payload), envelope(payload)]));
-    else body = envelope(payload);
+    if (f < 0.1) {
+      kind += "+prefix-too-long";
+      body = envelope(payload, payload.length + 1 + int(rand, 1 << 20));
+    } else if (f < 0.15) {
+      kind += "+prefix-huge";
+      body = envelope(payload, 0xffffffff);
+    } else if (f < 0.2) {
+      kind += "+prefix-short";
+      body = envelope(payload, Math.max(0, payload.length - 1 - int(rand, 8)));
+    } else if (f < 0.25) {
+      kind += "+truncated-frame";
+      body = envelope(payload).subarray(0, int(rand, 5 + payload.length));
+    } else if (f < 0.28) {
+      kind += "+bad-flags";
+      body = envelope(payload, payload.length, int(rand, 256));
+    } else if (f < 0.31) {
+      kind += "+two-frames";
+      body = Buffer.concat([envelope(payload), envelope(payload)]);
+    } else body = envelope(payload);
   }
   return { protocol, path: b.path, kind, contentType, body };
 }

@@ -47,9 +47,8 @@ describe("/v1/embeddings with the official openai client", () => {
     });
     // The client asks for base64 by default and decodes it to floats itself.
     const b64 = await client.embeddings.create({ model: "all-MiniLM-L6-v2", input: input.slice(0, 3) });
-    b64.data.forEach((d, i) =>
-      expect(Array.from(d.embedding)).toEqual(floats.data[i]!.embedding.map((x) => Math.fround(x))),
-    );
+    for (const [i, d] of b64.data.entries())
+      expect(Array.from(d.embedding)).toEqual(floats.data[i]!.embedding.map((x) => Math.fround(x)));
     // The raw base64 is little-endian float32.
     const raw = await (await post(server.httpUrl, { input: input[0], encoding_format: "base64" })).json();
     const bytes = Buffer.from(raw.data[0].embedding, "base64");

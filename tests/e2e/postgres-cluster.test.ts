@@ -55,7 +55,7 @@ describe.skipIf(!pg)("three dcsm serve nodes on one PostgreSQL", () => {
       dirs.map((dir) => startServeProcess(dir, { DCSM_POSTGRES_URL: url, DCSM_POSTGRES_POOL: "4" }, 120_000)),
     );
     running.push(...procs);
-    procs.forEach((p, i) => nodes.push({ proc: p, glm: glmClient(p.url), dir: dirs[i]! }));
+    for (const [i, p] of procs.entries()) nodes.push({ proc: p, glm: glmClient(p.url), dir: dirs[i]! });
   }, 180_000);
 
   test("a KEM stored through any node is found by id, text and vector on every other node", async () => {

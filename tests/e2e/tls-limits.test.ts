@@ -43,7 +43,10 @@ describe("TLS port", () => {
     const grpcStatus = await new Promise<string>((resolve, reject) => {
       const session = h2connect(server.httpUrl, { ca: cert.cert });
       session.on("error", () => {});
-      const timer = setTimeout(() => (session.destroy(), reject(new Error("no gRPC response within 5 s"))), 5000);
+      const timer = setTimeout(() => {
+        session.destroy();
+        reject(new Error("no gRPC response within 5 s"));
+      }, 5000);
       const stream = session.request({
         ":method": "POST",
         ":path": STORE_PATH,

@@ -189,14 +189,21 @@ test("@grpc/grpc-js with TLS credentials (an independent gRPC client)", async ()
   const pkg = grpc.loadPackageDefinition(defs) as unknown as {
     grpc: {
       health: {
-        v1: { Health: new (addr: string, creds: grpc.ChannelCredentials) => grpc.Client & Record<string, Function> };
+        v1: {
+          Health: new (
+            addr: string,
+            creds: grpc.ChannelCredentials,
+          ) => grpc.Client & {
+            Check: (req: { service: string }, cb: (err: Error | null, r: { status: string }) => void) => void;
+          };
+        };
       };
     };
   };
   const client = new pkg.grpc.health.v1.Health(`localhost:${port}`, grpc.credentials.createSsl(Buffer.from(cert.cert)));
   try {
     const res = await new Promise<{ status: string }>((resolve, reject) =>
-      client.Check!({ service: "" }, (err: Error | null, r: { status: string }) => (err ? reject(err) : resolve(r))),
+      client.Check({ service: "" }, (err: Error | null, r: { status: string }) => (err ? reject(err) : resolve(r))),
     );
     expect(res.status).toBe("SERVING");
   } finally {

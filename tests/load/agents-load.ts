@@ -168,7 +168,12 @@ function withTotals(errors: Record<string, ErrorCount>): {
   let backpressure = 0;
   for (const [k, e] of Object.entries(errors)) {
     out[k] = { ...e };
-    const all = (out[`${k.split("/")[0]}/all`] ??= { backpressure: 0, failed: 0 });
+    const allKey = `${k.split("/")[0]}/all`;
+    let all = out[allKey];
+    if (!all) {
+      all = { backpressure: 0, failed: 0 };
+      out[allKey] = all;
+    }
     all.backpressure += e.backpressure;
     all.failed += e.failed;
     failed += e.failed;

@@ -217,7 +217,12 @@ export class LoadAgent {
   private count(key: string, err: unknown, policy = this.policy): "backpressure" | "failed" {
     const e = ConnectError.from(err);
     const kind = BACKPRESSURE.has(e.code) ? "backpressure" : "failed";
-    (policy.errors[key] ??= { backpressure: 0, failed: 0 })[kind]++;
+    let counts = policy.errors[key];
+    if (!counts) {
+      counts = { backpressure: 0, failed: 0 };
+      policy.errors[key] = counts;
+    }
+    counts[kind]++;
     const msg = `${key}: ${Code[e.code]}: ${e.rawMessage.slice(0, 160)}`;
     if (this.errorSamples.length < 10 && !this.errorSamples.includes(msg)) this.errorSamples.push(msg);
     if (kind === "failed" && policy.failureSamples.length < 10 && !policy.failureSamples.includes(msg))

@@ -56,7 +56,10 @@ export class LatencyBook {
   /** Records one latency, ms, under `key`. */
   add(key: string, ms: number): void {
     let xs = this.samples.get(key);
-    if (!xs) this.samples.set(key, (xs = []));
+    if (!xs) {
+      xs = [];
+      this.samples.set(key, xs);
+    }
     xs.push(ms);
   }
 

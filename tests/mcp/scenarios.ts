@@ -38,6 +38,7 @@ export async function call(client: Client, name: string, args: Record<string, un
 }
 
 /** Calls a tool that must succeed and returns its structured content. */
+// biome-ignore lint/suspicious/noExplicitAny: tool results are arbitrary JSON that tests read field by field; a wrong field fails the assertion
 export async function ok<T = Record<string, any>>(
   client: Client,
   name: string,

@@ -28,7 +28,9 @@ describe("ingest file walker", () => {
     const skipped: Record<string, string> = {};
     const files = walkIngestFiles([root], {
       maxFileBytes: 1000,
-      onSkip: (p, r) => void (skipped[p.slice(root.length + 1)] = r),
+      onSkip: (p, r) => {
+        skipped[p.slice(root.length + 1)] = r;
+      },
     });
     expect(files.map((f) => f.sourcePath)).toEqual([
       ".gitignore",

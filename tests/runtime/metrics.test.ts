@@ -176,7 +176,12 @@ describe("request ids", () => {
       let echoed: string | null = null;
       await createClient(SharedWorkingMemoryService, transport).getCounter(
         { counterId: "rid" },
-        { headers: { "x-request-id": id }, onHeader: (h) => void (echoed = h.get("x-request-id")) },
+        {
+          headers: { "x-request-id": id },
+          onHeader: (h) => {
+            echoed = h.get("x-request-id");
+          },
+        },
       );
       expect(echoed as string | null).toBe(id);
     }

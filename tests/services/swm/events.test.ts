@@ -43,7 +43,14 @@ function listen(stream: (signal: AbortSignal) => AsyncIterable<SWMMemoryEvent>) 
       if (ConnectError.from(err).code !== Code.Canceled) throw err;
     }
   })();
-  return { got, subscribed: () => state.subscribed, stop: async () => (ac.abort(), await done) };
+  return {
+    got,
+    subscribed: () => state.subscribed,
+    stop: async () => {
+      ac.abort();
+      await done;
+    },
+  };
 }
 
 describe("SWM events across instances", () => {
@@ -181,7 +188,8 @@ describe("SWM events across instances", () => {
         async () => {
           try {
             await s.client.publishKEMToSWM({ kemToPublish: { id: "after", content: enc.encode("y") } });
-            return (published = true);
+            published = true;
+            return true;
           } catch (err) {
             expect(ConnectError.from(err).code).toBe(Code.Unavailable);
             return false;

@@ -79,7 +79,9 @@ export function workingSetContract(name: string, make: (o: ContractOptions) => P
       expect(a!.existed).toBe(false);
       expect(a!.record.createdAtUs).toBe(a!.record.updatedAtUs);
       expect(Math.abs(a!.record.createdAtUs - Date.now() * 1000)).toBeLessThan(5_000_000);
-      const [got] = await ws.get(["k1", "missing"]).then((r) => (expect(r.length).toBe(1), r));
+      const found = await ws.get(["k1", "missing"]);
+      expect(found.length).toBe(1);
+      const [got] = found;
       expect(Array.from(got!.content)).toEqual(Array.from(content));
       expect(Array.from(got!.embedding!)).toEqual(Array.from(Float32Array.from(vec)));
       expect(got!.metadata).toEqual({ topic: "AI", n: 3 });

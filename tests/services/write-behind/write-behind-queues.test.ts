@@ -88,7 +88,7 @@ describe("SQLite queue: own records kept in memory", () => {
     }
     expect(claimed.length).toBe(mine.length + 1);
     // The first LOCAL_RECORDS_MAX are the very objects given; the rest are decoded copies, equal in every field.
-    claimed.slice(0, LOCAL_RECORDS_MAX).forEach((c, i) => expect(c.record).toBe(mine[i]!));
+    for (const [i, c] of claimed.slice(0, LOCAL_RECORDS_MAX).entries()) expect(c.record).toBe(mine[i]!);
     for (const [i, c] of claimed.slice(LOCAL_RECORDS_MAX, mine.length).entries()) {
       expect(c.record).not.toBe(mine[LOCAL_RECORDS_MAX + i]!);
       expect(c.record).toEqual(mine[LOCAL_RECORDS_MAX + i]!);
