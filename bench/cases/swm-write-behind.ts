@@ -19,10 +19,9 @@
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { createHandlerContext } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { v7 as uuidv7 } from "uuid";
-import { PublishKEMToSWMRequestSchema, SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
+import { PublishKEMToSWMRequestSchema } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { lexicalBodyOf } from "../../services/glm/lexical/lexical-text.ts";
 import { indexedEntriesOf, metadataTagsOf } from "../../services/glm/store/metadata-index.ts";
 import { TABLES_V2 } from "../../services/glm/store/sqlite-schema.ts";
@@ -37,7 +36,7 @@ import { clusteredVectors } from "../lib/clustered-vectors.ts";
 import { type BenchServer, benchDir, benchRedis, benchServer } from "../lib/fixtures.ts";
 import { compareRuns, pool, type Sample } from "../lib/measure.ts";
 import { type BenchResult, median, percentile, spreadOf } from "../lib/stats.ts";
-import { IN_FLIGHT } from "./swm.ts";
+import { IN_FLIGHT, publishContext } from "./swm.ts";
 
 const DIM = 384;
 /** KEMs per repeat. */
@@ -88,13 +87,7 @@ const idleServers = () => [...servers];
 export function drainRun({ server }: BenchServer): () => Promise<Sample> {
   servers.add(server);
   const impl = server.swm.service;
-  const ctx = createHandlerContext({
-    service: SharedWorkingMemoryService,
-    method: SharedWorkingMemoryService.method.publishKEMToSWM,
-    protocolName: "in-process",
-    requestMethod: "POST",
-    url: "http://localhost/",
-  });
+  const ctx = publishContext();
   return async () => {
     // The callers' requests are built before the clock starts: their construction (embeddings as
     // `number[]`) is the client's work, which the raw baselines do not do either.
@@ -142,6 +135,15 @@ export function drainRun({ server }: BenchServer): () => Promise<Sample> {
   };
 }
 
+/**
+ * The values of a `kems` row for `r` in column order (id, content_type, content, metadata,
+ * created_at, updated_at, embedding), both times `now`, the embedding as its float32 bytes.
+ */
+function kemRowValues(r: Item, now: string): [string, string, Uint8Array, string, string, string, Uint8Array] {
+  const embedding = new Uint8Array(r.embedding.buffer, r.embedding.byteOffset, r.embedding.byteLength);
+  return [r.id, "text/plain", CONTENT, JSON.stringify(r.metadata), now, now, embedding];
+}
+
 /** Raw `bun:sqlite` inserts of the bench's rows (the table GLM's rows resemble), one transaction per batch. */
 function rawSqlite(dir: string) {
   const db = new Database(join(dir, "raw.sqlite"), { create: true });
@@ -154,15 +156,7 @@ function rawSqlite(dir: string) {
   const insert = db.transaction((rows: Item[]) => {
     for (const r of rows) {
       const now = microsToIso(nowMicros());
-      ins.run(
-        r.id,
-        "text/plain",
-        CONTENT,
-        JSON.stringify(r.metadata),
-        now,
-        now,
-        new Uint8Array(r.embedding.buffer, r.embedding.byteOffset, r.embedding.byteLength),
-      );
+      ins.run(...kemRowValues(r, now));
     }
   });
   return { insert, close: () => db.close() };
@@ -189,15 +183,7 @@ function rawGlmWrites(dir: string) {
     const text: [number, string, string][] = [];
     for (const r of rows) {
       const now = microsToIso(nowMicros());
-      const { rid } = row.get(
-        r.id,
-        "text/plain",
-        CONTENT,
-        JSON.stringify(r.metadata),
-        now,
-        now,
-        new Uint8Array(r.embedding.buffer, r.embedding.byteOffset, r.embedding.byteLength),
-      )!;
+      const { rid } = row.get(...kemRowValues(r, now))!;
       for (const [k, v] of indexedEntriesOf(r.metadata)) meta.run(k, v, now, r.id);
       key.run(uuidv7(), r.id, now);
       change.run(r.id);

@@ -51,15 +51,20 @@ const publishInit = (id: string, i: number): PublishInit => ({
   kemToPublish: { id, contentType: "text/plain", content: CONTENT, metadata: metaOf(i) },
 });
 
-function inProcessService(backend: SwmBackend) {
-  const impl = createSwmService({ ...backend, limits: DEFAULT_KEM_LIMITS });
-  const ctx = createHandlerContext({
+/** A handler context for calling `publishKEMToSWM` on a service implementation in process (no transport). */
+export function publishContext() {
+  return createHandlerContext({
     service: SharedWorkingMemoryService,
     method: SharedWorkingMemoryService.method.publishKEMToSWM,
     protocolName: "in-process",
     requestMethod: "POST",
     url: "http://localhost/",
   });
+}
+
+function inProcessService(backend: SwmBackend) {
+  const impl = createSwmService({ ...backend, limits: DEFAULT_KEM_LIMITS });
+  const ctx = publishContext();
   return {
     publish: (init: PublishInit) =>
       impl.publishKEMToSWM!(create(PublishKEMToSWMRequestSchema, init), ctx) as Promise<unknown>,

@@ -68,6 +68,31 @@ function resultOf(name: string, samples: Sample[]): BenchResult {
 }
 
 /**
+ * Marks every result after the first with the first as its baseline: the per-repeat ratios' spread,
+ * the ratio `ratioOf` computes (from the result, the baseline and the per-repeat ratios), and the
+ * contender's target when it has one. `results[i]` belongs to `contenders[i]`.
+ */
+function relateToBaseline(
+  results: BenchResult[],
+  contenders: { target?: number }[],
+  ratioOf: (res: BenchResult, base: BenchResult, ratios: number[]) => number,
+): void {
+  const base = results[0]!;
+  for (let i = 1; i < results.length; i++) {
+    const res = results[i]!;
+    const ratios = res.runs!.map((x, r) => x / base.runs![r]!);
+    Object.assign(res, {
+      baseline: base.case,
+      baselineOpsPerSec: base.opsPerSec,
+      ratio: ratioOf(res, base, ratios),
+      ratioSpread: spreadOf(ratios),
+    });
+    const target = contenders[i]!.target;
+    if (target !== undefined) res.target = target;
+  }
+}
+
+/**
  * Runs the baseline and every candidate `repeats` times, interleaved (after one untimed warm-up
  * run each unless `warmup` is false), and returns the baseline's result followed by each
  * candidate's with its ratio to the baseline.
@@ -83,21 +108,7 @@ export async function compareRuns(
   const samples = all.map(() => [] as Sample[]);
   for (let r = 0; r < repeats; r++) for (let i = 0; i < all.length; i++) samples[i]!.push(await all[i]!.run());
   const results = all.map((c, i) => resultOf(c.name, samples[i]!));
-  if (baseline) {
-    const base = results[0]!;
-    for (let i = 1; i < results.length; i++) {
-      const res = results[i]!;
-      const ratios = res.runs!.map((x, r) => x / base.runs![r]!);
-      Object.assign(res, {
-        baseline: base.case,
-        baselineOpsPerSec: base.opsPerSec,
-        ratio: median(ratios),
-        ratioSpread: spreadOf(ratios),
-      });
-      const target = all[i]!.target;
-      if (target !== undefined) res.target = target;
-    }
-  }
+  if (baseline) relateToBaseline(results, all, (_res, _base, ratios) => median(ratios));
   return results;
 }
 
@@ -145,17 +156,6 @@ export async function compareMicro(
       extra: { stat: "best of repeats" },
     };
   });
-  const base = results[0]!;
-  for (let i = 1; i < results.length; i++) {
-    const res = results[i]!;
-    const ratios = res.runs!.map((x, r) => x / base.runs![r]!);
-    Object.assign(res, {
-      baseline: base.case,
-      baselineOpsPerSec: base.opsPerSec,
-      ratio: res.opsPerSec / base.opsPerSec,
-      ratioSpread: spreadOf(ratios),
-    });
-    if (all[i]!.target !== undefined) res.target = all[i]!.target;
-  }
+  relateToBaseline(results, all, (res, base) => res.opsPerSec / base.opsPerSec);
   return results;
 }

@@ -5,6 +5,8 @@
  * event stream; and the principal's own namespaces and rights (`GET /whoami`).
  * @module
  */
+// Type-only: erased from the browser bundle, so the console stays free of server modules.
+import type { BatchingStats } from "../../services/kps/embedder/batching-embedder.ts";
 import { byId, h, setStatus } from "./dom.ts";
 import type { Session } from "./session.ts";
 import type { FeedStats } from "./working-memory-view.ts";
@@ -19,15 +21,7 @@ interface Health {
   vectorIndex?: { kind: string; size: number; unindexed: number };
   embedding?: {
     ready: boolean;
-    queue: {
-      queued: number;
-      maxQueue: number;
-      batches: number;
-      inputs: number;
-      rejected: number;
-      meanBatch: number;
-      inputsPerSecond: number;
-    };
+    queue: BatchingStats;
     cache: { hits: number; misses: number; hitRatio: number; entries: number; bytes: number; maxBytes: number };
   };
   swm?: {

@@ -264,23 +264,28 @@ export class WorkingMemoryView {
       (text !== "" && !(li.textContent ?? "").toLowerCase().includes(text));
   }
 
+  /** The "×" button that stops watching `id` (removes it from `watched`) and reads the rest again. */
+  private forgetButton(watched: Set<string>, id: string): HTMLButtonElement {
+    return h(
+      "button",
+      {
+        type: "button",
+        class: "link",
+        "aria-label": `stop watching ${id}`,
+        onclick: () => {
+          watched.delete(id);
+          void this.readWatched();
+        },
+      },
+      "×",
+    );
+  }
+
   private async readWatched(): Promise<void> {
     const s = this.session();
     const lockRows = await Promise.all(
       [...this.locks].map(async (id) => {
-        const forget = h(
-          "button",
-          {
-            type: "button",
-            class: "link",
-            "aria-label": `stop watching ${id}`,
-            onclick: () => {
-              this.locks.delete(id);
-              void this.readWatched();
-            },
-          },
-          "×",
-        );
+        const forget = this.forgetButton(this.locks, id);
         try {
           const info = await s.sdk.getDistributedLockInfo(id);
           const left = Number(info.leaseExpiresAtUnixMs) - Date.now();
@@ -321,19 +326,7 @@ export class WorkingMemoryView {
     byId("lock-rows").replaceChildren(...lockRows);
     const counterRows = await Promise.all(
       [...this.counters].map(async (id) => {
-        const forget = h(
-          "button",
-          {
-            type: "button",
-            class: "link",
-            "aria-label": `stop watching ${id}`,
-            onclick: () => {
-              this.counters.delete(id);
-              void this.readWatched();
-            },
-          },
-          "×",
-        );
+        const forget = this.forgetButton(this.counters, id);
         try {
           const v = await s.sdk.getDistributedCounter(id);
           return h(

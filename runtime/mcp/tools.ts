@@ -49,6 +49,17 @@ const filters = z
   );
 const isoTime = (what: string) =>
   z.iso.datetime({ offset: true }).optional().describe(`${what} (ISO 8601, e.g. "2026-01-31T12:00:00Z"), inclusive.`);
+/** `page_size` (1 to MAX_RESULTS, default 20) and `page_token` inputs of a listing of `what` (capitalized). */
+const paging = (what: string) => ({
+  page_size: z
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_RESULTS)
+    .default(20)
+    .describe(`${what} per page (1-${MAX_RESULTS}, default 20).`),
+  page_token: z.string().optional().describe("Token from a previous call's next_page_token."),
+});
 const memory = z.object({
   id: z.string().describe("KEM id; pass it to get_memory, update_memory or forget."),
   text: z.string().describe("The stored text."),
@@ -321,14 +332,7 @@ export function registerDcsmTools(server: McpServer, link: DcsmLink, callerOf: C
       filters,
       updated_after: isoTime("Only memories updated at or after this time"),
       updated_before: isoTime("Only memories updated at or before this time"),
-      page_size: z
-        .number()
-        .int()
-        .min(1)
-        .max(MAX_RESULTS)
-        .default(20)
-        .describe(`Memories per page (1-${MAX_RESULTS}, default 20).`),
-      page_token: z.string().optional().describe("Token from a previous call's next_page_token."),
+      ...paging("Memories"),
     },
     output: {
       memories: z.array(memory),
@@ -409,14 +413,7 @@ export function registerDcsmTools(server: McpServer, link: DcsmLink, callerOf: C
     input: {
       namespace,
       filters,
-      page_size: z
-        .number()
-        .int()
-        .min(1)
-        .max(MAX_RESULTS)
-        .default(20)
-        .describe(`Notes per page (1-${MAX_RESULTS}, default 20).`),
-      page_token: z.string().optional().describe("Token from a previous call's next_page_token."),
+      ...paging("Notes"),
     },
     output: { notes: z.array(memory), next_page_token: z.string() },
     annotations: { readOnlyHint: true },

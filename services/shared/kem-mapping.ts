@@ -71,14 +71,15 @@ function normalizeNumbers(values: number[], field: string): Float32Array {
 }
 
 function normalizeTyped(values: ArrayLike<number>, field: string): Float32Array {
-  const out = new Float32Array(values.length);
+  // Checks and sums first, then copies in one block (`set` converts each value as `out[i] = x` would).
   let norm = 0;
   for (let i = 0; i < values.length; i++) {
     const x = values[i]!;
     if (!Number.isFinite(x)) throw new InvalidInputError(`${field}[${i}] is not a finite number`);
-    out[i] = x;
     norm += x * x;
   }
+  const out = new Float32Array(values.length);
+  out.set(values);
   return scaled(out, norm, field);
 }
 

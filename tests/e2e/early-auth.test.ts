@@ -8,7 +8,6 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { type ClientHttp2Session, connect as h2Connect } from "node:http2";
 import { connect as netConnect, type Socket } from "node:net";
 import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
@@ -16,6 +15,7 @@ import { bearerAuth } from "../../sdk/auth.ts";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { Health } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
 import { codeOf } from "../helpers/connect-code.ts";
+import { grpcPartial } from "../helpers/grpc-partial.ts";
 import { responseHead } from "../helpers/response-head.ts";
 import { type ServeProcess, startServeProcess } from "../helpers/serve-process.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
@@ -50,33 +50,6 @@ function http1Partial(baseUrl: string, contentType: string, sendBytes: number, t
   return head;
 }
 
-/** Sends gRPC headers and the first `sendBytes` of a `BODY_BYTES` envelope, then waits for the response headers. */
-function grpcPartial(baseUrl: string, sendBytes: number, timeoutMs: number): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const session: ClientHttp2Session = h2Connect(baseUrl);
-    session.on("error", () => {});
-    const timer = setTimeout(() => {
-      session.destroy();
-      reject(new Error(`no gRPC response within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const stream = session.request({
-      ":method": "POST",
-      ":path": STORE_PATH,
-      "content-type": "application/grpc",
-      te: "trailers",
-    });
-    stream.on("error", () => {});
-    stream.on("response", (headers) => {
-      clearTimeout(timer);
-      session.destroy();
-      resolve(headers as Record<string, unknown>);
-    });
-    const prefix = Buffer.alloc(5);
-    prefix.writeUInt32BE(BODY_BYTES - 5, 1);
-    stream.write(Buffer.concat([prefix, Buffer.alloc(sendBytes, 0x61)]));
-  });
-}
-
 describe("unauthenticated RPCs are refused before their body is read", () => {
   test("Connect, gRPC-Web and gRPC answer Unauthenticated while 13.7 of 13.8 MiB are still unsent", async () => {
     const connect = await http1Partial(srv.url, "application/proto", 64 * 1024, 5000);
@@ -84,7 +57,13 @@ describe("unauthenticated RPCs are refused before their body is read", () => {
     const grpcWeb = await http1Partial(srv.url, "application/grpc-web+proto", 64 * 1024, 5000);
     expect(grpcWeb).toStartWith("HTTP/1.1 200");
     expect(grpcWeb.toLowerCase()).toContain("grpc-status: 16");
-    const grpc = await grpcPartial(srv.grpcUrl, 64 * 1024, 5000);
+    const grpc = await grpcPartial({
+      url: srv.grpcUrl,
+      path: STORE_PATH,
+      envelopeBytes: BODY_BYTES,
+      sendBytes: 64 * 1024,
+      timeoutMs: 5000,
+    });
     expect(String(grpc["grpc-status"])).toBe("16");
   });
 

@@ -5,10 +5,10 @@
  * timeout; connections beyond the cap are closed on accept.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { connect as h2connect } from "node:http2";
 import { connect as netConnect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import type { DcsmServer } from "../../runtime/server.ts";
+import { grpcPartial } from "../helpers/grpc-partial.ts";
 import { responseHead } from "../helpers/response-head.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
@@ -40,30 +40,15 @@ afterAll(async () => {
 
 describe("TLS port", () => {
   test("unauthenticated gRPC (h2) and Connect (HTTP/1.1) calls are refused while 13.7 of 13.8 MiB are unsent", async () => {
-    const grpcStatus = await new Promise<string>((resolve, reject) => {
-      const session = h2connect(server.httpUrl, { ca: cert.cert });
-      session.on("error", () => {});
-      const timer = setTimeout(() => {
-        session.destroy();
-        reject(new Error("no gRPC response within 5 s"));
-      }, 5000);
-      const stream = session.request({
-        ":method": "POST",
-        ":path": STORE_PATH,
-        "content-type": "application/grpc",
-        te: "trailers",
-      });
-      stream.on("error", () => {});
-      stream.on("response", (h) => {
-        clearTimeout(timer);
-        session.destroy();
-        resolve(String(h["grpc-status"]));
-      });
-      const prefix = Buffer.alloc(5);
-      prefix.writeUInt32BE(BODY_BYTES - 5, 1);
-      stream.write(Buffer.concat([prefix, Buffer.alloc(64 * 1024, 0x61)]));
+    const grpc = await grpcPartial({
+      url: server.httpUrl,
+      path: STORE_PATH,
+      envelopeBytes: BODY_BYTES,
+      sendBytes: 64 * 1024,
+      timeoutMs: 5000,
+      tls: { ca: cert.cert },
     });
-    expect(grpcStatus).toBe("16");
+    expect(String(grpc["grpc-status"])).toBe("16");
 
     const sock = tlsConnect(
       { host: "127.0.0.1", port, servername: "localhost", ca: cert.cert, ALPNProtocols: ["http/1.1"] },

@@ -2,26 +2,16 @@
  * MCP over Streamable HTTP at /mcp on a real DCSM server (real keys file, real model, real
  * sockets), driven by the official SDK Client: tools, resources, scopes, sessions, errors.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { SignJWT } from "jose";
 import { newApiKey } from "../../runtime/auth/authenticator.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
-import { apiKeysFile, startTestServer } from "../helpers/server.ts";
-import { removeTempDirs } from "../helpers/temp-dir.ts";
+import { apiKeysFile } from "../helpers/server.ts";
+import { serverPerFile } from "../helpers/server-per-file.ts";
 import { waitFor } from "../helpers/wait-for.ts";
-import {
-  call,
-  enforcesScopes,
-  errorText,
-  keyA,
-  keyB,
-  listsTools,
-  locksAcrossSessions,
-  ok,
-  remembersAndRecalls,
-} from "./scenarios.ts";
+import { call, errorText, keyA, keyB, ok, transportScenarios } from "./scenarios.ts";
 
 const keyReadOnlyA = newApiKey("reader-a", ["team-a:read"]);
 const JWT_SECRET = "an HS256 secret of at least thirty-two bytes for MCP";
@@ -36,20 +26,13 @@ async function connect(token?: string): Promise<Client> {
   return client;
 }
 
-beforeAll(async () => {
-  const keysFile = apiKeysFile([keyA, keyB, keyReadOnlyA]);
-  server = await startTestServer({ apiKeysFile: keysFile, jwtSecret: JWT_SECRET });
-});
-afterAll(async () => {
-  await server?.close();
-  removeTempDirs();
-});
+serverPerFile(
+  (s) => (server = s),
+  () => ({ apiKeysFile: apiKeysFile([keyA, keyB, keyReadOnlyA]), jwtSecret: JWT_SECRET }),
+);
 
 describe("MCP over Streamable HTTP", () => {
-  test("tools/list offers every tool with schemas", () => listsTools(connect));
-  test("remember, then recall finds it", () => remembersAndRecalls(connect, "http"));
-  test("a key for team-b cannot recall team-a's memories", () => enforcesScopes(connect, "http"));
-  test("a lock held by one MCP session blocks another", () => locksAcrossSessions(connect, "http"));
+  transportScenarios(connect, "http");
 
   test("without, or with a wrong, credential /mcp answers 401 with WWW-Authenticate", async () => {
     for (const headers of [{}, { authorization: "Bearer dcsm_wrong" }] as Record<string, string>[]) {

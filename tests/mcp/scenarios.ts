@@ -2,7 +2,7 @@
  * MCP scenarios run over both transports (Streamable HTTP and stdio) with the SDK's own Client
  * against a real DCSM server with two tenants: team-a and team-b, each with its own API key.
  */
-import { expect } from "bun:test";
+import { expect, test } from "bun:test";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { newApiKey } from "../../runtime/auth/authenticator.ts";
@@ -161,4 +161,16 @@ export async function locksAcrossSessions(connect: Connect, tag: string): Promis
   } finally {
     await Promise.all([one.close(), two.close()]);
   }
+}
+
+/**
+ * Registers, in the enclosing `describe`, the scenarios every transport must pass: tools/list,
+ * remember then recall, tenant scopes, and locks across sessions.
+ * @param tag - the transport's name, kept in the ids and texts the scenarios write.
+ */
+export function transportScenarios(connect: Connect, tag: string): void {
+  test("tools/list offers every tool with schemas", () => listsTools(connect));
+  test("remember, then recall finds it", () => remembersAndRecalls(connect, tag));
+  test("a key for team-b cannot recall team-a's memories", () => enforcesScopes(connect, tag));
+  test("a lock held by one MCP session blocks another", () => locksAcrossSessions(connect, tag));
 }

@@ -3,25 +3,16 @@
  * Client — against a running DCSM with a real keys file (DCSM_URL + DCSM_TOKEN), and embedded on
  * a data folder when no URL is given.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { REPO_ROOT } from "../../runtime/config.ts";
 import type { DcsmServer } from "../../runtime/server.ts";
-import { apiKeysFile, startTestServer } from "../helpers/server.ts";
-import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
-import {
-  call,
-  enforcesScopes,
-  errorText,
-  keyA,
-  keyB,
-  listsTools,
-  locksAcrossSessions,
-  ok,
-  remembersAndRecalls,
-} from "./scenarios.ts";
+import { apiKeysFile } from "../helpers/server.ts";
+import { serverPerFile } from "../helpers/server-per-file.ts";
+import { tempDir } from "../helpers/temp-dir.ts";
+import { call, errorText, keyA, keyB, ok, transportScenarios } from "./scenarios.ts";
 
 const MAIN = join(REPO_ROOT, "runtime/cli/main.ts");
 let server: DcsmServer;
@@ -48,20 +39,13 @@ async function spawnMcp(env: Record<string, string>): Promise<Client> {
 
 const connect = (token: string) => spawnMcp({ DCSM_URL: server.httpUrl, DCSM_TOKEN: token });
 
-beforeAll(async () => {
-  const keysFile = apiKeysFile([keyA, keyB]);
-  server = await startTestServer({ apiKeysFile: keysFile });
-});
-afterAll(async () => {
-  await server?.close();
-  removeTempDirs();
-});
+serverPerFile(
+  (s) => (server = s),
+  () => ({ apiKeysFile: apiKeysFile([keyA, keyB]) }),
+);
 
 describe("MCP over stdio (dcsm mcp) to a running DCSM", () => {
-  test("tools/list offers every tool with schemas", () => listsTools(connect));
-  test("remember, then recall finds it", () => remembersAndRecalls(connect, "stdio"));
-  test("a key for team-b cannot recall team-a's memories", () => enforcesScopes(connect, "stdio"));
-  test("a lock held by one MCP session blocks another", () => locksAcrossSessions(connect, "stdio"));
+  transportScenarios(connect, "stdio");
 
   test("a wrong token gives tool errors naming unauthenticated, and the process keeps serving", async () => {
     const client = await connect("dcsm_wrong");

@@ -5,31 +5,16 @@
 import { afterAll, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT } from "../../runtime/config.ts";
+import { runCli } from "../helpers/cli-process.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 
 afterAll(removeTempDirs);
-const MAIN = join(REPO_ROOT, "runtime/cli/main.ts");
 
 function freePort(): number {
   const s = Bun.serve({ port: 0, fetch: () => new Response() });
   const port = s.port!;
   s.stop(true);
   return port;
-}
-
-async function dcsm(args: string[], env: Record<string, string>) {
-  const proc = Bun.spawn([process.execPath, MAIN, ...args], {
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { ...process.env, ...env },
-  });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { stdout, stderr, code };
 }
 
 test("start waits for warm-up, warmup embeds, stop ends the server and removes the pid file", async () => {
@@ -46,23 +31,23 @@ test("start waits for warm-up, warmup embeds, stop ends the server and removes t
     DCSM_TOKEN: "secret-key", // `dcsm status` shows the details to an admin credential
   };
   try {
-    const start = await dcsm(["start"], env);
+    const start = await runCli(["start"], env);
     expect(start.code).toBe(0);
     expect(start.stdout).toContain("model warmed up");
     expect(existsSync(join(dataDir, "dcsm.pid"))).toBe(true);
-    expect((await dcsm(["start"], env)).stdout).toContain("already running");
-    const status = await dcsm(["status"], env);
+    expect((await runCli(["start"], env)).stdout).toContain("already running");
+    const status = await runCli(["status"], env);
     expect(status.code).toBe(0);
     expect(JSON.parse(status.stdout).embedding.ready).toBe(true);
-    const warm = await dcsm(["warmup"], env);
+    const warm = await runCli(["warmup"], env);
     expect(warm.stdout).toMatch(/answered 2 embeddings/);
-    const denied = await dcsm(["warmup"], { ...env, DCSM_API_KEYS: "" });
+    const denied = await runCli(["warmup"], { ...env, DCSM_API_KEYS: "" });
     expect(denied.code).toBe(1);
     expect(denied.stderr).toContain("401");
   } finally {
-    const stop = await dcsm(["stop"], env);
+    const stop = await runCli(["stop"], env);
     expect(stop.stdout).toMatch(/stopped|not running/);
   }
   expect(existsSync(join(dataDir, "dcsm.pid"))).toBe(false);
-  expect((await dcsm(["status"], env)).code).toBe(1);
+  expect((await runCli(["status"], env)).code).toBe(1);
 }, 120_000);

@@ -63,6 +63,20 @@ CREATE INDEX idx_idempotency_kem ON idempotency_keys(kem_id);
 CREATE INDEX idx_idempotency_created ON idempotency_keys(created_at);
 `;
 
+/**
+ * A `kems` row's stored columns (the same in schema versions 1 and 2), as `bun:sqlite` returns them:
+ * times are ISO 8601 text, `metadata` is JSON text, `embedding` is float32 bytes or null.
+ */
+export interface KemColumns {
+  id: string;
+  content_type: string;
+  content: Uint8Array;
+  metadata: string;
+  created_at: string;
+  updated_at: string;
+  embedding: Uint8Array | null;
+}
+
 /** What the migration needs from the store to fill the derived indexes of one row. */
 export interface RowIndexer {
   /** Writes `kem_meta` and `kem_fts` entries for a row just copied into the new `kems`. */
@@ -141,18 +155,9 @@ function migrateV1toV2(db: Database, makeIndexer: () => RowIndexer, onProgress?:
     `INSERT INTO kems (id, content_type, content, metadata, created_at, updated_at, embedding) VALUES (?, ?, ?, ?, ?, ?, ?)
      RETURNING rid, id, content_type, content, metadata, updated_at`,
   );
-  type V1Row = {
-    id: string;
-    content_type: string;
-    content: Uint8Array;
-    metadata: string;
-    created_at: string;
-    updated_at: string;
-    embedding: Uint8Array | null;
-  };
   let done = 0;
   for (const r of db
-    .query<V1Row, []>(
+    .query<KemColumns, []>(
       "SELECT id, content_type, content, metadata, created_at, updated_at, embedding FROM kems_v1 ORDER BY rowid",
     )
     .iterate()) {

@@ -22,7 +22,7 @@ import { indexedEntriesOf, metadataTagsOf } from "./metadata-index.ts";
 import { chooseDriver, createEstimator, idsQuery, matchQuery, pageQuery } from "./sqlite-filter-plan.ts";
 import { createSqliteLexicalSearch } from "./sqlite-lexical.ts";
 import { LexicalThread, LexicalThreadFailedError } from "./sqlite-lexical-thread.ts";
-import { type MigrationProgress, migrateSchema, type RowIndexer } from "./sqlite-schema.ts";
+import { type KemColumns, type MigrationProgress, migrateSchema, type RowIndexer } from "./sqlite-schema.ts";
 import { createStatementCache } from "./sqlite-statement-cache.ts";
 import { blobToVector, vectorToBlob } from "./vector-bytes.ts";
 
@@ -47,15 +47,9 @@ export interface SqliteKemStoreOptions {
   log?: { warn(obj: object, msg: string): void };
 }
 
-interface Row {
+/** A `kems` row with its SQLite rowid. */
+interface Row extends KemColumns {
   rid: number;
-  id: string;
-  content_type: string;
-  content: Uint8Array;
-  metadata: string;
-  created_at: string;
-  updated_at: string;
-  embedding: Uint8Array | null;
 }
 
 const COLUMNS = "rid, id, content_type, content, metadata, created_at, updated_at, embedding";

@@ -5,7 +5,7 @@ import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.t
 import { createHnswVectorIndex, type HnswVectorIndex } from "../../../services/glm/vector/hnsw-index.ts";
 import { normalizeVector } from "../../../services/shared/kem-mapping.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
-import { prng, randomVector } from "../../helpers/vectors.ts";
+import { numberedKems, prng, randomVector, unitVectors } from "../../helpers/vectors.ts";
 import { vectorIndexContract } from "./vector-index-contract.ts";
 
 afterAll(removeTempDirs);
@@ -27,7 +27,7 @@ describe("HNSW index", () => {
   test("writes are searchable at once through the tail, before the graph has them", async () => {
     const index = createHnswVectorIndex({ dimension: DIM, exactThreshold: 10, sliceSize: 16 });
     const rand = prng(21);
-    const vs = Array.from({ length: 300 }, () => normalizeVector(randomVector(DIM, rand), DIM, "v"));
+    const vs = unitVectors(300, DIM, rand);
     await index.upsert(vs.map((vector, i) => ({ id: `a${i}`, vector })));
     expect(index.stats().unindexed).toBeGreaterThan(0); // the indexer has not run yet
     const [hit] = await index.search(vs[250]!, 1);
@@ -43,14 +43,8 @@ describe("HNSW index", () => {
     const dir = tempDir();
     const dbPath = join(dir, "glm.sqlite");
     const rand = prng(99);
-    const vecs = Array.from({ length: 400 }, () => normalizeVector(randomVector(DIM, rand), DIM, "v"));
-    const rec = (i: number, v = vecs[i]!) => ({
-      id: `s${i}`,
-      contentType: "text/plain",
-      content: enc.encode(`c${i}`),
-      metadata: {},
-      embedding: v,
-    });
+    const vecs = unitVectors(400, DIM, rand);
+    const rec = numberedKems(vecs);
 
     const store1 = createSqliteKemStore({ path: dbPath });
     const index1 = createHnswVectorIndex({ dimension: DIM, snapshotDir: dir, exactThreshold: 10 });
@@ -85,7 +79,7 @@ describe("HNSW index", () => {
   test("large filtered sets over-fetch from the graph; small ones go exact; recall holds", async () => {
     const index = createHnswVectorIndex({ dimension: DIM, exactThreshold: 50 });
     const rand = prng(5);
-    const vs = Array.from({ length: 2000 }, () => normalizeVector(randomVector(DIM, rand), DIM, "v"));
+    const vs = unitVectors(2000, DIM, rand);
     await index.upsert(vs.map((vector, i) => ({ id: `f${i}`, vector })));
     await index.drained();
     const even = new Set(vs.map((_, i) => `f${i}`).filter((_, i) => i % 2 === 0));
@@ -112,7 +106,7 @@ describe("HNSW index", () => {
       workerUrl: join(tempDir(), "missing-worker.ts"),
     });
     const rand = prng(31);
-    const vs = Array.from({ length: 100 }, () => normalizeVector(randomVector(DIM, rand), DIM, "v"));
+    const vs = unitVectors(100, DIM, rand);
     await index.upsert(vs.map((vector, i) => ({ id: `w${i}`, vector })));
     await index.drained();
     for (const i of [0, 42, 99]) expect((await index.search(vs[i]!, 1))[0]!.id).toBe(`w${i}`);
@@ -123,7 +117,7 @@ describe("HNSW index", () => {
     const dir = tempDir();
     const store = createSqliteKemStore({ path: join(dir, "glm.sqlite") });
     const rand = prng(41);
-    const vecs = Array.from({ length: 200 }, () => normalizeVector(randomVector(DIM, rand), DIM, "v"));
+    const vecs = unitVectors(200, DIM, rand);
     await store.upsertMany(
       vecs.map((v, i) => ({
         id: `c${i}`,

@@ -10,7 +10,7 @@ import { createHnswVectorIndex } from "../../../services/glm/vector/hnsw-index.t
 import { normalizeVector } from "../../../services/shared/kem-mapping.ts";
 import { testPostgres } from "../../helpers/postgres.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
-import { prng, randomVector } from "../../helpers/vectors.ts";
+import { numberedKems, prng, randomVector, unitVectors } from "../../helpers/vectors.ts";
 import { waitFor } from "../../helpers/wait-for.ts";
 
 const pg = await testPostgres();
@@ -26,14 +26,8 @@ describe.skipIf(!pg)("vector index replicas on PostgreSQL", () => {
     const { url } = await pg!.createDatabase();
     const dir = tempDir();
     const rand = prng(7);
-    const vecs = Array.from({ length: 400 }, () => normalizeVector(randomVector(DIM, rand), DIM, "v"));
-    const rec = (i: number, v = vecs[i]!) => ({
-      id: `s${i}`,
-      contentType: "text/plain",
-      content: enc.encode(`c${i}`),
-      metadata: {},
-      embedding: v,
-    });
+    const vecs = unitVectors(400, DIM, rand);
+    const rec = numberedKems(vecs);
 
     const store1 = await createPostgresKemStore({ url, maxConnections: 2 });
     const index1 = createHnswVectorIndex({ dimension: DIM, snapshotDir: dir, exactThreshold: 10 });

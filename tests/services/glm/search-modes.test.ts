@@ -1,20 +1,18 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { type Client, Code, createClient } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { type KEMQuery, KEMQuerySchema, SearchMode } from "../../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { assembleGlm } from "../../../services/glm/assembly.ts";
 import type { KemStore } from "../../../services/glm/ports.ts";
-import { createPostgresKemStore } from "../../../services/glm/store/postgres-store.ts";
-import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../../../services/glm/vector/exact-index.ts";
 import type { Embedder } from "../../../services/kps/ports.ts";
 import { DEFAULT_KEM_LIMITS, type KemLimits } from "../../../services/shared/limits.ts";
 import { codeOf } from "../../helpers/connect-code.ts";
+import { storeBackends } from "../../helpers/glm.ts";
 import { testEmbedder } from "../../helpers/model.ts";
 import { testPostgres } from "../../helpers/postgres.ts";
-import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
+import { removeTempDirs } from "../../helpers/temp-dir.ts";
 
 const pg = await testPostgres();
 const opened: KemStore[] = [];
@@ -25,14 +23,7 @@ afterAll(async () => {
 });
 
 /** The store backends: SQLite always, PostgreSQL when a server is reachable (tests/helpers/postgres.ts). */
-const backends: { name: string; open(): Promise<KemStore> }[] = [
-  { name: "SQLite", open: async () => createSqliteKemStore({ path: join(tempDir(), "glm.sqlite") }) },
-];
-if (pg)
-  backends.push({
-    name: "PostgreSQL",
-    open: async () => createPostgresKemStore({ url: (await pg.createDatabase()).url, maxConnections: 3 }),
-  });
+const backends = storeBackends(pg);
 const enc = new TextEncoder();
 
 /** Memories of two namespaces; some only a word match finds, some only meaning finds. */

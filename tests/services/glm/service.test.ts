@@ -1,18 +1,16 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import { Code, createClient } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService, MetadataUpdateMode } from "../../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { SearchMode } from "../../../sdk/gen/dcsm/v1/kem_pb.ts";
 import { assembleGlm } from "../../../services/glm/assembly.ts";
 import type { KemStore } from "../../../services/glm/ports.ts";
-import { createPostgresKemStore } from "../../../services/glm/store/postgres-store.ts";
-import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../../../services/glm/vector/exact-index.ts";
 import { DEFAULT_KEM_LIMITS } from "../../../services/shared/limits.ts";
 import { timestampToMicros } from "../../../services/shared/time.ts";
 import { codeOf } from "../../helpers/connect-code.ts";
+import { storeBackends } from "../../helpers/glm.ts";
 import { testPostgres } from "../../helpers/postgres.ts";
-import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
+import { removeTempDirs } from "../../helpers/temp-dir.ts";
 import { prng, randomVector } from "../../helpers/vectors.ts";
 
 const pg = await testPostgres();
@@ -27,14 +25,7 @@ const enc = new TextEncoder();
 const limits = { ...DEFAULT_KEM_LIMITS, dimension: DIM, maxBatchSize: 50, maxPageSize: 100 };
 
 /** The store backends the service runs on: SQLite always, PostgreSQL when a server is reachable. */
-const backends: { name: string; open(): Promise<KemStore> }[] = [
-  { name: "SQLite", open: async () => createSqliteKemStore({ path: join(tempDir(), "glm.sqlite") }) },
-];
-if (pg)
-  backends.push({
-    name: "PostgreSQL",
-    open: async () => createPostgresKemStore({ url: (await pg.createDatabase()).url, maxConnections: 3 }),
-  });
+const backends = storeBackends(pg);
 
 for (const backend of backends) {
   async function makeGlm() {
