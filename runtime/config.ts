@@ -6,9 +6,9 @@
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { z } from "zod";
+import { EMBEDDING_DEFAULTS, GLM_DEFAULTS, SWM_DEFAULTS } from "../services/common/defaults.ts";
+import { DEFAULT_KEM_LIMITS, type KemLimits } from "../services/common/limits.ts";
 import { DEFAULT_HYBRID, type HybridOptions, MAX_HYBRID_WINDOW } from "../services/glm/search/kem-search.ts";
-import { EMBEDDING_DEFAULTS, GLM_DEFAULTS, SWM_DEFAULTS } from "../services/shared/defaults.ts";
-import { DEFAULT_KEM_LIMITS, type KemLimits } from "../services/shared/limits.ts";
 import { DEFAULT_SWM_LIMITS } from "../services/swm/limits.ts";
 import { checkTlsPair, pemFile } from "./tls-config.ts";
 

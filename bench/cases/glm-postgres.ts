@@ -14,6 +14,8 @@
  * @module
  */
 import postgres from "postgres";
+import { normalizeVector } from "../../services/common/kem-mapping.ts";
+import { microsToIso, nowMicros } from "../../services/common/time.ts";
 import { assembleGlm } from "../../services/glm/assembly.ts";
 import type { VectorIndex } from "../../services/glm/ports.ts";
 import { metaHashesOf } from "../../services/glm/store/postgres-filter-plan.ts";
@@ -21,8 +23,6 @@ import { migratePostgresSchema } from "../../services/glm/store/postgres-schema.
 import { createPostgresKemStore } from "../../services/glm/store/postgres-store.ts";
 import { createExactVectorIndex } from "../../services/glm/vector/exact-index.ts";
 import { createHnswVectorIndex } from "../../services/glm/vector/hnsw-index.ts";
-import { normalizeVector } from "../../services/shared/kem-mapping.ts";
-import { microsToIso, nowMicros } from "../../services/shared/time.ts";
 import { type TestPostgres, testPostgres } from "../../tests/helpers/postgres.ts";
 import { compareRuns, type Sample } from "../lib/measure.ts";
 import type { BenchResult } from "../lib/stats.ts";

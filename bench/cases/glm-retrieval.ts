@@ -15,13 +15,13 @@ import { create } from "@bufbuild/protobuf";
 import { createClient, createRouterTransport } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { KEMQuerySchema, SearchMode } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
+import type { KemWrite } from "../../services/common/kem-record.ts";
+import { DEFAULT_KEM_LIMITS } from "../../services/common/limits.ts";
 import { assembleGlm } from "../../services/glm/assembly.ts";
 import type { HybridOptions } from "../../services/glm/search/kem-search.ts";
 import { createGlmService } from "../../services/glm/service.ts";
 import { createSqliteKemStore } from "../../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../../services/glm/vector/exact-index.ts";
-import type { KemWrite } from "../../services/shared/kem-record.ts";
-import { DEFAULT_KEM_LIMITS } from "../../services/shared/limits.ts";
 import { benchDir, benchEmbedder } from "../lib/fixtures.ts";
 import {
   type LocomoQuestion,

@@ -25,7 +25,7 @@ import {
   SharedWorkingMemoryService,
 } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { IndexedLRUCache } from "../../sdk/indexed-lru-cache.ts";
-import { DEFAULT_KEM_LIMITS } from "../../services/shared/limits.ts";
+import { DEFAULT_KEM_LIMITS } from "../../services/common/limits.ts";
 import { createMemorySwmBackend, createRedisSwmBackend, type SwmBackend } from "../../services/swm/backends.ts";
 import { createSwmService } from "../../services/swm/service.ts";
 import { PUT_SCRIPT } from "../../services/swm/working-set/redis-scripts.ts";

@@ -10,8 +10,8 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { type CryptoKey, importSPKI, type JWTVerifyOptions, jwtVerify } from "jose";
 import { z } from "zod";
-import { type Principal, parseScopes, RIGHTS, SYSTEM_PRINCIPAL } from "../../services/shared/access.ts";
-import { AuthenticationError } from "../../services/shared/errors.ts";
+import { type Principal, parseScopes, RIGHTS, SYSTEM_PRINCIPAL } from "../../services/common/access.ts";
+import { AuthenticationError } from "../../services/common/errors.ts";
 import type { DcsmConfig } from "../config.ts";
 
 /** One entry of the API keys file. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { Principal } from "../../services/shared/access.ts";
+import type { Principal } from "../../services/common/access.ts";
 
 /** The principal of the RPC or HTTP request being served (unset for in-process work). */
 export const callerContext = new AsyncLocalStorage<Principal>();

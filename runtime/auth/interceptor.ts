@@ -7,8 +7,8 @@
  */
 import type { Interceptor } from "@connectrpc/connect";
 import { Health } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
-import { principalKey } from "../../services/shared/access.ts";
-import { toConnectError } from "../../services/shared/errors.ts";
+import { principalKey } from "../../services/common/access.ts";
+import { toConnectError } from "../../services/common/errors.ts";
 import { hostPrincipalKey } from "../host/early-auth.ts";
 import type { Authenticator } from "./authenticator.ts";
 import { callerContext } from "./caller-context.ts";

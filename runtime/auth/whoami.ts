@@ -6,7 +6,7 @@
  * @module
  */
 import type { Context } from "hono";
-import { type Principal, RIGHTS, type Right } from "../../services/shared/access.ts";
+import { type Principal, RIGHTS, type Right } from "../../services/common/access.ts";
 import type { Authenticator } from "./authenticator.ts";
 
 /** The JSON body of `GET /whoami` (200). */

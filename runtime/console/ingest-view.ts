@@ -6,7 +6,7 @@
  * @module
  */
 import { type KEM, kemText } from "../../sdk/index.ts";
-import { isTextContentType } from "../../services/shared/content-types.ts";
+import { isTextContentType } from "../../services/common/content-types.ts";
 import { byId, errorText, h, setStatus } from "./dom.ts";
 import type { KemDetail } from "./kem-detail.ts";
 import type { Session } from "./session.ts";

@@ -6,11 +6,11 @@
  * @module
  */
 import { type KEM, kemText } from "../../sdk/index.ts";
-import { isTextContentType } from "../../services/shared/content-types.ts";
+import { isTextContentType } from "../../services/common/content-types.ts";
 import { byId, errorText, h, setStatus, timeText } from "./dom.ts";
 import type { Session } from "./session.ts";
 
-/** True when the KEM's content is text (same rule as the server's, services/shared/content-types.ts). */
+/** True when the KEM's content is text (same rule as the server's, services/common/content-types.ts). */
 export function isTextKem(kem: KEM): boolean {
   return kem.contentType === "" || isTextContentType(kem.contentType);
 }

@@ -5,10 +5,10 @@
  * @module
  */
 import { type AgentProtocol, type AgentSDK, createAgentSDK } from "../../sdk/index.ts";
-import type { Right } from "../../services/shared/access.ts";
+import type { Right } from "../../services/common/access.ts";
 import type { WhoAmI } from "../auth/whoami.ts";
 
-export type { Right } from "../../services/shared/access.ts";
+export type { Right } from "../../services/common/access.ts";
 export type { WhoAmI } from "../auth/whoami.ts";
 
 const TOKEN_KEY = "dcsm-console-token";

@@ -36,8 +36,8 @@ import {
 } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { Health } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
-import { type Principal, principalKey } from "../../services/shared/access.ts";
-import { toConnectError } from "../../services/shared/errors.ts";
+import { type Principal, principalKey } from "../../services/common/access.ts";
+import { toConnectError } from "../../services/common/errors.ts";
 import type { Admission } from "./admission.ts";
 import type { RouteRegistration } from "./connect-app.ts";
 import type { FastRefusal } from "./fast-refusal.ts";

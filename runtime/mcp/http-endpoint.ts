@@ -17,7 +17,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import type { Hono } from "hono";
-import { namespacesWith, type Principal } from "../../services/shared/access.ts";
+import { namespacesWith, type Principal } from "../../services/common/access.ts";
 import { credentialOf } from "../auth/authenticator.ts";
 import type { DcsmLink } from "./dcsm-link.ts";
 import { createDcsmMcpServer } from "./mcp-server.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { requestIdKey, requestLogKey } from "../../services/shared/request-context.ts";
+import { requestIdKey, requestLogKey } from "../../services/common/request-context.ts";
 import type { Logger } from "../logger.ts";
 import { protocolOf, type RpcLabels, type RpcMetrics } from "./rpc-metrics.ts";
 
@@ -38,7 +38,7 @@ export interface ObservabilityInterceptorOptions {
  * Creates the interceptor. For every RPC it:
  * - picks the request id ({@link pickRequestId}) and echoes it in the `x-request-id` response
  *   header (on errors: in the error metadata, i.e. headers or trailers by protocol);
- * - sets the `requestIdKey` and `requestLogKey` context values (`services/shared/request-context.ts`);
+ * - sets the `requestIdKey` and `requestLogKey` context values (`services/common/request-context.ts`);
  * - counts the call in {@link RpcMetrics} with the Connect code name ("OK", "InvalidArgument", …);
  * - logs one line when it ends: debug for success and client errors, warn for `Unavailable`,
  *   error (with the cause) for `Internal`, `Unknown` and `DataLoss`.

@@ -6,9 +6,9 @@
  */
 import { createRouterTransport } from "@connectrpc/connect";
 import type { Context, Next } from "hono";
+import { can } from "../../services/common/access.ts";
 import type { VectorIndex } from "../../services/glm/ports.ts";
 import type { Embedder } from "../../services/kps/ports.ts";
-import { can } from "../../services/shared/access.ts";
 import { ANONYMOUS, type Authenticator } from "../auth/authenticator.ts";
 import { callerContext } from "../auth/caller-context.ts";
 import { whoAmIHandler } from "../auth/whoami.ts";

@@ -8,12 +8,12 @@ import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_p
 import { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import { SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { Health } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
+import { NAMESPACE_KEY } from "../../services/common/access.ts";
 import type { KemStore } from "../../services/glm/ports.ts";
 import { guardGlm } from "../../services/guards/glm-guard.ts";
 import { guardKps } from "../../services/guards/kps-guard.ts";
 import { type NamespaceLookup, ownersAcross } from "../../services/guards/scoping.ts";
 import { guardSwm } from "../../services/guards/swm-guard.ts";
-import { NAMESPACE_KEY } from "../../services/shared/access.ts";
 import type { DcsmConfig } from "../config.ts";
 import { createHealthRegistry, createHealthService, type HealthRegistry, ServingStatus } from "../host/health.ts";
 import { glmNamespaceLookup, type SwmRuntime } from "../swm.ts";

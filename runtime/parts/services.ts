@@ -7,12 +7,12 @@
 import type { ServiceImpl, Transport } from "@connectrpc/connect";
 import type { KnowledgeProcessorService } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
 import { createNodeTransport } from "../../sdk/server.ts";
+import type { KemLimits } from "../../services/common/limits.ts";
 import { assembleGlm, type Glm } from "../../services/glm/assembly.ts";
 import type { VectorIndex } from "../../services/glm/ports.ts";
 import { queryEmbedderOf } from "../../services/kps/embedder/model-profile.ts";
 import type { Embedder } from "../../services/kps/ports.ts";
 import { createKpsService } from "../../services/kps/service.ts";
-import type { KemLimits } from "../../services/shared/limits.ts";
 import { type DcsmConfig, hybridOf } from "../config.ts";
 import { buildKpsSink, type KpsSinkRuntime } from "../kps-sink.ts";
 import type { Logger } from "../logger.ts";

@@ -5,11 +5,11 @@
  * @module
  */
 import { join } from "node:path";
+import { NAMESPACE_KEY } from "../../services/common/access.ts";
 import type { VectorIndex } from "../../services/glm/ports.ts";
 import { createExactVectorIndex } from "../../services/glm/vector/exact-index.ts";
 import { createHnswVectorIndex } from "../../services/glm/vector/hnsw-index.ts";
 import { createQdrantVectorIndex } from "../../services/glm/vector/qdrant-index.ts";
-import { NAMESPACE_KEY } from "../../services/shared/access.ts";
 import { type DcsmConfig, qdrantUrlOf } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import type { StartedPart } from "./part-stack.ts";

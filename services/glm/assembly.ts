@@ -7,7 +7,7 @@
  */
 import { createRouterTransport, type ServiceImpl, type Transport } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
-import type { KemLimits } from "../shared/limits.ts";
+import type { KemLimits } from "../common/limits.ts";
 import { KemRepository, type KemRepositoryOptions } from "./kem-repository.ts";
 import type { KemStore, QueryEmbedder, VectorIndex } from "./ports.ts";
 import type { HybridOptions } from "./search/kem-search.ts";

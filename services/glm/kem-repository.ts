@@ -14,8 +14,8 @@
  * - SQLITE_BUSY is retried with backoff beyond SQLite's own busy timeout.
  * @module
  */
-import { BackendUnavailableError, type DcsmError, isSqliteBusy } from "../shared/errors.ts";
-import type { KemRecord, KemWrite } from "../shared/kem-record.ts";
+import { BackendUnavailableError, type DcsmError, isSqliteBusy } from "../common/errors.ts";
+import type { KemRecord, KemWrite } from "../common/kem-record.ts";
 import type { KemPatch, KemStore, VectorEntry, VectorHit, VectorIndex, VectorSearchOptions } from "./ports.ts";
 
 /** Options of {@link KemRepository}. */

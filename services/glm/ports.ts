@@ -4,7 +4,7 @@
  * @module
  */
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
-import type { KemFilter, KemRecord, KemWrite, UpdatedCursor } from "../shared/kem-record.ts";
+import type { KemFilter, KemRecord, KemWrite, UpdatedCursor } from "../common/kem-record.ts";
 
 /** Partial update applied by {@link KemStore.update}. Absent fields are left alone. */
 export interface KemPatch {

@@ -22,8 +22,8 @@ import {
   LimitExceededError,
   mapErrors,
   NotFoundError,
-} from "../shared/errors.ts";
-import { itemError, itemErrorOf } from "../shared/item-error.ts";
+} from "../common/errors.ts";
+import { itemError, itemErrorOf } from "../common/item-error.ts";
 import {
   checkMetadataSize,
   kemToWrite,
@@ -33,12 +33,12 @@ import {
   recordToKem,
   resolvePageSize,
   validateKemId,
-} from "../shared/kem-mapping.ts";
-import type { KemWrite } from "../shared/kem-record.ts";
-import { updatedOrderPage } from "../shared/keyset-page.ts";
-import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
-import { decodePageToken, encodePageToken, fingerprint } from "../shared/page-token.ts";
-import { kemWireBytes } from "../shared/response-budget.ts";
+} from "../common/kem-mapping.ts";
+import type { KemWrite } from "../common/kem-record.ts";
+import { updatedOrderPage } from "../common/keyset-page.ts";
+import { DEFAULT_KEM_LIMITS, type KemLimits } from "../common/limits.ts";
+import { decodePageToken, encodePageToken, fingerprint } from "../common/page-token.ts";
+import { kemWireBytes } from "../common/response-budget.ts";
 import { batchStoreResponse } from "./batch-response.ts";
 import type { KemRepository } from "./kem-repository.ts";
 import type { KemPatch, QueryEmbedder } from "./ports.ts";

@@ -12,10 +12,10 @@ import {
   type GlobalLongTermMemoryService,
   MetadataUpdateMode,
 } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import { NAMESPACE_KEY, namespacesWith, principalOf, requireRight } from "../common/access.ts";
+import { mapErrors, PermissionError, toConnectError } from "../common/errors.ts";
+import { itemError } from "../common/item-error.ts";
 import { batchStoreResponse } from "../glm/batch-response.ts";
-import { NAMESPACE_KEY, namespacesWith, principalOf, requireRight } from "../shared/access.ts";
-import { mapErrors, PermissionError, toConnectError } from "../shared/errors.ts";
-import { itemError } from "../shared/item-error.ts";
 import {
   foreignIds,
   type NamespaceLookup,

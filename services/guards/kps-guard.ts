@@ -16,9 +16,9 @@ import {
   type KnowledgeProcessorService,
   type ProcessRawDataRequest,
 } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
-import { principalOf } from "../shared/access.ts";
-import { mapErrors } from "../shared/errors.ts";
-import { itemErrorOf } from "../shared/item-error.ts";
+import { principalOf } from "../common/access.ts";
+import { mapErrors } from "../common/errors.ts";
+import { itemErrorOf } from "../common/item-error.ts";
 import { stampNamespace } from "./scoping.ts";
 
 type Kps = ServiceImpl<typeof KnowledgeProcessorService>;

@@ -15,8 +15,8 @@ import {
   type Principal,
   type Right,
   requireRight,
-} from "../shared/access.ts";
-import { InvalidInputError, NotFoundError, PermissionError } from "../shared/errors.ts";
+} from "../common/access.ts";
+import { InvalidInputError, NotFoundError, PermissionError } from "../common/errors.ts";
 
 /** Existing KEMs' namespaces by id in one store (`undefined`: the KEM exists without a namespace); absent ids are unknown. */
 export type NamespaceLookup = (ids: string[]) => Promise<Map<string, string | undefined>>;

@@ -6,8 +6,8 @@
  */
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
-import { namespacesWith, principalOf, requireRight } from "../shared/access.ts";
-import { mapErrors, PermissionError } from "../shared/errors.ts";
+import { namespacesWith, principalOf, requireRight } from "../common/access.ts";
+import { mapErrors, PermissionError } from "../common/errors.ts";
 import { foreignIds, namespaceIn, type OwnerLookup, requireNameScope, scopeQuery, stampNamespace } from "./scoping.ts";
 
 type Swm = ServiceImpl<typeof SharedWorkingMemoryService>;

@@ -16,11 +16,11 @@ import {
   type ProcessRawDataResponse,
   ProcessRawDataResponseSchema,
 } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
-import { NAMESPACE_KEY } from "../shared/access.ts";
-import { isTextContentType } from "../shared/content-types.ts";
-import { BackendUnavailableError, InvalidInputError } from "../shared/errors.ts";
-import { checkMetadataSize, vectorToNumbers } from "../shared/kem-mapping.ts";
-import type { KemLimits } from "../shared/limits.ts";
+import { NAMESPACE_KEY } from "../common/access.ts";
+import { isTextContentType } from "../common/content-types.ts";
+import { BackendUnavailableError, InvalidInputError } from "../common/errors.ts";
+import { checkMetadataSize, vectorToNumbers } from "../common/kem-mapping.ts";
+import type { KemLimits } from "../common/limits.ts";
 import { chunkDocument } from "./chunking/chunk-document.ts";
 import type { CodeChunk } from "./chunking/code-chunker.ts";
 import { chunkText, type TextChunk } from "./chunking/text-chunker.ts";

@@ -16,9 +16,9 @@ import {
   type ProcessRawDataRequest,
   type ProcessRawDataResponse,
 } from "../../sdk/gen/dcsm/v1/kps_service_pb.ts";
-import { LimitExceededError, mapErrors } from "../shared/errors.ts";
-import { itemErrorOf } from "../shared/item-error.ts";
-import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
+import { LimitExceededError, mapErrors } from "../common/errors.ts";
+import { itemErrorOf } from "../common/item-error.ts";
+import { DEFAULT_KEM_LIMITS, type KemLimits } from "../common/limits.ts";
 import { type IngestLimits, ingestDocument } from "./ingest-pipeline.ts";
 import type { Embedder, KemSink } from "./ports.ts";
 

@@ -6,7 +6,7 @@
  * @module
  */
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { KemFilter, KemRecord, KemWrite, UpdatedCursor } from "../shared/kem-record.ts";
+import type { KemFilter, KemRecord, KemWrite, UpdatedCursor } from "../common/kem-record.ts";
 
 /** Kind of a working-set change (maps to `EventType` KEM_PUBLISHED ... KEM_DELETED). */
 export type SwmEventKind = "published" | "updated" | "evicted" | "deleted";

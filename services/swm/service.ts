@@ -23,12 +23,12 @@ import {
   ReleaseStatus,
   type SharedWorkingMemoryService,
 } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
-import { can, NAMESPACE_KEY, namespacesWith, principalOf } from "../shared/access.ts";
-import { InvalidInputError, mapErrors, PreconditionError, toConnectError } from "../shared/errors.ts";
-import { kemToWrite, parseKemQuery, recordToKem, resolvePageSize } from "../shared/kem-mapping.ts";
-import { updatedOrderPage } from "../shared/keyset-page.ts";
-import { DEFAULT_KEM_LIMITS, type KemLimits } from "../shared/limits.ts";
-import { fingerprint } from "../shared/page-token.ts";
+import { can, NAMESPACE_KEY, namespacesWith, principalOf } from "../common/access.ts";
+import { InvalidInputError, mapErrors, PreconditionError, toConnectError } from "../common/errors.ts";
+import { kemToWrite, parseKemQuery, recordToKem, resolvePageSize } from "../common/kem-mapping.ts";
+import { updatedOrderPage } from "../common/keyset-page.ts";
+import { DEFAULT_KEM_LIMITS, type KemLimits } from "../common/limits.ts";
+import { fingerprint } from "../common/page-token.ts";
 import { kemToRecord } from "../write-behind/codec.ts";
 import type { PersistQueue } from "../write-behind/ports.ts";
 import { streamEvents } from "./events/subscription.ts";

@@ -23,8 +23,8 @@
  */
 import { fromBinary } from "@bufbuild/protobuf";
 import { type KEM, KEMSchema } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
-import type { KemRecord } from "../shared/kem-record.ts";
-import { timestampToMicros } from "../shared/time.ts";
+import type { KemRecord } from "../common/kem-record.ts";
+import { timestampToMicros } from "../common/time.ts";
 
 /** The format {@link encodeRecord} writes. */
 export const RECORD_FORMAT_VERSION = 1;

@@ -8,10 +8,10 @@
 import { Code, createClient, type Transport } from "@connectrpc/connect";
 import { codeName } from "../../sdk/code-names.ts";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
-import { InvalidInputError } from "../shared/errors.ts";
-import { checkMetadataSize, recordToKem, validateKemId } from "../shared/kem-mapping.ts";
-import type { KemRecord, KemWrite } from "../shared/kem-record.ts";
-import type { KemLimits } from "../shared/limits.ts";
+import { InvalidInputError } from "../common/errors.ts";
+import { checkMetadataSize, recordToKem, validateKemId } from "../common/kem-mapping.ts";
+import type { KemRecord, KemWrite } from "../common/kem-record.ts";
+import type { KemLimits } from "../common/limits.ts";
 import { kemToRecord } from "./codec.ts";
 import type { QueuedKem } from "./ports.ts";
 

@@ -5,7 +5,7 @@
  * `redis-queue.ts` (a Redis stream shared by several processes).
  * @module
  */
-import type { KemRecord } from "../shared/kem-record.ts";
+import type { KemRecord } from "../common/kem-record.ts";
 
 /** One queued write-behind item. */
 export interface QueuedKem {

@@ -15,8 +15,8 @@
  * @module
  */
 import { v7 as uuidv7 } from "uuid";
-import { SWM_DEFAULTS } from "../shared/defaults.ts";
-import type { KemRecord } from "../shared/kem-record.ts";
+import { SWM_DEFAULTS } from "../common/defaults.ts";
+import type { KemRecord } from "../common/kem-record.ts";
 import type { RedisConnection } from "../swm/redis/connection.ts";
 import { decodeRecord, encodeRecord, RecordFormatError } from "./codec.ts";
 import type { PersistQueue, QueuedKem } from "./ports.ts";

@@ -15,9 +15,9 @@
  * @module
  */
 import { v7 as uuidv7 } from "uuid";
-import { SWM_DEFAULTS } from "../shared/defaults.ts";
-import type { KemRecord } from "../shared/kem-record.ts";
-import { openWalDatabase } from "../shared/sqlite-open.ts";
+import { SWM_DEFAULTS } from "../common/defaults.ts";
+import type { KemRecord } from "../common/kem-record.ts";
+import { openWalDatabase } from "../common/sqlite-open.ts";
 import { decodeRecord, encodeRecord, RecordFormatError } from "./codec.ts";
 import type { PersistQueue, QueuedKem } from "./ports.ts";
 

@@ -11,8 +11,8 @@
  */
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { ExponentialBackoff, handleWhen, retry } from "cockatiel";
-import { SWM_DEFAULTS } from "../shared/defaults.ts";
-import type { KemRecord } from "../shared/kem-record.ts";
+import { SWM_DEFAULTS } from "../common/defaults.ts";
+import type { KemRecord } from "../common/kem-record.ts";
 import type { WorkingSet } from "../swm/ports.ts";
 import { createRpcGlmWriter, type GlmBatchWriter } from "./glm-writer.ts";
 import type { PersistQueue, QueuedKem, QueueStats } from "./ports.ts";

@@ -9,12 +9,12 @@ import type { Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { createConnectApp } from "../../runtime/host/connect-app.ts";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
+import { DEFAULT_KEM_LIMITS, type KemLimits } from "../../services/common/limits.ts";
 import { assembleGlm } from "../../services/glm/assembly.ts";
 import type { KemStore } from "../../services/glm/ports.ts";
 import { createPostgresKemStore } from "../../services/glm/store/postgres-store.ts";
 import { createSqliteKemStore } from "../../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../../services/glm/vector/exact-index.ts";
-import { DEFAULT_KEM_LIMITS, type KemLimits } from "../../services/shared/limits.ts";
 import type { TestPostgres } from "./postgres.ts";
 import { tempDir } from "./temp-dir.ts";
 

@@ -1,5 +1,5 @@
 /** Deterministic vectors for tests (seeded PRNG), so failures reproduce, and KEM records carrying them. */
-import { normalizeVector } from "../../services/shared/kem-mapping.ts";
+import { normalizeVector } from "../../services/common/kem-mapping.ts";
 
 /** Mulberry32 PRNG (the bench suite's generator): returns a function giving floats in [0, 1). */
 export { prng } from "../../bench/lib/clustered-vectors.ts";

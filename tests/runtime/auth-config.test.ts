@@ -6,7 +6,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createAuthenticator, hashApiKey, newApiKey } from "../../runtime/auth/authenticator.ts";
-import { can, namespacesWith, parseScopes } from "../../services/shared/access.ts";
+import { can, namespacesWith, parseScopes } from "../../services/common/access.ts";
 import { removeTempDirs, tempDir } from "../helpers/temp-dir.ts";
 
 const none = { apiKeys: [], apiKeysFile: "", jwtSecret: "", jwtPublicKeyFile: "", jwtIssuer: "", jwtAudience: "" };

@@ -12,7 +12,7 @@ import { createConnectApp } from "../../runtime/host/connect-app.ts";
 import { createObservabilityInterceptor, pickRequestId } from "../../runtime/observability/rpc-interceptor.ts";
 import { createRpcMetrics, protocolOf } from "../../runtime/observability/rpc-metrics.ts";
 import { Health, HealthCheckResponse_ServingStatus } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
-import { requestId, requestLog } from "../../services/shared/request-context.ts";
+import { requestId, requestLog } from "../../services/common/request-context.ts";
 import { parseMetrics, value } from "../helpers/prometheus.ts";
 
 const lines: Record<string, unknown>[] = [];

@@ -8,7 +8,7 @@
  * words of the text, OR-ed (BM25 ranks documents matching more and rarer words first).
  * @module
  */
-import { isTextContentType } from "../../shared/content-types.ts";
+import { isTextContentType } from "../../common/content-types.ts";
 
 const decoder = new TextDecoder("utf-8", { fatal: false });
 

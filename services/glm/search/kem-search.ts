@@ -9,9 +9,9 @@
  * @module
  */
 import { SearchMode } from "../../../sdk/gen/dcsm/v1/kem_pb.ts";
-import { InvalidInputError, PreconditionError } from "../../shared/errors.ts";
-import { normalizeVector } from "../../shared/kem-mapping.ts";
-import type { KemFilter } from "../../shared/kem-record.ts";
+import { InvalidInputError, PreconditionError } from "../../common/errors.ts";
+import { normalizeVector } from "../../common/kem-mapping.ts";
+import type { KemFilter } from "../../common/kem-record.ts";
 import type { KemRepository } from "../kem-repository.ts";
 import type { QueryEmbedder, VectorHit } from "../ports.ts";
 import { isAfter } from "../vector/exact-store.ts";

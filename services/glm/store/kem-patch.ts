@@ -5,8 +5,8 @@
  * @module
  */
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
-import type { KemRecord } from "../../shared/kem-record.ts";
-import { nowMicros } from "../../shared/time.ts";
+import type { KemRecord } from "../../common/kem-record.ts";
+import { nowMicros } from "../../common/time.ts";
 import type { KemPatch } from "../ports.ts";
 
 /**

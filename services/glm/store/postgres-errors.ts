@@ -6,7 +6,7 @@
  * PostgreSQL's SQLSTATEs (Appendix A of its manual) and the `postgres` driver's own codes.
  * @module
  */
-import { BackendUnavailableError, InvalidInputError } from "../../shared/errors.ts";
+import { BackendUnavailableError, InvalidInputError } from "../../common/errors.ts";
 import type { KemStore } from "../ports.ts";
 
 /** Connection-level failures: the server is unreachable, refused, restarting or dropped us. */

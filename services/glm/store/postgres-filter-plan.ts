@@ -13,8 +13,8 @@
  *   key, `kems_created_at` or the ordered walk of `kems_updated_at`.
  * @module
  */
-import type { KemFilter, UpdatedCursor } from "../../shared/kem-record.ts";
-import { microsToIso } from "../../shared/time.ts";
+import type { KemFilter, UpdatedCursor } from "../../common/kem-record.ts";
+import { microsToIso } from "../../common/time.ts";
 import { metadataTagToken } from "./metadata-index.ts";
 
 /** Index entries counted at most when estimating a criterion's matches (as SQLite's `ESTIMATE_CAP`). */

@@ -9,8 +9,8 @@
  * @module
  */
 import type postgres from "postgres";
-import type { KemRecord, KemWrite } from "../../shared/kem-record.ts";
-import { microsToIso, nowMicros } from "../../shared/time.ts";
+import type { KemRecord, KemWrite } from "../../common/kem-record.ts";
+import { microsToIso, nowMicros } from "../../common/time.ts";
 import { Params } from "./postgres-filter-plan.ts";
 import { getRows, rowToRecord, scopeOf } from "./postgres-rows.ts";
 import type { Tx } from "./postgres-transaction.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 import type postgres from "postgres";
-import type { KemFilter, KemRecord } from "../../shared/kem-record.ts";
+import type { KemFilter, KemRecord } from "../../common/kem-record.ts";
 import type { KemStore } from "../ports.ts";
 import {
   chooseMetaDriver,

@@ -7,8 +7,8 @@
 
 import type { JsonObject } from "@bufbuild/protobuf";
 import type postgres from "postgres";
-import { NAMESPACE_KEY } from "../../shared/access.ts";
-import type { KemRecord } from "../../shared/kem-record.ts";
+import { NAMESPACE_KEY } from "../../common/access.ts";
+import type { KemRecord } from "../../common/kem-record.ts";
 import { inList, Params, ROW_COLUMNS } from "./postgres-filter-plan.ts";
 import type { Tx } from "./postgres-transaction.ts";
 import { blobToVector } from "./vector-bytes.ts";

@@ -25,7 +25,7 @@
  * @module
  */
 import postgres from "postgres";
-import { GLM_DEFAULTS } from "../../shared/defaults.ts";
+import { GLM_DEFAULTS } from "../../common/defaults.ts";
 import type { KemStore } from "../ports.ts";
 import { createPostgresChangeLog } from "./postgres-change-log.ts";
 import { guardUnavailable } from "./postgres-errors.ts";

@@ -9,9 +9,9 @@
 
 import type { JsonObject } from "@bufbuild/protobuf";
 import type postgres from "postgres";
-import { NotFoundError } from "../../shared/errors.ts";
-import type { KemRecord, KemWrite } from "../../shared/kem-record.ts";
-import { microsToIso, nowMicros } from "../../shared/time.ts";
+import { NotFoundError } from "../../common/errors.ts";
+import type { KemRecord, KemWrite } from "../../common/kem-record.ts";
+import { microsToIso, nowMicros } from "../../common/time.ts";
 import type { KemStore } from "../ports.ts";
 import { applyPatch } from "./kem-patch.ts";
 import type { PostgresChangeLog } from "./postgres-change-log.ts";

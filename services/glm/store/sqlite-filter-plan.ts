@@ -15,8 +15,8 @@
  * @module
  */
 import type { Database, SQLQueryBindings } from "bun:sqlite";
-import type { KemFilter, UpdatedCursor } from "../../shared/kem-record.ts";
-import { microsToIso } from "../../shared/time.ts";
+import type { KemFilter, UpdatedCursor } from "../../common/kem-record.ts";
+import { microsToIso } from "../../common/time.ts";
 import { indexedValueOf } from "./metadata-index.ts";
 
 /** Index entries counted at most when estimating a criterion's matches. */

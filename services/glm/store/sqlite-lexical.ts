@@ -10,7 +10,7 @@
  * @module
  */
 import type { Database } from "bun:sqlite";
-import type { KemFilter } from "../../shared/kem-record.ts";
+import type { KemFilter } from "../../common/kem-record.ts";
 import { toMatchExpression } from "../lexical/lexical-text.ts";
 import type { LexicalHit, LexicalSearchOptions } from "../ports.ts";
 import { isAfter, sortHits } from "../vector/exact-store.ts";

@@ -9,12 +9,12 @@
  */
 import type { Database, SQLQueryBindings } from "bun:sqlite";
 import type { JsonObject } from "@bufbuild/protobuf";
-import { NAMESPACE_KEY } from "../../shared/access.ts";
-import { GLM_DEFAULTS } from "../../shared/defaults.ts";
-import { NotFoundError } from "../../shared/errors.ts";
-import type { KemRecord, KemWrite, UpdatedCursor } from "../../shared/kem-record.ts";
-import { openWalDatabase } from "../../shared/sqlite-open.ts";
-import { isoToMicros, microsToIso, nowMicros } from "../../shared/time.ts";
+import { NAMESPACE_KEY } from "../../common/access.ts";
+import { GLM_DEFAULTS } from "../../common/defaults.ts";
+import { NotFoundError } from "../../common/errors.ts";
+import type { KemRecord, KemWrite, UpdatedCursor } from "../../common/kem-record.ts";
+import { openWalDatabase } from "../../common/sqlite-open.ts";
+import { isoToMicros, microsToIso, nowMicros } from "../../common/time.ts";
 import { lexicalBodyOf } from "../lexical/lexical-text.ts";
 import type { KemPatch, KemStore } from "../ports.ts";
 import { applyPatch } from "./kem-patch.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 import usearch from "usearch";
-import { InvalidInputError } from "../../shared/errors.ts";
+import { InvalidInputError } from "../../common/errors.ts";
 import type { VectorHit } from "../ports.ts";
 
 /**

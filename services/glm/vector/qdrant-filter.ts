@@ -7,7 +7,7 @@
  */
 import type { JsonObject } from "@bufbuild/protobuf";
 import { v5 as uuidv5 } from "uuid";
-import type { KemFilter } from "../../shared/kem-record.ts";
+import type { KemFilter } from "../../common/kem-record.ts";
 
 /** A Qdrant filter condition (the subset DCSM produces). */
 export type QdrantCondition =

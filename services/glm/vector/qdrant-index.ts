@@ -8,7 +8,7 @@
  * @module
  */
 import { QdrantClient } from "@qdrant/js-client-rest";
-import { BackendUnavailableError, InvalidInputError } from "../../shared/errors.ts";
+import { BackendUnavailableError, InvalidInputError } from "../../common/errors.ts";
 import type { VectorHit, VectorIndex, VectorSearchOptions } from "../ports.ts";
 import { isAfter, sortHits } from "./exact-store.ts";
 import { payloadOf, pointIdOf, toQdrantFilter } from "./qdrant-filter.ts";

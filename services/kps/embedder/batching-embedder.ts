@@ -13,8 +13,8 @@
  * @module
  */
 
-import { EMBEDDING_DEFAULTS } from "../../shared/defaults.ts";
-import { LimitExceededError } from "../../shared/errors.ts";
+import { EMBEDDING_DEFAULTS } from "../../common/defaults.ts";
+import { LimitExceededError } from "../../common/errors.ts";
 import type { Embedder, EmbedOptions } from "../ports.ts";
 import { embedderPassThrough } from "./pass-through.ts";
 

@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { LRUCache } from "lru-cache";
-import { EMBEDDING_DEFAULTS } from "../../shared/defaults.ts";
+import { EMBEDDING_DEFAULTS } from "../../common/defaults.ts";
 import type { Embedder, EmbedOptions } from "../ports.ts";
 import { embedderPassThrough } from "./pass-through.ts";
 

@@ -10,8 +10,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
+import { PreconditionError } from "../../common/errors.ts";
 import type { QueryEmbedder } from "../../glm/ports.ts";
-import { PreconditionError } from "../../shared/errors.ts";
 import type { Embedder } from "../ports.ts";
 
 /** Name of the profile file in a model folder. */

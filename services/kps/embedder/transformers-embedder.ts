@@ -7,8 +7,8 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { EMBEDDING_DEFAULTS } from "../../shared/defaults.ts";
-import { PreconditionError } from "../../shared/errors.ts";
+import { EMBEDDING_DEFAULTS } from "../../common/defaults.ts";
+import { PreconditionError } from "../../common/errors.ts";
 import type { Embedder } from "../ports.ts";
 import { DEFAULT_PROFILE, loadModelProfile } from "./model-profile.ts";
 

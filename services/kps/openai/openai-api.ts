@@ -6,7 +6,7 @@
  * @module
  */
 import { timingSafeEqual } from "node:crypto";
-import { EMBEDDING_DEFAULTS } from "../../shared/defaults.ts";
+import { EMBEDDING_DEFAULTS } from "../../common/defaults.ts";
 import type { Embedder } from "../ports.ts";
 import { parseEmbeddingsRequest } from "./embeddings-request.ts";
 import { combinePieces, type LongInputMode, prepareInputs } from "./long-inputs.ts";

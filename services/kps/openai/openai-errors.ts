@@ -4,7 +4,7 @@
  * with the HTTP status OpenAI uses for each case.
  * @module
  */
-import { DcsmError } from "../../shared/errors.ts";
+import { DcsmError } from "../../common/errors.ts";
 import { QueueFullError } from "../embedder/batching-embedder.ts";
 
 /** OpenAI error types used here. */

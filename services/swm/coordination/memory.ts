@@ -4,7 +4,7 @@
  * come from one process-wide counter, so every grant gets a larger token than any earlier grant.
  * @module
  */
-import { InvalidInputError } from "../../shared/errors.ts";
+import { InvalidInputError } from "../../common/errors.ts";
 import type { CounterStore, LockAttempt, LockInfo, LockStore, ReleaseOutcome } from "../ports.ts";
 
 const INT64_MIN = -(2n ** 63n);

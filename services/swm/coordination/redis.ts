@@ -9,7 +9,7 @@
  * Counters are `swm_counter:<id>` strings updated with INCRBY (atomic, int64).
  * @module
  */
-import { InvalidInputError } from "../../shared/errors.ts";
+import { InvalidInputError } from "../../common/errors.ts";
 import type { CounterStore, LockAttempt, LockInfo, LockStore, ReleaseOutcome } from "../ports.ts";
 import type { RedisConnection } from "../redis/connection.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 import { v7 as uuidv7 } from "uuid";
-import { SWM_DEFAULTS } from "../../shared/defaults.ts";
+import { SWM_DEFAULTS } from "../../common/defaults.ts";
 import type { EventLog, EventSubscription, SwmEvent } from "../ports.ts";
 import { recordBytes } from "../working-set/query-plan.ts";
 

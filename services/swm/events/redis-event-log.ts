@@ -11,7 +11,7 @@
  */
 import type { JsonObject } from "@bufbuild/protobuf";
 import { v7 as uuidv7 } from "uuid";
-import type { KemRecord } from "../../shared/kem-record.ts";
+import type { KemRecord } from "../../common/kem-record.ts";
 import type { EventLog, EventSubscription, SwmEvent, SwmEventKind } from "../ports.ts";
 import type { RedisConnection } from "../redis/connection.ts";
 

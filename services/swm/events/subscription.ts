@@ -14,9 +14,9 @@ import {
   type SWMMemoryEvent,
   SWMMemoryEventSchema,
 } from "../../../sdk/gen/dcsm/v1/swm_service_pb.ts";
-import { NAMESPACE_KEY } from "../../shared/access.ts";
-import { InvalidInputError, LimitExceededError } from "../../shared/errors.ts";
-import { recordToKem } from "../../shared/kem-mapping.ts";
+import { NAMESPACE_KEY } from "../../common/access.ts";
+import { InvalidInputError, LimitExceededError } from "../../common/errors.ts";
+import { recordToKem } from "../../common/kem-mapping.ts";
 import type { SwmLimits } from "../limits.ts";
 import type { EventLog, SwmEvent, SwmEventKind } from "../ports.ts";
 import { EventQueue } from "./event-queue.ts";

@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import diagnostics from "node:diagnostics_channel";
 import { createClient, RESP_TYPES } from "redis";
-import { BackendUnavailableError, LimitExceededError } from "../../shared/errors.ts";
+import { BackendUnavailableError, LimitExceededError } from "../../common/errors.ts";
 
 /** An argument of a Redis command. */
 export type RedisArg = string | Buffer;

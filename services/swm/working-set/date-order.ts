@@ -6,7 +6,7 @@
  * inserts append; removals cost one binary search and a splice.
  * @module
  */
-import type { UpdatedCursor } from "../../shared/kem-record.ts";
+import type { UpdatedCursor } from "../../common/kem-record.ts";
 import { isAfter, newestFirst } from "./query-plan.ts";
 
 interface Positioned {

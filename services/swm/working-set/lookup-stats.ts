@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { KemRecord } from "../../shared/kem-record.ts";
+import type { KemRecord } from "../../common/kem-record.ts";
 import type { WorkingSet } from "../ports.ts";
 
 /** Id lookup counters since start. */

@@ -7,10 +7,10 @@
  */
 import type { JsonObject } from "@bufbuild/protobuf";
 import { IndexedLRUCache } from "../../../sdk/indexed-lru-cache.ts";
-import { SWM_DEFAULTS } from "../../shared/defaults.ts";
-import { LimitExceededError } from "../../shared/errors.ts";
-import type { KemRecord } from "../../shared/kem-record.ts";
-import { nowMicros } from "../../shared/time.ts";
+import { SWM_DEFAULTS } from "../../common/defaults.ts";
+import { LimitExceededError } from "../../common/errors.ts";
+import type { KemRecord } from "../../common/kem-record.ts";
+import { nowMicros } from "../../common/time.ts";
 import type { MemoryEventLog } from "../events/memory-event-log.ts";
 import type { PutOptions, PutResult, WorkingSet, WorkingSetQuery } from "../ports.ts";
 import { DateOrder } from "./date-order.ts";

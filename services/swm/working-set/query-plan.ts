@@ -4,7 +4,7 @@
  * cursor.
  * @module
  */
-import type { KemFilter, KemRecord, UpdatedCursor } from "../../shared/kem-record.ts";
+import type { KemFilter, KemRecord, UpdatedCursor } from "../../common/kem-record.ts";
 
 /** A filter split into the part an index answers and the part checked per record. */
 export interface QueryPlan {

@@ -13,8 +13,8 @@
  */
 import type { JsonObject } from "@bufbuild/protobuf";
 import { v7 as uuidv7 } from "uuid";
-import { SWM_DEFAULTS } from "../../shared/defaults.ts";
-import type { KemRecord } from "../../shared/kem-record.ts";
+import { SWM_DEFAULTS } from "../../common/defaults.ts";
+import type { KemRecord } from "../../common/kem-record.ts";
 import type { PutOptions, PutResult, WorkingSet, WorkingSetQuery, WorkingSetStats } from "../ports.ts";
 import type { RedisConnection } from "../redis/connection.ts";
 import { isAfter, matchesRest, newestFirst, planQuery, type QueryPlan } from "./query-plan.ts";

@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { normalizeVector } from "../../../services/common/kem-mapping.ts";
 import { KemRepository } from "../../../services/glm/kem-repository.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
 import { createHnswVectorIndex, type HnswVectorIndex } from "../../../services/glm/vector/hnsw-index.ts";
-import { normalizeVector } from "../../../services/shared/kem-mapping.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
 import { numberedKems, prng, randomVector, unitVectors } from "../../helpers/vectors.ts";
 import { vectorIndexContract } from "./vector-index-contract.ts";

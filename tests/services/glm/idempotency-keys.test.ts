@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import type { KemWrite } from "../../../services/common/kem-record.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
-import type { KemWrite } from "../../../services/shared/kem-record.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
 
 afterAll(removeTempDirs);

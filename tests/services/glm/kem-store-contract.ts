@@ -3,9 +3,9 @@
  * run by each backend's test file against a real file or a real database.
  */
 import { afterEach, describe, expect, test } from "bun:test";
+import { NotFoundError } from "../../../services/common/errors.ts";
+import type { KemRecord, KemWrite } from "../../../services/common/kem-record.ts";
 import type { KemStore } from "../../../services/glm/ports.ts";
-import { NotFoundError } from "../../../services/shared/errors.ts";
-import type { KemRecord, KemWrite } from "../../../services/shared/kem-record.ts";
 
 /** Options a backend passes to its store. */
 export interface ContractStoreOptions {

@@ -3,11 +3,11 @@
  * plus the change log since it at start-up, and woken by LISTEN/NOTIFY when another node commits.
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { normalizeVector } from "../../../services/common/kem-mapping.ts";
 import { KemRepository } from "../../../services/glm/kem-repository.ts";
 import { createPostgresKemStore } from "../../../services/glm/store/postgres-store.ts";
 import { createExactVectorIndex } from "../../../services/glm/vector/exact-index.ts";
 import { createHnswVectorIndex } from "../../../services/glm/vector/hnsw-index.ts";
-import { normalizeVector } from "../../../services/shared/kem-mapping.ts";
 import { testPostgres } from "../../helpers/postgres.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
 import { numberedKems, prng, randomVector, unitVectors } from "../../helpers/vectors.ts";

@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import postgres from "postgres";
+import { BackendUnavailableError, InvalidInputError } from "../../../services/common/errors.ts";
 import { PG_SCHEMA_VERSION } from "../../../services/glm/store/postgres-schema.ts";
 import { createPostgresKemStore, MAX_LEXICAL_CHARS } from "../../../services/glm/store/postgres-store.ts";
-import { BackendUnavailableError, InvalidInputError } from "../../../services/shared/errors.ts";
 import { testPostgres } from "../../helpers/postgres.ts";
 import { startTcpProxy } from "../../helpers/tcp-proxy.ts";
 import { waitFor } from "../../helpers/wait-for.ts";

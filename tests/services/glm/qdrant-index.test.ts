@@ -5,11 +5,11 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { BackendUnavailableError } from "../../../services/common/errors.ts";
+import { normalizeVector } from "../../../services/common/kem-mapping.ts";
 import { KemRepository } from "../../../services/glm/kem-repository.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
 import { createQdrantVectorIndex } from "../../../services/glm/vector/qdrant-index.ts";
-import { BackendUnavailableError } from "../../../services/shared/errors.ts";
-import { normalizeVector } from "../../../services/shared/kem-mapping.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
 import { prng, randomVector } from "../../helpers/vectors.ts";
 import { vectorIndexContract } from "./vector-index-contract.ts";

@@ -1,10 +1,10 @@
 import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { microsToIso } from "../../../services/common/time.ts";
 import type { MigrationProgress } from "../../../services/glm/store/sqlite-schema.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
 import { vectorToBlob } from "../../../services/glm/store/vector-bytes.ts";
-import { microsToIso } from "../../../services/shared/time.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
 
 afterAll(removeTempDirs);

@@ -1,6 +1,7 @@
 import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import type { KemFilter } from "../../../services/common/kem-record.ts";
 import {
   chooseDriver,
   createEstimator,
@@ -10,7 +11,6 @@ import {
   pageQuery,
 } from "../../../services/glm/store/sqlite-filter-plan.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
-import type { KemFilter } from "../../../services/shared/kem-record.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
 
 afterAll(removeTempDirs);

@@ -3,8 +3,8 @@
  * `vectorIndexContract(make)`), run against the exact, HNSW and (with QDRANT_URL) Qdrant indexes.
  */
 import { describe, expect, test } from "bun:test";
+import { normalizeVector } from "../../../services/common/kem-mapping.ts";
 import type { VectorIndex } from "../../../services/glm/ports.ts";
-import { normalizeVector } from "../../../services/shared/kem-mapping.ts";
 import { cosine, prng, randomVector } from "../../helpers/vectors.ts";
 
 /** Options of {@link vectorIndexContract}. */

@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { PreconditionError } from "../../../services/common/errors.ts";
 import { loadModelProfile, PROFILE_FILE, queryEmbedderOf } from "../../../services/kps/embedder/model-profile.ts";
 import { createTransformersEmbedder } from "../../../services/kps/embedder/transformers-embedder.ts";
-import { PreconditionError } from "../../../services/shared/errors.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
 
 afterAll(removeTempDirs);

@@ -11,7 +11,7 @@ import {
   SubscribeToSWMEventsRequestSchema,
   type SWMMemoryEvent,
 } from "../../../sdk/gen/dcsm/v1/swm_service_pb.ts";
-import { toConnectError } from "../../../services/shared/errors.ts";
+import { toConnectError } from "../../../services/common/errors.ts";
 import { createMemorySwmBackend, createRedisSwmBackend } from "../../../services/swm/backends.ts";
 import { streamEvents } from "../../../services/swm/events/subscription.ts";
 import { DEFAULT_SWM_LIMITS } from "../../../services/swm/limits.ts";

@@ -1,6 +1,6 @@
 /** In-process working set specifics: LRU eviction with events and clean indexes, byte bound. */
 import { describe, expect, test } from "bun:test";
-import { LimitExceededError } from "../../../services/shared/errors.ts";
+import { LimitExceededError } from "../../../services/common/errors.ts";
 import { createMemoryEventLog } from "../../../services/swm/events/memory-event-log.ts";
 import type { SwmEvent } from "../../../services/swm/ports.ts";
 import { createMemoryWorkingSet } from "../../../services/swm/working-set/memory.ts";

@@ -4,8 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Code } from "@connectrpc/connect";
-import { BackendUnavailableError, LimitExceededError, toConnectError } from "../../../services/shared/errors.ts";
-import { microsToIso } from "../../../services/shared/time.ts";
+import { BackendUnavailableError, LimitExceededError, toConnectError } from "../../../services/common/errors.ts";
+import { microsToIso } from "../../../services/common/time.ts";
 import { createRedisSwmBackend, type SwmBackend } from "../../../services/swm/backends.ts";
 import type { SwmEvent } from "../../../services/swm/ports.ts";
 import { connectRedis, type RedisConnection } from "../../../services/swm/redis/connection.ts";

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { EventType, LockStatus, ReleaseStatus, type SWMMemoryEvent } from "../../../sdk/gen/dcsm/v1/swm_service_pb.ts";
-import { timestampToMicros } from "../../../services/shared/time.ts";
+import { timestampToMicros } from "../../../services/common/time.ts";
 import { codeOf } from "../../helpers/connect-code.ts";
 import { createTestGlm, glmClientTransport } from "../../helpers/glm.ts";
 import { freePort } from "../../helpers/redis-server.ts";

@@ -3,7 +3,7 @@
  * assertions run against the in-process and the Redis backend.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import type { KemWrite } from "../../../services/shared/kem-record.ts";
+import type { KemWrite } from "../../../services/common/kem-record.ts";
 import type { EventLog, SwmEvent, WorkingSet } from "../../../services/swm/ports.ts";
 import { waitFor as waitUntil } from "../../helpers/wait-for.ts";
 

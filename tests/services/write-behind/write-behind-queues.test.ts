@@ -12,7 +12,7 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import type { KemRecord } from "../../../services/shared/kem-record.ts";
+import type { KemRecord } from "../../../services/common/kem-record.ts";
 import { connectRedis } from "../../../services/swm/redis/connection.ts";
 import { encodeRecord } from "../../../services/write-behind/codec.ts";
 import { createRedisPersistQueue } from "../../../services/write-behind/redis-queue.ts";

@@ -6,10 +6,10 @@
  */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import type { KemRecord } from "../../../services/common/kem-record.ts";
 import { KemRepository } from "../../../services/glm/kem-repository.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
 import { createExactVectorIndex } from "../../../services/glm/vector/exact-index.ts";
-import type { KemRecord } from "../../../services/shared/kem-record.ts";
 import { createMemorySwmBackend, createRedisSwmBackend } from "../../../services/swm/backends.ts";
 import { checkQueuedWrite, createRepositoryGlmWriter } from "../../../services/write-behind/glm-writer.ts";
 import { createWriteBehindWorker } from "../../../services/write-behind/worker.ts";

@@ -8,7 +8,7 @@ import { create, type JsonObject } from "@bufbuild/protobuf";
 import type { Value } from "@bufbuild/protobuf/wkt";
 import { v7 as uuidv7 } from "uuid";
 import { type KEM, type KEMQuery, KEMSchema } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
-import type { KemFilter, KemRecord, KemWrite } from "../shared/kem-record.ts";
+import type { KemFilter, KemRecord, KemWrite } from "../common/kem-record.ts";
 import { InvalidInputError } from "./errors.ts";
 import type { KemLimits } from "./limits.ts";
 import { microsToTimestamp, timestampToMicros } from "./time.ts";

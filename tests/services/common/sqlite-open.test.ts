@@ -7,8 +7,8 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { openWalDatabase } from "../../../services/common/sqlite-open.ts";
 import { createSqliteKemStore } from "../../../services/glm/store/sqlite-store.ts";
-import { openWalDatabase } from "../../../services/shared/sqlite-open.ts";
 import { createSqlitePersistQueue } from "../../../services/write-behind/sqlite-queue.ts";
 import { removeTempDirs, tempDir } from "../../helpers/temp-dir.ts";
 

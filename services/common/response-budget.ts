@@ -3,7 +3,7 @@
  * SWM's QuerySWM end a page early, with a next page token, before its KEMs would exceed it.
  * @module
  */
-import type { KemRecord } from "../shared/kem-record.ts";
+import type { KemRecord } from "../common/kem-record.ts";
 
 /**
  * Approximate protobuf size of a KEM in a response, in bytes: content, metadata JSON, embedding

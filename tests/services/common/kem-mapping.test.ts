@@ -1,6 +1,6 @@
 /** Wire mapping of embeddings: `vectorToNumbers` keeps every float32 value exactly, in order. */
 import { expect, test } from "bun:test";
-import { recordToKem, vectorToNumbers } from "../../../services/shared/kem-mapping.ts";
+import { recordToKem, vectorToNumbers } from "../../../services/common/kem-mapping.ts";
 
 test("vectorToNumbers copies each float32 value exactly (-0, subnormals, extremes) into a plain array", () => {
   const v = Float32Array.of(0.1, -0, 1.401298464324817e-45, -3.4028234663852886e38, 1 / 3, 0);
@@ -22,7 +22,7 @@ test("vectorToNumbers copies each float32 value exactly (-0, subnormals, extreme
 });
 
 test("normalizeVector gives the same unit vector for number[] and Float32Array input, and names the bad value", async () => {
-  const { normalizeVector } = await import("../../../services/shared/kem-mapping.ts");
+  const { normalizeVector } = await import("../../../services/common/kem-mapping.ts");
   const typed = Float32Array.of(3, 0, 4);
   const fromNumbers = normalizeVector([3, 0, 4], 3, "e");
   const fromTyped = normalizeVector(typed, 3, "e");

@@ -5,7 +5,7 @@
  * @module
  */
 import type { KEM } from "../../sdk/gen/dcsm/v1/kem_pb.ts";
-import type { KemRecord, UpdatedCursor } from "../shared/kem-record.ts";
+import type { KemRecord, UpdatedCursor } from "../common/kem-record.ts";
 import { InvalidInputError } from "./errors.ts";
 import { recordToKem } from "./kem-mapping.ts";
 import { decodePageToken, encodePageToken } from "./page-token.ts";
