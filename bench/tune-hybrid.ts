@@ -6,9 +6,9 @@
  * @module
  */
 import { SearchMode } from "../sdk/gen/dcsm/v1/kem_pb.ts";
-import { loadLocomoGlm, locomoDir } from "./cases/glm-retrieval.ts";
+import { loadLocomoGlm } from "./cases/glm-retrieval.ts";
 import { closeFixtures } from "./lib/fixtures.ts";
-import { loadLocomo, scoreRetrieval } from "./lib/locomo.ts";
+import { loadLocomo, locomoDir, scoreRetrieval } from "./lib/locomo.ts";
 
 const split = loadLocomo(locomoDir());
 if (!split) {

@@ -11,8 +11,7 @@ import { Database } from "bun:sqlite";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { lexicalBodyOf, queryWords, STOPWORDS, toMatchExpression } from "../services/glm/lexical/lexical-text.ts";
-import { locomoDir } from "./cases/glm-retrieval.ts";
-import { loadLocomo, scoreRetrieval } from "./lib/locomo.ts";
+import { loadLocomo, locomoDir, scoreRetrieval } from "./lib/locomo.ts";
 
 const TOKENIZERS = [
   "unicode61 remove_diacritics 2",

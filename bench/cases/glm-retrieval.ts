@@ -6,11 +6,10 @@
  * computed directly on the same embeddings (`glm.retrieval/raw-dense`): GLM's vector mode must
  * match it, which proves the store, filters and index add no loss.
  *
- * The data folder is `DCSM_BENCH_LOCOMO_DIR`, else `../shared/datasets/locomo-dev` beside the
- * repository; without it the case says so and yields nothing.
+ * The data folder is {@link locomoDir}'s; without it the case says so and yields nothing.
  * @module
  */
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { createClient, createRouterTransport } from "@connectrpc/connect";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
@@ -27,15 +26,11 @@ import {
   type LocomoQuestion,
   type LocomoSplit,
   loadLocomo,
+  locomoDir,
   type RetrievalScores,
   scoreRetrieval,
 } from "../lib/locomo.ts";
 import { type BenchResult, percentile } from "../lib/stats.ts";
-
-/** Where the dev split is read from. */
-export function locomoDir(): string {
-  return process.env.DCSM_BENCH_LOCOMO_DIR ?? resolve(import.meta.dir, "../../../shared/datasets/locomo-dev");
-}
 
 /** A GLM loaded with the split's turns, ready to be queried. */
 export interface LoadedLocomo {

@@ -5,7 +5,7 @@
  * - `kps.ingest/turns`: LoCoMo dev-split dialogue turns, one document each (a fresh `data_id` per
  *   repeat, so every turn is embedded and stored), sent with `BatchProcessRawData` over Connect
  *   (binary) as `dcsm ingest` does: 64 documents per call, 2 calls in flight. Skipped, with a
- *   message, when the data set is absent (`DCSM_BENCH_LOCOMO_DIR`, default ../shared/datasets/locomo-dev).
+ *   message, when the data set is absent (`locomoDir()` in bench/lib/locomo.ts).
  * - `kps.ingest/code`: this repository's source (the first files of services, runtime, sdk and
  *   bench, generated code excluded, up to BENCH_INGEST_CODE_BYTES), the same way, with a fresh
  *   `source_path` prefix per repeat. Ops are chunks.
@@ -33,7 +33,7 @@ import { createHnswVectorIndex } from "../../services/glm/vector/hnsw-index.ts";
 import { chunkDocument } from "../../services/kps/chunking/chunk-document.ts";
 import { fitChunksToModel } from "../../services/kps/service.ts";
 import { benchDir } from "../lib/fixtures.ts";
-import { loadLocomo } from "../lib/locomo.ts";
+import { loadLocomo, locomoDir } from "../lib/locomo.ts";
 import { type Contender, compareRuns, type Sample } from "../lib/measure.ts";
 import type { BenchResult } from "../lib/stats.ts";
 import { fillFilterBenchStore } from "./glm-filter-search.ts";
@@ -45,10 +45,6 @@ interface Doc {
   text: string;
   sourcePath: string;
   contentType: string;
-}
-
-function locomoDir(): string {
-  return process.env.DCSM_BENCH_LOCOMO_DIR ?? join(REPO_ROOT, "..", "shared", "datasets", "locomo-dev");
 }
 
 function serverConfig(dataDir: string): DcsmConfig {

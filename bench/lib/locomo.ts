@@ -8,7 +8,18 @@
  * @module
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+
+/**
+ * Where the LoCoMo dev split is read from: `DCSM_BENCH_LOCOMO_DIR`, else `datasets/locomo-dev` in
+ * the evaluation-data folder the bench machines keep beside the checkout (the data set is not
+ * shipped with DCSM). Cases that need it skip with a message when the folder is absent.
+ */
+export function locomoDir(): string {
+  return (
+    process.env.DCSM_BENCH_LOCOMO_DIR ?? resolve(import.meta.dir, "..", "..", "..", "shared", "datasets", "locomo-dev")
+  );
+}
 
 /** One dialogue turn as a memory. */
 export interface LocomoTurn {
