@@ -36,169 +36,21 @@ import { dirname, join } from "node:path";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { type JsonLinesProcess, spawnJsonLines } from "../helpers/json-lines-process.ts";
 import { startRedis, type TestRedis } from "../helpers/redis-server.ts";
-import {
-  type CallPolicy,
-  DEFAULT_MIX,
-  type ErrorCount,
-  LoadAgent,
-  type LoadMix,
-  type LoadProtocol,
-  newPolicy,
-} from "./load-agent.ts";
+import { type CallPolicy, LoadAgent, type LoadProtocol, newPolicy } from "./load-agent.ts";
+import { type Check, eventLags, overloadSummary, overloadTargets, printReport, withTotals } from "./load-report.ts";
+import { type LoadSettings, parseSettings } from "./load-settings.ts";
 import { type LoopDelaySummary, sampleLoopDelay } from "./loop-delay.ts";
-import { offerOpenLoop } from "./open-loop.ts";
-import { formatTable, type LatencySummary, summarise } from "./stats.ts";
+import { runOverloadPhase } from "./overload-phase.ts";
+import { summarise } from "./stats.ts";
 import { establishedTo, verifyGlm, verifySwm } from "./verify.ts";
 
-/** Settings of one load run. */
-export interface LoadSettings {
-  /** Length of the load phase, s. */
-  seconds: number;
-  /** Concurrent agents. */
-  agents: number;
-  /** SWM backend. */
-  swm: "redis" | "memory";
-  /** Where to write the JSON report ("" for nowhere). */
-  json: string;
-  /** Share of agents holding an event stream, 0..1. */
-  subscribers: number;
-  /** Publish groups (subscribers listen to one each). */
-  groups: number;
-  /** Pause between an agent's operations, ms. */
-  thinkMs: number;
-  /** Operation mix. */
-  mix: LoadMix;
-  /** Length of the overload phase, s (0: none). */
-  overloadSeconds: number;
-  /** Offered call rate of the overload phase as a multiple of the closed loop's rate. */
-  overloadFactor: number;
-  /** Per-call deadline in the overload phase, ms. */
-  deadlineMs: number;
-}
-
-/** Bound on the p99 latency of a refusal (back-pressure answer) in the overload phase, ms. */
-export const REFUSAL_P99_MS = 50;
-/** Bound on the p99 event lag (publisher's acknowledgement to delivery) in the overload phase, ms. */
-export const OVERLOAD_LAG_P99_MS = 250;
-/**
- * Calls per second of the refusal probe (probe.ts): a separate, nearly idle client process timing
- * the same server during the overload phase, so that the load generator's own queueing can be
- * told apart from the server's.
- */
-export const PROBE_CALLS_PER_SECOND = 30;
-
-/** What the probe reports (probe.ts). */
-interface ProbeReport {
-  seconds: number;
-  refusalLatencyMs: LatencySummary;
-  succeededLatencyMs: LatencySummary;
-  failed: number;
-  failureSamples: string[];
-  loopDelayMs: LatencySummary;
-}
+export { OVERLOAD_LAG_P99_MS, REFUSAL_P99_MS } from "./load-report.ts";
+export { PROBE_CALLS_PER_SECOND } from "./overload-phase.ts";
+export type { LoadSettings };
+export { parseSettings };
 
 /** Per-call deadline of the closed-loop phase, ms (back-pressure answers are retried up to 5 times). */
 const CLOSED_LOOP_DEADLINE_MS = 30_000;
-
-/**
- * Reads settings from flags (`--name value` or `--name=value`) over `DCSM_LOAD_*` variables.
- * @throws Error for an unknown flag or a bad value.
- */
-export function parseSettings(argv: string[], env: Record<string, string | undefined>): LoadSettings {
-  const flags: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]!);
-    if (!m) throw new Error(`unexpected argument ${argv[i]}`);
-    flags[m[1]!] = m[2] ?? argv[++i] ?? "";
-  }
-  const known = [
-    "seconds",
-    "agents",
-    "swm",
-    "json",
-    "subscribers",
-    "groups",
-    "think-ms",
-    "mix",
-    "overload-seconds",
-    "overload-factor",
-    "deadline-ms",
-  ];
-  for (const k of Object.keys(flags))
-    if (!known.includes(k)) throw new Error(`unknown flag --${k} (known: ${known.join(", ")})`);
-  const get = (flag: string, name: string, dflt: string) => flags[flag] ?? env[name] ?? dflt;
-  const num = (flag: string, name: string, dflt: number, min: number, max: number) => {
-    const v = Number(get(flag, name, String(dflt)));
-    if (!Number.isFinite(v) || v < min || v > max)
-      throw new Error(`--${flag} / ${name} must be a number from ${min} to ${max}`);
-    return v;
-  };
-  const swm = get("swm", "DCSM_LOAD_SWM", "redis");
-  if (swm !== "redis" && swm !== "memory") throw new Error("--swm / DCSM_LOAD_SWM must be redis or memory");
-  const mix: LoadMix = { ...DEFAULT_MIX };
-  for (const part of get("mix", "DCSM_LOAD_MIX", "").split(",").filter(Boolean)) {
-    const [k, v] = part.split("=");
-    const key = k === "persist" ? "persistShare" : (k as keyof LoadMix);
-    if (!(key in mix) || !Number.isFinite(Number(v)) || Number(v) < 0) throw new Error(`bad --mix entry ${part}`);
-    mix[key] = Number(v);
-  }
-  return {
-    seconds: num("seconds", "DCSM_LOAD_SECONDS", 60, 1, 3600),
-    agents: Math.round(num("agents", "DCSM_LOAD_AGENTS", 200, 1, 5000)),
-    swm,
-    json: get("json", "DCSM_LOAD_JSON", ""),
-    subscribers: num("subscribers", "DCSM_LOAD_SUBSCRIBERS", 0.25, 0, 1),
-    groups: Math.round(num("groups", "DCSM_LOAD_GROUPS", 8, 1, 1000)),
-    thinkMs: num("think-ms", "DCSM_LOAD_THINK_MS", 0, 0, 60_000),
-    mix,
-    overloadSeconds: num("overload-seconds", "DCSM_LOAD_OVERLOAD_SECONDS", 30, 0, 3600),
-    overloadFactor: num("overload-factor", "DCSM_LOAD_OVERLOAD_FACTOR", 2, 1, 100),
-    deadlineMs: num("deadline-ms", "DCSM_LOAD_DEADLINE_MS", 1000, 10, 60_000),
-  };
-}
-
-/** Error counts summed over all keys, and per operation over protocols ("<op>/all") added to `errors`. */
-function withTotals(errors: Record<string, ErrorCount>): {
-  errors: Record<string, ErrorCount>;
-  failed: number;
-  backpressure: number;
-} {
-  const out: Record<string, ErrorCount> = {};
-  let failed = 0;
-  let backpressure = 0;
-  for (const [k, e] of Object.entries(errors)) {
-    out[k] = { ...e };
-    const allKey = `${k.split("/")[0]}/all`;
-    let all = out[allKey];
-    if (!all) {
-      all = { backpressure: 0, failed: 0 };
-      out[allKey] = all;
-    }
-    all.backpressure += e.backpressure;
-    all.failed += e.failed;
-    failed += e.failed;
-    backpressure += e.backpressure;
-  }
-  return { errors: out, failed, backpressure };
-}
-
-/**
- * Event lag per phase: for each KEM_PUBLISHED a subscriber received, the time from its publisher's
- * acknowledgement to the receipt, ms, both on this process's clock (0 when the event overtook the
- * acknowledgement).
- */
-function eventLags(agents: readonly LoadAgent[], subscribers: readonly LoadAgent[]): Map<string, number[]> {
-  const acks = new Map<string, { at: number; phase: string }>();
-  for (const a of agents) for (const k of a.acked) acks.set(k.id, { at: k.ackedAt, phase: k.phase });
-  const out = new Map<string, number[]>();
-  for (const s of subscribers) {
-    for (const [id, at] of s.sub.receivedAt) {
-      const ack = acks.get(id);
-      if (ack) (out.get(ack.phase) ?? out.set(ack.phase, []).get(ack.phase)!).push(Math.max(0, at - ack.at));
-    }
-  }
-  return out;
-}
 
 /** One line of `/proc/loadavg` as numbers (1, 5, 15 min); zeros where it cannot be read. */
 export function loadAverage(): [number, number, number] {
@@ -217,17 +69,6 @@ async function startServerProcess(redisUrl: string) {
   const { p, next, ask } = spawnJsonLines(join(import.meta.dir, "load-server.ts"), [], { REDIS_URL: redisUrl }, flags);
   const ready = (await next()) as { httpUrl: string; grpcUrl: string; dimension?: number; backend: string };
   return { p, ready, ask };
-}
-
-interface Check {
-  name: string;
-  ok: boolean;
-  detail: string;
-  /**
-   * A performance target of the overload phase: reported MET or MISSED, but it does not fail the
-   * run (these figures depend on what else the 2-core machine is doing; correctness checks do fail it).
-   */
-  target?: boolean;
 }
 
 /**
@@ -312,36 +153,22 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
     log(`closed-loop phase done in ${elapsed.toFixed(1)} s, ${closedRate.toFixed(1)} calls/s`);
 
     // Overload: the same agents, open loop, at overloadFactor times the rate just reached.
-    const overload: CallPolicy = newPolicy("overload", settings.deadlineMs, 0);
-    let offered = { offered: 0, seconds: 0, maxInFlight: 0 };
-    let probeReport: ProbeReport | undefined;
-    let admissionStats: Record<string, number> | undefined;
-    const overloadRate = settings.overloadFactor * closedRate;
-    if (settings.overloadSeconds > 0) {
-      log(
-        `overload phase: ${overloadRate.toFixed(1)} calls/s offered (${settings.overloadFactor}x), deadline ${settings.deadlineMs} ms, for ${settings.overloadSeconds} s`,
-      );
-      for (const a of agents) a.policy = overload;
-      const loadAtOverload = loadSamples.length;
-      probe = spawnJsonLines(join(import.meta.dir, "probe.ts"), [httpUrl, grpcUrl]);
-      await probe.next();
-      await probe.ask(`start ${PROBE_CALLS_PER_SECOND} ${settings.deadlineMs}`);
-      offered = await offerOpenLoop(agents, overloadRate, settings.overloadSeconds);
-      probeReport = (await probe.ask("stop")).probe as ProbeReport;
-      const health = (await (await fetch(`${httpUrl}/health`)).json()) as {
-        admission?: Record<string, number>;
-        embedding?: { gc?: Record<string, number> };
-      };
-      admissionStats = {
-        ...health.admission,
-        ...Object.fromEntries(Object.entries(health.embedding?.gc ?? {}).map(([k, v]) => [`gc.${k}`, v])),
-      };
-      loopDelayMs.overload = { client: clientLoop.take(), server: await serverLoop() };
-      sample();
-      log(
-        `overload phase done: ${offered.offered} calls offered, at most ${offered.maxInFlight} in progress, load ${loadSamples.slice(loadAtOverload).join(" ")}`,
-      );
-    }
+    const phase = await runOverloadPhase({
+      settings,
+      agents,
+      closedRate,
+      httpUrl,
+      grpcUrl,
+      log,
+      loadSamples,
+      onProbe: (p) => {
+        probe = p;
+      },
+      afterPhase: async () => {
+        loopDelayMs.overload = { client: clientLoop.take(), server: await serverLoop() };
+        sample();
+      },
+    });
     clearInterval(sampler);
     clientLoop.stop();
     const loadAfter = loadAverage();
@@ -372,39 +199,7 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
     const latency = book.summaries(elapsed);
     const calls = book.select(() => true).length;
     const lags = eventLags(agents, subscribers);
-    const ov = withTotals(overload.errors);
-    const ovSeconds = Math.max(offered.seconds, 1e-9);
-    const ovSucceeded = overload.book.select(() => true);
-    const ovRefusals = overload.refusals.select(() => true);
-    const overloadReport = {
-      offeredCallsPerSecond: Math.round((offered.offered / ovSeconds) * 10) / 10,
-      targetCallsPerSecond: Math.round(overloadRate * 10) / 10,
-      offered: offered.offered,
-      maxInFlightClientSide: offered.maxInFlight,
-      succeeded: ovSucceeded.length,
-      succeededPerSecond: Math.round((ovSucceeded.length / ovSeconds) * 10) / 10,
-      refused: ov.backpressure,
-      failed: ov.failed,
-      deadlineMs: settings.deadlineMs,
-      latencyMs: overload.book.summaries(ovSeconds),
-      succeededLatencyMs: summarise(ovSucceeded, ovSeconds),
-      refusalLatencyMs: summarise(ovRefusals, ovSeconds),
-      refusalLatencyByProtocolMs: Object.fromEntries(
-        protocols.map((p) => [
-          p,
-          summarise(
-            overload.refusals.select((k) => k.endsWith(`/${p}`)),
-            ovSeconds,
-          ),
-        ]),
-      ),
-      errors: ov.errors,
-      failureSamples: overload.failureSamples,
-      publishesAcknowledged: agents.reduce((s, a) => s + a.acked.filter((k) => k.phase === "overload").length, 0),
-      eventLagMs: summarise(lags.get("overload") ?? [], ovSeconds),
-      probe: probeReport ?? null,
-      serverAdmission: admissionStats ?? null,
-    };
+    const overloadReport = overloadSummary(phase, settings, agents, lags, protocols);
     const sub = {
       streams: subscribers.length,
       publishedEventsExpected: subscribers.reduce((s, a) => s + (ackedByGroup.get(a.sub.group)?.length ?? 0), 0),
@@ -479,35 +274,7 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
         detail: `server-side established connections: gRPC ${conns.grpc} for ${grpcAgents} agents, HTTP/1.1 ${conns.http} for ${httpAgents} agents`,
       },
     ];
-    if (settings.overloadSeconds > 0) {
-      const o = overloadReport;
-      checks.push(
-        {
-          target: true,
-          name: `overload: ${settings.overloadFactor}x the closed-loop call rate offered`,
-          ok: o.offeredCallsPerSecond >= 0.95 * o.targetCallsPerSecond && o.publishesAcknowledged > 0,
-          detail: `${o.offeredCallsPerSecond} calls/s offered for ${o.targetCallsPerSecond} wanted (closed loop ${Math.round(closedRate * 10) / 10}); ${o.publishesAcknowledged} publishes acknowledged`,
-        },
-        {
-          target: true,
-          name: "overload: every call succeeded within its deadline or was refused",
-          ok: o.failed === 0 && o.succeededLatencyMs.max <= settings.deadlineMs,
-          detail: `${o.succeeded} succeeded (${o.succeededPerSecond}/s, p99 ${o.succeededLatencyMs.p99} ms, max ${o.succeededLatencyMs.max} ms, deadline ${settings.deadlineMs} ms), ${o.refused} refused, ${o.failed} failed`,
-        },
-        {
-          target: true,
-          name: `overload: refusals p99 <= ${REFUSAL_P99_MS} ms`,
-          ok: o.refusalLatencyMs.p99 <= REFUSAL_P99_MS,
-          detail: `${o.refused} refusals: p50 ${o.refusalLatencyMs.p50} ms, p99 ${o.refusalLatencyMs.p99} ms, max ${o.refusalLatencyMs.max} ms`,
-        },
-        {
-          target: true,
-          name: `overload: event lag p99 <= ${OVERLOAD_LAG_P99_MS} ms`,
-          ok: o.eventLagMs.count > 0 && o.eventLagMs.p99 <= OVERLOAD_LAG_P99_MS,
-          detail: `${o.eventLagMs.count} deliveries of overload-phase publishes: p50 ${o.eventLagMs.p50} ms, p99 ${o.eventLagMs.p99} ms, max ${o.eventLagMs.max} ms (acknowledgement to delivery)`,
-        },
-      );
-    }
+    if (settings.overloadSeconds > 0) checks.push(...overloadTargets(overloadReport, settings, closedRate));
     const pass = checks.every((c) => c.ok || c.target);
     const loadDuring = loadSamples.length
       ? Math.round((loadSamples.reduce((a, b) => a + b, 0) / loadSamples.length) * 100) / 100
@@ -542,50 +309,29 @@ export async function runLoad(settings: LoadSettings): Promise<Record<string, un
       loopDelayMs,
       checks,
     };
+    printReport(process.stdout, {
+      settings,
+      pass,
+      backend: server.ready.backend,
+      grpcAgents,
+      httpAgents,
+      streams: subscribers.length,
+      elapsed,
+      latency,
+      errors,
+      callsPerSecond: report.throughput.callsPerSecond,
+      calls,
+      eventLagMs: sub.eventLagMs,
+      overload: overloadReport,
+      overloadSeconds: phase.offered.seconds,
+      loopDelayMs,
+      loadBefore,
+      loadDuring,
+      loadAfter,
+      checks,
+      errorSamples: report.errorSamples,
+    });
     const out = process.stdout;
-    out.write(
-      `\nDCSM load: ${settings.agents} agents (${grpcAgents} gRPC, ${httpAgents} Connect/gRPC-Web), ${subscribers.length} event streams, SWM ${server.ready.backend}, ${elapsed.toFixed(1)} s\n\n`,
-    );
-    out.write(`${formatTable(latency, errors)}\n\n`);
-    out.write(
-      `throughput ${report.throughput.callsPerSecond} calls/s (${calls} calls); event lag p50 ${sub.eventLagMs.p50} ms, p99 ${sub.eventLagMs.p99} ms\n`,
-    );
-    if (settings.overloadSeconds > 0) {
-      const o = overloadReport;
-      out.write(
-        `\noverload: ${o.offeredCallsPerSecond} calls/s offered (${settings.overloadFactor}x), open loop, deadline ${settings.deadlineMs} ms, ${offered.seconds.toFixed(1)} s\n\n`,
-      );
-      out.write(`${formatTable(o.latencyMs, o.errors)}\n\n`);
-      out.write(
-        `overload: ${o.succeededPerSecond} calls/s succeeded, ${o.refused} refused (p50 ${o.refusalLatencyMs.p50} ms, p99 ${o.refusalLatencyMs.p99} ms), ${o.failed} failed; event lag p50 ${o.eventLagMs.p50} ms, p99 ${o.eventLagMs.p99} ms\n`,
-      );
-      const pr = o.probe;
-      if (o.serverAdmission)
-        out.write(
-          `overload, server admission and background GC counters since start: ${JSON.stringify(o.serverAdmission)}\n`,
-        );
-      if (pr)
-        out.write(
-          `overload, probe process (${PROBE_CALLS_PER_SECOND} calls/s): ${pr.refusalLatencyMs.count} refused (p50 ${pr.refusalLatencyMs.p50} ms, p99 ${pr.refusalLatencyMs.p99} ms, max ${pr.refusalLatencyMs.max} ms), ${pr.succeededLatencyMs.count} succeeded (p50 ${pr.succeededLatencyMs.p50} ms, p99 ${pr.succeededLatencyMs.p99} ms), ${pr.failed} failed; its event-loop delay p99 ${pr.loopDelayMs.p99} ms\n`,
-        );
-    }
-    const schedule = (d: LoopDelaySummary) =>
-      d.schedule
-        ? ` (main thread: ${Math.round(d.schedule.cpuShare * 100)}% on a CPU, ${Math.round(d.schedule.runQueueShare * 100)}% waiting for one, ${d.schedule.waitPerSliceMs} ms per wait)`
-        : "";
-    for (const [phase, d] of Object.entries(loopDelayMs))
-      out.write(
-        `event-loop delay, ${phase}: load process p50 ${d.client.p50} ms, p99 ${d.client.p99} ms, max ${d.client.max} ms${schedule(d.client)}; server p50 ${d.server.p50} ms, p99 ${d.server.p99} ms, max ${d.server.max} ms${schedule(d.server)}\n`,
-      );
-    out.write(
-      `load average (1 min) before ${loadBefore[0]}, during ${loadDuring}, after ${loadAfter[0]} on ${navigator.hardwareConcurrency} cores\n`,
-    );
-    for (const c of checks)
-      out.write(`${c.target ? (c.ok ? "MET " : "MISSED (target)") : c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}\n`);
-    if (report.errorSamples.length) out.write(`errors seen:\n  ${report.errorSamples.join("\n  ")}\n`);
-    if (overload.failureSamples.length)
-      out.write(`overload failures seen:\n  ${overload.failureSamples.join("\n  ")}\n`);
-    out.write(`${pass ? "LOAD PASS" : "LOAD FAIL"}\n`);
     if (settings.json) {
       mkdirSync(dirname(settings.json), { recursive: true });
       writeFileSync(settings.json, `${JSON.stringify(report, null, 2)}\n`);

@@ -7,22 +7,20 @@
  * `sqlite-filter-plan.ts` and never scan `kems` (docs/search.md).
  * @module
  */
-import type { Database, SQLQueryBindings } from "bun:sqlite";
-import type { JsonObject } from "@bufbuild/protobuf";
-import { NAMESPACE_KEY } from "../../common/access.ts";
 import { GLM_DEFAULTS } from "../../common/defaults.ts";
 import { NotFoundError } from "../../common/errors.ts";
 import type { KemRecord, KemWrite, UpdatedCursor } from "../../common/kem-record.ts";
 import { openWalDatabase } from "../../common/sqlite-open.ts";
 import { isoToMicros, microsToIso, nowMicros } from "../../common/time.ts";
-import { lexicalBodyOf } from "../lexical/lexical-text.ts";
 import type { KemPatch, KemStore } from "../ports.ts";
 import { applyPatch } from "./kem-patch.ts";
-import { indexedEntriesOf, metadataTagsOf } from "./metadata-index.ts";
+import { derivedIndexWriter } from "./sqlite-derived-index.ts";
 import { chooseDriver, createEstimator, idsQuery, matchQuery, pageQuery } from "./sqlite-filter-plan.ts";
+import { scopeOf, sqliteIdempotencyKeys } from "./sqlite-idempotency.ts";
 import { createSqliteLexicalSearch } from "./sqlite-lexical.ts";
 import { LexicalThread, LexicalThreadFailedError } from "./sqlite-lexical-thread.ts";
-import { type KemColumns, type MigrationProgress, migrateSchema, type RowIndexer } from "./sqlite-schema.ts";
+import { COLUMNS, K_COLUMNS, type Row, rowToRecord } from "./sqlite-rows.ts";
+import { type MigrationProgress, migrateSchema } from "./sqlite-schema.ts";
 import { createStatementCache } from "./sqlite-statement-cache.ts";
 import { blobToVector, vectorToBlob } from "./vector-bytes.ts";
 
@@ -47,14 +45,6 @@ export interface SqliteKemStoreOptions {
   log?: { warn(obj: object, msg: string): void };
 }
 
-/** A `kems` row with its SQLite rowid. */
-interface Row extends KemColumns {
-  rid: number;
-}
-
-const COLUMNS = "rid, id, content_type, content, metadata, created_at, updated_at, embedding";
-const K_COLUMNS = "k.rid, k.id, k.content_type, k.content, k.metadata, k.created_at, k.updated_at, k.embedding";
-
 /** A lexical thread for a store in a file, unless turned off; none for an in-memory database. */
 function lexicalThreadFor(options: SqliteKemStoreOptions): LexicalThread | undefined {
   const path = options.path;
@@ -71,24 +61,6 @@ function lexicalThreadFor(options: SqliteKemStoreOptions): LexicalThread | undef
       "GLM lexical search thread failed; lexical search runs on the store's connection",
     );
   return thread;
-}
-
-function rowToRecord(r: Row): KemRecord {
-  return {
-    id: r.id,
-    contentType: r.content_type,
-    content: r.content,
-    metadata: JSON.parse(r.metadata) as JsonObject,
-    embedding: r.embedding ? blobToVector(r.embedding) : null,
-    createdAtUs: isoToMicros(r.created_at),
-    updatedAtUs: isoToMicros(r.updated_at),
-  };
-}
-
-/** The idempotency scope of a KEM: its namespace, "" when it has none. */
-function scopeOf(metadata: JsonObject): string {
-  const ns = metadata[NAMESPACE_KEY];
-  return typeof ns === "string" ? ns : "";
 }
 
 /**
@@ -127,14 +99,7 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
   );
   const getStmt = db.query<Row, [string]>(`SELECT ${COLUMNS} FROM kems WHERE id = ?`);
   const deleteStmt = db.query<{ rid: number }, [string]>("DELETE FROM kems WHERE id = ? RETURNING rid");
-  const idemGet = db.query<{ kem_id: string; created_at: string }, [string, string]>(
-    "SELECT kem_id, created_at FROM idempotency_keys WHERE scope = ? AND key = ?",
-  );
-  const idemPut = db.query<unknown, [string, string, string, string]>(
-    "INSERT OR REPLACE INTO idempotency_keys (scope, key, kem_id, created_at) VALUES (?, ?, ?, ?)",
-  );
-  const idemDeleteFor = db.query<unknown, [string]>("DELETE FROM idempotency_keys WHERE kem_id = ?");
-  const idemPrune = db.query<unknown, [string]>("DELETE FROM idempotency_keys WHERE created_at < ?");
+  const keys = sqliteIdempotencyKeys(db, idempotencyTtlUs, (id) => getStmt.get(id));
   const countStmt = db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM kems");
   const updateStmt = db.query<unknown, [string, Uint8Array, string, string, Uint8Array | null, string]>(
     "UPDATE kems SET content_type = ?, content = ?, metadata = ?, updated_at = ?, embedding = ? WHERE id = ?",
@@ -151,16 +116,6 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
   const prepared = createStatementCache(db);
   const localLexical = createSqliteLexicalSearch(db, prepared);
   const lexicalThread = lexicalThreadFor(options);
-  let writesSinceKeyPrune = 0;
-
-  /** The live KEM an idempotency key names in `scope`, if any. */
-  function idempotentHit(scope: string, key: string, nowUs: number): Row | null {
-    const prior = idemGet.get(scope, key);
-    if (!prior || isoToMicros(prior.created_at) < nowUs - idempotencyTtlUs) return null;
-    const row = getStmt.get(prior.kem_id);
-    // A KEM moved to another namespace since is not this scope's to return.
-    return row && scopeOf(JSON.parse(row.metadata) as JsonObject) === scope ? row : null;
-  }
 
   /** Inserts a full record (timestamps as given) with its index entries. */
   function insertRecord(r: KemRecord): void {
@@ -200,15 +155,15 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
   }
 
   const upsertTx = db.transaction(
-    indexed((items: KemWrite[], keys: (string | undefined)[] | undefined): KemRecord[] => {
+    indexed((items: KemWrite[], itemKeys: (string | undefined)[] | undefined): KemRecord[] => {
       const out: KemRecord[] = [];
       for (let i = 0; i < items.length; i++) {
         const item = items[i]!;
-        const key = keys?.[i];
+        const key = itemKeys?.[i];
         const now = nowMicros();
         const scope = key ? scopeOf(item.metadata) : "";
         if (key) {
-          const hit = idempotentHit(scope, key, now);
+          const hit = keys.hit(scope, key, now);
           if (hit) {
             out.push(rowToRecord(hit));
             continue;
@@ -227,17 +182,11 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
         // nowMicros() is strictly increasing, so a kept created_at different from now means the row existed.
         if (created_at !== nowIso) derived.remove(rid, item.id);
         derived.add(rid, item.id, item.contentType, item.content, item.metadata, nowIso);
-        if (key) idemPut.run(scope, key, item.id, nowIso);
+        if (key) keys.remember(scope, key, item.id, nowIso);
         logChange.run(item.id);
         out.push({ ...item, createdAtUs: created_at === nowIso ? now : isoToMicros(created_at), updatedAtUs: now });
       }
-      if (keys) {
-        writesSinceKeyPrune += items.length;
-        if (writesSinceKeyPrune >= 10_000) {
-          writesSinceKeyPrune = 0;
-          idemPrune.run(microsToIso(nowMicros() - idempotencyTtlUs));
-        }
-      }
+      if (itemKeys) keys.wrote(items.length);
       return out;
     }),
   );
@@ -278,7 +227,7 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
     indexed((id: string): boolean => {
       const gone = deleteRecord(id);
       if (gone) {
-        idemDeleteFor.run(id);
+        keys.forget(id);
         logChange.run(id);
       }
       return gone;
@@ -351,72 +300,6 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
     close: async () => {
       await lexicalThread?.close();
       db.close();
-    },
-  };
-}
-
-/**
- * Writes and removes a row's derived index entries (`kem_meta`, `kem_fts`). `kem_meta` is written
- * at once; `kem_fts` changes are held until {@link DerivedIndexWriter.flush} (in call order), which
- * the transaction runs after its other statements. FTS5 writes its pending terms to disk as a new
- * segment whenever a later statement of the transaction opens a statement savepoint (an upsert,
- * `INSERT OR REPLACE`, an AUTOINCREMENT insert do), so interleaving FTS inserts with the row's
- * other writes made one tiny segment per KEM, to be merged again at commit (the `kems` upsert
- * measured 52 µs per KEM that way, 15 µs with the FTS writes last; docs/storage.md "Write path").
- */
-interface DerivedIndexWriter extends RowIndexer {
-  add(
-    rid: number,
-    id: string,
-    contentType: string,
-    content: Uint8Array,
-    metadata: JsonObject,
-    updatedIso: string,
-  ): void;
-  remove(rid: number, id: string): void;
-  /** Runs the held `kem_fts` changes; call last in the transaction. */
-  flush(): void;
-  /** Drops held changes (the transaction failed and rolls back). */
-  discard(): void;
-}
-
-function derivedIndexWriter(db: Database): DerivedIndexWriter {
-  const metaInsert = db.query<unknown, [string, SQLQueryBindings, string, string]>(
-    "INSERT INTO kem_meta (key, value, updated_at, id) VALUES (?, ?, ?, ?)",
-  );
-  const metaDelete = db.query<unknown, [string]>("DELETE FROM kem_meta WHERE id = ?");
-  const ftsInsert = db.query<unknown, [number, string, string]>(
-    "INSERT INTO kem_fts (rowid, body, tags) VALUES (?, ?, ?)",
-  );
-  const ftsDelete = db.query<unknown, [number]>("DELETE FROM kem_fts WHERE rowid = ?");
-  /** Held `kem_fts` changes: an insert `[rid, body, tags]` or a delete `[rid]`. */
-  let held: ([number, string, string] | [number])[] = [];
-  const add: DerivedIndexWriter["add"] = (rid, id, contentType, content, metadata, updatedIso) => {
-    for (const [key, value] of indexedEntriesOf(metadata)) metaInsert.run(key, value, updatedIso, id);
-    const body = lexicalBodyOf(contentType, content);
-    if (body !== undefined) held.push([rid, body, metadataTagsOf(metadata)]);
-  };
-  const flush = () => {
-    const ops = held;
-    held = [];
-    for (const op of ops) {
-      if (op.length === 1) ftsDelete.run(op[0]);
-      else ftsInsert.run(op[0], op[1], op[2]);
-    }
-  };
-  return {
-    add,
-    remove(rid, id) {
-      metaDelete.run(id);
-      held.push([rid]);
-    },
-    flush,
-    discard() {
-      held = [];
-    },
-    indexRow(row) {
-      add(row.rid, row.id, row.content_type, row.content, JSON.parse(row.metadata) as JsonObject, row.updated_at);
-      flush();
     },
   };
 }
