@@ -234,7 +234,6 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
     }),
   );
 
-  /** Ids of the given rows (by rid) that pass `filter` (all of them without one). */
   return {
     upsertMany: async (items, keys) => upsertTx.immediate(items, keys),
     async getMany(ids) {
