@@ -5,23 +5,22 @@
  * imports (gRPC over HTTP/2 is in the server-only entry `sdk/server.ts`).
  * @module
  */
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
-import { v7 as uuidv7 } from "uuid";
-import { codeFromName } from "./code-names.ts";
+import {
+  type AgentSDKOptions,
+  type BatchOutcome,
+  type CallOptions,
+  createFetchTransport,
+} from "./agent-sdk-options.ts";
 import { type HeldLock, holdLock, LOCK_DEFAULTS, type LockOptions } from "./distributed-lock.ts";
 import {
   GlobalLongTermMemoryService,
   MetadataUpdateMode,
   type RetrieveKEMsResponse,
 } from "./gen/dcsm/v1/glm_service_pb.ts";
-import { type KEM, KEMSchema } from "./gen/dcsm/v1/kem_pb.ts";
-import {
-  KnowledgeProcessorService,
-  type ProcessRawDataRequestSchema,
-  type ProcessRawDataResponse,
-} from "./gen/dcsm/v1/kps_service_pb.ts";
+import type { KEM } from "./gen/dcsm/v1/kem_pb.ts";
+import { KnowledgeProcessorService, type ProcessRawDataRequestSchema } from "./gen/dcsm/v1/kps_service_pb.ts";
 import {
   type AcquireLockResponse,
   type GetLockInfoResponse,
@@ -29,6 +28,7 @@ import {
   SharedWorkingMemoryService,
   type SWMMemoryEvent,
 } from "./gen/dcsm/v1/swm_service_pb.ts";
+import { type IngestOutcome, ingestDocumentBatches, publishKemsConcurrently, storeKemBatches } from "./kem-batches.ts";
 import {
   type KemInput,
   type KemPatch,
@@ -37,74 +37,23 @@ import {
   kemQueryInit,
   type SearchModeName,
 } from "./kem-input.ts";
-import { LocalAgentMemory, type LocalAgentMemoryOptions, type LocalQuery } from "./local-agent-memory.ts";
-import { type RetryOptions, withRetries } from "./retry.ts";
+import { LocalAgentMemory, type LocalQuery } from "./local-agent-memory.ts";
+import { withRetries } from "./retry.ts";
 import {
   type HandleSwmEventsOptions,
   type SwmEventFilter,
   type SwmEventSubscription,
   subscribeSwmEvents,
 } from "./swm-events.ts";
-import { type AgentProtocol, makeTransport, type TransportMakers } from "./transport.ts";
+import type { AgentProtocol } from "./transport.ts";
 
+export {
+  type AgentSDKOptions,
+  type BatchOutcome,
+  type CallOptions,
+  createFetchTransport,
+} from "./agent-sdk-options.ts";
 export type { AgentProtocol };
-
-/** Options of {@link createAgentSDK}. Give `baseUrl` (with `protocol`) or a ready `transport`. */
-export interface AgentSDKOptions {
-  /** Server URL of the Connect / gRPC-Web listener, e.g. "http://127.0.0.1:8080". */
-  baseUrl?: string;
-  /** A ready Connect transport (e.g. from `sdk/server.ts` for gRPC); wins over `baseUrl`. */
-  transport?: Transport;
-  /** Protocol used with `baseUrl`. @default "connect" */
-  protocol?: AgentProtocol;
-  /** Binary protobuf instead of JSON on `connect`. @default true */
-  useBinaryFormat?: boolean;
-  /** This agent's id: owner of its locks, source of its events. Non-empty, at most 256 characters. */
-  agentId: string;
-  /** Local memory: capacity and indexed metadata keys. @default { maxEntries: 1000, indexedKeys: [] } */
-  lpa?: LocalAgentMemoryOptions;
-  /** Retry policy for idempotent calls (see `withRetries`). @default DEFAULT_RETRY */
-  retry?: Partial<RetryOptions>;
-  /** Called before each retry. */
-  onRetry?: (err: ConnectError, method: string) => void;
-  /** Timeout of each call including its retries, ms; 0 means none. @default 30000 */
-  defaultTimeoutMs?: number;
-  /** `fetch` used by the built-in transports. @default globalThis.fetch */
-  fetch?: typeof globalThis.fetch;
-  /** API key or JWT sent as `authorization: Bearer` by the built-in transports (docs/security.md). @default none */
-  token?: string | (() => string | Promise<string>);
-}
-
-/** Per-call options. */
-export interface CallOptions {
-  /** Cancels the call (`Canceled`). */
-  signal?: AbortSignal;
-  /** Overrides the default timeout, ms (`DeadlineExceeded` past it). */
-  timeoutMs?: number;
-}
-
-/** Outcome of a batch: items that worked, and the ones that did not with their error. */
-export interface BatchOutcome {
-  /** Stored or published KEMs, in request order (with ids and server timestamps). */
-  kems: KEM[];
-  /** Failed items: their index in the request and the error (its `code` is a Connect `Code`). */
-  failed: { index: number; error: ConnectError }[];
-}
-
-/**
- * Builds the transport for `baseUrl` and `protocol` with fetch (browsers, Deno, Bun, Node ≥ 18).
- * @throws TypeError for `grpc` (use `sdk/server.ts`) or a missing `baseUrl`.
- */
-export function createFetchTransport(
-  options: Pick<AgentSDKOptions, "baseUrl" | "protocol" | "useBinaryFormat" | "fetch" | "token">,
-): Transport {
-  const { fetch } = options;
-  const makers: TransportMakers = {
-    connect: (base) => createConnectTransport({ ...base, fetch }),
-    grpcWeb: (base) => createGrpcWebTransport({ ...base, fetch }),
-  };
-  return makeTransport(makers, options, "connect");
-}
 
 /**
  * The Agent SDK. Make one per agent with {@link createAgentSDK}. All methods reject with
@@ -177,32 +126,7 @@ export class AgentSDK {
     kems: readonly KemInput[],
     options: CallOptions & { batchSize?: number } = {},
   ): Promise<BatchOutcome> {
-    const size = options.batchSize ?? 500;
-    const out: BatchOutcome = { kems: [], failed: [] };
-    for (let at = 0; at < kems.length; at += size) {
-      const items = kems.slice(at, at + size).map(kemInit);
-      const res = await this.glm.batchStoreKEMs(
-        { kems: items, idempotencyKeys: items.map(() => uuidv7()) },
-        this.call(options),
-      );
-      for (const r of res.results) {
-        if (r.outcome.case === "kem") {
-          const sent = items[r.index]!;
-          const kem =
-            r.outcome.value.embeddings.length === 0 && sent.embeddings?.length
-              ? create(KEMSchema, { ...r.outcome.value, embeddings: [...sent.embeddings] })
-              : r.outcome.value;
-          this.lpa.put(kem);
-          out.kems.push(kem);
-        } else if (r.outcome.case === "error") {
-          out.failed.push({
-            index: at + r.index,
-            error: new ConnectError(r.outcome.value.message, codeFromName(r.outcome.value.code)),
-          });
-        }
-      }
-    }
-    return out;
+    return storeKemBatches(this.glm, this.lpa, kems, options.batchSize ?? 500, this.call(options));
   }
 
   /**
@@ -215,27 +139,8 @@ export class AgentSDK {
   async ingestDocuments(
     documents: readonly MessageInitShape<typeof ProcessRawDataRequestSchema>[],
     options: CallOptions & { batchSize?: number } = {},
-  ): Promise<{
-    processed: { index: number; response: ProcessRawDataResponse }[];
-    failed: { index: number; error: ConnectError }[];
-  }> {
-    const size = Math.max(1, options.batchSize ?? 64);
-    const out: {
-      processed: { index: number; response: ProcessRawDataResponse }[];
-      failed: { index: number; error: ConnectError }[];
-    } = { processed: [], failed: [] };
-    for (let at = 0; at < documents.length; at += size) {
-      const res = await this.kps.batchProcessRawData({ documents: documents.slice(at, at + size) }, this.call(options));
-      for (const r of res.results) {
-        if (r.outcome.case === "response") out.processed.push({ index: at + r.index, response: r.outcome.value });
-        else if (r.outcome.case === "error")
-          out.failed.push({
-            index: at + r.index,
-            error: new ConnectError(r.outcome.value.message, codeFromName(r.outcome.value.code)),
-          });
-      }
-    }
-    return out;
+  ): Promise<IngestOutcome> {
+    return ingestDocumentBatches(this.kps, documents, Math.max(1, options.batchSize ?? 64), this.call(options));
   }
 
   /**
@@ -314,36 +219,14 @@ export class AgentSDK {
     kems: readonly KemInput[],
     options: CallOptions & { persistToGlm?: boolean; concurrency?: number } = {},
   ): Promise<BatchOutcome> {
-    const items = kems.map((k) => ({ ...kemInit(k), id: k.id || uuidv7() }));
-    const results: (KEM | ConnectError)[] = new Array(items.length);
-    let next = 0;
-    const worker = async () => {
-      while (next < items.length) {
-        const i = next++;
-        try {
-          const res = await this.swm.publishKEMToSWM(
-            {
-              kemToPublish: items[i],
-              persistToGlmIfNewOrUpdated: options.persistToGlm ?? false,
-              agentId: this.agentId,
-            },
-            this.call(options),
-          );
-          results[i] = res.kem!;
-          this.lpa.put(res.kem!);
-        } catch (err) {
-          results[i] = ConnectError.from(err);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(items.length, Math.max(1, options.concurrency ?? 8)) }, worker));
-    const out: BatchOutcome = { kems: [], failed: [] };
-    for (let index = 0; index < results.length; index++) {
-      const r = results[index]!;
-      if (r instanceof ConnectError) out.failed.push({ index, error: r });
-      else out.kems.push(r);
-    }
-    return out;
+    return publishKemsConcurrently(
+      this.swm,
+      this.lpa,
+      this.agentId,
+      kems,
+      { persistToGlm: options.persistToGlm ?? false, concurrency: Math.max(1, options.concurrency ?? 8) },
+      this.call(options),
+    );
   }
 
   /**

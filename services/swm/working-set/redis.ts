@@ -12,12 +12,11 @@
  * @module
  */
 import type { JsonObject } from "@bufbuild/protobuf";
-import { v7 as uuidv7 } from "uuid";
 import { SWM_DEFAULTS } from "../../common/defaults.ts";
 import type { KemRecord } from "../../common/kem-record.ts";
-import type { PutOptions, PutResult, WorkingSet, WorkingSetQuery, WorkingSetStats } from "../ports.ts";
+import type { PutOptions, PutResult, WorkingSet, WorkingSetStats } from "../ports.ts";
 import type { RedisConnection } from "../redis/connection.ts";
-import { isAfter, matchesRest, newestFirst, planQuery, type QueryPlan } from "./query-plan.ts";
+import { createRedisReader } from "./redis-query.ts";
 import { PUT_SCRIPT, type PutScriptArgs, putScriptArgs, REMOVE_SCRIPT, removeScriptArgs } from "./redis-scripts.ts";
 
 /** Options of {@link createRedisWorkingSet}. */
@@ -43,27 +42,6 @@ export interface RedisWorkingSetOptions {
   log?: { warn(obj: object, msg: string): void };
 }
 
-const SCAN_BATCH = 200;
-const FETCH_BATCH = 100;
-
-function toRecord(h: Record<string, Buffer> | null | undefined): KemRecord | null {
-  if (!h?.id || !h.updated_at_us) return null;
-  const emb = h.embeddings;
-  return {
-    id: h.id.toString(),
-    contentType: h.content_type?.toString() ?? "text/plain",
-    content: new Uint8Array(h.content ?? new Uint8Array()),
-    metadata: JSON.parse(h.metadata?.toString() ?? "{}") as JsonObject,
-    embedding:
-      emb && emb.byteLength > 0
-        ? new Float32Array(emb.buffer.slice(emb.byteOffset, emb.byteOffset + emb.byteLength))
-        : null,
-    createdAtUs: Number(h.created_at_us!.toString()),
-    updatedAtUs: Number(h.updated_at_us.toString()),
-  };
-}
-
-/** The value of a one-key CONFIG GET reply (RESP2 array or RESP3 map). */
 /** A record as the PUT script takes it (timestamps only where they are kept). */
 type PutRecord = Pick<KemRecord, "id" | "contentType" | "content" | "metadata" | "embedding"> & {
   createdAtUs?: number;
@@ -75,6 +53,7 @@ function bytesOf(a: Uint8Array | Float32Array): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
+/** The value of a one-key CONFIG GET reply (RESP2 array or RESP3 map). */
 function configValue(reply: unknown): string {
   if (Array.isArray(reply)) return String(reply[1] ?? "");
   return String(Object.values((reply ?? {}) as Record<string, string>)[0] ?? "");
@@ -173,63 +152,7 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
   await sub.subscribe(`__keyevent@${db}__:evicted`, onGone("evicted"));
   await sub.subscribe(`__keyevent@${db}__:expired`, onGone("expired"));
 
-  async function fetch(ids: string[]): Promise<(KemRecord | null)[]> {
-    return Promise.all(
-      ids.map(async (id) => toRecord(await redis.bin<Record<string, Buffer>>(["HGETALL", kemPrefix + id]))),
-    );
-  }
-
-  /** Reads only metadata and timestamps (to filter before fetching whole KEMs). */
-  async function fetchHeads(ids: string[]): Promise<(KemRecord | null)[]> {
-    return Promise.all(
-      ids.map(async (id) => {
-        const [md, c, u] = await redis.cmd<(string | null)[]>([
-          "HMGET",
-          kemPrefix + id,
-          "metadata",
-          "created_at_us",
-          "updated_at_us",
-        ]);
-        if (md === null || md === undefined || !u) return null;
-        return {
-          id,
-          contentType: "",
-          content: new Uint8Array(),
-          metadata: JSON.parse(md) as JsonObject,
-          embedding: null,
-          createdAtUs: Number(c),
-          updatedAtUs: Number(u),
-        };
-      }),
-    );
-  }
-
-  /**
-   * Fetches candidates in order, skipping (and repairing) stale ids, until `limit` match. With
-   * non-indexed or created_at filters, metadata and timestamps are read first and whole KEMs only
-   * for the matches.
-   */
-  async function collect(ordered: string[], plan: QueryPlan, q: WorkingSetQuery, out: KemRecord[]): Promise<void> {
-    const twoPhase = plan.rest.length > 0 || q.filter.createdFromUs !== undefined || q.filter.createdToUs !== undefined;
-    for (let i = 0; i < ordered.length && out.length < q.limit; ) {
-      // Without per-record filters every live record matches: fetch just what the page still needs.
-      const step = twoPhase ? 500 : Math.min(FETCH_BATCH, q.limit - out.length);
-      let ids = ordered.slice(i, i + step);
-      i += step;
-      if (twoPhase) {
-        const heads = await fetchHeads(ids);
-        heads.forEach((h, j) => void (h === null && repair(ids[j]!).catch(() => {})));
-        ids = heads
-          .filter((h): h is KemRecord => h !== null && isAfter(h, q.after) && matchesRest(h, plan, q.filter))
-          .map((h) => h.id);
-      }
-      const recs = await fetch(ids);
-      recs.forEach((r, j) => {
-        if (!r) void repair(ids[j]!).catch(() => {});
-        else if (out.length < q.limit && isAfter(r, q.after) && matchesRest(r, plan, q.filter)) out.push(r);
-      });
-    }
-  }
+  const { fetch, query } = createRedisReader({ redis, prefix: P, indexedKeys, repair });
 
   /**
    * The PUT script's fields for a record: "put" stamps new timestamps, "load" and "refresh" keep
@@ -307,99 +230,7 @@ export async function createRedisWorkingSet(options: RedisWorkingSetOptions): Pr
     async delete(id, opts) {
       return (await remove("delete", id, opts.agentId, opts.details ?? "")) > 0;
     },
-    async query(q: WorkingSetQuery) {
-      const plan = planQuery(q.filter, indexedKeys);
-      const out: KemRecord[] = [];
-      const metaKeys = plan.indexed.map(([k, v]) => `${P}swm_idx:meta:${k}:${v}`);
-      if (q.filter.ids) {
-        // Explicit ids (at most 1000): keep those in every index set, order them by their scores.
-        let ids = q.filter.ids;
-        if (ids.length > 0 && metaKeys.length > 0) {
-          const member = await Promise.all(metaKeys.map((k) => redis.cmd<number[]>(["SMISMEMBER", k, ...ids])));
-          ids = ids.filter((_, i) => member.every((m) => Number(m[i]) === 1));
-        }
-        if (ids.length === 0) return out;
-        const scores = await redis.cmd<(string | null)[]>(["ZMSCORE", updKey, ...ids]);
-        const positioned: { id: string; updatedAtUs: number }[] = [];
-        ids.forEach((id, i) => {
-          const s = scores[i];
-          if (s === null || s === undefined) {
-            if (metaKeys.length > 0) void repair(id).catch(() => {}); // in an index set but gone
-            return;
-          }
-          const p = { id, updatedAtUs: Number(s) };
-          if (isAfter(p, q.after)) positioned.push(p);
-        });
-        positioned.sort(newestFirst);
-        await collect(
-          positioned.map((p) => p.id),
-          plan,
-          q,
-          out,
-        );
-        return out;
-      }
-      // Walk the updated_at index newest first inside the date bounds; with indexed filters, walk its
-      // intersection with the index sets, computed in Redis (ZINTERSTORE keeps the updated_at scores).
-      let source = updKey;
-      let tmp: string | undefined;
-      // A common indexed value (|set|² > limit·n): walk the date index and test membership, which
-      // reaches a page in about limit·n/|set| ids; otherwise intersect in Redis.
-      let walkIndexed = false;
-      if (metaKeys.length > 0) {
-        const cards = await Promise.all(metaKeys.map((k) => redis.cmd<number>(["SCARD", k])));
-        const smallest = Math.min(...cards.map(Number));
-        if (smallest === 0) return out;
-        walkIndexed = smallest * smallest > q.limit * Number(await redis.cmd(["ZCARD", updKey]));
-      }
-      if (metaKeys.length > 0 && !walkIndexed) {
-        tmp = `${P}swm_tmp:${uuidv7()}`;
-        await redis.cmd([
-          "ZINTERSTORE",
-          tmp,
-          String(1 + metaKeys.length),
-          updKey,
-          ...metaKeys,
-          "WEIGHTS",
-          "1",
-          ...metaKeys.map(() => "0"),
-        ]);
-        await redis.cmd(["PEXPIRE", tmp, "60000"]); // dropped below; the TTL only covers a crash
-        source = tmp;
-      }
-      try {
-        const max = q.after
-          ? String(q.after.updatedAtUs)
-          : q.filter.updatedToUs !== undefined
-            ? String(q.filter.updatedToUs)
-            : "+inf";
-        const min = q.filter.updatedFromUs !== undefined ? String(q.filter.updatedFromUs) : "-inf";
-        const batchSize = plan.rest.length > 0 || walkIndexed ? 500 : Math.max(SCAN_BATCH, q.limit + 1);
-        for (let offset = 0; out.length < q.limit; offset += batchSize) {
-          const batch = await redis.cmd<string[]>([
-            "ZRANGE",
-            source,
-            max,
-            min,
-            "BYSCORE",
-            "REV",
-            "LIMIT",
-            String(offset),
-            String(batchSize),
-          ]);
-          let ids = batch;
-          if (walkIndexed && batch.length > 0) {
-            const member = await Promise.all(metaKeys.map((k) => redis.cmd<number[]>(["SMISMEMBER", k, ...batch])));
-            ids = batch.filter((_, i) => member.every((m) => Number(m[i]) === 1));
-          }
-          await collect(ids, plan, q, out);
-          if (batch.length < batchSize) break;
-        }
-      } finally {
-        if (tmp) await redis.cmd(["DEL", tmp]).catch(() => {});
-      }
-      return out;
-    },
+    query,
     async stats(): Promise<WorkingSetStats> {
       const kems = Number(await redis.cmd(["ZCARD", updKey]));
       return { kems, ...stats };
