@@ -18,43 +18,11 @@ import {
 } from "@connectrpc/connect-node";
 import { GlobalLongTermMemoryService } from "../../sdk/gen/dcsm/v1/glm_service_pb.ts";
 import { EventType, SharedWorkingMemoryService } from "../../sdk/gen/dcsm/v1/swm_service_pb.ts";
-import { LatencyBook } from "./stats.ts";
+import { type CallPolicy, isBackpressure } from "./call-policy.ts";
+import type { LoadMix, LoadOp, LoadProtocol } from "./load-mix.ts";
 
-/** Wire protocols the agents use. */
-export type LoadProtocol = "grpc" | "connect" | "grpc-web";
-
-/** Operation kinds, as they appear in the report. */
-export type LoadOp =
-  | "publish"
-  | "publish+persist"
-  | "query.ids"
-  | "query.agent"
-  | "query.group"
-  | "search.vector"
-  | "search.text";
-
-/** Relative weights of the operations an agent picks from (publish covers both publish kinds). */
-export interface LoadMix {
-  /** PublishKEMToSWM. @default 40 */
-  publish: number;
-  /** QuerySWM by metadata or ids. @default 33 */
-  query: number;
-  /** GLM RetrieveKEMs with embedding_query. @default 22 */
-  vector: number;
-  /** GLM RetrieveKEMs with text_query (embeds on the server). @default 5 */
-  text: number;
-  /** Share of publishes persisted to GLM, 0..1. @default 0.25 */
-  persistShare: number;
-}
-
-/** Default {@link LoadMix}. */
-export const DEFAULT_MIX: Readonly<LoadMix> = Object.freeze({
-  publish: 40,
-  query: 33,
-  vector: 22,
-  text: 5,
-  persistShare: 0.25,
-});
+export * from "./call-policy.ts";
+export * from "./load-mix.ts";
 
 /** Options of {@link LoadAgent}. */
 export interface LoadAgentOptions {
@@ -80,48 +48,6 @@ export interface LoadAgentOptions {
   thinkMs?: number;
 }
 
-/**
- * How an agent makes its calls in a phase of the load test, and where outcomes are recorded
- * (objects shared by all agents of the phase).
- */
-export interface CallPolicy {
-  /** Phase name, stamped on acknowledged publishes. */
-  phase: string;
-  /** Per-call deadline (sent as the RPC timeout), ms. */
-  timeoutMs: number;
-  /** Back-pressure retries after the first attempt (0: each call is made once). */
-  retries: number;
-  /** Latencies of successful calls by "<op>/<protocol>". */
-  book: LatencyBook;
-  /** Latencies of back-pressure answers by "<op>/<protocol>", ms. */
-  refusals: LatencyBook;
-  /** Error counts by "<op>/<protocol>". */
-  errors: Record<string, ErrorCount>;
-  /** Up to 10 distinct messages of errors other than back-pressure, for the report. */
-  failureSamples: string[];
-}
-
-/** A {@link CallPolicy} with fresh books. */
-export function newPolicy(phase: string, timeoutMs: number, retries: number): CallPolicy {
-  return {
-    phase,
-    timeoutMs,
-    retries,
-    book: new LatencyBook(),
-    refusals: new LatencyBook(),
-    errors: {},
-    failureSamples: [],
-  };
-}
-
-/** Error counts of one operation key. */
-export interface ErrorCount {
-  /** Back-pressure answers (`ResourceExhausted`, `Unavailable`), each retried. */
-  backpressure: number;
-  /** Any other error. */
-  failed: number;
-}
-
 /** A published KEM as acknowledged to the agent. */
 export interface AckedKem {
   /** KEM id. */
@@ -136,17 +62,11 @@ export interface AckedKem {
   phase: string;
 }
 
-const BACKPRESSURE = new Set([Code.ResourceExhausted, Code.Unavailable]);
 const WORDS =
   "agent memory lock vector index query store kem embedding chunk token window cache batch queue server client request response error retry timeout shard replica schema table commit rollback plan goal tool observation reflection summary context".split(
     " ",
   );
 const enc = new TextEncoder();
-
-/** True for the codes the load test treats as back-pressure. */
-export function isBackpressure(err: unknown): boolean {
-  return BACKPRESSURE.has(ConnectError.from(err).code);
-}
 
 /** A random vector of `dim` components in [-1, 1) (the server normalises). */
 export function randomVector(dim: number): number[] {
@@ -216,7 +136,7 @@ export class LoadAgent {
 
   private count(key: string, err: unknown, policy = this.policy): "backpressure" | "failed" {
     const e = ConnectError.from(err);
-    const kind = BACKPRESSURE.has(e.code) ? "backpressure" : "failed";
+    const kind = isBackpressure(e) ? "backpressure" : "failed";
     let counts = policy.errors[key];
     if (!counts) {
       counts = { backpressure: 0, failed: 0 };
