@@ -21,6 +21,7 @@ import {
   MAX_RESULTS,
   memory,
   memoryView,
+  metadataInput,
   metadataWith,
   namespace,
   paging,
@@ -42,12 +43,9 @@ export function registerGlmTools(server: McpServer, link: DcsmLink, callerOf: Ca
       "Returns the ids of the stored memories.",
     input: {
       text: z.string().min(1).describe("The text to remember (UTF-8, up to 8 MiB)."),
-      metadata: z
-        .record(z.string(), z.unknown())
-        .optional()
-        .describe(
-          'Metadata to attach, e.g. {"topic": "billing", "source": "call-2026-01-31"}. Top-level string/number/bool values can be used as filters later.',
-        ),
+      metadata: metadataInput(
+        'Metadata to attach, e.g. {"topic": "billing", "source": "call-2026-01-31"}. Top-level string/number/bool values can be used as filters later.',
+      ),
       id: z
         .string()
         .min(1)
@@ -156,7 +154,7 @@ export function registerGlmTools(server: McpServer, link: DcsmLink, callerOf: Ca
     input: {
       id: z.string().min(1).max(128).describe("Id of the memory to change."),
       text: z.string().min(1).optional().describe("New text."),
-      metadata: z.record(z.string(), z.unknown()).optional().describe("Metadata changes."),
+      metadata: metadataInput("Metadata changes."),
       metadata_mode: z.enum(["merge", "replace"]).default("merge").describe('"merge" (default) or "replace".'),
     },
     output: { memory },

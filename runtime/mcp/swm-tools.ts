@@ -14,6 +14,7 @@ import {
   filtersWith,
   memory,
   memoryView,
+  metadataInput,
   metadataWith,
   namespace,
   paging,
@@ -33,10 +34,7 @@ export function registerSwmTools(server: McpServer, link: DcsmLink, callerOf: Ca
       "By default it is also kept in long-term memory (and embedded, so recall finds it). Publishing the same id again updates the note.",
     input: {
       text: z.string().min(1).describe("The note (UTF-8, up to 1 MiB)."),
-      metadata: z
-        .record(z.string(), z.unknown())
-        .optional()
-        .describe('Metadata, e.g. {"topic": "deploy", "status": "done"}.'),
+      metadata: metadataInput('Metadata, e.g. {"topic": "deploy", "status": "done"}.'),
       id: z.string().min(1).max(128).optional().describe("Id to publish under; re-using it updates the note."),
       namespace,
       persist: z.boolean().default(true).describe("Also keep it in long-term memory (default true)."),

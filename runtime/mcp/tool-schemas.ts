@@ -39,6 +39,10 @@ export const filters = z
   .describe(
     'Only memories whose metadata has exactly these top-level values, e.g. {"topic": "billing", "source": "ticket"}.',
   );
+/** An optional free-form metadata object input, described for the model by `description`. */
+export const metadataInput = (description: string) =>
+  z.record(z.string(), z.unknown()).optional().describe(description);
+
 export const isoTime = (what: string) =>
   z.iso.datetime({ offset: true }).optional().describe(`${what} (ISO 8601, e.g. "2026-01-31T12:00:00Z"), inclusive.`);
 /** `page_size` (1 to MAX_RESULTS, default 20) and `page_token` inputs of a listing of `what` (capitalized). */

@@ -3,26 +3,19 @@
  * gRPC-Web and gRPC must be answered InvalidArgument with the same message on each, where
  * connect-es on its own answers Internal; a compressed-flag frame without `grpc-encoding` too.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { ClientHttp2Session } from "node:http2";
 import type { DcsmServer } from "../../runtime/server.ts";
 import { CONTENT_TYPE, MAX_MESSAGE } from "../helpers/fuzz-cases.ts";
-import { envelope, fetchPost, grpcStatusOf, h2Post, h2Session } from "../helpers/fuzz-wire.ts";
-import { startTestServer } from "../helpers/server.ts";
-import { removeTempDirs } from "../helpers/temp-dir.ts";
+import { envelope, fetchPost, fuzzServerPerFile, grpcStatusOf, h2Post } from "../helpers/fuzz-wire.ts";
 
 const TIMEOUT_MS = 10_000;
 
 let server: DcsmServer;
 let h2: ClientHttp2Session;
-beforeAll(async () => {
-  server = await startTestServer({ maxMessageBytes: MAX_MESSAGE });
-  h2 = await h2Session(server.grpcUrl);
-});
-afterAll(async () => {
-  h2?.close();
-  await server?.close();
-  removeTempDirs();
+fuzzServerPerFile(MAX_MESSAGE, (s, h) => {
+  server = s;
+  h2 = h;
 });
 
 describe("wire fuzzing", () => {

@@ -7,7 +7,7 @@
  *
  * The PRNG seed is printed; rerun a failure with `DCSM_FUZZ_SEED=<seed> bun test tests/e2e/fuzz.test.ts`.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { ClientHttp2Session } from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
@@ -22,9 +22,16 @@ import {
 } from "../../sdk/gen/grpc/health/v1/health_pb.ts";
 import { bases, type Case, CONTENT_TYPE, MAX_MESSAGE, makeCase, pool, rawRequest } from "../helpers/fuzz-cases.ts";
 import { pick } from "../helpers/fuzz-inputs.ts";
-import { envelope, fetchPost, h2Post, h2Session, judge, rawHttp, type WireResult } from "../helpers/fuzz-wire.ts";
-import { startTestServer } from "../helpers/server.ts";
-import { removeTempDirs } from "../helpers/temp-dir.ts";
+import {
+  envelope,
+  fetchPost,
+  fuzzServerPerFile,
+  h2Post,
+  h2Session,
+  judge,
+  rawHttp,
+  type WireResult,
+} from "../helpers/fuzz-wire.ts";
 import { prng, randomVector } from "../helpers/vectors.ts";
 
 const SEED = Number(process.env.DCSM_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -36,15 +43,10 @@ const enc = new TextEncoder();
 
 let server: DcsmServer;
 let h2: ClientHttp2Session;
-beforeAll(async () => {
-  console.log(`fuzz seed ${SEED} (rerun with DCSM_FUZZ_SEED=${SEED})`);
-  server = await startTestServer({ maxMessageBytes: MAX_MESSAGE });
-  h2 = await h2Session(server.grpcUrl);
-});
-afterAll(async () => {
-  h2?.close();
-  await server?.close();
-  removeTempDirs();
+console.log(`fuzz seed ${SEED} (rerun with DCSM_FUZZ_SEED=${SEED})`);
+fuzzServerPerFile(MAX_MESSAGE, (s, h) => {
+  server = s;
+  h2 = h;
 });
 
 async function send(c: Case): Promise<WireResult> {

@@ -3,8 +3,12 @@
  * gRPC-Web), HTTP/2 (`node:http2`, raw gRPC frames) and raw `node:net` sockets, every one with a
  * timeout; and the judges that decide whether a response is a proper error for its protocol.
  */
+import { afterAll, beforeAll } from "bun:test";
 import { type ClientHttp2Session, connect as h2connect } from "node:http2";
 import { connect as tcpConnect } from "node:net";
+import type { DcsmServer } from "../../runtime/server.ts";
+import { startTestServer } from "./server.ts";
+import { removeTempDirs } from "./temp-dir.ts";
 
 /** What came back for one request; `hang` when nothing arrived before the timeout. */
 export interface WireResult {
@@ -234,4 +238,27 @@ export function judge(protocol: "connect" | "grpc-web" | "grpc", r: WireResult):
   if (!Number.isInteger(st.code) || st.code < 0 || st.code > 16) return `invalid grpc-status ${st.code}`;
   if (FORBIDDEN_GRPC.has(st.code)) return `grpc-status ${st.code}: ${st.message}`;
   return undefined;
+}
+
+/**
+ * Starts one server for the calling test file (request bodies bounded by `maxMessageBytes`) and an
+ * HTTP/2 session to its gRPC listener before its tests, and closes both (and the temp folders)
+ * after them. `onReady` receives them.
+ */
+export function fuzzServerPerFile(
+  maxMessageBytes: number,
+  onReady: (server: DcsmServer, h2: ClientHttp2Session) => void,
+): void {
+  let server: DcsmServer | undefined;
+  let h2: ClientHttp2Session | undefined;
+  beforeAll(async () => {
+    server = await startTestServer({ maxMessageBytes });
+    h2 = await h2Session(server.grpcUrl);
+    onReady(server, h2);
+  });
+  afterAll(async () => {
+    h2?.close();
+    await server?.close();
+    removeTempDirs();
+  });
 }
