@@ -15,7 +15,7 @@ import { newKemId } from "../../services/common/kem-mapping.ts";
 import { microsToIso, nowMicros } from "../../services/common/time.ts";
 import { assembleGlm, type Glm } from "../../services/glm/assembly.ts";
 import { metadataTagsOf } from "../../services/glm/store/metadata-index.ts";
-import { TABLES_V2 } from "../../services/glm/store/sqlite-schema.ts";
+import { TABLES } from "../../services/glm/store/sqlite-schema.ts";
 import { createSqliteKemStore } from "../../services/glm/store/sqlite-store.ts";
 import { createHnswVectorIndex } from "../../services/glm/vector/hnsw-index.ts";
 import { clusteredVectors } from "../lib/clustered-vectors.ts";
@@ -83,11 +83,11 @@ export async function benchBatchStore(batch: number, rounds: number): Promise<Be
   // tags, in the same schema, one transaction per batch.
   const db = new Database(join(dir, "raw.sqlite"), { create: true });
   db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
-  db.exec(TABLES_V2);
+  db.exec(TABLES);
   const ins = db.prepare<{ rid: number }, [string, string, Uint8Array, string, string, string, Uint8Array]>(
     "INSERT INTO kems (id, content_type, content, metadata, created_at, updated_at, embedding) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING rid",
   );
-  const insMeta = db.prepare("INSERT INTO kem_meta (key, value, updated_at, id) VALUES (?, ?, ?, ?)");
+  const insMeta = db.prepare("INSERT INTO kem_meta (key, value, updated_at, id, rid) VALUES (?, ?, ?, ?, ?)");
   const insFts = db.prepare("INSERT INTO kem_fts (rowid, body, tags) VALUES (?, ?, ?)");
   const dec = new TextDecoder();
   type Row = readonly [string, string, Uint8Array, JsonObject, Float32Array];
@@ -95,7 +95,7 @@ export async function benchBatchStore(batch: number, rounds: number): Promise<Be
     for (const [id, ct, content, md, v] of rows) {
       const now = microsToIso(nowMicros());
       const { rid } = ins.get(id, ct, content, JSON.stringify(md), now, now, new Uint8Array(v.buffer))!;
-      for (const key in md) insMeta.run(key, md[key] as string | number, now, id);
+      for (const key in md) insMeta.run(key, md[key] as string | number, now, id, rid);
       insFts.run(rid, dec.decode(content), metadataTagsOf(md));
     }
   });

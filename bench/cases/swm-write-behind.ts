@@ -27,7 +27,7 @@ import type { KemRecord } from "../../services/common/kem-record.ts";
 import { microsToIso, nowMicros } from "../../services/common/time.ts";
 import { lexicalBodyOf } from "../../services/glm/lexical/lexical-text.ts";
 import { indexedEntriesOf, metadataTagsOf } from "../../services/glm/store/metadata-index.ts";
-import { TABLES_V2 } from "../../services/glm/store/sqlite-schema.ts";
+import { TABLES } from "../../services/glm/store/sqlite-schema.ts";
 import { connectRedis, type RedisConnection } from "../../services/swm/redis/connection.ts";
 import { encodeRecord } from "../../services/write-behind/codec.ts";
 import { createSqlitePersistQueue } from "../../services/write-behind/sqlite-queue.ts";
@@ -171,11 +171,11 @@ function rawSqlite(dir: string) {
 function rawGlmWrites(dir: string) {
   const db = new Database(join(dir, "raw-glm.sqlite"), { create: true });
   db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
-  db.exec(TABLES_V2);
+  db.exec(TABLES);
   const row = db.prepare<{ rid: number }, [string, string, Uint8Array, string, string, string, Uint8Array]>(
     "INSERT INTO kems (id, content_type, content, metadata, created_at, updated_at, embedding) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING rid",
   );
-  const meta = db.prepare("INSERT INTO kem_meta (key, value, updated_at, id) VALUES (?, ?, ?, ?)");
+  const meta = db.prepare("INSERT INTO kem_meta (key, value, updated_at, id, rid) VALUES (?, ?, ?, ?, ?)");
   const fts = db.prepare("INSERT INTO kem_fts (rowid, body, tags) VALUES (?, ?, ?)");
   const key = db.prepare("INSERT INTO idempotency_keys (scope, key, kem_id, created_at) VALUES ('', ?, ?, ?)");
   const change = db.prepare("INSERT INTO kem_changes (kem_id) VALUES (?)");
@@ -184,7 +184,7 @@ function rawGlmWrites(dir: string) {
     for (const r of rows) {
       const now = microsToIso(nowMicros());
       const { rid } = row.get(...kemRowValues(r, now))!;
-      for (const [k, v] of indexedEntriesOf(r.metadata)) meta.run(k, v, now, r.id);
+      for (const [k, v] of indexedEntriesOf(r.metadata)) meta.run(k, v, now, r.id, rid);
       key.run(uuidv7(), r.id, now);
       change.run(r.id);
       text.push([rid, lexicalBodyOf("text/plain", CONTENT)!, metadataTagsOf(r.metadata)]);

@@ -35,11 +35,12 @@ export interface KemRepositoryOptions {
 /** Outcome of one item of a write: the stored record or the error that kept it out. */
 export type WriteOutcome = { record: KemRecord } | { error: DcsmError };
 
-/** The index entry of a stored record that has an embedding. */
-function entryOf(r: KemRecord): VectorEntry {
+/** The index entry of a stored record that has an embedding (with its row handle, when known). */
+function entryOf(r: KemRecord, handle?: number): VectorEntry {
   return {
     id: r.id,
     vector: r.embedding!,
+    handle,
     payload: { metadata: r.metadata, createdAtUs: r.createdAtUs, updatedAtUs: r.updatedAtUs },
   };
 }
@@ -101,8 +102,8 @@ export class KemRepository {
     const load = (entries: VectorEntry[]) => (this.index.load ? this.index.load(entries) : this.index.upsert(entries));
     let batch: VectorEntry[] = [];
     const pending: Promise<void>[] = [];
-    await this.store.forEachEmbedding((id, vector) => {
-      batch.push({ id, vector });
+    await this.store.forEachEmbedding((id, vector, handle) => {
+      batch.push({ id, vector, handle });
       if (batch.length >= 4096) {
         pending.push(load(batch));
         batch = [];
@@ -119,6 +120,16 @@ export class KemRepository {
   /** The change-log position the index reflects (saved with index snapshots). */
   get position(): number {
     return this.appliedSeq;
+  }
+
+  /**
+   * Index entries of stored records; a local index also gets their row handles when the store
+   * has them (read after the write: a row keeps its handle for its whole life).
+   */
+  private async entriesOf(records: KemRecord[]): Promise<VectorEntry[]> {
+    if (records.length === 0 || this.index.external || !this.store.handlesOf) return records.map((r) => entryOf(r));
+    const handles = await this.store.handlesOf(records.map((r) => r.id));
+    return records.map((r, i) => entryOf(r, handles[i]! >= 0 ? handles[i] : undefined));
   }
 
   private async withBusyRetry<T>(fn: () => Promise<T>): Promise<T> {
@@ -236,7 +247,7 @@ export class KemRepository {
       const present = await this.store.getMany(ids);
       const withVec = present.filter((r) => r.embedding);
       const keep = new Set(withVec.map((r) => r.id));
-      await this.index.upsert(withVec.map(entryOf));
+      await this.index.upsert(await this.entriesOf(withVec));
       await this.index.remove(ids.filter((id) => !keep.has(id)));
       this.appliedSeq = changes[changes.length - 1]!.seq;
       this.index.notePosition?.(this.appliedSeq);
@@ -254,7 +265,7 @@ export class KemRepository {
       : undefined;
     const stored = await this.withBusyRetry(() => this.store.upsertMany(items, keys));
     try {
-      await this.index.upsert(stored.filter((r) => r.embedding).map(entryOf));
+      await this.index.upsert(await this.entriesOf(stored.filter((r) => r.embedding)));
       await this.index.remove(stored.filter((r) => !r.embedding).map((r) => r.id));
     } catch (err) {
       if (!before) throw err;
@@ -280,7 +291,7 @@ export class KemRepository {
     const rec = await this.withBusyRetry(() => this.store.update(id, patch));
     if (touchesIndex) {
       try {
-        if (rec.embedding) await this.index.upsert([entryOf(rec)]);
+        if (rec.embedding) await this.index.upsert(await this.entriesOf([rec]));
         else await this.index.remove([id]);
       } catch (err) {
         if (before) await this.withBusyRetry(() => this.store.restore([before], []));

@@ -55,6 +55,14 @@ export interface KemStore {
   /** Ids of the records matching `filter`, at most `limit` (default: all), in no particular order. */
   findIds(filter: KemFilter, limit?: number): Promise<string[]>;
   /**
+   * Row handles of the records matching `filter` (as {@link findIds}, as integers): for stores
+   * that give every row a handle (SQLite: `kems.rid`). A local vector index that has every
+   * vector's handle searches within them without id strings (docs/search.md "Filtered dense search").
+   */
+  findHandles?(filter: KemFilter, limit?: number): Promise<Int32Array>;
+  /** Row handles of these ids, in order (-1 for an unknown id); for stores with {@link findHandles}. */
+  handlesOf?(ids: string[]): Promise<Int32Array>;
+  /**
    * Estimated number of records matching `filter`, from index entry counts (exact for a single
    * criterion), capped at a store-defined bound (`ESTIMATE_CAP` for SQLite). Used to choose
    * index-first or vector-first search.
@@ -90,8 +98,8 @@ export interface KemStore {
   pruneChanges(keep: number): Promise<void>;
   /** SQLite `PRAGMA data_version`: changes when another connection commits. */
   dataVersion(): Promise<number>;
-  /** Calls `fn` for every stored embedding (index rebuild at start-up). */
-  forEachEmbedding(fn: (id: string, embedding: Float32Array) => void): Promise<void>;
+  /** Calls `fn` for every stored embedding (index rebuild at start-up), with the row's handle where the store has them. */
+  forEachEmbedding(fn: (id: string, embedding: Float32Array, handle?: number) => void): Promise<void>;
   /** Number of stored KEMs. */
   count(): Promise<number>;
   /** Closes the store. */
@@ -108,6 +116,8 @@ export interface VectorHit {
 export interface VectorEntry {
   id: string;
   vector: Float32Array;
+  /** The store's row handle of the KEM ({@link KemStore.findHandles}), when the store has them. */
+  handle?: number;
   /** Filterable fields of the KEM (stored as the point payload by Qdrant; ignored by local indexes). */
   payload?: { metadata: JsonObject; createdAtUs: number; updatedAtUs: number };
 }
@@ -116,6 +126,11 @@ export interface VectorEntry {
 export interface VectorSearchOptions {
   /** Only ids in this set are candidates (the result of a metadata/date/id filter). */
   allow?: ReadonlySet<string>;
+  /**
+   * Only the KEMs of these row handles are candidates (the same, from {@link KemStore.findHandles});
+   * pass it only to an index whose {@link VectorIndex.handlesComplete} is true.
+   */
+  allowHandles?: Int32Array;
   /** The same filter as a KEM filter, for indexes that filter natively (Qdrant). */
   filter?: KemFilter;
   /** Stable pagination: only hits after this (score, id) position in result order. */
@@ -166,6 +181,8 @@ export interface VectorIndex {
   notePosition?(seq: number): void;
   /** Current size and indexing lag. */
   stats(): VectorIndexStats;
+  /** True when every vector held came with its row handle, so `allowHandles` can be searched. */
+  handlesComplete?(): boolean;
   /** Stops background work and persists what should survive a restart. */
   close(): Promise<void>;
 }

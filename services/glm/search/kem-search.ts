@@ -47,7 +47,11 @@ export const MAX_HYBRID_WINDOW = 1000;
 export const INDEX_FIRST_MAX = 20_000;
 
 /** How a dense search applies its filter. */
-type DensePlan = { kind: "unfiltered" } | { kind: "allow"; allow: ReadonlySet<string> } | { kind: "vector-first" };
+type DensePlan =
+  | { kind: "unfiltered" }
+  | { kind: "allow"; allow: ReadonlySet<string> }
+  | { kind: "handles"; handles: Int32Array }
+  | { kind: "vector-first" };
 
 /** A parsed query: filter plus at most one of a vector and a text. */
 export interface SearchQuery {
@@ -187,8 +191,14 @@ export class KemSearch {
   /** How a filtered dense search runs: an allow-list (index-first) or vector-first; nothing unfiltered. */
   private async densePlan(q: SearchQuery): Promise<DensePlan> {
     if (!q.filtered) return { kind: "unfiltered" };
-    // One bounded read of the filter's ids decides: all of them fit (index-first) or not (vector-first).
-    const ids = await this.repo.store.findIds(q.filter, INDEX_FIRST_MAX + 1);
+    // One bounded read of the filter's matches decides: all of them fit (index-first) or not
+    // (vector-first). As row handles when the store has them and the index holds every vector's.
+    const { store, index } = this.repo;
+    if (store.findHandles && index.handlesComplete?.()) {
+      const handles = await store.findHandles(q.filter, INDEX_FIRST_MAX + 1);
+      return handles.length <= INDEX_FIRST_MAX ? { kind: "handles", handles } : { kind: "vector-first" };
+    }
+    const ids = await store.findIds(q.filter, INDEX_FIRST_MAX + 1);
     return ids.length <= INDEX_FIRST_MAX ? { kind: "allow", allow: new Set(ids) } : { kind: "vector-first" };
   }
 
@@ -214,6 +224,16 @@ export class KemSearch {
     if (plan.kind === "unfiltered") return this.repo.search(vector, k, { after, offset });
     if (plan.kind === "allow")
       return this.repo.search(vector, k, { allow: plan.allow, filter: q.filter, after, offset });
+    if (plan.kind === "handles") {
+      const hits = await this.repo.search(vector, k, { allowHandles: plan.handles, filter: q.filter, after, offset });
+      // A handle names one live row at a time, but another process may delete a row and reuse its
+      // handle between the filter read and the index catching up: the hits are checked (≤ k ids).
+      const pass = await this.repo.store.matchingIds(
+        hits.map((h) => h.id),
+        q.filter,
+      );
+      return pass.size === hits.length ? hits : hits.filter((h) => pass.has(h.id));
+    }
     // Broad filter: most hits pass, so widen the vector search until k of them do.
     const total = Math.max(1, this.repo.index.stats().size);
     for (let want = Math.max(4 * k, 64); ; want *= 4) {

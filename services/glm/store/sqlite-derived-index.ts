@@ -37,8 +37,8 @@ export interface DerivedIndexWriter extends RowIndexer {
 
 /** A {@link DerivedIndexWriter} on `db` (statements prepared once). */
 export function derivedIndexWriter(db: Database): DerivedIndexWriter {
-  const metaInsert = db.query<unknown, [string, SQLQueryBindings, string, string]>(
-    "INSERT INTO kem_meta (key, value, updated_at, id) VALUES (?, ?, ?, ?)",
+  const metaInsert = db.query<unknown, [string, SQLQueryBindings, string, string, number]>(
+    "INSERT INTO kem_meta (key, value, updated_at, id, rid) VALUES (?, ?, ?, ?, ?)",
   );
   const metaDelete = db.query<unknown, [string]>("DELETE FROM kem_meta WHERE id = ?");
   const ftsInsert = db.query<unknown, [number, string, string]>(
@@ -48,7 +48,7 @@ export function derivedIndexWriter(db: Database): DerivedIndexWriter {
   /** Held `kem_fts` changes: an insert `[rid, body, tags]` or a delete `[rid]`. */
   let held: ([number, string, string] | [number])[] = [];
   const add: DerivedIndexWriter["add"] = (rid, id, contentType, content, metadata, updatedIso) => {
-    for (const [key, value] of indexedEntriesOf(metadata)) metaInsert.run(key, value, updatedIso, id);
+    for (const [key, value] of indexedEntriesOf(metadata)) metaInsert.run(key, value, updatedIso, id, rid);
     const body = lexicalBodyOf(contentType, content);
     if (body !== undefined) held.push([rid, body, metadataTagsOf(metadata)]);
   };

@@ -248,22 +248,22 @@ export function pageQuery(
 }
 
 /**
- * Every KEM matching `filter` as (rid, id), from the driver's index (no order), at most `limit`.
- * `rid` is NULL when the ids come from `kem_meta` alone.
+ * One column (`id`, or `rid`: the row handle) of every KEM matching `filter`, from the driver's
+ * index (no order), at most `limit`.
  */
-export function idsQuery(filter: KemFilter, driver: Driver, limit: number): SqlPart {
+export function idsQuery(filter: KemFilter, driver: Driver, limit: number, column: "id" | "rid" = "id"): SqlPart {
   const src = sourceOf(filter, driver);
   if (driver.kind === "meta" && filter.createdFromUs === undefined && filter.createdToUs === undefined) {
     // Every other criterion can be checked on the kem_meta entry itself: no kems lookups.
     const onEntry = residualOf(filter, driver, META_ROW);
     return {
-      sql: `SELECT NULL AS rid, m.id AS id FROM kem_meta m ${and(src.condition, onEntry.sql)} LIMIT ?`,
+      sql: `SELECT m.${column} FROM kem_meta m ${and(src.condition, onEntry.sql)} LIMIT ?`,
       params: [...src.params, ...onEntry.params, limit],
     };
   }
   const residual = residualOf(filter, driver);
   return {
-    sql: `SELECT k.rid AS rid, k.id AS id FROM ${src.from} ${and(src.condition, residual.sql)} LIMIT ?`,
+    sql: `SELECT k.${column} FROM ${src.from} ${and(src.condition, residual.sql)} LIMIT ?`,
     params: [...src.params, ...residual.params, limit],
   };
 }

@@ -9,12 +9,15 @@
  *   `kem_fts` (FTS5) indexes the text of text-like KEMs; idempotency keys are scoped per namespace
  *   and expire. Migrating rewrites `kems` and backfills both indexes in one transaction, with
  *   progress reported every {@link BACKFILL_PROGRESS_EVERY} KEMs.
+ * - Version 3: `kem_meta` entries also hold their KEM's `rid`, so a metadata filter yields row
+ *   handles for the vector index without touching `kems` (docs/search.md "Filtered dense search").
+ *   Migrating from version 2 fills the column, with the same progress reports.
  * @module
  */
 import type { Database } from "bun:sqlite";
 
 /** The schema version this code writes. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** KEMs between two progress reports while migrating. */
 export const BACKFILL_PROGRESS_EVERY = 50_000;
@@ -25,8 +28,8 @@ export const BACKFILL_PROGRESS_EVERY = 50_000;
  */
 export const FTS_TOKENIZER = "porter unicode61 remove_diacritics 2";
 
-/** The version-2 tables and indexes (an empty file gets exactly these). */
-export const TABLES_V2 = `
+/** The current tables and indexes (an empty file gets exactly these). */
+export const TABLES = `
 CREATE TABLE kems (
   rid INTEGER PRIMARY KEY,
   id TEXT NOT NULL UNIQUE,
@@ -44,6 +47,7 @@ CREATE TABLE kem_meta (
   value NOT NULL,
   updated_at TEXT NOT NULL,
   id TEXT NOT NULL,
+  rid INTEGER,
   PRIMARY KEY (key, value, updated_at, id)
 ) WITHOUT ROWID;
 CREATE INDEX idx_kem_meta_id ON kem_meta(id);
@@ -64,7 +68,7 @@ CREATE INDEX idx_idempotency_created ON idempotency_keys(created_at);
 `;
 
 /**
- * A `kems` row's stored columns (the same in schema versions 1 and 2), as `bun:sqlite` returns them:
+ * A `kems` row's stored columns (the same in every schema version), as `bun:sqlite` returns them:
  * times are ISO 8601 text, `metadata` is JSON text, `embedding` is float32 bytes or null.
  */
 export interface KemColumns {
@@ -130,22 +134,25 @@ export function migrateSchema(
       );
     }
     if (!hasTable(db, "kems")) {
-      db.exec(TABLES_V2);
+      db.exec(TABLES);
+    } else if (version < 2) {
+      migrateV1(db, makeIndexer, onProgress);
     } else {
-      migrateV1toV2(db, makeIndexer, onProgress);
+      migrateV2toV3(db, onProgress);
     }
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }
 
-function migrateV1toV2(db: Database, makeIndexer: () => RowIndexer, onProgress?: (p: MigrationProgress) => void): void {
+/** Version 1 → current: `kems` rewritten with row ids, both derived indexes backfilled. */
+function migrateV1(db: Database, makeIndexer: () => RowIndexer, onProgress?: (p: MigrationProgress) => void): void {
   db.exec(`
     ALTER TABLE kems RENAME TO kems_v1;
     ALTER TABLE idempotency_keys RENAME TO idempotency_keys_v1;
     DROP INDEX IF EXISTS idx_kems_created_at;
     DROP INDEX IF EXISTS idx_kems_updated_at;
   `);
-  db.exec(TABLES_V2);
+  db.exec(TABLES);
   const total = db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM kems_v1").get()!.n;
   const indexer = makeIndexer();
   const copy = db.query<
@@ -163,7 +170,7 @@ function migrateV1toV2(db: Database, makeIndexer: () => RowIndexer, onProgress?:
     .iterate()) {
     const row = copy.get(r.id, r.content_type, r.content, r.metadata, r.created_at, r.updated_at, r.embedding)!;
     indexer.indexRow(row);
-    if (++done % BACKFILL_PROGRESS_EVERY === 0) onProgress?.({ from: 1, to: 2, done, total });
+    if (++done % BACKFILL_PROGRESS_EVERY === 0) onProgress?.({ from: 1, to: SCHEMA_VERSION, done, total });
   }
   // Old keys had no scope: they are given the namespace of the KEM they name ('' for none).
   db.exec(`
@@ -173,5 +180,18 @@ function migrateV1toV2(db: Database, makeIndexer: () => RowIndexer, onProgress?:
     DROP TABLE idempotency_keys_v1;
     DROP TABLE kems_v1;
   `);
-  onProgress?.({ from: 1, to: 2, done, total });
+  onProgress?.({ from: 1, to: SCHEMA_VERSION, done, total });
+}
+
+/** Version 2 → 3: `kem_meta.rid` added and filled from `kems`, one KEM at a time (progress as above). */
+function migrateV2toV3(db: Database, onProgress?: (p: MigrationProgress) => void): void {
+  db.exec("ALTER TABLE kem_meta ADD COLUMN rid INTEGER");
+  const total = db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM kems").get()!.n;
+  const fill = db.query<unknown, [number, string]>("UPDATE kem_meta SET rid = ? WHERE id = ?");
+  let done = 0;
+  for (const r of db.query<{ rid: number; id: string }, []>("SELECT rid, id FROM kems").iterate()) {
+    fill.run(r.rid, r.id);
+    if (++done % BACKFILL_PROGRESS_EVERY === 0) onProgress?.({ from: 2, to: 3, done, total });
+  }
+  onProgress?.({ from: 2, to: 3, done, total });
 }

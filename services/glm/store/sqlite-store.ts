@@ -98,6 +98,7 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
     "INSERT INTO kems (id, content_type, content, metadata, created_at, updated_at, embedding) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING rid",
   );
   const getStmt = db.query<Row, [string]>(`SELECT ${COLUMNS} FROM kems WHERE id = ?`);
+  const ridStmt = db.query<{ rid: number }, [string]>("SELECT rid FROM kems WHERE id = ?");
   const deleteStmt = db.query<{ rid: number }, [string]>("DELETE FROM kems WHERE id = ? RETURNING rid");
   const keys = sqliteIdempotencyKeys(db, idempotencyTtlUs, (id) => getStmt.get(id));
   const countStmt = db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM kems");
@@ -255,7 +256,20 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
       const { driver } = chooseDriver(filter, estimator);
       const q = idsQuery(filter, driver, limit);
       // Rows as arrays (no object per row): allow-lists can hold thousands of ids.
-      return (prepared<unknown>(q.sql).values(...q.params) as [number, string][]).map((r) => r[1]);
+      return (prepared<unknown>(q.sql).values(...q.params) as [string][]).map((r) => r[0]);
+    },
+    async findHandles(filter, limit = Number.MAX_SAFE_INTEGER) {
+      const { driver } = chooseDriver(filter, estimator);
+      const q = idsQuery(filter, driver, limit, "rid");
+      const rows = prepared<unknown>(q.sql).values(...q.params) as [number][];
+      const out = new Int32Array(rows.length);
+      for (let i = 0; i < rows.length; i++) out[i] = rows[i]![0];
+      return out;
+    },
+    async handlesOf(ids) {
+      const out = new Int32Array(ids.length);
+      for (let i = 0; i < ids.length; i++) out[i] = ridStmt.get(ids[i]!)?.rid ?? -1;
+      return out;
     },
     estimateMatches: async (filter) => chooseDriver(filter, estimator, true).estimate,
     async matchingIds(ids, filter) {
@@ -290,10 +304,10 @@ export function createSqliteKemStore(options: SqliteKemStoreOptions): KemStore {
     },
     dataVersion: async () => dataVersionStmt.get()!.data_version,
     async forEachEmbedding(fn) {
-      const stmt = db.query<{ id: string; embedding: Uint8Array }, []>(
-        "SELECT id, embedding FROM kems WHERE embedding IS NOT NULL",
+      const stmt = db.query<{ rid: number; id: string; embedding: Uint8Array }, []>(
+        "SELECT rid, id, embedding FROM kems WHERE embedding IS NOT NULL",
       );
-      for (const row of stmt.iterate()) fn(row.id, blobToVector(row.embedding));
+      for (const row of stmt.iterate()) fn(row.id, blobToVector(row.embedding), row.rid);
     },
     count: async () => countStmt.get()!.n,
     close: async () => {

@@ -27,14 +27,16 @@ export function createExactVectorIndex(options: ExactVectorIndexOptions): Vector
     external: false,
     async upsert(entries) {
       for (const e of entries) store.checkDimension(e.vector, "vector");
-      for (const e of entries) store.set(e.id, e.vector);
+      for (const e of entries) store.set(e.id, e.vector, e.handle);
     },
     async remove(ids) {
       for (const id of ids) store.delete(id);
     },
     async search(query, k, opts = {}) {
+      if (opts.allowHandles) return store.searchHandles(query, k, opts.allowHandles, opts.after);
       return store.search(query, k, opts.allow, opts.after);
     },
+    handlesComplete: () => store.handlesComplete,
     async clear() {
       store = new ExactVectorStore(options.dimension, options.initialCapacity);
     },

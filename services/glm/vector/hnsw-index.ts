@@ -299,7 +299,7 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
       for (const e of entries) exact.checkDimension(e.vector, "vector");
       for (const e of entries) {
         unlink(e.id);
-        exact.set(e.id, e.vector);
+        exact.set(e.id, e.vector, e.handle);
         tail.add(e.id);
       }
       pump();
@@ -308,7 +308,7 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
       await ready;
       for (const e of entries) exact.checkDimension(e.vector, "vector");
       for (const e of entries) {
-        exact.set(e.id, e.vector);
+        exact.set(e.id, e.vector, e.handle);
         if (graphOk && labelOf.has(e.id)) restoredIds?.add(e.id);
         else tail.add(e.id);
       }
@@ -336,6 +336,12 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
     async search(query, k, opts = {}) {
       exact.checkDimension(query, "query vector");
       if (k <= 0 || exact.size === 0) return [];
+      if (opts.allowHandles) {
+        // Handles come from selective filters (index-first search): an exact scan of them.
+        if (opts.allowHandles.length <= exactThreshold || !graphOk || !graph)
+          return exact.searchHandles(query, k, opts.allowHandles, opts.after);
+        opts = { ...opts, allow: new Set(exact.idsOfHandles(opts.allowHandles)), allowHandles: undefined };
+      }
       const small = exact.size <= exactThreshold || (opts.allow !== undefined && opts.allow.size <= exactThreshold);
       if (small || !graphOk || !graph || idOfLabel.size === 0) return exact.search(query, k, opts.allow, opts.after);
       return (await graphSearch(query, k, opts)) ?? exact.search(query, k, opts.allow, opts.after);
@@ -351,6 +357,7 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
       restoredIds = undefined;
     },
     stats: () => ({ size: exact.size, unindexed: tail.size, kind: "hnsw" }),
+    handlesComplete: () => exact.handlesComplete,
     snapshotPosition: async () => {
       await ready;
       return restoredPosition;

@@ -86,8 +86,10 @@ describe("SQLite filter plans (EXPLAIN QUERY PLAN)", () => {
               sorts: [],
             });
         }
-        const ids = idsQuery(filter, driver, 1000);
-        expect(explain(ids.sql, ids.params).filter((l) => TABLE_SCAN.test(l))).toEqual([]);
+        for (const column of ["id", "rid"] as const) {
+          const ids = idsQuery(filter, driver, 1000, column);
+          expect(explain(ids.sql, ids.params).filter((l) => TABLE_SCAN.test(l))).toEqual([]);
+        }
       }
       for (const by of ["rid", "id"] as const) {
         const m = matchQuery(filter, by);

@@ -21,7 +21,7 @@ kemStoreContract({
 });
 
 describe("SQLite KEM store", () => {
-  test("creates the version-2 schema, indexes and PRAGMAs in a real file", async () => {
+  test("creates the version-3 schema, indexes and PRAGMAs in a real file", async () => {
     const path = join(tempDir(), "glm.sqlite");
     const store = createSqliteKemStore({ path });
     await store.upsertMany([write("a")]);
@@ -32,7 +32,12 @@ describe("SQLite KEM store", () => {
       .all()
       .map((c) => c.name);
     expect(cols).toEqual(["rid", "id", "content_type", "content", "metadata", "created_at", "updated_at", "embedding"]);
-    expect(db.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(2);
+    expect(db.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(3);
+    const meta = db
+      .query<{ name: string }, []>("PRAGMA table_info(kem_meta)")
+      .all()
+      .map((c) => c.name);
+    expect(meta).toEqual(["key", "value", "updated_at", "id", "rid"]);
     const tables = db
       .query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'")
       .all()

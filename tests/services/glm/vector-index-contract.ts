@@ -85,6 +85,31 @@ export function vectorIndexContract(
       await index.close();
     });
 
+    test("row handles: an index given every vector's handle searches within handles as within the same ids", async () => {
+      const rand = prng(13);
+      const index = await make(DIM);
+      if (!index.handlesComplete) {
+        // An index that filters natively (Qdrant) takes filters, not handles.
+        await index.close();
+        return;
+      }
+      await index.upsert(
+        Array.from({ length: 300 }, (_, i) => ({ id: id(i), vector: norm(randomVector(DIM, rand)), handle: 1000 + i })),
+      );
+      await opts.settle?.(index);
+      expect(index.handlesComplete()).toBe(true);
+      await index.remove([id(7)]);
+      const picked = [3, 7, 40, 41, 150, 299];
+      const q = norm(randomVector(DIM, rand));
+      const byHandle = await index.search(q, 4, { allowHandles: Int32Array.from(picked, (i) => 1000 + i) });
+      const byId = await index.search(q, 4, { allow: new Set(picked.map(id)) });
+      expect(byHandle).toEqual(byId);
+      expect(byHandle.map((h) => h.id)).not.toContain(id(7));
+      await index.upsert([{ id: "no-handle", vector: q }]);
+      expect(index.handlesComplete()).toBe(false);
+      await index.close();
+    });
+
     test("pages by (score, id) cursor: no duplicates, nothing skipped, ties ordered by id", async () => {
       const rand = prng(5);
       const index = await make(DIM);
