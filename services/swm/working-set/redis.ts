@@ -28,7 +28,7 @@ import {
   touchScriptArgs,
 } from "./redis-scripts.ts";
 
-/** Most KEMs refreshed by one TOUCH script (each takes Redis some 15 µs, and a script blocks it). */
+/** Most KEMs refreshed by one TOUCH script (about 11 µs of Redis time each, measured; a script blocks Redis). */
 const TOUCH_BATCH = 100;
 
 /** Options of {@link createRedisWorkingSet}. */
