@@ -158,7 +158,7 @@ describe("Redis queue: KEMs queued by the working set's PUT script", () => {
     entries.forEach(([, fields], i) => {
       expect(fields[0]!.toString()).toBe("key");
       expect(fields[2]!.toString()).toBe("kem");
-      expect(new Uint8Array(fields[3]!)).toEqual(encodeRecord(put[i]!.record));
+      expect([...fields[3]!]).toEqual([...encodeRecord(put[i]!.record)]);
     });
     const own = await q.claim(10); // answered with the records the working set returned
     expect(own.map((g) => g.record)).toEqual(put.map((p) => p.record));
