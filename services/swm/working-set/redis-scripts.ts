@@ -123,6 +123,9 @@ end
 return {existed and 1 or 0, seq, created, updated, entry}
 `;
 
+/** Fields per KEM in a {@link TOUCH_SCRIPT} call. */
+export const TOUCH_FIELDS = 8;
+
 /**
  * TOUCH: refreshes the timestamps of several cached KEMs, each only while its cached version is the
  * one expected, leaving content, metadata, embedding and metadata indexes as cached (the
@@ -137,7 +140,7 @@ ${COMMON}
 local ttl, agent, details, maxlen = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local t = now_us()
 local out = {}
-for i = 6, #ARGV, 8 do
+for i = 6, #ARGV, ${TOUCH_FIELDS} do
   local id = ARGV[i]
   local kem = P .. 'swm_kem:' .. id
   local prev = redis.call('HMGET', kem, 'updated_at_us', 'metadata')
@@ -155,9 +158,6 @@ for i = 6, #ARGV, 8 do
 end
 return out
 `;
-
-/** Fields per KEM in a {@link TOUCH_SCRIPT} call. */
-export const TOUCH_FIELDS = 8;
 
 /** The fields of a {@link TOUCH_SCRIPT} call. */
 export interface TouchScriptArgs {
