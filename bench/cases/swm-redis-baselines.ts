@@ -116,6 +116,8 @@ export function evalPublish(raw: RawRedis) {
       "",
       "",
       "",
+      "",
+      "",
       "topic",
       md.topic,
     ]);

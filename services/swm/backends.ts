@@ -109,23 +109,6 @@ export async function createRedisSwmBackend(options: RedisSwmBackendOptions): Pr
   const redis = await connectRedis(options.url);
   try {
     const prefix = options.prefix ?? "";
-    const workingSet = await createRedisWorkingSet({
-      redis,
-      prefix,
-      indexedKeys: options.indexedKeys,
-      kemTtlMs: options.kemTtlMs,
-      eventHistory: options.eventHistory,
-      configure: options.configure,
-      maxmemory: options.maxmemory,
-      log: options.log,
-    });
-    const events = await createRedisEventLog({
-      redis,
-      prefix,
-      load: (ids) => workingSet.load(ids),
-      onReset: () => void workingSet.configure(),
-      log: options.log,
-    });
     const persistQueue = options.queueConsumer
       ? await createRedisPersistQueue({
           redis,
@@ -135,6 +118,24 @@ export async function createRedisSwmBackend(options: RedisSwmBackendOptions): Pr
           log: options.log,
         })
       : undefined;
+    const workingSet = await createRedisWorkingSet({
+      redis,
+      prefix,
+      indexedKeys: options.indexedKeys,
+      kemTtlMs: options.kemTtlMs,
+      eventHistory: options.eventHistory,
+      configure: options.configure,
+      maxmemory: options.maxmemory,
+      log: options.log,
+      queue: persistQueue, // publishes with write-behind cache and queue the KEM in one script
+    });
+    const events = await createRedisEventLog({
+      redis,
+      prefix,
+      load: (ids) => workingSet.load(ids),
+      onReset: () => void workingSet.configure(),
+      log: options.log,
+    });
     void workingSet.repairAll().catch((err) => options.log?.warn({ err }, "start-up index repair failed"));
     return {
       workingSet,

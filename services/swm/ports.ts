@@ -51,10 +51,27 @@ export interface PutOptions {
    * SWM times. @default false
    */
   keepTimestamps?: boolean;
+  /**
+   * Also queue each item, as cached, for write-behind to GLM in the same atomic step, when the
+   * working set was built with a write-behind queue it writes to (the Redis working set with the
+   * Redis queue); {@link PutResult.queued} tells whether it did. Otherwise the caller queues them.
+   * @default false
+   */
+  persist?: boolean;
 }
 
 /** An item of {@link WorkingSet.put}: a write, with timestamps when `keepTimestamps` is set. */
 export type PutItem = KemWrite & Partial<Pick<KemRecord, "createdAtUs" | "updatedAtUs">>;
+
+/** An item of {@link WorkingSet.refresh}. */
+export interface RefreshItem {
+  /** The version to cache (GLM's), timestamps included. */
+  record: KemRecord;
+  /** The cached version it replaces, µs: nothing is written when the cache holds another. */
+  expectedUpdatedAtUs: number;
+  /** Only the timestamps differ from the cached version (see {@link WorkingSet.refresh}). @default false */
+  timestampsOnly?: boolean;
+}
 
 /** Result of one item of {@link WorkingSet.put}. */
 export interface PutResult {
@@ -64,6 +81,8 @@ export interface PutResult {
   existed: boolean;
   /** Sequence number of the emitted event. */
   sequence: number;
+  /** The KEM was also queued for write-behind ({@link PutOptions.persist}). */
+  queued?: boolean;
 }
 
 /** A working-set query: filter, page size and keyset cursor (`updated_at` desc, id desc). */
@@ -101,20 +120,15 @@ export interface WorkingSet {
    */
   put(items: PutItem[], options: PutOptions): Promise<PutResult[]>;
   /**
-   * Replaces a cached KEM with `record` as given (timestamps included) only while the cached
-   * version still has `updated_at == expectedUpdatedAtUs`; used to adopt GLM's version after
-   * write-behind. Emits KEM_UPDATED when applied. With `timestampsOnly`, the caller
-   * vouches that `record`'s content type, content, metadata and embedding equal those of the
-   * version cached at `expectedUpdatedAtUs` (the one it queued), so a backend may write only the
-   * timestamps (Redis then sends no payload).
-   * @returns true when applied, false when the KEM changed or left the cache meanwhile.
+   * Replaces cached KEMs with the records given (timestamps included), each only while its cached
+   * version still has `updated_at == expectedUpdatedAtUs`; used to adopt GLM's versions after
+   * write-behind (one call per written batch). Emits KEM_UPDATED per item applied. With
+   * `timestampsOnly`, the caller vouches that the record's content type, content, metadata and
+   * embedding equal those of the version cached at `expectedUpdatedAtUs` (the one it queued), so a
+   * backend may write only the timestamps (Redis then sends no payload).
+   * @returns per item, in order: true when applied, false when the KEM changed or left the cache meanwhile.
    */
-  refresh(
-    record: KemRecord,
-    expectedUpdatedAtUs: number,
-    options: PutOptions,
-    timestampsOnly?: boolean,
-  ): Promise<boolean>;
+  refresh(items: readonly RefreshItem[], options: PutOptions): Promise<boolean[]>;
   /** Cached records for these ids (unknown ids skipped), in the given order; touches recency. */
   get(ids: string[]): Promise<KemRecord[]>;
   /** Removes a KEM and emits KEM_DELETED. @returns false when it was not cached. */

@@ -113,18 +113,21 @@ export function createSwmService(options: SwmServiceOptions): ServiceImpl<typeof
   const releaseWaiters = new Set<() => void>();
 
   return {
-    // The KEM is cached first, then queued: if queuing fails the call fails (Unavailable) with the
-    // KEM cached but not queued; publishing again is safe (same id → KEM_UPDATED, queued once more).
+    // On Redis the PUT script caches and queues the KEM in one atomic step. Otherwise the KEM is
+    // cached first, then queued: if queuing fails the call fails (Unavailable) with the KEM cached
+    // but not queued; publishing again is safe (same id → KEM_UPDATED, queued once more).
     publishKEMToSWM: mapErrors(async (req) => {
       if (req.agentId.length > swm.maxNameLength)
         throw new InvalidInputError(`agent_id is longer than ${swm.maxNameLength} characters`);
       const write = kemToWrite(req.kemToPublish, limits);
       if (req.persistToGlmIfNewOrUpdated && !persistQueue)
         throw new PreconditionError("write-behind to GLM is not configured on this SWM");
-      const [res] = await workingSet.put([write], { agentId: req.agentId });
+      const persist = req.persistToGlmIfNewOrUpdated;
+      // A working set that can queue the KEM itself (Redis) does so atomically with caching it.
+      const [res] = await workingSet.put([write], { agentId: req.agentId, persist });
       let queued = false;
-      if (req.persistToGlmIfNewOrUpdated && persistQueue) {
-        await persistQueue.enqueue([res!.record]);
+      if (persist && persistQueue) {
+        if (!res!.queued) await persistQueue.enqueue([res!.record]);
         options.onEnqueued?.();
         queued = true;
       }

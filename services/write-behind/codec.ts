@@ -19,6 +19,11 @@
  * Version bytes 0x01–0x07 are protobuf tags of field number 0, which protobuf never writes, so
  * data queued by earlier versions (the wire `KEM` protobuf, whose first byte is the tag of field
  * 1, `id`) is told apart by its first byte and still decodes.
+ *
+ * The Redis working set's PUT script writes this format too, for the KEMs a publish with
+ * write-behind queues (`services/swm/working-set/redis-scripts.ts`); a change of format changes
+ * that script as well (tests/services/write-behind/write-behind-queues.test.ts compares its
+ * bytes with {@link encodeRecord}'s).
  * @module
  */
 import { fromBinary } from "@bufbuild/protobuf";

@@ -113,10 +113,25 @@ function compareIds(a: string, b: string): number {
 }
 
 /**
+ * The Redis queue, with what lets the Redis working set's PUT script queue a KEM in the same
+ * atomic step as caching it (`PutOptions.persist`).
+ */
+export interface RedisPersistQueue extends PersistQueue {
+  /** The stream's full key (prefix included). */
+  readonly streamKey: string;
+  /**
+   * Records a KEM another writer (the PUT script) appended to the stream as entry `entryId`, so
+   * this process's claims return `record` instead of decoding the entry. The caller does not
+   * change the record afterwards.
+   */
+  adopt(entryId: string, record: KemRecord): void;
+}
+
+/**
  * Creates the queue (and its consumer group when missing).
  * @param options - connection, prefix, consumer name, claim timeout.
  */
-export async function createRedisPersistQueue(options: RedisPersistQueueOptions): Promise<PersistQueue> {
+export async function createRedisPersistQueue(options: RedisPersistQueueOptions): Promise<RedisPersistQueue> {
   const { redis, consumer } = options;
   const key = `${options.prefix ?? ""}swm_persist`;
   const group = "swm_persist_workers";
@@ -143,6 +158,11 @@ export async function createRedisPersistQueue(options: RedisPersistQueueOptions)
     return (Object.values(reply as Record<string, StreamEntry[]>)[0] ?? []) as StreamEntry[];
   };
   return {
+    streamKey: key,
+    adopt(entryId, record) {
+      // A claim reading the entry before this call decodes it instead.
+      if (local.size < LOCAL_RECORDS_MAX) local.set(entryId, record);
+    },
     async enqueue(records) {
       await Promise.all(
         records.map(async (r) => {

@@ -13,7 +13,7 @@ import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { ExponentialBackoff, handleWhen, retry } from "cockatiel";
 import { SWM_DEFAULTS } from "../common/defaults.ts";
 import type { KemRecord } from "../common/kem-record.ts";
-import type { WorkingSet } from "../swm/ports.ts";
+import type { RefreshItem, WorkingSet } from "../swm/ports.ts";
 import { createRpcGlmWriter, type GlmBatchWriter } from "./glm-writer.ts";
 import type { PersistQueue, QueuedKem, QueueStats } from "./ports.ts";
 
@@ -158,31 +158,37 @@ export function createWriteBehindWorker(options: WriteBehindOptions): WriteBehin
       if (stopping.signal.aborted) throw new Error("stopping");
       return glm.write(batch, stopping.signal);
     }, stopping.signal);
-    await queue.ack(batch.map((q) => q.handle));
-    // Refreshes are independent compare-and-set writes, issued together (in order) and awaited
-    // as a batch: on Redis that is one pipelined burst instead of a round trip per KEM.
-    const refreshes: Promise<unknown>[] = [];
+    // The ack and the working set's refresh (one call for the batch: on Redis one script for the
+    // timestamps-only refreshes) are issued together, so they share a round trip. A refresh is
+    // a compare-and-set on the version queued, so it is harmless when the ack then fails and the
+    // batch is sent again: GLM answers the stored KEMs and the second refresh finds another version.
+    const refreshes: RefreshItem[] = [];
+    const rejected: number[] = [];
     outcomes.forEach((o, i) => {
-      const q = batch[i]!;
-      if ("record" in o) {
-        counters.persisted++;
-        if (workingSet)
-          refreshes.push(
-            workingSet
-              .refresh(
-                o.record,
-                q.record.updatedAtUs,
-                { agentId: "swm-write-behind", details: "refreshed with the GLM version after write-behind" },
-                sameBody(o.record, q.record),
-              )
-              .catch(() => {}),
-          );
-      } else {
-        counters.rejected++;
-        options.log?.warn({ kemId: q.record.id, error: o.error }, "GLM rejected a write-behind KEM; dropped");
-      }
+      if ("record" in o)
+        refreshes.push({
+          record: o.record,
+          expectedUpdatedAtUs: batch[i]!.record.updatedAtUs,
+          timestampsOnly: sameBody(o.record, batch[i]!.record),
+        });
+      else rejected.push(i);
     });
-    await Promise.all(refreshes);
+    const refreshed =
+      workingSet && refreshes.length > 0
+        ? workingSet
+            .refresh(refreshes, {
+              agentId: "swm-write-behind",
+              details: "refreshed with the GLM version after write-behind",
+            })
+            .catch(() => {})
+        : undefined;
+    await Promise.all([queue.ack(batch.map((q) => q.handle)), refreshed]);
+    counters.persisted += refreshes.length;
+    counters.rejected += rejected.length;
+    for (const i of rejected) {
+      const o = outcomes[i] as { error: { code: string; message: string } };
+      options.log?.warn({ kemId: batch[i]!.record.id, error: o.error }, "GLM rejected a write-behind KEM; dropped");
+    }
   }
 
   const loop = (async () => {

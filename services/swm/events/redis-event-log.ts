@@ -125,8 +125,12 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
     chain = chain
       .then(async () => {
         if (failed) return;
-        const events = subs.size > 0 ? await withPayloads(entries) : entries.map(parseEntry);
-        for (const e of events) {
+        if (subs.size === 0) {
+          // Nobody listens: only the position moves (entries come in sequence order).
+          last = Math.max(last, Number(entries[entries.length - 1]![0].split("-")[0]));
+          return;
+        }
+        for (const e of await withPayloads(entries)) {
           if (e.sequence <= last) continue;
           last = e.sequence;
           if (subs.size > 0) deliver(e);

@@ -57,7 +57,7 @@ export function countLookups(inner: WorkingSet): LookupCountingWorkingSet {
       return inner.indexedKeys;
     },
     put: (items, options) => inner.put(items, options),
-    refresh: (record, expected, options, timestampsOnly) => inner.refresh(record, expected, options, timestampsOnly),
+    refresh: (items, options) => inner.refresh(items, options),
     get: (ids) => inner.get(ids),
     delete: (id, options) => inner.delete(id, options),
     async query(q) {

@@ -125,12 +125,14 @@ export function createMemoryWorkingSet(options: MemoryWorkingSetOptions): Memory
       }
       return out;
     },
-    async refresh(record, expectedUpdatedAtUs, opts) {
+    async refresh(items, opts) {
       // `timestampsOnly` changes nothing here: storing the record costs the same either way.
-      const cur = cache.peek(record.id);
-      if (!cur || cur.updatedAtUs !== expectedUpdatedAtUs) return false;
-      store(record, true, opts);
-      return true;
+      return items.map(({ record, expectedUpdatedAtUs }) => {
+        const cur = cache.peek(record.id);
+        if (!cur || cur.updatedAtUs !== expectedUpdatedAtUs) return false;
+        store(record, true, opts);
+        return true;
+      });
     },
     async get(ids) {
       const out: KemRecord[] = [];

@@ -16,6 +16,7 @@
  * removals (`allow-oom`) still run, since they free more than they add.
  * @module
  */
+import { microsToIso } from "../../common/time.ts";
 
 const COMMON = `
 local P = ARGV[1]
@@ -65,9 +66,14 @@ end
 `;
 
 /**
- * PUT: writes or refreshes a cached KEM. ARGV is built by {@link putScriptArgs} (one field per
- * position, in {@link PutScriptArgs}' order), then the indexed metadata as key, value pairs.
- * Returns {existed 0/1, sequence, created µs, updated µs}, or {-1} when a refresh found another version.
+ * PUT: writes or refreshes a cached KEM (timestamps-only refreshes go through {@link TOUCH_SCRIPT}).
+ * ARGV is built by {@link putScriptArgs} (one field per position, in {@link PutScriptArgs}' order),
+ * then the indexed metadata as key, value pairs. With a queue stream (ARGV[15]) the script also
+ * appends the KEM, as now cached, to that write-behind stream (fields `key`, the idempotency key
+ * ARGV[16], and `kem`, the record in format 1 of `services/write-behind/codec.ts`), so the cache
+ * and the queue change in one atomic step.
+ * Returns {existed 0/1, sequence, created µs, updated µs, queue entry id or 0}, or {-1} when a
+ * refresh found another version.
  */
 export const PUT_SCRIPT = `#!lua
 ${COMMON}
@@ -77,18 +83,6 @@ local prev = redis.call('HMGET', kem, 'created_at_us', 'updated_at_us')
 local existed = prev[1] ~= false
 local created, updated
 local t = now_us()
-if mode == 'touch' then
-  if not existed or prev[2] ~= ARGV[12] then return {-1} end
-  created, updated = tonumber(ARGV[13]), tonumber(ARGV[14])
-  redis.call('HSET', kem, 'created_at', iso(created), 'updated_at', iso(updated),
-    'created_at_ts', string.format('%d', math.floor(created / 1000000)), 'updated_at_ts', string.format('%d', math.floor(updated / 1000000)),
-    'created_at_us', string.format('%d', created), 'updated_at_us', string.format('%d', updated))
-  redis.call('PEXPIRE', kem, ARGV[8])
-  redis.call('ZADD', P .. 'swm_idx:date:created_at', created, id)
-  redis.call('ZADD', P .. 'swm_idx:date:updated_at', updated, id)
-  local md = redis.call('HGET', kem, 'metadata') or '{}'
-  return {1, event('updated', id, ARGV[9], ARGV[10], md, updated, ARGV[11], t), created, updated}
-end
 if mode == 'refresh' then
   if not existed or prev[2] ~= ARGV[12] then return {-1} end
   created, updated = tonumber(ARGV[13]), tonumber(ARGV[14])
@@ -101,22 +95,102 @@ else
 end
 unindex(id)
 local ref = P .. 'swm_ref:' .. id
-for i = 15, #ARGV, 2 do
+for i = 17, #ARGV, 2 do
   redis.call('SADD', P .. 'swm_idx:meta:' .. ARGV[i] .. ':' .. ARGV[i + 1], id)
   redis.call('HSET', ref, ARGV[i], ARGV[i + 1])
 end
-redis.call('DEL', kem)
-redis.call('HSET', kem, 'id', id, 'content_type', ARGV[4], 'content', ARGV[5], 'metadata', ARGV[6],
-  'created_at', iso(created), 'updated_at', iso(updated),
+if existed then redis.call('DEL', kem) end
+local uiso = iso(updated)
+local fields = {'id', id, 'content_type', ARGV[4], 'content', ARGV[5], 'metadata', ARGV[6],
+  'created_at', created == updated and uiso or iso(created), 'updated_at', uiso,
   'created_at_ts', string.format('%d', math.floor(created / 1000000)), 'updated_at_ts', string.format('%d', math.floor(updated / 1000000)),
-  'created_at_us', string.format('%d', created), 'updated_at_us', string.format('%d', updated))
-if ARGV[7] ~= '' then redis.call('HSET', kem, 'embeddings', ARGV[7]) end
+  'created_at_us', string.format('%d', created), 'updated_at_us', string.format('%d', updated)}
+if ARGV[7] ~= '' then fields[#fields + 1] = 'embeddings'; fields[#fields + 1] = ARGV[7] end
+redis.call('HSET', kem, unpack(fields))
 redis.call('PEXPIRE', kem, ARGV[8])
 redis.call('ZADD', P .. 'swm_idx:date:created_at', created, id)
 redis.call('ZADD', P .. 'swm_idx:date:updated_at', updated, id)
 local seq = event(existed and 'updated' or 'published', id, ARGV[9], ARGV[10], ARGV[6], updated, ARGV[11], t)
-return {existed and 1 or 0, seq, created, updated}
+local entry = 0
+if ARGV[15] ~= '' then
+  local ct, content, md, emb = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  local rec = struct.pack('<BBdd', 1, emb ~= '' and 1 or 0, created, updated)
+    .. struct.pack('<I4', #id) .. id .. struct.pack('<I4', #ct) .. ct
+    .. struct.pack('<I4', #content) .. content .. struct.pack('<I4', #md) .. md
+    .. struct.pack('<I4', #emb / 4) .. emb
+  entry = redis.call('XADD', ARGV[15], '*', 'key', ARGV[16], 'kem', rec)
+end
+return {existed and 1 or 0, seq, created, updated, entry}
 `;
+
+/** Fields per KEM in a {@link TOUCH_SCRIPT} call. */
+export const TOUCH_FIELDS = 8;
+
+/**
+ * TOUCH: refreshes the timestamps of several cached KEMs, each only while its cached version is the
+ * one expected, leaving content, metadata, embedding and metadata indexes as cached (the
+ * write-behind refresh with GLM's version when GLM stored what was queued). ARGV is built by
+ * {@link touchScriptArgs}: prefix, TTL, agent, details and event MAXLEN, then per KEM
+ * {@link TOUCH_FIELDS} fields (id, expected `updated_at` µs, then `created_at` and `updated_at` as µs, ISO
+ * text and Unix seconds, formatted by the caller). Emits KEM_UPDATED per KEM touched.
+ * Returns 1 (touched) or 0 (changed or gone meanwhile) per KEM, in order.
+ */
+export const TOUCH_SCRIPT = `#!lua
+${COMMON}
+local ttl, agent, details, maxlen = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local t = now_us()
+local out = {}
+for i = 6, #ARGV, ${TOUCH_FIELDS} do
+  local id = ARGV[i]
+  local kem = P .. 'swm_kem:' .. id
+  local prev = redis.call('HMGET', kem, 'updated_at_us', 'metadata')
+  if prev[1] ~= ARGV[i + 1] then
+    out[#out + 1] = 0
+  else
+    redis.call('HSET', kem, 'created_at_us', ARGV[i + 2], 'updated_at_us', ARGV[i + 3],
+      'created_at', ARGV[i + 4], 'updated_at', ARGV[i + 5], 'created_at_ts', ARGV[i + 6], 'updated_at_ts', ARGV[i + 7])
+    redis.call('PEXPIRE', kem, ttl)
+    redis.call('ZADD', P .. 'swm_idx:date:created_at', ARGV[i + 2], id)
+    redis.call('ZADD', P .. 'swm_idx:date:updated_at', ARGV[i + 3], id)
+    event('updated', id, agent, details, prev[2] or '{}', tonumber(ARGV[i + 3]), maxlen, t)
+    out[#out + 1] = 1
+  end
+end
+return out
+`;
+
+/** The fields of a {@link TOUCH_SCRIPT} call. */
+export interface TouchScriptArgs {
+  /** Key prefix P (ARGV[1]). */
+  prefix: string;
+  /** Hash TTL in ms (ARGV[2]). */
+  ttlMs: string;
+  /** Agent named in the events (ARGV[3]). */
+  agentId: string;
+  /** Event details (ARGV[4]). */
+  details: string;
+  /** Event stream MAXLEN (ARGV[5]). */
+  eventMaxlen: string;
+  /** The KEMs: id, the cached version expected and the timestamps to write, µs. */
+  items: readonly { id: string; expectedUpdatedUs: number; createdUs: number; updatedUs: number }[];
+}
+
+/** ARGV of a {@link TOUCH_SCRIPT} call (timestamps formatted here, as the PUT script formats them). */
+export function touchScriptArgs(a: TouchScriptArgs): string[] {
+  const out = [a.prefix, a.ttlMs, a.agentId, a.details, a.eventMaxlen];
+  for (const k of a.items)
+    out.push(
+      k.id,
+      String(k.expectedUpdatedUs),
+      String(k.createdUs),
+      String(k.updatedUs),
+      microsToIso(k.createdUs),
+      microsToIso(k.updatedUs),
+      String(Math.floor(k.createdUs / 1_000_000)),
+      String(Math.floor(k.updatedUs / 1_000_000)),
+    );
+  return out;
+}
 
 /**
  * REMOVE: ARGV is built by {@link removeScriptArgs}. "delete" removes a cached KEM;
@@ -145,16 +219,15 @@ return event(mode == 'delete' and 'deleted' or 'evicted', id, ARGV[4], ARGV[5], 
 /** A script argument: text, or bytes passed to Redis as they are. */
 export type ScriptArg = string | Buffer;
 
-/** The fields of a {@link PUT_SCRIPT} call, in ARGV order (ARGV[1] … ARGV[14], then the pairs). */
+/** The fields of a {@link PUT_SCRIPT} call, in ARGV order (ARGV[1] … ARGV[16], then the pairs). */
 export interface PutScriptArgs {
   /** Key prefix P (ARGV[1]). */
   prefix: string;
   /**
    * ARGV[2]: "put" stamps new timestamps; "refresh" and "load" keep `createdUs`/`updatedUs`
-   * ("refresh" only while the cached version is `expectedUpdatedUs`); "touch" is a refresh of the
-   * timestamps alone, leaving content, metadata and embedding as cached (send them empty).
+   * ("refresh" only while the cached version is `expectedUpdatedUs`).
    */
-  mode: "put" | "refresh" | "load" | "touch";
+  mode: "put" | "refresh" | "load";
   /** KEM id (ARGV[3]). */
   id: string;
   /** MIME type (ARGV[4]). */
@@ -173,12 +246,16 @@ export interface PutScriptArgs {
   details: string;
   /** Event stream MAXLEN (ARGV[11]). */
   eventMaxlen: string;
-  /** Cached version a refresh or touch expects, µs; "" otherwise (ARGV[12]). */
+  /** Cached version a refresh expects, µs; "" otherwise (ARGV[12]). */
   expectedUpdatedUs: string;
-  /** Timestamps kept by refresh, load and touch, µs; "" for a put (ARGV[13], ARGV[14]). */
+  /** Timestamps kept by refresh and load, µs; "" for a put (ARGV[13], ARGV[14]). */
   createdUs: string;
   updatedUs: string;
-  /** Indexed metadata as key, value, key, value… (ARGV[15] on). */
+  /** Write-behind stream (full key) a put also queues the KEM on; "" for none (ARGV[15]). */
+  queueKey: string;
+  /** Idempotency key of the queue entry; "" without a queue (ARGV[16]). */
+  idempotencyKey: string;
+  /** Indexed metadata as key, value, key, value… (ARGV[17] on). */
   indexedPairs: string[];
 }
 
@@ -199,6 +276,8 @@ export function putScriptArgs(a: PutScriptArgs): ScriptArg[] {
     a.expectedUpdatedUs,
     a.createdUs,
     a.updatedUs,
+    a.queueKey,
+    a.idempotencyKey,
     ...a.indexedPairs,
   ];
 }

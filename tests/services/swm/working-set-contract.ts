@@ -168,11 +168,17 @@ export function workingSetContract(name: string, make: (o: ContractOptions) => P
       const { workingSet: ws } = await fresh();
       const [a] = await ws.put([kem("r1", { topic: "t" })], { agentId: "" });
       const glmVersion = { ...a!.record, createdAtUs: 1_700_000_000_000_001, updatedAtUs: 1_700_000_000_000_002 };
-      expect(await ws.refresh(glmVersion, a!.record.updatedAtUs - 1, { agentId: "" })).toBe(false);
-      expect(await ws.refresh(glmVersion, a!.record.updatedAtUs, { agentId: "" })).toBe(true);
+      expect(
+        await ws.refresh([{ record: glmVersion, expectedUpdatedAtUs: a!.record.updatedAtUs - 1 }], { agentId: "" }),
+      ).toEqual([false]);
+      expect(
+        await ws.refresh([{ record: glmVersion, expectedUpdatedAtUs: a!.record.updatedAtUs }], { agentId: "" }),
+      ).toEqual([true]);
       const [r] = await ws.get(["r1"]);
       expect([r!.createdAtUs, r!.updatedAtUs]).toEqual([1_700_000_000_000_001, 1_700_000_000_000_002]);
-      expect(await ws.refresh({ ...glmVersion, id: "absent" }, 5, { agentId: "" })).toBe(false);
+      expect(
+        await ws.refresh([{ record: { ...glmVersion, id: "absent" }, expectedUpdatedAtUs: 5 }], { agentId: "" }),
+      ).toEqual([false]);
       await ws.put([{ ...kem("l1"), createdAtUs: 1_600_000_000_000_000, updatedAtUs: 1_600_000_000_000_123 }], {
         agentId: "",
         keepTimestamps: true,
@@ -184,6 +190,48 @@ export function workingSetContract(name: string, make: (o: ContractOptions) => P
       expect(
         (await ws.query({ filter: { updatedToUs: n1!.record.updatedAtUs - 1 }, limit: 10 })).map((x) => x.id),
       ).toEqual(["r1", "l1"]);
+    });
+
+    test("refresh of a batch: each item only over its expected version; timestamps-only items keep payload and indexes; one KEM_UPDATED per item applied", async () => {
+      const { workingSet: ws, events } = await fresh();
+      const put = await ws.put(
+        [kem("b1", { topic: "a" }, [0.6, 0.8]), kem("b2", { topic: "b" }), kem("b3", { topic: "c" })],
+        { agentId: "" },
+      );
+      const c = await collect(events);
+      const glm = (i: number, us: number) => ({ ...put[i]!.record, createdAtUs: us, updatedAtUs: us + 1 });
+      const b3 = { ...glm(2, 1_700_000_000_000_030), metadata: { topic: "d" } };
+      const applied = await ws.refresh(
+        [
+          {
+            record: glm(0, 1_700_000_000_000_010),
+            expectedUpdatedAtUs: put[0]!.record.updatedAtUs,
+            timestampsOnly: true,
+          },
+          { record: glm(1, 1_700_000_000_000_020), expectedUpdatedAtUs: 7, timestampsOnly: true }, // stale
+          { record: b3, expectedUpdatedAtUs: put[2]!.record.updatedAtUs }, // GLM's body differs
+          { record: { ...glm(0, 5), id: "gone" }, expectedUpdatedAtUs: 5, timestampsOnly: true },
+        ],
+        { agentId: "wb", details: "from GLM" },
+      );
+      expect(applied).toEqual([true, false, true, false]);
+      const got = await ws.get(["b1", "b2", "b3"]);
+      expect(got[0]).toEqual(glm(0, 1_700_000_000_000_010));
+      expect(got[1]).toEqual(put[1]!.record);
+      expect(got[2]).toEqual(b3);
+      expect((await ws.query({ filter: { metadata: { topic: "d" } }, limit: 10 })).map((r) => r.id)).toEqual(["b3"]);
+      expect((await ws.query({ filter: { metadata: { topic: "c" } }, limit: 10 })).map((r) => r.id)).toEqual([]);
+      expect((await ws.query({ filter: { metadata: { topic: "a" } }, limit: 10 })).map((r) => r.id)).toEqual(["b1"]);
+      // The puts' own events may still arrive after subscribing; the refresh's come in any order.
+      const refreshed = () => c.got.filter((e) => e.agentId === "wb").sort((x, y) => x.kemId.localeCompare(y.kemId));
+      await waitFor(() => refreshed().length >= 2, 3000, "2 events");
+      await new Promise((r) => setTimeout(r, 50)); // and no third
+      expect(refreshed().map((e) => [e.kind, e.kemId, e.agentId, e.details])).toEqual([
+        ["updated", "b1", "wb", "from GLM"],
+        ["updated", "b3", "wb", "from GLM"],
+      ]);
+      expect(refreshed()[0]!.kem).toEqual(glm(0, 1_700_000_000_000_010));
+      c.sub.close();
     });
 
     test("events: published/updated carry the KEM; resume replays exactly what was missed; old resume points need a reload", async () => {

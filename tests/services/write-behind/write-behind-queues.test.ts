@@ -14,6 +14,7 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { KemRecord } from "../../../services/common/kem-record.ts";
 import { connectRedis } from "../../../services/swm/redis/connection.ts";
+import { createRedisWorkingSet } from "../../../services/swm/working-set/redis.ts";
 import { encodeRecord } from "../../../services/write-behind/codec.ts";
 import { createRedisPersistQueue } from "../../../services/write-behind/redis-queue.ts";
 import { createSqlitePersistQueue, LOCAL_RECORDS_MAX } from "../../../services/write-behind/sqlite-queue.ts";
@@ -136,6 +137,42 @@ describe("Redis queue: claims", () => {
     expect(got[2]!.record).toEqual(rec("l-3", { c: "x" })); // decoded from the entry's bytes
     await q.ack(got.map((g) => g.handle));
     expect((await q.stats()).depth).toBe(0);
+    await conn.close();
+  });
+});
+
+describe("Redis queue: KEMs queued by the working set's PUT script", () => {
+  test("the entry holds exactly the codec's bytes of the KEM as cached; the owning queue answers that record, another consumer decodes it", async () => {
+    const conn = await connectRedis(redisHolder.server.url);
+    const q = await createRedisPersistQueue({ redis: conn, prefix: "put:", consumer: "c1", claimIdleMs: 60_000 });
+    const ws = await createRedisWorkingSet({ redis: conn, prefix: "put:", indexedKeys: ["topic"], queue: q });
+    const items = [
+      { ...rec("p-1", { topic: "t", deep: { n: 1.5, s: "é✓" } }), content: new Uint8Array([0, 255, 13, 10]) },
+      { ...rec("p-ü"), embedding: null },
+    ];
+    const put = await ws.put(items, { agentId: "a", persist: true });
+    expect(put.map((p) => p.queued)).toEqual([true, true]);
+    expect((await ws.put([rec("p-3")], { agentId: "a" }))[0]!.queued).toBe(false); // no persist: not queued
+    const entries = await conn.bin<[Buffer, Buffer[]][]>(["XRANGE", q.streamKey, "-", "+"]);
+    expect(entries.length).toBe(2);
+    entries.forEach(([, fields], i) => {
+      expect(fields[0]!.toString()).toBe("key");
+      expect(fields[2]!.toString()).toBe("kem");
+      expect([...fields[3]!]).toEqual([...encodeRecord(put[i]!.record)]);
+    });
+    const own = await q.claim(10); // answered with the records the working set returned
+    expect(own.map((g) => g.record)).toEqual(put.map((p) => p.record));
+    for (const [i, g] of own.entries()) expect(g.record).toBe(put[i]!.record);
+    // Not acknowledged: another consumer takes the entries over and decodes their bytes.
+    const other = await createRedisPersistQueue({ redis: conn, prefix: "put:", consumer: "c2", claimIdleMs: 0 });
+    const decoded = await other.claim(10);
+    expect(decoded.map((g) => g.record)).toEqual(put.map((p) => p.record));
+    expect(decoded[0]!.record).not.toBe(put[0]!.record);
+    expect(decoded.map((g) => g.idempotencyKey)).toEqual(own.map((g) => g.idempotencyKey));
+    expect(new Set(decoded.map((g) => g.idempotencyKey)).size).toBe(2);
+    await other.ack(decoded.map((g) => g.handle));
+    expect((await q.stats()).depth).toBe(0);
+    await ws.close();
     await conn.close();
   });
 });
