@@ -89,6 +89,8 @@ export async function startDcsmServer(config: DcsmConfig, options: StartOptions 
     const http = await parts.start("HTTP app", () =>
       startHttpApp(config, { routes, auth, log, index, embedding, swm }),
     );
+    // A full collection stalls the event loop: not while the hosts are refusing work.
+    embedding.deferFullCollectionWhile(() => http.admission.busy());
     const swmBackend = config.redisUrl ? "redis" : "memory";
     await parts.start("host routes", () =>
       startHostRoutes(config, http, { auth, health, model, storage, index, embedding, swm, swmBackend }),

@@ -25,7 +25,8 @@ export interface EmbeddingStackStats {
   /** Cache counters, including `hitRatio`. */
   cache: EmbeddingCacheStats;
   /** Background collections while batches ran: `full` (synchronous, RSS had grown) and `hinted` (asynchronous). */
-  gc: { full: number; hinted: number };
+  /** Background collections: full, hinted, and full ones put off while the server was refusing work. */
+  gc: { full: number; hinted: number; deferred: number };
 }
 
 /** The built stack. */
@@ -38,6 +39,11 @@ export interface EmbeddingStack {
   warmUp(): Promise<void>;
   /** Current counters. */
   stats(): EmbeddingStackStats;
+  /**
+   * While `busy()` is true (the server is refusing work: docs/overload.md), the background
+   * collector postpones its full collections, up to {@link FULL_GC_RSS_GROWTH_BUSY} of growth.
+   */
+  deferFullCollectionWhile(busy: () => boolean): void;
   /** Stops the background collector. */
   close(): void;
 }
@@ -46,6 +52,8 @@ export interface EmbeddingStack {
 const GC_EVERY_MS = 2000;
 /** RSS growth since the last full collection above which the next one is full (synchronous), bytes. */
 const FULL_GC_RSS_GROWTH = 64 * 1024 * 1024;
+/** RSS growth above which a full collection runs even while the server is refusing work, bytes. */
+export const FULL_GC_RSS_GROWTH_BUSY = 4 * FULL_GC_RSS_GROWTH;
 
 /**
  * Builds the stack around a loaded model.
@@ -87,14 +95,23 @@ export function createEmbeddingStack(
   // asynchronous hint. A full collection stops the event loop (80-120 ms measured under the load
   // test), and every request waits through it: done every 2 s it was 19% of the server's main
   // thread and the longest stalls in the load test's overload phase (docs/overload.md; the queue itself: docs/decisions/0008-bounded-embedding-queue.md).
+  // While the server is full, every refusal would wait through a full collection too: it is put
+  // off (asynchronous hints go on) until the server has room or RSS grew FULL_GC_RSS_GROWTH_BUSY.
   let seen = 0;
   let rssAfterFull = process.memoryUsage.rss();
-  const gc = { full: 0, hinted: 0 };
+  let busy: () => boolean = () => false;
+  let fullDue = false;
+  const gc = { full: 0, hinted: 0, deferred: 0 };
   const gcTimer = setInterval(() => {
     const batches = batching.stats().batches;
-    if (batches === seen) return;
+    if (batches === seen && !fullDue) return;
     seen = batches;
-    if (process.memoryUsage.rss() - rssAfterFull >= FULL_GC_RSS_GROWTH) {
+    const growth = process.memoryUsage.rss() - rssAfterFull;
+    fullDue = growth >= FULL_GC_RSS_GROWTH;
+    const deferring = fullDue && growth < FULL_GC_RSS_GROWTH_BUSY && busy();
+    if (deferring) gc.deferred++;
+    if (fullDue && !deferring) {
+      fullDue = false;
       Bun.gc(true);
       gc.full++;
       rssAfterFull = process.memoryUsage.rss();
@@ -105,6 +122,9 @@ export function createEmbeddingStack(
   }, GC_EVERY_MS);
   gcTimer.unref();
   return {
+    deferFullCollectionWhile(check) {
+      busy = check;
+    },
     close: () => clearInterval(gcTimer),
     embedder: cached,
     openai,
