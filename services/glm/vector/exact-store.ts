@@ -225,10 +225,40 @@ export class ExactVectorStore {
       }
       return this.searchSlots(query, k, slots, n, after);
     }
+    if (!after && this.idOf.length >= NATIVE_ALLOW_MIN) {
+      const native = this.searchAllNative(query, k);
+      if (native) return native;
+    }
     const idOf = this.idOf;
     const top = new TopK(Math.min(k, idOf.length), (slot) => idOf[slot]!);
     for (let slot = 0; slot < idOf.length; slot++) this.offer(top, query, slot, after);
     return this.hitsOf(top);
+  }
+
+  /**
+   * Unfiltered top-k with usearch's SIMD brute force straight over the contiguous float32 vectors
+   * (no copy): 1.5 ms against 3.1 ms for the JS loop at 20,000 × 384 and k = 400 (load 2); the
+   * best `2k + 16` are re-scored with {@link dot}, so scores and tie order are
+   * exactly the JS loop's. Returns undefined (the caller scans in JS) when a tie reaches the edge
+   * of the re-scored candidates, where the two could disagree.
+   */
+  private searchAllNative(query: Float32Array, k: number): VectorHit[] | undefined {
+    const n = this.idOf.length;
+    const count = Math.min(n, 2 * k + 16);
+    const data = this.data.subarray(0, n * this.dimension);
+    const { keys } = usearch.exactSearch(data, query, this.dimension, count, usearch.MetricKind.IP, 1) as {
+      keys: BigUint64Array;
+    };
+    const hits: VectorHit[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const slot = Number(keys[i]!);
+      hits.push({ id: this.idOf[slot]!, score: Math.fround(this.dot(query, slot)) });
+    }
+    sortHits(hits);
+    // Vectors beyond `count` score at most the last candidate's (up to rounding): a tie there
+    // with the k-th could rank an unseen id first.
+    if (count < n && hits.length > k && hits[k - 1]!.score <= hits[hits.length - 1]!.score) return undefined;
+    return hits.slice(0, k);
   }
 
   /**

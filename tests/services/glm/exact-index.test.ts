@@ -37,6 +37,12 @@ describe("exact store: large allow-lists (native scan)", () => {
       expect(native).toEqual(brute.slice(0, 25));
     }
     expect(store.search(dup, 3, allow).map((h) => h.id)).toEqual(["dup-a", "dup-b", "dup-c"]);
+    // Unfiltered, the native scan runs over every vector in place.
+    for (const query of [dup, unit(randomVector(DIM, rand))]) {
+      const everything = store.search(query, 40, undefined, { score: Number.POSITIVE_INFINITY, id: "" });
+      expect(store.search(query, 40)).toEqual(everything);
+    }
+    expect(store.search(dup, 3).map((h) => h.id)).toEqual(["dup-a", "dup-b", "dup-c"]);
   });
 });
 
