@@ -17,7 +17,7 @@ import type { LatencySummary } from "./stats.ts";
  * the same server during the overload phase, so that the load generator's own queueing can be
  * told apart from the server's.
  */
-export const PROBE_CALLS_PER_SECOND = 30;
+export const PROBE_CALLS_PER_SECOND = 100;
 
 /** What the probe reports (probe.ts). */
 export interface ProbeReport {
