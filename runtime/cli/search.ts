@@ -60,7 +60,10 @@ export async function searchText(
   const metadataFilters: Record<string, { kind: { case: "stringValue"; value: string } }> = {};
   if (filters.language) metadataFilters.language = { kind: { case: "stringValue", value: filters.language } };
   const prefix = filters.pathPrefix?.replace(/^\.\//, "");
-  const pageSize = prefix ? Math.min(1000, Math.max(100, k * 10)) : k;
+  // The prefix is checked here, on pages of the ranking. A hybrid ranking holds at most twice its
+  // window, which is the page size (docs/search.md "Hybrid"): the largest page keeps the matches
+  // of a narrow prefix in it.
+  const pageSize = prefix ? 1000 : k;
   const hits: SearchHit[] = [];
   let pageToken = "";
   let scanned = 0;
