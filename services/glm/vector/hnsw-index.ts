@@ -269,8 +269,10 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
     const graphSize = idOfLabel.size;
     let fetch = Math.ceil((((opts.offset ?? 0) + k) * overFetch) / selectivity);
     for (;;) {
-      fetch = Math.min(fetch, graphSize);
-      const res = await graph!.search(query, Math.max(1, fetch));
+      // Asking the graph for every entry is a full walk that may still miss a node its removals
+      // cut off (usearch does not relink around removed entries): the exact scan is as cheap, and exact.
+      if (fetch >= graphSize) return undefined;
+      const res = await graph!.search(query, fetch);
       const seen = new Set<string>();
       const hits: VectorHit[] = [];
       for (let i = 0; i < res.keys.length; i++) {
@@ -286,7 +288,7 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
         const tailAllow = allow ? new Set([...tail].filter((id) => allow.has(id))) : tail;
         for (const h of exact.search(query, k, tailAllow, opts.after)) if (!seen.has(h.id)) hits.push(h);
       }
-      if (hits.length >= k || fetch >= graphSize) return sortHits(hits).slice(0, k);
+      if (hits.length >= k) return sortHits(hits).slice(0, k);
       if (allow && allow.size <= exactThreshold * 4) return undefined; // exact over the filter is cheaper
       fetch *= 4;
     }

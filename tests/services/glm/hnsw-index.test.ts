@@ -13,7 +13,7 @@ afterAll(removeTempDirs);
 // exactThreshold 10 forces the graph path even on the contract's small sets.
 vectorIndexContract(
   "hnsw",
-  async (dimension) => createHnswVectorIndex({ dimension, exactThreshold: 10, sliceSize: 64 }),
+  async (dimension) => createHnswVectorIndex({ dimension, exactThreshold: 10, sliceSize: 64, threads: 1 }),
   {
     exact: false,
     settle: (index) => (index as HnswVectorIndex).drained(),
