@@ -105,7 +105,16 @@ export class GraphWorker {
     if (this.failed) return;
     this.worker.postMessage({ type: "clear" });
   }
-  terminate(): void {
+  /**
+   * Stops the worker once it has finished the messages sent before (at most `timeoutMs` later):
+   * terminating it during a native graph insert, which runs on usearch's own threads, could abort
+   * the whole process.
+   */
+  async stop(timeoutMs = 5000): Promise<void> {
+    if (!this.failed) {
+      const done = this.request({ type: "flush" }).catch(() => {});
+      await Promise.race([done, Bun.sleep(timeoutMs)]);
+    }
     this.worker.terminate();
   }
 }

@@ -101,6 +101,9 @@ self.onmessage = (ev: MessageEvent) => {
       case "clear":
         graph = newGraph();
         break;
+      case "flush": // every earlier message is done
+        self.postMessage({ type: "flushed", req: m.req });
+        break;
     }
   } catch (err) {
     self.postMessage({ type: "error", req: m.req, message: (err as Error).message });

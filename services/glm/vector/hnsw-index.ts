@@ -382,7 +382,7 @@ export function createHnswVectorIndex(options: HnswVectorIndexOptions): HnswVect
       } catch (err) {
         options.log?.warn({ err }, "HNSW snapshot not written; the next start rebuilds the graph");
       } finally {
-        graph?.terminate();
+        await graph?.stop();
       }
     },
   };
