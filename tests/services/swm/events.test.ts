@@ -13,8 +13,12 @@ import {
 } from "../../../sdk/gen/dcsm/v1/swm_service_pb.ts";
 import { toConnectError } from "../../../services/common/errors.ts";
 import { createMemorySwmBackend, createRedisSwmBackend } from "../../../services/swm/backends.ts";
+import { createRedisEventLog } from "../../../services/swm/events/redis-event-log.ts";
 import { streamEvents } from "../../../services/swm/events/subscription.ts";
 import { DEFAULT_SWM_LIMITS } from "../../../services/swm/limits.ts";
+import type { SwmEvent } from "../../../services/swm/ports.ts";
+import { connectRedis } from "../../../services/swm/redis/connection.ts";
+import { createRedisWorkingSet } from "../../../services/swm/working-set/redis.ts";
 import { freePort, startRedis } from "../../helpers/redis-server.ts";
 import { tempDir } from "../../helpers/temp-dir.ts";
 import { swmPerFile } from "./helpers.ts";
@@ -129,6 +133,51 @@ describe("SWM events across instances", () => {
     await onB.stop();
     await Promise.all([pa.stop(), pb.stop()]);
   }, 30_000);
+
+  test("the Redis event reader reads nothing while nobody subscribes; a later live subscriber gets exactly the events after it, a resuming one the history it missed", async () => {
+    const prefix = `idle${Date.now()}:`;
+    const redis = await connectRedis(swm.redisUrl);
+    const ws = await createRedisWorkingSet({ redis, prefix });
+    const log = await createRedisEventLog({ redis, prefix, load: (ids) => ws.load(ids), blockMs: 100 });
+    const put = async (from: number, to: number) => {
+      for (let i = from; i <= to; i++) await ws.put([kem(`e${i}`)], { agentId: "w" });
+    };
+    const reads = async () => {
+      const stats = await redis.cmd<string>(["INFO", "commandstats"]);
+      return Number(/cmdstat_xread:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+    };
+    try {
+      await Bun.sleep(300); // the reader has found nobody listening and gone idle
+      const readsBefore = await reads();
+      await put(1, 5);
+      await Bun.sleep(300); // several idle periods: the reader's position is out of date
+      expect(await reads()).toBe(readsBefore); // no XREAD at all while idle
+      const live: SwmEvent[] = [];
+      const sub = await log.subscribe(undefined, (e) => live.push(e));
+      await put(6, 8);
+      await waitFor(() => live.length >= 3, 3000, "live events after subscribing");
+      await Bun.sleep(150);
+      expect(live.map((e) => e.kemId)).toEqual(["e6", "e7", "e8"]);
+      expect(live.every((e) => e.kem?.id === e.kemId)).toBe(true);
+      const last = live.at(-1)!.sequence;
+      sub.close();
+      await Bun.sleep(300); // idle again
+      await put(9, 10);
+      const resumed: SwmEvent[] = [];
+      const again = await log.subscribe(last, (e) => resumed.push(e));
+      expect(again.reloadRequired).toBe(false);
+      await put(11, 11);
+      await waitFor(() => resumed.length >= 3, 3000, "history and live events after resuming");
+      await Bun.sleep(150);
+      expect(resumed.map((e) => e.kemId)).toEqual(["e9", "e10", "e11"]);
+      expect(resumed.map((e) => e.sequence)).toEqual([last + 1, last + 2, last + 3]);
+      again.close();
+    } finally {
+      await log.close();
+      await ws.close();
+      await redis.close();
+    }
+  });
 
   test("a consumer that falls behind its buffer is dropped with ResourceExhausted; other subscribers get everything", async () => {
     const backend = createMemorySwmBackend();
