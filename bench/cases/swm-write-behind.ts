@@ -194,6 +194,45 @@ function rawGlmWrites(dir: string) {
   return { insert, close: () => db.close() };
 }
 
+/**
+ * The floor of the in-process case: raw `bun:sqlite` doing only the writes any durable SQLite
+ * write-behind into GLM's schema must make per KEM — the record's bytes (encoded before the clock)
+ * inserted into a queue table shaped like the real queue's, then per batch the GLM writes of
+ * {@link rawGlmWrites} and the queue rows deleted — each step one transaction per batch (fewer
+ * commits than a real queue, whose enqueues commit per group of concurrent publishes). No RPC,
+ * no validation, no working set, no leases, no vector index.
+ */
+function rawQueueAndGlmWrites(dir: string, glm: ReturnType<typeof rawGlmWrites>) {
+  const db = new Database(join(dir, "raw-queue.sqlite"), { create: true });
+  db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+  db.exec(
+    "CREATE TABLE q (seq INTEGER PRIMARY KEY AUTOINCREMENT, idempotency_key TEXT NOT NULL, kem BLOB NOT NULL, enqueued_at_ms INTEGER NOT NULL)",
+  );
+  db.exec("CREATE INDEX q_enqueued ON q (enqueued_at_ms)");
+  const ins = db.prepare<{ seq: number }, [string, Uint8Array, number]>(
+    "INSERT INTO q (idempotency_key, kem, enqueued_at_ms) VALUES (?, ?, ?) RETURNING seq",
+  );
+  const del = db.prepare("DELETE FROM q WHERE seq = ?");
+  const enqueue = db.transaction((payloads: Uint8Array[]) => {
+    const now = Date.now();
+    return payloads.map((p) => ins.get(uuidv7(), p, now)!.seq);
+  });
+  const ack = db.transaction((seqs: number[]) => {
+    for (const s of seqs) del.run(s);
+  });
+  return {
+    /** Queues, stores in GLM's tables and acknowledges `rows` (with their encoded records) in batches. */
+    run(rows: Item[], payloads: Uint8Array[], batchSize: number) {
+      for (let i = 0; i < rows.length; i += batchSize) {
+        const seqs = enqueue(payloads.slice(i, i + batchSize));
+        glm.insert(rows.slice(i, i + batchSize));
+        ack(seqs);
+      }
+    },
+    close: () => db.close(),
+  };
+}
+
 /** The record SWM queues for an item (as cached: SWM's timestamps). */
 function recordOf(it: Item): KemRecord {
   const now = nowMicros();
@@ -212,11 +251,12 @@ function recordOf(it: Item): KemRecord {
  * Composite raw baseline of the Redis case: the bytes the Redis queue holds for each KEM (encoded
  * before the clock starts) through the queue's raw commands — XADD with 64 in flight (node-redis
  * pipelines them), XREADGROUP of a batch, XACK + XDEL pipelined — with each batch inserted by raw
- * `bun:sqlite` in between. No validation, no working set, no GLM bookkeeping.
+ * `bun:sqlite` in between (`sqlite`: the plain insert, or {@link rawGlmWrites} for the Redis
+ * case's floor). No validation, no working set.
  */
 async function compositeRun(
   redis: RedisConnection,
-  sqlite: ReturnType<typeof rawSqlite>,
+  sqlite: { insert(rows: Item[]): void },
   batchSize: number,
 ): Promise<Sample> {
   const rows = items();
@@ -263,6 +303,7 @@ export async function benchWriteBehind(): Promise<BenchResult[]> {
   const dir = benchDir();
   const sqlite = rawSqlite(dir);
   const glmRows = rawGlmWrites(dir);
+  const queueAndGlm = rawQueueAndGlmWrites(dir, glmRows);
   const redis = await connectRedis((await benchRedis()).url);
   const rawRun = () =>
     timedRows((rows) => {
@@ -274,10 +315,22 @@ export async function benchWriteBehind(): Promise<BenchResult[]> {
     timedRows((rows) => {
       for (let i = 0; i < rows.length; i += batchSize) glmRows.insert(rows.slice(i, i + batchSize));
     });
+  const memoryFloor = `sqlite.raw-queue+glm-writes/wb-${batchSize}`;
+  const redisFloor = `redis+sqlite.raw-queue+glm-writes/wb-${batchSize}`;
+  const memoryFloorRun = async () => {
+    const rows = items();
+    const payloads = rows.map((it) => encodeRecord(recordOf(it)));
+    await Promise.all(idleServers().map((s) => s.vectorIndexIdle()));
+    const t0 = performance.now();
+    queueAndGlm.run(rows, payloads, batchSize);
+    return { n: N, wallMs: performance.now() - t0 };
+  };
   try {
     const results = await compareRuns({ name: `sqlite.raw-insert/wb-${batchSize}`, run: rawRun }, [
       { name: composite, run: () => compositeRun(redis, sqlite, batchSize) },
       { name: glmWrites, run: rawGlmRun },
+      { name: memoryFloor, run: memoryFloorRun },
+      { name: redisFloor, run: () => compositeRun(redis, glmRows, batchSize) },
       { name: "swm.write-behind/memory", run: drainRun(mem), target: 0.5 },
       { name: "swm.write-behind/redis", run: drainRun(red), target: 0.25 },
     ]);
@@ -298,9 +351,13 @@ export async function benchWriteBehind(): Promise<BenchResult[]> {
     results.push({ ...against("swm.write-behind/redis", composite, 0.5), case: "swm.write-behind/redis:composite" });
     results.push({ ...against("swm.write-behind/memory", glmWrites), case: "swm.write-behind/memory:glm-writes" });
     results.push({ ...against("swm.write-behind/redis", glmWrites), case: "swm.write-behind/redis:glm-writes" });
+    results.push({ ...against("swm.write-behind/memory", memoryFloor), case: "swm.write-behind/memory:floor" });
+    results.push({ ...against("swm.write-behind/redis", redisFloor), case: "swm.write-behind/redis:floor" });
+    results.push({ ...against(redisFloor, composite), case: `${redisFloor}:composite` });
     return results;
   } finally {
     sqlite.close();
+    queueAndGlm.close();
     glmRows.close();
     await redis.close();
   }
