@@ -147,15 +147,92 @@ export async function createRedisPersistQueue(options: RedisPersistQueueOptions)
    * acknowledged do not stay here.
    */
   const local = new Map<string, KemRecord>();
-  try {
-    await redis.cmd(["XGROUP", "CREATE", key, group, "0", "MKSTREAM"]);
-  } catch (err) {
-    if (!(err instanceof Error) || !err.message.includes("BUSYGROUP")) throw err;
-  }
+  /** Creates the consumer group (reading from the stream's start) unless it exists. */
+  const createGroup = async () => {
+    try {
+      await redis.cmd(["XGROUP", "CREATE", key, group, "0", "MKSTREAM"]);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.includes("BUSYGROUP")) throw err;
+    }
+  };
+  await createGroup();
   const streamOf = (reply: unknown): StreamEntry[] => {
     if (!reply) return [];
     if (Array.isArray(reply)) return ((reply as [unknown, StreamEntry[]][])[0]?.[1] ?? []) as StreamEntry[];
     return (Object.values(reply as Record<string, StreamEntry[]>)[0] ?? []) as StreamEntry[];
+  };
+  /** One claim: recovery reads when due, then new entries (see `claim`). */
+  const claimOnce = async (max: number): Promise<QueuedKem[]> => {
+    const seen = new Map<string, QueuedKem>();
+    const unreadable: Unreadable[] = [];
+    const add = (items: QueuedKem[]) => {
+      for (const q of items) if (seen.size < max) seen.set(q.handle, q);
+    };
+    const now = Date.now();
+    // Recovery reads (entries of dead consumers, and this consumer's own unacknowledged ones)
+    // cost three round trips: they run on start, after a batch went unacknowledged, and every
+    // `recoverEveryMs`; otherwise a claim is one XREADGROUP of new entries.
+    const recover = outstanding.size > 0 || now >= nextRecovery;
+    if (recover) {
+      nextRecovery = now + recoverEveryMs;
+      outstanding.clear(); // what is still ours is read back below (the rest by a later recovery)
+      const auto = await redis.bin<[Buffer, StreamEntry[], unknown]>([
+        "XAUTOCLAIM",
+        key,
+        group,
+        consumer,
+        idle,
+        "0-0",
+        "COUNT",
+        String(max),
+      ]);
+      add(toQueued(auto[1] ?? [], unreadable, local));
+      if (seen.size < max)
+        add(
+          toQueued(
+            streamOf(
+              await redis.bin(["XREADGROUP", "GROUP", group, consumer, "COUNT", String(max), "STREAMS", key, "0"]),
+            ),
+            unreadable,
+            local,
+          ),
+        );
+      if (seen.size > 0) await redis.cmd(["XCLAIM", key, group, consumer, "0", ...seen.keys(), "JUSTID"]); // reset idle: still ours
+    }
+    if (seen.size < max)
+      add(
+        toQueued(
+          streamOf(
+            await redis.bin([
+              "XREADGROUP",
+              "GROUP",
+              group,
+              consumer,
+              "COUNT",
+              String(max - seen.size),
+              "STREAMS",
+              key,
+              ">",
+            ]),
+          ),
+          unreadable,
+          local,
+        ),
+      );
+    for (const h of seen.keys()) outstanding.add(h);
+    const dead = unreadable.filter((u) => !u.newerVersion);
+    if (dead.length > 0) {
+      await redis.script(SET_ASIDE, [key, deadKey], [group, ...dead.flatMap((u) => [u.handle, u.key, u.kem, u.error])]);
+      for (const d of dead)
+        options.log?.warn({ entry: d.handle, error: d.error }, `unreadable write-behind entry moved to ${deadKey}`);
+    }
+    // Entries of a newer format stay pending: a newer process takes them over after claimIdleMs.
+    if (unreadable.length > dead.length)
+      options.log?.warn(
+        { entries: unreadable.length - dead.length },
+        "write-behind entries of a newer format left for a newer DCSM process",
+      );
+    return [...seen.values()].sort((a, b) => compareIds(a.handle, b.handle));
   };
   return {
     streamKey: key,
@@ -182,80 +259,18 @@ export async function createRedisPersistQueue(options: RedisPersistQueueOptions)
       );
     },
     async claim(max) {
-      const seen = new Map<string, QueuedKem>();
-      const unreadable: Unreadable[] = [];
-      const add = (items: QueuedKem[]) => {
-        for (const q of items) if (seen.size < max) seen.set(q.handle, q);
-      };
-      const now = Date.now();
-      // Recovery reads (entries of dead consumers, and this consumer's own unacknowledged ones)
-      // cost three round trips: they run on start, after a batch went unacknowledged, and every
-      // `recoverEveryMs`; otherwise a claim is one XREADGROUP of new entries.
-      const recover = outstanding.size > 0 || now >= nextRecovery;
-      if (recover) {
-        nextRecovery = now + recoverEveryMs;
-        outstanding.clear(); // what is still ours is read back below (the rest by a later recovery)
-        const auto = await redis.bin<[Buffer, StreamEntry[], unknown]>([
-          "XAUTOCLAIM",
-          key,
-          group,
-          consumer,
-          idle,
-          "0-0",
-          "COUNT",
-          String(max),
-        ]);
-        add(toQueued(auto[1] ?? [], unreadable, local));
-        if (seen.size < max)
-          add(
-            toQueued(
-              streamOf(
-                await redis.bin(["XREADGROUP", "GROUP", group, consumer, "COUNT", String(max), "STREAMS", key, "0"]),
-              ),
-              unreadable,
-              local,
-            ),
-          );
-        if (seen.size > 0) await redis.cmd(["XCLAIM", key, group, consumer, "0", ...seen.keys(), "JUSTID"]); // reset idle: still ours
+      try {
+        return await claimOnce(max);
+      } catch (err) {
+        // Redis restarted empty (or the key was deleted): the stream holds only entries queued
+        // since, all undelivered, and the consumer group is gone. The group is created again from
+        // the stream's start and the claim repeated.
+        if (!(err instanceof Error) || !err.message.startsWith("NOGROUP")) throw err;
+        options.log?.warn({ stream: key }, "write-behind consumer group missing (Redis restarted empty?); recreated");
+        outstanding.clear();
+        await createGroup();
+        return await claimOnce(max);
       }
-      if (seen.size < max)
-        add(
-          toQueued(
-            streamOf(
-              await redis.bin([
-                "XREADGROUP",
-                "GROUP",
-                group,
-                consumer,
-                "COUNT",
-                String(max - seen.size),
-                "STREAMS",
-                key,
-                ">",
-              ]),
-            ),
-            unreadable,
-            local,
-          ),
-        );
-      for (const h of seen.keys()) outstanding.add(h);
-      const dead = unreadable.filter((u) => !u.newerVersion);
-      if (dead.length > 0) {
-        await redis.script(
-          SET_ASIDE,
-          [key, deadKey],
-          [group, ...dead.flatMap((u) => [u.handle, u.key, u.kem, u.error])],
-        );
-        for (const d of dead)
-          options.log?.warn({ entry: d.handle, error: d.error }, `unreadable write-behind entry moved to ${deadKey}`);
-      }
-      // Entries of a newer format stay pending: a newer process takes them over after claimIdleMs.
-      if (unreadable.length > dead.length)
-        options.log?.warn(
-          { entries: unreadable.length - dead.length },
-          "write-behind entries of a newer format left for a newer DCSM process",
-        );
-      return [...seen.values()].sort((a, b) => compareIds(a.handle, b.handle));
     },
     async ack(handles) {
       if (handles.length === 0) return;

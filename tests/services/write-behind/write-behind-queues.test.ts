@@ -6,7 +6,8 @@
  * a dead-letter table/stream (bytes kept) instead of blocking the queue, and a record of a newer
  * format is left for a newer process. A SQLite queue answers its own claims from the records it
  * was given (up to its in-memory limit) and decodes the stored bytes for the rest and for rows of
- * another process sharing the file.
+ * another process sharing the file. A Redis queue whose Redis restarted empty creates its consumer
+ * group again and drains what was queued since.
  */
 
 import { Database } from "bun:sqlite";
@@ -19,6 +20,7 @@ import { encodeRecord } from "../../../services/write-behind/codec.ts";
 import { createRedisPersistQueue } from "../../../services/write-behind/redis-queue.ts";
 import { createSqlitePersistQueue, LOCAL_RECORDS_MAX } from "../../../services/write-behind/sqlite-queue.ts";
 import { redisPerFile } from "../../helpers/redis-per-file.ts";
+import { startRedis } from "../../helpers/redis-server.ts";
 import { tempDir } from "../../helpers/temp-dir.ts";
 
 const redisHolder = redisPerFile();
@@ -121,6 +123,36 @@ describe("Redis queue: claims", () => {
     expect((await q.claim(10)).map((g) => g.record.id)).toEqual(["r-4"]);
     expect((await q.stats()).depth).toBe(1);
     await conn.close();
+  });
+
+  test("Redis restarted empty: the next claim creates the consumer group again and returns what was queued since", async () => {
+    const own = await startRedis();
+    const conn = await connectRedis(own.url);
+    try {
+      const q = await createRedisPersistQueue({ redis: conn, prefix: "restart:", consumer: "c1", claimIdleMs: 60_000 });
+      await q.enqueue([rec("before")]);
+      await q.ack((await q.claim(10)).map((g) => g.handle));
+      await own.stop();
+      await own.restart(); // no persistence: the stream and its group are gone
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        try {
+          await q.enqueue([rec("after-1"), rec("after-2")]); // XADD creates the stream, not the group
+          break;
+        } catch (err) {
+          if (Date.now() > deadline) throw err; // still reconnecting
+          await Bun.sleep(50);
+        }
+      }
+      const got = await q.claim(10);
+      expect(got.map((g) => g.record.id)).toEqual(["after-1", "after-2"]);
+      await q.ack(got.map((g) => g.handle));
+      expect((await q.stats()).depth).toBe(0);
+      expect(await q.claim(10)).toEqual([]);
+    } finally {
+      await conn.close();
+      await own.stop();
+    }
   });
 
   test("own entries are answered with the enqueued records; another process's entries are decoded", async () => {
