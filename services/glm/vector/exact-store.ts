@@ -246,7 +246,10 @@ export class ExactVectorStore {
     const n = this.idOf.length;
     const count = Math.min(n, 2 * k + 16);
     const data = this.data.subarray(0, n * this.dimension);
-    const { keys } = usearch.exactSearch(data, query, this.dimension, count, usearch.MetricKind.IP, 1) as {
+    // usearch reads a typed array from the start of its buffer, ignoring `byteOffset`: a query that
+    // is a view into a larger buffer (a batch of embeddings) must be copied, or another vector is searched.
+    const q = query.byteOffset === 0 ? query : query.slice();
+    const { keys } = usearch.exactSearch(data, q, this.dimension, count, usearch.MetricKind.IP, 1) as {
       keys: BigUint64Array;
     };
     const hits: VectorHit[] = [];

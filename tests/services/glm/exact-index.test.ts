@@ -44,6 +44,27 @@ describe("exact store: large allow-lists (native scan)", () => {
     }
     expect(store.search(dup, 3).map((h) => h.id)).toEqual(["dup-a", "dup-b", "dup-c"]);
   });
+
+  test("a query that is a view into a larger buffer (one row of a batch of embeddings) finds its own neighbours", () => {
+    const rand = prng(11);
+    const store = new ExactVectorStore(DIM);
+    const n = 2 * NATIVE_ALLOW_MIN;
+    for (let i = 0; i < n; i++) store.set(`v${i}`, unit(randomVector(DIM, rand)), i);
+    const batch = new Float32Array(4 * DIM);
+    for (let r = 0; r < 4; r++) batch.set(unit(randomVector(DIM, rand)), r * DIM);
+    const allIds = new Set(Array.from({ length: n }, (_, i) => `v${i}`));
+    const allHandles = Int32Array.from({ length: n }, (_, i) => i);
+    for (let r = 1; r < 4; r++) {
+      const view = batch.subarray(r * DIM, (r + 1) * DIM);
+      const brute = [...allIds]
+        .map((id) => ({ id, score: Math.fround(store.score(view, id)!) }))
+        .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1))
+        .slice(0, 10);
+      expect(store.search(view, 10)).toEqual(brute); // unfiltered native scan
+      expect(store.search(view, 10, allIds)).toEqual(brute); // allow-list (int8 ranking)
+      expect(store.searchHandles(view, 10, allHandles)).toEqual(brute); // row handles
+    }
+  });
 });
 
 describe("exact store: int8-ranked native scan at 384 dimensions", () => {
