@@ -188,6 +188,14 @@ const SETTINGS = {
   grpcMaxConnections: setting("DCSM_GRPC_MAX_CONNECTIONS", positiveInt.max(1_000_000).default(1024)),
   /** Longest time for a new gRPC/TLS connection to complete its HTTP/2 preface (TLS: send its first byte), ms. @default 10000 */
   grpcHandshakeTimeoutMs: setting("DCSM_GRPC_HANDSHAKE_TIMEOUT_MS", positiveInt.max(3_600_000).default(10_000)),
+  /**
+   * Seconds an HTTP/1.1 keep-alive connection of the plain HTTP listener (Connect, gRPC-Web) may
+   * stay idle before the server closes it (`Bun.serve`'s `idleTimeout`, at most 255). Clients keep idle
+   * sockets pooled; one reused just as the server closes it fails with ECONNRESET, so this is
+   * longer than the pools of common clients (Node's default agent drops idle sockets after 5 s).
+   * Bun's own default, 10 s, cost about one call in 35,000 under the load test. @default 120
+   */
+  httpIdleTimeoutS: setting("DCSM_HTTP_IDLE_TIMEOUT_S", positiveInt.max(255).default(120)),
   /** Longest time an HTTP/2 connection may stay without an open stream before GOAWAY, ms. @default 300000 */
   grpcIdleTimeoutMs: setting("DCSM_GRPC_IDLE_TIMEOUT_MS", positiveInt.max(86_400_000).default(300_000)),
   /** Most open health `Watch` streams per process (open without credentials); more are `ResourceExhausted`. @default 64 */

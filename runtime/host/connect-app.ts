@@ -178,8 +178,8 @@ async function earlyFetchResponse(req: Request, error: ConnectError, overLimit =
 /**
  * Builds the Hono app with every Connect/gRPC-Web route mounted and CORS preflight handled.
  * With `authenticate`, each RPC is authenticated from its headers before its body is read.
- * Unary routes read and write whole bodies; streaming routes stream, and lift Bun's 10 s idle
- * timeout for their request (`server.timeout(req, 0)`).
+ * Unary routes read and write whole bodies; streaming routes stream, and lift Bun's idle timeout
+ * (`DCSM_HTTP_IDLE_TIMEOUT_S`) for their request (`server.timeout(req, 0)`).
  * @returns the app; extra routes (health, static files) can be added by the caller.
  */
 export function createConnectApp(options: ConnectAppOptions): Hono<{ Bindings: BunServerEnv }> {

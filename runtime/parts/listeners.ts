@@ -54,7 +54,11 @@ export function startHttpHost(
   log: Logger,
 ): StartedPart<HttpEndpoint> {
   const server = Bun.serve({
-    ...(tls.innerSocketPath ? { unix: tls.innerSocketPath } : { hostname: config.host, port: config.httpPort }),
+    // Keep-alive connections outlive clients' idle pools (config.ts `httpIdleTimeoutS`); behind the
+    // TLS front (a Unix socket) the front owns the client connections.
+    ...(tls.innerSocketPath
+      ? { unix: tls.innerSocketPath }
+      : { hostname: config.host, port: config.httpPort, idleTimeout: config.httpIdleTimeoutS }),
     // The web console, bundled by Bun from runtime/console/ (embedded by `bun build --compile`).
     routes: { "/": consolePage },
     development: false,
