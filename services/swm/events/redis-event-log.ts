@@ -117,8 +117,8 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
   // about one read and one payload round trip, not a whole read-check-load cycle.
   const MAX_PENDING = 2;
   let readFrom = last; // highest sequence read (delivery, `last`, may trail it)
-  // While nobody subscribes the reader reads no entries (decoding them cost the write path about a
-  // tenth of its throughput with write-behind on); it only checks for a reset every `blockMs`.
+  // While nobody subscribes the reader reads no entries (it read and decoded every event for
+  // nobody, on the same process and Redis as the writes); it only checks for a reset every `blockMs`.
   // A subscribe that finds it idle reads the log's position first and hands it over as `startFrom`,
   // so the reader resumes exactly after the last event published before that subscription.
   let idle = false;
